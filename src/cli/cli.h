@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The command-line front: main.c parses the command name and dispatches to one file per
+ * subcommand. Each command prints for people by default and for programs with --json;
+ * errors go to stderr. Exit status: 0 success, 1 a failure in the work (some file did
+ * not hash), 2 a usage error.
+ */
+#ifndef VG_CLI_H
+#define VG_CLI_H
+
+#include "util/util.h"
+
+#define VG_EXIT_OK 0
+#define VG_EXIT_FAIL 1
+#define VG_EXIT_USAGE 2
+
+typedef struct vg_cmd {
+	const char *name;
+	const char *summary; /* one line for `vigil help` */
+	const char *help;    /* full text for `vigil help NAME` */
+	int (*run)(int argc, char **argv);
+} vg_cmd;
+
+extern const vg_cmd vg_cmd_hash, vg_cmd_version;
+
+/* Prints `vigil: <msg>` and a hint to stderr; returns VG_EXIT_USAGE. */
+int vg_cli_usage_error(const char *cmd, const char *fmt, ...) VG_PRINTF(2, 3);
+
+/* Parses a whole decimal number in [min, max]; false on anything else. */
+bool vg_cli_parse_int(const char *s, long long min, long long max, long long *ret);
+
+/* A growable list of owned strings. */
+typedef struct vg_strv {
+	char **items;
+	size_t n, cap;
+} vg_strv;
+void vg_strv_free(vg_strv *v);
+
+/* Appends the files named by args to out, walking folders recursively in name order.
+ * Returns nonzero when a folder could not be read (already reported on stderr). */
+int vg_cli_collect_files(char *const *args, int n, vg_strv *out);
+
+#endif

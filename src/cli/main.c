@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * vigil's entry point: finds the subcommand and hands it argv. `vigil help [CMD]`,
+ * `vigil version` and the usage errors live here; everything else is one file per
+ * command.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vg_config.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const vg_cmd cmd_help_def = {
+	.name = "help",
+	.summary = "show help for vigil or one command",
+	.help = "usage: vigil help [COMMAND]\n",
+	.run = cmd_help,
+};
+
+static const vg_cmd *const commands[] = {
+	&vg_cmd_hash,
+	&vg_cmd_version,
+	&cmd_help_def,
+};
+
+static const vg_cmd *find(const char *name)
+{
+	for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	return NULL;
+}
+
+static void overview(FILE *f)
+{
+	fprintf(f, "vigil %s: a trust & safety engine\n\n"
+		   "usage: vigil COMMAND [OPTIONS] [ARGS]\n\ncommands:\n",
+		VG_VERSION);
+	for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "\n`vigil help COMMAND` shows a command's options.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		overview(stdout);
+		return VG_EXIT_OK;
+	}
+	if (argc > 2)
+		return vg_cli_usage_error("help", "help takes one command name");
+	const vg_cmd *c = find(argv[1]);
+	if (!c)
+		return vg_cli_usage_error("help", "unknown command '%s'", argv[1]);
+	fputs(c->help, stdout);
+	return VG_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		overview(stderr);
+		return VG_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		name = "help";
+	else if (strcmp(name, "--version") == 0)
+		name = "version";
+	const vg_cmd *c = find(name);
+	if (!c) {
+		fprintf(stderr, "vigil: unknown command '%s' (see `vigil help`)\n", argv[1]);
+		return VG_EXIT_USAGE;
+	}
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * JPEG through libjpeg-turbo's libjpeg API: baseline, progressive, greyscale, CMYK and
+ * YCCK. Exact mode keeps libjpeg's defaults (ISLOW IDCT, fancy upsampling), which is what
+ * the reference build decodes with, so the pixels are the reference's. Rows the 512x512
+ * nearest-neighbour resize never samples are skipped with jpeg_skip_scanlines(), which
+ * spares their colour conversion without changing any other row.
+ *
+ * Fast mode decodes at a reduced scale (the IDCT computes 1/2, 1/4 or 1/8 size output
+ * directly) with the fast integer IDCT and plain upsampling.
+ *
+ * Hostile input: libjpeg errors longjmp back here; a truncated stream (libjpeg's
+ * "premature end" warning) is an error rather than a grey-padded image; a progressive
+ * stream with an absurd number of scans is stopped.
+ */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "internal.h"
+
+#define MAX_SCANS 1000
+#define FAST_MIN_SIDE 256 /* fast mode keeps the short side at least this long */
+
+struct jerr {
+	struct jpeg_error_mgr pub;
+	jmp_buf jb;
+	bool truncated;
+	char msg[JMSG_LENGTH_MAX];
+};
+
+static void on_error(j_common_ptr cinfo)
+{
+	struct jerr *e = (struct jerr *)cinfo->err;
+	(*cinfo->err->format_message)(cinfo, e->msg);
+	longjmp(e->jb, 1);
+}
+
+static void on_message(j_common_ptr cinfo, int level)
+{
+	struct jerr *e = (struct jerr *)cinfo->err;
+	if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+		e->truncated = true;
+}
+
+static void on_progress(j_common_ptr cinfo)
+{
+	if (cinfo->is_decompressor) {
+		j_decompress_ptr d = (j_decompress_ptr)cinfo;
+		if (d->input_scan_number > MAX_SCANS) {
+			struct jerr *e = (struct jerr *)cinfo->err;
+			snprintf(e->msg, sizeof(e->msg), "more than %d progressive scans", MAX_SCANS);
+			longjmp(e->jb, 1);
+		}
+	}
+}
+
+/* Adobe writes CMYK inverted (255 = no ink); anything else is taken as plain CMYK. */
+static void cmyk_to_rgb(uint8_t *row, int w, bool inverted)
+{
+	for (int x = 0; x < w; x++) {
+		unsigned c = row[4 * x], m = row[4 * x + 1], y = row[4 * x + 2], k = row[4 * x + 3];
+		if (!inverted)
+			c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+		row[4 * x] = (uint8_t)((c * k + 127) / 255);
+		row[4 * x + 1] = (uint8_t)((m * k + 127) / 255);
+		row[4 * x + 2] = (uint8_t)((y * k + 127) / 255);
+	}
+}
+
+static unsigned fast_denom(unsigned w, unsigned h)
+{
+	unsigned s = w < h ? w : h, d = 8;
+	while (d > 1 && s / d < FAST_MIN_SIDE)
+		d /= 2;
+	return d;
+}
+
+int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg__sink *sink,
+		    uint32_t *ret_w, uint32_t *ret_h, vg_error *err)
+{
+	struct jpeg_decompress_struct cinfo;
+	struct jerr jerr;
+	struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
+	uint8_t *volatile row = NULL;
+	int volatile rc = 0;
+
+	memset(&jerr, 0, sizeof(jerr));
+	cinfo.err = jpeg_std_error(&jerr.pub);
+	jerr.pub.error_exit = on_error;
+	jerr.pub.emit_message = on_message;
+	if (setjmp(jerr.jb)) {
+		rc = vg_error_set(err, VG_ECORRUPT, "corrupt JPEG: %s", jerr.msg);
+		goto out;
+	}
+	jpeg_create_decompress(&cinfo);
+	cinfo.progress = &progress;
+	jpeg_mem_src(&cinfo, data, (unsigned long)len);
+	jpeg_read_header(&cinfo, TRUE);
+
+	rc = vg__check_dims(cinfo.image_width, cinfo.image_height, opts, err);
+	if (rc)
+		goto out;
+
+	bool gray = false, cmyk = false;
+	switch (cinfo.jpeg_color_space) {
+	case JCS_GRAYSCALE:
+		cinfo.out_color_space = JCS_GRAYSCALE;
+		gray = true;
+		break;
+	case JCS_CMYK:
+	case JCS_YCCK:
+		cinfo.out_color_space = JCS_CMYK;
+		cmyk = true;
+		break;
+	default:
+		cinfo.out_color_space = JCS_RGB;
+		break;
+	}
+	bool resize = !opts->hma &&
+		      (cinfo.image_width > VG__RESIZE_DIM || cinfo.image_height > VG__RESIZE_DIM);
+	if (opts->fast) {
+		cinfo.scale_num = 1;
+		cinfo.scale_denom = fast_denom(cinfo.image_width, cinfo.image_height);
+		cinfo.dct_method = JDCT_IFAST;
+		cinfo.do_fancy_upsampling = FALSE;
+	} else {
+		cinfo.dct_method = JDCT_ISLOW;
+	}
+
+	jpeg_start_decompress(&cinfo);
+	int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
+	rc = vg__sink_begin(sink, w, h, resize, err);
+	if (rc)
+		goto out;
+	row = malloc((size_t)w * (size_t)cinfo.output_components);
+	if (!row) {
+		rc = vg_error_set(err, VG_ENOMEM, "no memory for a JPEG row");
+		goto out;
+	}
+
+	int y;
+	while ((y = vg__sink_next_row(sink)) >= 0) {
+		if ((JDIMENSION)y > cinfo.output_scanline)
+			jpeg_skip_scanlines(&cinfo, (JDIMENSION)y - cinfo.output_scanline);
+		JSAMPROW rows[1] = {row};
+		if (jpeg_read_scanlines(&cinfo, rows, 1) != 1 || jerr.truncated)
+			break;
+		if (cmyk)
+			cmyk_to_rgb(row, w, cinfo.saw_Adobe_marker);
+		vg__sink_put_row(sink, y, row, cinfo.output_components, gray);
+	}
+	if (jerr.truncated)
+		rc = vg_error_set(err, VG_ECORRUPT, "truncated JPEG");
+	*ret_w = cinfo.image_width;
+	*ret_h = cinfo.image_height;
+out:
+	jpeg_destroy_decompress(&cinfo);
+	free(row);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Small helpers: allocation that aborts on failure (only for small fixed sizes; anything
+ * sized by input is checked against a limit and fails cleanly instead), CPU count, and
+ * JSON string quoting that is total over arbitrary bytes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void *oom(size_t n)
+{
+	fprintf(stderr, "vigil: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *vg_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	return p ? p : oom(n);
+}
+
+void *vg_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	return p ? p : oom(n * size);
+}
+
+char *vg_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(vg_xmalloc(n), s, n);
+}
+
+int vg_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	if (avail < n)
+		return 0;
+	unsigned cp = c & (0xff >> (n + 1));
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+size_t vg_json_quote(const char *str, size_t len, char *out, size_t out_size)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0;
+#define PUT(ch)                              \
+	do {                                 \
+		if (o + 1 < out_size)        \
+			out[o] = (char)(ch); \
+		o++;                         \
+	} while (0)
+	PUT('"');
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i];
+		if (c == '"' || c == '\\') {
+			PUT('\\');
+			PUT(c);
+			i++;
+		} else if (c < 0x20) {
+			char esc[8];
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			for (int k = 0; k < 6; k++)
+				PUT(esc[k]);
+			i++;
+		} else {
+			size_t n = utf8_len(s + i, len - i);
+			if (n == 0) {
+				PUT(0xef); /* U+FFFD */
+				PUT(0xbf);
+				PUT(0xbd);
+				i++;
+			} else {
+				for (size_t k = 0; k < n; k++)
+					PUT(s[i + k]);
+				i += n;
+			}
+		}
+	}
+	PUT('"');
+#undef PUT
+	if (out_size)
+		out[o < out_size ? o : out_size - 1] = '\0';
+	return o;
+}

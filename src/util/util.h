@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * util: the bottom of vigil's dependency order. Errors, time, logging, hex, files and
+ * the request arena. Nothing here knows about images, banks or HTTP; every other folder
+ * may include this header and nothing in util includes another folder.
+ */
+#ifndef VG_UTIL_H
+#define VG_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_EXPORT __attribute__((visibility("default")))
+#define VG_MUST_CHECK __attribute__((warn_unused_result))
+#define VG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define VG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors ------------------------------------------------------------------------
+ * Fallible functions return 0 or one of these negative codes. The table in error.c
+ * gives each its stable name (the API's error.code), its HTTP status and a message. */
+#define VG_ERRORS(X)                                                                  \
+	X(EINVAL, "invalid", 422, "invalid input")                                    \
+	X(EMALFORMED, "malformed", 400, "malformed input")                            \
+	X(EUNSUPPORTED, "unsupported_media", 415, "unsupported format")               \
+	X(ECORRUPT, "corrupt_input", 422, "corrupt or truncated input")               \
+	X(ETOOBIG, "too_large", 413, "input over the configured limit")               \
+	X(ENOENT, "not_found", 404, "not found")                                      \
+	X(EEXIST, "conflict", 409, "already exists")                                  \
+	X(EAUTH, "unauthorized", 401, "missing or bad token")                         \
+	X(EFORBIDDEN, "forbidden", 403, "role not allowed")                           \
+	X(ERATE, "rate_limited", 429, "too many requests")                            \
+	X(EIO, "io_error", 500, "input/output error")                                 \
+	X(ENOMEM, "out_of_memory", 500, "out of memory")                              \
+	X(EINTERNAL, "internal", 500, "internal error")
+
+enum {
+	VG_OK = 0,
+	VG__EBASE = -1000,
+#define VG_ENUM_(sym, name, status, msg) VG_##sym,
+	VG_ERRORS(VG_ENUM_)
+#undef VG_ENUM_
+	VG__ELAST
+};
+
+/* A caller-provided error: a code and a fixed-size message, so that reporting an error
+ * never allocates. Functions taking a vg_error * accept NULL. */
+typedef struct vg_error {
+	int code;
+	char msg[240];
+} vg_error;
+
+/* Sets *err (when not NULL) and returns code, so `return vg_error_set(...)` reads well. */
+VG_EXPORT int vg_error_set(vg_error *err, int code, const char *fmt, ...) VG_PRINTF(3, 4);
+VG_EXPORT const char *vg_error_name(int code);   /* "too_large"; "ok" for 0 */
+VG_EXPORT const char *vg_error_message(int code); /* default text for people */
+VG_EXPORT int vg_error_http_status(int code);     /* 200 for 0 */
+
+/* ---- time: one type, int64 microseconds ---------------------------------------- */
+typedef int64_t vg_usec;
+VG_EXPORT vg_usec vg_time_now(void);  /* wall clock since the Unix epoch */
+VG_EXPORT vg_usec vg_time_mono(void); /* monotonic, for durations */
+
+/* ---- logging ----------------------------------------------------------------------
+ * One line per event on stderr: `ts=... level=... event=... k=v ...`. Library folders
+ * log at debug at most; content, tokens and personal data are never passed here. */
+typedef enum { VG_LOG_DEBUG, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR } vg_log_level;
+VG_EXPORT void vg_log_set_level(vg_log_level level);
+VG_EXPORT void vg_log(vg_log_level level, const char *event, const char *fmt, ...)
+	VG_PRINTF(3, 4);
+
+/* ---- hex --------------------------------------------------------------------------- */
+/* Writes 2*len lower-case hex digits and a NUL to out (2*len + 1 bytes). */
+VG_EXPORT void vg_hex_encode(const uint8_t *bytes, size_t len, char *out);
+/* Parses exactly 2*len hex digits (either case) from s; VG_EINVAL on anything else. */
+VG_EXPORT VG_MUST_CHECK int vg_hex_decode(const char *s, size_t slen, uint8_t *out, size_t len);
+
+/* ---- files ------------------------------------------------------------------------- */
+/* Reads a whole file into a new malloc'd buffer (caller frees). Refuses files over
+ * max_bytes with VG_ETOOBIG before reading them; VG_ENOENT, VG_EIO otherwise. */
+VG_EXPORT VG_MUST_CHECK int vg_file_read(const char *path, size_t max_bytes, uint8_t **ret_data,
+					 size_t *ret_len, vg_error *err);
+
+/* ---- arena: memory for one request or batch ------------------------------------ *
+ * Bump allocation in chunks, freed all at once by reset or free. cap_bytes bounds the
+ * total; an allocation past it returns NULL (callers turn that into VG_ETOOBIG). */
+typedef struct vg_arena vg_arena;
+VG_EXPORT vg_arena *vg_arena_new(size_t cap_bytes);
+VG_EXPORT void vg_arena_free(vg_arena *a);
+VG_EXPORT void vg_arena_reset(vg_arena *a);
+/* 16-byte aligned, uninitialised; NULL when over the cap or out of memory. */
+VG_EXPORT void *vg_arena_alloc(vg_arena *a, size_t bytes);
+VG_EXPORT size_t vg_arena_used(const vg_arena *a);
+
+/* ---- small helpers ----------------------------------------------------------------- */
+/* malloc/calloc that abort on failure: only for small fixed sizes (STYLE.md 3). */
+VG_EXPORT void *vg_xmalloc(size_t n);
+VG_EXPORT void *vg_xcalloc(size_t n, size_t size);
+VG_EXPORT char *vg_xstrdup(const char *s);
+
+/* Number of online CPUs, at least 1. */
+VG_EXPORT int vg_cpu_count(void);
+
+/* Appends s as a JSON string literal (with quotes) to out, escaping as RFC 8259 asks;
+ * bytes that are not valid UTF-8 become U+FFFD, so the output is always valid JSON.
+ * Returns the number of bytes written, or the number needed when out is too small
+ * (out is then NUL-terminated but truncated). */
+VG_EXPORT size_t vg_json_quote(const char *s, size_t len, char *out, size_t out_size);
+
+#endif
