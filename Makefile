@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: Apache-2.0
+# The front door. Meson does the building; this file only names the everyday tasks.
+#   make        install missing packages, build build/vigil
+#   make run    the same, then run vigil on the embedded defaults
+#   make test   the same, then every suite (unit, conformance, e2e, ASan+UBSan, fuzz smoke)
+#   make fuzz   run every fuzz target for longer (FUZZ_SECONDS each)
+#   make bench  print the benchmarks' figures
+
+SHARED ?= $(abspath ../shared)
+PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 300
+SMOKE_SECONDS ?= 10
+MESON_FLAGS = -Dwerror=true
+export VIGIL_SHARED := $(SHARED)
+
+.PHONY: all deps build run test unit e2e asan fuzz-build fuzz-smoke fuzz bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build/build.ninja: | deps
+	meson setup build --buildtype=release $(MESON_FLAGS)
+
+build: deps build/build.ninja
+	ninja -C build
+
+build-asan/build.ninja: | deps
+	meson setup build-asan --buildtype=debugoptimized $(MESON_FLAGS) \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args='-fno-sanitize-recover=all -fno-omit-frame-pointer'
+
+build-fuzz/build.ninja: | deps
+	CC=clang meson setup build-fuzz --buildtype=debugoptimized $(MESON_FLAGS) \
+		-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args='-fno-sanitize-recover=all -fno-omit-frame-pointer'
+
+run: build
+	@if [ -d "$(SHARED)/conformance/pdq/images" ]; then \
+		build/vigil hash "$(SHARED)/conformance/pdq/images"; \
+	else \
+		build/vigil help; \
+	fi
+
+unit: build
+	meson test -C build --print-errorlogs --suite unit
+
+e2e: build
+	$(PYTHON) -m pytest -q tests/e2e
+
+asan: deps build-asan/build.ninja
+	ninja -C build-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --suite unit
+
+fuzz-build: deps build-fuzz/build.ninja
+	ninja -C build-fuzz
+
+fuzz-smoke: fuzz-build
+	tests/fuzz/run build-fuzz $(SMOKE_SECONDS)
+
+fuzz: fuzz-build
+	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
+
+test: build
+	$(MAKE) unit
+	$(MAKE) e2e
+	$(MAKE) asan
+	$(MAKE) fuzz-smoke
+
+bench: build
+	bench/hash "$(SHARED)/conformance/pdq/images"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests for image decoding and hashing (src/hash/image.c and the decoders): the
+ * reference's hashes on the shared conformance set, the fast and HMA modes' distance
+ * from exact, and hostile input: truncated, corrupt, unknown and oversized images.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash/hash.h"
+
+static char shared_dir[4096];
+
+static const char *shared(void)
+{
+	if (!shared_dir[0]) {
+		const char *env = getenv("VIGIL_SHARED");
+		snprintf(shared_dir, sizeof(shared_dir), "%s", env && *env ? env : "../shared");
+	}
+	return shared_dir;
+}
+
+static uint8_t *load(const char *rel, size_t *len)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/conformance/pdq/images/%s", shared(), rel);
+	uint8_t *data;
+	vg_error e;
+	if (vg_file_read(path, 64 << 20, &data, len, &e) != 0)
+		cr_assert_fail("cannot read %s: %s (set VIGIL_SHARED)", path, e.msg);
+	return data;
+}
+
+static vg_image_result hash_file(const char *rel, bool fast, bool hma)
+{
+	size_t len;
+	uint8_t *data = load(rel, &len);
+	vg_hash_opts o;
+	vg_hash_opts_init(&o);
+	o.fast = fast;
+	o.hma = hma;
+	o.dihedral = true;
+	vg_image_result r;
+	vg_error e;
+	int rc = vg_image_hash(data, len, &o, &r, &e);
+	cr_assert_eq(rc, 0, "%s: %s", rel, e.msg);
+	free(data);
+	return r;
+}
+
+struct row {
+	char hash[65];
+	int quality;
+	char path[512];
+};
+
+/* Rows of expected.txt: "hash,quality,path[ converted]". */
+static int read_expected(struct row *rows, int max)
+{
+	char path[8192], line[1024];
+	snprintf(path, sizeof(path), "%s/conformance/pdq/expected.txt", shared());
+	FILE *f = fopen(path, "r");
+	if (!f)
+		cr_assert_fail("cannot open %s (set VIGIL_SHARED)", path);
+	int n = 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		struct row *r = &rows[n];
+		if (sscanf(line, "%64[0-9a-f],%d,%511[^ \n]", r->hash, &r->quality, r->path) == 3)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+Test(conformance, every_reference_row_is_reproduced_exactly, .timeout = 60)
+{
+	struct row rows[128];
+	int n = read_expected(rows, 128);
+	cr_assert_geq(n, 40, "expected.txt has %d rows", n);
+	for (int i = 0; i < n; i++) {
+		vg_image_result r = hash_file(rows[i].path, false, false);
+		char hex[65];
+		vg_pdq_to_hex(&r.pdq[0], hex);
+		cr_expect_str_eq(hex, rows[i].hash, "%s", rows[i].path);
+		cr_expect_eq(r.quality, rows[i].quality, "%s", rows[i].path);
+	}
+}
+
+Test(conformance, cmyk_hashes_close_to_its_rgb_original)
+{
+	vg_image_result c = hash_file("misc-images/modes/CMYK.jpg", false, false);
+	vg_image_result o = hash_file("misc-images/modes/original.jpg", false, false);
+	cr_assert_leq(vg_pdq_distance(&c.pdq[0], &o.pdq[0]), 16);
+}
+
+Test(conformance, transformed_files_match_dihedral_variants)
+{
+	static const char *const files[8] = {
+		"1-original", "2-rotate-90", "3-rotate-180", "4-rotate-270",
+		"5-flipx",    "6-flipy",     "7-flip-plus-1", "8-flip-minus-1",
+	};
+	vg_image_result base = hash_file("reg-test-input/dih/bridge-1-original.jpg", false, false);
+	for (int v = 0; v < 8; v++) {
+		char rel[256];
+		snprintf(rel, sizeof(rel), "reg-test-input/dih/bridge-%s.jpg", files[v]);
+		vg_image_result r = hash_file(rel, false, false);
+		int d = vg_pdq_distance(&r.pdq[0], &base.pdq[v]);
+		cr_expect_leq(d, 20, "%s is %d bits from variant %d", files[v], d, v);
+	}
+}
+
+Test(modes, fast_and_hma_stay_close_to_exact, .timeout = 60)
+{
+	struct row rows[128];
+	int n = read_expected(rows, 128), within10 = 0;
+	for (int i = 0; i < n; i++) {
+		vg_image_result exact = hash_file(rows[i].path, false, false);
+		vg_image_result fast = hash_file(rows[i].path, true, false);
+		vg_image_result hma = hash_file(rows[i].path, false, true);
+		int d = vg_pdq_distance(&exact.pdq[0], &fast.pdq[0]);
+		cr_expect_leq(d, 24, "%s: fast mode %d bits from exact", rows[i].path, d);
+		within10 += d <= 10;
+		cr_expect_leq(vg_pdq_distance(&exact.pdq[0], &hma.pdq[0]), 32, "%s", rows[i].path);
+		if (exact.width <= 512 && exact.height <= 512)
+			cr_expect_eq(vg_pdq_distance(&exact.pdq[0], &hma.pdq[0]), 0,
+				     "%s: no pre-resize below 512, so HMA must agree", rows[i].path);
+	}
+	cr_assert_geq(within10 * 100, 95 * n, "only %d of %d within 10 bits", within10, n);
+}
+
+static int hash_bytes(const uint8_t *d, size_t n, vg_hash_opts *o, vg_error *e)
+{
+	vg_image_result r;
+	vg_hash_opts def;
+	if (!o) {
+		vg_hash_opts_init(&def);
+		o = &def;
+	}
+	return vg_image_hash(d, n, o, &r, e);
+}
+
+Test(hostile, unknown_bytes_are_unsupported)
+{
+	vg_error e;
+	cr_assert_eq(hash_bytes((const uint8_t *)"hello world", 11, NULL, &e), VG_EUNSUPPORTED);
+	cr_assert_eq(hash_bytes((const uint8_t *)"", 0, NULL, &e), VG_EUNSUPPORTED);
+	cr_assert_eq(hash_bytes((const uint8_t *)"\xff\xd8", 2, NULL, &e), VG_EUNSUPPORTED);
+}
+
+Test(hostile, every_truncation_of_every_format_fails_cleanly, .timeout = 120)
+{
+	static const char *const files[] = {
+		"bridge-mods/square-128x128.jpg", "misc-images/wee.jpg", /* progressive */
+		"misc-images/modes/P.png",        "misc-images/modes/LA.png",
+		"misc-images/modes/PA.webp",      "misc-images/modes/F.webp",
+	};
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len;
+		uint8_t *data = load(files[f], &len);
+		/* Cut at many points, including inside the header. */
+		size_t step = len / 97 + 1;
+		for (size_t cut = 0; cut < len - 16; cut += step) {
+			uint8_t *copy = malloc(cut ? cut : 1);
+			memcpy(copy, data, cut);
+			vg_error e;
+			int rc = hash_bytes(copy, cut, NULL, &e);
+			cr_expect(rc == VG_ECORRUPT || rc == VG_EUNSUPPORTED,
+				  "%s cut at %zu of %zu: rc %d", files[f], cut, len, rc);
+			free(copy);
+		}
+		free(data);
+	}
+}
+
+Test(hostile, flipped_bytes_never_crash, .timeout = 120)
+{
+	size_t len;
+	uint8_t *data = load("misc-images/small.jpg", &len);
+	srand(42);
+	for (int i = 0; i < 300; i++) {
+		uint8_t *copy = malloc(len);
+		memcpy(copy, data, len);
+		for (int k = 0; k < 8; k++)
+			copy[rand() % len] ^= (uint8_t)(1 + rand() % 255);
+		vg_error e;
+		int rc = hash_bytes(copy, len, NULL, &e);
+		cr_expect(rc == 0 || rc == VG_ECORRUPT || rc == VG_EUNSUPPORTED || rc == VG_ETOOBIG,
+			  "rc %d", rc);
+		free(copy);
+	}
+	free(data);
+}
+
+Test(hostile, oversized_images_are_refused_before_decoding)
+{
+	/* A GIF screen of 65535 x 65535 (over the 32768 side limit): only the header. */
+	const uint8_t gif[] = "GIF89a\xff\xff\xff\xff\x00\x00\x00";
+	vg_error e;
+	cr_assert_eq(hash_bytes(gif, sizeof(gif) - 1, NULL, &e), VG_ETOOBIG);
+
+	size_t len;
+	uint8_t *data = load("bridge-mods/square-128x128.jpg", &len);
+	vg_hash_opts o;
+	vg_hash_opts_init(&o);
+	o.max_pixels = 128 * 128 - 1;
+	cr_assert_eq(hash_bytes(data, len, &o, &e), VG_ETOOBIG);
+	o.max_pixels = 128 * 128;
+	cr_assert_eq(hash_bytes(data, len, &o, &e), 0);
+	o.max_side = 127;
+	cr_assert_eq(hash_bytes(data, len, &o, &e), VG_ETOOBIG);
+	free(data);
+}
+
+Test(digests, known_values)
+{
+	vg_digests d;
+	char hex[65];
+	vg_digests_compute((const uint8_t *)"abc", 3, &d);
+	vg_hex_encode(d.md5, 16, hex);
+	cr_assert_str_eq(hex, "900150983cd24fb0d6963f7d28e17f72");
+	vg_hex_encode(d.sha256, 32, hex);
+	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+Test(sniff, formats_from_content)
+{
+	cr_assert_eq(vg_image_sniff((const uint8_t *)"\xff\xd8\xff\xe0", 4), VG_IMAGE_JPEG);
+	cr_assert_eq(vg_image_sniff((const uint8_t *)"\x89PNG\r\n\x1a\n", 8), VG_IMAGE_PNG);
+	cr_assert_eq(vg_image_sniff((const uint8_t *)"RIFF\0\0\0\0WEBP", 12), VG_IMAGE_WEBP);
+	cr_assert_eq(vg_image_sniff((const uint8_t *)"GIF87a", 6), VG_IMAGE_GIF);
+	cr_assert_eq(vg_image_sniff((const uint8_t *)"BM", 2), VG_IMAGE_UNKNOWN);
+	cr_assert_str_eq(vg_image_format_name(VG_IMAGE_WEBP), "webp");
+}

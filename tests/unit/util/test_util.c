@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests for src/util: the error table, hex, JSON quoting, the arena, file reads.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+Test(error, table_gives_name_status_and_message)
+{
+	cr_assert_str_eq(vg_error_name(VG_ETOOBIG), "too_large");
+	cr_assert_eq(vg_error_http_status(VG_ETOOBIG), 413);
+	cr_assert_eq(vg_error_http_status(VG_EUNSUPPORTED), 415);
+	cr_assert_eq(vg_error_http_status(VG_EMALFORMED), 400);
+	cr_assert_eq(vg_error_http_status(0), 200);
+	cr_assert_str_eq(vg_error_name(0), "ok");
+	/* Out-of-range codes map to internal, never out of the table. */
+	cr_assert_str_eq(vg_error_name(-1), "internal");
+	cr_assert_str_eq(vg_error_name(12345), "internal");
+}
+
+Test(error, set_formats_and_returns_code)
+{
+	vg_error e;
+	cr_assert_eq(vg_error_set(&e, VG_EINVAL, "bad %s %d", "thing", 7), VG_EINVAL);
+	cr_assert_eq(e.code, VG_EINVAL);
+	cr_assert_str_eq(e.msg, "bad thing 7");
+	cr_assert_eq(vg_error_set(NULL, VG_EIO, "ignored"), VG_EIO);
+}
+
+Test(hex, round_trip_and_strictness)
+{
+	uint8_t in[4] = {0x00, 0xab, 0x7f, 0xff}, out[4];
+	char s[9];
+	vg_hex_encode(in, 4, s);
+	cr_assert_str_eq(s, "00ab7fff");
+	cr_assert_eq(vg_hex_decode("00AB7fff", 8, out, 4), 0);
+	cr_assert_arr_eq(in, out, 4);
+	cr_assert_eq(vg_hex_decode("00ab7ff", 7, out, 4), VG_EINVAL);
+	cr_assert_eq(vg_hex_decode("00ab7ffg", 8, out, 4), VG_EINVAL);
+	cr_assert_eq(vg_hex_decode("00ab7ff ", 8, out, 4), VG_EINVAL);
+}
+
+static const char *quote(const char *s, size_t len)
+{
+	static char buf[256];
+	vg_json_quote(s, len, buf, sizeof(buf));
+	return buf;
+}
+
+Test(json_quote, escapes_and_replaces_invalid_utf8)
+{
+	cr_assert_str_eq(quote("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
+	cr_assert_str_eq(quote("\n\x01", 2), "\"\\u000a\\u0001\"");
+	cr_assert_str_eq(quote("caf\xc3\xa9", 5), "\"caf\xc3\xa9\"");
+	/* A lone continuation byte, an overlong form and a surrogate become U+FFFD. */
+	cr_assert_str_eq(quote("\x80", 1), "\"\xef\xbf\xbd\"");
+	cr_assert_str_eq(quote("\xc0\xaf", 2), "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+	cr_assert_str_eq(quote("\xed\xa0\x80", 3), "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+	cr_assert_str_eq(quote("a\0b", 3), "\"a\\u0000b\"");
+}
+
+Test(json_quote, reports_needed_size_when_truncated)
+{
+	char small[4];
+	size_t need = vg_json_quote("hello", 5, small, sizeof(small));
+	cr_assert_eq(need, 7);
+	cr_assert_eq(strlen(small), 3);
+}
+
+Test(arena, allocates_aligned_and_respects_cap)
+{
+	vg_arena *a = vg_arena_new(256 * 1024);
+	void *p = vg_arena_alloc(a, 3), *q = vg_arena_alloc(a, 5);
+	cr_assert_not_null(p);
+	cr_assert_eq((uintptr_t)q % 16, 0);
+	cr_assert_neq(p, q);
+	cr_assert_null(vg_arena_alloc(a, 1024 * 1024), "over the cap must fail");
+	cr_assert_not_null(vg_arena_alloc(a, 100 * 1024));
+	vg_arena_reset(a);
+	cr_assert_eq(vg_arena_used(a), 0);
+	cr_assert_not_null(vg_arena_alloc(a, 100 * 1024));
+	vg_arena_free(a);
+	vg_arena_free(NULL);
+}
+
+Test(file, reads_and_enforces_limit)
+{
+	char path[] = "/tmp/vigil-test-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "0123456789", 10), 10);
+	close(fd);
+
+	uint8_t *data;
+	size_t len;
+	vg_error e;
+	cr_assert_eq(vg_file_read(path, 10, &data, &len, &e), 0);
+	cr_assert_eq(len, 10);
+	cr_assert_eq(memcmp(data, "0123456789", 10), 0);
+	free(data);
+	cr_assert_eq(vg_file_read(path, 9, &data, &len, &e), VG_ETOOBIG);
+	unlink(path);
+	cr_assert_eq(vg_file_read(path, 9, &data, &len, &e), VG_ENOENT);
+	cr_assert_eq(vg_file_read("/tmp", 9, &data, &len, &e), VG_EINVAL);
+}
