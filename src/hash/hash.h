@@ -54,7 +54,7 @@ static inline int vg_pdq_norm(const vg_pdq *a)
 }
 
 /* PDQ of a luminance image (rows x cols floats, row-major, values 0..255). luma is
- * used as working memory and clobbered; scratch must hold (rows + 1) * cols floats. Writes
+ * used as working memory and clobbered; scratch must hold rows * cols floats. Writes
  * ret_hashes[0], and all VG_DIH_COUNT variants when dihedral is set. Images with a side
  * under 5 pixels hash to all zeros with quality 0, as in the reference. Cost: O(rows *
  * cols) for the blur plus a fixed ~100 us for the DCT. Thread-safe. */

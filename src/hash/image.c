@@ -79,7 +79,7 @@ int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, vg_error *err
 	s->out_h = resize ? VG__RESIZE_DIM : src_h;
 
 	size_t px = (size_t)s->out_w * (size_t)s->out_h;
-	s->luma = malloc(sizeof(float) * (2 * px + (size_t)s->out_w));
+	s->luma = malloc(sizeof(float) * 2 * px);
 	s->col_map = malloc(sizeof(int) * (size_t)s->out_w);
 	s->row_map = malloc(sizeof(int) * (size_t)s->out_h);
 	if (!s->luma || !s->col_map || !s->row_map) {

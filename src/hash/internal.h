@@ -16,7 +16,7 @@
 typedef struct vg__sink {
 	int src_w, src_h; /* size of the rows the decoder delivers */
 	int out_w, out_h; /* size of the luma image */
-	float *luma;      /* out_h x out_w, then (out_h + 1) x out_w of scratch */
+	float *luma;      /* out_h x out_w, then as much again of scratch */
 	int *col_map;     /* out_w source columns */
 	int *row_map;     /* out_h source rows, non-decreasing */
 	int next;         /* next luma row to fill */
