@@ -143,6 +143,7 @@ int main(int argc, char **argv)
 {
 	int rounds = 5;
 	int first = 1;
+	vg_tune_malloc();
 	if (argc > 2 && strcmp(argv[1], "--rounds") == 0) {
 		rounds = atoi(argv[2]);
 		first = 3;

@@ -60,6 +60,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	vg_tune_malloc();
 	if (argc < 2) {
 		overview(stderr);
 		return VG_EXIT_USAGE;

@@ -78,6 +78,15 @@ static void cmyk_to_rgb(uint8_t *row, int w, bool inverted)
 	}
 }
 
+/* Whether every component has received its DC coefficients (progressive files only). */
+static bool dc_arrived(j_decompress_ptr cinfo)
+{
+	for (int c = 0; c < cinfo->num_components; c++)
+		if (cinfo->coef_bits[c][0] < 0)
+			return false;
+	return true;
+}
+
 static unsigned fast_denom(unsigned w, unsigned h)
 {
 	unsigned s = w < h ? w : h, d = 8;
@@ -137,8 +146,20 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 		cinfo.scale_denom = denom;
 		cinfo.do_fancy_upsampling = FALSE; /* the scaled IDCT already smooths */
 	}
+	/* At 1/8 scale each output pixel is its block's DC term alone, so a progressive
+	 * file can stop after the scans that carry DC: usually the first tenth of it. */
+	bool dc_only = denom == 8 && cinfo.progressive_mode;
+	cinfo.buffered_image = dc_only;
 
 	jpeg_start_decompress(&cinfo);
+	if (dc_only) {
+		int r;
+		do
+			r = jpeg_consume_input(&cinfo);
+		while (r != JPEG_REACHED_EOI && r != JPEG_SUSPENDED &&
+		       !(r == JPEG_SCAN_COMPLETED && dc_arrived(&cinfo)));
+		jpeg_start_output(&cinfo, cinfo.input_scan_number);
+	}
 	int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
 	rc = vg__sink_begin(sink, w, h, large && !opts->hma, err);
 	if (rc)
@@ -151,7 +172,7 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 
 	int y;
 	while ((y = vg__sink_next_row(sink)) >= 0) {
-		if ((JDIMENSION)y > cinfo.output_scanline)
+		if ((JDIMENSION)y > cinfo.output_scanline && !dc_only)
 			jpeg_skip_scanlines(&cinfo, (JDIMENSION)y - cinfo.output_scanline);
 		JSAMPROW rows[1] = {row};
 		if (jpeg_read_scanlines(&cinfo, rows, 1) != 1 || jerr.truncated)

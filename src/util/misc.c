@@ -4,6 +4,7 @@
  * sized by input is checked against a limit and fails cleanly instead), CPU count, and
  * JSON string quoting that is total over arbitrary bytes.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ char *vg_xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	return memcpy(vg_xmalloc(n), s, n);
+}
+
+void vg_tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
 int vg_cpu_count(void)
