@@ -27,6 +27,7 @@
 	X(ECORRUPT, "corrupt_input", 422, "corrupt or truncated input")               \
 	X(ETOOBIG, "too_large", 413, "input over the configured limit")               \
 	X(ENOENT, "not_found", 404, "not found")                                      \
+	X(EMETHOD, "method_not_allowed", 405, "method not allowed")                   \
 	X(EEXIST, "conflict", 409, "already exists")                                  \
 	X(EAUTH, "unauthorized", 401, "missing or bad token")                         \
 	X(EFORBIDDEN, "forbidden", 403, "role not allowed")                           \
@@ -92,6 +93,41 @@ VG_EXPORT void vg_arena_reset(vg_arena *a);
 /* 16-byte aligned, uninitialised; NULL when over the cap or out of memory. */
 VG_EXPORT void *vg_arena_alloc(vg_arena *a, size_t bytes);
 VG_EXPORT size_t vg_arena_used(const vg_arena *a);
+
+/* ---- configuration ----------------------------------------------------------------
+ * One table of options drives parsing (defaults < file < VIGIL_* environment < --flags),
+ * bounds checks, --print-config and docs/config.md. Values live in a caller's struct at
+ * each option's offset: char[VG_OPT_STRING_MAX] for strings, bool for booleans, int64_t
+ * for integers, bytes and durations (microseconds). */
+#include <stdio.h>
+
+#define VG_OPT_STRING_MAX 512
+
+typedef enum { VG_OPT_STRING, VG_OPT_INT, VG_OPT_BOOL, VG_OPT_BYTES, VG_OPT_DURATION } vg_opt_type;
+
+typedef struct vg_opt {
+	const char *name; /* snake_case: flag --name-with-dashes, env VIGIL_NAME, file key name */
+	vg_opt_type type;
+	const char *def;  /* the default, written as a user would write it */
+	int64_t min, max; /* bounds for numbers (bytes; microseconds for durations) */
+	const char *unit; /* shown with the bounds */
+	bool reloadable;  /* applied on SIGHUP without a restart */
+	bool secret;      /* never printed */
+	const char *help;
+	size_t offset;    /* offsetof(the caller's struct, field) */
+} vg_opt;
+
+/* Each returns 0 or VG_EINVAL/VG_ENOENT with the offending option and its origin (file
+ * and line, variable name or flag) in err. */
+VG_EXPORT VG_MUST_CHECK int vg_config_defaults(const vg_opt *opts, size_t n, void *cfg, vg_error *err);
+VG_EXPORT VG_MUST_CHECK int vg_config_file(const vg_opt *opts, size_t n, void *cfg, const char *path,
+					   vg_error *err);
+VG_EXPORT VG_MUST_CHECK int vg_config_env(const vg_opt *opts, size_t n, void *cfg, vg_error *err);
+/* argv[0] is skipped; every other argument must be --name[=value] (or --no-name). */
+VG_EXPORT VG_MUST_CHECK int vg_config_flags(const vg_opt *opts, size_t n, void *cfg, int argc,
+					    char **argv, vg_error *err);
+VG_EXPORT void vg_config_print(const vg_opt *opts, size_t n, const void *cfg, FILE *out);
+VG_EXPORT void vg_config_markdown(const vg_opt *opts, size_t n, FILE *out);
 
 /* ---- small helpers ----------------------------------------------------------------- */
 /* malloc/calloc that abort on failure: only for small fixed sizes (STYLE.md 3). */

@@ -3,6 +3,7 @@
  * Unit tests for src/util: the error table, hex, JSON quoting, the arena, file reads.
  */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,4 +108,77 @@ Test(file, reads_and_enforces_limit)
 	unlink(path);
 	cr_assert_eq(vg_file_read(path, 9, &data, &len, &e), VG_ENOENT);
 	cr_assert_eq(vg_file_read("/tmp", 9, &data, &len, &e), VG_EINVAL);
+}
+
+struct cfg {
+	char listen[VG_OPT_STRING_MAX];
+	int64_t threads;
+	bool verbose;
+	int64_t max_body;
+	int64_t timeout;
+};
+
+static const vg_opt opts[] = {
+	{"listen", VG_OPT_STRING, "127.0.0.1:8080", 0, 0, NULL, false, false, "address", offsetof(struct cfg, listen)},
+	{"threads", VG_OPT_INT, "4", 1, 64, "threads", false, false, "pool", offsetof(struct cfg, threads)},
+	{"verbose", VG_OPT_BOOL, "false", 0, 0, NULL, true, false, "chatty", offsetof(struct cfg, verbose)},
+	{"max_body", VG_OPT_BYTES, "1MB", 1024, 1 << 30, "bytes", false, false, "limit", offsetof(struct cfg, max_body)},
+	{"timeout", VG_OPT_DURATION, "30s", 1000, 3600000000LL, "us", false, false, "idle", offsetof(struct cfg, timeout)},
+};
+
+Test(config, layers_override_in_order)
+{
+	struct cfg c;
+	vg_error e;
+	cr_assert_eq(vg_config_defaults(opts, 5, &c, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(c.listen, "127.0.0.1:8080");
+	cr_assert_eq(c.threads, 4);
+	cr_assert_eq(c.max_body, 1 << 20);
+	cr_assert_eq(c.timeout, 30000000);
+
+	char path[] = "/tmp/vigil-cfg-XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "# comment\nthreads = 8\nmax-body = \"20MB\"\n\ntimeout = 250ms\n";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	cr_assert_eq(vg_config_file(opts, 5, &c, path, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.threads, 8);
+	cr_assert_eq(c.max_body, 20 << 20);
+	cr_assert_eq(c.timeout, 250000);
+
+	setenv("VIGIL_THREADS", "16", 1);
+	cr_assert_eq(vg_config_env(opts, 5, &c, &e), 0, "%s", e.msg);
+	unsetenv("VIGIL_THREADS");
+	cr_assert_eq(c.threads, 16);
+
+	char *argv[] = {"serve", "--threads=2", "--listen", "[::1]:9", "--verbose", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 5, argv, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.threads, 2);
+	cr_assert_str_eq(c.listen, "[::1]:9");
+	cr_assert(c.verbose);
+	char *argv2[] = {"serve", "--no-verbose", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 2, argv2, &e), 0, "%s", e.msg);
+	cr_assert(!c.verbose);
+	unlink(path);
+}
+
+Test(config, bad_values_name_their_origin)
+{
+	struct cfg c;
+	vg_error e;
+	cr_assert_eq(vg_config_defaults(opts, 5, &c, &e), 0);
+	char *a1[] = {"serve", "--threads", "65", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 3, a1, &e), VG_EINVAL);
+	cr_assert(strstr(e.msg, "--threads") && strstr(e.msg, "1..64"), "%s", e.msg);
+	char *a2[] = {"serve", "--bogus", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 2, a2, &e), VG_EINVAL);
+	char *a3[] = {"serve", "--max-body", "lots", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 3, a3, &e), VG_EINVAL);
+	char *a4[] = {"serve", "--threads", NULL};
+	cr_assert_eq(vg_config_flags(opts, 5, &c, 2, a4, &e), VG_EINVAL);
+	setenv("VIGIL_VERBOSE", "maybe", 1);
+	cr_assert_eq(vg_config_env(opts, 5, &c, &e), VG_EINVAL);
+	cr_assert(strstr(e.msg, "VIGIL_VERBOSE"), "%s", e.msg);
+	unsetenv("VIGIL_VERBOSE");
+	cr_assert_eq(vg_config_file(opts, 5, &c, "/nonexistent/vigil.conf", &e), VG_ENOENT);
 }

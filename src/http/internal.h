@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared between the files of src/http only: the server struct, the router and the
+ * metrics tables.
+ */
+#ifndef VG_HTTP_INTERNAL_H
+#define VG_HTTP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "http.h"
+
+#define VG__HTTP_STATUS_SLOTS 24 /* distinct status codes counted per route */
+#define VG__HTTP_BUCKETS 14      /* latency histogram buckets, see metrics.c */
+
+struct vg__route_stats {
+	_Atomic int status[VG__HTTP_STATUS_SLOTS]; /* 0 = free slot */
+	_Atomic uint64_t count[VG__HTTP_STATUS_SLOTS];
+	_Atomic uint64_t bucket[VG__HTTP_BUCKETS + 1]; /* the last one is +Inf */
+	_Atomic uint64_t sum_us;
+};
+
+struct vg_http_server {
+	struct MHD_Daemon *d;
+	vg_http_config cfg;
+	const vg_http_route *routes;
+	size_t nroutes;
+	int port;
+	_Atomic int in_flight;
+	struct vg__route_stats *stats; /* nroutes + 1; the last is "unmatched" */
+};
+
+/* Index of the route matching method and path, or -1. Captured {params} are
+ * percent-decoded into the arena. *ret_path_known says whether some route has this path
+ * (with another method), which makes a miss a 405 rather than a 404. */
+int vg__http_match(const vg_http_route *routes, size_t n, const char *method, const char *path,
+		   vg_arena *arena, const char **names, const char **values, int max,
+		   int *ret_nparams, bool *ret_path_known);
+
+int vg__http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+			  vg_error *err);
+
+void vg__http_metrics_init(vg_http_server *srv);
+void vg__http_metrics_done(vg_http_server *srv);
+void vg__http_metrics_record(vg_http_server *srv, int route, int status, vg_usec elapsed);
+
+#endif
