@@ -38,6 +38,10 @@ int vg__http_match(const vg_http_route *routes, size_t n, const char *method, co
 		   vg_arena *arena, const char **names, const char **values, int max,
 		   int *ret_nparams, bool *ret_path_known);
 
+/* Percent-decodes [s, s+n) into the arena ('+' as a space in query strings). NULL on a
+ * malformed escape or an encoded NUL, which no vigil value may hold. */
+const char *vg__http_decode(const char *s, size_t n, bool plus_is_space, vg_arena *arena);
+
 int vg__http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
 			  vg_error *err);
 

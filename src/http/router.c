@@ -23,14 +23,17 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Percent-decodes [s, s+n) into the arena; NULL on a bad escape or an encoded NUL. */
-static const char *decode_segment(const char *s, size_t n, vg_arena *arena)
+const char *vg__http_decode(const char *s, size_t n, bool plus_is_space, vg_arena *arena)
 {
 	char *out = vg_arena_alloc(arena, n + 1);
 	if (!out)
 		return NULL;
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+' && plus_is_space) {
+			out[o++] = ' ';
+			continue;
+		}
 		if (s[i] != '%') {
 			out[o++] = s[i];
 			continue;
@@ -62,7 +65,7 @@ static bool match_one(const char *pattern, const char *path, vg_arena *arena, co
 		if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
 			if (ulen == 0 || n >= max)
 				return false;
-			const char *v = decode_segment(u, ulen, arena);
+			const char *v = vg__http_decode(u, ulen, false, arena);
 			char *name = vg_arena_alloc(arena, plen - 1);
 			if (!v || !name)
 				return false;

@@ -196,7 +196,9 @@ const char *vg_http_param(const vg_http_req *req, const char *name)
 
 const char *vg_http_query(const vg_http_req *req, const char *key)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+	/* MHD hands arguments over raw (see keep_raw); decode once, here. */
+	const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+	return raw ? vg__http_decode(raw, strlen(raw), true, req->arena) : NULL;
 }
 
 const char *vg_http_header(const vg_http_req *req, const char *name)
@@ -369,6 +371,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* MHD would percent-decode the whole path before routing, so "%2F" inside a parameter
+ * would split it and "%00" would cut it short. Keep everything raw; the router decodes
+ * each segment, and vg_http_query each argument. */
+static size_t keep_raw(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls, (void)c;
+	return strlen(s);
+}
+
 /* ---- start and stop ---------------------------------------------------------------------- */
 
 int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t nroutes,
@@ -400,6 +411,7 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+				  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
 				  MHD_OPTION_END);
 	if (!srv->d) {
 		vg__http_metrics_done(srv);
