@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * URL canonicalisation: equivalent spellings agree, canonical forms are fixed points
+ * (checked on every example and on random mutations), and bad URLs are refused.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/report.h"
+
+/* Returns a fresh copy each call (leaked: a test process), so two results compare. */
+static const char *canon(const char *u)
+{
+	char out[VG_URL_MAX + 1];
+	vg_error e;
+	int rc = vg_url_canonicalize(u, strlen(u), out, sizeof(out), &e);
+	cr_assert_eq(rc, 0, "%s: %s", u, e.msg);
+	return strdup(out);
+}
+
+static void assert_fixed_point(const char *c)
+{
+	char again[VG_URL_MAX + 1];
+	vg_error e;
+	cr_assert_eq(vg_url_canonicalize(c, strlen(c), again, sizeof(again), &e), 0, "%s: %s", c, e.msg);
+	cr_assert_str_eq(again, c, "canonicalising %s twice changed it", c);
+}
+
+Test(url, equivalent_spellings_agree)
+{
+	static const char *const groups[][6] = {
+		{"https://example.com/img.jpg", "https://Example.COM:443/a/../img.jpg",
+		 "HTTPS://example.com./img.jpg#frag", "https://user:pw@example.com/./img.jpg",
+		 "https://example.com/%69mg.jpg", NULL},
+		{"http://example.com/", "http://EXAMPLE.com", "http://example.com:80",
+		 "http://example.com/a/..", "http://example.com/.", NULL},
+		{"https://xn--bcher-kva.example/x", "https://b\xc3\xbc\x63her.example/x",
+		 "https://B\xc3\x9c\x43HER.example/x", "https://b%C3%BCcher.example/x", NULL},
+		{"https://example.com/a%2Fb?q=~foo", "https://example.com/a%2fb?q=%7Efoo",
+		 "https://example.com/a%2Fb?q=%7efoo", NULL},
+		{"http://[2001:db8::1]:8080/p", "http://[2001:DB8::1]:8080/p", NULL},
+	};
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		const char *first = canon(groups[g][0]);
+		cr_assert_str_eq(first, groups[g][0], "the first of each group is canonical");
+		for (int i = 1; groups[g][i]; i++)
+			cr_assert_str_eq(canon(groups[g][i]), first, "%s", groups[g][i]);
+		assert_fixed_point(first);
+	}
+}
+
+Test(url, different_urls_stay_different)
+{
+	cr_assert_str_neq(canon("https://example.com/a"), canon("https://example.com/A"));
+	cr_assert_str_neq(canon("https://example.com/a?x=1"), canon("https://example.com/a?x=2"));
+	cr_assert_str_neq(canon("https://example.com:8443/"), canon("https://example.com/"));
+	cr_assert_str_neq(canon("http://example.com/"), canon("https://example.com/"));
+	/* %2F is data, not a separator: it must not become '/'. */
+	cr_assert_str_neq(canon("https://example.com/a%2Fb"), canon("https://example.com/a/b"));
+	/* The phishing trick: the host is what follows '@'. */
+	cr_assert_str_eq(canon("https://paypal.com@evil.example/login"), "https://evil.example/login");
+}
+
+Test(url, bad_urls_are_refused)
+{
+	static const char *const bad[] = {
+		"", "example.com/x", "ftp://example.com/x", "javascript:alert(1)", "https://",
+		"https:///path", "https://exa mple.com/", "https://example.com:99999/",
+		"https://ex..ample.com/", "https://exa<mple.com/", "http://example.com/\x01",
+		"https://%00.example/", "mailto:a@b.c",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char out[VG_URL_MAX + 1];
+		vg_error e;
+		cr_assert_eq(vg_url_canonicalize(bad[i], strlen(bad[i]), out, sizeof(out), &e), VG_EINVAL,
+			     "'%s' was accepted as %s", bad[i], out);
+	}
+	char *huge = malloc(VG_URL_MAX + 100);
+	memset(huge, 'a', VG_URL_MAX + 99);
+	memcpy(huge, "https://x.example/", 18);
+	huge[VG_URL_MAX + 99] = '\0';
+	char out[VG_URL_MAX + 1];
+	cr_assert_eq(vg_url_canonicalize(huge, strlen(huge), out, sizeof(out), NULL), VG_EINVAL);
+	free(huge);
+}
+
+/* Property: for random printable mutations of valid URLs, whatever is accepted is
+ * canonicalised to a fixed point. */
+Test(url, canonical_output_is_a_fixed_point_under_mutation)
+{
+	static const char *const seeds[] = {
+		"https://Example.COM:443/a/../b/./c%7e?x=%41&y=z#f", "http://a.b.c/%2e%2E/x/",
+		"https://[::1]:443/p?q", "http://xn--bcher-kva.example/a%2fb%2F",
+	};
+	static const char alphabet[] = "abcXYZ019%/.:?#@[]~-_!$&'()*+,;=";
+	srand(7);
+	int accepted = 0;
+	for (int i = 0; i < 20000; i++) {
+		char u[256];
+		strcpy(u, seeds[i % 4]);
+		size_t n = strlen(u);
+		for (int k = 0; k < 1 + rand() % 4; k++) {
+			size_t pos = 8 + (size_t)rand() % (n - 8);
+			u[pos] = alphabet[rand() % (int)(sizeof(alphabet) - 1)];
+		}
+		char out[VG_URL_MAX + 1];
+		if (vg_url_canonicalize(u, n, out, sizeof(out), NULL) == 0) {
+			accepted++;
+			assert_fixed_point(out);
+		}
+	}
+	cr_assert_gt(accepted, 1000);
+}
+
+Test(url, host_and_registrable_domain)
+{
+	char host[256], reg[256];
+	cr_assert_eq(vg_url_host("https://www.example.co.uk:8443/x", host, sizeof(host)), 0);
+	cr_assert_str_eq(host, "www.example.co.uk");
+	cr_assert_eq(vg_url_registrable_domain(host, reg, sizeof(reg)), 0);
+	cr_assert_str_eq(reg, "example.co.uk");
+	cr_assert_eq(vg_url_registrable_domain("a.b.example.com", reg, sizeof(reg)), 0);
+	cr_assert_str_eq(reg, "example.com");
+	cr_assert_eq(vg_url_host("http://[2001:db8::1]:80/", host, sizeof(host)), 0);
+	cr_assert_str_eq(host, "[2001:db8::1]");
+}
