@@ -52,6 +52,7 @@ e2e: build
 asan: deps build-asan/build.ninja
 	ninja -C build-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		meson test -C build-asan --print-errorlogs --suite unit
 
 fuzz-build: deps build-fuzz/build.ninja
