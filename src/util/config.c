@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,28 +165,30 @@ static char *trim(char *s)
 	return s;
 }
 
-int vg_config_file(const vg_opt *opts, size_t n, void *cfg, const char *path, vg_error *err)
+int vg_config_text(const vg_opt *opts, size_t n, void *cfg, const char *text, size_t len,
+		   const char *name, vg_error *err)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return vg_error_set(err, VG_ENOENT, "config file %s: %s", path, strerror(errno));
 	char line[4096], origin[300];
-	int lineno = 0, rc = 0;
-	while (!rc && fgets(line, sizeof(line), f)) {
+	int lineno = 0;
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		lineno++;
-		snprintf(origin, sizeof(origin), "%.250s:%d", path, lineno);
-		if (!strchr(line, '\n') && !feof(f)) {
-			rc = vg_error_set(err, VG_EINVAL, "%s: line too long", origin);
-			break;
-		}
+		snprintf(origin, sizeof(origin), "%.250s:%d", name, lineno);
+		if (ll >= sizeof(line))
+			return vg_error_set(err, VG_EINVAL, "%s: line too long", origin);
+		if (memchr(text + pos, '\0', ll))
+			return vg_error_set(err, VG_EINVAL, "%s: NUL byte", origin);
+		memcpy(line, text + pos, ll);
+		line[ll] = '\0';
+		pos += ll + 1;
+
 		char *s = trim(line);
 		if (!*s || *s == '#')
 			continue;
 		char *eq = strchr(s, '=');
-		if (!eq) {
-			rc = vg_error_set(err, VG_EINVAL, "%s: expected name = value", origin);
-			break;
-		}
+		if (!eq)
+			return vg_error_set(err, VG_EINVAL, "%s: expected name = value", origin);
 		*eq = '\0';
 		char *key = trim(s), *val = trim(eq + 1);
 		size_t vl = strlen(val);
@@ -198,11 +201,25 @@ int vg_config_file(const vg_opt *opts, size_t n, void *cfg, const char *path, vg
 				*k = '_';
 		const vg_opt *o = find(opts, n, key, strlen(key));
 		if (!o)
-			rc = vg_error_set(err, VG_EINVAL, "%s: unknown option '%s'", origin, key);
-		else
-			rc = set_value(o, cfg, val, origin, err);
+			return vg_error_set(err, VG_EINVAL, "%s: unknown option '%s'", origin, key);
+		int rc = set_value(o, cfg, val, origin, err);
+		if (rc)
+			return rc;
 	}
-	fclose(f);
+	return 0;
+}
+
+int vg_config_file(const vg_opt *opts, size_t n, void *cfg, const char *path, vg_error *err)
+{
+	uint8_t *data;
+	size_t len;
+	vg_error ferr;
+	int rc = vg_file_read(path, 1 << 20, &data, &len, &ferr);
+	if (rc)
+		return vg_error_set(err, rc == VG_ENOENT ? VG_ENOENT : VG_EINVAL, "config file %s: %s",
+				    path, ferr.msg);
+	rc = vg_config_text(opts, n, cfg, (const char *)data, len, path, err);
+	free(data);
 	return rc;
 }
 

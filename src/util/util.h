@@ -120,8 +120,12 @@ typedef struct vg_opt {
 /* Each returns 0 or VG_EINVAL/VG_ENOENT with the offending option and its origin (file
  * and line, variable name or flag) in err. */
 VG_EXPORT VG_MUST_CHECK int vg_config_defaults(const vg_opt *opts, size_t n, void *cfg, vg_error *err);
+/* A file of `name = value` lines (# comments, "quoted" values), at most 1 MiB. */
 VG_EXPORT VG_MUST_CHECK int vg_config_file(const vg_opt *opts, size_t n, void *cfg, const char *path,
 					   vg_error *err);
+/* The same from memory; name labels errors ("vigil.conf:3: ..."). */
+VG_EXPORT VG_MUST_CHECK int vg_config_text(const vg_opt *opts, size_t n, void *cfg, const char *text,
+					   size_t len, const char *name, vg_error *err);
 VG_EXPORT VG_MUST_CHECK int vg_config_env(const vg_opt *opts, size_t n, void *cfg, vg_error *err);
 /* argv[0] is skipped; every other argument must be --name[=value] (or --no-name). */
 VG_EXPORT VG_MUST_CHECK int vg_config_flags(const vg_opt *opts, size_t n, void *cfg, int argc,

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * libFuzzer target: vg_url_canonicalize() on arbitrary bytes, the parser every URL from
+ * a scan, a decision query or an abuse report goes through. Whatever it accepts must be
+ * a fixed point (canonicalising the output returns it unchanged), must be http or https,
+ * must hold no byte outside printable ASCII, and must fit VG_URL_MAX.
+ */
+#include <string.h>
+
+#include "fuzz.h"
+#include "report/report.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char out[VG_URL_MAX + 1], again[VG_URL_MAX + 1];
+	vg_error err;
+	int rc = vg_url_canonicalize((const char *)data, size, out, sizeof(out), &err);
+	if (rc != 0) {
+		VG_FUZZ_CHECK(rc == VG_EINVAL || rc == VG_ENOMEM);
+		VG_FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+		return 0;
+	}
+	size_t n = strlen(out);
+	VG_FUZZ_CHECK(n <= VG_URL_MAX);
+	VG_FUZZ_CHECK(!strncmp(out, "http://", 7) || !strncmp(out, "https://", 8));
+	for (size_t i = 0; i < n; i++)
+		VG_FUZZ_CHECK((unsigned char)out[i] > 0x20 && (unsigned char)out[i] < 0x7f);
+	VG_FUZZ_CHECK(vg_url_canonicalize(out, n, again, sizeof(again), &err) == 0);
+	VG_FUZZ_CHECK(strcmp(out, again) == 0);
+	char host[VG_URL_MAX + 1];
+	VG_FUZZ_CHECK(vg_url_host(out, host, sizeof(host)) == 0);
+	VG_FUZZ_CHECK(host[0] != '\0');
+	return 0;
+}
