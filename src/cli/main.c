@@ -20,7 +20,9 @@ static const vg_cmd cmd_help_def = {
 };
 
 static const vg_cmd *const commands[] = {
+	&vg_cmd_bank,
 	&vg_cmd_hash,
+	&vg_cmd_match,
 	&vg_cmd_version,
 	&cmd_help_def,
 };

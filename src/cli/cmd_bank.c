@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * `vigil bank`: create, list, show, delete, enable and disable banks, and add, remove,
+ * import and export their signals. A thin front over src/bank/ and src/store/: the rules
+ * (names, types, normalisation, formats) live there; this file parses arguments and
+ * prints. Every write has reached the disk when the command reports it (store.h).
+ *
+ * Exit status: 0 success; 1 a failure in the work (no such bank, a rejected value or
+ * import line: the rest still goes in); 2 a usage error.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bank/bank.h"
+#include "cli.h"
+#include "store/store.h"
+
+#define MAX_REJECTS_IN_JSON 1000
+
+typedef struct opts {
+	const char *db;
+	const char *description;
+	const char *type;
+	const char *format;
+	const char *metadata;
+	bool json;
+	long long max_bytes;
+} opts;
+
+static void iso_time(vg_usec t, char out[32])
+{
+	time_t secs = (time_t)(t / 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void print_json(json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	if (text)
+		puts(text);
+	free(text);
+	json_decref(obj);
+}
+
+static json_t *bank_json(const vg_store_bank *b)
+{
+	char created[32], updated[32];
+	iso_time(b->created_at, created);
+	iso_time(b->updated_at, updated);
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:s, s:s}", "name", b->name, "description",
+			 b->description, "enabled", b->enabled, "signals",
+			 (json_int_t)b->live_signals, "removed_signals",
+			 (json_int_t)b->removed_signals, "created_at", created, "updated_at",
+			 updated);
+}
+
+static int fail(const char *sub, const vg_error *err)
+{
+	fprintf(stderr, "vigil bank %s: %s\n", sub, err->msg);
+	return VG_EXIT_FAIL;
+}
+
+static int open_store(const opts *o, const char *sub, vg_store **ret)
+{
+	vg_error err;
+	const char *path = vg_store_resolve_path(o->db);
+	if (vg_store_open(path, ret, &err) != 0) {
+		fprintf(stderr, "vigil bank %s: %s: %s\n", sub, path, err.msg);
+		return VG_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* ---- banks ------------------------------------------------------------------------- */
+
+static int do_create(vg_store *s, const opts *o, const char *name)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (vg_bank_create(s, name, o->description, &err) != 0)
+		return fail("create", &err);
+	if (o->json) {
+		if (vg_store_bank_get(s, name, &b, &err) != 0)
+			return fail("create", &err);
+		print_json(bank_json(&b));
+		vg_store_bank_done(&b);
+	} else {
+		printf("created bank %s\n", name);
+	}
+	return VG_EXIT_OK;
+}
+
+static int do_list(vg_store *s, const opts *o)
+{
+	vg_error err;
+	vg_store_bank *banks;
+	size_t n;
+	if (vg_store_bank_list(s, &banks, &n, &err) != 0)
+		return fail("list", &err);
+	if (!o->json && n)
+		printf("%-24s %-8s %10s  %s\n", "NAME", "ENABLED", "SIGNALS", "DESCRIPTION");
+	for (size_t i = 0; i < n; i++) {
+		if (o->json)
+			print_json(bank_json(&banks[i]));
+		else
+			printf("%-24s %-8s %10llu  %s\n", banks[i].name,
+			       banks[i].enabled ? "yes" : "no",
+			       (unsigned long long)banks[i].live_signals, banks[i].description);
+	}
+	vg_store_bank_list_free(banks, n);
+	return VG_EXIT_OK;
+}
+
+static int do_show(vg_store *s, const opts *o, const char *name)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail("show", &err);
+	if (o->json) {
+		print_json(bank_json(&b));
+	} else {
+		char created[32], updated[32];
+		iso_time(b.created_at, created);
+		iso_time(b.updated_at, updated);
+		printf("name:        %s\ndescription: %s\nenabled:     %s\nsignals:     %llu\n"
+		       "removed:     %llu\ncreated:     %s\nupdated:     %s\n",
+		       b.name, b.description, b.enabled ? "yes" : "no",
+		       (unsigned long long)b.live_signals, (unsigned long long)b.removed_signals,
+		       created, updated);
+	}
+	vg_store_bank_done(&b);
+	return VG_EXIT_OK;
+}
+
+static int do_delete(vg_store *s, const opts *o, const char *name)
+{
+	vg_error err;
+	if (vg_store_bank_delete(s, name, &err) != 0)
+		return fail("delete", &err);
+	if (o->json)
+		print_json(json_pack("{s:s, s:b}", "name", name, "deleted", 1));
+	else
+		printf("deleted bank %s\n", name);
+	return VG_EXIT_OK;
+}
+
+static int do_enable(vg_store *s, const opts *o, const char *name, bool enabled)
+{
+	vg_error err;
+	if (vg_store_bank_set_enabled(s, name, enabled, &err) != 0)
+		return fail(enabled ? "enable" : "disable", &err);
+	if (o->json)
+		print_json(json_pack("{s:s, s:b}", "name", name, "enabled", enabled));
+	else
+		printf("%s bank %s\n", enabled ? "enabled" : "disabled", name);
+	return VG_EXIT_OK;
+}
+
+/* ---- signals ----------------------------------------------------------------------- */
+
+static const char *const result_names[] = {
+	[VG_STORE_ADDED] = "added",
+	[VG_STORE_DUPLICATE] = "duplicate",
+	[VG_STORE_REVIVED] = "revived",
+};
+
+static int do_add(vg_store *s, const opts *o, const char *name, char **values, int n)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail("add", &err);
+	int64_t bank_id = b.id;
+	vg_store_bank_done(&b);
+
+	int status = VG_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		const char *type = o->type ? o->type : vg_bank_type_infer(values[i], strlen(values[i]));
+		if (!type) {
+			fprintf(stderr, "vigil bank add: %.80s: cannot tell its type; give --type\n",
+				values[i]);
+			status = VG_EXIT_FAIL;
+			continue;
+		}
+		int64_t id;
+		vg_store_add_result res;
+		if (vg_bank_signal_add(s, bank_id, type, values[i], o->metadata, &id, &res, &err) !=
+		    0) {
+			fprintf(stderr, "vigil bank add: %.80s: %s\n", values[i], err.msg);
+			if (err.code != VG_EINVAL)
+				return VG_EXIT_FAIL; /* the store itself failed: stop */
+			status = VG_EXIT_FAIL;
+			continue;
+		}
+		char norm[VG_BANK_VALUE_BUF];
+		if (vg_bank_value_normalize(type, values[i], strlen(values[i]), norm, &err) != 0)
+			snprintf(norm, sizeof(norm), "?");
+		if (o->json)
+			print_json(json_pack("{s:I, s:s, s:s, s:s}", "signal_id", (json_int_t)id,
+					     "type", type, "value", norm, "result",
+					     result_names[res]));
+		else
+			printf("%s %lld %s %s\n", result_names[res], (long long)id, type, norm);
+	}
+	return status;
+}
+
+static void lower_trim(const char *in, char *out, size_t size)
+{
+	while (*in == ' ' || *in == '\t')
+		in++;
+	size_t n = 0;
+	for (; *in && n + 1 < size; in++)
+		out[n++] = (*in >= 'A' && *in <= 'Z') ? (char)(*in - 'A' + 'a') : *in;
+	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = '\0';
+}
+
+static int do_remove(vg_store *s, const opts *o, const char *name, char **values, int n)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail("remove", &err);
+	int64_t bank_id = b.id;
+	vg_store_bank_done(&b);
+
+	int status = VG_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		char norm[VG_STORE_VALUE_MAX + 1];
+		size_t removed;
+		lower_trim(values[i], norm, sizeof(norm));
+		if (vg_store_signal_remove(s, bank_id, norm, &removed, &err) != 0)
+			return fail("remove", &err);
+		if (removed == 0) {
+			fprintf(stderr, "vigil bank remove: %.80s: not in bank %s\n", values[i], name);
+			status = VG_EXIT_FAIL;
+		}
+		if (o->json)
+			print_json(json_pack("{s:s, s:I}", "value", norm, "removed",
+					     (json_int_t)removed));
+		else if (removed)
+			printf("removed %s\n", norm);
+	}
+	return status;
+}
+
+typedef struct reject_ctx {
+	const char *file;
+	json_t *list; /* with --json: the first MAX_REJECTS_IN_JSON rejects */
+} reject_ctx;
+
+static void on_reject(size_t line, const char *reason, void *ctx)
+{
+	reject_ctx *r = ctx;
+	fprintf(stderr, "vigil bank import: %s:%zu: %s\n", r->file, line, reason);
+	if (r->list && json_array_size(r->list) < MAX_REJECTS_IN_JSON)
+		json_array_append_new(r->list,
+				      json_pack("{s:I, s:s}", "line", (json_int_t)line, "reason",
+						reason));
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int do_import(vg_store *s, const opts *o, const char *name, const char *file)
+{
+	vg_error err;
+	vg_bank_parse_opts po = {.type = o->type};
+	if (o->format)
+		vg_bank_format_parse(o->format, &po.format); /* checked in run() */
+	else if (ends_with(file, ".csv"))
+		po.format = VG_BANK_CSV;
+	else if (ends_with(file, ".ndjson") || ends_with(file, ".jsonl"))
+		po.format = VG_BANK_NDJSON;
+	else
+		po.format = VG_BANK_PLAIN;
+
+	vg_store_bank b;
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail("import", &err);
+	int64_t bank_id = b.id;
+	vg_store_bank_done(&b);
+
+	char *data;
+	size_t len;
+	if (vg_bank_input_read(file, (size_t)o->max_bytes, &data, &len, &err) != 0) {
+		fprintf(stderr, "vigil bank import: %s: %s\n", file, err.msg);
+		return VG_EXIT_FAIL;
+	}
+	reject_ctx rc = {.file = strcmp(file, "-") == 0 ? "<stdin>" : file,
+			 .list = o->json ? json_array() : NULL};
+	vg_bank_import_stats st;
+	vg_usec t0 = vg_time_mono();
+	int r = vg_bank_import(s, bank_id, data, len, &po, on_reject, &rc, &st, &err);
+	double secs = (double)(vg_time_mono() - t0) / 1e6;
+	free(data);
+	if (r != 0) {
+		json_decref(rc.list);
+		fprintf(stderr, "vigil bank import: %s: %s (nothing imported)\n", rc.file, err.msg);
+		return VG_EXIT_FAIL;
+	}
+	if (o->json) {
+		print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:f}", "bank", name,
+				     "file", rc.file, "added", (json_int_t)st.added, "duplicates",
+				     (json_int_t)st.duplicates, "revived", (json_int_t)st.revived,
+				     "rejected", (json_int_t)st.rejected, "rejected_lines",
+				     rc.list, "seconds", secs));
+	} else {
+		printf("%s -> %s: %zu added, %zu duplicates, %zu revived, %zu rejected (%.2f s)\n",
+		       rc.file, name, st.added, st.duplicates, st.revived, st.rejected, secs);
+	}
+	return st.rejected ? VG_EXIT_FAIL : VG_EXIT_OK;
+}
+
+static int do_export(vg_store *s, const opts *o, const char *name)
+{
+	vg_error err;
+	vg_bank_format f = VG_BANK_PLAIN;
+	if (o->format)
+		vg_bank_format_parse(o->format, &f);
+	else if (o->json)
+		f = VG_BANK_NDJSON;
+	vg_store_bank b;
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail("export", &err);
+	int64_t bank_id = b.id;
+	vg_store_bank_done(&b);
+	if (vg_bank_export(s, bank_id, f, stdout, NULL, &err) != 0)
+		return fail("export", &err);
+	return VG_EXIT_OK;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+typedef struct sub {
+	const char *name;
+	int min_args, max_args; /* positional arguments after the subcommand; -1: no limit */
+} sub;
+
+static const sub subs[] = {
+	{"create", 1, 1}, {"list", 0, 0},   {"show", 1, 1},   {"delete", 1, 1},
+	{"enable", 1, 1}, {"disable", 1, 1}, {"add", 2, -1},  {"remove", 2, -1},
+	{"import", 2, 2}, {"export", 1, 1},
+};
+
+static int run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'D'},
+		{"json", no_argument, NULL, 'J'},
+		{"description", required_argument, NULL, 'd'},
+		{"type", required_argument, NULL, 't'},
+		{"format", required_argument, NULL, 'f'},
+		{"metadata", required_argument, NULL, 'm'},
+		{"max-bytes", required_argument, NULL, 'B'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	opts o = {.max_bytes = (long long)VG_BANK_INPUT_MAX};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': o.db = optarg; break;
+		case 'J': o.json = true; break;
+		case 'd': o.description = optarg; break;
+		case 't':
+			if (!vg_bank_type_known(optarg))
+				return vg_cli_usage_error("bank", "--type takes pdq, md5 or sha256");
+			o.type = optarg;
+			break;
+		case 'f': {
+			vg_bank_format f;
+			if (!vg_bank_format_parse(optarg, &f))
+				return vg_cli_usage_error("bank", "--format takes plain, csv or ndjson");
+			o.format = optarg;
+			break;
+		}
+		case 'm': o.metadata = optarg; break;
+		case 'B':
+			if (!vg_cli_parse_int(optarg, 1, INT64_MAX, &o.max_bytes))
+				return vg_cli_usage_error("bank", "--max-bytes takes a positive number");
+			break;
+		case 'h': fputs(vg_cmd_bank.help, stdout); return VG_EXIT_OK;
+		case ':': return vg_cli_usage_error("bank", "%s needs a value", argv[optind - 1]);
+		default: return vg_cli_usage_error("bank", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return vg_cli_usage_error("bank", "no subcommand given");
+	const char *name = argv[optind];
+	const sub *sc = NULL;
+	for (size_t i = 0; i < VG_ARRAY_LEN(subs); i++)
+		if (strcmp(subs[i].name, name) == 0)
+			sc = &subs[i];
+	if (!sc)
+		return vg_cli_usage_error("bank", "unknown subcommand '%s'", name);
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+	if (nargs < sc->min_args || (sc->max_args >= 0 && nargs > sc->max_args))
+		return vg_cli_usage_error("bank", "wrong number of arguments for 'bank %s'", name);
+
+	vg_store *s;
+	int status = open_store(&o, name, &s);
+	if (status)
+		return status;
+	if (strcmp(name, "create") == 0)
+		status = do_create(s, &o, args[0]);
+	else if (strcmp(name, "list") == 0)
+		status = do_list(s, &o);
+	else if (strcmp(name, "show") == 0)
+		status = do_show(s, &o, args[0]);
+	else if (strcmp(name, "delete") == 0)
+		status = do_delete(s, &o, args[0]);
+	else if (strcmp(name, "enable") == 0 || strcmp(name, "disable") == 0)
+		status = do_enable(s, &o, args[0], name[0] == 'e');
+	else if (strcmp(name, "add") == 0)
+		status = do_add(s, &o, args[0], args + 1, nargs - 1);
+	else if (strcmp(name, "remove") == 0)
+		status = do_remove(s, &o, args[0], args + 1, nargs - 1);
+	else if (strcmp(name, "import") == 0)
+		status = do_import(s, &o, args[0], args[1]);
+	else
+		status = do_export(s, &o, args[0]);
+	vg_store_close(s);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "vigil bank %s: cannot write output\n", name);
+		status = VG_EXIT_FAIL;
+	}
+	return status;
+}
+
+const vg_cmd vg_cmd_bank = {
+	.name = "bank",
+	.summary = "manage banks of known-bad hashes",
+	.help =
+		"usage: vigil bank SUBCOMMAND [OPTIONS] [ARGS]\n"
+		"\n"
+		"A bank is a named list of known-bad signals (PDQ, MD5, SHA-256 hashes).\n"
+		"\n"
+		"subcommands:\n"
+		"  create NAME [--description TEXT]  a new, enabled bank; NAME is 1 to 64 of\n"
+		"                                    a-z 0-9 _ -, starting with a letter or digit\n"
+		"  list                              every bank with its signal count\n"
+		"  show NAME                         one bank's details\n"
+		"  delete NAME                       the bank and all its signals, for good\n"
+		"  enable NAME, disable NAME         whether `vigil match` searches the bank\n"
+		"  add NAME [--type T] [--metadata JSON] VALUE...\n"
+		"                                    add signals; without --type, 32 hex digits\n"
+		"                                    are md5 and 64 are pdq\n"
+		"  remove NAME VALUE...              soft-remove signals (kept for audit, never\n"
+		"                                    matched; adding the value again revives it)\n"
+		"  import NAME FILE|- [--type T] [--format F]\n"
+		"                                    add every signal of a file in one\n"
+		"                                    transaction; bad lines are reported with\n"
+		"                                    their line numbers and skipped\n"
+		"  export NAME [--format F]          the live signals, to standard output\n"
+		"\n"
+		"formats (--format; import guesses from .csv, .ndjson or .jsonl, else plain):\n"
+		"  plain   one value per line, optionally `,` and metadata: a JSON object, or\n"
+		"          free text kept as {\"note\": TEXT}; `#` comments and blank lines skipped\n"
+		"  csv     RFC 4180 with a header naming `value`, optionally `type` and\n"
+		"          `metadata` (a JSON object); other columns become metadata keys\n"
+		"  ndjson  one {\"type\", \"value\", \"metadata\"} object per line\n"
+		"A line's own type wins over --type, which wins over inference from the length\n"
+		"(32 hex digits: md5; 64: pdq; SHA-256 lists need --type sha256). Values are\n"
+		"stored as lower-case hex; the same (bank, type, value) twice is one signal.\n"
+		"\n"
+		"options:\n"
+		"  --db PATH         the database (default: $VIGIL_DB, else ./vigil.db)\n"
+		"  --json            one JSON object per line (export: ndjson)\n"
+		"  --max-bytes N     refuse import files over N bytes (1073741824); lines over\n"
+		"                    65536 bytes are rejected\n"
+		"\n"
+		"Exit status: 0 done, 1 a failure (no such bank, a rejected value or line;\n"
+		"the other values and lines still go in), 2 usage.\n",
+	.run = run,
+};

@@ -1,0 +1,800 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The SQLite backend of the storage interface: the embedded default, one file beside
+ * the binary's working directory. The only file in vigil that includes sqlite3.h.
+ *
+ * Invariants:
+ * - Durability: WAL journal with synchronous=FULL, so a committed transaction survives
+ *   kill -9 and power loss; foreign keys on; a busy timeout instead of instant
+ *   SQLITE_BUSY when another process writes.
+ * - Every write runs inside a BEGIN IMMEDIATE transaction (the caller's, or one of its
+ *   own), and a transaction that changed anything bumps store_state.change_seq before
+ *   it commits, so the watermark never misses a change.
+ * - Signal ids come from store_state.last_signal_id, read under the write lock at the
+ *   transaction's first insert and written back at commit: never reused, never racing.
+ * - Hot statements are prepared once and reused (a million-row import spends its time in
+ *   the B-tree, not the SQL compiler). SQLite's errors become VG_E* codes here.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BUSY_TIMEOUT_MS 5000
+/* Page cache per connection, in KiB (a negative cache_size). SQLite's 2 MiB default makes
+ * a million-row import rewrite the same index pages to the WAL over and over; the cache
+ * grows only as far as the database needs. */
+#define CACHE_KIB 262144
+
+enum {
+	ST_SIG_INSERT,
+	ST_SIG_FIND,
+	ST_SIG_REVIVE,
+	ST_SIG_REMOVE,
+	ST_SIG_GET,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_SIG_INSERT] = "INSERT INTO signals (id, bank_id, type, value, metadata, added_at) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+			  "ON CONFLICT (bank_id, value, type) DO NOTHING",
+	[ST_SIG_FIND] = "SELECT id, removed_at FROM signals "
+			"WHERE bank_id = ?1 AND value = ?2 AND type = ?3",
+	[ST_SIG_REVIVE] = "UPDATE signals SET removed_at = NULL, added_at = ?2, "
+			  "metadata = COALESCE(?3, metadata) WHERE id = ?1",
+	[ST_SIG_REMOVE] = "UPDATE signals SET removed_at = ?3 "
+			  "WHERE bank_id = ?1 AND value = ?2 AND removed_at IS NULL",
+	[ST_SIG_GET] = "SELECT s.id, s.bank_id, b.name, s.type, s.value, s.metadata, "
+		       "s.added_at, s.removed_at FROM signals s JOIN banks b ON b.id = s.bank_id "
+		       "WHERE s.id = ?1",
+};
+
+typedef struct sq {
+	vg_store base;
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	bool in_tx;   /* the caller's transaction is open */
+	bool dirty;   /* the open transaction changed something */
+	int64_t next_id; /* next signal id in this transaction; 0 = not read yet */
+	int64_t *touched; /* banks whose signals changed in this transaction */
+	size_t n_touched, cap_touched;
+} sq;
+
+static int fail(sq *q, int rc, vg_error *err, const char *what)
+{
+	int code;
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		code = rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY
+			       ? VG_EEXIST
+			       : VG_EINVAL;
+		break;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT: code = VG_ECORRUPT; break;
+	case SQLITE_NOMEM: code = VG_ENOMEM; break;
+	case SQLITE_TOOBIG: code = VG_ETOOBIG; break;
+	default: code = VG_EIO; break;
+	}
+	return vg_error_set(err, code, "%s: %s", what,
+			    q && q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+}
+
+static int exec(sq *q, const char *sql, vg_error *err)
+{
+	int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fail(q, rc, err, "database");
+}
+
+/* A statement compiled for one call (the cold paths); finalize it when done. */
+static int prepare(sq *q, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	int rc = sqlite3_prepare_v2(q->db, sql, -1, ret, NULL);
+	return rc == SQLITE_OK ? 0 : fail(q, rc, err, "database");
+}
+
+/* A cached statement, reset and unbound, ready for its parameters. */
+static int cached(sq *q, int which, sqlite3_stmt **ret, vg_error *err)
+{
+	if (!q->st[which]) {
+		int rc = sqlite3_prepare_v3(q->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+					    &q->st[which], NULL);
+		if (rc != SQLITE_OK)
+			return fail(q, rc, err, "database");
+	}
+	sqlite3_reset(q->st[which]);
+	sqlite3_clear_bindings(q->st[which]);
+	*ret = q->st[which];
+	return 0;
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? vg_xstrdup((const char *)t) : NULL;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+/* ---- transactions ------------------------------------------------------------------ */
+
+static void touch(sq *q, int64_t bank_id)
+{
+	q->dirty = true;
+	for (size_t i = 0; i < q->n_touched; i++)
+		if (q->touched[i] == bank_id)
+			return;
+	if (q->n_touched == q->cap_touched) {
+		q->cap_touched = q->cap_touched ? 2 * q->cap_touched : 8;
+		int64_t *t = realloc(q->touched, q->cap_touched * sizeof(*t));
+		if (!t)
+			abort(); /* a handful of ids: a small fixed allocation (STYLE.md 3) */
+		q->touched = t;
+	}
+	q->touched[q->n_touched++] = bank_id;
+}
+
+static void tx_reset(sq *q)
+{
+	q->in_tx = q->dirty = false;
+	q->next_id = 0;
+	q->n_touched = 0;
+}
+
+static int tx_open(sq *q, vg_error *err)
+{
+	/* IMMEDIATE takes the write lock now, so nothing else can hand out our ids. */
+	int rc = exec(q, "BEGIN IMMEDIATE", err);
+	if (rc == 0)
+		tx_reset(q);
+	return rc;
+}
+
+/* Records the transaction's changes in store_state and commits. */
+static int tx_close(sq *q, vg_error *err)
+{
+	int rc = 0;
+	sqlite3_stmt *st = NULL;
+	if (q->dirty) {
+		vg_usec now = vg_time_now();
+		for (size_t i = 0; i < q->n_touched && rc == 0; i++) {
+			if ((rc = prepare(q, "UPDATE banks SET updated_at = ?2 WHERE id = ?1", &st,
+					  err)))
+				break;
+			sqlite3_bind_int64(st, 1, q->touched[i]);
+			sqlite3_bind_int64(st, 2, now);
+			int s = sqlite3_step(st);
+			if (s != SQLITE_DONE)
+				rc = fail(q, s, err, "database");
+			sqlite3_finalize(st);
+			st = NULL;
+		}
+		if (rc == 0 &&
+		    (rc = prepare(q,
+				  "UPDATE store_state SET change_seq = change_seq + 1, "
+				  "last_signal_id = MAX(last_signal_id, ?1) WHERE id = 1",
+				  &st, err)) == 0) {
+			sqlite3_bind_int64(st, 1, q->next_id ? q->next_id - 1 : 0);
+			int s = sqlite3_step(st);
+			if (s != SQLITE_DONE)
+				rc = fail(q, s, err, "database");
+			sqlite3_finalize(st);
+		}
+	}
+	if (rc == 0)
+		rc = exec(q, "COMMIT", err);
+	if (rc != 0)
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	tx_reset(q);
+	return rc;
+}
+
+static int sq_begin(vg_store *s, vg_error *err)
+{
+	sq *q = (sq *)s;
+	if (q->in_tx)
+		return vg_error_set(err, VG_EINTERNAL, "a transaction is already open");
+	int rc = tx_open(q, err);
+	if (rc == 0)
+		q->in_tx = true;
+	return rc;
+}
+
+static int sq_commit(vg_store *s, vg_error *err)
+{
+	sq *q = (sq *)s;
+	if (!q->in_tx)
+		return vg_error_set(err, VG_EINTERNAL, "no transaction is open");
+	return tx_close(q, err);
+}
+
+static void sq_rollback(vg_store *s)
+{
+	sq *q = (sq *)s;
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	tx_reset(q);
+}
+
+/* Single writes outside the caller's transaction run in one of their own. */
+#define WRITE_BEGIN(q, err)                                                                 \
+	bool own_tx_ = !(q)->in_tx;                                                         \
+	if (own_tx_) {                                                                      \
+		int brc_ = tx_open((q), (err));                                             \
+		if (brc_)                                                                   \
+			return brc_;                                                        \
+	}
+
+static int write_end(sq *q, bool own_tx, int rc, vg_error *err)
+{
+	if (!own_tx)
+		return rc;
+	if (rc != 0) {
+		sq_rollback(&q->base);
+		return rc;
+	}
+	return tx_close(q, err);
+}
+
+/* ---- open, migrations, close ------------------------------------------------------- */
+
+static int migrate(sq *q, vg_error *err)
+{
+	int rc = exec(q,
+		      "CREATE TABLE IF NOT EXISTS schema_version ("
+		      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+		      "applied_at BIGINT NOT NULL)",
+		      err);
+	if (rc)
+		return rc;
+	if ((rc = tx_open(q, err)))
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int have = 0;
+	if ((rc = prepare(q, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &st, err)))
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (have > (int)vg__migration_count) {
+		rc = vg_error_set(err, VG_ECORRUPT,
+				  "database schema version %d is newer than this vigil knows (%zu)",
+				  have, vg__migration_count);
+		goto out;
+	}
+	vg_usec now = vg_time_now();
+	for (size_t i = (size_t)have; i < vg__migration_count; i++) {
+		const vg__migration *m = &vg__migrations[i];
+		int xrc = sqlite3_exec(q->db, m->sql, NULL, NULL, NULL);
+		if (xrc != SQLITE_OK) {
+			rc = fail(q, xrc, err, m->name);
+			goto out;
+		}
+		if ((rc = prepare(q, "INSERT INTO schema_version (version, name, applied_at) "
+				     "VALUES (?1, ?2, ?3)",
+				  &st, err)))
+			goto out;
+		sqlite3_bind_int(st, 1, m->version);
+		sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		int s = sqlite3_step(st);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (s != SQLITE_DONE) {
+			rc = fail(q, s, err, "database");
+			goto out;
+		}
+	}
+	if ((rc = prepare(q, "INSERT INTO store_state (id, created_at, change_seq, last_signal_id) "
+			     "VALUES (1, ?1, 0, 0) ON CONFLICT (id) DO NOTHING",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, now);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE) {
+		rc = fail(q, s, err, "database");
+		goto out;
+	}
+	rc = exec(q, "COMMIT", err);
+out:
+	if (rc)
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	tx_reset(q);
+	return rc;
+}
+
+static void sq_close(vg_store *s)
+{
+	sq *q = (sq *)s;
+	if (q->db && !sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q->touched);
+	free(q);
+}
+
+static int sq_schema_version(vg_store *s, int *ret, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*ret = sqlite3_column_int(st, 0);
+	else
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, "SELECT created_at, change_seq FROM store_state WHERE id = 1", &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		ret->birth = sqlite3_column_int64(st, 0);
+		ret->seq = sqlite3_column_int64(st, 1);
+	} else {
+		rc = step == SQLITE_DONE ? vg_error_set(err, VG_ECORRUPT, "store_state is empty")
+					 : fail(q, step, err, "database");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- banks ------------------------------------------------------------------------- */
+
+#define BANK_COLUMNS                                                                        \
+	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "      \
+	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NULL), " \
+	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL) " \
+	"FROM banks b "
+
+static void read_bank(sqlite3_stmt *st, vg_store_bank *b)
+{
+	b->id = sqlite3_column_int64(st, 0);
+	copy_col(st, 1, b->name, sizeof(b->name));
+	b->description = dup_col(st, 2);
+	if (!b->description)
+		b->description = vg_xstrdup("");
+	b->enabled = sqlite3_column_int(st, 3) != 0;
+	b->created_at = sqlite3_column_int64(st, 4);
+	b->updated_at = sqlite3_column_int64(st, 5);
+	b->live_signals = (uint64_t)sqlite3_column_int64(st, 6);
+	b->removed_signals = (uint64_t)sqlite3_column_int64(st, 7);
+}
+
+static int sq_bank_create(vg_store *s, const char *name, const char *description, vg_error *err)
+{
+	sq *q = (sq *)s;
+	WRITE_BEGIN(q, err);
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q,
+			 "INSERT INTO banks (id, name, description, enabled, created_at, updated_at) "
+			 "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM banks), ?1, ?2, 1, ?3, ?3)",
+			 &st, err);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, description, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, vg_time_now());
+		int step = sqlite3_step(st);
+		if ((step & 0xff) == SQLITE_CONSTRAINT)
+			rc = vg_error_set(err, VG_EEXIST, "bank '%s' already exists", name);
+		else if (step != SQLITE_DONE)
+			rc = fail(q, step, err, "database");
+		else
+			q->dirty = true;
+	}
+	sqlite3_finalize(st);
+	return write_end(q, own_tx_, rc, err);
+}
+
+static int sq_bank_get(vg_store *s, const char *name, vg_store_bank *ret, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, BANK_COLUMNS "WHERE b.name = ?1", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		read_bank(st, ret);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no bank '%s'", name);
+	else
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_bank_list(vg_store *s, vg_store_bank **ret_banks, size_t *ret_n, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, BANK_COLUMNS "ORDER BY b.name", &st, err);
+	if (rc)
+		return rc;
+	vg_store_bank *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			vg_store_bank *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = vg_error_set(err, VG_ENOMEM, "out of memory listing banks");
+				break;
+			}
+			v = nv;
+		}
+		read_bank(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		vg_store_bank_list_free(v, n);
+		return rc;
+	}
+	*ret_banks = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_bank_delete(vg_store *s, const char *name, vg_error *err)
+{
+	sq *q = (sq *)s;
+	WRITE_BEGIN(q, err);
+	sqlite3_stmt *st = NULL;
+	/* ON DELETE CASCADE takes the signals with the bank. */
+	int rc = prepare(q, "DELETE FROM banks WHERE name = ?1", &st, err);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step != SQLITE_DONE)
+			rc = fail(q, step, err, "database");
+		else if (sqlite3_changes(q->db) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no bank '%s'", name);
+		else
+			q->dirty = true;
+	}
+	sqlite3_finalize(st);
+	return write_end(q, own_tx_, rc, err);
+}
+
+static int sq_bank_set_enabled(vg_store *s, const char *name, bool enabled, vg_error *err)
+{
+	sq *q = (sq *)s;
+	WRITE_BEGIN(q, err);
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, "UPDATE banks SET enabled = ?2, updated_at = ?3 WHERE name = ?1", &st,
+			 err);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, enabled ? 1 : 0);
+		sqlite3_bind_int64(st, 3, vg_time_now());
+		int step = sqlite3_step(st);
+		if (step != SQLITE_DONE)
+			rc = fail(q, step, err, "database");
+		else if (sqlite3_changes(q->db) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no bank '%s'", name);
+		else
+			q->dirty = true;
+	}
+	sqlite3_finalize(st);
+	return write_end(q, own_tx_, rc, err);
+}
+
+/* ---- signals ----------------------------------------------------------------------- */
+
+static int next_signal_id(sq *q, int64_t *ret, vg_error *err)
+{
+	if (q->next_id == 0) {
+		sqlite3_stmt *st = NULL;
+		int rc = prepare(q,
+				 "SELECT MAX(last_signal_id, (SELECT COALESCE(MAX(id), 0) FROM signals)) "
+				 "FROM store_state WHERE id = 1",
+				 &st, err);
+		if (rc)
+			return rc;
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			q->next_id = sqlite3_column_int64(st, 0) + 1;
+		else
+			rc = step == SQLITE_DONE
+				     ? vg_error_set(err, VG_ECORRUPT, "store_state is empty")
+				     : fail(q, step, err, "database");
+		sqlite3_finalize(st);
+		if (rc)
+			return rc;
+	}
+	*ret = q->next_id;
+	return 0;
+}
+
+static int signal_add_locked(sq *q, int64_t bank_id, const char *type, const char *value,
+			     const char *metadata, int64_t *ret_id,
+			     vg_store_add_result *ret_result, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id;
+	vg_usec now = vg_time_now();
+	int rc = next_signal_id(q, &id, err);
+	if (rc || (rc = cached(q, ST_SIG_INSERT, &st, err)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, bank_id);
+	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, value, -1, SQLITE_STATIC);
+	if (metadata)
+		sqlite3_bind_text(st, 5, metadata, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+	int step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		if ((sqlite3_extended_errcode(q->db)) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return vg_error_set(err, VG_EINVAL, "unknown signal type '%s' or bank",
+					    type);
+		return fail(q, sqlite3_extended_errcode(q->db), err, "database");
+	}
+	if (sqlite3_changes(q->db) == 1) {
+		q->next_id++;
+		touch(q, bank_id);
+		*ret_id = id;
+		*ret_result = VG_STORE_ADDED;
+		return 0;
+	}
+
+	/* The triple exists: a duplicate, or a removed signal to revive. */
+	if ((rc = cached(q, ST_SIG_FIND, &st, err)))
+		return rc;
+	sqlite3_bind_int64(st, 1, bank_id);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return step == SQLITE_DONE ? vg_error_set(err, VG_EINTERNAL, "signal vanished")
+					   : fail(q, step, err, "database");
+	}
+	id = sqlite3_column_int64(st, 0);
+	bool removed = sqlite3_column_type(st, 1) != SQLITE_NULL;
+	sqlite3_reset(st);
+	if (!removed) {
+		*ret_id = id;
+		*ret_result = VG_STORE_DUPLICATE;
+		return 0;
+	}
+	if ((rc = cached(q, ST_SIG_REVIVE, &st, err)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	if (metadata)
+		sqlite3_bind_text(st, 3, metadata, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return fail(q, step, err, "database");
+	touch(q, bank_id);
+	*ret_id = id;
+	*ret_result = VG_STORE_REVIVED;
+	return 0;
+}
+
+static int sq_signal_add(vg_store *s, int64_t bank_id, const char *type, const char *value,
+			 const char *metadata, int64_t *ret_id, vg_store_add_result *ret_result,
+			 vg_error *err)
+{
+	sq *q = (sq *)s;
+	WRITE_BEGIN(q, err);
+	int64_t id = 0;
+	vg_store_add_result res = VG_STORE_DUPLICATE;
+	int rc = signal_add_locked(q, bank_id, type, value, metadata, &id, &res, err);
+	rc = write_end(q, own_tx_, rc, err);
+	if (rc == 0) {
+		*ret_id = id;
+		*ret_result = res;
+	}
+	return rc;
+}
+
+static int sq_signal_remove(vg_store *s, int64_t bank_id, const char *value, size_t *ret_removed,
+			    vg_error *err)
+{
+	sq *q = (sq *)s;
+	WRITE_BEGIN(q, err);
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int rc = cached(q, ST_SIG_REMOVE, &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, bank_id);
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, vg_time_now());
+		int step = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (step != SQLITE_DONE) {
+			rc = fail(q, step, err, "database");
+		} else {
+			n = (size_t)sqlite3_changes(q->db);
+			if (n)
+				touch(q, bank_id);
+		}
+	}
+	rc = write_end(q, own_tx_, rc, err);
+	if (rc == 0)
+		*ret_removed = n;
+	return rc;
+}
+
+/* Fills sig from a row of (id, bank_id, bank name, type, value, metadata, added_at,
+ * removed_at); the strings point into the statement (borrowed until the next step). */
+static void read_signal(sqlite3_stmt *st, vg_store_signal *sig)
+{
+	sig->id = sqlite3_column_int64(st, 0);
+	sig->bank_id = sqlite3_column_int64(st, 1);
+	copy_col(st, 2, sig->bank, sizeof(sig->bank));
+	copy_col(st, 3, sig->type, sizeof(sig->type));
+	sig->value = (char *)sqlite3_column_text(st, 4);
+	sig->metadata = (char *)sqlite3_column_text(st, 5);
+	sig->added_at = sqlite3_column_int64(st, 6);
+	sig->removed_at = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 7);
+}
+
+static int sq_signal_get(vg_store *s, int64_t id, vg_store_signal *ret, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = cached(q, ST_SIG_GET, &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		read_signal(st, ret);
+		ret->value = vg_xstrdup(ret->value ? ret->value : "");
+		ret->metadata = ret->metadata ? vg_xstrdup(ret->metadata) : NULL;
+	} else if (step == SQLITE_DONE) {
+		rc = vg_error_set(err, VG_ENOENT, "no signal %lld", (long long)id);
+	} else {
+		rc = fail(q, step, err, "database");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+#define MAX_FILTER_BANKS 500
+
+static int sq_signal_each(vg_store *s, const vg_store_filter *f, vg_store_signal_fn *fn,
+			  void *ctx, vg_error *err)
+{
+	sq *q = (sq *)s;
+	if (f->n_bank_ids > MAX_FILTER_BANKS || f->n_types > MAX_FILTER_BANKS)
+		return vg_error_set(err, VG_ETOOBIG, "more than %d banks or types in one walk",
+				    MAX_FILTER_BANKS);
+	/* CROSS JOIN keeps signals as the outer loop, and the unary + keeps the planner off
+	 * the (bank_id, value, type) index: one pass in rowid (= id) order with no sort,
+	 * however many banks are selected. */
+	char sql[512 + 4 * MAX_FILTER_BANKS];
+	int len = snprintf(sql, sizeof(sql),
+			   "SELECT s.id, s.bank_id, b.name, s.type, s.value, s.metadata, "
+			   "s.added_at, s.removed_at FROM signals s CROSS JOIN banks b "
+			   "WHERE b.id = s.bank_id%s AND ",
+			   f->include_removed ? "" : " AND s.removed_at IS NULL");
+	if (f->n_bank_ids == 0) {
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "b.enabled = 1");
+	} else {
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "+s.bank_id IN (");
+		for (size_t i = 0; i < f->n_bank_ids; i++)
+			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?", i ? "," : "");
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, ")");
+	}
+	if (f->n_types) {
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, " AND s.type IN (");
+		for (size_t i = 0; i < f->n_types; i++)
+			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?", i ? "," : "");
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, ")");
+	}
+	snprintf(sql + len, sizeof(sql) - (size_t)len, " ORDER BY s.id");
+
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q, sql, &st, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < f->n_bank_ids; i++)
+		sqlite3_bind_int64(st, (int)i + 1, f->bank_ids[i]);
+	for (size_t i = 0; i < f->n_types; i++)
+		sqlite3_bind_text(st, (int)(f->n_bank_ids + i) + 1, f->types[i], -1, SQLITE_STATIC);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_signal sig;
+		read_signal(st, &sig);
+		if (!sig.value)
+			continue;
+		if ((rc = fn(&sig, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const vg__store_ops sqlite_ops = {
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.watermark_get = sq_watermark_get,
+	.bank_create = sq_bank_create,
+	.bank_get = sq_bank_get,
+	.bank_list = sq_bank_list,
+	.bank_delete = sq_bank_delete,
+	.bank_set_enabled = sq_bank_set_enabled,
+	.signal_add = sq_signal_add,
+	.signal_remove = sq_signal_remove,
+	.signal_get = sq_signal_get,
+	.signal_each = sq_signal_each,
+};
+
+int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err)
+{
+	sq *q = vg_xcalloc(1, sizeof(*q));
+	q->base.ops = &sqlite_ops;
+	int rc = sqlite3_open_v2(path, &q->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		rc = vg_error_set(err, VG_EIO, "cannot open database %s: %s", path,
+				  q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+
+	/* journal_mode answers with the mode it ended in; anything but WAL (a read-only
+	 * directory, a file system without shared memory) would break durability's terms. */
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(q, "PRAGMA journal_mode = WAL", &st, err)))
+		goto out;
+	int step = sqlite3_step(st);
+	bool wal = step == SQLITE_ROW &&
+		   sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	if (step != SQLITE_ROW)
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc)
+		goto out;
+	if (!wal) {
+		rc = vg_error_set(err, VG_EIO, "database %s cannot use WAL journaling", path);
+		goto out;
+	}
+	char cache[64];
+	snprintf(cache, sizeof(cache), "PRAGMA cache_size = -%d", CACHE_KIB);
+	if ((rc = exec(q, "PRAGMA synchronous = FULL", err)) || (rc = exec(q, cache, err)) ||
+	    (rc = exec(q, "PRAGMA foreign_keys = ON", err)) || (rc = migrate(q, err)))
+		goto out;
+	*ret = &q->base;
+	q = NULL;
+out:
+	if (q)
+		sq_close(&q->base);
+	return rc;
+}

@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`vigil bank` end to end: the bank lifecycle, adding and removing signals, the three
+import formats with their bad-line reports, export round trips, durability across
+processes, and what users see for bad usage."""
+import json
+
+import pytest
+
+PDQ = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
+MD5 = "d35c785545392755e7e4164457657269"
+SHA = "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298"
+
+
+@pytest.fixture
+def bank(vigil, tmp_path):
+    db = tmp_path / "v.db"
+
+    def run(*args, input=None, check=None):
+        return vigil("bank", *args, "--db", db, input=input, check=check)
+    run.db = db
+    return run
+
+
+def jlines(proc):
+    return [json.loads(l) for l in proc.stdout.decode().splitlines() if l.strip()]
+
+
+def test_lifecycle(bank):
+    bank("create", "csam-list", "--description", "test list", check=0)
+    bank("create", "csam-list", check=1)
+    bank("create", "Bad Name", check=1)
+    bank("create", "-starts-with-dash", check=2)  # read as an option
+    bank("create", "_x", check=1)
+    bank("create", "a" * 65, check=1)
+    bank("create", "other", check=0)
+    listed = jlines(bank("list", "--json", check=0))
+    assert [b["name"] for b in listed] == ["csam-list", "other"]
+    shown = jlines(bank("show", "csam-list", "--json", check=0))[0]
+    assert shown["description"] == "test list" and shown["enabled"] is True
+    assert shown["signals"] == 0
+    bank("disable", "csam-list", check=0)
+    assert jlines(bank("show", "csam-list", "--json", check=0))[0]["enabled"] is False
+    bank("enable", "csam-list", check=0)
+    assert jlines(bank("show", "csam-list", "--json", check=0))[0]["enabled"] is True
+    bank("delete", "other", check=0)
+    bank("delete", "other", check=1)
+    bank("show", "other", check=1)
+    bank("enable", "nope", check=1)
+
+
+def test_add_normalises_dedupes_and_survives_the_process(bank):
+    bank("create", "b", check=0)
+    out = jlines(bank("add", "b", PDQ.upper(), MD5, "--json", check=0))
+    assert [(o["type"], o["value"], o["result"]) for o in out] == [
+        ("pdq", PDQ, "added"), ("md5", MD5, "added")]
+    again = jlines(bank("add", "b", PDQ, "--json", check=0))[0]
+    assert again["result"] == "duplicate" and again["signal_id"] == out[0]["signal_id"]
+    sha = jlines(bank("add", "b", "--type", "sha256", SHA, "--json", check=0))[0]
+    assert sha["type"] == "sha256"
+    # The same 64 digits as a different type is a different signal.
+    bank("add", "b", "--type", "sha256", PDQ, check=0)
+    # A fresh process sees every acknowledged write (durability).
+    assert jlines(bank("show", "b", "--json", check=0))[0]["signals"] == 4
+    bad = bank("add", "b", "abc", "zz" * 16, PDQ[:-1] + "0", check=1)
+    assert b"abc" in bad.stderr and b"zz" in bad.stderr
+    assert jlines(bank("show", "b", "--json", check=0))[0]["signals"] == 5
+    bank("add", "b", "--type", "url", PDQ, check=2)
+    bank("add", "nope", PDQ, check=1)
+
+
+def test_remove_is_soft_and_a_re_add_revives(bank):
+    bank("create", "b", check=0)
+    first = jlines(bank("add", "b", PDQ, "--json", check=0))[0]
+    bank("remove", "b", PDQ.upper(), check=0)
+    shown = jlines(bank("show", "b", "--json", check=0))[0]
+    assert (shown["signals"], shown["removed_signals"]) == (0, 1)
+    assert bank("export", "b", check=0).stdout == b""
+    bank("remove", "b", PDQ, check=1)  # not live any more
+    back = jlines(bank("add", "b", PDQ, "--json", check=0))[0]
+    assert back["result"] == "revived" and back["signal_id"] == first["signal_id"]
+
+
+def test_import_plain_reports_bad_lines_and_keeps_the_rest(bank, tmp_path):
+    bank("create", "b", check=0)
+    f = tmp_path / "list.txt"
+    f.write_text("# a comment\n\n"
+                 f"{PDQ}\n"
+                 "not-a-hash\n"
+                 f"{MD5},seen in report 12\n"
+                 f"{PDQ}\n"
+                 "abcd\n"
+                 f"{SHA.upper()},{{\"source\": \"ncmec\", \"tags\": [\"a\"]}}\n")
+    proc = bank("import", "b", f, "--json", check=1)
+    summary = jlines(proc)[0]
+    assert (summary["added"], summary["duplicates"], summary["rejected"]) == (3, 1, 2)
+    assert [r["line"] for r in summary["rejected_lines"]] == [4, 7]
+    err = proc.stderr.decode()
+    assert "list.txt:4:" in err and "list.txt:7:" in err
+    out = jlines(bank("export", "b", "--format", "ndjson", check=0))
+    assert {o["value"]: o.get("metadata") for o in out} == {
+        PDQ: None, MD5: {"note": "seen in report 12"}, SHA: {"source": "ncmec", "tags": ["a"]}}
+    # Without --type a 64-digit value is PDQ, as documented.
+    assert {o["value"]: o["type"] for o in out}[SHA] == "pdq"
+
+
+def test_import_csv_with_quotes_and_extra_columns(bank, tmp_path):
+    bank("create", "b", check=0)
+    f = tmp_path / "list.csv"
+    f.write_bytes(("value,type,category,note\r\n"
+                   f"{PDQ},pdq,\"A1, B\",\"said \"\"hi\"\"\r\nover two lines\"\r\n"
+                   f"{SHA},sha256,,\r\n"
+                   "xyz,pdq,,\r\n"
+                   f"\"{MD5}\",,\"unterminated\r\n"
+                   f"{MD5},md5,c,\r\n").encode())
+    proc = bank("import", "b", f, "--json", check=1)
+    summary = jlines(proc)[0]
+    assert summary["added"] == 3
+    assert [r["line"] for r in summary["rejected_lines"]] == [5, 6]
+    out = {o["value"]: o for o in jlines(bank("export", "b", "--format", "ndjson", check=0))}
+    assert out[PDQ]["metadata"] == {"category": "A1, B", "note": 'said "hi"\r\nover two lines'}
+    assert out[SHA]["type"] == "sha256" and "metadata" not in out[SHA]
+    assert out[MD5]["metadata"] == {"category": "c"}
+    g = tmp_path / "nohead.csv"
+    g.write_text("type,hash\npdq," + PDQ + "\n")
+    assert b"value" in bank("import", "b", g, check=1).stderr
+
+
+def test_import_ndjson_and_stdin(bank):
+    bank("create", "b", check=0)
+    lines = [json.dumps({"type": "sha256", "value": SHA, "metadata": {"source": "x"}}),
+             json.dumps({"value": MD5}),
+             "{not json",
+             json.dumps({"value": PDQ, "metadata": [1]}),
+             json.dumps([PDQ]),
+             json.dumps({"value": PDQ, "type": "url"})]
+    proc = bank("import", "b", "-", "--format", "ndjson", "--json",
+                input="\n".join(lines).encode(), check=1)
+    summary = jlines(proc)[0]
+    assert summary["added"] == 2
+    assert [r["line"] for r in summary["rejected_lines"]] == [3, 4, 5, 6]
+    assert b"<stdin>:3:" in proc.stderr
+
+
+def test_import_refuses_over_long_lines_and_files(bank, tmp_path):
+    bank("create", "b", check=0)
+    f = tmp_path / "long.txt"
+    f.write_text(PDQ + "," + "x" * 70000 + "\n" + MD5 + "\n")
+    summary = jlines(bank("import", "b", f, "--json", check=1))[0]
+    assert summary["added"] == 1 and summary["rejected_lines"][0]["line"] == 1
+    assert "limit" in summary["rejected_lines"][0]["reason"]
+    proc = bank("import", "b", f, "--max-bytes", "100", check=1)
+    assert b"limit" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["plain", "csv", "ndjson"])
+def test_export_import_round_trip(bank, tmp_path, fmt):
+    bank("create", "src", check=0)
+    bank("add", "src", PDQ, "--metadata", '{"source": "a,b", "n": 1}', check=0)
+    bank("add", "src", MD5, check=0)
+    bank("add", "src", "--type", "sha256", SHA, "--metadata", '{"q": "say \\"x\\""}', check=0)
+    exported = bank("export", "src", "--format", fmt, check=0).stdout
+    f = tmp_path / ("out." + fmt)
+    f.write_bytes(exported)
+    bank("create", "dst", check=0)
+    extra = ["--type", "sha256"] if fmt == "plain" else []
+    if fmt == "plain":  # plain carries no type: import the SHA-256 line on its own
+        lines = exported.decode().splitlines()
+        f.write_text("\n".join(l for l in lines if not l.startswith(SHA)) + "\n")
+        bank("import", "dst", f, "--format", fmt, check=0)
+        f.write_text("\n".join(l for l in lines if l.startswith(SHA)) + "\n")
+    bank("import", "dst", f, "--format", fmt, *extra, check=0)
+
+    def content(name):
+        return sorted((o["type"], o["value"], json.dumps(o.get("metadata"), sort_keys=True))
+                      for o in jlines(bank("export", name, "--format", "ndjson", check=0)))
+    assert content("src") == content("dst")
+
+
+def test_usage_errors(bank, vigil):
+    bank(check=2)
+    bank("frobnicate", check=2)
+    bank("create", check=2)
+    bank("create", "a", "b", check=2)
+    bank("import", "x", check=2)
+    bank("list", "--format", "xml", check=2)
+    bank("list", "--bogus", check=2)
+    assert vigil("help", "bank", check=0).stdout.startswith(b"usage: vigil bank")
+
+
+def test_db_from_environment(vigil, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import pathlib
+    binary = pathlib.Path(__file__).resolve().parents[2] / "build" / "vigil"
+    env = dict(os.environ, VIGIL_DB=str(tmp_path / "env.db"))
+    subprocess.run([str(binary), "bank", "create", "e"], env=env, check=True,
+                   capture_output=True)
+    assert (tmp_path / "env.db").exists()

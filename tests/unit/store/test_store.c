@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of the storage interface (store.h) on its SQLite backend: migrations apply
+ * once, banks are unique, signals dedupe on (bank, value, type), removal is soft and a
+ * re-add revives the same id, the watermark moves on every committed change and never on
+ * a rolled-back one, and writes survive closing and reopening.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char dir[] = "/tmp/vg-test-store-XXXXXX";
+static char path[256];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/vg-test-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static vg_store *open_ok(void)
+{
+	vg_store *s = NULL;
+	vg_error err;
+	int rc = vg_store_open(path, &s, &err);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	return s;
+}
+
+static int64_t bank_id(vg_store *s, const char *name)
+{
+	vg_store_bank b;
+	vg_error err;
+	cr_assert_eq(vg_store_bank_get(s, name, &b, &err), 0, "%s", err.msg);
+	int64_t id = b.id;
+	vg_store_bank_done(&b);
+	return id;
+}
+
+Test(store, migrations_are_idempotent)
+{
+	vg_error err;
+	int v1, v2;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_schema_version(s, &v1, &err), 0);
+	cr_assert_geq(v1, 1);
+	vg_store_watermark w1, w2;
+	cr_assert_eq(vg_store_watermark_get(s, &w1, &err), 0);
+	vg_store_close(s);
+	s = open_ok();
+	cr_assert_eq(vg_store_schema_version(s, &v2, &err), 0);
+	cr_assert_eq(v1, v2);
+	cr_assert_eq(vg_store_watermark_get(s, &w2, &err), 0);
+	cr_assert_eq(w1.birth, w2.birth);
+	cr_assert_eq(w1.seq, w2.seq, "opening is not a change");
+	vg_store_close(s);
+}
+
+Test(store, not_a_database_is_an_error)
+{
+	FILE *f = fopen(path, "w");
+	fputs("this is not an sqlite database, just some bytes that are long enough....", f);
+	fclose(f);
+	vg_store *s = NULL;
+	vg_error err;
+	int rc = vg_store_open(path, &s, &err);
+	cr_assert(rc == VG_ECORRUPT || rc == VG_EIO, "rc %d", rc);
+	cr_assert_null(s);
+}
+
+Test(store, banks_are_unique_and_deletable)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_bank_create(s, "a", "first", &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "a", "again", &err), VG_EEXIST);
+	cr_assert_eq(vg_store_bank_create(s, "b", NULL, &err), 0);
+	vg_store_bank *banks;
+	size_t n;
+	cr_assert_eq(vg_store_bank_list(s, &banks, &n, &err), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(banks[0].name, "a");
+	cr_assert_str_eq(banks[0].description, "first");
+	cr_assert(banks[0].enabled);
+	vg_store_bank_list_free(banks, n);
+	cr_assert_eq(vg_store_bank_set_enabled(s, "a", false, &err), 0);
+	vg_store_bank b;
+	cr_assert_eq(vg_store_bank_get(s, "a", &b, &err), 0);
+	cr_assert_not(b.enabled);
+	vg_store_bank_done(&b);
+	cr_assert_eq(vg_store_bank_delete(s, "a", &err), 0);
+	cr_assert_eq(vg_store_bank_delete(s, "a", &err), VG_ENOENT);
+	cr_assert_eq(vg_store_bank_get(s, "a", &b, &err), VG_ENOENT);
+	cr_assert_eq(vg_store_bank_set_enabled(s, "zz", true, &err), VG_ENOENT);
+	vg_store_close(s);
+}
+
+static const char *const V1 = "00000000000000000000000000000000000000000000000000000000000000ff";
+
+Test(store, signals_dedupe_soft_delete_and_revive)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_bank_create(s, "a", "", &err), 0);
+	int64_t b = bank_id(s, "a");
+	int64_t id1, id2, id3;
+	vg_store_add_result r;
+	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, "{\"k\":1}", &id1, &r, &err), 0);
+	cr_assert_eq(r, VG_STORE_ADDED);
+	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, NULL, &id2, &r, &err), 0);
+	cr_assert_eq(r, VG_STORE_DUPLICATE);
+	cr_assert_eq(id1, id2);
+	/* Same value, another type: another signal. */
+	cr_assert_eq(vg_store_signal_add(s, b, "sha256", V1, NULL, &id3, &r, &err), 0);
+	cr_assert_eq(r, VG_STORE_ADDED);
+	cr_assert_neq(id3, id1);
+	cr_assert_eq(vg_store_signal_add(s, b, "nosuchtype", V1, NULL, &id3, &r, &err), VG_EINVAL);
+	cr_assert_eq(vg_store_signal_add(s, 999, "pdq", V1, NULL, &id3, &r, &err), VG_EINVAL);
+
+	size_t removed;
+	cr_assert_eq(vg_store_signal_remove(s, b, V1, &removed, &err), 0);
+	cr_assert_eq(removed, 2, "both types of the value");
+	cr_assert_eq(vg_store_signal_remove(s, b, V1, &removed, &err), 0);
+	cr_assert_eq(removed, 0);
+
+	vg_store_signal sig;
+	cr_assert_eq(vg_store_signal_get(s, id1, &sig, &err), 0);
+	cr_assert_neq(sig.removed_at, 0, "kept for audit");
+	cr_assert_str_eq(sig.metadata, "{\"k\":1}");
+	vg_store_signal_done(&sig);
+
+	vg_store_bank bk;
+	cr_assert_eq(vg_store_bank_get(s, "a", &bk, &err), 0);
+	cr_assert_eq(bk.live_signals, 0);
+	cr_assert_eq(bk.removed_signals, 2);
+	vg_store_bank_done(&bk);
+
+	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, NULL, &id2, &r, &err), 0);
+	cr_assert_eq(r, VG_STORE_REVIVED);
+	cr_assert_eq(id2, id1, "a revived signal keeps its id");
+	cr_assert_eq(vg_store_signal_get(s, id1, &sig, &err), 0);
+	cr_assert_eq(sig.removed_at, 0);
+	cr_assert_str_eq(sig.metadata, "{\"k\":1}", "no new metadata keeps the old");
+	vg_store_signal_done(&sig);
+	cr_assert_eq(vg_store_signal_get(s, 12345, &sig, &err), VG_ENOENT);
+	vg_store_close(s);
+}
+
+static int count_fn(const vg_store_signal *sig, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+Test(store, walks_respect_enabled_removed_and_types)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_bank_create(s, "a", "", &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "b", "", &err), 0);
+	int64_t a = bank_id(s, "a"), b = bank_id(s, "b"), id;
+	vg_store_add_result r;
+	char v[65];
+	for (int i = 0; i < 10; i++) {
+		snprintf(v, sizeof(v), "%064x", i);
+		cr_assert_eq(vg_store_signal_add(s, i < 6 ? a : b, i % 2 ? "sha256" : "pdq", v, NULL,
+						 &id, &r, &err),
+			     0);
+	}
+	size_t removed, n = 0;
+	snprintf(v, sizeof(v), "%064x", 0);
+	cr_assert_eq(vg_store_signal_remove(s, a, v, &removed, &err), 0);
+	cr_assert_eq(vg_store_signal_each(s, NULL, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 9);
+	cr_assert_eq(vg_store_bank_set_enabled(s, "b", false, &err), 0);
+	n = 0;
+	cr_assert_eq(vg_store_signal_each(s, NULL, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 5);
+	vg_store_filter f = {.bank_ids = &b, .n_bank_ids = 1};
+	n = 0;
+	cr_assert_eq(vg_store_signal_each(s, &f, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 4, "a named bank is walked even when disabled");
+	static const char *const pdq_only[] = {"pdq"};
+	vg_store_filter g = {.bank_ids = &a, .n_bank_ids = 1, .types = pdq_only, .n_types = 1,
+			     .include_removed = true};
+	n = 0;
+	cr_assert_eq(vg_store_signal_each(s, &g, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 3);
+	vg_store_close(s);
+}
+
+Test(store, watermark_moves_on_commit_not_on_rollback)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	vg_store_watermark w0, w1, w2, w3;
+	cr_assert_eq(vg_store_watermark_get(s, &w0, &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "a", "", &err), 0);
+	cr_assert_eq(vg_store_watermark_get(s, &w1, &err), 0);
+	cr_assert_gt(w1.seq, w0.seq);
+	int64_t b = bank_id(s, "a"), id;
+	vg_store_add_result r;
+	cr_assert_eq(vg_store_begin(s, &err), 0);
+	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, NULL, &id, &r, &err), 0);
+	vg_store_rollback(s);
+	cr_assert_eq(vg_store_watermark_get(s, &w2, &err), 0);
+	cr_assert_eq(w2.seq, w1.seq);
+	size_t n = 0;
+	cr_assert_eq(vg_store_signal_each(s, NULL, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 0, "rolled back");
+	cr_assert_eq(vg_store_begin(s, &err), 0);
+	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, NULL, &id, &r, &err), 0);
+	cr_assert_eq(vg_store_commit(s, &err), 0);
+	cr_assert_eq(vg_store_watermark_get(s, &w3, &err), 0);
+	cr_assert_gt(w3.seq, w2.seq);
+	vg_store_close(s);
+}
+
+Test(store, ids_are_never_reused_and_writes_survive_reopen)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_bank_create(s, "a", "", &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "b", "", &err), 0);
+	int64_t id1, id2;
+	vg_store_add_result r;
+	cr_assert_eq(vg_store_signal_add(s, bank_id(s, "b"), "pdq", V1, NULL, &id1, &r, &err), 0);
+	cr_assert_eq(vg_store_bank_delete(s, "b", &err), 0);
+	vg_store_close(s);
+	s = open_ok();
+	cr_assert_eq(vg_store_signal_add(s, bank_id(s, "a"), "pdq", V1, NULL, &id2, &r, &err), 0);
+	cr_assert_gt(id2, id1);
+	vg_store_close(s);
+	s = open_ok();
+	vg_store_signal sig;
+	cr_assert_eq(vg_store_signal_get(s, id2, &sig, &err), 0);
+	cr_assert_str_eq(sig.bank, "a");
+	cr_assert_str_eq(sig.value, V1);
+	vg_store_signal_done(&sig);
+	vg_store_close(s);
+}
+
+Test(store, resolve_path)
+{
+	setenv("VIGIL_DB", "/x/env.db", 1);
+	cr_assert_str_eq(vg_store_resolve_path("/flag.db"), "/flag.db");
+	cr_assert_str_eq(vg_store_resolve_path(NULL), "/x/env.db");
+	unsetenv("VIGIL_DB");
+	cr_assert_str_eq(vg_store_resolve_path(NULL), VG_STORE_DEFAULT_PATH);
+}
