@@ -197,6 +197,8 @@ typedef struct vg_bank_match {
 typedef struct vg_bank_matches {
 	vg_bank_match *v;
 	size_t n, cap;
+	size_t limit;     /* stop collecting past this many (0: no limit) ... */
+	bool truncated;   /* ... and say so here */
 	vg_mih_hits hits; /* the index's scratch, reused across queries */
 } vg_bank_matches;
 
@@ -215,7 +217,14 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_match_digest(const vg_bank_index *idx, vg_st
 						 const char *type, const uint8_t *digest,
 						 const int64_t *bank_ids, size_t n_bank_ids,
 						 vg_bank_matches *m, vg_error *err);
-/* Orders by distance, then signal id. */
+/* Merges entries of the same signal (keeping the smallest distance) and orders them by
+ * distance, then signal id. Call once after the queries, before reading v. */
 VG_EXPORT void vg_bank_matches_sort(vg_bank_matches *m);
+
+/* The matches as a jansson array of {"bank", "signal_id", "type", "value", "distance",
+ * "metadata"} objects, the shape `vigil match --json` and the API print (a new
+ * reference; the caller includes <jansson.h>). */
+struct json_t;
+VG_EXPORT struct json_t *vg_bank_matches_json(const vg_bank_matches *m);
 
 #endif

@@ -24,6 +24,7 @@ void vg_bank_matches_clear(vg_bank_matches *m)
 	for (size_t i = 0; i < m->n; i++)
 		free(m->v[i].metadata);
 	m->n = 0;
+	m->truncated = false;
 }
 
 void vg_bank_matches_done(vg_bank_matches *m)
@@ -44,16 +45,16 @@ static bool bank_allowed(int64_t bank_id, const int64_t *ids, size_t n)
 	return false;
 }
 
-/* Adds signal id at distance, or lowers the distance of the entry already there. */
+/* Adds signal id at distance. A signal found twice (two dihedral variants, a PDQ and a
+ * digest) is merged by vg_bank_matches_sort, not here, so a query with many hits costs
+ * n log n rather than n squared. */
 static int add(vg_bank_matches *m, vg_store *s, int64_t id, int distance, const int64_t *banks,
 	       size_t nbanks, vg_error *err)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (m->v[i].signal_id == id) {
-			if (distance < m->v[i].distance)
-				m->v[i].distance = distance;
-			return 0;
-		}
+	if (m->limit && m->n >= m->limit) {
+		m->truncated = true;
+		return 0;
+	}
 	vg_store_signal sig;
 	int rc = vg_store_signal_get(s, id, &sig, err);
 	if (rc == VG_ENOENT)
@@ -126,7 +127,40 @@ static int cmp_match(const void *a, const void *b)
 	return (x->signal_id > y->signal_id) - (x->signal_id < y->signal_id);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	const vg_bank_match *x = a, *y = b;
+	if (x->signal_id != y->signal_id)
+		return x->signal_id < y->signal_id ? -1 : 1;
+	return (x->distance > y->distance) - (x->distance < y->distance);
+}
+
 void vg_bank_matches_sort(vg_bank_matches *m)
 {
+	/* One entry per signal, at its smallest distance. */
+	qsort(m->v, m->n, sizeof(*m->v), cmp_id);
+	size_t k = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (k && m->v[k - 1].signal_id == m->v[i].signal_id) {
+			free(m->v[i].metadata);
+			continue;
+		}
+		m->v[k++] = m->v[i];
+	}
+	m->n = k;
 	qsort(m->v, m->n, sizeof(*m->v), cmp_match);
+}
+
+json_t *vg_bank_matches_json(const vg_bank_matches *m)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < m->n; i++) {
+		const vg_bank_match *x = &m->v[i];
+		json_t *meta = x->metadata ? json_loads(x->metadata, 0, NULL) : NULL;
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s,s:i,s:o}", "bank", x->bank,
+						     "signal_id", (json_int_t)x->signal_id, "type",
+						     x->type, "value", x->value, "distance",
+						     x->distance, "metadata", meta ? meta : json_null()));
+	}
+	return arr;
 }

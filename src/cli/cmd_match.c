@@ -28,118 +28,54 @@
 #define DEFAULT_SNAPSHOT_MIN 100000
 #define MAX_FILE_BYTES (256ull << 20)
 #define MAX_HASHES_BYTES ((size_t)1 << 30)
-#define MAX_DIGEST_IDS 64
 #define MAX_BANKS 500
-
-typedef struct hit {
-	int64_t id;
-	int distance;
-} hit;
 
 typedef struct matcher {
 	vg_store *store;
 	vg_bank_index *idx;
-	vg_mih_hits mh;
-	hit *hits;
-	size_t n, cap;
+	vg_bank_matches found; /* the current query's matches */
 	int threshold, min_quality;
 	bool json, all_qualities, dihedral;
 	size_t failed;
 } matcher;
 
-static void add_hit(matcher *m, int64_t id, int distance)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (m->hits[i].id == id) {
-			if (distance < m->hits[i].distance)
-				m->hits[i].distance = distance;
-			return;
-		}
-	if (m->n == m->cap) {
-		m->cap = m->cap ? 2 * m->cap : 16;
-		hit *h = realloc(m->hits, m->cap * sizeof(*h));
-		if (!h)
-			abort(); /* bounded by the index's hit cap; out of memory is fatal here */
-		m->hits = h;
-	}
-	m->hits[m->n++] = (hit){id, distance};
-}
-
-static int cmp_hit(const void *a, const void *b)
-{
-	const hit *x = a, *y = b;
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
-}
-
 static int lookup_pdq(matcher *m, const vg_pdq *q, vg_error *err)
 {
-	int rc = vg_bank_index_query_pdq(m->idx, q, m->threshold, &m->mh);
-	if (rc)
-		return vg_error_set(err, rc, "PDQ query: %s", vg_error_message(rc));
-	for (size_t i = 0; i < m->mh.n; i++)
-		add_hit(m, (int64_t)m->mh.v[i].id, m->mh.v[i].distance);
-	return 0;
+	return vg_bank_match_pdq(m->idx, m->store, q, m->threshold, NULL, 0, &m->found, err);
 }
 
-static void lookup_digest(matcher *m, const char *type, const uint8_t *digest)
+static int lookup_digest(matcher *m, const char *type, const uint8_t *digest, vg_error *err)
 {
-	uint64_t ids[MAX_DIGEST_IDS];
-	size_t n = vg_bank_index_lookup(m->idx, type, digest, ids, MAX_DIGEST_IDS);
-	for (size_t i = 0; i < n && i < MAX_DIGEST_IDS; i++)
-		add_hit(m, (int64_t)ids[i], 0);
+	return vg_bank_match_digest(m->idx, m->store, type, digest, NULL, 0, &m->found, err);
 }
 
 /* Prints the query's result. query_json holds what is known about the query (taken). */
 static void report(matcher *m, const char *query, json_t *query_json, bool low_quality,
 		   int quality)
 {
-	qsort(m->hits, m->n, sizeof(*m->hits), cmp_hit);
-	json_t *matches = json_array();
-	if (!m->json) {
-		printf("%s\t", query);
-		if (low_quality)
-			printf("low quality (%d), PDQ not matched; ", quality);
-		if (m->n == 0)
-			printf("no match");
-		else
-			printf("%zu match%s:", m->n, m->n == 1 ? "" : "es");
-	}
-	for (size_t i = 0; i < m->n; i++) {
-		vg_store_signal sig;
-		vg_error err;
-		if (vg_store_signal_get(m->store, m->hits[i].id, &sig, &err) != 0) {
-			fprintf(stderr, "vigil match: signal %lld: %s\n", (long long)m->hits[i].id,
-				err.msg);
-			m->failed++;
-			continue;
-		}
-		if (m->json) {
-			json_t *meta = sig.metadata ? json_loads(sig.metadata, 0, NULL) : NULL;
-			json_array_append_new(
-				matches, json_pack("{s:s, s:I, s:s, s:s, s:i, s:o}", "bank", sig.bank,
-						   "signal_id", (json_int_t)sig.id, "type", sig.type,
-						   "value", sig.value, "distance", m->hits[i].distance,
-						   "metadata", meta ? meta : json_null()));
-		} else {
-			printf(" %s/%lld %s d=%d%s", sig.bank, (long long)sig.id, sig.type,
-			       m->hits[i].distance, i + 1 < m->n ? "," : "");
-		}
-		vg_store_signal_done(&sig);
-	}
+	vg_bank_matches *f = &m->found;
+	vg_bank_matches_sort(f);
 	if (m->json) {
-		json_object_set_new(query_json, "matches", matches);
+		json_object_set_new(query_json, "matches", vg_bank_matches_json(f));
 		char *text = json_dumps(query_json, JSON_COMPACT);
 		if (text)
 			puts(text);
 		free(text);
 	} else {
-		json_decref(matches);
+		printf("%s\t", query);
+		if (low_quality)
+			printf("low quality (%d), PDQ not matched; ", quality);
+		if (f->n == 0)
+			printf("no match");
+		else
+			printf("%zu match%s:", f->n, f->n == 1 ? "" : "es");
+		for (size_t i = 0; i < f->n; i++)
+			printf(" %s/%lld %s d=%d%s", f->v[i].bank, (long long)f->v[i].signal_id,
+			       f->v[i].type, f->v[i].distance, i + 1 < f->n ? "," : "");
 		putchar('\n');
 	}
 	json_decref(query_json);
-	m->n = 0;
+	vg_bank_matches_clear(f);
 }
 
 /* ---- image queries ------------------------------------------------------------------ */
@@ -158,19 +94,22 @@ static void on_image(const vg_hash_item *it, void *ctx)
 	vg_hex_encode(it->digests.md5, 16, md5);
 	vg_hex_encode(it->digests.sha256, 32, sha);
 	bool low = it->image.quality < m->min_quality;
-	m->n = 0;
+	int rc = 0;
 	if (!low || m->all_qualities) {
 		int variants = m->dihedral ? VG_DIH_COUNT : 1;
-		for (int v = 0; v < variants; v++)
-			if (lookup_pdq(m, &it->image.pdq[v], &err) != 0) {
-				fprintf(stderr, "vigil match: %s: %s\n", it->path, err.msg);
-				m->failed++;
-				m->n = 0;
-				return;
-			}
+		for (int v = 0; v < variants && !rc; v++)
+			rc = lookup_pdq(m, &it->image.pdq[v], &err);
 	}
-	lookup_digest(m, "md5", it->digests.md5);
-	lookup_digest(m, "sha256", it->digests.sha256);
+	if (!rc)
+		rc = lookup_digest(m, "md5", it->digests.md5, &err);
+	if (!rc)
+		rc = lookup_digest(m, "sha256", it->digests.sha256, &err);
+	if (rc) {
+		fprintf(stderr, "vigil match: %s: %s\n", it->path, err.msg);
+		m->failed++;
+		vg_bank_matches_clear(&m->found);
+		return;
+	}
 	json_t *q = json_pack("{s:s, s:s, s:i, s:b, s:s, s:s}", "query", it->path, "pdq", pdq,
 			      "quality", it->image.quality, "low_quality", low, "md5", md5,
 			      "sha256", sha);
@@ -192,20 +131,24 @@ static int match_hex(matcher *m, const char *s, size_t len, vg_error *err)
 		return vg_error_set(err, VG_EINVAL,
 				    "not a hash: expected 32 (MD5) or 64 (PDQ, SHA-256) hex digits");
 	vg_hex_encode(bytes, len / 2, hex);
-	m->n = 0;
 	json_t *q;
+	int rc;
 	if (len == 32) {
-		lookup_digest(m, "md5", bytes);
+		rc = lookup_digest(m, "md5", bytes, err);
 		q = json_pack("{s:s, s:[s]}", "query", hex, "types", "md5");
 	} else {
 		vg_pdq h;
-		int rc = vg_pdq_from_hex(hex, 64, &h);
+		rc = vg_pdq_from_hex(hex, 64, &h);
 		if (rc == 0)
 			rc = lookup_pdq(m, &h, err);
-		if (rc)
-			return rc;
-		lookup_digest(m, "sha256", bytes);
+		if (rc == 0)
+			rc = lookup_digest(m, "sha256", bytes, err);
 		q = json_pack("{s:s, s:[s, s]}", "query", hex, "types", "pdq", "sha256");
+	}
+	if (rc) {
+		json_decref(q);
+		vg_bank_matches_clear(&m->found);
+		return rc;
 	}
 	report(m, hex, q, false, 0);
 	return 0;
@@ -389,7 +332,7 @@ static int run(int argc, char **argv)
 		status = VG_EXIT_FAIL;
 		goto out;
 	}
-	vg_mih_hits_init(&m.mh, 0);
+	vg_bank_matches_init(&m.found);
 
 	if (n_hash_args) {
 		for (size_t i = 0; i < n_hash_args; i++)
@@ -414,9 +357,8 @@ static int run(int argc, char **argv)
 		m.failed++;
 	}
 	status = m.failed ? VG_EXIT_FAIL : VG_EXIT_OK;
-	vg_mih_hits_done(&m.mh);
+	vg_bank_matches_done(&m.found);
 out:
-	free(m.hits);
 	vg_bank_index_free(m.idx);
 	vg_store_close(m.store);
 	free(hash_args);
