@@ -21,7 +21,7 @@ typedef struct vg_cmd {
 	int (*run)(int argc, char **argv);
 } vg_cmd;
 
-extern const vg_cmd vg_cmd_bank, vg_cmd_hash, vg_cmd_match, vg_cmd_version;
+extern const vg_cmd vg_cmd_bank, vg_cmd_hash, vg_cmd_match, vg_cmd_serve, vg_cmd_version;
 
 /* Prints `vigil: <msg>` and a hint to stderr; returns VG_EXIT_USAGE. */
 int vg_cli_usage_error(const char *cmd, const char *fmt, ...) VG_PRINTF(2, 3);

@@ -23,6 +23,7 @@ static const vg_cmd *const commands[] = {
 	&vg_cmd_bank,
 	&vg_cmd_hash,
 	&vg_cmd_match,
+	&vg_cmd_serve,
 	&vg_cmd_version,
 	&cmd_help_def,
 };

@@ -35,7 +35,7 @@ typedef struct vg_http_route {
 } vg_http_route;
 
 typedef struct vg_http_config {
-	char listen[256];          /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
+	char listen[VG_OPT_STRING_MAX]; /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
 	int threads;               /* pool size; 0 = CPU count */
 	size_t max_body_bytes;     /* default per route (1 MiB) */
 	size_t max_header_bytes;   /* per connection, for the request line and headers */

@@ -42,6 +42,8 @@ typedef struct vg__store_ops {
 	int (*signal_get)(vg_store *s, int64_t id, vg_store_signal *ret, vg_error *err);
 	int (*signal_each)(vg_store *s, const vg_store_filter *filter, vg_store_signal_fn *fn,
 			   void *ctx, vg_error *err);
+	/* The scanning service's calls (migration 0002), in a table of their own below. */
+	const struct vg__store_service_ops *service;
 } vg__store_ops;
 
 struct vg_store {
@@ -49,5 +51,101 @@ struct vg_store {
 };
 
 int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err);
+
+/* ---- the scanning service's operations ------------------------------------------------
+ * One entry per public call of store.h's service section. store.c has checked every
+ * argument's presence and bounds before calling, so a backend only maps them to its
+ * database; out-parameters are written only on success. */
+typedef struct vg__store_service_ops {
+	int (*token_create)(vg_store *s, const char *name, const char *role,
+			    const char *hash_hex, int64_t *ret_id, vg_error *err);
+	int (*token_by_hash)(vg_store *s, const char *hash_hex, vg_store_token *ret,
+			     vg_error *err);
+	int (*token_list)(vg_store *s, vg_store_token **ret, size_t *ret_n, vg_error *err);
+	int (*token_revoke)(vg_store *s, const char *name, vg_error *err);
+	int (*token_count_live)(vg_store *s, const char *role, size_t *ret, vg_error *err);
+
+	int (*audit_append)(vg_store *s, const char *actor, const char *action,
+			    const char *object_type, const char *object_id, const char *detail,
+			    int64_t *ret_id, vg_error *err);
+	int (*audit_list)(vg_store *s, int64_t after_id, size_t limit, vg_store_audit **ret,
+			  size_t *ret_n, vg_error *err);
+	int (*audit_verify)(vg_store *s, size_t *ret_count, int64_t *ret_bad_id, vg_error *err);
+
+	int (*bank_update)(vg_store *s, const char *name, const vg_store_bank_patch *patch,
+			   vg_error *err);
+
+	int (*scan_record)(vg_store *s, const vg_store_scan *scan, int64_t *ret_id,
+			   vg_error *err);
+
+	int (*block_add)(vg_store *s, const char *url, const char *reason, int64_t bank_id,
+			 int64_t case_id, const char *actor, int64_t *ret_id, bool *ret_created,
+			 vg_error *err);
+	int (*block_get)(vg_store *s, int64_t id, vg_store_block *ret, vg_error *err);
+	int (*block_lift)(vg_store *s, int64_t id, const char *actor, vg_error *err);
+	int (*block_lift_by_case)(vg_store *s, int64_t case_id, const char *actor,
+				  int64_t **ret_ids, size_t *ret_n, vg_error *err);
+	int (*block_each)(vg_store *s, bool active_only, int64_t after_id, size_t limit,
+			  vg_store_block_fn *fn, void *ctx, vg_error *err);
+
+	int (*case_open_or_attach)(vg_store *s, const char *url, int64_t bank_id,
+				   int64_t scan_id, const char *actor, int64_t *ret_case_id,
+				   bool *ret_created, vg_error *err);
+	int (*case_get)(vg_store *s, int64_t id, vg_store_case *ret, vg_error *err);
+	int (*case_list)(vg_store *s, const char *status, int64_t after_id, size_t limit,
+			 vg_store_case **ret, size_t *ret_n, vg_error *err);
+	int (*case_decide)(vg_store *s, int64_t id, const char *decision, const char *note,
+			   const char *actor, vg_error *err);
+	int (*case_history)(vg_store *s, int64_t id,
+			    int (*fn)(const vg_store_case_event *e, void *ctx), void *ctx,
+			    vg_error *err);
+	int (*case_scans)(vg_store *s, int64_t id,
+			  int (*fn)(const vg_store_scan *scan, int64_t scan_id, void *ctx),
+			  void *ctx, vg_error *err);
+
+	int (*outbox_enqueue)(vg_store *s, const char *kind, const char *target,
+			      const char *payload, const char *secret,
+			      const char *idempotency_key, vg_usec next_at, int64_t *ret_id,
+			      vg_error *err);
+	int (*outbox_due)(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
+			  size_t *ret_n, vg_error *err);
+	/* to: "done", "dead", or "pending" for a retry at next_at; error may be NULL. */
+	int (*outbox_finish)(vg_store *s, int64_t id, const char *to, vg_usec next_at,
+			     const char *error, vg_error *err);
+	int (*outbox_list)(vg_store *s, const char *state, int64_t after_id, size_t limit,
+			   vg_store_outbox **ret, size_t *ret_n, vg_error *err);
+	int (*outbox_counts)(vg_store *s, size_t *ret_pending, size_t *ret_done,
+			     size_t *ret_dead, vg_error *err);
+} vg__store_service_ops;
+
+extern const vg__store_service_ops vg__sqlite_service_ops;
+
+/* ---- the SQLite backend's helpers, shared by store_sqlite.c and store_sqlite_service.c --
+ * Declared with struct tags so this header needs no sqlite3.h (sqlite3.h's typedefs name
+ * the same structs). */
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* Statement slots store_sqlite_service.c may cache per connection. */
+#define VG__SQ_SLOTS 48
+
+struct sqlite3 *vg__sq_db(vg_store *s);
+/* Turns an SQLite result code into a VG_E* code and message (see fail()). */
+int vg__sq_fail(vg_store *s, int rc, vg_error *err, const char *what);
+/* The statement for sql kept in slot (< VG__SQ_SLOTS) of this connection, compiled on
+ * first use, reset and unbound. The caller resets it when done, so no read snapshot
+ * stays open between calls; it must not be used re-entrantly (walks that call back into
+ * the store compile their own). */
+int vg__sq_cached(vg_store *s, int slot, const char *sql, struct sqlite3_stmt **ret,
+		  vg_error *err);
+/* Opens a write transaction unless the caller's is open; *ret_own says which. */
+int vg__sq_write_begin(vg_store *s, bool *ret_own, vg_error *err);
+/* Commits (rc 0) or rolls back the transaction write_begin opened; with own false only
+ * passes rc through. */
+int vg__sq_write_end(vg_store *s, bool own, int rc, vg_error *err);
+/* Marks the open transaction as a change to banks or signals (moves the watermark). */
+void vg__sq_mark_changed(vg_store *s);
+/* Whether the caller's transaction (vg_store_begin) is open. */
+bool vg__sq_in_tx(vg_store *s);
 
 #endif

@@ -4,6 +4,8 @@
  * it, so callers never know which database they talk to. The contracts are in store.h;
  * checks every backend would repeat (lengths, NULLs) are made once here.
  */
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +73,10 @@ void vg_store_bank_done(vg_store_bank *b)
 	if (!b)
 		return;
 	free(b->description);
-	b->description = NULL;
+	free(b->actions);
+	free(b->webhook_url);
+	free(b->webhook_secret);
+	b->description = b->actions = b->webhook_url = b->webhook_secret = NULL;
 }
 
 int vg_store_bank_create(vg_store *s, const char *name, const char *description, vg_error *err)
@@ -155,4 +160,447 @@ int vg_store_signal_each(vg_store *s, const vg_store_filter *filter, vg_store_si
 {
 	static const vg_store_filter all_enabled = {0};
 	return s->ops->signal_each(s, filter ? filter : &all_enabled, fn, ctx, err);
+}
+
+/* ==== the scanning service (store.h's last section) ===================================
+ * Presence and bounds are checked here once for every backend; what the database
+ * enforces (uniqueness, foreign keys, the one-open-case rule) is the backend's. */
+
+/* NULL, shorter than min or longer than max bytes: VG_EINVAL naming what. */
+static int check_str(const char *v, size_t min, size_t max, const char *what, vg_error *err)
+{
+	size_t n = v ? strlen(v) : 0;
+	if (!v || n < min || n > max)
+		return vg_error_set(err, VG_EINVAL, "%s must be %zu to %zu bytes", what, min, max);
+	return 0;
+}
+
+/* Optional text: NULL is fine, longer than max is not. */
+static int check_opt(const char *v, size_t max, const char *what, vg_error *err)
+{
+	if (v && strlen(v) > max)
+		return vg_error_set(err, VG_EINVAL, "%s is longer than %zu bytes", what, max);
+	return 0;
+}
+
+/* JSON text of an object ('{') or array ('['): only the outer delimiters are checked,
+ * the caller (the API, with jansson) builds or validates the rest. Catches the usual
+ * mistake of passing a bare string or a truncated buffer. */
+static int check_json(const char *v, char open, char close, const char *what, vg_error *err)
+{
+	size_t n = strlen(v);
+	if (n > VG_STORE_JSON_MAX)
+		return vg_error_set(err, VG_ETOOBIG, "%s is longer than %d bytes", what,
+				    VG_STORE_JSON_MAX);
+	size_t a = 0, b = n;
+	while (a < n && strchr(" \t\r\n", v[a]))
+		a++;
+	while (b > a && strchr(" \t\r\n", v[b - 1]))
+		b--;
+	if (b - a < 2 || v[a] != open || v[b - 1] != close)
+		return vg_error_set(err, VG_EINVAL, "%s must be a JSON %s", what,
+				    open == '{' ? "object" : "array");
+	return 0;
+}
+
+static bool is_lower_hex(const char *v, size_t len)
+{
+	if (!v || strlen(v) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* ---- tokens ------------------------------------------------------------------------ */
+
+static const char *const roles[] = {"admin", "analyst", "scanner", "intake", "ingest"};
+
+static bool role_known(const char *role)
+{
+	for (size_t i = 0; i < VG_ARRAY_LEN(roles); i++)
+		if (strcmp(roles[i], role) == 0)
+			return true;
+	return false;
+}
+
+int vg_store_token_create(vg_store *s, const char *name, const char *role, const char *hash_hex,
+			  int64_t *ret_id, vg_error *err)
+{
+	int rc = check_str(name, 1, VG_STORE_NAME_MAX, "token name", err);
+	if (rc)
+		return rc;
+	if (!role || !role_known(role))
+		return vg_error_set(err, VG_EINVAL,
+				    "role must be admin, analyst, scanner, intake or ingest");
+	if (!is_lower_hex(hash_hex, 64))
+		return vg_error_set(err, VG_EINVAL, "token hash must be 64 lower-case hex digits");
+	return s->ops->service->token_create(s, name, role, hash_hex, ret_id, err);
+}
+
+int vg_store_token_by_hash(vg_store *s, const char *hash_hex, vg_store_token *ret, vg_error *err)
+{
+	/* Nothing stored looks otherwise, so a malformed digest is simply unknown. */
+	if (!is_lower_hex(hash_hex, 64))
+		return vg_error_set(err, VG_ENOENT, "no such token");
+	return s->ops->service->token_by_hash(s, hash_hex, ret, err);
+}
+
+int vg_store_token_list(vg_store *s, vg_store_token **ret, size_t *ret_n, vg_error *err)
+{
+	return s->ops->service->token_list(s, ret, ret_n, err);
+}
+
+int vg_store_token_revoke(vg_store *s, const char *name, vg_error *err)
+{
+	if (check_str(name, 1, VG_STORE_NAME_MAX, "token name", NULL))
+		return vg_error_set(err, VG_ENOENT, "no live token '%.64s'", name ? name : "");
+	return s->ops->service->token_revoke(s, name, err);
+}
+
+int vg_store_token_count_live(vg_store *s, const char *role, size_t *ret, vg_error *err)
+{
+	if (role && !role_known(role)) {
+		*ret = 0;
+		return 0;
+	}
+	return s->ops->service->token_count_live(s, role, ret, err);
+}
+
+/* ---- audit --------------------------------------------------------------------------- */
+
+static void digest_field(EVP_MD_CTX *ctx, const char *v, bool newline)
+{
+	if (v)
+		EVP_DigestUpdate(ctx, v, strlen(v));
+	if (newline)
+		EVP_DigestUpdate(ctx, "\n", 1);
+}
+
+void vg_store_audit_hash(const vg_store_audit *a, char out[65])
+{
+	/* The layout is the chain's format, written down in store.h: changing it would turn
+	 * every existing log into a broken one. */
+	char num[2][24];
+	snprintf(num[0], sizeof(num[0]), "%lld", (long long)a->id);
+	snprintf(num[1], sizeof(num[1]), "%lld", (long long)a->at);
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		abort(); /* a small fixed allocation, or a libcrypto without SHA-256 */
+	digest_field(ctx, a->prev_hash, true);
+	digest_field(ctx, num[0], true);
+	digest_field(ctx, num[1], true);
+	digest_field(ctx, a->actor, true);
+	digest_field(ctx, a->action, true);
+	digest_field(ctx, a->object_type, true);
+	digest_field(ctx, a->object_id, true);
+	digest_field(ctx, a->detail, false);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != sizeof(md))
+		abort();
+	EVP_MD_CTX_free(ctx);
+	vg_hex_encode(md, sizeof(md), out);
+}
+
+int vg_store_audit_append(vg_store *s, const char *actor, const char *action,
+			  const char *object_type, const char *object_id, const char *detail_json,
+			  int64_t *ret_id, vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "audit actor", err)) ||
+	    (rc = check_str(action, 1, VG_STORE_WORD_MAX, "audit action", err)) ||
+	    (rc = check_opt(object_type, VG_STORE_WORD_MAX, "audit object type", err)) ||
+	    (rc = check_opt(object_id, VG_STORE_VALUE_MAX, "audit object id", err)))
+		return rc;
+	if (detail_json && (rc = check_json(detail_json, '{', '}', "audit detail", err)))
+		return rc;
+	int64_t id = 0;
+	rc = s->ops->service->audit_append(s, actor, action, object_type ? object_type : "",
+					   object_id ? object_id : "",
+					   detail_json ? detail_json : "{}", &id, err);
+	if (rc == 0 && ret_id)
+		*ret_id = id;
+	return rc;
+}
+
+int vg_store_audit_list(vg_store *s, int64_t after_id, size_t limit, vg_store_audit **ret,
+			size_t *ret_n, vg_error *err)
+{
+	return s->ops->service->audit_list(s, after_id, limit, ret, ret_n, err);
+}
+
+void vg_store_audit_list_free(vg_store_audit *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++) {
+		free(a[i].actor);
+		free(a[i].action);
+		free(a[i].object_type);
+		free(a[i].object_id);
+		free(a[i].detail);
+	}
+	free(a);
+}
+
+int vg_store_audit_verify(vg_store *s, size_t *ret_count, int64_t *ret_bad_id, vg_error *err)
+{
+	return s->ops->service->audit_verify(s, ret_count, ret_bad_id, err);
+}
+
+/* ---- bank actions ------------------------------------------------------------------ */
+
+int vg_store_bank_update(vg_store *s, const char *name, const vg_store_bank_patch *patch,
+			 vg_error *err)
+{
+	static const vg_store_bank_patch nothing = {0};
+	int rc;
+	if (check_name(name, NULL))
+		return vg_error_set(err, VG_ENOENT, "no bank '%.64s'", name ? name : "");
+	if (!patch)
+		patch = &nothing;
+	if ((rc = check_opt(patch->description, VG_STORE_TEXT_MAX, "description", err)) ||
+	    (rc = check_opt(patch->webhook_url, VG_STORE_VALUE_MAX, "webhook url", err)) ||
+	    (rc = check_opt(patch->webhook_secret, VG_STORE_TEXT_MAX, "webhook secret", err)))
+		return rc;
+	if (patch->actions && (rc = check_json(patch->actions, '[', ']', "actions", err)))
+		return rc;
+	return s->ops->service->bank_update(s, name, patch, err);
+}
+
+/* ---- scans ------------------------------------------------------------------------- */
+
+int vg_store_scan_record(vg_store *s, const vg_store_scan *scan, int64_t *ret_id, vg_error *err)
+{
+	int rc;
+	if (!scan)
+		return vg_error_set(err, VG_EINVAL, "no scan");
+	if ((rc = check_str(scan->actor, 1, VG_STORE_ACTOR_MAX, "scan actor", err)) ||
+	    (rc = check_opt(scan->url, VG_STORE_VALUE_MAX, "scan url", err)) ||
+	    (rc = check_opt(scan->pdq, 64, "pdq", err)) ||
+	    (rc = check_opt(scan->md5, 64, "md5", err)) ||
+	    (rc = check_opt(scan->sha256, 64, "sha256", err)))
+		return rc;
+	if (!scan->verdict ||
+	    (strcmp(scan->verdict, "block") != 0 && strcmp(scan->verdict, "allow") != 0))
+		return vg_error_set(err, VG_EINVAL, "scan verdict must be block or allow");
+	if (scan->quality < 0 || scan->quality > 100)
+		return vg_error_set(err, VG_EINVAL, "scan quality must be 0 to 100");
+	if (scan->matches && (rc = check_json(scan->matches, '[', ']', "scan matches", err)))
+		return rc;
+	return s->ops->service->scan_record(s, scan, ret_id, err);
+}
+
+/* ---- blocks ------------------------------------------------------------------------ */
+
+void vg_store_block_done(vg_store_block *b)
+{
+	if (!b)
+		return;
+	free(b->url);
+	free(b->reason);
+	free(b->created_by);
+	free(b->lifted_by);
+	b->url = b->reason = b->created_by = b->lifted_by = NULL;
+}
+
+int vg_store_block_add(vg_store *s, const char *url, const char *reason, int64_t bank_id,
+		       int64_t case_id, const char *actor, int64_t *ret_id, bool *ret_created,
+		       vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(url, 1, VG_STORE_VALUE_MAX, "block url", err)) ||
+	    (rc = check_opt(reason, VG_STORE_TEXT_MAX, "block reason", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	if (bank_id < 0 || case_id < 0)
+		return vg_error_set(err, VG_EINVAL, "negative bank or case id");
+	return s->ops->service->block_add(s, url, reason ? reason : "", bank_id, case_id, actor,
+					  ret_id, ret_created, err);
+}
+
+int vg_store_block_get(vg_store *s, int64_t id, vg_store_block *ret, vg_error *err)
+{
+	return s->ops->service->block_get(s, id, ret, err);
+}
+
+int vg_store_block_lift(vg_store *s, int64_t id, const char *actor, vg_error *err)
+{
+	int rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err);
+	if (rc)
+		return rc;
+	return s->ops->service->block_lift(s, id, actor, err);
+}
+
+int vg_store_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor,
+				int64_t **ret_ids, size_t *ret_n, vg_error *err)
+{
+	int rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err);
+	if (rc)
+		return rc;
+	return s->ops->service->block_lift_by_case(s, case_id, actor, ret_ids, ret_n, err);
+}
+
+int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id, size_t limit,
+			vg_store_block_fn *fn, void *ctx, vg_error *err)
+{
+	return s->ops->service->block_each(s, active_only, after_id, limit, fn, ctx, err);
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+void vg_store_case_done(vg_store_case *c)
+{
+	if (!c)
+		return;
+	free(c->url);
+	free(c->decision);
+	free(c->note);
+	c->url = c->decision = c->note = NULL;
+}
+
+int vg_store_case_open_or_attach(vg_store *s, const char *url, int64_t bank_id, int64_t scan_id,
+				 const char *actor, int64_t *ret_case_id, bool *ret_created,
+				 vg_error *err)
+{
+	int rc;
+	if ((rc = check_opt(url, VG_STORE_VALUE_MAX, "case url", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	if (bank_id <= 0 || scan_id < 0)
+		return vg_error_set(err, VG_EINVAL, "a case needs a bank");
+	return s->ops->service->case_open_or_attach(s, url ? url : "", bank_id, scan_id, actor,
+						    ret_case_id, ret_created, err);
+}
+
+int vg_store_case_get(vg_store *s, int64_t id, vg_store_case *ret, vg_error *err)
+{
+	return s->ops->service->case_get(s, id, ret, err);
+}
+
+int vg_store_case_list(vg_store *s, const char *status, int64_t after_id, size_t limit,
+		       vg_store_case **ret, size_t *ret_n, vg_error *err)
+{
+	if (status && strcmp(status, "open") != 0 && strcmp(status, "closed") != 0)
+		return vg_error_set(err, VG_EINVAL, "case status must be open or closed");
+	return s->ops->service->case_list(s, status, after_id, limit, ret, ret_n, err);
+}
+
+void vg_store_case_list_free(vg_store_case *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++)
+		vg_store_case_done(&c[i]);
+	free(c);
+}
+
+int vg_store_case_decide(vg_store *s, int64_t id, const char *decision, const char *note,
+			 const char *actor, vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(decision, 1, VG_STORE_WORD_MAX, "decision", err)) ||
+	    (rc = check_opt(note, VG_STORE_TEXT_MAX, "note", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	return s->ops->service->case_decide(s, id, decision, note, actor, err);
+}
+
+int vg_store_case_history(vg_store *s, int64_t id,
+			  int (*fn)(const vg_store_case_event *e, void *ctx), void *ctx,
+			  vg_error *err)
+{
+	return s->ops->service->case_history(s, id, fn, ctx, err);
+}
+
+int vg_store_case_scans(vg_store *s, int64_t id,
+			int (*fn)(const vg_store_scan *scan, int64_t scan_id, void *ctx), void *ctx,
+			vg_error *err)
+{
+	return s->ops->service->case_scans(s, id, fn, ctx, err);
+}
+
+/* ---- outbox ------------------------------------------------------------------------ */
+
+static bool kind_ok(const char *kind)
+{
+	size_t n = kind ? strlen(kind) : 0;
+	if (n < 1 || n > 23)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((kind[i] >= 'a' && kind[i] <= 'z') || (kind[i] >= '0' && kind[i] <= '9') ||
+		      kind[i] == '_'))
+			return false;
+	return true;
+}
+
+static bool state_ok(const char *state)
+{
+	return !state || strcmp(state, "pending") == 0 || strcmp(state, "done") == 0 ||
+	       strcmp(state, "dead") == 0;
+}
+
+int vg_store_outbox_enqueue(vg_store *s, const char *kind, const char *target,
+			    const char *payload, const char *secret, const char *idempotency_key,
+			    vg_usec next_at, int64_t *ret_id, vg_error *err)
+{
+	int rc;
+	if (!kind_ok(kind))
+		return vg_error_set(err, VG_EINVAL, "outbox kind must be 1 to 23 of a-z 0-9 _");
+	if ((rc = check_str(target, 1, VG_STORE_VALUE_MAX, "outbox target", err)) ||
+	    (rc = check_opt(secret, VG_STORE_TEXT_MAX, "outbox secret", err)) ||
+	    (rc = check_str(idempotency_key, 1, 64, "idempotency key", err)))
+		return rc;
+	if (!payload)
+		return vg_error_set(err, VG_EINVAL, "no outbox payload");
+	if (strlen(payload) > VG_STORE_JSON_MAX)
+		return vg_error_set(err, VG_ETOOBIG, "outbox payload is longer than %d bytes",
+				    VG_STORE_JSON_MAX);
+	return s->ops->service->outbox_enqueue(s, kind, target, payload, secret, idempotency_key,
+					       next_at, ret_id, err);
+}
+
+int vg_store_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
+			size_t *ret_n, vg_error *err)
+{
+	return s->ops->service->outbox_due(s, now, limit, ret, ret_n, err);
+}
+
+int vg_store_outbox_done(vg_store *s, int64_t id, vg_error *err)
+{
+	return s->ops->service->outbox_finish(s, id, "done", 0, NULL, err);
+}
+
+int vg_store_outbox_retry(vg_store *s, int64_t id, vg_usec next_at, const char *error,
+			  vg_error *err)
+{
+	return s->ops->service->outbox_finish(s, id, "pending", next_at, error, err);
+}
+
+int vg_store_outbox_dead(vg_store *s, int64_t id, const char *error, vg_error *err)
+{
+	return s->ops->service->outbox_finish(s, id, "dead", 0, error, err);
+}
+
+int vg_store_outbox_list(vg_store *s, const char *state, int64_t after_id, size_t limit,
+			 vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	if (!state_ok(state))
+		return vg_error_set(err, VG_EINVAL, "outbox state must be pending, done or dead");
+	return s->ops->service->outbox_list(s, state, after_id, limit, ret, ret_n, err);
+}
+
+void vg_store_outbox_list_free(vg_store_outbox *o, size_t n)
+{
+	for (size_t i = 0; o && i < n; i++) {
+		free(o[i].target);
+		free(o[i].payload);
+		free(o[i].secret);
+		free(o[i].last_error);
+	}
+	free(o);
+}
+
+int vg_store_outbox_counts(vg_store *s, size_t *ret_pending, size_t *ret_done, size_t *ret_dead,
+			   vg_error *err)
+{
+	return s->ops->service->outbox_counts(s, ret_pending, ret_done, ret_dead, err);
 }

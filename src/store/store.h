@@ -71,6 +71,10 @@ typedef struct vg_store_bank {
 	vg_usec created_at, updated_at;
 	uint64_t live_signals;    /* not removed */
 	uint64_t removed_signals; /* soft-removed */
+	/* What a match does (migration 0002; see vg_store_bank_update). Owned. */
+	char *actions;        /* JSON array text, "[]" when none */
+	char *webhook_url;    /* NULL when unset */
+	char *webhook_secret; /* NULL when unset */
 } vg_store_bank;
 
 VG_EXPORT void vg_store_bank_done(vg_store_bank *b);
@@ -145,5 +149,258 @@ typedef struct vg_store_filter {
 /* Walks the signals the filter selects in id order. */
 VG_EXPORT VG_MUST_CHECK int vg_store_signal_each(vg_store *s, const vg_store_filter *filter,
 						 vg_store_signal_fn *fn, void *ctx, vg_error *err);
+
+/* =========================================================================================
+ * The scanning service (`vigil serve`): tokens, the audit chain, bank actions, scans,
+ * blocks, cases and the outbox (migration 0002).
+ *
+ * Every write below works alone (its own transaction, durable when it returns 0) and
+ * inside vg_store_begin/commit (then it commits with the rest; a failed write inside a
+ * caller's transaction leaves nothing of itself behind, and the caller decides whether
+ * to roll back). vg_store_begin takes the write lock at once, so a read-then-write
+ * sequence inside a transaction (the audit chain, the one-open-case rule) cannot race a
+ * writer on another connection, thread or process. Use one vg_store per thread.
+ *
+ * These writes do not move the watermark (it tracks banks and signals only), except
+ * vg_store_bank_update, which changes a bank.
+ *
+ * Lists and walks take (after_id, limit): rows with id > after_id in id order, at most
+ * limit of them (0: no limit), for keyset paging.
+ * ======================================================================================= */
+
+#define VG_STORE_ROLE_MAX 16      /* bytes in a role name */
+#define VG_STORE_ACTOR_MAX 128    /* bytes in an actor ("cli", "token:NAME", ...) */
+#define VG_STORE_WORD_MAX 64      /* bytes in an action, object type, decision, kind... */
+#define VG_STORE_TEXT_MAX 4096    /* bytes in a note or a block's reason */
+#define VG_STORE_JSON_MAX 1048576 /* bytes in any JSON text (detail, matches, payload) */
+#define VG_STORE_ERROR_MAX 1024   /* an outbox error longer than this is cut, not refused */
+
+/* ---- tokens: only the SHA-256 hex of the secret is stored ---------------------------- */
+typedef struct vg_store_token {
+	int64_t id;
+	char name[VG_STORE_NAME_MAX + 1];
+	char role[VG_STORE_ROLE_MAX + 1]; /* admin, analyst, scanner, intake, ingest */
+	char hash[65];                    /* lower-case hex SHA-256 of the secret */
+	vg_usec created_at, revoked_at;   /* revoked_at 0 while live */
+} vg_store_token;
+
+/* A live token named name with role, identified by hash_hex (64 lower-case hex digits).
+ * Errors: VG_EEXIST (a live token has this name, or any token this hash), VG_EINVAL (name
+ * not 1 to 64 bytes, an unknown role, a hash that is not 64 lower-case hex digits). */
+VG_EXPORT VG_MUST_CHECK int vg_store_token_create(vg_store *s, const char *name,
+						  const char *role, const char *hash_hex,
+						  int64_t *ret_id, vg_error *err);
+/* The live token with this hash. Errors: VG_ENOENT (none, or revoked). */
+VG_EXPORT VG_MUST_CHECK int vg_store_token_by_hash(vg_store *s, const char *hash_hex,
+						   vg_store_token *ret, vg_error *err);
+/* Every token, live and revoked, by name (then id), into a new array (free() it). */
+VG_EXPORT VG_MUST_CHECK int vg_store_token_list(vg_store *s, vg_store_token **ret,
+						size_t *ret_n, vg_error *err);
+/* Errors: VG_ENOENT when no live token has this name. */
+VG_EXPORT VG_MUST_CHECK int vg_store_token_revoke(vg_store *s, const char *name,
+						  vg_error *err);
+/* How many live tokens have role (NULL: any role). */
+VG_EXPORT VG_MUST_CHECK int vg_store_token_count_live(vg_store *s, const char *role,
+						      size_t *ret, vg_error *err);
+
+/* ---- audit: append-only, hash-chained -------------------------------------------------
+ * hash = SHA-256 hex of prev_hash "\n" id "\n" at "\n" actor "\n" action "\n" object_type
+ * "\n" object_id "\n" detail (id and at in decimal); the first entry's prev_hash is 64
+ * '0's. An append reads the last hash and inserts under the write lock, so two writers
+ * can never fork the chain. */
+typedef struct vg_store_audit {
+	int64_t id;
+	vg_usec at;
+	char *actor, *action, *object_type, *object_id, *detail; /* owned by the list */
+	char prev_hash[65], hash[65];
+} vg_store_audit;
+
+/* actor and action: 1 to VG_STORE_ACTOR_MAX / VG_STORE_WORD_MAX bytes; object_type
+ * (at most VG_STORE_WORD_MAX) and object_id (at most VG_STORE_VALUE_MAX) may be NULL for
+ * ""; detail_json is a JSON object's text (the caller builds it; only its outer braces
+ * are checked) or NULL for "{}". ret_id may be NULL. Errors: VG_EINVAL, VG_ETOOBIG. */
+VG_EXPORT VG_MUST_CHECK int vg_store_audit_append(vg_store *s, const char *actor,
+						  const char *action, const char *object_type,
+						  const char *object_id, const char *detail_json,
+						  int64_t *ret_id, vg_error *err);
+/* Entries with id > after_id in id order, at most limit (0: all), into a new array
+ * (free with vg_store_audit_list_free). */
+VG_EXPORT VG_MUST_CHECK int vg_store_audit_list(vg_store *s, int64_t after_id, size_t limit,
+						vg_store_audit **ret, size_t *ret_n,
+						vg_error *err);
+VG_EXPORT void vg_store_audit_list_free(vg_store_audit *a, size_t n);
+/* Recomputes an entry's hash from its fields and prev_hash (64 hex digits and a NUL). */
+VG_EXPORT void vg_store_audit_hash(const vg_store_audit *a, char out[65]);
+/* Walks the whole chain in one snapshot: every hash recomputed, every prev_hash equal to
+ * the previous entry's hash (the first: 64 '0's), ids increasing, and the last entry the
+ * one the store recorded as last (so a cut tail shows). Returns 0 and the count, or
+ * VG_ECORRUPT with *ret_bad_id the first entry that fails (for a cut tail: the recorded
+ * last id) and err saying what; other errors as usual. Cost: one pass over the log. */
+VG_EXPORT VG_MUST_CHECK int vg_store_audit_verify(vg_store *s, size_t *ret_count,
+						  int64_t *ret_bad_id, vg_error *err);
+
+/* ---- bank actions ---------------------------------------------------------------------- */
+/* NULL fields are left as they are; "" clears webhook_url / webhook_secret. actions is a
+ * JSON array's text (only its outer brackets are checked). Moves the watermark.
+ * Errors: VG_ENOENT, VG_EINVAL, VG_ETOOBIG. */
+typedef struct vg_store_bank_patch {
+	const char *description, *actions, *webhook_url, *webhook_secret;
+	const bool *enabled;
+} vg_store_bank_patch;
+
+VG_EXPORT VG_MUST_CHECK int vg_store_bank_update(vg_store *s, const char *name,
+						 const vg_store_bank_patch *patch,
+						 vg_error *err);
+
+/* ---- scans: one record per scan, never the image -------------------------------------- */
+typedef struct vg_store_scan {
+	int64_t id;  /* ignored by vg_store_scan_record */
+	vg_usec at;  /* 0: now */
+	const char *actor;
+	const char *url;              /* canonical, or NULL */
+	const char *pdq, *md5, *sha256; /* hex, or NULL when not computed */
+	int quality;                  /* PDQ quality 0..100 */
+	const char *verdict;          /* "block" | "allow" */
+	const char *matches;          /* JSON array text; NULL: "[]" */
+} vg_store_scan;
+
+/* Errors: VG_EINVAL (no actor, a bad verdict or quality, a hash over 64 bytes),
+ * VG_ETOOBIG. */
+VG_EXPORT VG_MUST_CHECK int vg_store_scan_record(vg_store *s, const vg_store_scan *scan,
+						 int64_t *ret_id, vg_error *err);
+
+/* ---- blocks: at most one active block per URL ------------------------------------------ */
+typedef struct vg_store_block {
+	int64_t id;
+	char *url, *reason;
+	int64_t bank_id, case_id; /* 0: none */
+	vg_usec created_at, lifted_at; /* lifted_at 0 while active */
+	char *created_by, *lifted_by;  /* lifted_by NULL while active */
+} vg_store_block;
+
+/* Frees the strings vg_store_block_get filled; NULL is fine. */
+VG_EXPORT void vg_store_block_done(vg_store_block *b);
+/* Blocks url (1 to VG_STORE_VALUE_MAX bytes) for reason (NULL: ""). When url has an
+ * active block already, returns its id with *ret_created false and changes nothing.
+ * bank_id and case_id 0 mean none. Errors: VG_EINVAL (empty url or actor, an unknown
+ * bank or case). */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_add(vg_store *s, const char *url, const char *reason,
+					       int64_t bank_id, int64_t case_id,
+					       const char *actor, int64_t *ret_id,
+					       bool *ret_created, vg_error *err);
+/* Any block, active or lifted, with owned strings. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_get(vg_store *s, int64_t id, vg_store_block *ret,
+					       vg_error *err);
+/* Errors: VG_ENOENT when id is not an active block. */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_lift(vg_store *s, int64_t id, const char *actor,
+						vg_error *err);
+/* Lifts every active block of case_id; the ids lifted into a new array (free(); NULL
+ * when none, which is not an error). */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_lift_by_case(vg_store *s, int64_t case_id,
+							const char *actor, int64_t **ret_ids,
+							size_t *ret_n, vg_error *err);
+/* Strings borrowed until it returns; a nonzero return stops the walk and is returned. */
+typedef int vg_store_block_fn(const vg_store_block *b, void *ctx);
+VG_EXPORT VG_MUST_CHECK int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id,
+						size_t limit, vg_store_block_fn *fn, void *ctx,
+						vg_error *err);
+
+/* ---- cases: one open case per (url, bank) ---------------------------------------------- */
+typedef struct vg_store_case {
+	int64_t id;
+	char *url;       /* "" when the match had no URL */
+	int64_t bank_id; /* 0 once the bank is deleted */
+	char bank[VG_STORE_NAME_MAX + 1]; /* the bank's name when the case opened */
+	char status[16];                  /* "open" | "closed" */
+	char *decision, *note;            /* NULL until decided (note: NULL when none given) */
+	vg_usec created_at, updated_at, closed_at; /* closed_at 0 while open */
+} vg_store_case;
+
+VG_EXPORT void vg_store_case_done(vg_store_case *c);
+/* Attaches the match (scan_id; 0: none) to the open case of (url, bank_id), or opens one;
+ * records "match_attached" or "opened" in its history either way. A NULL or empty url has
+ * nothing to group by and always opens a new case. Errors: VG_EINVAL (an unknown bank or
+ * scan, no actor). */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_open_or_attach(vg_store *s, const char *url,
+							 int64_t bank_id, int64_t scan_id,
+							 const char *actor, int64_t *ret_case_id,
+							 bool *ret_created, vg_error *err);
+/* Owned strings. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_get(vg_store *s, int64_t id, vg_store_case *ret,
+					      vg_error *err);
+/* status: "open", "closed" or NULL for both. Free with vg_store_case_list_free. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_list(vg_store *s, const char *status, int64_t after_id,
+					       size_t limit, vg_store_case **ret, size_t *ret_n,
+					       vg_error *err);
+VG_EXPORT void vg_store_case_list_free(vg_store_case *c, size_t n);
+/* Closes an open case with decision (1 to VG_STORE_WORD_MAX bytes) and note (NULL or at
+ * most VG_STORE_TEXT_MAX) and records "decided" (with the note) in its history.
+ * Errors: VG_ENOENT, VG_EEXIST (already closed), VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_decide(vg_store *s, int64_t id, const char *decision,
+						 const char *note, const char *actor,
+						 vg_error *err);
+typedef struct vg_store_case_event {
+	vg_usec at;
+	const char *actor, *action, *note; /* note NULL when none */
+	int64_t scan_id;                   /* 0: none */
+} vg_store_case_event;
+/* The case's events in order; borrowed strings; a nonzero return from fn stops the walk
+ * and is returned. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_history(vg_store *s, int64_t id,
+						  int (*fn)(const vg_store_case_event *e,
+							    void *ctx),
+						  void *ctx, vg_error *err);
+/* The scans attached to the case, each once, in the order they were attached. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_scans(vg_store *s, int64_t id,
+						int (*fn)(const vg_store_scan *scan,
+							  int64_t scan_id, void *ctx),
+						void *ctx, vg_error *err);
+
+/* ---- outbox: durable actions ------------------------------------------------------------
+ * Enqueue in the same transaction as what caused the action; a worker delivers what is
+ * due after the commit. pending -> (retry) pending -> done | dead; done and dead are final. */
+typedef struct vg_store_outbox {
+	int64_t id;
+	char kind[24]; /* "webhook", "authority_report" */
+	char *target, *payload, *secret, *last_error; /* secret, last_error: NULL when none */
+	char idempotency_key[65];
+	char state[12]; /* "pending" | "done" | "dead" */
+	int attempts;
+	vg_usec next_at, created_at, updated_at;
+} vg_store_outbox;
+
+/* kind (1 to 23 bytes of a-z 0-9 _), target (non-empty), payload (at most
+ * VG_STORE_JSON_MAX), secret (NULL for none) and idempotency_key (1 to 64 bytes, unique).
+ * Enqueueing a key that is queued already changes nothing and returns that row's id: an
+ * action caused twice is delivered once. Errors: VG_EINVAL, VG_ETOOBIG. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_enqueue(vg_store *s, const char *kind,
+						    const char *target, const char *payload,
+						    const char *secret,
+						    const char *idempotency_key, vg_usec next_at,
+						    int64_t *ret_id, vg_error *err);
+/* Pending rows with next_at <= now, oldest next_at first (then id), at most limit (0:
+ * all). Free with vg_store_outbox_list_free. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_due(vg_store *s, vg_usec now, size_t limit,
+						vg_store_outbox **ret, size_t *ret_n,
+						vg_error *err);
+/* The transitions out of pending. error (NULL: none) is kept in last_error, cut to
+ * VG_STORE_ERROR_MAX bytes. Errors: VG_ENOENT (no such row), VG_EEXIST (done or dead
+ * already). */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_done(vg_store *s, int64_t id, vg_error *err);
+/* Stays pending until next_at; attempts + 1. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_retry(vg_store *s, int64_t id, vg_usec next_at,
+						  const char *error, vg_error *err);
+/* Gives up; attempts + 1. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_dead(vg_store *s, int64_t id, const char *error,
+						 vg_error *err);
+/* state: "pending", "done", "dead" or NULL for all. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_list(vg_store *s, const char *state,
+						 int64_t after_id, size_t limit,
+						 vg_store_outbox **ret, size_t *ret_n,
+						 vg_error *err);
+VG_EXPORT void vg_store_outbox_list_free(vg_store_outbox *o, size_t n);
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_counts(vg_store *s, size_t *ret_pending,
+						   size_t *ret_done, size_t *ret_dead,
+						   vg_error *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * The SQLite backend of the storage interface: the embedded default, one file beside
- * the binary's working directory. The only file in vigil that includes sqlite3.h.
+ * the binary's working directory. With store_sqlite_service.c (the scanning service's
+ * calls, sharing this file's helpers through internal.h), the only file in vigil that
+ * includes sqlite3.h.
  *
  * Invariants:
  * - Durability: WAL journal with synchronous=FULL, so a committed transaction survives
@@ -61,6 +63,7 @@ typedef struct sq {
 	int64_t next_id; /* next signal id in this transaction; 0 = not read yet */
 	int64_t *touched; /* banks whose signals changed in this transaction */
 	size_t n_touched, cap_touched;
+	sqlite3_stmt *svc[VG__SQ_SLOTS]; /* store_sqlite_service.c's cached statements */
 } sq;
 
 static int fail(sq *q, int rc, vg_error *err, const char *what)
@@ -318,6 +321,8 @@ static void sq_close(vg_store *s)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
+	for (int i = 0; i < VG__SQ_SLOTS; i++)
+		sqlite3_finalize(q->svc[i]);
 	sqlite3_close(q->db);
 	free(q->touched);
 	free(q);
@@ -363,7 +368,8 @@ static int sq_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
 #define BANK_COLUMNS                                                                        \
 	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "      \
 	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NULL), " \
-	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL) " \
+	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL), " \
+	"b.actions, b.webhook_url, b.webhook_secret " \
 	"FROM banks b "
 
 static void read_bank(sqlite3_stmt *st, vg_store_bank *b)
@@ -378,6 +384,11 @@ static void read_bank(sqlite3_stmt *st, vg_store_bank *b)
 	b->updated_at = sqlite3_column_int64(st, 5);
 	b->live_signals = (uint64_t)sqlite3_column_int64(st, 6);
 	b->removed_signals = (uint64_t)sqlite3_column_int64(st, 7);
+	b->actions = dup_col(st, 8);
+	if (!b->actions)
+		b->actions = vg_xstrdup("[]");
+	b->webhook_url = dup_col(st, 9);
+	b->webhook_secret = dup_col(st, 10);
 }
 
 static int sq_bank_create(vg_store *s, const char *name, const char *description, vg_error *err)
@@ -752,6 +763,7 @@ static const vg__store_ops sqlite_ops = {
 	.signal_remove = sq_signal_remove,
 	.signal_get = sq_signal_get,
 	.signal_each = sq_signal_each,
+	.service = &vg__sqlite_service_ops,
 };
 
 int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err)
@@ -797,4 +809,61 @@ out:
 	if (q)
 		sq_close(&q->base);
 	return rc;
+}
+
+/* ---- helpers for store_sqlite_service.c (internal.h) ------------------------------- */
+
+struct sqlite3 *vg__sq_db(vg_store *s)
+{
+	return ((sq *)s)->db;
+}
+
+int vg__sq_fail(vg_store *s, int rc, vg_error *err, const char *what)
+{
+	return fail((sq *)s, rc, err, what);
+}
+
+int vg__sq_cached(vg_store *s, int slot, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	sq *q = (sq *)s;
+	if (slot < 0 || slot >= VG__SQ_SLOTS)
+		return vg_error_set(err, VG_EINTERNAL, "statement slot %d out of range", slot);
+	if (!q->svc[slot]) {
+		int rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					    &q->svc[slot], NULL);
+		if (rc != SQLITE_OK)
+			return fail(q, rc, err, "database");
+	}
+	sqlite3_reset(q->svc[slot]);
+	sqlite3_clear_bindings(q->svc[slot]);
+	*ret = q->svc[slot];
+	return 0;
+}
+
+int vg__sq_write_begin(vg_store *s, bool *ret_own, vg_error *err)
+{
+	sq *q = (sq *)s;
+	if (q->in_tx) {
+		*ret_own = false;
+		return 0;
+	}
+	int rc = tx_open(q, err);
+	if (rc == 0)
+		*ret_own = true;
+	return rc;
+}
+
+int vg__sq_write_end(vg_store *s, bool own, int rc, vg_error *err)
+{
+	return write_end((sq *)s, own, rc, err);
+}
+
+void vg__sq_mark_changed(vg_store *s)
+{
+	((sq *)s)->dirty = true;
+}
+
+bool vg__sq_in_tx(vg_store *s)
+{
+	return ((sq *)s)->in_tx;
 }

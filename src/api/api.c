@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The api's life: open the store and the indexes, build the route table from each
+ * resource's table (wrapping every route in authentication), hand out one store
+ * connection per HTTP thread, and close it all down in reverse order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct vg__route_ctx {
+	vg_api *api;
+	const vg__api_route *r;
+};
+
+static void dispatch(vg_http_req *req, void *ctx)
+{
+	const struct vg__route_ctx *rc = ctx;
+	vg__actor who;
+	if (!vg__api_auth(rc->api, req, rc->r->roles, &who))
+		return;
+	rc->r->fn(rc->api, req, &who);
+}
+
+static void close_store(void *p)
+{
+	vg_store_close(p);
+}
+
+vg_store *vg__api_store(vg_api *api, vg_http_req *req)
+{
+	vg_store *s = pthread_getspecific(api->store_key);
+	if (s)
+		return s;
+	vg_error err;
+	if (vg_store_open(api->cfg.db, &s, &err) != 0) {
+		vg_log(VG_LOG_ERROR, "store.open_failed", "error=%s", vg_error_name(err.code));
+		if (req)
+			vg__respond_err(req, &err);
+		return NULL;
+	}
+	pthread_setspecific(api->store_key, s);
+	return s;
+}
+
+static const struct {
+	const vg__api_route *routes;
+	const size_t *n;
+} resources[] = {
+	{vg__health_routes, &vg__health_route_count},
+	{vg__hash_routes, &vg__hash_route_count},
+	{vg__scan_routes, &vg__scan_route_count},
+	{vg__case_routes, &vg__case_route_count},
+	{vg__bank_routes, &vg__bank_route_count},
+	{vg__log_routes, &vg__log_route_count},
+	{vg__hma_routes, &vg__hma_route_count},
+};
+
+static void build_routes(vg_api *api)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < VG_ARRAY_LEN(resources); i++)
+		n += *resources[i].n;
+	api->routes = vg_xcalloc(n, sizeof(*api->routes));
+	api->route_ctx = vg_xcalloc(n, sizeof(*api->route_ctx));
+	size_t k = 0;
+	for (size_t i = 0; i < VG_ARRAY_LEN(resources); i++)
+		for (size_t j = 0; j < *resources[i].n; j++, k++) {
+			const vg__api_route *r = &resources[i].routes[j];
+			api->route_ctx[k] = (struct vg__route_ctx){api, r};
+			api->routes[k] = (vg_http_route){
+				.method = r->method,
+				.pattern = r->pattern,
+				.fn = dispatch,
+				.ctx = &api->route_ctx[k],
+				.max_body_bytes = (size_t)(r->image_body ? api->cfg.max_image_bytes
+									 : api->cfg.max_json_bytes),
+			};
+		}
+	api->nroutes = n;
+}
+
+const vg_http_route *vg_api_routes(vg_api *api, size_t *ret_n)
+{
+	*ret_n = api->nroutes;
+	return api->routes;
+}
+
+void vg__api_outbox_kick(vg_api *api)
+{
+	if (api->outbox)
+		vg_outbox_worker_kick(api->outbox);
+}
+
+void vg_api_attach_server(vg_api *api, vg_http_server *srv)
+{
+	api->srv = srv;
+}
+
+int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_token, vg_error *err)
+{
+	vg_api *api = vg_xcalloc(1, sizeof(*api));
+	api->cfg = *cfg;
+	*ret_new_admin_token = NULL;
+	pthread_key_create(&api->store_key, close_store);
+	pthread_rwlock_init(&api->index_lock, NULL);
+	vg__api_tokens_init(api);
+	if (cfg->index_snapshot[0])
+		snprintf(api->snapshot, sizeof(api->snapshot), "%s", cfg->index_snapshot);
+	else
+		snprintf(api->snapshot, sizeof(api->snapshot), "%s.pdq-index", cfg->db);
+
+	int rc = vg_store_open(cfg->db, &api->main_store, err);
+	if (rc)
+		goto fail;
+	rc = vg__api_bootstrap_admin(api, ret_new_admin_token, err);
+	if (rc)
+		goto fail;
+	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
+	rc = vg_bank_index_open(api->main_store, &io, &api->index, err);
+	if (rc)
+		goto fail;
+	api->blocks = vg__blocklist_new();
+	rc = vg__blocklist_load(api->blocks, api->main_store, err);
+	if (rc)
+		goto fail;
+	vg_outbox_config oc;
+	vg_outbox_config_init(&oc);
+	oc.db_path = cfg->db;
+	oc.max_attempts = (int)cfg->webhook_attempts;
+	oc.first_backoff_us = cfg->webhook_backoff;
+	oc.max_backoff_us = cfg->webhook_backoff_max;
+	oc.timeout_us = cfg->webhook_timeout;
+	rc = vg_outbox_worker_start(&oc, &api->outbox, err);
+	if (rc)
+		goto fail;
+	build_routes(api);
+	api->ready = true;
+	*ret = api;
+	return 0;
+fail:
+	free(*ret_new_admin_token);
+	*ret_new_admin_token = NULL;
+	vg_api_close(api);
+	return rc;
+}
+
+void vg_api_close(vg_api *api)
+{
+	if (!api)
+		return;
+	vg_outbox_worker_stop(api->outbox);
+	vg__blocklist_free(api->blocks);
+	vg_bank_index_free(api->index);
+	vg_store_close(api->main_store);
+	vg__api_tokens_done(api);
+	vg__api_metrics_done(api);
+	pthread_rwlock_destroy(&api->index_lock);
+	/* Threads' own connections close through the key's destructor as they exit; the
+	 * HTTP pool has exited before this is called. */
+	pthread_key_delete(api->store_key);
+	free(api->routes);
+	free(api->route_ctx);
+	free(api);
+}

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Banks and their signals over REST: /v1/banks, /v1/banks/{name}, its signals (bulk add,
+ * paginated list, delete one) and a streamed export. Every change is audited in the
+ * same transaction, and the in-memory index follows the store only after the commit:
+ * signals one by one, and a bank enabled, disabled or deleted by rebuilding the index.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_SIGNALS_PER_REQUEST 10000
+
+static json_t *bank_json(const vg_store_bank *b, bool with_secret_flag)
+{
+	json_t *actions = b->actions ? json_loads(b->actions, 0, NULL) : NULL;
+	json_t *o = json_pack("{s:I,s:s,s:s,s:b,s:o,s:o,s:I,s:I,s:o,s:o}", "id", (json_int_t)b->id,
+			      "name", b->name, "description", b->description ? b->description : "",
+			      "enabled", b->enabled, "created_at", vg__json_time(b->created_at),
+			      "updated_at", vg__json_time(b->updated_at), "signals",
+			      (json_int_t)b->live_signals, "removed_signals", (json_int_t)b->removed_signals,
+			      "actions", actions ? actions : json_array(), "webhook_url",
+			      vg__json_str(b->webhook_url));
+	/* The secret is write-only: say whether one is set, never what it is. */
+	if (with_secret_flag)
+		json_object_set_new(o, "webhook_secret_set",
+				    json_boolean(b->webhook_secret && b->webhook_secret[0]));
+	return o;
+}
+
+/* Rebuilds the index from the store after a bank-level change. */
+static int reindex(vg_api *api, vg_store *s, vg_error *err)
+{
+	vg_bank_index *idx;
+	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
+	int rc = vg_bank_index_open(s, &io, &idx, err);
+	if (rc)
+		return rc;
+	pthread_rwlock_wrlock(&api->index_lock);
+	vg_bank_index *old = api->index;
+	api->index = idx;
+	pthread_rwlock_unlock(&api->index_lock);
+	vg_bank_index_free(old);
+	return 0;
+}
+
+/* Checks a body's actions / webhook fields; answers 422 and returns false when bad. */
+static bool bank_fields(vg_http_req *req, json_t *body, char **ret_actions, const char **ret_url,
+			const char **ret_secret)
+{
+	json_t *a = json_object_get(body, "actions"), *u = json_object_get(body, "webhook_url"),
+	       *sec = json_object_get(body, "webhook_secret");
+	*ret_actions = NULL;
+	*ret_url = NULL;
+	*ret_secret = NULL;
+	if (a) {
+		char *text = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+		int mask;
+		if (!text || vg__api_actions_parse(text, &mask) != 0) {
+			free(text);
+			vg_http_respond_error(req, VG_EINVAL, "actions must be an array of block_url, "
+							      "open_case, webhook, authority_report");
+			return false;
+		}
+		*ret_actions = text;
+	}
+	if (u && !json_is_null(u)) {
+		const char *url = json_string_value(u);
+		if (!url || (url[0] && strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+			free(*ret_actions);
+			vg_http_respond_error(req, VG_EINVAL, "webhook_url must be an http or https URL");
+			return false;
+		}
+		*ret_url = url;
+	}
+	if (sec && !json_is_null(sec)) {
+		if (!json_is_string(sec) || json_string_length(sec) > 256) {
+			free(*ret_actions);
+			vg_http_respond_error(req, VG_EINVAL, "webhook_secret must be a string of at most 256 bytes");
+			return false;
+		}
+		*ret_secret = json_string_value(sec);
+	}
+	return true;
+}
+
+static void list(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	vg_store_bank *banks;
+	size_t n;
+	vg_error err;
+	if (vg_store_bank_list(s, &banks, &n, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, bank_json(&banks[i], true));
+	vg_store_bank_list_free(banks, n);
+	vg__json_respond(req, 200, json_pack("{s:o}", "banks", arr));
+}
+
+static void respond_bank(vg_http_req *req, vg_store *s, const char *name, int status)
+{
+	vg_store_bank b;
+	vg_error err;
+	if (vg_store_bank_get(s, name, &b, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	vg__json_respond(req, status, bank_json(&b, true));
+	vg_store_bank_done(&b);
+}
+
+static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	json_t *body = s ? vg__json_body(req) : NULL;
+	if (!body)
+		return;
+	const char *name = json_string_value(json_object_get(body, "name"));
+	json_t *jd = json_object_get(body, "description");
+	const char *desc = json_string_value(jd);
+	char *actions = NULL;
+	const char *url, *secret;
+	vg_error err;
+	int rc = 0;
+	if (!name || !vg_bank_name_valid(name)) {
+		vg_http_respond_error(req, VG_EINVAL, "name must be a lower-case slug: [a-z0-9][a-z0-9_-]{0,63}");
+		goto out;
+	}
+	if ((jd && !desc) || (desc && strlen(desc) > 4000)) {
+		vg_http_respond_error(req, VG_EINVAL, "description must be a string of at most 4000 bytes");
+		goto out;
+	}
+	if (!bank_fields(req, body, &actions, &url, &secret))
+		goto out;
+	rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_bank_create(s, name, desc ? desc : "", &err);
+	if (!rc && (actions || url || secret)) {
+		vg_store_bank_patch p = {.actions = actions, .webhook_url = url, .webhook_secret = secret};
+		rc = vg_store_bank_update(s, name, &p, &err);
+	}
+	if (!rc) {
+		json_t *d = json_pack("{s:s}", "description", desc ? desc : "");
+		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
+		json_decref(d);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (rc)
+		vg__respond_err(req, &err);
+	else
+		respond_bank(req, s, name, 201);
+out:
+	free(actions);
+	json_decref(body);
+}
+
+static void get(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	if (s)
+		respond_bank(req, s, vg_http_param(req, "name"), 200);
+}
+
+static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	json_t *body = s ? vg__json_body(req) : NULL;
+	if (!body)
+		return;
+	const char *name = vg_http_param(req, "name");
+	json_t *jd = json_object_get(body, "description"), *je = json_object_get(body, "enabled");
+	char *actions = NULL;
+	const char *url, *secret;
+	vg_error err;
+	bool enabled = false;
+	if ((jd && !json_is_string(jd)) || (je && !json_is_boolean(je))) {
+		vg_http_respond_error(req, VG_EINVAL, "description must be a string and enabled a boolean");
+		goto out;
+	}
+	if (!bank_fields(req, body, &actions, &url, &secret))
+		goto out;
+	if (je)
+		enabled = json_is_true(je);
+	vg_store_bank_patch p = {.description = json_string_value(jd), .actions = actions,
+				 .webhook_url = url, .webhook_secret = secret, .enabled = je ? &enabled : NULL};
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_bank_update(s, name, &p, &err);
+	if (!rc) {
+		json_t *d = json_deep_copy(body);
+		if (json_object_get(d, "webhook_secret"))
+			json_object_set_new(d, "webhook_secret", json_string("(changed)"));
+		rc = vg__api_audit(api, s, who->name, "bank.update", "bank", name, d, &err);
+		json_decref(d);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (!rc && je)
+		rc = reindex(api, s, &err);
+	if (rc)
+		vg__respond_err(req, &err);
+	else
+		respond_bank(req, s, name, 200);
+out:
+	free(actions);
+	json_decref(body);
+}
+
+static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	const char *name = vg_http_param(req, "name");
+	vg_error err;
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_bank_delete(s, name, &err);
+	if (!rc)
+		rc = vg__api_audit(api, s, who->name, "bank.delete", "bank", name, NULL, &err);
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (!rc)
+		rc = reindex(api, s, &err);
+	if (rc)
+		vg__respond_err(req, &err);
+	else
+		vg__json_respond(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
+}
+
+struct added {
+	int64_t id;
+	char type[VG_STORE_TYPE_MAX + 1];
+	char value[VG_BANK_VALUE_BUF];
+};
+
+static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	json_t *body = s ? vg__json_body(req) : NULL;
+	if (!body)
+		return;
+	const char *name = vg_http_param(req, "name");
+	json_t *sigs = json_object_get(body, "signals");
+	vg_store_bank b = {0};
+	vg_error err;
+	struct added *added = NULL;
+	size_t nadded = 0, dup = 0, revived = 0;
+	json_t *errors = json_array();
+	int rc = 0;
+	if (!json_is_array(sigs) || json_array_size(sigs) == 0 ||
+	    json_array_size(sigs) > MAX_SIGNALS_PER_REQUEST) {
+		vg_http_respond_error(req, VG_EINVAL, "signals must be an array of 1 to %d objects",
+				      MAX_SIGNALS_PER_REQUEST);
+		goto out;
+	}
+	rc = vg_store_bank_get(s, name, &b, &err);
+	if (rc) {
+		vg__respond_err(req, &err);
+		goto out;
+	}
+	added = vg_xcalloc(json_array_size(sigs), sizeof(*added));
+	rc = vg_store_begin(s, &err);
+	size_t i;
+	json_t *v;
+	json_array_foreach(sigs, i, v)
+	{
+		if (rc)
+			break;
+		const char *type = json_string_value(json_object_get(v, "type"));
+		const char *value = json_string_value(json_object_get(v, "value"));
+		json_t *meta = json_object_get(v, "metadata");
+		if (!json_is_object(v) || !type || !value || (meta && !json_is_object(meta) && !json_is_null(meta))) {
+			json_array_append_new(errors, json_pack("{s:i,s:s}", "index", (int)i, "message",
+								 "each signal needs string type and value, "
+								 "and an optional metadata object"));
+			continue;
+		}
+		char *mtext = meta && json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
+		int64_t id = 0;
+		vg_store_add_result res;
+		vg_error e2;
+		int r = vg_bank_signal_add(s, b.id, type, value, mtext, &id, &res, &e2);
+		free(mtext);
+		if (r == VG_EINVAL || r == VG_ETOOBIG) {
+			json_array_append_new(errors, json_pack("{s:i,s:s}", "index", (int)i, "message", e2.msg));
+			continue;
+		}
+		if (r) {
+			err = e2;
+			rc = r;
+			break;
+		}
+		if (res == VG_STORE_DUPLICATE) {
+			dup++;
+			continue;
+		}
+		revived += res == VG_STORE_REVIVED;
+		added[nadded].id = id;
+		snprintf(added[nadded].type, sizeof(added[0].type), "%s", type);
+		char norm[VG_BANK_VALUE_BUF];
+		if (vg_bank_value_normalize(type, value, strlen(value), norm, &e2) == 0)
+			snprintf(added[nadded].value, sizeof(added[0].value), "%s", norm);
+		nadded++;
+	}
+	if (!rc) {
+		json_t *d = json_pack("{s:i,s:i,s:i}", "added", (int)(nadded - revived), "revived",
+				      (int)revived, "duplicates", (int)dup);
+		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, d, &err);
+		json_decref(d);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (rc) {
+		vg__respond_err(req, &err);
+		goto out;
+	}
+	if (b.enabled) {
+		pthread_rwlock_wrlock(&api->index_lock);
+		for (size_t k = 0; k < nadded; k++)
+			if (vg_bank_index_add(api->index, added[k].id, added[k].type, added[k].value, &err) != 0)
+				vg_log(VG_LOG_WARN, "index.add_failed", "signal=%lld", (long long)added[k].id);
+		pthread_rwlock_unlock(&api->index_lock);
+	}
+	vg__json_respond(req, errors && json_array_size(errors) == json_array_size(sigs) ? 422 : 200,
+			 json_pack("{s:i,s:i,s:i,s:i,s:O}", "added", (int)(nadded - revived), "revived",
+				   (int)revived, "duplicates", (int)dup, "rejected",
+				   (int)json_array_size(errors), "errors", errors));
+out:
+	free(added);
+	vg_store_bank_done(&b);
+	json_decref(errors);
+	json_decref(body);
+}
+
+struct page_walk {
+	int64_t after;
+	size_t limit;
+	json_t *items;
+};
+
+static int page_one(const vg_store_signal *sig, void *ctx)
+{
+	struct page_walk *w = ctx;
+	if (sig->id <= w->after)
+		return 0;
+	json_t *meta = sig->metadata ? json_loads(sig->metadata, 0, NULL) : NULL;
+	json_array_append_new(w->items, json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)sig->id,
+						  "type", sig->type, "value", sig->value, "metadata",
+						  meta ? meta : json_null(), "added_at",
+						  vg__json_time(sig->added_at)));
+	return json_array_size(w->items) >= w->limit ? 1 : 0;
+}
+
+static void signals_list(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	vg__page page;
+	if (!s || !vg__api_page(req, &page))
+		return;
+	vg_store_bank b;
+	vg_error err;
+	if (vg_store_bank_get(s, vg_http_param(req, "name"), &b, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	struct page_walk w = {page.after, page.limit, json_array()};
+	vg_store_filter f = {.bank_ids = &b.id, .n_bank_ids = 1};
+	int rc = vg_store_signal_each(s, &f, page_one, &w, &err);
+	vg_store_bank_done(&b);
+	if (rc < 0) {
+		json_decref(w.items);
+		vg__respond_err(req, &err);
+		return;
+	}
+	vg__api_page_respond(req, w.items, page.limit);
+}
+
+static void signal_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	int64_t id;
+	if (!s || !vg__api_id_param(req, "id", &id))
+		return;
+	const char *name = vg_http_param(req, "name");
+	vg_store_signal sig;
+	vg_error err;
+	if (vg_store_signal_get(s, id, &sig, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	if (strcmp(sig.bank, name) != 0 || sig.removed_at) {
+		vg_store_signal_done(&sig);
+		vg_http_respond_error(req, VG_ENOENT, "no live signal %lld in bank %s", (long long)id, name);
+		return;
+	}
+	size_t removed = 0;
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_signal_remove(s, sig.bank_id, sig.value, &removed, &err);
+	if (!rc) {
+		json_t *d = json_pack("{s:I,s:s,s:s}", "signal_id", (json_int_t)id, "type", sig.type, "value",
+				      sig.value);
+		rc = vg__api_audit(api, s, who->name, "signal.remove", "bank", name, d, &err);
+		json_decref(d);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (!rc) {
+		pthread_rwlock_wrlock(&api->index_lock);
+		int irc = vg_bank_index_remove(api->index, id, sig.type, sig.value, &err);
+		pthread_rwlock_unlock(&api->index_lock);
+		(void)irc; /* not indexed (a disabled bank) is fine */
+	}
+	vg_store_signal_done(&sig);
+	if (rc)
+		vg__respond_err(req, &err);
+	else
+		vg__json_respond(req, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id, "removed", 1));
+}
+
+/* ---- streamed export: a thread writes the export into a pipe, the response reads it ---- */
+struct export {
+	uint32_t magic;
+	char db[VG_OPT_STRING_MAX];
+	int64_t bank_id;
+	vg_bank_format format;
+	int rfd;
+	FILE *w;
+	pthread_t thread;
+};
+#define EXPORT_MAGIC 0x76676578u
+
+static void *export_thread(void *arg)
+{
+	struct export *x = arg;
+	vg_store *s;
+	vg_error err;
+	if (vg_store_open(x->db, &s, &err) == 0) {
+		size_t n;
+		if (vg_bank_export(s, x->bank_id, x->format, x->w, &n, &err) != 0)
+			vg_log(VG_LOG_WARN, "export.failed", "bank_id=%lld error=%s", (long long)x->bank_id,
+			       vg_error_name(err.code));
+		vg_store_close(s);
+	}
+	fclose(x->w); /* the reader sees the end */
+	return NULL;
+}
+
+static long export_fill(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+	struct export *x = ctx;
+	if (x->magic != EXPORT_MAGIC)
+		return -1;
+	ssize_t n;
+	do
+		n = read(x->rfd, buf, max);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : (long)n;
+}
+
+static void export_done(void *ctx)
+{
+	struct export *x = ctx;
+	close(x->rfd); /* a writer still going gets EPIPE and stops */
+	pthread_join(x->thread, NULL);
+	x->magic = 0;
+	free(x);
+}
+
+static void export(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	const char *fmt = vg_http_query(req, "format");
+	vg_bank_format format = VG_BANK_NDJSON;
+	if (fmt && (!vg_bank_format_parse(fmt, &format) || format == VG_BANK_PLAIN)) {
+		vg_http_respond_error(req, VG_EINVAL, "format must be csv or ndjson");
+		return;
+	}
+	vg_store_bank b;
+	vg_error err;
+	if (vg_store_bank_get(s, vg_http_param(req, "name"), &b, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		vg_store_bank_done(&b);
+		vg_http_respond_error(req, VG_EIO, "cannot start the export");
+		return;
+	}
+	struct export *x = vg_xcalloc(1, sizeof(*x));
+	x->magic = EXPORT_MAGIC;
+	snprintf(x->db, sizeof(x->db), "%s", api->cfg.db);
+	x->bank_id = b.id;
+	x->format = format;
+	x->rfd = fds[0];
+	x->w = fdopen(fds[1], "w");
+	vg_store_bank_done(&b);
+	if (!x->w || pthread_create(&x->thread, NULL, export_thread, x) != 0) {
+		if (x->w)
+			fclose(x->w);
+		else
+			close(fds[1]);
+		close(fds[0]);
+		free(x);
+		vg_http_respond_error(req, VG_EIO, "cannot start the export");
+		return;
+	}
+	vg_http_respond_stream(req, 200, format == VG_BANK_CSV ? "text/csv" : "application/x-ndjson",
+			       export_fill, x, export_done);
+}
+
+const vg__api_route vg__bank_routes[] = {
+	{"GET", "/v1/banks", VG__ROLE_ANALYST, false, list},
+	{"POST", "/v1/banks", VG__ROLE_ADMIN, false, create},
+	{"GET", "/v1/banks/{name}", VG__ROLE_ANALYST, false, get},
+	{"PATCH", "/v1/banks/{name}", VG__ROLE_ADMIN, false, patch},
+	{"DELETE", "/v1/banks/{name}", VG__ROLE_ADMIN, false, delete},
+	{"POST", "/v1/banks/{name}/signals", VG__ROLE_ANALYST, false, signals_add},
+	{"GET", "/v1/banks/{name}/signals", VG__ROLE_ANALYST, false, signals_list},
+	{"DELETE", "/v1/banks/{name}/signals/{id}", VG__ROLE_ANALYST, false, signal_delete},
+	{"GET", "/v1/banks/{name}/export", VG__ROLE_ANALYST, false, export},
+};
+const size_t vg__bank_route_count = VG_ARRAY_LEN(vg__bank_routes);

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The decision API's memory: every active block, keyed by canonical URL, in an
+ * open-addressing hash table under a read-write lock. GET /v1/decision reads it and
+ * nothing else, which is what lets it answer tens of thousands of times a second. The
+ * store is the truth: the table is loaded from it at start and changed only after the
+ * store has committed the block or the lift, so a decision never shows a block that a
+ * crash could lose.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct entry {
+	char *url; /* NULL: empty; TOMBSTONE: deleted */
+	int64_t id;
+	vg_usec since;
+	char *reason;
+};
+
+static char tombstone;
+#define TOMBSTONE (&tombstone)
+
+struct vg__blocklist {
+	pthread_rwlock_t lock;
+	struct entry *v;
+	size_t cap, n, used; /* used counts tombstones too */
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct entry *find_slot(struct entry *v, size_t cap, const char *url, bool for_insert)
+{
+	size_t i = hash_str(url) & (cap - 1);
+	struct entry *first_free = NULL;
+	for (;;) {
+		struct entry *e = &v[i];
+		if (!e->url)
+			return for_insert && first_free ? first_free : (for_insert ? e : NULL);
+		if (e->url == TOMBSTONE) {
+			if (!first_free)
+				first_free = e;
+		} else if (!strcmp(e->url, url)) {
+			return e;
+		}
+		i = (i + 1) & (cap - 1);
+	}
+}
+
+static void grow(struct vg__blocklist *b)
+{
+	size_t cap = b->cap ? b->cap * 2 : 1024;
+	struct entry *v = vg_xcalloc(cap, sizeof(*v));
+	for (size_t i = 0; i < b->cap; i++) {
+		struct entry *e = &b->v[i];
+		if (e->url && e->url != TOMBSTONE)
+			*find_slot(v, cap, e->url, true) = *e;
+	}
+	free(b->v);
+	b->v = v;
+	b->cap = cap;
+	b->used = b->n;
+}
+
+vg__blocklist *vg__blocklist_new(void)
+{
+	vg__blocklist *b = vg_xcalloc(1, sizeof(*b));
+	pthread_rwlock_init(&b->lock, NULL);
+	grow(b);
+	return b;
+}
+
+void vg__blocklist_free(vg__blocklist *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->cap; i++)
+		if (b->v[i].url && b->v[i].url != TOMBSTONE) {
+			free(b->v[i].url);
+			free(b->v[i].reason);
+		}
+	free(b->v);
+	pthread_rwlock_destroy(&b->lock);
+	free(b);
+}
+
+void vg__blocklist_put(vg__blocklist *b, const char *url, int64_t id, const char *reason, vg_usec since)
+{
+	pthread_rwlock_wrlock(&b->lock);
+	if ((b->used + 1) * 4 > b->cap * 3)
+		grow(b);
+	struct entry *e = find_slot(b->v, b->cap, url, true);
+	if (e->url && e->url != TOMBSTONE) {
+		free(e->reason);
+	} else {
+		if (!e->url)
+			b->used++;
+		e->url = vg_xstrdup(url);
+		b->n++;
+	}
+	e->id = id;
+	e->since = since;
+	e->reason = vg_xstrdup(reason ? reason : "");
+	pthread_rwlock_unlock(&b->lock);
+}
+
+void vg__blocklist_remove_id(vg__blocklist *b, int64_t id)
+{
+	pthread_rwlock_wrlock(&b->lock);
+	for (size_t i = 0; i < b->cap; i++) {
+		struct entry *e = &b->v[i];
+		if (e->url && e->url != TOMBSTONE && e->id == id) {
+			free(e->url);
+			free(e->reason);
+			e->url = TOMBSTONE;
+			e->reason = NULL;
+			b->n--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&b->lock);
+}
+
+bool vg__blocklist_get(vg__blocklist *b, const char *url, int64_t *ret_id, char *reason,
+		       size_t reason_size, vg_usec *ret_since)
+{
+	pthread_rwlock_rdlock(&b->lock);
+	struct entry *e = find_slot(b->v, b->cap, url, false);
+	bool found = e != NULL;
+	if (found) {
+		*ret_id = e->id;
+		*ret_since = e->since;
+		snprintf(reason, reason_size, "%s", e->reason);
+	}
+	pthread_rwlock_unlock(&b->lock);
+	return found;
+}
+
+size_t vg__blocklist_count(vg__blocklist *b)
+{
+	pthread_rwlock_rdlock(&b->lock);
+	size_t n = b->n;
+	pthread_rwlock_unlock(&b->lock);
+	return n;
+}
+
+static int load_one(const vg_store_block *blk, void *ctx)
+{
+	vg__blocklist_put(ctx, blk->url, blk->id, blk->reason, blk->created_at);
+	return 0;
+}
+
+int vg__blocklist_load(vg__blocklist *b, vg_store *s, vg_error *err)
+{
+	return vg_store_block_each(s, true, 0, 0, load_one, b, err);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The option table of `vigil serve`: every setting, its default, bounds and unit, its
+ * environment variable (VIGIL_ + NAME) and whether SIGHUP reloads it. docs/config.md is
+ * generated from this table (`vigil serve --print-config-doc`) and a test checks the two
+ * agree.
+ */
+#include <stddef.h>
+
+#include "api.h"
+
+#define OPT(name, type, def, min, max, unit, reload, help) \
+	{#name, type, def, min, max, unit, reload, false, help, offsetof(vg_api_config, name)}
+
+const vg_opt vg_api_options[] = {
+	OPT(listen, VG_OPT_STRING, "127.0.0.1:8080", 0, 0, NULL, false,
+	    "address and port to listen on: HOST:PORT, [IPv6]:PORT or :PORT for all addresses"),
+	OPT(db, VG_OPT_STRING, "./vigil.db", 0, 0, NULL, false, "the SQLite database file"),
+	OPT(config, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "a file of `name = value` lines read before the environment and flags"),
+	OPT(index_snapshot, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "PDQ index snapshot for fast start-up; empty means <db>.pdq-index"),
+	OPT(log_level, VG_OPT_STRING, "info", 0, 0, NULL, true, "debug, info, warn or error"),
+	OPT(threads, VG_OPT_INT, "0", 0, 1024, "threads", false,
+	    "HTTP worker threads; 0 means one per CPU"),
+	OPT(max_image_bytes, VG_OPT_BYTES, "20MB", 1024, 1LL << 30, "bytes", false,
+	    "largest image body accepted (413 above)"),
+	OPT(max_json_bytes, VG_OPT_BYTES, "1MB", 1024, 256LL << 20, "bytes", false,
+	    "largest JSON body accepted (413 above)"),
+	OPT(max_header_bytes, VG_OPT_BYTES, "32KB", 4096, 1 << 20, "bytes", false,
+	    "memory for one connection's request line and headers"),
+	OPT(max_connections, VG_OPT_INT, "1024", 1, 100000, "connections", false,
+	    "open connections at once; more wait in the kernel's backlog"),
+	OPT(idle_timeout, VG_OPT_DURATION, "60s", 1000000, 3600000000LL, "us", false,
+	    "a connection idle this long is closed"),
+	OPT(quality_floor, VG_OPT_INT, "50", 0, 100, NULL, true,
+	    "PDQ hashes of lower quality are reported but not matched"),
+	OPT(threshold, VG_OPT_INT, "31", 0, 63, "bits", true,
+	    "default PDQ match distance (the reference recommends 31)"),
+	OPT(webhook_attempts, VG_OPT_INT, "8", 1, 100, NULL, true,
+	    "delivery attempts before an outbox item is dead"),
+	OPT(webhook_backoff, VG_OPT_DURATION, "1s", 1000, 3600000000LL, "us", true,
+	    "delay before the first retry; doubled each attempt, with jitter"),
+	OPT(webhook_backoff_max, VG_OPT_DURATION, "1h", 1000, 86400000000LL, "us", true,
+	    "longest delay between two attempts"),
+	OPT(webhook_timeout, VG_OPT_DURATION, "10s", 100000, 300000000LL, "us", true,
+	    "time allowed for one webhook delivery"),
+	OPT(print_config, VG_OPT_BOOL, "false", 0, 0, NULL, false,
+	    "print the effective configuration and exit"),
+};
+
+const size_t vg_api_option_count = sizeof(vg_api_options) / sizeof(vg_api_options[0]);

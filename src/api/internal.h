@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared between the files of src/api only: the api's state, the route wrapper that
+ * authenticates before a resource runs, and JSON helpers. One file per resource declares
+ * its routes with VG__API_ROUTE entries collected in api.c.
+ */
+#ifndef VG_API_INTERNAL_H
+#define VG_API_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "action/action.h"
+#include "api.h"
+#include "bank/bank.h"
+#include "store/store.h"
+
+/* Roles, as a bit mask so that a route lists who may call it. */
+enum {
+	VG__ROLE_ADMIN = 1 << 0,
+	VG__ROLE_ANALYST = 1 << 1,
+	VG__ROLE_SCANNER = 1 << 2,
+	VG__ROLE_INTAKE = 1 << 3,
+	VG__ROLE_INGEST = 1 << 4,
+	VG__ROLE_PUBLIC = 1 << 15, /* no token needed */
+};
+#define VG__ROLES_ALL (VG__ROLE_ADMIN | VG__ROLE_ANALYST | VG__ROLE_SCANNER | VG__ROLE_INTAKE | VG__ROLE_INGEST)
+
+/* Who is calling: the token's name and role (or "anonymous" on public routes). */
+typedef struct vg__actor {
+	char name[65];
+	int role;
+} vg__actor;
+
+typedef void vg__api_fn(vg_api *api, vg_http_req *req, const vg__actor *who);
+
+typedef struct vg__api_route {
+	const char *method, *pattern;
+	int roles;       /* who may call; admin always may */
+	bool image_body; /* max body is max_image_bytes rather than max_json_bytes */
+	vg__api_fn *fn;
+} vg__api_route;
+
+/* Active blocks by canonical URL, in memory (api_blocklist.c). */
+typedef struct vg__blocklist vg__blocklist;
+vg__blocklist *vg__blocklist_new(void);
+void vg__blocklist_free(vg__blocklist *b);
+int vg__blocklist_load(vg__blocklist *b, vg_store *s, vg_error *err);
+void vg__blocklist_put(vg__blocklist *b, const char *url, int64_t id, const char *reason, vg_usec since);
+void vg__blocklist_remove_id(vg__blocklist *b, int64_t id);
+bool vg__blocklist_get(vg__blocklist *b, const char *url, int64_t *ret_id, char *reason,
+		       size_t reason_size, vg_usec *ret_since);
+size_t vg__blocklist_count(vg__blocklist *b);
+
+/* A cached token: the SHA-256 of its secret, whom it names, until when we trust it. */
+struct vg__token_cache;
+
+struct vg_api {
+	vg_api_config cfg;
+	char snapshot[VG_OPT_STRING_MAX + 16];
+	pthread_key_t store_key; /* each HTTP thread's own store connection */
+	vg_store *main_store;    /* for start-up and shutdown, on the opening thread */
+
+	pthread_rwlock_t index_lock; /* readers query; bank edits write */
+	vg_bank_index *index;
+
+	struct vg__token_cache *tokens;
+	vg__blocklist *blocks;
+	vg_outbox_worker *outbox;
+	vg_http_server *srv;
+	bool ready;
+
+	struct vg__match_counts *match_counts;
+
+	vg_http_route *routes; /* built from the resources' tables */
+	struct vg__route_ctx *route_ctx;
+	size_t nroutes;
+};
+
+/* The calling thread's store connection, opened on first use. NULL (and a 500 already
+ * answered) when it cannot be opened. */
+vg_store *vg__api_store(vg_api *api, vg_http_req *req);
+
+/* Authenticates req for a route allowing `roles`. On failure answers 401/403 and
+ * returns false. */
+bool vg__api_auth(vg_api *api, vg_http_req *req, int roles, vg__actor *ret);
+void vg__api_tokens_init(vg_api *api);
+void vg__api_tokens_done(vg_api *api);
+/* Forgets cached tokens (after a revoke through the API). */
+void vg__api_tokens_flush(vg_api *api);
+int vg__api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err);
+int vg__api_role_parse(const char *name);
+const char *vg__api_role_name(int role);
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+/* Answers with obj (stolen: decref'd here). */
+void vg__json_respond(vg_http_req *req, int status, json_t *obj);
+/* Parses the body as one JSON object; on failure answers 400/415 and returns NULL. */
+json_t *vg__json_body(vg_http_req *req);
+/* Answers an error from a vg_error (status from its code). */
+void vg__respond_err(vg_http_req *req, const vg_error *err);
+/* A string for a possibly invalid UTF-8 value: jansson refuses invalid UTF-8. */
+json_t *vg__json_str(const char *s);
+/* ISO-8601 UTC with milliseconds: "2026-11-27T10:00:00.123Z". */
+json_t *vg__json_time(vg_usec t);
+
+/* ---- images and matches, shared by /v1/hash, /v1/match, /v1/scan and HMA's routes ---- */
+#include "hash/hash.h"
+bool vg__api_hash_body(vg_http_req *req, bool dihedral, vg_image_result *img, vg_digests *dig);
+json_t *vg__api_hashes_json(const vg_image_result *img, const vg_digests *dig);
+/* Matches an image's PDQ (when its quality reaches the floor), MD5 and SHA-256. */
+int vg__api_match_image(vg_api *api, vg_store *s, const vg_image_result *img, const vg_digests *dig,
+			int threshold, bool dihedral, const int64_t *banks, size_t nbanks,
+			vg_bank_matches *m, vg_error *err);
+
+/* ---- metrics beyond HTTP --------------------------------------------------------------- */
+void vg__api_count_match(vg_api *api, const char *bank);
+void vg__api_metrics_extra(vg_api *api, vg_http_req *req, char *out, size_t cap, size_t *len);
+void vg__api_metrics_done(vg_api *api);
+
+/* ---- small shared pieces --------------------------------------------------------------- */
+/* Pagination: ?after=ID&limit=N (1..1000, default 100). Answers 422 and returns false on
+ * bad values. The answer is {"items": [...], "next_after": last id or null}. */
+typedef struct vg__page {
+	int64_t after;
+	size_t limit;
+} vg__page;
+bool vg__api_page(vg_http_req *req, vg__page *ret);
+void vg__api_page_respond(vg_http_req *req, json_t *items, size_t limit);
+/* A positive integer path parameter; answers 404 and returns false otherwise. */
+bool vg__api_id_param(vg_http_req *req, const char *name, int64_t *ret);
+/* A canonical URL from a query argument; answers 422 when bad or (if required) missing. */
+bool vg__api_url_arg(vg_http_req *req, const char *name, char *out, size_t size, bool required);
+/* A bank's actions array (JSON text) as a mask; VG_EINVAL for an unknown action. */
+int vg__api_actions_parse(const char *json, int *ret);
+json_t *vg__api_block_json(const vg_store_block *b);
+/* Wakes the outbox worker after a commit that enqueued something. */
+void vg__api_outbox_kick(vg_api *api);
+/* Writes one audit entry in its own transaction (for changes made outside one). */
+int vg__api_audit(vg_api *api, vg_store *s, const char *actor, const char *action,
+		  const char *object_type, const char *object_id, json_t *detail, vg_error *err);
+
+/* The bytes of the multipart/form-data field named field, pointing into body. Errors:
+ * VG_EUNSUPPORTED (not multipart), VG_ENOENT (no such field), VG_EMALFORMED. */
+int vg__multipart_field(const char *content_type, const uint8_t *body, size_t len,
+			const char *field, const uint8_t **ret, size_t *ret_len);
+
+/* ---- resources ------------------------------------------------------------------------ */
+extern const vg__api_route vg__health_routes[], vg__hash_routes[], vg__scan_routes[],
+	vg__case_routes[], vg__bank_routes[], vg__log_routes[], vg__hma_routes[];
+extern const size_t vg__health_route_count, vg__hash_route_count, vg__scan_route_count,
+	vg__case_route_count, vg__bank_route_count, vg__log_route_count, vg__hma_route_count;
+
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * `vigil serve`: the scanning service. Reads the option table (defaults < --config file
+ * < VIGIL_* environment < flags), opens the api, serves until SIGTERM or SIGINT, then
+ * stops accepting, lets requests in flight finish, flushes and exits 0. On first start
+ * it prints a new admin token once, on stdout.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cli.h"
+#include "http/http.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* Finds --config before the other layers, since the file sits below them. */
+static const char *config_path(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			return argv[i + 1];
+		if (!strncmp(argv[i], "--config=", 9))
+			return argv[i] + 9;
+	}
+	const char *env = getenv("VIGIL_CONFIG");
+	return env && *env ? env : NULL;
+}
+
+static vg_log_level parse_level(const char *s)
+{
+	if (!strcmp(s, "debug"))
+		return VG_LOG_DEBUG;
+	if (!strcmp(s, "warn"))
+		return VG_LOG_WARN;
+	if (!strcmp(s, "error"))
+		return VG_LOG_ERROR;
+	return VG_LOG_INFO;
+}
+
+static int run(int argc, char **argv)
+{
+	vg_api_config cfg;
+	vg_error err;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			fputs(vg_cmd_serve.help, stdout);
+			return VG_EXIT_OK;
+		}
+		if (!strcmp(argv[i], "--print-config-doc")) {
+			vg_config_markdown(vg_api_options, vg_api_option_count, stdout);
+			return VG_EXIT_OK;
+		}
+	}
+	if (vg_config_defaults(vg_api_options, vg_api_option_count, &cfg, &err) != 0)
+		return vg_cli_usage_error("serve", "%s", err.msg);
+	const char *file = config_path(argc, argv);
+	if (file && vg_config_file(vg_api_options, vg_api_option_count, &cfg, file, &err) != 0)
+		return vg_cli_usage_error("serve", "%s", err.msg);
+	if (vg_config_env(vg_api_options, vg_api_option_count, &cfg, &err) != 0 ||
+	    vg_config_flags(vg_api_options, vg_api_option_count, &cfg, argc, argv, &err) != 0)
+		return vg_cli_usage_error("serve", "%s", err.msg);
+	if (cfg.print_config) {
+		vg_config_print(vg_api_options, vg_api_option_count, &cfg, stdout);
+		return VG_EXIT_OK;
+	}
+	vg_log_set_level(parse_level(cfg.log_level));
+
+	vg_api *api;
+	char *admin = NULL;
+	if (vg_api_open(&cfg, &api, &admin, &err) != 0) {
+		fprintf(stderr, "vigil serve: %s\n", err.msg);
+		return VG_EXIT_FAIL;
+	}
+	vg_http_config hc;
+	vg_http_config_init(&hc);
+	snprintf(hc.listen, sizeof(hc.listen), "%s", cfg.listen);
+	hc.threads = (int)cfg.threads;
+	hc.max_body_bytes = (size_t)cfg.max_json_bytes;
+	hc.max_header_bytes = (size_t)cfg.max_header_bytes;
+	hc.max_connections = (unsigned)cfg.max_connections;
+	hc.idle_timeout_s = (unsigned)(cfg.idle_timeout / 1000000);
+	size_t nroutes;
+	const vg_http_route *routes = vg_api_routes(api, &nroutes);
+	vg_http_server *srv;
+	if (vg_http_start(&hc, routes, nroutes, &srv, &err) != 0) {
+		fprintf(stderr, "vigil serve: %s\n", err.msg);
+		free(admin);
+		vg_api_close(api);
+		return VG_EXIT_FAIL;
+	}
+	vg_api_attach_server(api, srv);
+	if (admin) {
+		/* Printed once; the store keeps only its digest. */
+		printf("%s\n", admin);
+		fprintf(stderr, "vigil serve: created the first admin token (printed above, once)\n");
+		memset(admin, 0, strlen(admin));
+		free(admin);
+	}
+	printf("listening on %s (port %d)\n", cfg.listen, vg_http_port(srv));
+	fflush(stdout);
+	vg_log(VG_LOG_INFO, "serve.started", "listen=%s port=%d", cfg.listen, vg_http_port(srv));
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	while (!stop_signal)
+		pause();
+
+	vg_log(VG_LOG_INFO, "serve.stopping", "signal=%d", (int)stop_signal);
+	vg_http_stop(srv);
+	vg_api_close(api);
+	vg_log(VG_LOG_INFO, "serve.stopped", NULL);
+	return VG_EXIT_OK;
+}
+
+const vg_cmd vg_cmd_serve = {
+	.name = "serve",
+	.summary = "run the scanning service (REST API)",
+	.help = "usage: vigil serve [--listen ADDR:PORT] [--db PATH] [--config FILE] [OPTION...]\n"
+		"\n"
+		"Runs the REST API (docs/openapi.yaml). With no configuration at all it listens on\n"
+		"127.0.0.1:8080, keeps its data in ./vigil.db and, on first start, prints a new\n"
+		"admin token once on stdout.\n"
+		"\n"
+		"Every option (docs/config.md) can be given as --name VALUE, as the environment\n"
+		"variable VIGIL_NAME, or as `name = value` in the --config file; flags win over\n"
+		"the environment, which wins over the file.\n"
+		"\n"
+		"  --print-config       print the effective configuration and exit\n"
+		"  --print-config-doc   print the option table as Markdown and exit\n"
+		"\n"
+		"SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.\n",
+	.run = run,
+};

@@ -1,0 +1,1410 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The SQLite backend of the scanning service's calls (store.h's last section, migration
+ * 0002): tokens, the audit chain, bank actions, scans, blocks, cases and the outbox.
+ * store_sqlite.c owns the connection and its transactions; this file borrows them
+ * through internal.h and dispatches from the vg__sqlite_service_ops table.
+ *
+ * Invariants:
+ * - Every write runs under the write lock: in its own BEGIN IMMEDIATE transaction, or in
+ *   the caller's (vg_store_begin is IMMEDIATE too). So the read-then-write sequences here
+ *   (the audit head, the open case of a URL, the active block of a URL, the live token of
+ *   a name) see no other writer between their read and their write, whichever thread or
+ *   process it is.
+ * - A call that writes more than one row does so inside a savepoint when it runs in the
+ *   caller's transaction, so a failure leaves nothing half-written for the caller to
+ *   commit by mistake.
+ * - None of these writes marks the transaction as a change to banks or signals, except
+ *   bank_update: a scan or an audit entry does not make an index snapshot stale.
+ * - Cached statements are reset before a call returns, so no read snapshot outlives the
+ *   call; walks that call back into the caller compile their own statement, so a
+ *   callback may use the store (another cached statement) safely.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Cached statements (vg__sq_cached slots): the calls made per request or per delivery. */
+enum {
+	SL_TOKEN_BY_HASH,
+	SL_AUDIT_HEAD,
+	SL_AUDIT_INSERT,
+	SL_AUDIT_HEAD_SET,
+	SL_SCAN_INSERT,
+	SL_BLOCK_ACTIVE,
+	SL_BLOCK_INSERT,
+	SL_CASE_FIND_OPEN,
+	SL_CASE_TOUCH,
+	SL_CASE_INSERT,
+	SL_CASE_EVENT,
+	SL_BANK_NAME,
+	SL_OUTBOX_BY_KEY,
+	SL_OUTBOX_INSERT,
+	SL_OUTBOX_FINISH,
+	SL_OUTBOX_STATE,
+	SL_COUNT
+};
+_Static_assert(SL_COUNT <= VG__SQ_SLOTS, "raise VG__SQ_SLOTS in internal.h");
+
+static const char *const zero_hash =
+	"0000000000000000000000000000000000000000000000000000000000000000";
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+static int cached(vg_store *s, int slot, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	return vg__sq_cached(s, slot, sql, ret, err);
+}
+
+/* A statement compiled for one call; finalize it when done. */
+static int prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	int rc = sqlite3_prepare_v2(vg__sq_db(s), sql, -1, ret, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
+
+static int exec(vg_store *s, const char *sql, vg_error *err)
+{
+	int rc = sqlite3_exec(vg__sq_db(s), sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
+
+/* Steps a statement that returns no row, then resets it. The error is read before the
+ * reset so that its message is the step's. */
+static int run(vg_store *s, sqlite3_stmt *st, vg_error *err)
+{
+	int step = sqlite3_step(st);
+	int rc = step == SQLITE_DONE ? 0 : vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* 0 (no row to point at) becomes NULL, which the foreign keys accept. */
+static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	if (id > 0)
+		sqlite3_bind_int64(st, i, id);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* limit 0 means every row; SQLite reads a negative LIMIT the same way. */
+static void bind_limit(sqlite3_stmt *st, int i, size_t limit)
+{
+	sqlite3_bind_int64(st, i, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit);
+}
+
+static const char *col_str(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const char *t = col_str(st, col);
+	return t ? vg_xstrdup(t) : NULL;
+}
+
+/* Like dup_col, but "" for NULL: for columns the schema declares NOT NULL. */
+static char *dup_col0(sqlite3_stmt *st, int col)
+{
+	const char *t = col_str(st, col);
+	return vg_xstrdup(t ? t : "");
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const char *t = col_str(st, col);
+	snprintf(out, size, "%s", t ? t : "");
+}
+
+static int64_t col_id(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* Grows *v (of elements of size bytes) to hold n + 1; false when out of memory. The
+ * lists are as long as the database's rows (bounded by the caller's limit when given),
+ * so failing cleanly matters more than for the fixed allocations. */
+static bool grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return true;
+	size_t ncap = *cap ? 2 * *cap : 16;
+	void *nv = ncap < SIZE_MAX / size ? realloc(*v, ncap * size) : NULL;
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = ncap;
+	return true;
+}
+
+/* ---- writes: the caller's transaction or one of our own ---------------------------- */
+
+typedef struct wtx {
+	bool own;       /* we opened the transaction */
+	bool savepoint; /* we opened a savepoint inside the caller's */
+} wtx;
+
+/* multi: the call writes more than one row, so inside the caller's transaction it needs
+ * a savepoint to undo its own part on failure. */
+static int wbegin(vg_store *s, wtx *w, bool multi, vg_error *err)
+{
+	w->savepoint = false;
+	int rc = vg__sq_write_begin(s, &w->own, err);
+	if (rc || w->own || !multi)
+		return rc;
+	if ((rc = exec(s, "SAVEPOINT vg_service", err)) == 0)
+		w->savepoint = true;
+	return rc;
+}
+
+static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
+{
+	if (w->savepoint) {
+		if (rc)
+			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_service; RELEASE vg_service",
+				     NULL, NULL, NULL);
+		else
+			rc = exec(s, "RELEASE vg_service", err);
+	}
+	return vg__sq_write_end(s, w->own, rc, err);
+}
+
+/* Whether a row exists for sql with one id parameter: 1, 0, or a negative error. */
+static int exists(vg_store *s, const char *sql, int64_t id, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- tokens ------------------------------------------------------------------------ */
+
+#define TOKEN_COLUMNS "SELECT id, name, role, hash, created_at, revoked_at FROM tokens "
+
+static void read_token(sqlite3_stmt *st, vg_store_token *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	copy_col(st, 1, t->name, sizeof(t->name));
+	copy_col(st, 2, t->role, sizeof(t->role));
+	copy_col(st, 3, t->hash, sizeof(t->hash));
+	t->created_at = sqlite3_column_int64(st, 4);
+	t->revoked_at = col_id(st, 5);
+}
+
+static int sq_token_create(vg_store *s, const char *name, const char *role, const char *hash_hex,
+			   int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	/* The partial unique index would refuse the insert too; asking first tells a live
+	 * name apart from a repeated secret. */
+	if ((rc = prepare(s, "SELECT 1 FROM tokens WHERE name = ?1 AND revoked_at IS NULL", &st,
+			  err)))
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		rc = vg_error_set(err, VG_EEXIST, "a live token is named '%s'", name);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc)
+		goto out;
+	if ((rc = prepare(s,
+			  "INSERT INTO tokens (id, name, role, hash, created_at) VALUES "
+			  "((SELECT COALESCE(MAX(id), 0) + 1 FROM tokens), ?1, ?2, ?3, ?4)",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, hash_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, vg_time_now());
+	step = sqlite3_step(st);
+	if (step == SQLITE_CONSTRAINT_UNIQUE)
+		rc = vg_error_set(err, VG_EEXIST, "a token with this secret exists");
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	else
+		id = sqlite3_last_insert_rowid(vg__sq_db(s));
+out:
+	sqlite3_finalize(st);
+	rc = wend(s, &w, rc, err);
+	if (rc == 0)
+		*ret_id = id;
+	return rc;
+}
+
+static int sq_token_by_hash(vg_store *s, const char *hash_hex, vg_store_token *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cached(s, SL_TOKEN_BY_HASH,
+			TOKEN_COLUMNS "WHERE hash = ?1 AND revoked_at IS NULL", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, hash_hex, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		read_token(st, ret);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no such token");
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int sq_token_list(vg_store *s, vg_store_token **ret, size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, TOKEN_COLUMNS "ORDER BY name, id", &st, err);
+	if (rc)
+		return rc;
+	vg_store_token *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing tokens");
+			break;
+		}
+		read_token(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_token_revoke(vg_store *s, const char *name, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+			  &st, err)) == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, vg_time_now());
+		if ((rc = run(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no live token '%s'", name);
+	}
+	sqlite3_finalize(st);
+	return wend(s, &w, rc, err);
+}
+
+static int sq_token_count_live(vg_store *s, const char *role, size_t *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL "
+			 "AND (?1 IS NULL OR role = ?1)",
+			 &st, err);
+	if (rc)
+		return rc;
+	bind_text(st, 1, role);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*ret = (size_t)sqlite3_column_int64(st, 0);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- audit --------------------------------------------------------------------------- */
+
+#define AUDIT_COLUMNS                                                                       \
+	"SELECT id, at, actor, action, object_type, object_id, detail, prev_hash, hash "   \
+	"FROM audit "
+
+static int sq_audit_append(vg_store *s, const char *actor, const char *action,
+			   const char *object_type, const char *object_id, const char *detail,
+			   int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, true, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	vg_store_audit a = {
+		.at = vg_time_now(),
+		.actor = (char *)actor,
+		.action = (char *)action,
+		.object_type = (char *)object_type,
+		.object_id = (char *)object_id,
+		.detail = (char *)detail,
+	};
+	/* The head, read under the write lock: no other append can come between this read
+	 * and our insert. The id also steps over any row past the head (a head moved back by
+	 * hand), so an append never fails on a duplicate id; verify reports the damage. */
+	if ((rc = cached(s, SL_AUDIT_HEAD,
+			 "SELECT MAX(last_id, (SELECT COALESCE(MAX(id), 0) FROM audit)), last_hash "
+			 "FROM audit_head WHERE id = 1",
+			 &st, err)))
+		goto out;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		a.id = sqlite3_column_int64(st, 0) + 1;
+		copy_col(st, 1, a.prev_hash, sizeof(a.prev_hash));
+	} else {
+		rc = step == SQLITE_DONE ? vg_error_set(err, VG_ECORRUPT, "audit_head is empty")
+					 : vg__sq_fail(s, step, err, "database");
+	}
+	sqlite3_reset(st);
+	if (rc)
+		goto out;
+	vg_store_audit_hash(&a, a.hash);
+
+	if ((rc = cached(s, SL_AUDIT_INSERT,
+			 "INSERT INTO audit (id, at, actor, action, object_type, object_id, detail, "
+			 "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			 &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, a.id);
+	sqlite3_bind_int64(st, 2, a.at);
+	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, object_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, object_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, a.prev_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, a.hash, -1, SQLITE_STATIC);
+	if ((rc = run(s, st, err)))
+		goto out;
+
+	if ((rc = cached(s, SL_AUDIT_HEAD_SET,
+			 "UPDATE audit_head SET last_id = ?1, last_hash = ?2 WHERE id = 1", &st,
+			 err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, a.id);
+	sqlite3_bind_text(st, 2, a.hash, -1, SQLITE_STATIC);
+	rc = run(s, st, err);
+out:
+	if (st)
+		sqlite3_clear_bindings(st);
+	rc = wend(s, &w, rc, err);
+	if (rc == 0)
+		*ret_id = a.id;
+	return rc;
+}
+
+static int sq_audit_list(vg_store *s, int64_t after_id, size_t limit, vg_store_audit **ret,
+			 size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, AUDIT_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_limit(st, 2, limit);
+	vg_store_audit *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing the audit log");
+			break;
+		}
+		vg_store_audit *a = &v[n++];
+		a->id = sqlite3_column_int64(st, 0);
+		a->at = sqlite3_column_int64(st, 1);
+		a->actor = dup_col0(st, 2);
+		a->action = dup_col0(st, 3);
+		a->object_type = dup_col0(st, 4);
+		a->object_id = dup_col0(st, 5);
+		a->detail = dup_col0(st, 6);
+		copy_col(st, 7, a->prev_hash, sizeof(a->prev_hash));
+		copy_col(st, 8, a->hash, sizeof(a->hash));
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		vg_store_audit_list_free(v, n);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* The walk itself, inside a read snapshot; returns 0, VG_ECORRUPT (with *bad_id) or an
+ * error of the database. */
+static int audit_walk(vg_store *s, size_t *ret_count, int64_t *bad_id, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t head_id = 0;
+	char head_hash[65] = "";
+	int rc = prepare(s, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		head_id = sqlite3_column_int64(st, 0);
+		copy_col(st, 1, head_hash, sizeof(head_hash));
+	} else if (step == SQLITE_DONE) {
+		*bad_id = 0;
+		rc = vg_error_set(err, VG_ECORRUPT, "the audit log's head record is missing");
+	} else {
+		rc = vg__sq_fail(s, step, err, "database");
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc)
+		return rc;
+
+	if ((rc = prepare(s, AUDIT_COLUMNS "ORDER BY id", &st, err)))
+		return rc;
+	size_t count = 0;
+	int64_t last_id = 0;
+	char last_hash[65];
+	snprintf(last_hash, sizeof(last_hash), "%s", zero_hash);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_audit a = {
+			.id = sqlite3_column_int64(st, 0),
+			.at = sqlite3_column_int64(st, 1),
+			.actor = (char *)col_str(st, 2),
+			.action = (char *)col_str(st, 3),
+			.object_type = (char *)col_str(st, 4),
+			.object_id = (char *)col_str(st, 5),
+			.detail = (char *)col_str(st, 6),
+		};
+		const char *prev = col_str(st, 7), *hash = col_str(st, 8);
+		char want[65];
+		*bad_id = a.id;
+		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || a.id <= last_id) {
+			rc = vg_error_set(err, VG_ECORRUPT,
+					  "audit entry %lld: id does not follow entry %lld",
+					  (long long)a.id, (long long)last_id);
+			break;
+		}
+		if (!prev || strcmp(prev, last_hash) != 0) {
+			if (count == 0)
+				rc = vg_error_set(err, VG_ECORRUPT,
+						  "audit entry %lld: the first entry's prev_hash "
+						  "is not 64 zeros (entries before it were removed)",
+						  (long long)a.id);
+			else
+				rc = vg_error_set(err, VG_ECORRUPT,
+						  "audit entry %lld: prev_hash does not match the "
+						  "hash of entry %lld before it (an entry was "
+						  "removed, reordered or rewritten)",
+						  (long long)a.id, (long long)last_id);
+			break;
+		}
+		snprintf(a.prev_hash, sizeof(a.prev_hash), "%s", prev);
+		vg_store_audit_hash(&a, want);
+		if (!hash || strcmp(hash, want) != 0 || !a.actor || !a.action ||
+		    !a.object_type || !a.object_id || !a.detail) {
+			rc = vg_error_set(err, VG_ECORRUPT,
+					  "audit entry %lld: its hash does not match its fields "
+					  "(the entry was edited)",
+					  (long long)a.id);
+			break;
+		}
+		snprintf(last_hash, sizeof(last_hash), "%s", hash);
+		last_id = a.id;
+		count++;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	if (head_id != last_id || strcmp(head_hash, last_hash) != 0) {
+		if (head_id > last_id) {
+			*bad_id = head_id;
+			return vg_error_set(err, VG_ECORRUPT,
+					    "audit entry %lld: missing; the log ends at entry %lld "
+					    "(entries were removed from its end)",
+					    (long long)head_id, (long long)last_id);
+		}
+		*bad_id = last_id;
+		return vg_error_set(err, VG_ECORRUPT,
+				    "audit entry %lld: not the last entry the store recorded "
+				    "(entry %lld was; the log was extended by hand)",
+				    (long long)last_id, (long long)head_id);
+	}
+	*ret_count = count;
+	return 0;
+}
+
+static int sq_audit_verify(vg_store *s, size_t *ret_count, int64_t *ret_bad_id, vg_error *err)
+{
+	/* One read transaction, so the head and the rows are the same moment's even while
+	 * other connections append. Inside the caller's transaction that is already so. */
+	bool own = !vg__sq_in_tx(s);
+	int rc;
+	if (own && (rc = exec(s, "BEGIN", err)))
+		return rc;
+	size_t count = 0;
+	int64_t bad = 0;
+	rc = audit_walk(s, &count, &bad, err);
+	if (own)
+		sqlite3_exec(vg__sq_db(s), "COMMIT", NULL, NULL, NULL);
+	if (rc == VG_ECORRUPT) {
+		*ret_bad_id = bad;
+		return rc;
+	}
+	if (rc == 0) {
+		*ret_count = count;
+		*ret_bad_id = 0;
+	}
+	return rc;
+}
+
+/* ---- bank actions ------------------------------------------------------------------ */
+
+static int sq_bank_update(vg_store *s, const char *name, const vg_store_bank_patch *p,
+			  vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "UPDATE banks SET description = COALESCE(?2, description), "
+			  "actions = COALESCE(?3, actions), "
+			  "webhook_url = CASE WHEN ?4 IS NULL THEN webhook_url "
+			  "WHEN ?4 = '' THEN NULL ELSE ?4 END, "
+			  "webhook_secret = CASE WHEN ?5 IS NULL THEN webhook_secret "
+			  "WHEN ?5 = '' THEN NULL ELSE ?5 END, "
+			  "enabled = COALESCE(?6, enabled), updated_at = ?7 WHERE name = ?1",
+			  &st, err)) == 0) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		bind_text(st, 2, p->description);
+		bind_text(st, 3, p->actions);
+		bind_text(st, 4, p->webhook_url);
+		bind_text(st, 5, p->webhook_secret);
+		if (p->enabled)
+			sqlite3_bind_int(st, 6, *p->enabled ? 1 : 0);
+		sqlite3_bind_int64(st, 7, vg_time_now());
+		if ((rc = run(s, st, err)) == 0) {
+			if (sqlite3_changes(vg__sq_db(s)) == 0)
+				rc = vg_error_set(err, VG_ENOENT, "no bank '%s'", name);
+			else
+				vg__sq_mark_changed(s); /* store.h: seq moves on bank changes */
+		}
+	}
+	sqlite3_finalize(st);
+	return wend(s, &w, rc, err);
+}
+
+/* ---- scans ------------------------------------------------------------------------- */
+
+static int sq_scan_record(vg_store *s, const vg_store_scan *scan, int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	if ((rc = cached(s, SL_SCAN_INSERT,
+			 "INSERT INTO scans (id, at, actor, url, pdq, md5, sha256, quality, "
+			 "verdict, matches) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM scans), "
+			 "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			 &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, scan->at ? scan->at : vg_time_now());
+		sqlite3_bind_text(st, 2, scan->actor, -1, SQLITE_STATIC);
+		bind_text(st, 3, scan->url);
+		bind_text(st, 4, scan->pdq);
+		bind_text(st, 5, scan->md5);
+		bind_text(st, 6, scan->sha256);
+		sqlite3_bind_int(st, 7, scan->quality);
+		sqlite3_bind_text(st, 8, scan->verdict, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, scan->matches ? scan->matches : "[]", -1, SQLITE_STATIC);
+		if ((rc = run(s, st, err)) == 0)
+			id = sqlite3_last_insert_rowid(vg__sq_db(s));
+		sqlite3_clear_bindings(st);
+	}
+	rc = wend(s, &w, rc, err);
+	if (rc == 0)
+		*ret_id = id;
+	return rc;
+}
+
+/* ---- blocks ------------------------------------------------------------------------ */
+
+#define BLOCK_COLUMNS                                                                       \
+	"SELECT id, url, reason, bank_id, case_id, created_at, lifted_at, created_by, "    \
+	"lifted_by FROM blocks "
+
+/* Strings borrowed from the statement. */
+static void read_block(sqlite3_stmt *st, vg_store_block *b)
+{
+	b->id = sqlite3_column_int64(st, 0);
+	b->url = (char *)col_str(st, 1);
+	b->reason = (char *)col_str(st, 2);
+	b->bank_id = col_id(st, 3);
+	b->case_id = col_id(st, 4);
+	b->created_at = sqlite3_column_int64(st, 5);
+	b->lifted_at = col_id(st, 6);
+	b->created_by = (char *)col_str(st, 7);
+	b->lifted_by = (char *)col_str(st, 8);
+}
+
+static int sq_block_add(vg_store *s, const char *url, const char *reason, int64_t bank_id,
+			int64_t case_id, const char *actor, int64_t *ret_id, bool *ret_created,
+			vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	bool created = false;
+	if ((rc = cached(s, SL_BLOCK_ACTIVE,
+			 "SELECT id FROM blocks WHERE url = ?1 AND lifted_at IS NULL", &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	if (rc || id)
+		goto out;
+
+	if ((rc = cached(s, SL_BLOCK_INSERT,
+			 "INSERT INTO blocks (id, url, reason, bank_id, case_id, created_at, "
+			 "created_by) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM blocks), "
+			 "?1, ?2, ?3, ?4, ?5, ?6)",
+			 &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	bind_id(st, 3, bank_id);
+	bind_id(st, 4, case_id);
+	sqlite3_bind_int64(st, 5, vg_time_now());
+	sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_CONSTRAINT_FOREIGNKEY)
+		rc = vg_error_set(err, VG_EINVAL, "no bank %lld or no case %lld",
+				  (long long)bank_id, (long long)case_id);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	else {
+		id = sqlite3_last_insert_rowid(vg__sq_db(s));
+		created = true;
+	}
+	sqlite3_reset(st);
+out:
+	if (st)
+		sqlite3_clear_bindings(st);
+	rc = wend(s, &w, rc, err);
+	if (rc == 0) {
+		*ret_id = id;
+		*ret_created = created;
+	}
+	return rc;
+}
+
+static int sq_block_get(vg_store *s, int64_t id, vg_store_block *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, BLOCK_COLUMNS "WHERE id = ?1", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		vg_store_block b;
+		read_block(st, &b);
+		b.url = vg_xstrdup(b.url ? b.url : "");
+		b.reason = vg_xstrdup(b.reason ? b.reason : "");
+		b.created_by = vg_xstrdup(b.created_by ? b.created_by : "");
+		b.lifted_by = b.lifted_by ? vg_xstrdup(b.lifted_by) : NULL;
+		*ret = b;
+	} else if (step == SQLITE_DONE) {
+		rc = vg_error_set(err, VG_ENOENT, "no block %lld", (long long)id);
+	} else {
+		rc = vg__sq_fail(s, step, err, "database");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_block_lift(vg_store *s, int64_t id, const char *actor, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "UPDATE blocks SET lifted_at = ?2, lifted_by = ?3 "
+			  "WHERE id = ?1 AND lifted_at IS NULL",
+			  &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, vg_time_now());
+		sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+		if ((rc = run(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no active block %lld", (long long)id);
+	}
+	sqlite3_finalize(st);
+	return wend(s, &w, rc, err);
+}
+
+static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor,
+				 int64_t **ret_ids, size_t *ret_n, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	/* Under the write lock the set read here is the set the update lifts. */
+	if ((rc = prepare(s,
+			  "SELECT id FROM blocks WHERE case_id = ?1 AND lifted_at IS NULL "
+			  "ORDER BY id",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, case_id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory lifting blocks");
+			break;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc || n == 0)
+		goto out;
+	if ((rc = prepare(s,
+			  "UPDATE blocks SET lifted_at = ?2, lifted_by = ?3 "
+			  "WHERE case_id = ?1 AND lifted_at IS NULL",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, case_id);
+	sqlite3_bind_int64(st, 2, vg_time_now());
+	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+	rc = run(s, st, err);
+out:
+	sqlite3_finalize(st);
+	rc = wend(s, &w, rc, err);
+	if (rc) {
+		free(ids);
+		return rc;
+	}
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t limit,
+			 vg_store_block_fn *fn, void *ctx, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 active_only ? BLOCK_COLUMNS
+			 "WHERE id > ?1 AND lifted_at IS NULL ORDER BY id LIMIT ?2"
+				     : BLOCK_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_limit(st, 2, limit);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_block b;
+		read_block(st, &b);
+		if (!b.url || !b.reason || !b.created_by)
+			continue; /* NOT NULL columns: cannot happen */
+		if ((rc = fn(&b, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+#define CASE_COLUMNS                                                                        \
+	"SELECT id, url, bank_id, bank, status, decision, note, created_at, updated_at, "  \
+	"closed_at FROM cases "
+
+static void read_case(sqlite3_stmt *st, vg_store_case *c)
+{
+	c->id = sqlite3_column_int64(st, 0);
+	c->url = dup_col0(st, 1);
+	c->bank_id = col_id(st, 2);
+	copy_col(st, 3, c->bank, sizeof(c->bank));
+	copy_col(st, 4, c->status, sizeof(c->status));
+	c->decision = dup_col(st, 5);
+	c->note = dup_col(st, 6);
+	c->created_at = sqlite3_column_int64(st, 7);
+	c->updated_at = sqlite3_column_int64(st, 8);
+	c->closed_at = col_id(st, 9);
+}
+
+static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *actor,
+		      const char *action, const char *note, int64_t scan_id, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cached(s, SL_CASE_EVENT,
+			"INSERT INTO case_events (id, case_id, at, actor, action, note, scan_id) "
+			"VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM case_events), "
+			"?1, ?2, ?3, ?4, ?5, ?6)",
+			&st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, case_id);
+	sqlite3_bind_int64(st, 2, at);
+	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+	bind_text(st, 5, note);
+	bind_id(st, 6, scan_id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_CONSTRAINT_FOREIGNKEY)
+		rc = vg_error_set(err, VG_EINVAL, "no scan %lld", (long long)scan_id);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static int sq_case_open_or_attach(vg_store *s, const char *url, int64_t bank_id, int64_t scan_id,
+				  const char *actor, int64_t *ret_case_id, bool *ret_created,
+				  vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, true, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	bool created = false;
+	vg_usec now = vg_time_now();
+	int step;
+	if (*url) {
+		/* `url <> ''` repeats the partial index's condition so the planner uses it. */
+		if ((rc = cached(s, SL_CASE_FIND_OPEN,
+				 "SELECT id FROM cases WHERE url = ?1 AND bank_id = ?2 "
+				 "AND status = 'open' AND url <> ''",
+				 &st, err)))
+			goto out;
+		sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, bank_id);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		else if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc)
+			goto out;
+	}
+	if (id) {
+		if ((rc = cached(s, SL_CASE_TOUCH, "UPDATE cases SET updated_at = ?2 WHERE id = ?1",
+				 &st, err)))
+			goto out;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		if ((rc = run(s, st, err)) == 0)
+			rc = case_event(s, id, now, actor, "match_attached", NULL, scan_id, err);
+		goto out;
+	}
+
+	/* A new case keeps the bank's name, which outlives the bank. */
+	char bank[VG_STORE_NAME_MAX + 1] = "";
+	if ((rc = cached(s, SL_BANK_NAME, "SELECT name FROM banks WHERE id = ?1", &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, bank_id);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		copy_col(st, 0, bank, sizeof(bank));
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_EINVAL, "no bank %lld", (long long)bank_id);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	if (rc)
+		goto out;
+	if ((rc = cached(s, SL_CASE_INSERT,
+			 "INSERT INTO cases (id, url, bank_id, bank, status, created_at, "
+			 "updated_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM cases), "
+			 "?1, ?2, ?3, 'open', ?4, ?4)",
+			 &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, bank_id);
+	sqlite3_bind_text(st, 3, bank, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	if ((rc = run(s, st, err)))
+		goto out;
+	id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	rc = case_event(s, id, now, actor, "opened", NULL, scan_id, err);
+	created = true;
+out:
+	if (st)
+		sqlite3_clear_bindings(st);
+	rc = wend(s, &w, rc, err);
+	if (rc == 0) {
+		*ret_case_id = id;
+		*ret_created = created;
+	}
+	return rc;
+}
+
+static int sq_case_get(vg_store *s, int64_t id, vg_store_case *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, CASE_COLUMNS "WHERE id = ?1", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		read_case(st, ret);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_case_list(vg_store *s, const char *status, int64_t after_id, size_t limit,
+			vg_store_case **ret, size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 CASE_COLUMNS "WHERE id > ?1 AND (?2 IS NULL OR status = ?2) "
+				      "ORDER BY id LIMIT ?3",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_text(st, 2, status);
+	bind_limit(st, 3, limit);
+	vg_store_case *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing cases");
+			break;
+		}
+		read_case(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		vg_store_case_list_free(v, n);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_case_decide(vg_store *s, int64_t id, const char *decision, const char *note,
+			  const char *actor, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, true, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	vg_usec now = vg_time_now();
+	if ((rc = prepare(s,
+			  "UPDATE cases SET status = 'closed', decision = ?2, note = ?3, "
+			  "closed_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'open'",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, decision, -1, SQLITE_STATIC);
+	bind_text(st, 3, note);
+	sqlite3_bind_int64(st, 4, now);
+	if ((rc = run(s, st, err)))
+		goto out;
+	if (sqlite3_changes(vg__sq_db(s)) == 0) {
+		int e = exists(s, "SELECT 1 FROM cases WHERE id = ?1", id, err);
+		rc = e < 0    ? e
+		     : e == 1 ? vg_error_set(err, VG_EEXIST, "case %lld is closed already",
+					     (long long)id)
+			      : vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
+		goto out;
+	}
+	rc = case_event(s, id, now, actor, "decided", note, 0, err);
+out:
+	sqlite3_finalize(st);
+	return wend(s, &w, rc, err);
+}
+
+static int sq_case_history(vg_store *s, int64_t id,
+			   int (*fn)(const vg_store_case_event *e, void *ctx), void *ctx,
+			   vg_error *err)
+{
+	int rc = exists(s, "SELECT 1 FROM cases WHERE id = ?1", id, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "SELECT at, actor, action, note, scan_id FROM case_events "
+			  "WHERE case_id = ?1 ORDER BY id",
+			  &st, err)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_case_event e = {
+			.at = sqlite3_column_int64(st, 0),
+			.actor = col_str(st, 1),
+			.action = col_str(st, 2),
+			.note = col_str(st, 3),
+			.scan_id = col_id(st, 4),
+		};
+		if (!e.actor || !e.action)
+			continue; /* NOT NULL columns: cannot happen */
+		if ((rc = fn(&e, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_case_scans(vg_store *s, int64_t id,
+			 int (*fn)(const vg_store_scan *scan, int64_t scan_id, void *ctx),
+			 void *ctx, vg_error *err)
+{
+	int rc = exists(s, "SELECT 1 FROM cases WHERE id = ?1", id, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "SELECT s.id, s.at, s.actor, s.url, s.pdq, s.md5, s.sha256, s.quality, "
+			  "s.verdict, s.matches FROM scans s JOIN "
+			  "(SELECT scan_id, MIN(id) AS first FROM case_events "
+			  "WHERE case_id = ?1 AND scan_id IS NOT NULL GROUP BY scan_id) e "
+			  "ON s.id = e.scan_id ORDER BY e.first",
+			  &st, err)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_scan sc = {
+			.id = sqlite3_column_int64(st, 0),
+			.at = sqlite3_column_int64(st, 1),
+			.actor = col_str(st, 2),
+			.url = col_str(st, 3),
+			.pdq = col_str(st, 4),
+			.md5 = col_str(st, 5),
+			.sha256 = col_str(st, 6),
+			.quality = sqlite3_column_int(st, 7),
+			.verdict = col_str(st, 8),
+			.matches = col_str(st, 9),
+		};
+		if (!sc.actor || !sc.verdict || !sc.matches)
+			continue; /* NOT NULL columns: cannot happen */
+		if ((rc = fn(&sc, sc.id, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- outbox ------------------------------------------------------------------------ */
+
+#define OUTBOX_COLUMNS                                                                      \
+	"SELECT id, kind, target, payload, secret, last_error, idempotency_key, state, "   \
+	"attempts, next_at, created_at, updated_at FROM outbox "
+
+static void read_outbox(sqlite3_stmt *st, vg_store_outbox *o)
+{
+	o->id = sqlite3_column_int64(st, 0);
+	copy_col(st, 1, o->kind, sizeof(o->kind));
+	o->target = dup_col0(st, 2);
+	o->payload = dup_col0(st, 3);
+	o->secret = dup_col(st, 4);
+	o->last_error = dup_col(st, 5);
+	copy_col(st, 6, o->idempotency_key, sizeof(o->idempotency_key));
+	copy_col(st, 7, o->state, sizeof(o->state));
+	o->attempts = sqlite3_column_int(st, 8);
+	o->next_at = sqlite3_column_int64(st, 9);
+	o->created_at = sqlite3_column_int64(st, 10);
+	o->updated_at = sqlite3_column_int64(st, 11);
+}
+
+static int outbox_rows(vg_store *s, sqlite3_stmt *st, vg_store_outbox **ret, size_t *ret_n,
+		       vg_error *err)
+{
+	vg_store_outbox *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing the outbox");
+			break;
+		}
+		read_outbox(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	if (rc) {
+		vg_store_outbox_list_free(v, n);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_outbox_enqueue(vg_store *s, const char *kind, const char *target,
+			     const char *payload, const char *secret, const char *key,
+			     vg_usec next_at, int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	/* An action caused twice (a retried request) is queued once. */
+	if ((rc = cached(s, SL_OUTBOX_BY_KEY, "SELECT id FROM outbox WHERE idempotency_key = ?1",
+			 &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_reset(st);
+	if (rc || id)
+		goto out;
+	if ((rc = cached(s, SL_OUTBOX_INSERT,
+			 "INSERT INTO outbox (id, kind, target, payload, secret, idempotency_key, "
+			 "state, attempts, next_at, created_at, updated_at) VALUES "
+			 "((SELECT COALESCE(MAX(id), 0) + 1 FROM outbox), ?1, ?2, ?3, ?4, ?5, "
+			 "'pending', 0, ?6, ?7, ?7)",
+			 &st, err)))
+		goto out;
+	vg_usec now = vg_time_now();
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+	bind_text(st, 4, secret);
+	sqlite3_bind_text(st, 5, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, next_at);
+	sqlite3_bind_int64(st, 7, now);
+	if ((rc = run(s, st, err)) == 0)
+		id = sqlite3_last_insert_rowid(vg__sq_db(s));
+out:
+	if (st)
+		sqlite3_clear_bindings(st);
+	rc = wend(s, &w, rc, err);
+	if (rc == 0)
+		*ret_id = id;
+	return rc;
+}
+
+static int sq_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
+			 size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 "
+					"ORDER BY next_at, id LIMIT ?2",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, now);
+	bind_limit(st, 2, limit);
+	rc = outbox_rows(s, st, ret, ret_n, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* An error text cut to VG_STORE_ERROR_MAX bytes on a UTF-8 character boundary, so a long
+ * transport error never makes the bookkeeping fail. */
+static int error_len(const char *e)
+{
+	size_t n = strlen(e);
+	if (n <= VG_STORE_ERROR_MAX)
+		return (int)n;
+	n = VG_STORE_ERROR_MAX;
+	while (n > 0 && ((unsigned char)e[n] & 0xc0) == 0x80)
+		n--;
+	return (int)n;
+}
+
+static int sq_outbox_finish(vg_store *s, int64_t id, const char *to, vg_usec next_at,
+			    const char *error, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	/* Every transition counts the delivery it follows as an attempt; done keeps the
+	 * last error for the record. Only a pending row moves: done and dead are final. */
+	if ((rc = cached(s, SL_OUTBOX_FINISH,
+			 "UPDATE outbox SET state = ?2, attempts = attempts + 1, "
+			 "next_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_at END, "
+			 "last_error = CASE WHEN ?2 = 'done' THEN last_error ELSE ?4 END, "
+			 "updated_at = ?5 WHERE id = ?1 AND state = 'pending'",
+			 &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, next_at);
+	if (error)
+		sqlite3_bind_text(st, 4, error, error_len(error), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, vg_time_now());
+	if ((rc = run(s, st, err)))
+		goto out;
+	if (sqlite3_changes(vg__sq_db(s)) == 0) {
+		if ((rc = cached(s, SL_OUTBOX_STATE, "SELECT state FROM outbox WHERE id = ?1", &st,
+				 err)))
+			goto out;
+		sqlite3_bind_int64(st, 1, id);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			rc = vg_error_set(err, VG_EEXIST, "outbox entry %lld is %s already",
+					  (long long)id, col_str(st, 0) ? col_str(st, 0) : "?");
+		else if (step == SQLITE_DONE)
+			rc = vg_error_set(err, VG_ENOENT, "no outbox entry %lld", (long long)id);
+		else
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_reset(st);
+	}
+out:
+	if (st)
+		sqlite3_clear_bindings(st);
+	return wend(s, &w, rc, err);
+}
+
+static int sq_outbox_list(vg_store *s, const char *state, int64_t after_id, size_t limit,
+			  vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 OUTBOX_COLUMNS "WHERE id > ?1 AND (?2 IS NULL OR state = ?2) "
+					"ORDER BY id LIMIT ?3",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_text(st, 2, state);
+	bind_limit(st, 3, limit);
+	rc = outbox_rows(s, st, ret, ret_n, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_outbox_counts(vg_store *s, size_t *ret_pending, size_t *ret_done, size_t *ret_dead,
+			    vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, "SELECT state, COUNT(*) FROM outbox GROUP BY state", &st, err);
+	if (rc)
+		return rc;
+	size_t pending = 0, done = 0, dead = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = col_str(st, 0);
+		size_t n = (size_t)sqlite3_column_int64(st, 1);
+		if (!state)
+			continue;
+		if (strcmp(state, "pending") == 0)
+			pending = n;
+		else if (strcmp(state, "done") == 0)
+			done = n;
+		else if (strcmp(state, "dead") == 0)
+			dead = n;
+	}
+	if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc == 0) {
+		*ret_pending = pending;
+		*ret_done = done;
+		*ret_dead = dead;
+	}
+	return rc;
+}
+
+const vg__store_service_ops vg__sqlite_service_ops = {
+	.token_create = sq_token_create,
+	.token_by_hash = sq_token_by_hash,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+	.token_count_live = sq_token_count_live,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+	.audit_verify = sq_audit_verify,
+	.bank_update = sq_bank_update,
+	.scan_record = sq_scan_record,
+	.block_add = sq_block_add,
+	.block_get = sq_block_get,
+	.block_lift = sq_block_lift,
+	.block_lift_by_case = sq_block_lift_by_case,
+	.block_each = sq_block_each,
+	.case_open_or_attach = sq_case_open_or_attach,
+	.case_get = sq_case_get,
+	.case_list = sq_case_list,
+	.case_decide = sq_case_decide,
+	.case_history = sq_case_history,
+	.case_scans = sq_case_scans,
+	.outbox_enqueue = sq_outbox_enqueue,
+	.outbox_due = sq_outbox_due,
+	.outbox_finish = sq_outbox_finish,
+	.outbox_list = sq_outbox_list,
+	.outbox_counts = sq_outbox_counts,
+};
