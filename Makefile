@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The front door. Meson does the building; this file only names the everyday tasks.
 #   make        install missing packages, build build/vigil
-#   make run    the same, then run vigil on the embedded defaults
+#   make run    the same, then `vigil serve` on the embedded defaults (127.0.0.1:8080, ./vigil.db)
 #   make test   the same, then every suite (unit, conformance, e2e, ASan+UBSan, fuzz smoke)
 #   make fuzz   run every fuzz target for longer (FUZZ_SECONDS each)
 #   make bench  print the benchmarks' figures
@@ -37,11 +37,7 @@ build-fuzz/build.ninja: | deps
 		-Dc_args='-fno-sanitize-recover=all -fno-omit-frame-pointer'
 
 run: build
-	@if [ -d "$(SHARED)/conformance/pdq/images" ]; then \
-		build/vigil hash "$(SHARED)/conformance/pdq/images"; \
-	else \
-		build/vigil help; \
-	fi
+	build/vigil serve
 
 unit: build
 	meson test -C build --print-errorlogs --suite unit
