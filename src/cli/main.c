@@ -25,6 +25,8 @@ static const vg_cmd *const commands[] = {
 	&vg_cmd_match,
 	&vg_cmd_serve,
 	&vg_cmd_version,
+	&vg_cmd_token,
+	&vg_cmd_audit,
 	&cmd_help_def,
 };
 
