@@ -2,8 +2,11 @@
  *
  * Unit tests for src/action: webhook signatures and the backoff arithmetic as pure
  * functions, then the outbox worker end to end: items enqueued in a real store, delivered
- * over loopback to vigil's own HTTP server acting as the receiver, which records each
- * request and answers from a script (statuses, Retry-After, a delay, a large body).
+ * over loopback to a small receiver here that records each request and answers from a
+ * script (statuses, Retry-After, a delay, a large body). The receiver is a plain socket
+ * server with a thread per connection rather than src/http, whose pool serves several
+ * connections per thread: a scripted delay there would serialise requests and hide the
+ * worker's concurrency.
  *
  * Timings use tiny backoffs (milliseconds) so the suite stays fast enough to run again
  * under ASan+UBSan; bounds are checked from below exactly (a retry never comes early)
@@ -12,21 +15,23 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "action/action.h"
-#include "http/http.h"
 #include "store/store.h"
 #include "vg_config.h"
 
 #define MS 1000
 #define MAX_REQS 512
+#define MAX_CONNS 128
 
 /* ---- signatures ------------------------------------------------------------------- */
 
@@ -125,7 +130,9 @@ Test(outbox_backoff, retry_after_wins_when_longer_but_stays_under_the_cap)
 	cr_assert_eq(vg_outbox_backoff(first, max, 1, 0, 120000 * MS), max, "capped");
 }
 
-/* ---- the receiver ----------------------------------------------------------------- */
+/* ---- the receiver ----------------------------------------------------------------- *
+ * A plain HTTP/1.1 server on a loopback port, one thread per connection (keep-alive
+ * honoured), so that requests held by a scripted delay really run side by side. */
 
 typedef struct rec {
 	vg_usec at; /* monotonic, on arrival */
@@ -145,17 +152,48 @@ static struct {
 	int delay_ms;    /* each answer waits this long */
 	bool big;        /* answer 2xx with a 1 MiB body */
 	atomic_int active, max_active;
+	int conns[MAX_CONNS]; /* open connections, -1 when free */
+	int port;
+	int listen_fd;
+	pthread_t acceptor;
 } rx = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void copy_header(vg_http_req *req, const char *name, char *out, size_t size)
+/* The value of header name in head (a NUL-terminated request head), or "". */
+static void header(const char *head, const char *name, char *out, size_t size, bool *found)
 {
-	const char *v = vg_http_header(req, name);
-	snprintf(out, size, "%s", v ? v : "");
+	size_t nl = strlen(name);
+	out[0] = '\0';
+	if (found)
+		*found = false;
+	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+		const char *h = p + 2;
+		if (strncasecmp(h, name, nl) != 0 || h[nl] != ':')
+			continue;
+		h += nl + 1;
+		while (*h == ' ')
+			h++;
+		size_t vl = strcspn(h, "\r");
+		snprintf(out, size, "%.*s", (int)vl, h);
+		if (found)
+			*found = true;
+		return;
+	}
 }
 
-static void hook(vg_http_req *req, void *ctx)
+static bool send_all(int fd, const char *p, size_t n)
 {
-	(void)ctx;
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			return false;
+		p += k, n -= (size_t)k;
+	}
+	return true;
+}
+
+/* Records one request and answers it from the script. */
+static bool answer(int fd, const char *head, const char *body, size_t len)
+{
 	int now_active = atomic_fetch_add(&rx.active, 1) + 1;
 	int seen = atomic_load(&rx.max_active);
 	while (now_active > seen && !atomic_compare_exchange_weak(&rx.max_active, &seen, now_active))
@@ -165,16 +203,14 @@ static void hook(vg_http_req *req, void *ctx)
 	int i = rx.n < MAX_REQS ? rx.n++ : MAX_REQS - 1;
 	int status = i < rx.nscript ? rx.script[i] : 200;
 	rec *r = &rx.reqs[i];
+	memset(r, 0, sizeof(*r));
 	r->at = vg_time_mono();
-	copy_header(req, "Idempotency-Key", r->key, sizeof(r->key));
-	copy_header(req, "X-Vigil-Timestamp", r->ts, sizeof(r->ts));
-	copy_header(req, "X-Vigil-Signature", r->sig, sizeof(r->sig));
-	copy_header(req, "Content-Type", r->ctype, sizeof(r->ctype));
-	copy_header(req, "User-Agent", r->ua, sizeof(r->ua));
-	r->has_sig = vg_http_header(req, "X-Vigil-Signature") != NULL;
-	snprintf(r->path, sizeof(r->path), "%s", vg_http_path(req));
-	size_t len;
-	const uint8_t *body = vg_http_body(req, &len);
+	sscanf(head, "POST %63s HTTP/1.1", r->path);
+	header(head, "Idempotency-Key", r->key, sizeof(r->key), NULL);
+	header(head, "X-Vigil-Timestamp", r->ts, sizeof(r->ts), NULL);
+	header(head, "X-Vigil-Signature", r->sig, sizeof(r->sig), &r->has_sig);
+	header(head, "Content-Type", r->ctype, sizeof(r->ctype), NULL);
+	header(head, "User-Agent", r->ua, sizeof(r->ua), NULL);
 	r->body_len = len;
 	memcpy(r->body, body, len < sizeof(r->body) - 1 ? len : sizeof(r->body) - 1);
 	int delay_ms = rx.delay_ms, retry_after = rx.retry_after;
@@ -184,24 +220,130 @@ static void hook(vg_http_req *req, void *ctx)
 	if (delay_ms)
 		usleep((useconds_t)delay_ms * 1000);
 	atomic_fetch_sub(&rx.active, 1);
-	if (status >= 300 && retry_after > 0) {
-		char v[16];
-		snprintf(v, sizeof(v), "%d", retry_after);
-		vg_http_add_header(req, "Retry-After", v);
-	}
-	if (status >= 200 && status < 300 && big) {
-		size_t n = 1u << 20;
-		char *b = vg_arena_alloc(vg_http_arena(req), n);
-		memset(b, 'x', n);
-		vg_http_respond(req, status, "text/plain", b, n);
-		return;
-	}
+
 	const char *text = status < 300 ? "ok" : "rejected\n by the receiver";
-	vg_http_respond(req, status, "text/plain", text, strlen(text));
+	size_t tlen = strlen(text);
+	char *big_body = NULL;
+	if (status < 300 && big) {
+		tlen = 1u << 20;
+		text = big_body = malloc(tlen);
+		memset(big_body, 'x', tlen);
+	}
+	char h[256];
+	int hl = snprintf(h, sizeof(h), "HTTP/1.1 %d Scripted\r\nContent-Type: text/plain\r\n"
+			  "Content-Length: %zu\r\n", status, tlen);
+	if (status >= 300 && retry_after > 0)
+		hl += snprintf(h + hl, sizeof(h) - (size_t)hl, "Retry-After: %d\r\n", retry_after);
+	hl += snprintf(h + hl, sizeof(h) - (size_t)hl, "\r\n");
+	bool ok = send_all(fd, h, (size_t)hl) && send_all(fd, text, tlen);
+	free(big_body);
+	return ok;
 }
 
-static const vg_http_route routes[] = {{"POST", "/hook", hook, NULL, 0}};
-static vg_http_server *srv;
+static void *serve(void *arg)
+{
+	int slot = (int)(intptr_t)arg;
+	int fd = rx.conns[slot];
+	static _Thread_local char buf[64 << 10];
+	size_t have = 0;
+	for (;;) {
+		char *end;
+		while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+			ssize_t k = have < sizeof(buf) ? read(fd, buf + have, sizeof(buf) - have) : -1;
+			if (k <= 0)
+				goto out;
+			have += (size_t)k;
+		}
+		size_t hlen = (size_t)(end - buf) + 4;
+		char head[8192];
+		snprintf(head, sizeof(head), "%.*s", (int)(hlen < sizeof(head) ? hlen : sizeof(head) - 1),
+			 buf);
+		char cl[32];
+		header(head, "Content-Length", cl, sizeof(cl), NULL);
+		size_t len = (size_t)strtoul(cl, NULL, 10);
+		if (len > sizeof(buf) - hlen)
+			goto out;
+		while (have < hlen + len) {
+			ssize_t k = read(fd, buf + have, sizeof(buf) - have);
+			if (k <= 0)
+				goto out;
+			have += (size_t)k;
+		}
+		if (!answer(fd, head, buf + hlen, len))
+			goto out;
+		memmove(buf, buf + hlen + len, have - hlen - len);
+		have -= hlen + len;
+	}
+out:
+	pthread_mutex_lock(&rx.mu);
+	close(fd);
+	rx.conns[slot] = -1;
+	pthread_mutex_unlock(&rx.mu);
+	return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(rx.listen_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL; /* the listening socket was shut down */
+		/* The answer goes out in two writes; without this, Nagle holds the second
+		 * until the client's delayed ACK, 40 ms per request. */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pthread_mutex_lock(&rx.mu);
+		int slot = 0;
+		while (slot < MAX_CONNS && rx.conns[slot] >= 0)
+			slot++;
+		if (slot < MAX_CONNS)
+			rx.conns[slot] = fd;
+		pthread_mutex_unlock(&rx.mu);
+		pthread_t t;
+		if (slot == MAX_CONNS || pthread_create(&t, NULL, serve, (void *)(intptr_t)slot)) {
+			close(fd);
+			continue;
+		}
+		pthread_detach(t);
+	}
+}
+
+static void receiver_start(void)
+{
+	for (int i = 0; i < MAX_CONNS; i++)
+		rx.conns[i] = -1;
+	rx.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	cr_assert_eq(bind(rx.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(rx.listen_fd, 128), 0);
+	cr_assert_eq(getsockname(rx.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+	rx.port = ntohs(sa.sin_port);
+	cr_assert_eq(pthread_create(&rx.acceptor, NULL, accept_loop, NULL), 0);
+}
+
+/* Closes the listener and every connection, then waits (briefly) for their threads. */
+static void receiver_stop(void)
+{
+	shutdown(rx.listen_fd, SHUT_RDWR);
+	pthread_join(rx.acceptor, NULL);
+	close(rx.listen_fd);
+	vg_usec end = vg_time_mono() + 3000 * MS;
+	for (;;) {
+		int open = 0;
+		pthread_mutex_lock(&rx.mu);
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (rx.conns[i] >= 0)
+				open++, shutdown(rx.conns[i], SHUT_RDWR);
+		pthread_mutex_unlock(&rx.mu);
+		if (!open || vg_time_mono() > end)
+			break;
+		usleep(2000);
+	}
+}
+
 static vg_store *db;
 static char dir[64], db_path[128], target[128];
 
@@ -212,19 +354,13 @@ static void setup(void)
 	snprintf(db_path, sizeof(db_path), "%s/vigil.db", dir);
 	vg_error e;
 	cr_assert_eq(vg_store_open(db_path, &db, &e), 0, "%s", e.msg);
-
-	vg_http_config cfg;
-	vg_http_config_init(&cfg);
-	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:0");
-	cfg.threads = 16; /* enough for the concurrency test to see parallel requests */
-	cfg.max_connections = 256;
-	cr_assert_eq(vg_http_start(&cfg, routes, 1, &srv, &e), 0, "%s", e.msg);
-	snprintf(target, sizeof(target), "http://127.0.0.1:%d/hook", vg_http_port(srv));
+	receiver_start();
+	snprintf(target, sizeof(target), "http://127.0.0.1:%d/hook", rx.port);
 }
 
 static void teardown(void)
 {
-	vg_http_stop(srv);
+	receiver_stop();
 	vg_store_close(db);
 	char path[192];
 	const char *files[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm"};
