@@ -72,6 +72,19 @@ void vg__api_metrics_extra(vg_api *api, vg_http_req *req, char *out, size_t cap,
 		     "vigil_outbox_items{state=\"pending\"} %zu\nvigil_outbox_items{state=\"done\"} %zu\n"
 		     "vigil_outbox_items{state=\"dead\"} %zu\n",
 		     pending, done, dead);
+	if (api->outbox) {
+		vg_outbox_stats st;
+		vg_outbox_worker_stats(api->outbox, &st);
+		EMIT("# HELP vigil_outbox_deliveries_total Webhook delivery attempts, by outcome.\n"
+		     "# TYPE vigil_outbox_deliveries_total counter\n"
+		     "vigil_outbox_deliveries_total{outcome=\"delivered\"} %llu\n"
+		     "vigil_outbox_deliveries_total{outcome=\"retried\"} %llu\n"
+		     "vigil_outbox_deliveries_total{outcome=\"dead\"} %llu\n"
+		     "# HELP vigil_outbox_in_flight Webhook deliveries under way.\n"
+		     "# TYPE vigil_outbox_in_flight gauge\nvigil_outbox_in_flight %llu\n",
+		     (unsigned long long)st.delivered, (unsigned long long)st.retried,
+		     (unsigned long long)st.dead, (unsigned long long)st.in_flight);
+	}
 #undef EMIT
 	*len = m;
 }
