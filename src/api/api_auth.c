@@ -163,7 +163,8 @@ bool vg__api_auth(vg_api *api, vg_http_req *req, int allowed, vg__actor *ret)
 		vg_http_respond_error(req, VG_EAUTH, "unknown or revoked token");
 		return false;
 	}
-	if (!(who.role & (allowed | VG__ROLE_ADMIN))) {
+	/* A public route lets any valid token through; the others want its role (or admin). */
+	if (!(allowed & VG__ROLE_PUBLIC) && !(who.role & (allowed | VG__ROLE_ADMIN))) {
 		vg_http_respond_error(req, VG_EFORBIDDEN, "the %s role may not do this",
 				      vg__api_role_name(who.role));
 		return false;

@@ -33,8 +33,7 @@ static json_t *bank_json(const vg_store_bank *b, bool with_secret_flag)
 	return o;
 }
 
-/* Rebuilds the index from the store after a bank-level change. */
-static int reindex(vg_api *api, vg_store *s, vg_error *err)
+int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err)
 {
 	vg_bank_index *idx;
 	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
@@ -212,7 +211,7 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 	else
 		vg_store_rollback(s);
 	if (!rc && je)
-		rc = reindex(api, s, &err);
+		rc = vg__api_reindex(api, s, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -239,7 +238,7 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	else
 		vg_store_rollback(s);
 	if (!rc)
-		rc = reindex(api, s, &err);
+		rc = vg__api_reindex(api, s, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -342,10 +341,15 @@ static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
 				vg_log(VG_LOG_WARN, "index.add_failed", "signal=%lld", (long long)added[k].id);
 		pthread_rwlock_unlock(&api->index_lock);
 	}
-	vg__json_respond(req, errors && json_array_size(errors) == json_array_size(sigs) ? 422 : 200,
-			 json_pack("{s:i,s:i,s:i,s:i,s:O}", "added", (int)(nadded - revived), "revived",
-				   (int)revived, "duplicates", (int)dup, "rejected",
-				   (int)json_array_size(errors), "errors", errors));
+	json_t *res = json_pack("{s:i,s:i,s:i,s:i,s:O}", "added", (int)(nadded - revived), "revived",
+				(int)revived, "duplicates", (int)dup, "rejected",
+				(int)json_array_size(errors), "errors", errors);
+	bool all_rejected = json_array_size(errors) == json_array_size(sigs);
+	/* Every error answer carries the error object; the counts ride along. */
+	if (all_rejected)
+		json_object_set_new(res, "error", json_pack("{s:s,s:s}", "code", vg_error_name(VG_EINVAL),
+							    "message", "every signal was rejected"));
+	vg__json_respond(req, all_rejected ? 422 : 200, res);
 out:
 	free(added);
 	vg_store_bank_done(&b);

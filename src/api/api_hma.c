@@ -316,21 +316,6 @@ static void c_bank_get(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg_store_bank_done(&b);
 }
 
-static int rebuild_index(vg_api *api, vg_store *s, vg_error *err)
-{
-	vg_bank_index *idx;
-	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
-	int rc = vg_bank_index_open(s, &io, &idx, err);
-	if (rc)
-		return rc;
-	pthread_rwlock_wrlock(&api->index_lock);
-	vg_bank_index *old = api->index;
-	api->index = idx;
-	pthread_rwlock_unlock(&api->index_lock);
-	vg_bank_index_free(old);
-	return 0;
-}
-
 static void c_bank_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	vg_store *s = vg__api_store(api, req);
@@ -362,7 +347,7 @@ static void c_bank_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 		else
 			vg_store_rollback(s);
 		if (!rc)
-			rc = rebuild_index(api, s, &err);
+			rc = vg__api_reindex(api, s, &err);
 	}
 	if (rc)
 		vg__respond_err(req, &err);
@@ -389,7 +374,7 @@ static void c_bank_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	else
 		vg_store_rollback(s);
 	if (!rc)
-		rc = rebuild_index(api, s, &err);
+		rc = vg__api_reindex(api, s, &err);
 	if (rc && rc != VG_ENOENT) /* HMA answers Done for a missing bank too */
 		vg__respond_err(req, &err);
 	else
@@ -484,7 +469,7 @@ out:
 
 const vg__api_route vg__hma_routes[] = {
 	{"GET", "/status", VG__ROLE_PUBLIC, false, status},
-	{"POST", "/h/hash", VG__ROLE_SCANNER, true, hash_photo},
+	{"POST", "/h/hash", VG__ROLE_SCANNER | VG__ROLE_ANALYST, true, hash_photo},
 	{"GET", "/m/lookup", VG__ROLE_SCANNER | VG__ROLE_ANALYST, false, m_lookup},
 	{"GET", "/m/raw_lookup", VG__ROLE_SCANNER | VG__ROLE_ANALYST, false, m_raw_lookup},
 	{"POST", "/m/compare", VG__ROLE_SCANNER | VG__ROLE_ANALYST, false, m_compare},

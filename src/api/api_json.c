@@ -41,7 +41,9 @@ json_t *vg__json_body(vg_http_req *req)
 	size_t len;
 	const uint8_t *body = vg_http_body(req, &len);
 	json_error_t jerr;
-	json_t *obj = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* Any JSON value parses, so that valid JSON of the wrong shape gets 422, not 400. */
+	json_t *obj = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+				 &jerr);
 	if (!obj) {
 		vg_http_respond_error(req, VG_EMALFORMED, "malformed JSON at line %d column %d: %s",
 				      jerr.line, jerr.column, jerr.text);

@@ -134,6 +134,9 @@ bool vg__api_url_arg(vg_http_req *req, const char *name, char *out, size_t size,
 /* A bank's actions array (JSON text) as a mask; VG_EINVAL for an unknown action. */
 int vg__api_actions_parse(const char *json, int *ret);
 json_t *vg__api_block_json(const vg_store_block *b);
+/* Rebuilds the bank index from the store and swaps it in, after a bank is enabled,
+ * disabled or deleted (signal changes update the index in place instead). */
+int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err);
 /* Wakes the outbox worker after a commit that enqueued something. */
 void vg__api_outbox_kick(vg_api *api);
 /* Writes one audit entry in its own transaction (for changes made outside one). */
