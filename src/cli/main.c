@@ -27,6 +27,8 @@ static const vg_cmd *const commands[] = {
 	&vg_cmd_version,
 	&vg_cmd_token,
 	&vg_cmd_audit,
+	&vg_cmd_replay,
+	&vg_cmd_rules,
 	&cmd_help_def,
 };
 

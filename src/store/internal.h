@@ -44,6 +44,8 @@ typedef struct vg__store_ops {
 			   void *ctx, vg_error *err);
 	/* The scanning service's calls (migration 0002), in a table of their own below. */
 	const struct vg__store_service_ops *service;
+	/* The rules engine's labels (migration 0003). */
+	const struct vg__store_labels_ops *labels;
 } vg__store_ops;
 
 struct vg_store {
@@ -147,5 +149,14 @@ int vg__sq_write_end(vg_store *s, bool own, int rc, vg_error *err);
 void vg__sq_mark_changed(vg_store *s);
 /* Whether the caller's transaction (vg_store_begin) is open. */
 bool vg__sq_in_tx(vg_store *s);
+
+/* ---- the rules engine's labels (store.h's labels section), checked by store.c ------------ */
+typedef struct vg__store_labels_ops {
+	int (*set_many)(vg_store *s, const vg_store_label *v, size_t n, vg_error *err);
+	int (*each)(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_error *err);
+	int (*purge)(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err);
+} vg__store_labels_ops;
+
+extern const vg__store_labels_ops vg__sqlite_labels_ops;
 
 #endif

@@ -604,3 +604,31 @@ int vg_store_outbox_counts(vg_store *s, size_t *ret_pending, size_t *ret_done, s
 {
 	return s->ops->service->outbox_counts(s, ret_pending, ret_done, ret_dead, err);
 }
+
+/* ==== labels (store.h's labels section) ================================================ */
+
+int vg_store_label_set_many(vg_store *s, const vg_store_label *v, size_t n, vg_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const vg_store_label *l = &v[i];
+		if (!l->kind || !l->entity || !l->name || !*l->kind || !*l->entity || !*l->name)
+			return vg_error_set(err, VG_EINVAL, "a label needs a kind, an entity and a name");
+		if (strlen(l->kind) + strlen(l->entity) + strlen(l->name) > VG_STORE_LABEL_MAX)
+			return vg_error_set(err, VG_EINVAL, "a label is over %d bytes", VG_STORE_LABEL_MAX);
+		if (l->expires_at < 0)
+			return vg_error_set(err, VG_EINVAL, "a label's expiry is negative");
+	}
+	if (n == 0)
+		return 0;
+	return s->ops->labels->set_many(s, v, n, err);
+}
+
+int vg_store_label_each(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_error *err)
+{
+	return s->ops->labels->each(s, now, fn, ctx, err);
+}
+
+int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err)
+{
+	return s->ops->labels->purge(s, now, ret_n, err);
+}

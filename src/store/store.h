@@ -403,4 +403,28 @@ VG_EXPORT VG_MUST_CHECK int vg_store_outbox_counts(vg_store *s, size_t *ret_pend
 						   size_t *ret_done, size_t *ret_dead,
 						   vg_error *err);
 
+/* ---- labels (migration 0003): what rules put on entities with label() ----------------------
+ * One row per (kind, entity, name); setting it again moves its expiry. expires_at 0 means
+ * never. These writes do not move the watermark. */
+#define VG_STORE_LABEL_MAX 1024 /* bytes of kind, entity and name together */
+
+typedef struct vg_store_label {
+	const char *kind, *entity, *name; /* borrowed */
+	vg_usec expires_at;               /* 0: never */
+} vg_store_label;
+
+/* Sets n labels in one transaction (or the caller's): all durable on 0, none on an
+ * error. Errors: VG_EINVAL (an empty or over-long field), VG_EIO. */
+VG_EXPORT VG_MUST_CHECK int vg_store_label_set_many(vg_store *s, const vg_store_label *v,
+						    size_t n, vg_error *err);
+/* Walks the labels live at now (expires_at 0 or > now), in (kind, entity, name) order;
+ * the strings are borrowed until fn returns; nonzero from fn stops the walk and is
+ * returned. */
+typedef int vg_store_label_fn(const vg_store_label *l, void *ctx);
+VG_EXPORT VG_MUST_CHECK int vg_store_label_each(vg_store *s, vg_usec now, vg_store_label_fn *fn,
+						void *ctx, vg_error *err);
+/* Deletes the labels expired at now; *ret_n (may be NULL) says how many. */
+VG_EXPORT VG_MUST_CHECK int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n,
+						 vg_error *err);
+
 #endif

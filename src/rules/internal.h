@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rules' private helpers, shared by its files only: hashing, the per-worker Lua state
+ * (rules_lua.c) that the engine (rules_engine.c) and the synchronous runner drive, and
+ * the ruleset's layout. Only src/rules/ includes this header.
+ */
+#ifndef VG__RULES_INTERNAL_H
+#define VG__RULES_INTERNAL_H
+
+#include "rules.h"
+
+/* 64-bit FNV-1a followed by a murmur finaliser: fast on short keys, well mixed. */
+static inline uint64_t vg__rules_hash(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+typedef struct vg__rules_file {
+	char *name; /* "x.lua" */
+	char *src;
+	size_t len;
+} vg__rules_file;
+
+struct vg_ruleset {
+	vg__rules_file *files;
+	size_t n_files;
+	char **rule_names; /* in definition order, as the check run found them */
+	bool *shadow;
+	size_t n_rules;
+};
+
+/* A label write waiting to be persisted. */
+typedef struct vg__label_write {
+	char *kind, *id, *name;
+	vg_usec expires_at;
+} vg__label_write;
+
+/* One Lua state with its rules, counters, distinct counts and labels. */
+typedef struct vg__rules_vm vg__rules_vm;
+
+typedef struct vg__rules_vm_opts {
+	uint64_t instruction_budget;
+	size_t max_counter_keys, max_distinct_keys, max_labels;
+	const vg_rules_banks *banks;
+	const vg_labels *shared_labels; /* labels loaded from the store; read-only, may be NULL */
+	bool record_label_writes;       /* keep each label() for persisting */
+	int worker;
+} vg__rules_vm_opts;
+
+/* Compiles every file of rs into a fresh sandboxed state. Errors: VG_EINVAL with the file
+ * and reason. */
+int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__rules_vm **ret,
+		     vg_error *err);
+void vg__rules_vm_free(vg__rules_vm *vm);
+/* Runs every rule on the decoded doc; verdicts go to fn. now is the event's time. */
+void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
+		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx);
+vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm);
+/* Takes the label writes recorded since the last call (caller frees each and the array). */
+vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
+void vg__label_write_free(vg__label_write *w, size_t n);
+
+/* The event's time: a top-level numeric "ts" (seconds since the epoch) when present and
+ * sane, else the wall clock. Replays of old logs thus see their own windows. */
+vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall);
+
+/* Labels from the store (live ones) into l; and writes to the store. */
+int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err);
+int vg__rules_labels_persist(const char *store_path, const vg__label_write *w, size_t n,
+			     vg_error *err);
+
+#endif

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rules: the event intake. Decodes NDJSON events with a bounded decoder of our own, runs
+ * each event through Lua rules (LuaJIT) on worker threads, and reports what the rules
+ * decided (verdicts). Counters, distinct counts and labels live in each worker, so the
+ * hot path takes no lock; labels are also written to the store so they survive a restart.
+ *
+ * Invariants:
+ * - Every event line is bounded (max_event_bytes, nesting depth, node count); a bad line
+ *   is an error for that line only, with a reason, never a crash.
+ * - Rule code runs in a sandbox: no io, os, require, ffi, debug, no bytecode, no file
+ *   loading. A rule that raises an error or runs past its instruction budget is stopped
+ *   and counted; the other rules still see the event.
+ * - Events with the same partition key go to the same worker in input order, so
+ *   per-key counters see every event of their key, in order.
+ * - No LuaJIT type appears in this header (STYLE.md 5).
+ */
+#ifndef VG_RULES_H
+#define VG_RULES_H
+
+#include "bank/bank.h"
+#include "store/store.h"
+#include "util/util.h"
+
+#define VG_RULES_EVENT_MAX ((size_t)64 << 10) /* default bytes per event line */
+#define VG_RULES_DEPTH_MAX 32                  /* nesting of objects and arrays */
+#define VG_RULES_NAME_MAX 128                  /* bytes in a rule name */
+#define VG_RULES_REASON_MAX 512                /* bytes of a verdict's reason kept */
+
+/* ---- event documents: the bounded JSON decoder ------------------------------------------
+ * A decoded event is a flat array of nodes in document order. An object's node is followed
+ * by its members as (key string node, value subtree) pairs; an array's by its elements.
+ * `next` is the index just past a node's subtree, so a reader skips a member in O(1).
+ * Accepts exactly what jansson's json_loadb(..., 0) accepts for an object (RFC 8259,
+ * valid UTF-8, no \u0000, no lone surrogates, integers within int64, finite reals),
+ * checked by a differential test and a fuzz target. Duplicate keys are kept in order; a
+ * reader takes the last, as jansson does. */
+typedef enum {
+	VG_JSON_NULL,
+	VG_JSON_FALSE,
+	VG_JSON_TRUE,
+	VG_JSON_INT,
+	VG_JSON_REAL,
+	VG_JSON_STRING,
+	VG_JSON_ARRAY,
+	VG_JSON_OBJECT,
+} vg_json_type;
+
+typedef struct vg_json_node {
+	uint8_t type;  /* vg_json_type */
+	uint32_t len;  /* bytes of a string; members of an object; elements of an array */
+	uint32_t next; /* index past this subtree */
+	union {
+		const char *str; /* decoded UTF-8, NUL-terminated, in the doc's string buffer */
+		int64_t i;
+		double d;
+	} v;
+} vg_json_node;
+
+typedef struct vg_json_doc {
+	vg_json_node *nodes;
+	size_t n, cap; /* cap bounds the nodes of one event */
+	char *strbuf;  /* decoded strings; never larger than the input line + n NULs */
+	size_t strcap;
+} vg_json_doc;
+
+/* max_nodes 0: 4096. Allocates the buffers once; a doc is reused line after line. */
+VG_EXPORT void vg_json_doc_init(vg_json_doc *doc, size_t max_nodes);
+VG_EXPORT void vg_json_doc_done(vg_json_doc *doc);
+
+/* Decodes one JSON object from text (len bytes; need not be NUL-terminated; surrounding
+ * whitespace allowed, nothing else after the object). Errors: VG_EMALFORMED with the
+ * byte offset and reason in err, VG_ETOOBIG (more nodes than the doc's cap, or nesting
+ * past VG_RULES_DEPTH_MAX), VG_ENOMEM. Cost: one pass, no allocation once the buffers
+ * have grown to the longest line. */
+VG_EXPORT VG_MUST_CHECK int vg_json_decode(vg_json_doc *doc, const char *text, size_t len,
+					   vg_error *err);
+
+/* The value of member key in the object at node index obj (the last one when repeated),
+ * or -1. */
+VG_EXPORT long vg_json_get(const vg_json_doc *doc, size_t obj, const char *key);
+
+/* ---- durations ------------------------------------------------------------------------ */
+/* "250ms", "10s", "5m", "24h", "7d" (a positive whole number and a unit) -> microseconds.
+ * Errors: VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_duration_parse(const char *s, size_t len, vg_usec *ret);
+
+/* ---- sliding-window counters --------------------------------------------------------------
+ * count(key, window): each (key, window) pair is a ring of VG_RULES_COUNTER_SLOTS buckets
+ * of window/SLOTS each; the count is the sum of the buckets that overlap the last window,
+ * so it may include events up to window/SLOTS older than the window (at most 1/16 too
+ * generous, never too small). At most max_keys pairs are kept; past that the least
+ * recently used pair is forgotten (its next count starts again from 1). Not thread-safe:
+ * one table per worker. */
+#define VG_RULES_COUNTER_SLOTS 16
+
+typedef struct vg_counters vg_counters;
+VG_EXPORT vg_counters *vg_counters_new(size_t max_keys);
+VG_EXPORT void vg_counters_free(vg_counters *c);
+/* Adds add at time now and returns the count for the last window (including this one). */
+VG_EXPORT uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len,
+				   vg_usec window, vg_usec now, uint64_t add);
+VG_EXPORT size_t vg_counters_size(const vg_counters *c);
+
+/* ---- distinct counts (HyperLogLog) ----------------------------------------------------------
+ * distinct(key, value, window): an estimate of how many distinct values were seen for key.
+ * Up to 16 distinct values are counted exactly; past that a HyperLogLog of 2^12 registers
+ * takes over (standard error 1.04/sqrt(4096) = 1.6%; tests hold it within 5% at 1e5).
+ * Windows are tumbling pairs: the estimate covers the current window and the one before
+ * it, so it spans between one and two windows. max_keys bounds the (key, window) pairs as
+ * for counters; each costs 8 KiB once it passes the exact range. Not thread-safe. */
+typedef struct vg_distinct vg_distinct;
+VG_EXPORT vg_distinct *vg_distinct_new(size_t max_keys);
+VG_EXPORT void vg_distinct_free(vg_distinct *d);
+VG_EXPORT uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len,
+				   const char *value, size_t value_len, vg_usec window, vg_usec now);
+
+/* ---- labels -----------------------------------------------------------------------------
+ * (kind, id, name) with an expiry time. At most max_labels are kept in one table; past
+ * that the label closest to expiring is dropped. Not thread-safe. */
+typedef struct vg_labels vg_labels;
+VG_EXPORT vg_labels *vg_labels_new(size_t max_labels);
+VG_EXPORT void vg_labels_free(vg_labels *l);
+/* expires_at 0 means never. */
+VG_EXPORT void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *name,
+			     vg_usec expires_at);
+VG_EXPORT bool vg_labels_has(const vg_labels *l, const char *kind, const char *id,
+			     const char *name, vg_usec now);
+VG_EXPORT size_t vg_labels_size(const vg_labels *l);
+
+/* ---- address and domain sets (the bank signal types ip and domain) --------------------- */
+typedef struct vg_ipset vg_ipset;
+VG_EXPORT vg_ipset *vg_ipset_new(void);
+VG_EXPORT void vg_ipset_free(vg_ipset *s);
+/* "192.0.2.1", "192.0.2.0/24", "2001:db8::/32". Errors: VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error *err);
+/* Call once after the adds and before lookups; lookups may then run in parallel. */
+VG_EXPORT void vg_ipset_seal(vg_ipset *s);
+/* True when addr (an address, no prefix) lies in any added range; false for non-addresses. */
+VG_EXPORT bool vg_ipset_contains(const vg_ipset *s, const char *addr, size_t len);
+
+typedef struct vg_strset vg_strset;
+VG_EXPORT vg_strset *vg_strset_new(void);
+VG_EXPORT void vg_strset_free(vg_strset *s);
+VG_EXPORT void vg_strset_add(vg_strset *s, const char *v, size_t len);
+VG_EXPORT bool vg_strset_contains(const vg_strset *s, const char *v, size_t len);
+/* True when host (case-insensitive, a trailing dot ignored) or any parent domain of it is
+ * in the set (the set holds lower-case domains). */
+VG_EXPORT bool vg_strset_contains_domain(const vg_strset *s, const char *host, size_t len);
+
+/* ---- rule sets ----------------------------------------------------------------------------
+ * The sources of a rules folder (every *.lua, in name order), checked by compiling them
+ * once. Immutable once loaded; shared by the workers, which each compile their own copy
+ * into their own Lua state. */
+typedef struct vg_ruleset vg_ruleset;
+
+/* Errors: VG_ENOENT (no folder), VG_EINVAL (a file that does not compile or run, a rule
+ * defined twice, a bad rule name, no rule at all), with the file and line in err. */
+VG_EXPORT VG_MUST_CHECK int vg_ruleset_load_dir(const char *dir, vg_ruleset **ret, vg_error *err);
+/* One source, as if it were a file named name. */
+VG_EXPORT VG_MUST_CHECK int vg_ruleset_load_string(const char *name, const char *src,
+						   size_t len, vg_ruleset **ret, vg_error *err);
+VG_EXPORT void vg_ruleset_free(vg_ruleset *rs);
+VG_EXPORT size_t vg_ruleset_count(const vg_ruleset *rs);
+/* The name of rule i (in definition order) and whether it is shadow. */
+VG_EXPORT const char *vg_ruleset_rule_name(const vg_ruleset *rs, size_t i, bool *ret_shadow);
+
+/* ---- banks for match() --------------------------------------------------------------------
+ * Every enabled bank's live signals, read from the store once: PDQ through a vg_bank_index
+ * per bank, md5/sha256/text/url exact, domain with subdomains, ip with CIDR ranges.
+ * Immutable; shared by the workers. */
+typedef struct vg_rules_banks vg_rules_banks;
+VG_EXPORT VG_MUST_CHECK int vg_rules_banks_open(vg_store *s, int pdq_threshold,
+						vg_rules_banks **ret, vg_error *err);
+VG_EXPORT void vg_rules_banks_free(vg_rules_banks *b);
+/* Whether value is in the bank named bank (false for an unknown bank). Thread-safe. */
+VG_EXPORT bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank,
+				    const char *value, size_t len);
+
+/* ---- the engine ----------------------------------------------------------------------------- */
+typedef enum {
+	VG_ACTION_ALLOW,
+	VG_ACTION_BLOCK,
+	VG_ACTION_CHALLENGE,
+	VG_ACTION_REVIEW,
+	VG_ACTION_REPORT,
+	VG_ACTION_COUNT
+} vg_action;
+
+VG_EXPORT const char *vg_action_name(vg_action a);
+/* -1 for an unknown name. */
+VG_EXPORT int vg_action_parse(const char *name);
+
+/* One verdict, borrowed until the callback returns. */
+typedef struct vg_verdict {
+	const char *rule;
+	vg_action action;
+	bool shadow;
+	const char *reason;
+	const char *event; /* the event's line as it came in */
+	size_t event_len;
+	uint64_t seq; /* the caller's number for the event (vg_rules_engine_push) */
+	int worker;
+} vg_verdict;
+
+/* Called from worker threads, possibly at the same time: the callee serialises. */
+typedef void vg_verdict_fn(const vg_verdict *v, void *ctx);
+
+typedef struct vg_rules_opts {
+	int workers;                /* 1..64; 0: 1 */
+	const char *partition_key;  /* top-level field; NULL: "ip", else "user" (its "id"
+				     * when an object), else round robin */
+	size_t max_event_bytes;     /* 0: VG_RULES_EVENT_MAX */
+	uint64_t instruction_budget; /* per rule per event, in VM instructions; 0: 1000000 */
+	size_t max_counter_keys;    /* per worker; 0: 1 << 20 */
+	size_t max_distinct_keys;   /* per worker; 0: 1 << 16 */
+	size_t max_labels;          /* per worker; 0: 1 << 20 */
+	const vg_rules_banks *banks; /* NULL: match() is always false */
+	const char *store_path;     /* labels persisted here and loaded at start; NULL: none */
+	vg_verdict_fn *on_verdict;  /* may be NULL */
+	void *ctx;
+} vg_rules_opts;
+
+typedef struct vg_rules_stats {
+	uint64_t events;     /* decoded and evaluated */
+	uint64_t bad_events; /* lines that did not decode */
+	uint64_t rule_errors; /* rule runs that raised an error */
+	uint64_t budget_stops; /* rule runs stopped by the instruction budget */
+	uint64_t verdicts[VG_ACTION_COUNT];        /* live */
+	uint64_t shadow_verdicts[VG_ACTION_COUNT]; /* from shadow rules */
+} vg_rules_stats;
+
+typedef struct vg_rules_engine vg_rules_engine;
+
+/* Starts the workers, each with its own Lua state running rs (borrowed; must outlive the
+ * engine). Errors: VG_EINVAL (options), VG_EIO (the label store), the ruleset's. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts,
+						vg_rules_engine **ret, vg_error *err);
+/* Queues one event line (copied; a line over max_event_bytes is neither copied nor read,
+ * only reported). seq is the caller's number for it (a line number), passed back in
+ * verdicts and errors. A line that does not decode is counted and reported to on_error
+ * (may be NULL) from the worker; it never stops the stream. Blocks while the worker's
+ * queue is full. Call from one thread. */
+typedef void vg_event_error_fn(uint64_t seq, const char *reason, void *ctx);
+VG_EXPORT void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len,
+				    uint64_t seq);
+VG_EXPORT void vg_rules_engine_set_error_fn(vg_rules_engine *e, vg_event_error_fn *fn,
+					    void *ctx);
+/* Waits until every queued event has been evaluated and labels are written, then sums
+ * the workers' statistics. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_engine_drain(vg_rules_engine *e, vg_rules_stats *ret,
+						  vg_error *err);
+/* Drains, stops the workers and frees; NULL is fine. */
+VG_EXPORT void vg_rules_engine_free(vg_rules_engine *e);
+
+/* The worker an event with this partition key value goes to (tests use it). */
+VG_EXPORT int vg_rules_partition(const char *key, size_t len, int workers);
+
+/* Runs one event synchronously on a single Lua state (no threads): how `vigil rules test`
+ * checks fixtures. Each verdict goes to fn. The state keeps its counters and labels
+ * between calls, so a fixture file is one stream. */
+typedef struct vg_rules_runner vg_rules_runner;
+VG_EXPORT VG_MUST_CHECK int vg_rules_runner_new(const vg_ruleset *rs, const vg_rules_opts *opts,
+						vg_rules_runner **ret, vg_error *err);
+VG_EXPORT void vg_rules_runner_free(vg_rules_runner *r);
+/* Errors: the decoder's for a bad line (nothing ran). Rule errors are counted in stats. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_runner_eval(vg_rules_runner *r, const char *line,
+						 size_t len, vg_verdict_fn *fn, void *ctx,
+						 vg_error *err);
+VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret);
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The banks behind match(bank, value): every enabled bank's live signals, read from the
+ * store once when the engine starts, into structures that answer from any worker without
+ * a lock. PDQ, MD5 and SHA-256 go through a vg_bank_index per bank (PDQ within the
+ * threshold); text and url through a string set (urls canonicalised with
+ * vg_url_canonicalize on both sides); domain through the same set with parent domains;
+ * ip through an address range set.
+ *
+ * Invariants: immutable after open; a value that is not of a type's shape is simply not
+ * in that part; a lookup never touches the store (the store is one thread's object).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "report/report.h"
+
+typedef struct rbank {
+	char name[VG_STORE_NAME_MAX + 1];
+	vg_bank_index *idx;
+	vg_strset *exact;   /* text values and canonical urls */
+	vg_strset *domains; /* lower-case domains */
+	vg_ipset *ips;
+} rbank;
+
+struct vg_rules_banks {
+	rbank *v;
+	size_t n;
+	int threshold;
+};
+
+void vg_rules_banks_free(vg_rules_banks *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		vg_bank_index_free(b->v[i].idx);
+		vg_strset_free(b->v[i].exact);
+		vg_strset_free(b->v[i].domains);
+		vg_ipset_free(b->v[i].ips);
+	}
+	free(b->v);
+	free(b);
+}
+
+static int add_signal(const vg_store_signal *sig, void *ctx)
+{
+	rbank *rb = ctx;
+	const char *v = sig->value;
+	size_t n = strlen(v);
+	if (strcmp(sig->type, "text") == 0) {
+		vg_strset_add(rb->exact, v, n);
+	} else if (strcmp(sig->type, "url") == 0) {
+		char canon[VG_URL_MAX + 1];
+		if (vg_url_canonicalize(v, n, canon, sizeof(canon), NULL) == 0)
+			vg_strset_add(rb->exact, canon, strlen(canon));
+	} else if (strcmp(sig->type, "domain") == 0) {
+		char low[256];
+		if (n && v[n - 1] == '.')
+			n--;
+		if (n == 0 || n >= sizeof(low))
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			low[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] + 32) : v[i];
+		vg_strset_add(rb->domains, low, n);
+	} else if (strcmp(sig->type, "ip") == 0) {
+		/* The bank layer validated it; a value that does not parse is skipped. */
+		if (vg_ipset_add(rb->ips, v, NULL) != 0)
+			vg_log(VG_LOG_DEBUG, "rules.bank_skip", "bank=%s signal=%lld", rb->name,
+			       (long long)sig->id);
+	}
+	return 0;
+}
+
+int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg_error *err)
+{
+	vg_store_bank *banks = NULL;
+	size_t nb = 0;
+	int rc = vg_store_bank_list(s, &banks, &nb, err);
+	if (rc)
+		return rc;
+	vg_rules_banks *b = vg_xcalloc(1, sizeof(*b));
+	b->threshold = pdq_threshold < 0 ? 31 : pdq_threshold;
+	b->v = vg_xcalloc(nb ? nb : 1, sizeof(*b->v));
+	static const char *const set_types[] = {"text", "url", "domain", "ip"};
+	for (size_t i = 0; i < nb; i++) {
+		if (!banks[i].enabled)
+			continue;
+		rbank *rb = &b->v[b->n++];
+		snprintf(rb->name, sizeof(rb->name), "%s", banks[i].name);
+		rb->exact = vg_strset_new();
+		rb->domains = vg_strset_new();
+		rb->ips = vg_ipset_new();
+		vg_bank_index_opts io = {.bank_ids = &banks[i].id, .n_bank_ids = 1};
+		if ((rc = vg_bank_index_open(s, &io, &rb->idx, err)))
+			goto out;
+		vg_store_filter f = {.bank_ids = &banks[i].id, .n_bank_ids = 1,
+				     .types = set_types, .n_types = VG_ARRAY_LEN(set_types)};
+		if ((rc = vg_store_signal_each(s, &f, add_signal, rb, err)))
+			goto out;
+		vg_ipset_seal(rb->ips);
+	}
+out:
+	vg_store_bank_list_free(banks, nb);
+	if (rc) {
+		vg_rules_banks_free(b);
+		return rc;
+	}
+	*ret = b;
+	return 0;
+}
+
+static bool all_hex(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+static bool match_hex(const vg_rules_banks *b, const rbank *rb, const char *v, size_t n)
+{
+	uint8_t digest[32];
+	uint64_t id;
+	if (n == 32) {
+		return vg_hex_decode(v, n, digest, 16) == 0 &&
+		       vg_bank_index_lookup(rb->idx, "md5", digest, &id, 1) > 0;
+	}
+	if (vg_hex_decode(v, n, digest, 32) != 0)
+		return false;
+	if (vg_bank_index_lookup(rb->idx, "sha256", digest, &id, 1) > 0)
+		return true;
+	if (vg_bank_index_count(rb->idx, "pdq") == 0)
+		return false;
+	vg_pdq q;
+	if (vg_pdq_from_hex(v, n, &q) != 0)
+		return false;
+	vg_mih_hits hits;
+	vg_mih_hits_init(&hits, 1);
+	int rc = vg_bank_index_query_pdq(rb->idx, &q, b->threshold, &hits);
+	/* VG_ETOOBIG: more than one hit, which is a match all the same. */
+	bool hit = (rc == 0 && hits.n > 0) || rc == VG_ETOOBIG;
+	vg_mih_hits_done(&hits);
+	return hit;
+}
+
+bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
+			  size_t len)
+{
+	const rbank *rb = NULL;
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->v[i].name, bank) == 0) {
+			rb = &b->v[i];
+			break;
+		}
+	if (!rb || len == 0)
+		return false;
+	if (vg_strset_contains(rb->exact, value, len))
+		return true;
+	if ((len == 32 || len == 64) && all_hex(value, len) && match_hex(b, rb, value, len))
+		return true;
+	if (len > 7 && (strncasecmp(value, "http://", 7) == 0 || strncasecmp(value, "https://", 8) == 0)) {
+		char canon[VG_URL_MAX + 1], host[VG_URL_MAX + 1];
+		if (vg_url_canonicalize(value, len, canon, sizeof(canon), NULL) != 0)
+			return false;
+		if (vg_strset_contains(rb->exact, canon, strlen(canon)))
+			return true;
+		if (vg_url_host(canon, host, sizeof(host)) == 0 &&
+		    vg_strset_contains_domain(rb->domains, host, strlen(host)))
+			return true;
+		return false;
+	}
+	if (vg_strset_contains_domain(rb->domains, value, len))
+		return true;
+	return vg_ipset_contains(rb->ips, value, len);
+}

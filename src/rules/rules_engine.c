@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The event engine: one producer (the caller of vg_rules_engine_push) hands event lines
+ * to N worker threads, each with its own Lua state, counters, distinct counts and labels.
+ * A line goes to the worker its partition key hashes to, so every event of one ip (or
+ * user) meets the same counters, in input order; lines without a key go round robin.
+ *
+ * Invariants:
+ * - The per-event path takes no lock: lines travel in batches (up to BATCH_EVENTS lines or
+ *   BATCH_BYTES bytes), and only handing a whole batch over takes the worker's mutex.
+ * - Memory is bounded: each worker holds at most QUEUE_BATCHES batches; push blocks when
+ *   its worker is that far behind (backpressure instead of growth).
+ * - Drain returns only when every pushed line has been evaluated, so counts are exact.
+ * - The partition key is found by a scan of the raw line that follows JSON strings and
+ *   nesting, so a key inside a string or a nested object never decides the worker.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BATCH_EVENTS 512
+#define BATCH_BYTES ((size_t)256 << 10)
+#define QUEUE_BATCHES 8
+#define MAX_WORKERS 64
+
+typedef struct batch {
+	struct batch *next;
+	char *buf;
+	size_t used, cap;
+	uint32_t off[BATCH_EVENTS + 1]; /* line i is buf[off[i] .. off[i+1]) */
+	uint64_t seq[BATCH_EVENTS];
+	size_t n;
+} batch;
+
+typedef struct worker {
+	struct vg_rules_engine *eng;
+	int index;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond; /* signalled on any change of the fields below */
+	batch *queue_head, *queue_tail;
+	size_t queued;
+	batch *free_list;
+	size_t allocated;
+	bool busy, stop;
+	batch *filling; /* the producer's batch for this worker (producer only) */
+	vg__rules_vm *vm;
+	vg_json_doc doc;
+} worker;
+
+struct vg_rules_engine {
+	vg_rules_opts o;
+	worker *w;
+	int n;
+	uint64_t rr;
+	vg_labels *shared_labels;
+	vg_event_error_fn *on_error;
+	void *error_ctx;
+	char key[64];
+	size_t key_len;
+	bool default_key;
+};
+
+int vg_rules_partition(const char *key, size_t len, int workers)
+{
+	if (workers <= 1)
+		return 0;
+	return (int)(vg__rules_hash(key, len, 0x51ed2701) % (uint64_t)workers);
+}
+
+/* ---- the partition key scan ---------------------------------------------------------- */
+static const char *skip_string(const char *p, const char *end)
+{
+	/* p is just past the opening quote; returns the closing quote or end. */
+	while (p < end) {
+		const char *q = memchr(p, '"', (size_t)(end - p));
+		if (!q)
+			return end;
+		/* Count the backslashes before the quote: an odd number escapes it. */
+		size_t bs = 0;
+		while (q - bs > p && q[-1 - (long)bs] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return q;
+		p = q + 1;
+	}
+	return end;
+}
+
+/* The raw text of top-level member key's value: a string's content (without quotes), a
+ * number; for an object, its member "id". false when absent. */
+static bool find_key(const char *line, size_t len, const char *key, size_t klen, bool want_id,
+		     const char **ret, size_t *ret_len)
+{
+	const char *p = line, *end = line + len;
+	int depth = 0;
+	while (p < end) {
+		char c = *p;
+		if (c == '"') {
+			const char *s = p + 1, *q = skip_string(s, end);
+			if (q >= end)
+				return false;
+			p = q + 1;
+			if (depth != 1)
+				continue;
+			/* A key at depth 1 is followed by ':'. */
+			const char *r = p;
+			while (r < end && (*r == ' ' || *r == '\t'))
+				r++;
+			if (r >= end || *r != ':')
+				continue;
+			if ((size_t)(q - s) != klen || memcmp(s, key, klen) != 0) {
+				p = r + 1;
+				continue;
+			}
+			r++;
+			while (r < end && (*r == ' ' || *r == '\t'))
+				r++;
+			if (r >= end)
+				return false;
+			if (*r == '"') {
+				const char *vq = skip_string(r + 1, end);
+				if (vq >= end)
+					return false;
+				*ret = r + 1;
+				*ret_len = (size_t)(vq - r - 1);
+				return *ret_len > 0;
+			}
+			if (*r == '{' && want_id) {
+				/* user: {"id": ...}: the id inside, found the same way one level down. */
+				const char *obj = r, *oe = r;
+				int d = 0;
+				for (; oe < end; oe++) {
+					if (*oe == '"') {
+						oe = skip_string(oe + 1, end);
+						if (oe >= end)
+							return false;
+					} else if (*oe == '{') {
+						d++;
+					} else if (*oe == '}' && --d == 0) {
+						break;
+					}
+				}
+				if (oe >= end)
+					return false;
+				return find_key(obj, (size_t)(oe - obj) + 1, "id", 2, false, ret, ret_len);
+			}
+			const char *v = r;
+			while (r < end && *r != ',' && *r != '}' && *r != ' ')
+				r++;
+			*ret = v;
+			*ret_len = (size_t)(r - v);
+			return *ret_len > 0 && *v != '{' && *v != '[' && *v != 'n';
+		}
+		if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']')
+			depth--;
+		p++;
+	}
+	return false;
+}
+
+static int pick_worker(vg_rules_engine *e, const char *line, size_t len)
+{
+	if (e->n == 1)
+		return 0;
+	const char *v;
+	size_t vl;
+	bool found;
+	if (e->default_key) {
+		found = find_key(line, len, "ip", 2, false, &v, &vl) ||
+			find_key(line, len, "user", 4, true, &v, &vl);
+	} else {
+		found = find_key(line, len, e->key, e->key_len, true, &v, &vl);
+	}
+	if (found)
+		return vg_rules_partition(v, vl, e->n);
+	return (int)(e->rr++ % (uint64_t)e->n);
+}
+
+/* ---- workers ----------------------------------------------------------------------------- */
+static void process(worker *w, batch *b)
+{
+	vg_rules_engine *e = w->eng;
+	vg_usec wall = vg_time_now();
+	for (size_t i = 0; i < b->n; i++) {
+		const char *line = b->buf + b->off[i];
+		size_t len = b->off[i + 1] - b->off[i];
+		vg_error err;
+		if (len > e->o.max_event_bytes) {
+			vg__rules_vm_stats(w->vm)->bad_events++;
+			if (e->on_error) {
+				char why[96];
+				snprintf(why, sizeof(why), "event of %zu bytes is over the limit of %zu", len,
+					 e->o.max_event_bytes);
+				e->on_error(b->seq[i], why, e->error_ctx);
+			}
+			continue;
+		}
+		if (vg_json_decode(&w->doc, line, len, &err) != 0) {
+			vg__rules_vm_stats(w->vm)->bad_events++;
+			if (e->on_error)
+				e->on_error(b->seq[i], err.msg, e->error_ctx);
+			continue;
+		}
+		long t = vg_json_get(&w->doc, 0, "type");
+		if (t < 0 || w->doc.nodes[t].type != VG_JSON_STRING) {
+			vg__rules_vm_stats(w->vm)->bad_events++;
+			if (e->on_error)
+				e->on_error(b->seq[i], "an event needs a string \"type\"", e->error_ctx);
+			continue;
+		}
+		vg__rules_vm_eval(w->vm, &w->doc, line, len, b->seq[i],
+				  vg__rules_event_time(&w->doc, wall), e->o.on_verdict, e->o.ctx);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->queue_head && !w->stop)
+			pthread_cond_wait(&w->cond, &w->mu);
+		if (!w->queue_head)
+			break;
+		batch *b = w->queue_head;
+		w->queue_head = b->next;
+		if (!w->queue_head)
+			w->queue_tail = NULL;
+		w->queued--;
+		w->busy = true;
+		pthread_mutex_unlock(&w->mu);
+		process(w, b);
+		pthread_mutex_lock(&w->mu);
+		b->n = 0;
+		b->used = 0;
+		b->next = w->free_list;
+		w->free_list = b;
+		w->busy = false;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static batch *batch_new(void)
+{
+	batch *b = vg_xcalloc(1, sizeof(*b));
+	b->cap = BATCH_BYTES;
+	b->buf = vg_xmalloc(b->cap);
+	return b;
+}
+
+static void batch_free(batch *b)
+{
+	if (b) {
+		free(b->buf);
+		free(b);
+	}
+}
+
+/* Hands w's filling batch to its thread, waiting while the queue is full. */
+static void submit(worker *w)
+{
+	batch *b = w->filling;
+	if (!b || b->n == 0)
+		return;
+	w->filling = NULL;
+	pthread_mutex_lock(&w->mu);
+	while (w->queued >= QUEUE_BATCHES)
+		pthread_cond_wait(&w->cond, &w->mu);
+	b->next = NULL;
+	if (w->queue_tail)
+		w->queue_tail->next = b;
+	else
+		w->queue_head = b;
+	w->queue_tail = b;
+	w->queued++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static batch *take_batch(worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	batch *b = w->free_list;
+	if (b)
+		w->free_list = b->next;
+	else
+		w->allocated++;
+	pthread_mutex_unlock(&w->mu);
+	return b ? b : batch_new();
+}
+
+void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint64_t seq)
+{
+	int wi = len > e->o.max_event_bytes ? (int)(e->rr++ % (uint64_t)e->n)
+					    : pick_worker(e, line, len);
+	worker *w = &e->w[wi];
+	/* An over-long line is not copied: the worker reports it from its length alone. */
+	size_t copy = len > e->o.max_event_bytes ? 0 : len;
+	if (w->filling && (w->filling->n == BATCH_EVENTS || w->filling->used + copy > w->filling->cap))
+		submit(w);
+	if (!w->filling)
+		w->filling = take_batch(w);
+	batch *b = w->filling;
+	if (copy > b->cap) {
+		char *nb = realloc(b->buf, copy);
+		if (!nb)
+			abort();
+		b->buf = nb;
+		b->cap = copy;
+	}
+	memcpy(b->buf + b->used, line, copy);
+	b->off[b->n] = (uint32_t)b->used;
+	b->used += copy;
+	b->seq[b->n] = seq;
+	b->n++;
+	b->off[b->n] = (uint32_t)b->used;
+	if (copy == 0 && len > 0) {
+		/* Keep the length visible to the worker's size check. */
+		b->off[b->n] = (uint32_t)(b->used + (len > UINT32_MAX / 2 ? UINT32_MAX / 2 : len));
+		submit(w); /* the offsets after this one would be wrong: close the batch */
+	}
+}
+
+void vg_rules_engine_set_error_fn(vg_rules_engine *e, vg_event_error_fn *fn, void *ctx)
+{
+	e->on_error = fn;
+	e->error_ctx = ctx;
+}
+
+static void wait_idle(worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->queue_head || w->busy)
+		pthread_cond_wait(&w->cond, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int vg_rules_engine_drain(vg_rules_engine *e, vg_rules_stats *ret, vg_error *err)
+{
+	for (int i = 0; i < e->n; i++)
+		submit(&e->w[i]);
+	vg_rules_stats sum = {0};
+	int rc = 0;
+	for (int i = 0; i < e->n; i++) {
+		worker *w = &e->w[i];
+		wait_idle(w);
+		/* The worker is idle and its mutex (taken in wait_idle) ordered its writes
+		 * before these reads. */
+		const vg_rules_stats *s = vg__rules_vm_stats(w->vm);
+		sum.events += s->events;
+		sum.bad_events += s->bad_events;
+		sum.rule_errors += s->rule_errors;
+		sum.budget_stops += s->budget_stops;
+		for (int a = 0; a < VG_ACTION_COUNT; a++) {
+			sum.verdicts[a] += s->verdicts[a];
+			sum.shadow_verdicts[a] += s->shadow_verdicts[a];
+		}
+		size_t n;
+		vg__label_write *lw = vg__rules_vm_take_labels(w->vm, &n);
+		if (n && e->o.store_path && rc == 0)
+			rc = vg__rules_labels_persist(e->o.store_path, lw, n, err);
+		vg__label_write_free(lw, n);
+	}
+	if (ret)
+		*ret = sum;
+	return rc;
+}
+
+void vg_rules_engine_free(vg_rules_engine *e)
+{
+	if (!e)
+		return;
+	for (int i = 0; i < e->n; i++) {
+		worker *w = &e->w[i];
+		if (!w->started)
+			continue;
+		submit(w);
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thread, NULL);
+	}
+	for (int i = 0; i < e->n; i++) {
+		worker *w = &e->w[i];
+		for (batch *b = w->free_list, *nx; b; b = nx) {
+			nx = b->next;
+			batch_free(b);
+		}
+		for (batch *b = w->queue_head, *nx; b; b = nx) {
+			nx = b->next;
+			batch_free(b);
+		}
+		batch_free(w->filling);
+		vg__rules_vm_free(w->vm);
+		vg_json_doc_done(&w->doc);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cond);
+	}
+	vg_labels_free(e->shared_labels);
+	free(e->w);
+	free(e);
+}
+
+static void fill_vm_opts(const vg_rules_opts *o, const vg_labels *shared, int worker_index,
+			 vg__rules_vm_opts *ret)
+{
+	*ret = (vg__rules_vm_opts){
+		.instruction_budget = o->instruction_budget,
+		.max_counter_keys = o->max_counter_keys,
+		.max_distinct_keys = o->max_distinct_keys,
+		.max_labels = o->max_labels,
+		.banks = o->banks,
+		.shared_labels = shared,
+		.record_label_writes = o->store_path != NULL,
+		.worker = worker_index,
+	};
+}
+
+static int check_opts(const vg_rules_opts *in, vg_rules_opts *o, vg_error *err)
+{
+	*o = *in;
+	if (o->workers == 0)
+		o->workers = 1;
+	if (o->workers < 1 || o->workers > MAX_WORKERS)
+		return vg_error_set(err, VG_EINVAL, "workers must be 1 to %d", MAX_WORKERS);
+	if (!o->max_event_bytes)
+		o->max_event_bytes = VG_RULES_EVENT_MAX;
+	if (o->max_event_bytes > BATCH_BYTES)
+		return vg_error_set(err, VG_EINVAL, "max event bytes must be at most %zu", BATCH_BYTES);
+	if (o->partition_key && (strlen(o->partition_key) == 0 || strlen(o->partition_key) >= 64))
+		return vg_error_set(err, VG_EINVAL, "the partition key must be 1 to 63 bytes");
+	return 0;
+}
+
+int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rules_engine **ret,
+			vg_error *err)
+{
+	vg_rules_engine *e = vg_xcalloc(1, sizeof(*e));
+	int rc = check_opts(opts, &e->o, err);
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	e->default_key = e->o.partition_key == NULL;
+	if (!e->default_key) {
+		e->key_len = strlen(e->o.partition_key);
+		memcpy(e->key, e->o.partition_key, e->key_len + 1);
+	}
+	e->n = e->o.workers;
+	e->w = vg_xcalloc((size_t)e->n, sizeof(*e->w));
+	for (int i = 0; i < e->n; i++) {
+		pthread_mutex_init(&e->w[i].mu, NULL);
+		pthread_cond_init(&e->w[i].cond, NULL);
+	}
+	if (e->o.store_path) {
+		e->shared_labels = vg_labels_new(e->o.max_labels ? e->o.max_labels : 1 << 20);
+		if ((rc = vg__rules_labels_load(e->o.store_path, e->shared_labels, err)))
+			goto out;
+	}
+	for (int i = 0; i < e->n; i++) {
+		worker *w = &e->w[i];
+		w->eng = e;
+		w->index = i;
+		vg_json_doc_init(&w->doc, 0);
+		vg__rules_vm_opts vo;
+		fill_vm_opts(&e->o, e->shared_labels, i, &vo);
+		if ((rc = vg__rules_vm_new(rs, &vo, &w->vm, err)))
+			goto out;
+	}
+	for (int i = 0; i < e->n; i++) {
+		worker *w = &e->w[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			rc = vg_error_set(err, VG_EINTERNAL, "cannot start a worker thread");
+			goto out;
+		}
+		w->started = true;
+	}
+out:
+	if (rc) {
+		vg_rules_engine_free(e);
+		return rc;
+	}
+	*ret = e;
+	return 0;
+}
+
+/* ---- the synchronous runner ------------------------------------------------------------ */
+struct vg_rules_runner {
+	vg_rules_opts o;
+	vg__rules_vm *vm;
+	vg_json_doc doc;
+	vg_labels *shared_labels;
+	uint64_t seq;
+};
+
+int vg_rules_runner_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rules_runner **ret,
+			vg_error *err)
+{
+	vg_rules_runner *r = vg_xcalloc(1, sizeof(*r));
+	int rc = check_opts(opts, &r->o, err);
+	if (rc)
+		goto out;
+	vg_json_doc_init(&r->doc, 0);
+	if (r->o.store_path) {
+		r->shared_labels = vg_labels_new(r->o.max_labels ? r->o.max_labels : 1 << 20);
+		if ((rc = vg__rules_labels_load(r->o.store_path, r->shared_labels, err)))
+			goto out;
+	}
+	vg__rules_vm_opts vo;
+	fill_vm_opts(&r->o, r->shared_labels, 0, &vo);
+	rc = vg__rules_vm_new(rs, &vo, &r->vm, err);
+out:
+	if (rc) {
+		vg_rules_runner_free(r);
+		return rc;
+	}
+	*ret = r;
+	return 0;
+}
+
+void vg_rules_runner_free(vg_rules_runner *r)
+{
+	if (!r)
+		return;
+	if (r->vm && r->o.store_path) {
+		size_t n;
+		vg__label_write *lw = vg__rules_vm_take_labels(r->vm, &n);
+		vg_error err;
+		if (n && vg__rules_labels_persist(r->o.store_path, lw, n, &err) != 0)
+			vg_log(VG_LOG_WARN, "rules.labels", "msg=\"%s\"", err.msg);
+		vg__label_write_free(lw, n);
+	}
+	vg__rules_vm_free(r->vm);
+	vg_json_doc_done(&r->doc);
+	vg_labels_free(r->shared_labels);
+	free(r);
+}
+
+int vg_rules_runner_eval(vg_rules_runner *r, const char *line, size_t len, vg_verdict_fn *fn,
+			 void *ctx, vg_error *err)
+{
+	uint64_t seq = r->seq++;
+	if (len > r->o.max_event_bytes) {
+		vg__rules_vm_stats(r->vm)->bad_events++;
+		return vg_error_set(err, VG_ETOOBIG, "event of %zu bytes is over the limit of %zu",
+				    len, r->o.max_event_bytes);
+	}
+	int rc = vg_json_decode(&r->doc, line, len, err);
+	if (rc == 0) {
+		long t = vg_json_get(&r->doc, 0, "type");
+		if (t < 0 || r->doc.nodes[t].type != VG_JSON_STRING)
+			rc = vg_error_set(err, VG_EINVAL, "an event needs a string \"type\"");
+	}
+	if (rc) {
+		vg__rules_vm_stats(r->vm)->bad_events++;
+		return rc;
+	}
+	vg__rules_vm_eval(r->vm, &r->doc, line, len, seq,
+			  vg__rules_event_time(&r->doc, vg_time_now()), fn, ctx);
+	return 0;
+}
+
+void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret)
+{
+	*ret = *vg__rules_vm_stats(r->vm);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Labels across restarts: the live labels in the store are read into one table that every
+ * worker consults read-only after its own, and each drain writes the labels the workers set
+ * since the last one, in one transaction. The store is opened for the call and closed
+ * after it, because a vg_store belongs to one thread and drains are rare.
+ *
+ * Invariant: a label a rule set is in the store once the drain that followed it returned 0.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static int load_one(const vg_store_label *l, void *ctx)
+{
+	vg_labels_set(ctx, l->kind, l->entity, l->name, l->expires_at);
+	return 0;
+}
+
+int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err)
+{
+	vg_store *s;
+	int rc = vg_store_open(store_path, &s, err);
+	if (rc)
+		return rc;
+	rc = vg_store_label_each(s, vg_time_now(), load_one, l, err);
+	vg_store_close(s);
+	return rc;
+}
+
+int vg__rules_labels_persist(const char *store_path, const vg__label_write *w, size_t n,
+			     vg_error *err)
+{
+	vg_store_label *v = vg_xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (vg_store_label){w[i].kind, w[i].id, w[i].name, w[i].expires_at};
+	vg_store *s;
+	int rc = vg_store_open(store_path, &s, err);
+	if (rc == 0) {
+		rc = vg_store_label_set_many(s, v, n, err);
+		vg_store_close(s);
+	}
+	free(v);
+	return rc;
+}

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * One sandboxed LuaJIT state with its rules: how a rules folder becomes functions, how a
+ * decoded event becomes the table `e` they read, and the functions a rule may call
+ * (count, distinct, label, has_label, match, verdict). The engine runs one of these per
+ * worker thread; `vigil rules test` runs one alone.
+ *
+ * Invariants (the sandbox, tested in tests/unit/rules/test_sandbox.c):
+ * - Only base (without dofile, loadfile, loadstring, getfenv, setfenv, collectgarbage,
+ *   newproxy, print), string (without dump), table, math and bit are opened: no io, os,
+ *   package/require, debug, ffi or jit. `load` accepts only source text ("t" mode) and
+ *   runs it in the rules' own environment.
+ * - Every rule run is bounded: an instruction count hook stops it past the budget (and
+ *   keeps stopping every instruction after that, so a pcall inside the rule cannot
+ *   swallow the stop), and the state's allocator refuses memory past a fixed cap.
+ * - A rule that fails leaves its verdicts unsent and the other rules still run.
+ * - The vm pointer that C functions receive as an upvalue carries a magic number that is
+ *   checked on every call.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "util/util.h"
+
+#define VM_MAGIC 0x7669676c72756c65ull /* "viglrule" */
+#define HOOK_STEP 1000                 /* instructions between two hook calls */
+#define DEFAULT_BUDGET 1000000
+#define STATE_MEMORY_MAX ((size_t)512 << 20)
+#define MAX_VERDICTS_PER_RULE 8
+#define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
+
+typedef struct rule {
+	char name[VG_RULES_NAME_MAX + 1];
+	bool shadow;
+	int ref; /* the function, in the registry */
+} rule;
+
+typedef struct pending {
+	vg_action action;
+	char reason[VG_RULES_REASON_MAX + 1];
+} pending;
+
+struct vg__rules_vm {
+	uint64_t magic;
+	lua_State *L;
+	size_t mem_used;
+	vg__rules_vm_opts o;
+	rule *rules;
+	size_t n_rules, cap_rules;
+	bool loading;
+	/* The run in progress. */
+	uint64_t ins_used;
+	bool stopped; /* the budget ran out: every instruction raises from now on */
+	vg_usec now;
+	pending verdicts[MAX_VERDICTS_PER_RULE];
+	size_t n_verdicts;
+	vg_counters *counters;
+	vg_distinct *distinct;
+	vg_labels *labels;
+	vg__label_write *writes;
+	size_t n_writes, cap_writes;
+	vg_rules_stats stats;
+	uint64_t error_logs; /* how many rule errors were logged, for the rate limit */
+};
+
+static const char *const action_names[VG_ACTION_COUNT] = {
+	"allow", "block", "challenge", "review", "report",
+};
+
+const char *vg_action_name(vg_action a)
+{
+	return (unsigned)a < VG_ACTION_COUNT ? action_names[a] : "?";
+}
+
+int vg_action_parse(const char *name)
+{
+	for (int i = 0; i < VG_ACTION_COUNT; i++)
+		if (strcmp(name, action_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- the state: memory cap, budget hook --------------------------------------------- */
+static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	vg__rules_vm *vm = ud;
+	if (nsize == 0) {
+		free(ptr);
+		vm->mem_used -= osize;
+		return NULL;
+	}
+	if (nsize > osize && vm->mem_used + (nsize - osize) > STATE_MEMORY_MAX)
+		return NULL; /* Lua raises "not enough memory" in the rule */
+	void *p = realloc(ptr, nsize);
+	if (p)
+		vm->mem_used = vm->mem_used - (ptr ? osize : 0) + nsize;
+	return p;
+}
+
+static _Thread_local vg__rules_vm *hook_vm;
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	vg__rules_vm *vm = hook_vm;
+	if (!vm)
+		return;
+	if (!vm->stopped) {
+		vm->ins_used += HOOK_STEP;
+		if (vm->ins_used <= vm->o.instruction_budget)
+			return;
+		vm->stopped = true;
+		/* From now on every instruction raises, so `while true do pcall(f) end` cannot
+		 * catch the stop and go on. */
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	}
+	/* lua_pushfstring knows no 64-bit format: print the number here. */
+	char msg[80];
+	snprintf(msg, sizeof(msg), "instruction budget of %llu exceeded",
+		 (unsigned long long)vm->o.instruction_budget);
+	luaL_error(L, "%s", msg);
+}
+
+static void run_begin(vg__rules_vm *vm)
+{
+	hook_vm = vm;
+	vm->ins_used = 0;
+	if (vm->stopped) {
+		vm->stopped = false;
+		lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+	}
+}
+
+/* ---- argument helpers ------------------------------------------------------------------- */
+static vg__rules_vm *self(lua_State *L)
+{
+	vg__rules_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
+	if (!vm || vm->magic != VM_MAGIC)
+		luaL_error(L, "vigil: internal error (bad rules state)");
+	return vm;
+}
+
+/* A string or number argument (numbers become their decimal text, as Lua prints them). */
+static const char *arg_str(lua_State *L, int i, const char *what, size_t *len)
+{
+	int t = lua_type(L, i);
+	if (t != LUA_TSTRING && t != LUA_TNUMBER)
+		luaL_error(L, "%s must be a string or a number, not %s", what, lua_typename(L, t));
+	return lua_tolstring(L, i, len);
+}
+
+static vg_usec arg_window(lua_State *L, int i, const char *what)
+{
+	vg_usec w;
+	if (lua_type(L, i) == LUA_TNUMBER) {
+		double s = lua_tonumber(L, i);
+		if (!(s > 0 && s < 1e9))
+			luaL_error(L, "%s must be a positive number of seconds or \"10s\", \"5m\", \"24h\"", what);
+		return (vg_usec)(s * 1e6);
+	}
+	size_t n;
+	const char *s = lua_tolstring(L, i, &n);
+	if (!s || vg_rules_duration_parse(s, n, &w) != 0)
+		luaL_error(L, "%s must be a duration such as \"10s\", \"5m\", \"24h\"", what);
+	return w;
+}
+
+/* ---- the functions rules call -------------------------------------------------------------- */
+static int l_rule(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	if (!vm->loading)
+		return luaL_error(L, "rule() may only be called when the rules file loads");
+	size_t n;
+	const char *name = luaL_checklstring(L, 1, &n);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	if (n == 0 || n > VG_RULES_NAME_MAX)
+		return luaL_error(L, "a rule name has 1 to %d bytes", VG_RULES_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return luaL_error(L, "rule name '%s': use letters, digits, _ - and .", name);
+	}
+	for (size_t i = 0; i < vm->n_rules; i++)
+		if (strcmp(vm->rules[i].name, name) == 0)
+			return luaL_error(L, "rule '%s' is defined twice", name);
+	bool shadow = false;
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "shadow");
+		shadow = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+	}
+	if (vm->n_rules == vm->cap_rules) {
+		vm->cap_rules = vm->cap_rules ? vm->cap_rules * 2 : 16;
+		rule *r = realloc(vm->rules, vm->cap_rules * sizeof(*r));
+		if (!r)
+			return luaL_error(L, "out of memory");
+		vm->rules = r;
+	}
+	rule *r = &vm->rules[vm->n_rules++];
+	memcpy(r->name, name, n + 1);
+	r->shadow = shadow;
+	lua_pushvalue(L, 2);
+	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+static int l_count(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	size_t n;
+	const char *key = arg_str(L, 1, "count's key", &n);
+	if (n > KEY_MAX)
+		return luaL_error(L, "count's key is over %d bytes", KEY_MAX);
+	vg_usec w = arg_window(L, 2, "count's window");
+	lua_pushnumber(L, (lua_Number)vg_counters_add(vm->counters, key, n, w, vm->now, 1));
+	return 1;
+}
+
+static int l_distinct(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	size_t n, vn;
+	const char *key = arg_str(L, 1, "distinct's key", &n);
+	const char *val = arg_str(L, 2, "distinct's value", &vn);
+	if (n > KEY_MAX)
+		return luaL_error(L, "distinct's key is over %d bytes", KEY_MAX);
+	vg_usec w = arg_window(L, 3, "distinct's window");
+	lua_pushnumber(L, (lua_Number)vg_distinct_add(vm->distinct, key, n, val, vn, w, vm->now));
+	return 1;
+}
+
+static void label_args(lua_State *L, const char **kind, const char **id, const char **name)
+{
+	size_t a, b, c;
+	*kind = arg_str(L, 1, "a label's kind", &a);
+	*id = arg_str(L, 2, "a label's id", &b);
+	*name = arg_str(L, 3, "a label's name", &c);
+	if (a + b + c + 2 > KEY_MAX)
+		luaL_error(L, "a label's kind, id and name are over %d bytes together", KEY_MAX);
+	if (strlen(*kind) != a || strlen(*id) != b || strlen(*name) != c)
+		luaL_error(L, "a label may not hold a NUL byte");
+}
+
+static char *dup(const char *s)
+{
+	return vg_xstrdup(s);
+}
+
+static int l_label(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	const char *kind, *id, *name;
+	label_args(L, &kind, &id, &name);
+	vg_usec exp = 0;
+	if (!lua_isnoneornil(L, 4))
+		exp = vm->now + arg_window(L, 4, "a label's ttl");
+	vg_labels_set(vm->labels, kind, id, name, exp);
+	if (vm->o.record_label_writes) {
+		if (vm->n_writes == vm->cap_writes) {
+			vm->cap_writes = vm->cap_writes ? vm->cap_writes * 2 : 64;
+			vm->writes = realloc(vm->writes, vm->cap_writes * sizeof(*vm->writes));
+			if (!vm->writes)
+				abort();
+		}
+		vm->writes[vm->n_writes++] = (vg__label_write){dup(kind), dup(id), dup(name), exp};
+	}
+	return 0;
+}
+
+static int l_has_label(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	const char *kind, *id, *name;
+	label_args(L, &kind, &id, &name);
+	bool has = vg_labels_has(vm->labels, kind, id, name, vm->now) ||
+		   (vm->o.shared_labels &&
+		    vg_labels_has(vm->o.shared_labels, kind, id, name, vm->now));
+	lua_pushboolean(L, has);
+	return 1;
+}
+
+static int l_match(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	const char *bank = luaL_checkstring(L, 1);
+	if (lua_isnoneornil(L, 2)) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	size_t n;
+	const char *v = arg_str(L, 2, "match's value", &n);
+	lua_pushboolean(L, vm->o.banks && vg_rules_banks_match(vm->o.banks, bank, v, n));
+	return 1;
+}
+
+static int l_verdict(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	const char *a = luaL_checkstring(L, 1);
+	int act = vg_action_parse(a);
+	if (act < 0)
+		return luaL_error(L, "unknown action '%s': use allow, block, challenge, review or report", a);
+	size_t n = 0;
+	const char *reason = lua_isnoneornil(L, 2) ? "" : arg_str(L, 2, "a verdict's reason", &n);
+	if (vm->n_verdicts >= MAX_VERDICTS_PER_RULE)
+		return luaL_error(L, "more than %d verdicts from one rule for one event",
+				  MAX_VERDICTS_PER_RULE);
+	pending *p = &vm->verdicts[vm->n_verdicts++];
+	p->action = (vg_action)act;
+	if (n > VG_RULES_REASON_MAX)
+		n = VG_RULES_REASON_MAX;
+	memcpy(p->reason, reason, n);
+	p->reason[n] = '\0';
+	return 0;
+}
+
+/* load(text [, name]): source text only, in the rules' environment. */
+static int l_load(lua_State *L)
+{
+	size_t n;
+	const char *src = luaL_checklstring(L, 1, &n);
+	const char *name = luaL_optstring(L, 2, "=load");
+	if (luaL_loadbufferx(L, src, n, name, "t") != 0) {
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	lua_pushvalue(L, LUA_GLOBALSINDEX);
+	lua_setfenv(L, -2);
+	return 1;
+}
+
+/* ---- building the sandbox ------------------------------------------------------------------ */
+static void open_lib(lua_State *L, const char *name, lua_CFunction fn)
+{
+	lua_pushcfunction(L, fn);
+	lua_pushstring(L, name);
+	lua_call(L, 1, 0);
+}
+
+static void set_fn(lua_State *L, vg__rules_vm *vm, const char *name, lua_CFunction fn)
+{
+	lua_pushlightuserdata(L, vm);
+	lua_pushcclosure(L, fn, 1);
+	lua_setglobal(L, name);
+}
+
+static int build_sandbox(vg__rules_vm *vm, vg_error *err)
+{
+	lua_State *L = vm->L;
+	open_lib(L, "", luaopen_base);
+	open_lib(L, LUA_TABLIBNAME, luaopen_table);
+	open_lib(L, LUA_STRLIBNAME, luaopen_string);
+	open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+	open_lib(L, LUA_BITLIBNAME, luaopen_bit);
+	static const char *const removed[] = {
+		"dofile", "loadfile", "loadstring", "load", "getfenv", "setfenv",
+		"collectgarbage", "newproxy", "print", "gcinfo", "module", "require",
+	};
+	for (size_t i = 0; i < VG_ARRAY_LEN(removed); i++) {
+		lua_pushnil(L);
+		lua_setglobal(L, removed[i]);
+	}
+	lua_getglobal(L, "string");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+	/* package.loaded would reach every library opened so far; it is not opened, but the
+	 * registry's _LOADED table is reachable from nothing a rule can call. */
+	lua_pushcfunction(L, l_load);
+	lua_setglobal(L, "load");
+	set_fn(L, vm, "rule", l_rule);
+	set_fn(L, vm, "count", l_count);
+	set_fn(L, vm, "distinct", l_distinct);
+	set_fn(L, vm, "label", l_label);
+	set_fn(L, vm, "has_label", l_has_label);
+	set_fn(L, vm, "match", l_match);
+	set_fn(L, vm, "verdict", l_verdict);
+	(void)err;
+	return 0;
+}
+
+static const char *lua_msg(lua_State *L)
+{
+	const char *m = lua_tostring(L, -1);
+	return m ? m : "(an error that is not a string)";
+}
+
+int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__rules_vm **ret,
+		     vg_error *err)
+{
+	vg__rules_vm *vm = vg_xcalloc(1, sizeof(*vm));
+	vm->magic = VM_MAGIC;
+	vm->o = *opts;
+	if (!vm->o.instruction_budget)
+		vm->o.instruction_budget = DEFAULT_BUDGET;
+	vm->counters = vg_counters_new(opts->max_counter_keys ? opts->max_counter_keys : 1 << 20);
+	vm->distinct = vg_distinct_new(opts->max_distinct_keys ? opts->max_distinct_keys : 1 << 16);
+	vm->labels = vg_labels_new(opts->max_labels ? opts->max_labels : 1 << 20);
+	vm->L = lua_newstate(vm_alloc, vm);
+	int rc = 0;
+	if (!vm->L) {
+		rc = vg_error_set(err, VG_ENOMEM, "cannot create a Lua state");
+		goto out;
+	}
+	if ((rc = build_sandbox(vm, err)))
+		goto out;
+	lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+	vm->loading = true;
+	vm->now = vg_time_now();
+	for (size_t i = 0; i < rs->n_files; i++) {
+		const vg__rules_file *f = &rs->files[i];
+		char chunk[300];
+		snprintf(chunk, sizeof(chunk), "@%s", f->name);
+		run_begin(vm);
+		if (luaL_loadbufferx(vm->L, f->src, f->len, chunk, "t") != 0 ||
+		    lua_pcall(vm->L, 0, 0, 0) != 0) {
+			rc = vg_error_set(err, VG_EINVAL, "%s", lua_msg(vm->L));
+			lua_pop(vm->L, 1);
+			goto out;
+		}
+	}
+	vm->loading = false;
+	hook_vm = NULL;
+out:
+	if (rc) {
+		vg__rules_vm_free(vm);
+		return rc;
+	}
+	*ret = vm;
+	return 0;
+}
+
+void vg__label_write_free(vg__label_write *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(w[i].kind);
+		free(w[i].id);
+		free(w[i].name);
+	}
+	free(w);
+}
+
+void vg__rules_vm_free(vg__rules_vm *vm)
+{
+	if (!vm)
+		return;
+	if (hook_vm == vm)
+		hook_vm = NULL;
+	if (vm->L)
+		lua_close(vm->L);
+	vg_counters_free(vm->counters);
+	vg_distinct_free(vm->distinct);
+	vg_labels_free(vm->labels);
+	vg__label_write_free(vm->writes, vm->n_writes);
+	free(vm->rules);
+	vm->magic = 0;
+	free(vm);
+}
+
+/* ---- events as tables ------------------------------------------------------------------ */
+static size_t push_node(lua_State *L, const vg_json_doc *doc, size_t i)
+{
+	const vg_json_node *nd = &doc->nodes[i];
+	switch (nd->type) {
+	case VG_JSON_NULL:
+		/* JSON null reads as nil, like a missing field: `if e.x then` treats both alike. */
+		lua_pushnil(L);
+		return i + 1;
+	case VG_JSON_FALSE: lua_pushboolean(L, 0); return i + 1;
+	case VG_JSON_TRUE: lua_pushboolean(L, 1); return i + 1;
+	case VG_JSON_INT: lua_pushnumber(L, (lua_Number)nd->v.i); return i + 1;
+	case VG_JSON_REAL: lua_pushnumber(L, nd->v.d); return i + 1;
+	case VG_JSON_STRING: lua_pushlstring(L, nd->v.str, nd->len); return i + 1;
+	case VG_JSON_ARRAY: {
+		lua_createtable(L, (int)nd->len, 0);
+		size_t j = i + 1;
+		for (uint32_t k = 0; k < nd->len; k++) {
+			j = push_node(L, doc, j);
+			lua_rawseti(L, -2, (int)k + 1);
+		}
+		return nd->next;
+	}
+	default: {
+		lua_createtable(L, 0, (int)nd->len);
+		size_t j = i + 1;
+		for (uint32_t k = 0; k < nd->len; k++) {
+			const vg_json_node *key = &doc->nodes[j];
+			lua_pushlstring(L, key->v.str, key->len);
+			j = push_node(L, doc, j + 1);
+			/* Repeated keys: the last one wins, as in jansson. */
+			lua_rawset(L, -3);
+		}
+		return nd->next;
+	}
+	}
+}
+
+vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall)
+{
+	long i = vg_json_get(doc, 0, "ts");
+	if (i < 0)
+		return wall;
+	const vg_json_node *nd = &doc->nodes[i];
+	double s = nd->type == VG_JSON_INT ? (double)nd->v.i
+		   : nd->type == VG_JSON_REAL ? nd->v.d : -1;
+	/* 1e6..1e11 s covers 1970-01-12 to year 5138: anything else is not seconds. */
+	if (!(s >= 1e6 && s < 1e11))
+		return wall;
+	return (vg_usec)(s * 1e6);
+}
+
+void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
+		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx)
+{
+	lua_State *L = vm->L;
+	vm->now = now;
+	vm->stats.events++;
+	push_node(L, doc, 0);
+	int ev = lua_gettop(L);
+	for (size_t r = 0; r < vm->n_rules; r++) {
+		rule *ru = &vm->rules[r];
+		vm->n_verdicts = 0;
+		run_begin(vm);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ru->ref);
+		lua_pushvalue(L, ev);
+		if (lua_pcall(L, 1, 0, 0) != 0) {
+			if (vm->stopped)
+				vm->stats.budget_stops++;
+			else
+				vm->stats.rule_errors++;
+			/* At most 100 messages per state, so a broken rule cannot flood the log;
+			 * the counts keep counting. */
+			if (vm->error_logs++ < 100) {
+				char msg[256];
+				snprintf(msg, sizeof(msg), "%s", lua_msg(L));
+				vg_log(VG_LOG_WARN, vm->stopped ? "rules.budget" : "rules.error",
+				       "rule=%s worker=%d seq=%llu msg=\"%s\"", ru->name, vm->o.worker,
+				       (unsigned long long)seq, msg);
+			}
+			lua_settop(L, ev);
+			continue;
+		}
+		for (size_t k = 0; k < vm->n_verdicts; k++) {
+			pending *p = &vm->verdicts[k];
+			if (ru->shadow)
+				vm->stats.shadow_verdicts[p->action]++;
+			else
+				vm->stats.verdicts[p->action]++;
+			if (fn) {
+				vg_verdict v = {
+					.rule = ru->name,
+					.action = p->action,
+					.shadow = ru->shadow,
+					.reason = p->reason,
+					.event = line,
+					.event_len = len,
+					.seq = seq,
+					.worker = vm->o.worker,
+				};
+				fn(&v, ctx);
+			}
+		}
+	}
+	lua_settop(L, ev - 1);
+	hook_vm = NULL;
+}
+
+vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm)
+{
+	return &vm->stats;
+}
+
+vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n)
+{
+	vg__label_write *w = vm->writes;
+	*ret_n = vm->n_writes;
+	vm->writes = NULL;
+	vm->n_writes = vm->cap_writes = 0;
+	return w;
+}
+
+/* ---- rulesets ------------------------------------------------------------------------------ */
+static int ruleset_finish(vg_ruleset *rs, vg_ruleset **ret, vg_error *err)
+{
+	/* Compile once now, so a broken folder is refused before any worker starts, and
+	 * keep the rule names for listings. */
+	vg__rules_vm_opts o = {.instruction_budget = DEFAULT_BUDGET, .max_counter_keys = 16,
+			       .max_distinct_keys = 16, .max_labels = 16};
+	vg__rules_vm *vm;
+	int rc = vg__rules_vm_new(rs, &o, &vm, err);
+	if (rc) {
+		vg_ruleset_free(rs);
+		return rc;
+	}
+	if (vm->n_rules == 0) {
+		vg__rules_vm_free(vm);
+		vg_ruleset_free(rs);
+		return vg_error_set(err, VG_EINVAL, "no rule defined (call rule(NAME, function(e) ... end))");
+	}
+	rs->n_rules = vm->n_rules;
+	rs->rule_names = vg_xcalloc(vm->n_rules, sizeof(char *));
+	rs->shadow = vg_xcalloc(vm->n_rules, sizeof(bool));
+	for (size_t i = 0; i < vm->n_rules; i++) {
+		rs->rule_names[i] = vg_xstrdup(vm->rules[i].name);
+		rs->shadow[i] = vm->rules[i].shadow;
+	}
+	vg__rules_vm_free(vm);
+	*ret = rs;
+	return 0;
+}
+
+int vg_ruleset_load_string(const char *name, const char *src, size_t len, vg_ruleset **ret,
+			   vg_error *err)
+{
+	vg_ruleset *rs = vg_xcalloc(1, sizeof(*rs));
+	rs->files = vg_xcalloc(1, sizeof(*rs->files));
+	rs->n_files = 1;
+	rs->files[0].name = vg_xstrdup(name);
+	rs->files[0].src = vg_xmalloc(len + 1);
+	memcpy(rs->files[0].src, src, len);
+	rs->files[0].src[len] = '\0';
+	rs->files[0].len = len;
+	return ruleset_finish(rs, ret, err);
+}
+
+void vg_ruleset_free(vg_ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->n_files; i++) {
+		free(rs->files[i].name);
+		free(rs->files[i].src);
+	}
+	free(rs->files);
+	for (size_t i = 0; i < rs->n_rules; i++)
+		free(rs->rule_names[i]);
+	free(rs->rule_names);
+	free(rs->shadow);
+	free(rs);
+}
+
+size_t vg_ruleset_count(const vg_ruleset *rs)
+{
+	return rs->n_rules;
+}
+
+const char *vg_ruleset_rule_name(const vg_ruleset *rs, size_t i, bool *ret_shadow)
+{
+	if (i >= rs->n_rules)
+		return NULL;
+	if (ret_shadow)
+		*ret_shadow = rs->shadow[i];
+	return rs->rule_names[i];
+}
+
+/* Directory loading lives here too, so the file list and the compile check are one
+ * step. */
+#include <dirent.h>
+
+#define RULE_FILE_MAX ((size_t)1 << 20)
+#define RULE_FILES_MAX 1024
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vg_ruleset_load_dir(const char *dir, vg_ruleset **ret, vg_error *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return vg_error_set(err, VG_ENOENT, "cannot open rules folder %s", dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".lua") != 0)
+			continue;
+		if (n == RULE_FILES_MAX) {
+			rc = vg_error_set(err, VG_ETOOBIG, "over %d rules files in %s", RULE_FILES_MAX, dir);
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = realloc(names, cap * sizeof(*names));
+			if (!names)
+				abort();
+		}
+		names[n++] = vg_xstrdup(de->d_name);
+	}
+	closedir(d);
+	vg_ruleset *rs = vg_xcalloc(1, sizeof(*rs));
+	if (rc)
+		goto out;
+	qsort(names, n, sizeof(*names), cmp_str);
+	rs->files = vg_xcalloc(n ? n : 1, sizeof(*rs->files));
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		uint8_t *data;
+		size_t len;
+		if ((rc = vg_file_read(path, RULE_FILE_MAX, &data, &len, err)))
+			goto out;
+		vg__rules_file *f = &rs->files[rs->n_files++];
+		f->name = vg_xstrdup(names[i]);
+		f->src = vg_xmalloc(len + 1);
+		memcpy(f->src, data, len);
+		f->src[len] = '\0';
+		f->len = len;
+		free(data);
+	}
+	if (n == 0)
+		rc = vg_error_set(err, VG_EINVAL, "no *.lua file in %s", dir);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (rc) {
+		vg_ruleset_free(rs);
+		return rc;
+	}
+	return ruleset_finish(rs, ret, err);
+}

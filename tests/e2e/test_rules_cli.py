@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`vigil replay` and `vigil rules` end to end: the summary (people and --json), verdict
+lines, bad lines reported with their number without stopping the run, errors and loops
+in rules isolated, the same counts on 1 and 2 workers, labels kept across runs in the
+database, match() against a bank, and `rules check` / `rules test` with their exit
+statuses."""
+import json
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "tests" / "fixtures" / "rules"
+
+FAILS = """
+rule("failed-logins", function(e)
+	if e.type == "login" and not e.ok then
+		if count("f:" .. e.ip, "5m") == 3 then verdict("block", "3 failures " .. e.ip) end
+	end
+end)
+"""
+
+
+def write_rules(d, **files):
+    d.mkdir(exist_ok=True)
+    for name, src in files.items():
+        (d / f"{name}.lua").write_text(src)
+    return d
+
+
+def events(*evs):
+    return "".join(json.dumps(e) + "\n" for e in evs).encode()
+
+
+def logins(n_ips, per_ip):
+    return [{"type": "login", "ip": f"10.0.{i // 256}.{i % 256}", "ok": False,
+             "ts": 1700000000 + k} for k in range(per_ip) for i in range(n_ips)]
+
+
+def test_replay_summary_and_verdicts(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS)
+    inp = tmp_path / "ev.ndjson"
+    inp.write_bytes(events(*logins(50, 4)))
+    out = tmp_path / "verdicts.ndjson"
+    p = vigil("replay", "--rules", rules, "--workers", "2", "--json", "--verdicts", out, inp,
+              check=0)
+    s = json.loads(p.stdout)
+    assert s["events"] == 200
+    assert s["verdicts"] == {"allow": 0, "block": 50, "challenge": 0, "review": 0, "report": 0}
+    assert s["errors"] == 0 and s["events_per_second"] > 0
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert len(lines) == 50
+    assert {l["rule"] for l in lines} == {"failed-logins"}
+    assert all(l["action"] == "block" and l["event"]["type"] == "login" for l in lines)
+    assert all(l["reason"] == "3 failures " + l["event"]["ip"] for l in lines)
+    human = vigil("replay", "--rules", rules, inp, check=0).stdout.decode()
+    assert "events      200" in human and "block 50" in human and "events/s" in human
+
+
+def test_same_counts_on_one_and_two_workers(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS)
+    inp = tmp_path / "ev.ndjson"
+    inp.write_bytes(events(*logins(500, 7)))
+    got = [json.loads(vigil("replay", "--rules", rules, "--workers", w, "--json", inp,
+                            check=0).stdout) for w in ("1", "2")]
+    assert got[0]["verdicts"] == got[1]["verdicts"]
+    assert got[0]["verdicts"]["block"] == 500
+
+
+def test_bad_lines_and_bad_rules_do_not_stop_the_replay(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS, broken="""
+rule("raises", function(e) if e.type == "boom" then error("nope") end end)
+rule("loops", function(e) if e.type == "loop" then while true do end end end)
+rule("escapes", function(e) if e.type == "esc" then os.execute("touch /tmp/x") end end)
+""")
+    body = (events(*logins(1, 3)) + b"not json\n" + b'{"no_type":1}\n' + b"\n" +
+            b'{"type":"x"' + b"\n" + b'{"type":"big","pad":"' + b"x" * 70000 + b'"}\n' +
+            events({"type": "boom"}, {"type": "loop"}, {"type": "esc"}) +
+            events(*logins(1, 3)))
+    p = vigil("replay", "--rules", rules, "--workers", "1", "--json", "-", input=body, check=0)
+    s = json.loads(p.stdout)
+    err = p.stderr.decode()
+    assert s["events"] == 9
+    assert s["bad_events"] == 4
+    assert s["rule_errors"] == 2 and s["budget_stops"] == 1
+    assert s["errors"] == 7
+    assert s["verdicts"]["block"] == 1
+    assert "line 4:" in err and "line 5:" in err and "line 7:" in err and "line 8:" in err
+    assert "line 6:" not in err  # a blank line is not an event
+
+
+def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
+    db = tmp_path / "v.db"
+    vigil("bank", "create", "phish", "--db", db, check=0)
+    vigil("bank", "add", "phish", "--db", db, "--type", "url", "https://phish.test/login",
+          check=None)
+    rules = EXAMPLES
+    first = events({"type": "report", "subject": "mallory"})
+    vigil("replay", "--rules", rules, "--db", db, "-", input=first, check=0)
+    second = events({"type": "upload", "user": {"id": "mallory"}},
+                    {"type": "upload", "user": {"id": "alice"}})
+    p = vigil("replay", "--rules", rules, "--db", db, "--json", "-", input=second, check=0)
+    assert json.loads(p.stdout)["verdicts"]["review"] == 1
+
+
+def test_rules_check(vigil, tmp_path):
+    p = vigil("rules", "check", EXAMPLES, check=0)
+    out = p.stdout.decode()
+    assert "failed-logins" in out and "accounts-per-ip (shadow)" in out
+    bad = write_rules(tmp_path / "bad", a="rule('x', function(e) end")
+    p = vigil("rules", "check", bad, check=1)
+    assert b"a.lua" in p.stderr
+    dup = write_rules(tmp_path / "dup", a="rule('x', function(e) end)",
+                      b="rule('x', function(e) end)")
+    assert b"twice" in vigil("rules", "check", dup, check=1).stderr
+    esc = write_rules(tmp_path / "esc", a="io.open('/etc/passwd')\nrule('x', function(e) end)")
+    vigil("rules", "check", esc, check=1)
+    vigil("rules", "check", tmp_path / "missing", check=1)
+    vigil("rules", check=2)
+
+
+def test_rules_test_fixtures(vigil, tmp_path):
+    p = vigil("rules", "test", EXAMPLES, check=0)
+    assert b"0 failures" in p.stdout
+    d = write_rules(tmp_path / "t", fails=FAILS)
+    (d / "fails.test.ndjson").write_text(
+        json.dumps({"type": "login", "ip": "1.2.3.4", "ok": False, "expect": []}) + "\n" +
+        json.dumps({"type": "login", "ip": "1.2.3.4", "ok": False, "expect": "block"}) + "\n")
+    p = vigil("rules", "test", d, check=1)
+    err = p.stderr.decode()
+    assert "fails.test.ndjson:2" in err and "expected block" in err

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The engine through its public header: rules see events as tables, verdicts come out
+ * with their rule, the sandbox refuses every escape hatch, a failing or looping rule is
+ * counted and the others still run, partitioning keeps a key on one worker, workers
+ * count exactly, labels survive a restart through the store, and match() finds bank
+ * signals of every type.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rules/rules.h"
+
+typedef struct seen {
+	pthread_mutex_t mu;
+	char rules[64][64];
+	int actions[64];
+	char reasons[64][128];
+	int n;
+	uint64_t by_worker_key[4]; /* bit set per worker that saw key k */
+} seen;
+
+static void collect(const vg_verdict *v, void *ctx)
+{
+	seen *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	if (s->n < 64) {
+		snprintf(s->rules[s->n], 64, "%s", v->rule);
+		snprintf(s->reasons[s->n], 128, "%s", v->reason);
+		s->actions[s->n] = v->action;
+		s->n++;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static vg_ruleset *load(const char *src)
+{
+	vg_ruleset *rs;
+	vg_error err;
+	int rc = vg_ruleset_load_string("t.lua", src, strlen(src), &rs, &err);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	return rs;
+}
+
+static vg_rules_runner *runner(const vg_ruleset *rs)
+{
+	vg_rules_runner *r;
+	vg_error err;
+	vg_rules_opts o = {.instruction_budget = 100000};
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0, "%s", err.msg);
+	return r;
+}
+
+static void eval(vg_rules_runner *r, const char *line, seen *s)
+{
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_eval(r, line, strlen(line), collect, s, &err), 0, "%s", err.msg);
+}
+
+Test(engine, events_as_tables_and_verdicts)
+{
+	vg_ruleset *rs = load(
+		"rule('r1', function(e)\n"
+		"  if e.type == 'login' and e.user.id == 'u1' and e.n == 3 and e.tags[2] == 'b'\n"
+		"     and e.missing == nil and e.nul == nil and e.ok == false then\n"
+		"    verdict('block', 'ip ' .. e.ip)\n"
+		"  end\n"
+		"end)\n"
+		"rule('r2', function(e) verdict('review') end, {shadow = true})\n");
+	cr_assert_eq(vg_ruleset_count(rs), 2);
+	bool shadow;
+	cr_assert_str_eq(vg_ruleset_rule_name(rs, 1, &shadow), "r2");
+	cr_assert(shadow);
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"login\",\"ip\":\"10.0.0.1\",\"user\":{\"id\":\"u1\"},\"n\":3,"
+		"\"tags\":[\"a\",\"b\"],\"nul\":null,\"ok\":false}", &s);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.rules[0], "r1");
+	cr_assert_eq(s.actions[0], VG_ACTION_BLOCK);
+	cr_assert_str_eq(s.reasons[0], "ip 10.0.0.1");
+	cr_assert_eq(s.actions[1], VG_ACTION_REVIEW);
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 1);
+	cr_assert_eq(st.shadow_verdicts[VG_ACTION_REVIEW], 1);
+	cr_assert_eq(st.verdicts[VG_ACTION_REVIEW], 0, "shadow verdicts are counted apart");
+	/* Bad lines are errors for that line only. */
+	vg_error err;
+	cr_assert_neq(vg_rules_runner_eval(r, "{", 1, collect, &s, &err), 0);
+	cr_assert_neq(vg_rules_runner_eval(r, "{\"a\":1}", 7, collect, &s, &err), 0, "no type");
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
+Test(engine, count_distinct_label_from_rules)
+{
+	vg_ruleset *rs = load(
+		"rule('fails', function(e)\n"
+		"  if count('f:' .. e.ip, '1m') == 3 then verdict('challenge', 'three') end\n"
+		"  if e.type ~= 'post' and distinct('u:' .. e.ip, e.user, '1h') == 2 then verdict('review', 'two users') end\n"
+		"  if e.type == 'flag' then label('ip', e.ip, 'bad', '10s') end\n"
+		"  if e.type == 'post' and has_label('ip', e.ip, 'bad') then verdict('block', 'lab') end\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"login\",\"ip\":\"1.1.1.1\",\"user\":\"a\",\"ts\":1700000000}", &s);
+	eval(r, "{\"type\":\"login\",\"ip\":\"1.1.1.1\",\"user\":\"a\",\"ts\":1700000001}", &s);
+	cr_assert_eq(s.n, 0);
+	eval(r, "{\"type\":\"flag\",\"ip\":\"1.1.1.1\",\"user\":\"b\",\"ts\":1700000002}", &s);
+	cr_assert_eq(s.n, 2, "third count and second distinct user");
+	eval(r, "{\"type\":\"post\",\"ip\":\"1.1.1.1\",\"user\":\"b\",\"ts\":1700000005}", &s);
+	cr_assert_eq(s.n, 3);
+	cr_assert_eq(s.actions[2], VG_ACTION_BLOCK);
+	/* The label has expired 10 s after it was set. */
+	eval(r, "{\"type\":\"post\",\"ip\":\"1.1.1.1\",\"user\":\"b\",\"ts\":1700000013}", &s);
+	cr_assert_eq(s.n, 3);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
+Test(engine, sandbox_refuses_escapes)
+{
+	/* Each expression must be nil (or fail): every way out of the sandbox. */
+	static const char *const probes[] = {
+		"io", "os", "require", "package", "debug", "ffi", "jit", "dofile", "loadfile",
+		"loadstring", "string.dump", "getfenv", "setfenv", "collectgarbage", "newproxy",
+		"print", "module", "gcinfo",
+	};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		char src[512];
+		snprintf(src, sizeof(src),
+			 "rule('p', function(e) if %s ~= nil then verdict('block', '%s') end end)",
+			 probes[i], probes[i]);
+		vg_ruleset *rs = load(src);
+		vg_rules_runner *r = runner(rs);
+		seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+		eval(r, "{\"type\":\"x\"}", &s);
+		cr_assert_eq(s.n, 0, "%s is reachable from a rule", probes[i]);
+		vg_rules_runner_free(r);
+		vg_ruleset_free(rs);
+	}
+	/* Bytecode is refused by load, even when built by hand; source text works. */
+	vg_ruleset *rs = load(
+		"rule('p', function(e)\n"
+		"  local f, err = load('\\27LJ\\2\\0')\n"
+		"  if f == nil then verdict('allow', 'bytecode refused') end\n"
+		"  local g = load('return 1 + 1')\n"
+		"  if g and g() == 2 then verdict('allow', 'text ok') end\n"
+		"  local h = load('return os')\n"
+		"  if h and h() == nil then verdict('allow', 'no os inside load') end\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"x\"}", &s);
+	cr_assert_eq(s.n, 3, "bytecode refused, text chunks run in the sandbox");
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+	/* A rules file cannot load bytecode either, nor call rule() at run time. */
+	vg_error err;
+	cr_assert_neq(vg_ruleset_load_string("b.lua", "\x1bLJ\x02\x00", 5, &rs, &err), 0);
+	rs = load("rule('late', function(e) rule('x', function() end) end)");
+	r = runner(rs);
+	eval(r, "{\"type\":\"x\"}", &s);
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 1);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
+Test(engine, errors_and_budget_are_isolated)
+{
+	vg_ruleset *rs = load(
+		"rule('boom', function(e) error('kaboom') end)\n"
+		"rule('loop', function(e) while true do end end)\n"
+		"rule('sneaky', function(e) while true do pcall(function() while true do end end) end end)\n"
+		"rule('bad-call', function(e) count() end)\n"
+		"rule('bad-action', function(e) verdict('nuke') end)\n"
+		"rule('partial', function(e) verdict('block', 'x'); error('after') end)\n"
+		"rule('fine', function(e) verdict('allow', 'still here') end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	for (int i = 0; i < 3; i++)
+		eval(r, "{\"type\":\"x\"}", &s);
+	cr_assert_eq(s.n, 3, "only 'fine' speaks; 'partial' failed so its verdict is dropped");
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(s.rules[i], "fine");
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.budget_stops, 6, "loop and sneaky stopped on each of 3 events");
+	cr_assert_eq(st.rule_errors, 12);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+	/* A file that loops at load time is refused, not hung. */
+	vg_error err;
+	const char *src = "while true do end";
+	cr_assert_eq(vg_ruleset_load_string("l.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+	cr_assert(strstr(err.msg, "budget"), "%s", err.msg);
+	/* And broken files name themselves. */
+	src = "rule('a', function(e) end)\nrule('a', function(e) end)";
+	cr_assert_eq(vg_ruleset_load_string("d.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+	cr_assert(strstr(err.msg, "twice"), "%s", err.msg);
+	src = "rule('a', function(e) end";
+	cr_assert_eq(vg_ruleset_load_string("s.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+	cr_assert(strstr(err.msg, "s.lua"), "%s", err.msg);
+	src = "local x = 1";
+	cr_assert_eq(vg_ruleset_load_string("n.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+}
+
+Test(engine, memory_is_capped)
+{
+	vg_ruleset *rs = load("rule('hog', function(e) local t = {} for i = 1, 1e9 do t[i] = "
+			      "string.rep('x', 1e6) .. i end end)\n"
+			      "rule('fine', function(e) verdict('allow') end)");
+	vg_rules_opts o = {.instruction_budget = 1000000000};
+	vg_rules_runner *r;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"x\"}", &s);
+	cr_assert_eq(s.n, 1);
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 1, "out of memory is a rule error");
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
+/* ---- the threaded engine ----------------------------------------------------------------- */
+typedef struct wmap {
+	pthread_mutex_t mu;
+	int worker_of[1000]; /* -1 unseen */
+	bool split;
+	uint64_t verdicts;
+} wmap;
+
+static void by_worker(const vg_verdict *v, void *ctx)
+{
+	wmap *m = ctx;
+	int k = atoi(v->reason);
+	pthread_mutex_lock(&m->mu);
+	if (m->worker_of[k] == -1)
+		m->worker_of[k] = v->worker;
+	else if (m->worker_of[k] != v->worker)
+		m->split = true;
+	m->verdicts++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+Test(engine, partitioning_keeps_a_key_on_one_worker_and_counts_exactly)
+{
+	vg_ruleset *rs = load("rule('c', function(e)\n"
+			      "  local n = count(e.ip, '1h')\n"
+			      "  if n == 100 then verdict('block', e.k) end\n"
+			      "end)\n");
+	wmap m = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	for (int i = 0; i < 1000; i++)
+		m.worker_of[i] = -1;
+	vg_rules_opts o = {.workers = 4, .on_verdict = by_worker, .ctx = &m};
+	vg_rules_engine *e;
+	vg_error err;
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	char line[160];
+	uint64_t seq = 0;
+	for (int round = 0; round < 100; round++)
+		for (int k = 0; k < 1000; k++) {
+			/* ip first or last, nested decoys and strings holding "ip" must not
+			 * change where the event goes. */
+			int n = (k + round) % 2
+				? snprintf(line, sizeof(line),
+					   "{\"type\":\"t\",\"ip\":\"10.%d.%d.1\",\"k\":\"%d\"}", k / 256,
+					   k % 256, k)
+				: snprintf(line, sizeof(line),
+					   "{\"type\":\"t\",\"x\":{\"ip\":\"%d\"},\"s\":\"\\\"ip\\\":\","
+					   "\"k\":\"%d\",\"ip\" : \"10.%d.%d.1\"}",
+					   round, k, k / 256, k % 256);
+			vg_rules_engine_push(e, line, (size_t)n, seq++);
+		}
+	vg_rules_stats st;
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0);
+	cr_assert_eq(st.events, 100000);
+	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 1000, "every key reached exactly 100 on one worker");
+	cr_assert_not(m.split);
+	int used[4] = {0};
+	for (int k = 0; k < 1000; k++)
+		used[m.worker_of[k]]++;
+	for (int w = 0; w < 4; w++)
+		cr_assert_gt(used[w], 150, "worker %d got %d keys of 1000", w, used[w]);
+	/* The documented mapping is what the engine used. */
+	for (int k = 0; k < 1000; k++) {
+		char ip[32];
+		int n = snprintf(ip, sizeof(ip), "10.%d.%d.1", k / 256, k % 256);
+		cr_assert_eq(vg_rules_partition(ip, (size_t)n, 4), m.worker_of[k]);
+	}
+	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+}
+
+static void tmp_db(char *path, size_t cap)
+{
+	snprintf(path, cap, "/tmp/vigil-rules-test-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	unlink(path);
+}
+
+static void rm_db(const char *path)
+{
+	char p[300];
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
+Test(engine, labels_survive_a_restart)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_ruleset *rs = load("rule('l', function(e)\n"
+			      "  if e.type == 'flag' then label('user', e.u, 'spam', '1h') end\n"
+			      "  if e.type == 'post' and has_label('user', e.u, 'spam') then\n"
+			      "    verdict('block', e.u) end\n"
+			      "end)\n");
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	vg_rules_opts o = {.workers = 2, .store_path = db, .on_verdict = collect, .ctx = &s};
+	vg_rules_engine *e;
+	vg_error err;
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	const char *flag = "{\"type\":\"flag\",\"u\":\"alice\"}";
+	vg_rules_engine_push(e, flag, strlen(flag), 1);
+	vg_rules_stats st;
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0, "%s", err.msg);
+	vg_rules_engine_free(e);
+	/* A new engine (a restart) on the same store knows alice, on any worker. */
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	for (int i = 0; i < 4; i++) {
+		const char *post = "{\"type\":\"post\",\"u\":\"alice\"}";
+		vg_rules_engine_push(e, post, strlen(post), (uint64_t)i);
+	}
+	const char *bob = "{\"type\":\"post\",\"u\":\"bob\"}";
+	vg_rules_engine_push(e, bob, strlen(bob), 9);
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0);
+	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 4);
+	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+	rm_db(db);
+}
+
+Test(engine, match_finds_every_signal_type)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_store *st;
+	vg_error err;
+	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_bank_create(st, "bad", NULL, &err), 0);
+	vg_store_bank b;
+	cr_assert_eq(vg_store_bank_get(st, "bad", &b, &err), 0);
+	struct { const char *type, *value; } sigs[] = {
+		{"ip", "192.0.2.0/24"}, {"ip", "2001:db8::/32"}, {"domain", "evil.example"},
+		{"text", "buy cheap pills"}, {"url", "https://phish.test/login"},
+		{"md5", "d35c785545392755e7e4164457657269"},
+		{"pdq", "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"},
+	};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		int64_t id;
+		vg_store_add_result res;
+		cr_assert_eq(vg_store_signal_add(st, b.id, sigs[i].type, sigs[i].value, NULL, &id, &res,
+						 &err), 0, "%s: %s", sigs[i].type, err.msg);
+	}
+	vg_store_bank_done(&b);
+	vg_rules_banks *banks;
+	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
+	vg_store_close(st);
+	const char *yes[] = {
+		"192.0.2.77", "2001:db8::5", "evil.example", "cdn.evil.example", "buy cheap pills",
+		"HTTPS://PHISH.test:443/login#x", "https://www.evil.example/any",
+		"d35c785545392755e7e4164457657269",
+		/* one bit away from the PDQ signal */
+		"d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b23",
+	};
+	const char *no[] = {"192.0.3.1", "notevil.example", "buy cheap pill", "https://phish.test/",
+			    "d35c785545392755e7e4164457657268", "", "2001:db9::1"};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		cr_assert(vg_rules_banks_match(banks, "bad", yes[i], strlen(yes[i])), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		cr_assert_not(vg_rules_banks_match(banks, "bad", no[i], strlen(no[i])), "%s", no[i]);
+	cr_assert_not(vg_rules_banks_match(banks, "other", "192.0.2.77", 10), "unknown bank");
+	vg_rules_banks_free(banks);
+	rm_db(db);
+}
