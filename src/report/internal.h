@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared between the files of src/report/ only: building a report piece by piece (the
+ * JSON and mail intakes both do) and the small validators they share. No other folder
+ * includes this header.
+ */
+#ifndef VG_REPORT_INTERNAL_H
+#define VG_REPORT_INTERNAL_H
+
+#include "report.h"
+
+/* A new empty report (source API, shares anonymous); aborts on out of memory (fixed
+ * size). */
+vg_report *vg__report_new(void);
+
+/* Canonicalises url and appends it unless already present or the report holds
+ * VG_REPORT_URLS_MAX. Returns 1 when added, 0 when a duplicate or full, VG_EINVAL (with
+ * the reason) when not an http(s) URL, VG_ENOMEM. */
+int vg__report_add_url(vg_report *r, const char *url, size_t len, vg_error *err);
+
+/* Copies s into a new string; NULL when out of memory. */
+char *vg__report_strndup(const char *s, size_t n);
+
+/* True when s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+bool vg__report_utf8_valid(const char *s, size_t n);
+
+/* True when s[0..n) is a plausible mailbox address local@domain: no spaces or control
+ * characters, a dot-atom local part of at most 64 bytes, a domain of dot-separated
+ * labels (letters, digits, '-', or UTF-8) with at least one dot, each label 1..63 bytes
+ * not starting or ending with '-'. Quoted local parts and address literals are refused:
+ * abuse reporters do not need them and they complicate every later use. */
+bool vg__report_email_valid(const char *s, size_t n);
+
+/* Reads an evidence hash of the given type from hex[0..n) (either case) into *ret with
+ * lower-case digits; VG_EINVAL with the reason. */
+int vg__report_evidence_parse(vg_report_hash_type type, const char *hex, size_t n,
+			      vg_report_evidence *ret, vg_error *err);
+
+/* Adds one field error (printf-style message) unless fields is NULL. */
+void vg__report_field_error(vg_report_fields *fields, const char *field, int index,
+			    const char *fmt, ...) VG_PRINTF(4, 5);
+
+#endif

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The mail intake of abuse reports: one raw RFC 5322 message, parsed with GMime 3, into a
+ * vg_report and the message's metadata (report.h). The only file in vigil that sees GMime.
+ *
+ * Three readings, tried in this order:
+ *  - X-ARF (an X-XARF header; the report is a JSON part, either the flat form of X-ARF
+ *    0.2/3 with "Category", "Report-Type", "Source", "Source-Type", "Date", or version 4's
+ *    {"Report": {"ReportClass", "ReportType", "Url", "SourceIp", "Date"}}); the type, then
+ *    the category, is mapped to ours by xarf_category().
+ *  - ARF (RFC 5965: multipart/report; report-type=feedback-report): the machine-readable
+ *    message/feedback-report part gives Feedback-Type (abuse -> spam, fraud -> phishing,
+ *    virus -> malware, other and anything unknown -> other; not-spam is refused), Reported-URI
+ *    and Reported-Domain (-> URLs), Source-IP (-> source_ip, not a URL: zones are names)
+ *    and Arrival-Date. With no URL in those fields the URLs come from the enclosed message.
+ *  - plain: every http(s) URL in the text/plain and text/html parts.
+ *
+ * Invariants: input over VG_REPORT_MAIL_MAX_BYTES is refused before GMime sees it; MIME
+ * nesting is followed at most MAX_DEPTH levels and MAX_PARTS parts; at most
+ * MAX_URL_CANDIDATES strings are tried as URLs; the metadata is filled before anything can
+ * fail, so a malformed message still yields its Message-ID; nothing is logged (From and
+ * the text are personal data or content).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gmime/gmime.h>
+#include <jansson.h>
+
+#include "internal.h"
+
+#define MAX_DEPTH 8
+#define MAX_PARTS 256
+#define MAX_URL_CANDIDATES 5000
+#define HEADER_FIELD_MAX 998 /* RFC 5322 line length, our bound for kept header values */
+#define XARF_JSON_MAX (1u << 20)
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void gmime_setup(void)
+{
+	g_mime_init();
+}
+
+void vg_report_mail_init(vg_report_mail *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = VG_REPORT_SOURCE_MAIL;
+}
+
+void vg_report_mail_done(vg_report_mail *m)
+{
+	if (!m)
+		return;
+	vg_report_free(m->report);
+	free(m->message_id);
+	free(m->from);
+	free(m->subject);
+	free(m->feedback_type);
+	vg_report_mail_init(m);
+}
+
+/* A bounded, valid UTF-8 copy of s (invalid sequences replaced, cut at a character
+ * boundary). */
+static char *bounded_copy(const char *s, size_t max)
+{
+	if (!s)
+		return NULL;
+	char *valid = g_utf8_make_valid(s, -1);
+	size_t n = strlen(valid);
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)valid[n] & 0xc0) == 0x80)
+			n--;
+	}
+	char *out = vg__report_strndup(valid, n);
+	g_free(valid);
+	return out;
+}
+
+static void lower(char *s)
+{
+	for (; s && *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* ---- URL extraction from text ---------------------------------------------------- */
+
+struct scan {
+	vg_report *r;
+	int candidates;
+};
+
+static bool url_end(unsigned char c)
+{
+	return c <= 0x20 || c == 0x7f || strchr("<>\"'`{}|\\^", c);
+}
+
+/* Adds every http(s) URL in text[0..n). In HTML, "&amp;" inside a URL is "&". */
+static void scan_text(struct scan *sc, const char *text, size_t n, bool html)
+{
+	for (size_t i = 0; i + 7 < n && sc->candidates < MAX_URL_CANDIDATES; i++) {
+		if (text[i] != 'h' && text[i] != 'H')
+			continue;
+		size_t skip = !strncasecmp(text + i, "http://", 7)				 ? 7
+			      : (n - i > 8 && !strncasecmp(text + i, "https://", 8)) ? 8
+										 : 0;
+		if (!skip)
+			continue;
+		size_t e = i + skip;
+		while (e < n && !url_end((unsigned char)text[e]) && e - i < VG_URL_MAX)
+			e++;
+		/* Sentence punctuation after a URL is not part of it; a closing bracket is,
+		 * only when the URL opened one. */
+		while (e > i + skip) {
+			char c = text[e - 1];
+			if (strchr(".,;:!?", c) ||
+			    (c == ')' && !memchr(text + i, '(', e - i)) ||
+			    (c == ']' && !memchr(text + i, '[', e - i)))
+				e--;
+			else
+				break;
+		}
+		sc->candidates++;
+		char buf[VG_URL_MAX + 1];
+		size_t k = 0;
+		for (size_t p = i; p < e && k < VG_URL_MAX; p++) {
+			if (html && text[p] == '&' && e - p >= 5 && !strncmp(text + p, "&amp;", 5)) {
+				buf[k++] = '&';
+				p += 4;
+			} else {
+				buf[k++] = text[p];
+			}
+		}
+		int rc = vg__report_add_url(sc->r, buf, k, NULL);
+		(void)rc; /* an invalid or surplus URL in prose is skipped, not an error */
+		i = e > i ? e - 1 : i;
+	}
+}
+
+/* The decoded bytes of a leaf part (transfer encoding undone), NUL-terminated. */
+static char *part_bytes(GMimePart *part, size_t *ret_len)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *s = g_mime_stream_mem_new();
+	if (w)
+		g_mime_data_wrapper_write_to_stream(w, s);
+	GByteArray *arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
+	char *out = vg__report_strndup((const char *)arr->data, arr->len);
+	*ret_len = arr->len;
+	g_object_unref(s);
+	return out;
+}
+
+struct walk {
+	int parts;
+};
+
+/* Scans every text/plain and text/html part under obj, into enclosed messages too. */
+static void scan_object(struct scan *sc, struct walk *w, GMimeObject *obj, int depth)
+{
+	if (!obj || depth > MAX_DEPTH || ++w->parts > MAX_PARTS)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n; i++)
+			scan_object(sc, w, g_mime_multipart_get_part(mp, i), depth + 1);
+	} else if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (msg)
+			scan_object(sc, w, g_mime_message_get_mime_part(msg), depth + 1);
+	} else if (GMIME_IS_TEXT_PART(obj)) {
+		GMimeContentType *ct = g_mime_object_get_content_type(obj);
+		bool html = g_mime_content_type_is_type(ct, "text", "html");
+		if (!html && !g_mime_content_type_is_type(ct, "text", "plain"))
+			return;
+		char *text = g_mime_text_part_get_text(GMIME_TEXT_PART(obj));
+		if (text)
+			scan_text(sc, text, strlen(text), html);
+		g_free(text);
+	}
+}
+
+/* ---- ARF --------------------------------------------------------------------------- */
+
+static bool is_arf(GMimeObject *top)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(top);
+	const char *rt = ct ? g_mime_content_type_get_parameter(ct, "report-type") : NULL;
+	return GMIME_IS_MULTIPART(top) && g_mime_content_type_is_type(ct, "multipart", "report") && rt &&
+	       !strcasecmp(rt, "feedback-report");
+}
+
+/* The fields of the machine-readable part, as "Name: value" lines (RFC 5965 section 3.1,
+ * the syntax of header fields). GMime may give the part as a leaf or as an enclosed
+ * message whose header is the fields. */
+static char *feedback_fields(GMimeObject *obj, size_t *ret_len)
+{
+	if (GMIME_IS_PART(obj))
+		return part_bytes(GMIME_PART(obj), ret_len);
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (!msg)
+			return NULL;
+		GMimeHeaderList *h = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+		char *s = g_mime_header_list_to_string(h, NULL);
+		char *out = s ? vg__report_strndup(s, strlen(s)) : NULL;
+		*ret_len = out ? strlen(out) : 0;
+		g_free(s);
+		return out;
+	}
+	return NULL;
+}
+
+/* Calls fn for each field of a header-style block, unfolding continuation lines. */
+static void each_field(char *text, void (*fn)(const char *name, char *value, void *ctx), void *ctx)
+{
+	/* Unfold in place: CRLF or LF followed by white space joins the lines. */
+	char *o = text;
+	for (char *p = text; *p; p++) {
+		if (*p == '\r')
+			continue;
+		if (*p == '\n' && (p[1] == ' ' || p[1] == '\t'))
+			*o++ = ' ';
+		else
+			*o++ = *p;
+	}
+	*o = '\0';
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		char *v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		size_t vn = strlen(v);
+		while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
+			v[--vn] = '\0';
+		fn(line, v, ctx);
+	}
+}
+
+struct arf {
+	vg_report *r;
+	char *feedback_type;
+	bool has_type;
+};
+
+static void set_ip(vg_report *r, const char *v)
+{
+	unsigned char addr[16];
+	if (strlen(v) < sizeof(r->source_ip) &&
+	    (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1))
+		strcpy(r->source_ip, v);
+}
+
+static vg_usec decode_date(const char *v)
+{
+	GDateTime *dt = g_mime_utils_header_decode_date(v);
+	if (!dt)
+		dt = g_date_time_new_from_iso8601(v, NULL);
+	if (!dt)
+		return 0;
+	vg_usec t = (vg_usec)g_date_time_to_unix(dt) * 1000000;
+	g_date_time_unref(dt);
+	return t > 0 ? t : 0;
+}
+
+static void arf_field(const char *name, char *v, void *ctx)
+{
+	struct arf *a = ctx;
+	if (!strcasecmp(name, "Feedback-Type") && !a->has_type) {
+		a->has_type = true;
+		a->feedback_type = bounded_copy(v, 64);
+		lower(a->feedback_type);
+	} else if (!strcasecmp(name, "Reported-URI")) {
+		/* May be bracketed (<http://...>) like other URIs in mail. */
+		size_t n = strlen(v);
+		if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
+			v++, n -= 2;
+		if (n > 7 && (!strncasecmp(v, "http://", 7) || !strncasecmp(v, "https://", 8)))
+			(void)vg__report_add_url(a->r, v, n, NULL);
+	} else if (!strcasecmp(name, "Reported-Domain")) {
+		char url[300];
+		if (strlen(v) < 250 && snprintf(url, sizeof(url), "http://%s/", v) > 0)
+			(void)vg__report_add_url(a->r, url, strlen(url), NULL);
+	} else if (!strcasecmp(name, "Source-IP")) {
+		set_ip(a->r, v);
+	} else if (!strcasecmp(name, "Arrival-Date")) {
+		a->r->incident_time = decode_date(v);
+	}
+}
+
+static int arf_category(const char *type, vg_report_category *ret, vg_error *err)
+{
+	if (!strcmp(type, "abuse"))
+		*ret = VG_REPORT_SPAM;
+	else if (!strcmp(type, "fraud"))
+		*ret = VG_REPORT_PHISHING;
+	else if (!strcmp(type, "virus"))
+		*ret = VG_REPORT_MALWARE;
+	else if (!strcmp(type, "not-spam"))
+		return vg_error_set(err, VG_EINVAL, "ARF feedback of type not-spam is not an abuse report");
+	else
+		*ret = VG_REPORT_OTHER; /* other, auth-failure, and types registered later */
+	return 0;
+}
+
+static int read_arf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error *err)
+{
+	GMimeMultipart *mp = GMIME_MULTIPART(top);
+	GMimeObject *fb = NULL;
+	int n = g_mime_multipart_get_count(mp);
+	for (int i = 0; i < n && !fb; i++) {
+		GMimeObject *p = g_mime_multipart_get_part(mp, i);
+		if (g_mime_content_type_is_type(g_mime_object_get_content_type(p), "message",
+						"feedback-report"))
+			fb = p;
+	}
+	if (!fb)
+		return vg_error_set(err, VG_EMALFORMED, "ARF message without a message/feedback-report part");
+	size_t len = 0;
+	char *fields = feedback_fields(fb, &len);
+	if (!fields)
+		return vg_error_set(err, VG_EMALFORMED, "unreadable message/feedback-report part");
+	struct arf a = {.r = r};
+	each_field(fields, arf_field, &a);
+	free(fields);
+	m->feedback_type = a.feedback_type;
+	if (!a.has_type || !a.feedback_type || !a.feedback_type[0])
+		return vg_error_set(err, VG_EMALFORMED, "ARF report without a Feedback-Type field");
+	int rc = arf_category(a.feedback_type, &r->category, err);
+	if (rc)
+		return rc;
+	if (r->n_urls == 0) {
+		/* No URL named: the links in the reported message are what it is about. */
+		struct scan sc = {.r = r};
+		struct walk w = {0};
+		for (int i = 0; i < n; i++) {
+			GMimeObject *p = g_mime_multipart_get_part(mp, i);
+			if (GMIME_IS_MESSAGE_PART(p))
+				scan_object(&sc, &w, p, 1);
+		}
+	}
+	return 0;
+}
+
+/* ---- X-ARF ------------------------------------------------------------------------- */
+
+/* Lower case, with '_' and ' ' as '-', so "Brand Infringement" is "brand-infringement". */
+static void norm(const char *in, char *out, size_t size)
+{
+	size_t k = 0;
+	for (; in && *in && k + 1 < size; in++)
+		out[k++] = (*in == '_' || *in == ' ') ? '-' : (char)tolower((unsigned char)*in);
+	out[k] = '\0';
+}
+
+static vg_report_category xarf_category(const char *category, const char *type)
+{
+	static const struct {
+		const char *type;
+		vg_report_category c;
+	} types[] = {
+		{"phishing", VG_REPORT_PHISHING},	 {"fraud", VG_REPORT_PHISHING},
+		{"malware", VG_REPORT_MALWARE},		 {"malware-distribution", VG_REPORT_MALWARE},
+		{"malware-hosting", VG_REPORT_MALWARE},	 {"virus", VG_REPORT_MALWARE},
+		{"spam", VG_REPORT_SPAM},		 {"copyright", VG_REPORT_COPYRIGHT},
+		{"trademark", VG_REPORT_TRADEMARK},	 {"brand-infringement", VG_REPORT_TRADEMARK},
+		{"csam", VG_REPORT_CSAM},		 {"csem", VG_REPORT_CSAM},
+		{"child-abuse", VG_REPORT_CSAM},	 {"ncii", VG_REPORT_NCII},
+		{"terrorism", VG_REPORT_TERRORISM},	 {"terrorist-content", VG_REPORT_TERRORISM},
+		{"violent-extremism", VG_REPORT_TERRORISM}, {"harassment", VG_REPORT_HARASSMENT},
+	};
+	char t[64], c[64];
+	norm(type, t, sizeof(t));
+	norm(category, c, sizeof(c));
+	for (size_t i = 0; i < VG_ARRAY_LEN(types); i++)
+		if (!strcmp(t, types[i].type))
+			return types[i].c;
+	if (!strcmp(c, "fraud"))
+		return VG_REPORT_PHISHING;
+	if (!strcmp(c, "messaging"))
+		return VG_REPORT_SPAM;
+	if (!strcmp(c, "copyright"))
+		return VG_REPORT_COPYRIGHT;
+	return VG_REPORT_OTHER;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void xarf_url(vg_report *r, json_t *v)
+{
+	if (json_is_string(v)) {
+		(void)vg__report_add_url(r, json_string_value(v), json_string_length(v), NULL);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *u;
+		json_array_foreach(v, i, u) if (json_is_string(u))(void)vg__report_add_url(
+			r, json_string_value(u), json_string_length(u), NULL);
+	}
+}
+
+/* The JSON report part: the first leaf that is application/json, named *.json, or text
+ * starting with '{', and parses to an object that names a category or class. */
+static json_t *find_xarf_json(GMimeObject *obj, struct walk *w, int depth)
+{
+	if (!obj || depth > MAX_DEPTH || ++w->parts > MAX_PARTS)
+		return NULL;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int n = g_mime_multipart_get_count(mp);
+		for (int i = 0; i < n; i++) {
+			json_t *j = find_xarf_json(g_mime_multipart_get_part(mp, i), w, depth + 1);
+			if (j)
+				return j;
+		}
+		return NULL;
+	}
+	if (!GMIME_IS_PART(obj))
+		return NULL;
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	const char *fname = g_mime_part_get_filename(GMIME_PART(obj));
+	size_t fl = fname ? strlen(fname) : 0;
+	bool named = fl > 5 && !strcasecmp(fname + fl - 5, ".json");
+	bool json_type = g_mime_content_type_is_type(ct, "application", "json");
+	bool text = g_mime_content_type_is_type(ct, "text", "*");
+	if (!named && !json_type && !text)
+		return NULL;
+	size_t len;
+	char *bytes = part_bytes(GMIME_PART(obj), &len);
+	json_t *j = NULL;
+	if (bytes && len <= XARF_JSON_MAX) {
+		const char *p = bytes;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '{' || named || json_type)
+			j = json_loadb(bytes, len, 0, NULL);
+	}
+	free(bytes);
+	if (j && (!json_is_object(j) ||
+		  !(json_object_get(j, "Category") || json_object_get(j, "Report-Type") ||
+		    json_is_object(json_object_get(j, "Report"))))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+static int read_xarf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error *err)
+{
+	struct walk w = {0};
+	json_t *root = find_xarf_json(top, &w, 0);
+	if (!root)
+		return vg_error_set(err, VG_EMALFORMED, "X-ARF message without a JSON report part");
+	json_t *rep = json_object_get(root, "Report");
+	json_t *o = json_is_object(rep) ? rep : root; /* version 4 nests; 0.2 and 3 are flat */
+	const char *category = jstr(o, "ReportClass") ? jstr(o, "ReportClass") : jstr(root, "Category");
+	const char *type = jstr(o, "ReportType") ? jstr(o, "ReportType") : jstr(root, "Report-Type");
+	if (!category && !type) {
+		json_decref(root);
+		return vg_error_set(err, VG_EMALFORMED, "X-ARF report without a category or type");
+	}
+	char ft[160];
+	snprintf(ft, sizeof(ft), "%.60s/%.60s", category ? category : "", type ? type : "");
+	m->feedback_type = bounded_copy(ft, sizeof(ft));
+	lower(m->feedback_type);
+	r->category = xarf_category(category, type);
+
+	xarf_url(r, json_object_get(o, "Url"));
+	xarf_url(r, json_object_get(o, "URL"));
+	const char *src = jstr(o, "Source");
+	const char *stype = jstr(o, "Source-Type");
+	if (src) {
+		char st[32];
+		norm(stype, st, sizeof(st));
+		if (strstr(st, "ip"))
+			set_ip(r, src);
+		else
+			(void)vg__report_add_url(r, src, strlen(src), NULL);
+	}
+	if (jstr(o, "SourceIp"))
+		set_ip(r, jstr(o, "SourceIp"));
+	if (jstr(o, "Date"))
+		r->incident_time = decode_date(jstr(o, "Date"));
+	json_decref(root);
+	return 0;
+}
+
+/* ---- the message ------------------------------------------------------------------- */
+
+static void read_metadata(GMimeMessage *msg, vg_report_mail *m)
+{
+	m->message_id = bounded_copy(g_mime_message_get_message_id(msg), HEADER_FIELD_MAX);
+	m->subject = bounded_copy(g_mime_message_get_subject(msg), HEADER_FIELD_MAX);
+	GDateTime *dt = g_mime_message_get_date(msg);
+	if (dt) {
+		gint64 t = g_date_time_to_unix(dt);
+		m->date = t > 0 ? (vg_usec)t * 1000000 : 0;
+	}
+	InternetAddressList *from = g_mime_message_get_from(msg);
+	for (int i = 0; from && i < internet_address_list_length(from); i++) {
+		InternetAddress *ia = internet_address_list_get_address(from, i);
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+			m->from = bounded_copy(
+				internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)),
+				VG_REPORT_EMAIL_MAX);
+			break;
+		}
+	}
+}
+
+static void set_reporter(GMimeMessage *msg, vg_report_mail *m, vg_report *r)
+{
+	if (m->from && vg__report_email_valid(m->from, strlen(m->from)))
+		r->reporter_email = vg__report_strndup(m->from, strlen(m->from));
+	InternetAddressList *from = g_mime_message_get_from(msg);
+	InternetAddress *ia = from && internet_address_list_length(from) > 0
+				      ? internet_address_list_get_address(from, 0)
+				      : NULL;
+	const char *name = ia ? internet_address_get_name(ia) : NULL;
+	if (name && name[0])
+		r->reporter_name = bounded_copy(name, VG_REPORT_NAME_MAX);
+}
+
+int vg_report_mail_parse(const void *data, size_t len, vg_report_mail *m, vg_error *err)
+{
+	if (len > VG_REPORT_MAIL_MAX_BYTES)
+		return vg_error_set(err, VG_ETOOBIG, "a message holds at most %u bytes",
+				    VG_REPORT_MAIL_MAX_BYTES);
+	if (len == 0)
+		return vg_error_set(err, VG_EMALFORMED, "empty message");
+	pthread_once(&gmime_once, gmime_setup);
+
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	vg_report *r = NULL;
+	int rc = 0;
+	if (!msg) {
+		rc = vg_error_set(err, VG_EMALFORMED, "not an RFC 5322 message");
+		goto out;
+	}
+	read_metadata(msg, m);
+	GMimeHeaderList *headers = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+	if (!headers || g_mime_header_list_get_count(headers) == 0) {
+		rc = vg_error_set(err, VG_EMALFORMED, "no header fields before the body");
+		goto out;
+	}
+	GMimeObject *top = g_mime_message_get_mime_part(msg);
+	r = vg__report_new();
+	if (g_mime_header_list_contains(headers, "X-XARF")) {
+		m->kind = r->source = VG_REPORT_SOURCE_XARF;
+		rc = read_xarf(top, r, m, err);
+	} else if (top && is_arf(top)) {
+		m->kind = r->source = VG_REPORT_SOURCE_ARF;
+		rc = read_arf(top, r, m, err);
+	} else {
+		m->kind = r->source = VG_REPORT_SOURCE_MAIL;
+		r->category = VG_REPORT_OTHER;
+		struct scan sc = {.r = r};
+		struct walk w = {0};
+		scan_object(&sc, &w, top, 0);
+	}
+	if (rc)
+		goto out;
+	if (r->n_urls == 0) {
+		rc = vg_error_set(err, VG_EINVAL, "no http or https URL in the message");
+		goto out;
+	}
+	set_reporter(msg, m, r);
+	m->report = r;
+	r = NULL;
+out:
+	vg_report_free(r);
+	if (msg)
+		g_object_unref(msg);
+	return rc;
+}

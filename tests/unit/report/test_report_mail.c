@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The mail intake: the ARF, X-ARF and plain fixtures under tests/fixtures/mail/ read into
+ * the report a user expects (category mapping, URLs canonicalised and deduplicated,
+ * source IP, times, reporter from From), and every malformed fixture gives its error with
+ * the Message-ID still read. VIGIL_SOURCE_ROOT (set by meson) finds the fixtures.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/report.h"
+
+static vg_report_mail m;
+static vg_error err;
+
+static void setup(void)
+{
+	vg_report_mail_init(&m);
+}
+
+static void teardown(void)
+{
+	vg_report_mail_done(&m);
+}
+
+TestSuite(report_mail, .init = setup, .fini = teardown);
+
+static int parse_fixture(const char *name)
+{
+	const char *root = getenv("VIGIL_SOURCE_ROOT");
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/tests/fixtures/mail/%s", root ? root : ".", name);
+	uint8_t *data;
+	size_t len;
+	cr_assert_eq(vg_file_read(path, 1 << 20, &data, &len, &err), 0, "%s: %s", path, err.msg);
+	int rc = vg_report_mail_parse(data, len, &m, &err);
+	free(data);
+	return rc;
+}
+
+static bool has_url(const vg_report *r, const char *url)
+{
+	for (size_t i = 0; i < r->n_urls; i++)
+		if (!strcmp(r->urls[i], url))
+			return true;
+	return false;
+}
+
+Test(report_mail, arf_fraud_is_phishing_with_reported_uri_and_domain)
+{
+	cr_assert_eq(parse_fixture("arf-fraud.eml"), 0, "%s", err.msg);
+	const vg_report *r = m.report;
+	cr_assert_eq(m.kind, VG_REPORT_SOURCE_ARF);
+	cr_assert_eq(r->source, VG_REPORT_SOURCE_ARF);
+	cr_assert_eq(r->category, VG_REPORT_PHISHING);
+	cr_assert_str_eq(m.feedback_type, "fraud");
+	cr_assert_str_eq(m.message_id, "arf-1@isp.example");
+	cr_assert_str_eq(m.subject, "FW: Verify your account now");
+	cr_assert_str_eq(m.from, "fbl@isp.example");
+	cr_assert_eq(m.date, (vg_usec)1709634030 * 1000000);
+	cr_assert_eq(r->incident_time, (vg_usec)1709629200 * 1000000, "Arrival-Date");
+	cr_assert_str_eq(r->source_ip, "192.0.2.10");
+	cr_assert_eq(r->n_urls, 2);
+	cr_assert(has_url(r, "http://bank-secure.example/verify?id=7"));
+	cr_assert(has_url(r, "http://bank-secure.example/"));
+	cr_assert_str_eq(r->reporter_email, "fbl@isp.example");
+	cr_assert_str_eq(r->reporter_name, "Feedback Loop");
+	cr_assert_eq(r->share_owner, VG_REPORT_SHARE_ANONYMOUS);
+	cr_assert_eq(r->share_host, VG_REPORT_SHARE_ANONYMOUS);
+}
+
+Test(report_mail, arf_abuse_is_spam_with_urls_of_the_enclosed_message)
+{
+	cr_assert_eq(parse_fixture("arf-abuse-enclosed.eml"), 0, "%s", err.msg);
+	const vg_report *r = m.report;
+	cr_assert_eq(r->category, VG_REPORT_SPAM);
+	cr_assert_str_eq(r->source_ip, "2001:db8::25");
+	cr_assert_eq(r->n_urls, 2, "%zu urls", r->n_urls);
+	cr_assert(has_url(r, "https://shop.pills.example/buy?a=1&b=2"), "%s", r->urls[0]);
+	cr_assert(has_url(r, "http://pills.example/unsubscribe"), "%s", r->urls[1]);
+}
+
+Test(report_mail, arf_virus_is_malware_and_skips_other_schemes)
+{
+	cr_assert_eq(parse_fixture("arf-virus.eml"), 0, "%s", err.msg);
+	cr_assert_eq(m.report->category, VG_REPORT_MALWARE);
+	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_str_eq(m.report->urls[0], "https://files.example/invoice.exe");
+	cr_assert_eq(m.date, 0, "no Date header");
+	cr_assert_null(m.report->reporter_name);
+}
+
+Test(report_mail, xarf_v4_phishing)
+{
+	cr_assert_eq(parse_fixture("xarf-v4.eml"), 0, "%s", err.msg);
+	const vg_report *r = m.report;
+	cr_assert_eq(m.kind, VG_REPORT_SOURCE_XARF);
+	cr_assert_eq(r->category, VG_REPORT_PHISHING);
+	cr_assert_str_eq(m.feedback_type, "content/phishing");
+	cr_assert_eq(r->n_urls, 1);
+	cr_assert_str_eq(r->urls[0], "https://login.example/secure/");
+	cr_assert_str_eq(r->source_ip, "198.51.100.7");
+	cr_assert_eq(r->incident_time, (vg_usec)1709811900 * 1000000);
+	cr_assert_str_eq(m.message_id, "xarf-4@reporter.example");
+}
+
+Test(report_mail, xarf_flat_copyright_in_base64_text_part)
+{
+	cr_assert_eq(parse_fixture("xarf-flat.eml"), 0, "%s", err.msg);
+	cr_assert_eq(m.report->category, VG_REPORT_COPYRIGHT);
+	cr_assert_str_eq(m.feedback_type, "abuse/copyright");
+	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_str_eq(m.report->urls[0], "http://movies.example/film.mkv");
+}
+
+Test(report_mail, plain_message_urls_from_text_and_html_deduplicated)
+{
+	cr_assert_eq(parse_fixture("plain.eml"), 0, "%s", err.msg);
+	const vg_report *r = m.report;
+	cr_assert_eq(m.kind, VG_REPORT_SOURCE_MAIL);
+	cr_assert_eq(r->category, VG_REPORT_OTHER);
+	for (size_t i = 0; i < r->n_urls; i++)
+		cr_log_info("url %s", r->urls[i]);
+	cr_assert_eq(r->n_urls, 3, "%zu urls", r->n_urls);
+	cr_assert(has_url(r, "https://fake-shop.example/cart?x=1&y=2"));
+	cr_assert(has_url(r, "http://fake-shop.example/about"));
+	cr_assert(has_url(r, "http://other.example/p"));
+	cr_assert_str_eq(m.subject, "Betrug auf eurer Seite");
+	cr_assert_str_eq(r->reporter_name, "J\xc3\xbcrgen");
+	cr_assert_str_eq(r->reporter_email, "jurgen@people.example");
+}
+
+Test(report_mail, no_url_is_invalid_but_keeps_the_message_id)
+{
+	cr_assert_eq(parse_fixture("plain-no-url.eml"), VG_EINVAL);
+	cr_assert_null(m.report);
+	cr_assert_str_eq(m.message_id, "nourl-1@people.example");
+}
+
+Test(report_mail, malformed_messages_say_why_and_keep_the_message_id)
+{
+	static const struct {
+		const char *file, *id, *reason;
+	} cases[] = {
+		{"malformed-arf-no-feedback.eml", "broken-arf-1@isp.example", "feedback-report part"},
+		{"malformed-arf-no-type.eml", "broken-arf-2@isp.example", "Feedback-Type"},
+		{"malformed-xarf-bad-json.eml", "broken-xarf-1@reporter.example", "JSON report"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vg_report_mail_done(&m);
+		cr_assert_eq(parse_fixture(cases[i].file), VG_EMALFORMED, "%s", cases[i].file);
+		cr_assert_null(m.report);
+		cr_assert_str_eq(m.message_id, cases[i].id);
+		cr_assert_not_null(strstr(err.msg, cases[i].reason), "%s: %s", cases[i].file, err.msg);
+	}
+	vg_report_mail_done(&m);
+	cr_assert_eq(parse_fixture("malformed-binary.bin"), VG_EMALFORMED, "%s", err.msg);
+	cr_assert_null(m.message_id);
+}
+
+Test(report_mail, bounds)
+{
+	cr_assert_eq(vg_report_mail_parse("", 0, &m, &err), VG_EMALFORMED);
+	size_t n = VG_REPORT_MAIL_MAX_BYTES + 1;
+	char *big = calloc(1, n);
+	cr_assert_eq(vg_report_mail_parse(big, n, &m, &err), VG_ETOOBIG);
+	free(big);
+}
+
+Test(report_mail, url_count_is_bounded)
+{
+	size_t cap = 64 * 1024;
+	char *msg = malloc(cap);
+	size_t k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <many@b.example>\r\n\r\n");
+	for (int i = 0; i < 400; i++)
+		k += (size_t)snprintf(msg + k, cap - k, "http://h%d.example/ ", i);
+	cr_assert_eq(vg_report_mail_parse(msg, k, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(m.report->n_urls, VG_REPORT_URLS_MAX);
+	free(msg);
+}
+
+Test(report_mail, not_spam_feedback_is_refused)
+{
+	const char *msg = "From: f@isp.example\r\nMessage-ID: <ns@isp.example>\r\nMIME-Version: 1.0\r\n"
+			  "Content-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n"
+			  "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\n"
+			  "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: not-spam\r\n"
+			  "Reported-URI: http://ok.example/\r\n--b--\r\n";
+	cr_assert_eq(vg_report_mail_parse(msg, strlen(msg), &m, &err), VG_EINVAL);
+	cr_assert_str_eq(m.message_id, "ns@isp.example");
+}
