@@ -11,7 +11,8 @@
  *
  * usage: bench-match [--sizes 1000000,10000000] [--queries N] [--runs N]
  *                    [--kinds random,clustered] [--dump DIR]
- * --dump writes each bank and its queries to DIR for bench/match_faiss.py.
+ * --dump writes each bank, its queries and vigil's hits per query to DIR for
+ * bench/match_faiss.py.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -94,30 +95,41 @@ brute_popcnt(const vg_pdq *h, size_t n, const vg_pdq *q, int d)
 
 /* ---- query loops ------------------------------------------------------------------- */
 
-/* Queries/s over qs, single thread, median of runs; *ret_hits = hits per query. */
-static double qps(const vg_mih *idx, const vg_pdq *qs, size_t nq, int d, int runs,
-		  double *ret_hits)
+/* Queries/s over qs, single thread, median of runs; *ret_hits = hits per query. A run
+ * stops early once it has taken max_s seconds (0: never). */
+static double qps_bounded(const vg_mih *idx, const vg_pdq *qs, size_t nq, int d, int runs,
+			  double max_s, double *ret_hits)
 {
 	vg_mih_hits hits;
 	vg_mih_hits_init(&hits, 0);
 	double *r = malloc((size_t)runs * sizeof(*r));
-	size_t total = 0;
+	size_t total = 0, done = 0;
 	for (int k = 0; k < runs; k++) {
 		total = 0;
 		double t0 = now_s();
-		for (size_t i = 0; i < nq; i++) {
-			if (vg_mih_query(idx, &qs[i], d, &hits) != 0)
+		for (done = 0; done < nq; done++) {
+			if (vg_mih_query(idx, &qs[done], d, &hits) != 0)
 				abort();
 			total += hits.n;
+			if (max_s > 0 && (done & 63) == 63 && now_s() - t0 > max_s) {
+				done++;
+				break;
+			}
 		}
-		r[k] = (double)nq / (now_s() - t0);
+		r[k] = (double)done / (now_s() - t0);
 	}
 	double m = median(r, runs);
 	free(r);
 	vg_mih_hits_done(&hits);
 	if (ret_hits)
-		*ret_hits = (double)total / (double)nq;
+		*ret_hits = (double)total / (double)done;
 	return m;
+}
+
+static double qps(const vg_mih *idx, const vg_pdq *qs, size_t nq, int d, int runs,
+		  double *ret_hits)
+{
+	return qps_bounded(idx, qs, nq, d, runs, 0, ret_hits);
 }
 
 struct par {
@@ -260,6 +272,30 @@ static void bench_bank(enum kind kind, size_t n, const struct opts *o)
 	       "bytes/hash, are not counted)\n");
 	printf("kernels           %s\n", vg_mih_isa_name(idx));
 
+	/* Snapshot: how fast a bank of this size starts. */
+	{
+		char path[4096];
+		const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		snprintf(path, sizeof(path), "%s/bench-match-%d.mih", dir, (int)getpid());
+		vg_error err;
+		double ts = now_s();
+		int rc = vg_mih_save(idx, path, &err);
+		double save_s = now_s() - ts;
+		vg_mih *back = NULL;
+		ts = now_s();
+		if (rc == 0)
+			rc = vg_mih_load(path, n, &back, &err);
+		double load_s = now_s() - ts;
+		if (rc == 0)
+			printf("snapshot          save %.3f s, load %.3f s (read, checksum, rebuild), "
+			       "%.0f MB\n",
+			       save_s, load_s, (double)(40 + 40 * n) / 1e6);
+		else
+			printf("snapshot          failed: %s\n", err.msg);
+		vg_mih_free(back);
+		unlink(path);
+	}
+
 	/* Cross-check a sample against the linear scan before timing anything. */
 	{
 		vg_mih_hits a, b;
@@ -289,6 +325,23 @@ static void bench_bank(enum kind kind, size_t n, const struct opts *o)
 		       bad, sample * 5);
 		vg_mih_hits_done(&a);
 		vg_mih_hits_done(&b);
+	}
+
+	if (o->dump_dir) {
+		/* Hits per near query at d = 31, for match_faiss.py to compare query by query. */
+		uint32_t *per = malloc(nq * sizeof(*per));
+		vg_mih_hits hh;
+		vg_mih_hits_init(&hh, 0);
+		for (size_t i = 0; i < nq; i++) {
+			if (vg_mih_query(idx, &near[i], 31, &hh) != 0)
+				abort();
+			per[i] = (uint32_t)hh.n;
+		}
+		vg_mih_hits_done(&hh);
+		char name[64];
+		snprintf(name, sizeof(name), "%s-%zu.near-hits", kname, n);
+		dump(o->dump_dir, name, per, nq * sizeof(*per));
+		free(per);
 	}
 
 	double hits_near, hits_far;
@@ -326,13 +379,12 @@ static void bench_bank(enum kind kind, size_t n, const struct opts *o)
 	printf("d=31 speed-up     %9.0fx over the popcnt loop   %9.0fx over the SIMD scan\n",
 	       q_near / q_brute, q_near / q_scan);
 
-	/* Threshold sweep, near queries (fewer at high d where hits and probes multiply). */
+	/* Threshold sweep, near queries, at most half a second per run. */
 	printf("thresholds        ");
 	const int ds[] = {0, 8, 16, 24, 31, 40, 48, 56, 63};
 	for (size_t k = 0; k < VG_ARRAY_LEN(ds); k++) {
-		size_t m = ds[k] > 40 ? nq / 10 + 1 : nq;
 		double hq;
-		double v = qps(idx, near, m, ds[k], 3, &hq);
+		double v = qps_bounded(idx, near, nq, ds[k], 3, 0.5, &hq);
 		printf("d=%d %.0f q/s (%.0f hits)%s", ds[k], v, hq,
 		       k + 1 < VG_ARRAY_LEN(ds) ? ", " : "\n");
 		if (k == 4)
@@ -382,6 +434,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0); /* figures appear as they are measured */
 	if (o.queries < 1)
 		o.queries = 1;
 	if (o.runs < 1)

@@ -55,6 +55,10 @@ static const struct {
 	{vg__bank_routes, &vg__bank_route_count},
 	{vg__log_routes, &vg__log_route_count},
 	{vg__hma_routes, &vg__hma_route_count},
+	{vg__events_routes, &vg__events_route_count},
+	{vg__rules_routes, &vg__rules_route_count},
+	{vg__report_routes, &vg__report_route_count},
+	{vg__zone_routes, &vg__zone_route_count},
 };
 
 static void build_routes(vg_api *api)
@@ -135,7 +139,15 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	rc = vg_outbox_worker_start(&oc, &api->outbox, err);
 	if (rc)
 		goto fail;
+	rc = vg__api_rules_open(api, err);
+	if (rc)
+		goto fail;
+	api->report_rate = vg__rate_new();
 	build_routes(api);
+	/* Event batches have their own bound (compressed or not), far above a JSON body's. */
+	for (size_t i = 0; i < api->nroutes; i++)
+		if (strcmp(api->routes[i].pattern, "/v1/events") == 0)
+			api->routes[i].max_body_bytes = (size_t)cfg->max_events_bytes;
 	api->ready = true;
 	*ret = api;
 	return 0;
@@ -150,6 +162,7 @@ void vg_api_close(vg_api *api)
 {
 	if (!api)
 		return;
+	vg__api_rules_close(api); /* writes the rules' labels to the store */
 	vg_outbox_worker_stop(api->outbox);
 	vg__blocklist_free(api->blocks);
 	vg_bank_index_free(api->index);
@@ -162,5 +175,6 @@ void vg_api_close(vg_api *api)
 	pthread_key_delete(api->store_key);
 	free(api->routes);
 	free(api->route_ctx);
+	vg__rate_free(api->report_rate);
 	free(api);
 }

@@ -37,6 +37,18 @@ typedef struct vg_api_config {
 	int64_t webhook_backoff_max;
 	int64_t webhook_timeout;
 	bool print_config;
+	/* the event rules (api_rules.c, api_events.c) */
+	char rules[VG_OPT_STRING_MAX];  /* rules folder; empty: POST /v1/events answers 409 */
+	int64_t rules_workers;          /* lanes (Lua states); 0: one per CPU */
+	int64_t max_events_bytes;       /* body of POST /v1/events, after gunzip */
+	int64_t max_event_bytes;        /* one event line */
+	int64_t rules_budget;           /* VM instructions per rule per event */
+	char rules_webhook_url[VG_OPT_STRING_MAX];
+	char rules_webhook_secret[VG_OPT_STRING_MAX];
+	/* abuse reports (api_reports.c) */
+	int64_t report_rate;          /* reports per minute one client address may send */
+	int64_t report_burst;         /* ... and how many at once */
+	int64_t report_dedup_window;  /* microseconds: a report joins a case this recent */
 } vg_api_config;
 
 /* The table behind `vigil serve`'s flags, VIGIL_* variables, config file and docs. */
@@ -64,6 +76,12 @@ typedef struct vg_store vg_store;
 VG_EXPORT VG_MUST_CHECK int vg_api_token_mint(vg_store *s, const char *name, const char *role,
 					      const char *actor, char ret_secret[VG_API_TOKEN_LEN + 1],
 					      vg_error *err);
+
+/* What SIGHUP reloads: the rules folder (and the banks match() sees). Events in flight
+ * finish on the old rules; the next batch of each lane runs on the new ones, so no event
+ * is lost or evaluated twice. On error the old rules stay and the reason is logged and
+ * returned. Thread-safe; a no-op without --rules. */
+VG_EXPORT VG_MUST_CHECK int vg_api_reload(vg_api *api, vg_error *err);
 
 /* Stops the workers, flushes, frees; NULL is fine. Call after vg_http_stop. */
 VG_EXPORT void vg_api_close(vg_api *api);

@@ -13,11 +13,20 @@
 
 static json_t *case_json(const vg_store_case *c)
 {
-	return json_pack("{s:I,s:s,s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)c->id, "url",
+	json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)c->id, "url",
 			 c->url ? c->url : "", "bank", c->bank, "bank_id", (json_int_t)c->bank_id, "status",
 			 c->status, "decision", vg__json_str(c->decision), "note", vg__json_str(c->note),
 			 "created_at", vg__json_time(c->created_at), "updated_at",
 			 vg__json_time(c->updated_at), "closed_at", vg__json_time(c->closed_at));
+	/* The report lifecycle (migration 0004): status stays open|closed for every case,
+	 * stage is the finer state (docs/reports.md). */
+	json_object_set_new(o, "kind", json_string(c->kind));
+	json_object_set_new(o, "stage", json_string(c->stage));
+	json_object_set_new(o, "category", c->category[0] ? json_string(c->category) : json_null());
+	json_object_set_new(o, "priority", json_string(c->priority));
+	json_object_set_new(o, "assignee", vg__json_str(c->assignee));
+	json_object_set_new(o, "first_action_at", vg__json_time(c->first_action_at));
+	return o;
 }
 
 static void list(vg_api *api, vg_http_req *req, const vg__actor *who)
@@ -26,15 +35,16 @@ static void list(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__page page;
 	if (!s || !vg__api_page(req, &page))
 		return;
-	const char *status = vg_http_query(req, "status");
-	if (status && strcmp(status, "open") && strcmp(status, "closed")) {
-		vg_http_respond_error(req, VG_EINVAL, "status must be open or closed");
-		return;
-	}
+	/* status: open|closed (coarse) or a stage; category; assignee (a token name). */
+	vg_store_case_filter f = {
+		.status = vg_http_query(req, "status"),
+		.category = vg_http_query(req, "category"),
+		.assignee = vg_http_query(req, "assignee"),
+	};
 	vg_store_case *cs;
 	size_t n;
 	vg_error err;
-	if (vg_store_case_list(s, status, page.after, page.limit, &cs, &n, &err) != 0) {
+	if (vg_store_case_query(s, &f, page.after, page.limit, &cs, &n, &err) != 0) {
 		vg__respond_err(req, &err);
 		return;
 	}

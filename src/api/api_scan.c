@@ -85,6 +85,7 @@ static void key_for(const char *what, int64_t a, int64_t b, char out[65])
 
 struct pending_block {
 	int64_t id;
+	vg_usec since; /* the store's created_at, so a restart answers the same `since` */
 	char reason[160];
 };
 
@@ -139,9 +140,16 @@ static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int
 				rc = vg_store_audit_append(s, actor, "block.create", "block", id, dt, NULL, err);
 				free(dt);
 				json_decref(d);
-				blocks[*nblocks].id = block_id;
-				snprintf(blocks[*nblocks].reason, sizeof(blocks[0].reason), "%s", reason);
-				(*nblocks)++;
+				vg_store_block sb;
+				if (!rc)
+					rc = vg_store_block_get(s, block_id, &sb, err);
+				if (!rc) {
+					blocks[*nblocks].id = block_id;
+					blocks[*nblocks].since = sb.created_at;
+					snprintf(blocks[*nblocks].reason, sizeof(blocks[0].reason), "%s", reason);
+					(*nblocks)++;
+					vg_store_block_done(&sb);
+				}
 			}
 			if (!rc) {
 				*ret_block = true;
@@ -236,9 +244,8 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 		if (rc)
 			goto fail;
 		json_object_set_new(out, "scan_id", json_integer(scan_id));
-		vg_usec now = vg_time_now();
 		for (size_t i = 0; i < nblocks; i++)
-			vg__blocklist_put(api->blocks, url, blocks[i].id, blocks[i].reason, now);
+			vg__blocklist_put(api->blocks, url, blocks[i].id, blocks[i].reason, blocks[i].since);
 		vg__api_outbox_kick(api);
 	}
 	if (!block) {

@@ -75,6 +75,10 @@ struct vg_api {
 	vg_http_route *routes; /* built from the resources' tables */
 	struct vg__route_ctx *route_ctx;
 	size_t nroutes;
+
+	struct vg__rules_state *rules; /* NULL without --rules (api_rules.c) */
+
+	struct vg__rate *report_rate; /* POST /v1/reports per client address (api_reports.c) */
 };
 
 /* The calling thread's store connection, opened on first use. NULL (and a 500 already
@@ -153,5 +157,41 @@ extern const vg__api_route vg__health_routes[], vg__hash_routes[], vg__scan_rout
 	vg__case_routes[], vg__bank_routes[], vg__log_routes[], vg__hma_routes[];
 extern const size_t vg__health_route_count, vg__hash_route_count, vg__scan_route_count,
 	vg__case_route_count, vg__bank_route_count, vg__log_route_count, vg__hma_route_count;
+
+/* ---- event rules (api_rules.c, api_events.c) ---------------------------------------------- */
+#include "rules/rules.h"
+int vg__api_rules_open(vg_api *api, vg_error *err);
+void vg__api_rules_close(vg_api *api);
+/* Evaluates lines[0..n) (each already checked to decode and have a "type") in lanes by
+ * partition key; verdicts go to fn (called with the lane held, so fn must be quick). */
+typedef struct vg__event_line {
+	const char *text;
+	size_t len;
+	uint64_t line; /* 1-based line number in the request body */
+	int lane;
+} vg__event_line;
+void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict_fn *fn, void *ctx);
+int vg__api_rules_lanes(vg_api *api);
+/* One request's verdicts of one rule. merge adds them to the rule's live or shadow
+ * column, by its API override when set, else its own shadow flag, and sets acts. */
+typedef struct vg__rule_tally {
+	char rule[VG_RULES_NAME_MAX + 1];
+	bool declared_shadow;
+	uint64_t n[VG_ACTION_COUNT];
+	bool acts; /* out */
+} vg__rule_tally;
+void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n);
+extern const vg__api_route vg__events_routes[], vg__rules_routes[];
+extern const size_t vg__events_route_count, vg__rules_route_count;
+
+/* ---- abuse reports (api_reports.c, api_zones.c) -------------------------------------------- */
+extern const vg__api_route vg__report_routes[], vg__zone_routes[];
+extern const size_t vg__report_route_count, vg__zone_route_count;
+struct vg__rate *vg__rate_new(void);
+void vg__rate_free(struct vg__rate *r);
+/* The most specific zone of a canonical URL: its host, then each parent domain up to the
+ * registrable domain. Owned strings in *ret. Errors: VG_ENOENT (on no zone). */
+int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *ret,
+			 vg_error *err);
 
 #endif

@@ -137,6 +137,10 @@ static int cmp_id(const void *a, const void *b)
 
 void vg_bank_matches_sort(vg_bank_matches *m)
 {
+	/* qsort's base must not be NULL even for no entries, and m->v is NULL until the
+	 * first match. */
+	if (m->n < 2)
+		return;
 	/* One entry per signal, at its smallest distance. */
 	qsort(m->v, m->n, sizeof(*m->v), cmp_id);
 	size_t k = 0;

@@ -15,11 +15,18 @@
 #include "cli.h"
 #include "http/http.h"
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, reload_signal;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+/* The reload itself runs on the main thread, outside the handler (it allocates). */
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_signal = 1;
 }
 
 /* Finds --config before the other layers, since the file sits below them. */
@@ -114,8 +121,20 @@ static int run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	while (!stop_signal)
+	struct sigaction hup = {.sa_handler = on_hup};
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
+	while (!stop_signal) {
+		if (reload_signal) {
+			reload_signal = 0;
+			if (vg_api_reload(api, &err) != 0)
+				vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=\"%s\"", err.msg);
+			else
+				vg_log(VG_LOG_INFO, "serve.reloaded", NULL);
+			continue;
+		}
 		pause();
+	}
 
 	vg_log(VG_LOG_INFO, "serve.stopping", "signal=%d", (int)stop_signal);
 	vg_http_stop(srv);
@@ -140,6 +159,7 @@ const vg_cmd vg_cmd_serve = {
 		"  --print-config       print the effective configuration and exit\n"
 		"  --print-config-doc   print the option table as Markdown and exit\n"
 		"\n"
-		"SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.\n",
+		"SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.\n"
+		"SIGHUP: reload the --rules folder (events in flight finish on the old rules).\n",
 	.run = run,
 };

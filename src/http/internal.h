@@ -32,11 +32,12 @@ struct vg_http_server {
 };
 
 /* Index of the route matching method and path, or -1. Captured {params} are
- * percent-decoded into the arena. *ret_path_known says whether some route has this path
- * (with another method), which makes a miss a 405 rather than a 404. */
+ * percent-decoded into the arena. On a miss, ret_allow lists the methods the path does
+ * have ("GET, POST"; empty when none): a non-empty list makes the miss a 405 with that
+ * Allow header rather than a 404. */
 int vg__http_match(const vg_http_route *routes, size_t n, const char *method, const char *path,
 		   vg_arena *arena, const char **names, const char **values, int max,
-		   int *ret_nparams, bool *ret_path_known);
+		   int *ret_nparams, char *ret_allow, size_t allow_size);
 
 /* Percent-decodes [s, s+n) into the arena ('+' as a space in query strings). NULL on a
  * malformed escape or an encoded NUL, which no vigil value may hold. */

@@ -88,9 +88,10 @@ static bool match_one(const char *pattern, const char *path, vg_arena *arena, co
 
 int vg__http_match(const vg_http_route *routes, size_t n, const char *method, const char *path,
 		   vg_arena *arena, const char **names, const char **values, int max,
-		   int *ret_nparams, bool *ret_path_known)
+		   int *ret_nparams, char *ret_allow, size_t allow_size)
 {
-	*ret_path_known = false;
+	size_t used = 0;
+	ret_allow[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		int np = 0;
 		if (!match_one(routes[i].pattern, path, arena, names, values, max, &np))
@@ -99,7 +100,10 @@ int vg__http_match(const vg_http_route *routes, size_t n, const char *method, co
 			*ret_nparams = np;
 			return (int)i;
 		}
-		*ret_path_known = true;
+		int k = snprintf(ret_allow + used, allow_size - used, "%s%s", used ? ", " : "",
+				 routes[i].method);
+		if (k > 0 && used + (size_t)k < allow_size)
+			used += (size_t)k;
 	}
 	*ret_nparams = 0;
 	return -1;

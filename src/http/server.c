@@ -268,15 +268,17 @@ static enum MHD_Result queue(vg_http_req *req)
 static bool begin(vg_http_req *req)
 {
 	vg_http_server *srv = req->srv;
-	bool path_known = false;
+	char allow[128];
 	req->route = vg__http_match(srv->routes, srv->nroutes, req->method, req->path, req->arena,
 				    req->param_names, req->param_values, MAX_PARAMS, &req->nparams,
-				    &path_known);
+				    allow, sizeof(allow));
 	if (req->route < 0) {
-		if (path_known)
+		if (allow[0]) {
+			vg_http_add_header(req, "Allow", allow);
 			vg_http_respond_error(req, VG_EMETHOD, "%s is not allowed here", req->method);
-		else
+		} else {
 			vg_http_respond_error(req, VG_ENOENT, "no such route");
+		}
 		return true;
 	}
 	size_t max = srv->routes[req->route].max_body_bytes;
@@ -401,6 +403,9 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 	srv->nroutes = nroutes;
 	vg__http_metrics_init(srv);
 	int threads = cfg->threads > 0 ? cfg->threads : vg_cpu_count();
+	/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: its SO_REUSEPORT would let a second vigil
+	 * bind the same port and silently take half the connections. MHD's default,
+	 * SO_REUSEADDR, still allows a restart while old connections sit in TIME_WAIT. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			 MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
@@ -410,7 +415,6 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 				  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
 				  MHD_OPTION_END);
 	if (!srv->d) {

@@ -39,6 +39,7 @@ typedef struct vg__mih_seg {
 	uint64_t *id;       /* [n], ascending */
 	uint64_t *dead;     /* [ceil(n / 64)] tombstones, or NULL while there are none */
 	size_t bytes;       /* allocated, for vg_mih_memory() */
+	void *mem;          /* one block holding every table's arrays */
 	vg__mih_table t[VG__MIH_TABLES];
 } vg__mih_seg;
 
@@ -97,6 +98,9 @@ typedef struct vg__mih_kernels {
 
 /* The kernels for isa (AUTO: the best this CPU runs), or NULL if the CPU lacks it. */
 const vg__mih_kernels *vg__mih_kernels_get(vg_mih_isa isa);
+
+/* malloc, but 2 MB aligned and huge-page backed when large; free() releases it. */
+void *vg__mih_alloc(size_t bytes);
 
 /* Builds a segment from rows already sorted and deduplicated (vg__mih_sort_rows), taking
  * ownership of both arrays even on failure. NULL when out of memory. */

@@ -27,8 +27,10 @@
  * may hold several hashes (each is reported separately) and the same hash several ids;
  * an exact (hash, id) pair is present at most once.
  *
- * Memory: about 109 bytes per entry at 1M-10M entries (the hash, the id and sixteen
- * 34-bit table entries), plus a fixed ~4 MB. vg_mih_memory() gives the exact figure. */
+ * Memory: about 108 bytes per entry (the hash, the id and sixteen ~34-bit table entries)
+ * plus a fixed ~4 MB of bucket offsets; vg_mih_memory() gives the exact figure. Rebuilds
+ * (vg_mih_build, vg_mih_compact, the automatic ones in vg_mih_add) hold the old and the
+ * new index at once, so they need about twice that while they run. */
 typedef struct vg_mih vg_mih;
 
 /* An empty index, or NULL when out of memory. */
@@ -44,18 +46,21 @@ VG_EXPORT void vg_mih_free(vg_mih *idx);
 VG_EXPORT VG_MUST_CHECK int vg_mih_add(vg_mih *idx, const vg_pdq *h, uint64_t id);
 
 /* Removes every entry with this id: O(log n), a tombstone that later compactions reclaim.
- * VG_ENOENT when no live entry has it. */
+ * VG_ENOENT when no live entry has it; VG_ENOMEM (nothing removed) when the tombstone
+ * bitmap cannot be allocated. */
 VG_EXPORT VG_MUST_CHECK int vg_mih_remove(vg_mih *idx, uint64_t id);
 
 /* Bulk load: adds n entries and rebuilds the index once, which is far cheaper than n
- * vg_mih_add() calls (about 0.2 s per million entries). The arrays are borrowed (copied).
+ * vg_mih_add() calls (about 0.2 s per million entries on two cores; it uses up to eight
+ * threads while it runs). The arrays are borrowed (copied).
  * Exact duplicate pairs, in the input or already present, are kept once. Errors:
  * VG_ETOOBIG (the result would exceed 2^31 entries), VG_ENOMEM; on error idx is unchanged. */
 VG_EXPORT VG_MUST_CHECK int vg_mih_build(vg_mih *idx, const vg_pdq *hashes, const uint64_t *ids,
 					 size_t n);
 
 /* Rebuilds the index from its live entries: drops tombstones, folds in pending adds and
- * the delta segment. O(n); VG_ENOMEM leaves idx unchanged. */
+ * the delta segment. O(n), the same cost as vg_mih_build; VG_ENOMEM leaves idx
+ * unchanged. vg_mih_add also compacts when a quarter of the base is tombstones. */
 VG_EXPORT VG_MUST_CHECK int vg_mih_compact(vg_mih *idx);
 
 /* Live entries. */
@@ -90,9 +95,10 @@ VG_EXPORT void vg_mih_hits_done(vg_mih_hits *hits);
  * its contents), sorted by distance then id. Exact: the same set as a brute-force scan.
  * Errors: VG_EINVAL (max_distance out of range), VG_ETOOBIG (more than the buffer's
  * max_hits), VG_ENOMEM (growing the buffer); hits->n is then 0.
- * Cost at d = 31, one core: about 8 us at 1M random entries, 30 us at 10M, plus the
- * hits themselves. Thresholds past 63, and small segments, are answered by a SIMD scan.
- * Thread-safe against other queries; never against writes. */
+ * Cost at d = 31 on one core: about 10 us at 1M random entries and 40 us at 10M, plus
+ * roughly 1 us per hit when the query falls in a family of near-duplicates. Thresholds
+ * past 63, and segments too small for the index to pay, are answered by a SIMD scan.
+ * Uses about 30 KB of stack. Thread-safe against other queries; never against writes. */
 VG_EXPORT VG_MUST_CHECK int vg_mih_query(const vg_mih *idx, const vg_pdq *q, int max_distance,
 					 vg_mih_hits *hits);
 
@@ -136,7 +142,8 @@ VG_EXPORT void vg_mih_set_strategy(vg_mih *idx, vg_mih_strategy strategy);
 /* ---- exact digest sets ----------------------------------------------------------------
  * (digest, id) pairs for one digest length: 16 (MD5) or 32 (SHA-256). Open addressing
  * with a per-set random hash seed, so crafted digests cannot force long probe chains.
- * About 1.6 x (digest length + 9) bytes per pair. Same threading rule as vg_mih. */
+ * Between 1.3 and 2.7 times (digest length + 9) bytes per pair, as the table's load
+ * moves between 3/8 and 3/4. Same threading rule as vg_mih. */
 typedef struct vg_digest_set vg_digest_set;
 
 /* NULL when digest_len is not 16 or 32, or out of memory. */

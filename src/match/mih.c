@@ -7,33 +7,40 @@
  * within d of an entry, the sixteen half distances sum to at most d, so with per-table
  * probe radii r[t] such that sum(r[t] + 1) > d, some half t is within r[t] (Norouzi et
  * al.'s generalised pigeonhole). At d = 31 every table is probed at radius 1: 16 x 17 =
- * 272 buckets. The argument holds for chunks too: chunk c is covered to radius R[c] =
- * r[2c] + r[2c+1] + 1, sum(R[c] + 1) > d, so some chunk lies within R[c] of the query
- * and one of its halves within its radius. Each bucket entry therefore carries the other
- * 16 bits of its chunk inline, and an entry is verified against the full hash only when
- * its whole chunk is within R[c]: at d = 31 that passes about 0.3 % of random entries.
- * The bucket scan is sequential 16-bit loads, 16 or 32 per SIMD compare; the random
- * access to the full hash (the reference's bottleneck, with std::map and std::set on
- * top) happens for a handful of entries per query.
+ * 272 buckets; at d = 8, nine tables at radius 0. The argument holds for chunks too:
+ * chunk c is covered to radius R[c] = r[2c] + r[2c+1] + 1, sum(R[c] + 1) > d, so some
+ * chunk lies within R[c] of the query and one of its halves within its radius. Each
+ * bucket entry therefore carries the other 16 bits of its chunk inline, and an entry is
+ * verified against the full hash only when its whole chunk is within R[c]: at d = 31
+ * about 0.3 % of random entries. A bucket scan is sequential 16-bit loads, 16 or 32 per
+ * SIMD compare; the random accesses to full hashes (the reference's bottleneck, with
+ * std::map and std::set on top) are a handful per query. What remains is two cache
+ * misses per probed bucket (its offsets, its entries), which mih_scan.c overlaps with a
+ * software prefetch pipeline.
  *
- * Entries name their row in 34 bits rather than 32: rows ascend within a bucket, so the
- * low 16 bits are stored and the high bits Elias-Fano coded (about 2 bits per entry).
- * Per entry: hash 32 + id 8 + 16 tables x (16 filter + 16 + ~2 row bits) = ~108 bytes.
- * Sixteen tables are a floor for the speed targets (each is an arbitrary permutation of
- * the rows, >= ~17 bits per entry in any encoding), so 48 bytes per hash is out of reach
- * without giving up the filter or the tables; bench/bench_match.c prints the figures.
+ * Memory. Entries name their row in ~18 bits rather than 32: rows ascend within a
+ * bucket, so the low 16 bits are stored and the high bits Elias-Fano coded (~2 bits per
+ * entry). Per hash: hash 32 + id 8 + 16 tables x (16 filter + 16 + ~2 row bits) = ~108
+ * bytes, plus 4 MB of bucket offsets. Each table is an arbitrary permutation of the rows
+ * (>= ~17 bits per entry in any encoding), so 48 bytes per hash is out of reach with
+ * sixteen tables, and fewer tables cost more than they save: measured at d = 31, twelve
+ * tables (~91 B) run 4-5x slower and eight (~74 B) 10x slower, missing the 1M target.
  *
- * Each entry is reachable through several tables; it is reported only through the first
- * one that reaches it (mih_scan.c: canonical), so no per-query seen-set is needed.
+ * Duplicates. An entry near the query is reachable through several tables. A chunk's
+ * second table skips entries its first table reaches (decidable from the inline half:
+ * vg__mih_probe.floor); across chunks a per-query set of verified rows skips repeats,
+ * and when that set is full the entry is reported only through the first table that
+ * reaches it (mih_scan.c: canonical), so the result stays exact without allocating.
  *
  * Updates. A segment (internal.h) is immutable apart from tombstones. The index is a
  * base segment, a delta segment of recent adds (at most an eighth of the base, rebuilt
  * every 1024 adds) and a pending list of under 1024 adds scanned linearly. Rows are
- * sorted by id, so removal is a binary search plus a tombstone bit. vg_mih_compact
- * rebuilds one base from the live rows.
+ * sorted by id, so removal is a binary search plus a tombstone bit; compaction rebuilds
+ * one base from the live rows.
  *
  * Per segment and threshold, a cost estimate picks the multi-index or a linear SIMD
- * scan (tiny segments, and d > 63 where radius 3 per table no longer covers d).
+ * scan (small segments, high thresholds on small banks, and d > 63, where radius 3 per
+ * table no longer covers d).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -150,35 +157,43 @@ static bool seg_contains(const vg__mih_seg *s, const vg_pdq *h, uint64_t id)
 	return false;
 }
 
-static int seg_remove(vg__mih_seg *s, uint64_t id, size_t *removed)
+/* Allocates s's tombstone bitmap if id has rows in s, so that removal can then mark
+ * rows without failing halfway. */
+static int seg_prepare_remove(vg__mih_seg *s, uint64_t id)
 {
+	if (!s || s->dead)
+		return 0;
+	size_t i = lower_bound(s, id);
+	if (i == s->n || s->id[i] != id)
+		return 0;
+	size_t words = (s->n + 63) / 64;
+	s->dead = calloc(words, sizeof(*s->dead));
+	if (!s->dead)
+		return VG_ENOMEM;
+	s->bytes += words * sizeof(*s->dead);
+	return 0;
+}
+
+static size_t seg_remove(vg__mih_seg *s, uint64_t id)
+{
+	size_t removed = 0;
 	if (!s)
 		return 0;
 	for (size_t i = lower_bound(s, id); i < s->n && s->id[i] == id; i++) {
 		if (vg__mih_is_dead(s->dead, i))
 			continue;
-		if (!s->dead) {
-			size_t words = (s->n + 63) / 64;
-			s->dead = calloc(words, sizeof(*s->dead));
-			if (!s->dead)
-				return VG_ENOMEM;
-			s->bytes += words * sizeof(*s->dead);
-		}
 		s->dead[i >> 6] |= UINT64_C(1) << (i & 63);
 		s->ndead++;
-		(*removed)++;
+		removed++;
 	}
-	return 0;
+	return removed;
 }
 
 int vg_mih_remove(vg_mih *idx, uint64_t id)
 {
-	size_t removed = 0;
-	int rc = seg_remove(idx->base, id, &removed);
-	if (rc == 0)
-		rc = seg_remove(idx->delta, id, &removed);
-	if (rc)
-		return rc;
+	if (seg_prepare_remove(idx->base, id) != 0 || seg_prepare_remove(idx->delta, id) != 0)
+		return VG_ENOMEM;
+	size_t removed = seg_remove(idx->base, id) + seg_remove(idx->delta, id);
 	for (size_t i = 0; i < idx->tail_n;) {
 		if (idx->tail_id[i] == id) {
 			idx->tail_n--;
@@ -227,8 +242,8 @@ static int rebuild(const vg_mih *idx, const vg__mih_seg *a, const vg__mih_seg *b
 		*ret = NULL;
 		return 0;
 	}
-	vg_pdq *hash = malloc(total * sizeof(*hash));
-	uint64_t *id = malloc(total * sizeof(*id));
+	vg_pdq *hash = vg__mih_alloc(total * sizeof(*hash));
+	uint64_t *id = vg__mih_alloc(total * sizeof(*id));
 	if (!hash || !id) {
 		free(hash);
 		free(id);
@@ -237,7 +252,7 @@ static int rebuild(const vg_mih *idx, const vg__mih_seg *a, const vg__mih_seg *b
 	size_t n = 0;
 	gather_seg(a, hash, id, &n);
 	gather_seg(b, hash, id, &n);
-	if (with_tail) {
+	if (with_tail && idx->tail_n) {
 		memcpy(hash + n, idx->tail_hash, idx->tail_n * sizeof(*hash));
 		memcpy(id + n, idx->tail_id, idx->tail_n * sizeof(*id));
 		n += idx->tail_n;
@@ -286,10 +301,12 @@ int vg_mih_build(vg_mih *idx, const vg_pdq *hashes, const uint64_t *ids, size_t 
 
 /* The pending list is full: fold it into the delta, or everything into a new base once
  * the delta would pass an eighth of the base (so a query never pays for more than one
- * large segment, and each row is rebuilt O(1) times on average). */
+ * large segment, and each row is rebuilt O(1) times on average) or a quarter of the
+ * base is tombstones (whose memory is then given back). */
 static int fold_tail(vg_mih *idx)
 {
-	if (seg_live(idx->delta) + idx->tail_n > seg_live(idx->base) / 8)
+	const vg__mih_seg *b = idx->base;
+	if (seg_live(idx->delta) + idx->tail_n > seg_live(b) / 8 || (b && b->ndead > b->n / 4))
 		return vg_mih_compact(idx);
 	vg__mih_seg *s;
 	int rc = rebuild(idx, idx->delta, NULL, true, NULL, NULL, 0, &s);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Building an index segment: sorting rows by (id, hash) and laying out the sixteen
- * bucket tables with a counting sort, one table per pass, tables spread over the cores.
+ * bucket tables with a two-pass counting sort, the eight chunks (two tables each)
+ * spread over the cores.
  *
  * Invariants established here (internal.h lists them): rows sorted by (id, hash) with no
  * duplicate pair; every row in exactly one bucket per table, ascending within it; the
@@ -18,25 +19,20 @@
 #include "internal.h"
 
 /* ---- big arrays --------------------------------------------------------------------
- * Tables are probed at random across hundreds of megabytes, so TLB misses would cost as
- * much as cache misses; large arrays are 2 MB aligned and offered to the kernel as huge
- * pages (a hint only: without THP they are ordinary pages). */
-static void *big_alloc(size_t bytes, size_t *acct)
+ * Tables and hashes are read at random across hundreds of megabytes, so TLB misses would
+ * cost as much as cache misses: large blocks are 2 MB aligned and offered to the kernel
+ * as huge pages (a hint only; without THP they are ordinary pages). A segment's sixty-
+ * four table arrays share one block, so only one partial huge page is wasted. */
+void *vg__mih_alloc(size_t bytes)
 {
 	const size_t huge = (size_t)2 << 20;
+	if (bytes < huge)
+		return malloc(bytes ? bytes : 1);
 	void *p = NULL;
-	if (bytes >= huge) {
-		size_t rounded = (bytes + huge - 1) & ~(huge - 1);
-		if (posix_memalign(&p, huge, rounded) != 0)
-			return NULL;
-		(void)madvise(p, rounded, MADV_HUGEPAGE);
-		bytes = rounded;
-	} else {
-		p = malloc(bytes ? bytes : 1);
-		if (!p)
-			return NULL;
-	}
-	*acct += bytes;
+	size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+	if (posix_memalign(&p, huge, rounded) != 0)
+		return NULL;
+	(void)madvise(p, rounded, MADV_HUGEPAGE);
 	return p;
 }
 
@@ -146,33 +142,53 @@ int vg__mih_sort_rows(vg_pdq *hash, uint64_t *id, size_t n, size_t *ret_n)
 	return 0;
 }
 
-/* ---- tables ------------------------------------------------------------------------ */
+/* ---- tables ------------------------------------------------------------------------
+ * A counting sort per table, in two passes so that no pass writes to more than 256
+ * places at once: first by the key's high byte into a scratch array, then by the low
+ * byte, which only ever writes inside one high-byte group (n / 256 entries, in cache).
+ * Writing straight to 65 536 buckets is three times slower at 10M entries. Both passes
+ * are stable, so rows still ascend within each bucket. */
 
-static void build_table(const vg__mih_seg *s, int t, uint32_t *cur)
+struct scratch {
+	uint32_t *chunk; /* [n] the chunk both tables of a pair are keyed on */
+	uint64_t *tmp;   /* [n] key << 48 | other half << 32 | row */
+	uint32_t *cur;   /* [KEYS] */
+};
+
+static void build_table(const vg__mih_seg *s, int t, struct scratch *w)
 {
 	const vg__mih_table *tb = &s->t[t];
-	const int c = t >> 1, word = c >> 1;
-	const int kshift = (c & 1) * 32 + (t & 1) * 16;
-	const int fshift = (c & 1) * 32 + (1 - (t & 1)) * 16;
-	const vg_pdq *h = s->hash;
 	const size_t n = s->n;
 	const uint64_t nh = s->nh;
+	const uint32_t *chunk = w->chunk;
+	uint32_t *cur = w->cur;
+	const int kshift = (t & 1) * 16, fshift = 16 - kshift;
+	uint32_t group[257] = {0};
 
 	memset(cur, 0, VG__MIH_KEYS * sizeof(*cur));
 	for (size_t row = 0; row < n; row++)
-		cur[(h[row].w[word] >> kshift) & 0xffff]++;
+		cur[(chunk[row] >> kshift) & 0xffff]++;
 	uint32_t sum = 0;
 	for (size_t k = 0; k < VG__MIH_KEYS; k++) {
+		if ((k & 0xff) == 0)
+			group[k >> 8] = sum;
 		tb->off[k] = sum;
 		sum += cur[k];
 		cur[k] = tb->off[k];
 	}
 	tb->off[VG__MIH_KEYS] = sum;
+	group[256] = sum;
+
 	for (size_t row = 0; row < n; row++) {
-		uint64_t x = h[row].w[word];
-		uint32_t k = (uint32_t)(x >> kshift) & 0xffff;
+		uint64_t key = (chunk[row] >> kshift) & 0xffff;
+		uint64_t other = (chunk[row] >> fshift) & 0xffff;
+		w->tmp[group[key >> 8]++] = key << 48 | other << 32 | row;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t e = w->tmp[i];
+		uint32_t k = (uint32_t)(e >> 48), row = (uint32_t)e;
 		uint32_t p = cur[k]++;
-		tb->filt[p] = (uint16_t)(x >> fshift);
+		tb->filt[p] = (uint16_t)(e >> 32);
 		tb->rlo[p] = (uint16_t)row;
 		uint64_t b = p + (uint64_t)k * nh + (row >> 16);
 		tb->hib[b >> 6] |= UINT64_C(1) << (b & 63);
@@ -183,22 +199,33 @@ static void build_table(const vg__mih_seg *s, int t, uint32_t *cur)
 
 struct job {
 	vg__mih_seg *seg;
-	atomic_int next;
+	atomic_int next; /* next chunk to claim */
 };
 
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	uint32_t *cur = malloc(VG__MIH_KEYS * sizeof(*cur));
-	if (!cur)
-		return (void *)1;
-	for (;;) {
-		int t = atomic_fetch_add(&j->next, 1);
-		if (t >= VG__MIH_TABLES)
-			break;
-		build_table(j->seg, t, cur);
+	const size_t n = j->seg->n;
+	struct scratch w = {
+		.chunk = malloc((n ? n : 1) * sizeof(*w.chunk)),
+		.tmp = malloc((n ? n : 1) * sizeof(*w.tmp)),
+		.cur = malloc(VG__MIH_KEYS * sizeof(*w.cur)),
+	};
+	if (w.chunk && w.tmp && w.cur) {
+		for (;;) {
+			int c = atomic_fetch_add(&j->next, 1);
+			if (c >= VG__MIH_CHUNKS)
+				break;
+			const vg_pdq *h = j->seg->hash;
+			for (size_t row = 0; row < n; row++)
+				w.chunk[row] = vg__mih_chunk(h[row].w, c);
+			build_table(j->seg, 2 * c, &w);
+			build_table(j->seg, 2 * c + 1, &w);
+		}
 	}
-	free(cur);
+	free(w.chunk);
+	free(w.tmp);
+	free(w.cur);
 	return NULL;
 }
 
@@ -206,16 +233,16 @@ void vg__mih_seg_free(vg__mih_seg *s)
 {
 	if (!s)
 		return;
-	for (int t = 0; t < VG__MIH_TABLES; t++) {
-		free(s->t[t].off);
-		free(s->t[t].filt);
-		free(s->t[t].rlo);
-		free(s->t[t].hib);
-	}
+	free(s->mem);
 	free(s->hash);
 	free(s->id);
 	free(s->dead);
 	free(s);
+}
+
+static size_t align64(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
 }
 
 vg__mih_seg *vg__mih_seg_build(vg_pdq *hash, uint64_t *id, size_t n)
@@ -230,26 +257,33 @@ vg__mih_seg *vg__mih_seg_build(vg_pdq *hash, uint64_t *id, size_t n)
 	s->nh = (uint32_t)(n >> 16) + 1;
 	s->hash = hash;
 	s->id = id;
-	s->bytes = sizeof(*s) + n * (sizeof(*hash) + sizeof(*id));
 	const size_t hib_words = (n + (size_t)VG__MIH_KEYS * s->nh) / 64 + 2;
+	const size_t off_b = align64((VG__MIH_KEYS + 1) * sizeof(uint32_t));
+	const size_t filt_b = align64((n + VG__MIH_PAD) * sizeof(uint16_t));
+	const size_t rlo_b = align64(n * sizeof(uint16_t));
+	const size_t hib_b = align64(hib_words * sizeof(uint64_t));
+	const size_t table_b = off_b + filt_b + rlo_b + hib_b;
+	s->mem = vg__mih_alloc(VG__MIH_TABLES * table_b);
+	if (!s->mem)
+		goto fail;
+	s->bytes = sizeof(*s) + n * (sizeof(*hash) + sizeof(*id)) + VG__MIH_TABLES * table_b;
 	for (int t = 0; t < VG__MIH_TABLES; t++) {
 		vg__mih_table *tb = &s->t[t];
-		tb->off = big_alloc((VG__MIH_KEYS + 1) * sizeof(*tb->off), &s->bytes);
-		tb->filt = big_alloc((n + VG__MIH_PAD) * sizeof(*tb->filt), &s->bytes);
-		tb->rlo = big_alloc(n * sizeof(*tb->rlo), &s->bytes);
-		tb->hib = big_alloc(hib_words * sizeof(*tb->hib), &s->bytes);
-		if (!tb->off || !tb->filt || !tb->rlo || !tb->hib)
-			goto fail;
-		memset(tb->hib, 0, hib_words * sizeof(*tb->hib));
+		uint8_t *m = (uint8_t *)s->mem + t * table_b;
+		tb->off = (uint32_t *)m;
+		tb->filt = (uint16_t *)(m + off_b);
+		tb->rlo = (uint16_t *)(m + off_b + filt_b);
+		tb->hib = (uint64_t *)(m + off_b + filt_b + rlo_b);
+		memset(tb->hib, 0, hib_b);
 	}
 
 	struct job j = {.seg = s};
 	atomic_init(&j.next, 0);
 	/* Threads pay off only when a table no longer fits in cache. */
 	int nthreads = n >= 200000 ? vg_cpu_count() : 1;
-	if (nthreads > 8)
-		nthreads = 8;
-	pthread_t th[8];
+	if (nthreads > VG__MIH_CHUNKS)
+		nthreads = VG__MIH_CHUNKS;
+	pthread_t th[VG__MIH_CHUNKS];
 	int started = 0;
 	for (int i = 1; i < nthreads; i++, started++)
 		if (pthread_create(&th[started], NULL, worker, &j) != 0)
@@ -257,9 +291,9 @@ vg__mih_seg *vg__mih_seg_build(vg_pdq *hash, uint64_t *id, size_t n)
 	(void)worker(&j);
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	/* A worker that could not allocate its scratch claims no table and leaves them to
+	/* A worker that could not allocate its scratch claims no chunk and leaves them to
 	 * the others; a table is missing only if every worker failed. */
-	if (atomic_load(&j.next) < VG__MIH_TABLES)
+	if (atomic_load(&j.next) < VG__MIH_CHUNKS)
 		goto fail;
 	return s;
 fail:

@@ -29,14 +29,19 @@ typedef struct cand {
 	uint32_t t;
 } cand;
 
+/* Pipeline depths, in probes and in survivors: far enough ahead to cover a cache miss
+ * from L3 or DRAM, near enough that the fill buffers are not swamped (measured on a
+ * Sapphire Rapids core; 12-32 all do within noise). */
 #define CAND_MAX 256
-#define AHEAD_OFF 16
-#define AHEAD_FILT 8
+#define AHEAD_OFF 16  /* prefetch a bucket's offsets this many probes before its scan */
+#define AHEAD_FILT 8  /* read the offsets, prefetch the entries this many before */
+#define AHEAD_EF 24   /* prefetch a survivor's row bits this many survivors ahead */
+#define AHEAD_ROW 12  /* decode its row and prefetch its hash and id this many ahead */
 
 /* Row of a survivor. The bucket's rows ascend, so their upper bits are a non-decreasing
  * sequence stored in unary (Elias-Fano): the j-th entry's set bit sits at
- * start + j + (row >> 16); finding it is a select over a few words. select_in_word is
- * PDEP where it is fast, clearing low bits one by one elsewhere. */
+ * start + j + (row >> 16); finding it is a select over a few words. The in-word select
+ * is PDEP where PDEP is fast, clearing low bits one by one elsewhere. */
 typedef unsigned select_fn(uint64_t x, uint32_t k);
 
 ALWAYS_INLINE unsigned select_loop(uint64_t x, uint32_t k)
@@ -66,8 +71,8 @@ ALWAYS_INLINE uint32_t ef_row(const vg__mih_table *tb, const cand *c, select_fn 
 }
 
 /* An entry within d is reachable through every table u whose half is within r[u] while
- * its chunk is within R[u / 2]; it is reported only through the first such table, so
- * each entry comes out once without a seen-set. x is entry XOR query. */
+ * its chunk is within R[u / 2]. True when t is the first such table: the rule that
+ * reports each entry once when the seen-set is full. x is entry XOR query. */
 ALWAYS_INLINE bool canonical(const vg__mih_q *qc, uint32_t t, const uint64_t x[4])
 {
 	for (uint32_t u = 0; u < t; u++) {
@@ -117,12 +122,9 @@ ALWAYS_INLINE int verify_one(vg__mih_q *qc, const cand *c)
 	return vg__mih_hits_push(qc->hits, s->id[row], dist);
 }
 
-#define AHEAD_EF 24
-#define AHEAD_ROW 12
-
 /* Verifies survivors through a rolling pipeline so that their cache misses overlap:
  * fetch the Elias-Fano word and low row bits, AHEAD_EF - AHEAD_ROW steps later decode
- * the row and fetch its hash, AHEAD_ROW steps later compare. */
+ * the row and fetch its hash and id, AHEAD_ROW steps later compare. */
 ALWAYS_INLINE int verify_all(vg__mih_q *qc, cand *c, size_t nc, select_fn *select)
 {
 	const vg__mih_seg *s = qc->seg;

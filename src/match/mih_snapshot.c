@@ -287,8 +287,8 @@ int vg_mih_load(const char *path, size_t max_entries, vg_mih **ret, vg_error *er
 		goto out;
 	}
 	const size_t n = (size_t)count;
-	hash = malloc((n ? n : 1) * sizeof(*hash));
-	id = malloc((n ? n : 1) * sizeof(*id));
+	hash = vg__mih_alloc(n * sizeof(*hash));
+	id = vg__mih_alloc(n * sizeof(*id));
 	const size_t chunk = 4096;
 	buf = malloc(chunk * REC_BYTES);
 	if (!hash || !id || !buf) {

@@ -65,6 +65,9 @@ void vg__rules_vm_free(vg__rules_vm *vm);
 void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
 		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx);
 vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm);
+/* Rule i's name and its own error and budget-stop counts; NULL past the last rule. */
+const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t *ret_errors,
+				     uint64_t *ret_budget_stops);
 /* Takes the label writes recorded since the last call (caller frees each and the array). */
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
 void vg__label_write_free(vg__label_write *w, size_t n);

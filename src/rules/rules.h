@@ -268,5 +268,9 @@ VG_EXPORT VG_MUST_CHECK int vg_rules_runner_eval(vg_rules_runner *r, const char 
 						 size_t len, vg_verdict_fn *fn, void *ctx,
 						 vg_error *err);
 VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret);
+/* Rule i's name (in definition order) with the errors it raised and the times the budget
+ * stopped it, so a server can show them per rule; NULL past the last rule. */
+VG_EXPORT const char *vg_rules_runner_rule_errors(const vg_rules_runner *r, size_t i,
+						  uint64_t *ret_errors, uint64_t *ret_budget_stops);
 
 #endif

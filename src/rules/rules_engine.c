@@ -573,3 +573,9 @@ void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret)
 {
 	*ret = *vg__rules_vm_stats(r->vm);
 }
+
+const char *vg_rules_runner_rule_errors(const vg_rules_runner *r, size_t i, uint64_t *ret_errors,
+					uint64_t *ret_budget_stops)
+{
+	return vg__rules_vm_rule_errors(r->vm, i, ret_errors, ret_budget_stops);
+}

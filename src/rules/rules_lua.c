@@ -37,6 +37,7 @@ typedef struct rule {
 	char name[VG_RULES_NAME_MAX + 1];
 	bool shadow;
 	int ref; /* the function, in the registry */
+	uint64_t errors, budget_stops; /* this rule's share of the state's counts */
 } rule;
 
 typedef struct pending {
@@ -206,6 +207,7 @@ static int l_rule(lua_State *L)
 	rule *r = &vm->rules[vm->n_rules++];
 	memcpy(r->name, name, n + 1);
 	r->shadow = shadow;
+	r->errors = r->budget_stops = 0;
 	lua_pushvalue(L, 2);
 	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
@@ -532,10 +534,13 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *lin
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ru->ref);
 		lua_pushvalue(L, ev);
 		if (lua_pcall(L, 1, 0, 0) != 0) {
-			if (vm->stopped)
+			if (vm->stopped) {
 				vm->stats.budget_stops++;
-			else
+				ru->budget_stops++;
+			} else {
 				vm->stats.rule_errors++;
+				ru->errors++;
+			}
 			/* At most 100 messages per state, so a broken rule cannot flood the log;
 			 * the counts keep counting. */
 			if (vm->error_logs++ < 100) {
@@ -576,6 +581,16 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *lin
 vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm)
 {
 	return &vm->stats;
+}
+
+const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t *ret_errors,
+				     uint64_t *ret_budget_stops)
+{
+	if (i >= vm->n_rules)
+		return NULL;
+	*ret_errors = vm->rules[i].errors;
+	*ret_budget_stops = vm->rules[i].budget_stops;
+	return vm->rules[i].name;
 }
 
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n)

@@ -46,6 +46,8 @@ typedef struct vg__store_ops {
 	const struct vg__store_service_ops *service;
 	/* The rules engine's labels (migration 0003). */
 	const struct vg__store_labels_ops *labels;
+	/* Abuse reports: zones, reports, the report lifecycle of cases (migration 0004). */
+	const struct vg__store_reports_ops *reports;
 } vg__store_ops;
 
 struct vg_store {
@@ -158,5 +160,53 @@ typedef struct vg__store_labels_ops {
 } vg__store_labels_ops;
 
 extern const vg__store_labels_ops vg__sqlite_labels_ops;
+
+/* ---- abuse reports (store.h's reports section), checked by store.c ------------------------ */
+typedef struct vg__store_reports_ops {
+	int (*zone_create)(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_error *err);
+	/* By id when name is NULL, else by name. */
+	int (*zone_get)(vg_store *s, int64_t id, const char *name, vg_store_zone *ret,
+			vg_error *err);
+	int (*zone_list)(vg_store *s, int64_t after_id, size_t limit, vg_store_zone **ret,
+			 size_t *ret_n, vg_error *err);
+	int (*zone_update)(vg_store *s, const vg_store_zone *z, vg_error *err);
+	int (*zone_delete)(vg_store *s, int64_t id, vg_error *err);
+	int (*report_create)(vg_store *s, const vg_store_report *r, int64_t *ret_id,
+			     vg_error *err);
+	int (*report_get)(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err);
+	int (*report_add_url)(vg_store *s, int64_t report_id, const char *url, int64_t zone_id,
+			      const char *zone, int64_t case_id, vg_error *err);
+	int (*report_add_evidence)(vg_store *s, int64_t report_id, const char *type,
+				   const char *hex, vg_error *err);
+	int (*report_urls)(vg_store *s, int64_t report_id,
+			   int (*fn)(const vg_store_report_url *u, void *ctx), void *ctx,
+			   vg_error *err);
+	int (*case_evidence)(vg_store *s, int64_t case_id,
+			     int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			     vg_error *err);
+	int (*report_erase)(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_ids,
+			    size_t *ret_n, vg_error *err);
+	int (*report_case_open_or_attach)(vg_store *s, const char *dedup_key, const char *url,
+					  const char *category, const char *priority,
+					  vg_usec since, int64_t report_id, const char *actor,
+					  int64_t *ret_case_id, bool *ret_created, vg_error *err);
+	/* status: NULL, "open", "closed" or a stage (store.c checked it). */
+	int (*case_query)(vg_store *s, const vg_store_case_filter *f, int64_t after_id,
+			  size_t limit, vg_store_case **ret, size_t *ret_n, vg_error *err);
+	int (*case_assign)(vg_store *s, int64_t id, const char *assignee, const char *actor,
+			   vg_error *err);
+	int (*case_transition)(vg_store *s, int64_t id, const char *stage, const char *decision,
+			       const char *priority, const char *note, const char *actor,
+			       vg_error *err);
+} vg__store_reports_ops;
+
+extern const vg__store_reports_ops vg__sqlite_reports_ops;
+
+/* The columns every case read selects, and how a row of them becomes a vg_store_case
+ * (store_sqlite_service.c), shared with store_sqlite_reports.c's case queries. */
+#define VG__SQ_CASE_COLUMNS                                                                 \
+	"SELECT id, url, bank_id, bank, status, decision, note, created_at, updated_at, "  \
+	"closed_at, kind, stage, category, priority, assignee, first_action_at FROM cases "
+void vg__sq_read_case(struct sqlite3_stmt *st, vg_store_case *c);
 
 #endif

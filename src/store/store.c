@@ -456,7 +456,8 @@ void vg_store_case_done(vg_store_case *c)
 	free(c->url);
 	free(c->decision);
 	free(c->note);
-	c->url = c->decision = c->note = NULL;
+	free(c->assignee);
+	c->url = c->decision = c->note = c->assignee = NULL;
 }
 
 int vg_store_case_open_or_attach(vg_store *s, const char *url, int64_t bank_id, int64_t scan_id,
@@ -631,4 +632,224 @@ int vg_store_label_each(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *c
 int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err)
 {
 	return s->ops->labels->purge(s, now, ret_n, err);
+}
+
+/* ==== abuse reports (store.h's reports section) ===================================== */
+
+void vg_store_zone_done(vg_store_zone *z)
+{
+	if (!z)
+		return;
+	free(z->name);
+	free(z->owner_email);
+	free(z->owner_webhook_url);
+	free(z->host_email);
+	free(z->host_webhook_url);
+	z->name = z->owner_email = z->owner_webhook_url = z->host_email = z->host_webhook_url =
+		NULL;
+}
+
+void vg_store_zone_list_free(vg_store_zone *z, size_t n)
+{
+	for (size_t i = 0; z && i < n; i++)
+		vg_store_zone_done(&z[i]);
+	free(z);
+}
+
+static int check_contacts(const vg_store_zone *z, vg_error *err)
+{
+	int rc;
+	if ((rc = check_opt(z->owner_email, VG_STORE_VALUE_MAX, "owner email", err)) ||
+	    (rc = check_opt(z->owner_webhook_url, VG_STORE_VALUE_MAX, "owner webhook_url", err)) ||
+	    (rc = check_opt(z->host_email, VG_STORE_VALUE_MAX, "host email", err)) ||
+	    (rc = check_opt(z->host_webhook_url, VG_STORE_VALUE_MAX, "host webhook_url", err)))
+		return rc;
+	return 0;
+}
+
+int vg_store_zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(z->name, 1, 253, "zone name", err)) || (rc = check_contacts(z, err)))
+		return rc;
+	return s->ops->reports->zone_create(s, z, ret_id, err);
+}
+
+int vg_store_zone_get(vg_store *s, int64_t id, vg_store_zone *ret, vg_error *err)
+{
+	return s->ops->reports->zone_get(s, id, NULL, ret, err);
+}
+
+int vg_store_zone_find(vg_store *s, const char *name, vg_store_zone *ret, vg_error *err)
+{
+	if (!name || !*name || strlen(name) > 253)
+		return vg_error_set(err, VG_ENOENT, "no such zone");
+	return s->ops->reports->zone_get(s, 0, name, ret, err);
+}
+
+int vg_store_zone_list(vg_store *s, int64_t after_id, size_t limit, vg_store_zone **ret,
+		       size_t *ret_n, vg_error *err)
+{
+	return s->ops->reports->zone_list(s, after_id, limit, ret, ret_n, err);
+}
+
+int vg_store_zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
+{
+	int rc = check_contacts(z, err);
+	return rc ? rc : s->ops->reports->zone_update(s, z, err);
+}
+
+int vg_store_zone_delete(vg_store *s, int64_t id, vg_error *err)
+{
+	return s->ops->reports->zone_delete(s, id, err);
+}
+
+void vg_store_report_done(vg_store_report *r)
+{
+	if (!r)
+		return;
+	free(r->description);
+	free(r->reporter_name);
+	free(r->reporter_email);
+	free(r->client_addr);
+	free(r->message_id);
+	r->description = r->reporter_name = r->reporter_email = r->client_addr = r->message_id =
+		NULL;
+}
+
+static bool word_in(const char *v, const char *const *words, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (strcmp(v, words[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *const shares[] = {"full", "anonymous", "none"};
+static const char *const stages[] = {"new", "triaged", "actioned", "rejected", "closed"};
+static const char *const priorities[] = {"low", "normal", "high"};
+
+int vg_store_report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id, vg_error *err)
+{
+	static const char *const sources[] = {"rest", "email"};
+	static const char *const statuses[] = {"received", "not_ours"};
+	int rc;
+	if (!r->category[0] || !word_in(r->source, sources, VG_ARRAY_LEN(sources)) ||
+	    !word_in(r->share_owner, shares, VG_ARRAY_LEN(shares)) ||
+	    !word_in(r->share_host, shares, VG_ARRAY_LEN(shares)) ||
+	    !word_in(r->status, statuses, VG_ARRAY_LEN(statuses)))
+		return vg_error_set(err, VG_EINVAL, "report category, source, share or status unknown");
+	if (!is_lower_hex(r->status_token_hash, 64))
+		return vg_error_set(err, VG_EINVAL, "status token hash must be 64 lower-case hex digits");
+	if ((rc = check_opt(r->description, VG_STORE_JSON_MAX, "description", err)) ||
+	    (rc = check_opt(r->reporter_name, VG_STORE_TEXT_MAX, "reporter name", err)) ||
+	    (rc = check_opt(r->reporter_email, VG_STORE_TEXT_MAX, "reporter email", err)) ||
+	    (rc = check_opt(r->client_addr, 64, "client address", err)) ||
+	    (rc = check_opt(r->message_id, VG_STORE_VALUE_MAX, "message id", err)))
+		return rc;
+	return s->ops->reports->report_create(s, r, ret_id, err);
+}
+
+int vg_store_report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err)
+{
+	return s->ops->reports->report_get(s, id, ret, err);
+}
+
+int vg_store_report_add_url(vg_store *s, int64_t report_id, const char *url, int64_t zone_id,
+			    const char *zone, int64_t case_id, vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(url, 1, VG_STORE_VALUE_MAX, "report url", err)) ||
+	    (rc = check_opt(zone, 253, "zone name", err)))
+		return rc;
+	if (zone_id < 0 || case_id < 0)
+		return vg_error_set(err, VG_EINVAL, "negative zone or case id");
+	return s->ops->reports->report_add_url(s, report_id, url, zone_id, zone ? zone : "",
+					       case_id, err);
+}
+
+int vg_store_report_add_evidence(vg_store *s, int64_t report_id, const char *type,
+				 const char *hex, vg_error *err)
+{
+	static const char *const types[] = {"pdq", "md5", "sha256"};
+	size_t want = type && strcmp(type, "md5") == 0 ? 32 : 64;
+	if (!word_in(type, types, VG_ARRAY_LEN(types)) || !is_lower_hex(hex, want))
+		return vg_error_set(err, VG_EINVAL, "evidence must be pdq, md5 or sha256 in lower-case hex");
+	return s->ops->reports->report_add_evidence(s, report_id, type, hex, err);
+}
+
+int vg_store_report_urls(vg_store *s, int64_t report_id,
+			 int (*fn)(const vg_store_report_url *u, void *ctx), void *ctx,
+			 vg_error *err)
+{
+	return s->ops->reports->report_urls(s, report_id, fn, ctx, err);
+}
+
+int vg_store_case_evidence(vg_store *s, int64_t case_id,
+			   int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			   vg_error *err)
+{
+	return s->ops->reports->case_evidence(s, case_id, fn, ctx, err);
+}
+
+int vg_store_report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_ids,
+			  size_t *ret_n, vg_error *err)
+{
+	return s->ops->reports->report_erase(s, before, now, ret_ids, ret_n, err);
+}
+
+int vg_store_report_case_open_or_attach(vg_store *s, const char *dedup_key, const char *url,
+					const char *category, const char *priority, vg_usec since,
+					int64_t report_id, const char *actor, int64_t *ret_case_id,
+					bool *ret_created, vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(dedup_key, 1, VG_STORE_VALUE_MAX + 32, "dedup key", err)) ||
+	    (rc = check_str(url, 1, VG_STORE_VALUE_MAX, "case url", err)) ||
+	    (rc = check_str(category, 1, 15, "category", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	if (!word_in(priority, priorities, VG_ARRAY_LEN(priorities)))
+		return vg_error_set(err, VG_EINVAL, "priority must be low, normal or high");
+	return s->ops->reports->report_case_open_or_attach(s, dedup_key, url, category, priority,
+							   since, report_id, actor, ret_case_id,
+							   ret_created, err);
+}
+
+int vg_store_case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_id,
+			size_t limit, vg_store_case **ret, size_t *ret_n, vg_error *err)
+{
+	static const vg_store_case_filter none = {0};
+	f = f ? f : &none;
+	if (f->status && strcmp(f->status, "open") != 0 &&
+	    !word_in(f->status, stages, VG_ARRAY_LEN(stages)))
+		return vg_error_set(err, VG_EINVAL,
+				    "case status must be open, closed, new, triaged, actioned or rejected");
+	return s->ops->reports->case_query(s, f, after_id, limit, ret, ret_n, err);
+}
+
+int vg_store_case_assign(vg_store *s, int64_t id, const char *assignee, const char *actor,
+			 vg_error *err)
+{
+	int rc;
+	if ((rc = check_str(assignee, 1, VG_STORE_NAME_MAX, "assignee", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	return s->ops->reports->case_assign(s, id, assignee, actor, err);
+}
+
+int vg_store_case_transition(vg_store *s, int64_t id, const char *stage, const char *decision,
+			     const char *priority, const char *note, const char *actor,
+			     vg_error *err)
+{
+	int rc;
+	if (!word_in(stage, stages + 1, VG_ARRAY_LEN(stages) - 1))
+		return vg_error_set(err, VG_EINVAL, "a case moves to triaged, actioned, rejected or closed");
+	if (priority && !word_in(priority, priorities, VG_ARRAY_LEN(priorities)))
+		return vg_error_set(err, VG_EINVAL, "priority must be low, normal or high");
+	if ((rc = check_str(decision, 1, VG_STORE_WORD_MAX, "decision", err)) ||
+	    (rc = check_opt(note, VG_STORE_TEXT_MAX, "note", err)) ||
+	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
+		return rc;
+	return s->ops->reports->case_transition(s, id, stage, decision, priority, note, actor, err);
 }

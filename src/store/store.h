@@ -314,6 +314,13 @@ typedef struct vg_store_case {
 	char status[16];                  /* "open" | "closed" */
 	char *decision, *note;            /* NULL until decided (note: NULL when none given) */
 	vg_usec created_at, updated_at, closed_at; /* closed_at 0 while open */
+	/* The report lifecycle (migration 0004; see the reports section). */
+	char kind[8];       /* "scan" | "report" */
+	char stage[12];     /* new, triaged, actioned, rejected, closed */
+	char category[16];  /* a report category; "" for scan cases */
+	char priority[8];   /* low, normal, high */
+	char *assignee;     /* NULL when unassigned */
+	vg_usec first_action_at; /* 0 until actioned */
 } vg_store_case;
 
 VG_EXPORT void vg_store_case_done(vg_store_case *c);
@@ -426,5 +433,138 @@ VG_EXPORT VG_MUST_CHECK int vg_store_label_each(vg_store *s, vg_usec now, vg_sto
 /* Deletes the labels expired at now; *ret_n (may be NULL) says how many. */
 VG_EXPORT VG_MUST_CHECK int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n,
 						 vg_error *err);
+
+/* =========================================================================================
+ * Abuse reports (migration 0004): zones, reports with their URLs and evidence hashes, and
+ * the report lifecycle of cases. Same rules as the service section above: each write
+ * works alone or inside vg_store_begin/commit, lists take (after_id, limit).
+ *
+ * Case stages: new -> triaged (assigned or escalated) -> actioned (a block or a
+ * notification was sent; still open, so more can follow) -> closed; or -> rejected. The
+ * coarse status stays "open" for new, triaged and actioned and "closed" for rejected
+ * and closed, so scan cases (confirm/dismiss: closed) and the one-open-case rule keep
+ * working unchanged; a scan case is "new" while open.
+ * ======================================================================================= */
+
+/* ---- zones: whose site a URL is on ------------------------------------------------------ */
+typedef struct vg_store_zone {
+	int64_t id;
+	char *name; /* lower-case hostname or registrable domain */
+	/* The contacts; NULL when unset. */
+	char *owner_email, *owner_webhook_url, *host_email, *host_webhook_url;
+	vg_usec created_at, updated_at;
+} vg_store_zone;
+
+VG_EXPORT void vg_store_zone_done(vg_store_zone *z);
+VG_EXPORT void vg_store_zone_list_free(vg_store_zone *z, size_t n);
+/* Creates a zone from z's name and contacts (id and times ignored; NULL or "" contacts
+ * unset). Errors: VG_EEXIST (the name is taken), VG_EINVAL (name not 1 to 253 bytes, a
+ * contact over VG_STORE_VALUE_MAX). */
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_create(vg_store *s, const vg_store_zone *z,
+						 int64_t *ret_id, vg_error *err);
+/* Owned strings. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_get(vg_store *s, int64_t id, vg_store_zone *ret,
+					      vg_error *err);
+/* The zone named exactly name. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_find(vg_store *s, const char *name,
+					       vg_store_zone *ret, vg_error *err);
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_list(vg_store *s, int64_t after_id, size_t limit,
+					       vg_store_zone **ret, size_t *ret_n, vg_error *err);
+/* Changes the contacts of z->id: a NULL field is left as it is, "" clears it (the name
+ * is not changed). Errors: VG_ENOENT, VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_update(vg_store *s, const vg_store_zone *z,
+						 vg_error *err);
+/* Reports keep the zone's name. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_zone_delete(vg_store *s, int64_t id, vg_error *err);
+
+/* ---- reports ------------------------------------------------------------------------------ */
+typedef struct vg_store_report {
+	int64_t id;
+	/* Words: category (vg_report_category_name), source ("rest" | "email"), kind ("api",
+	 * "arf", "xarf", "mail"), share_owner / share_host ("full", "anonymous", "none"),
+	 * status ("received" | "not_ours"). */
+	char category[16], source[8], kind[8], share_owner[12], share_host[12], status[12];
+	char jurisdiction[3];
+	char source_ip[46];
+	char status_token_hash[65]; /* lower-case hex SHA-256 of the status token */
+	char *description;          /* NULL when none */
+	char *reporter_name, *reporter_email, *client_addr; /* personal data; NULL when
+							     * absent or erased */
+	char *message_id; /* mail intake; NULL otherwise */
+	vg_usec created_at, first_action_at, closed_at, erased_at; /* 0: not yet */
+} vg_store_report;
+
+VG_EXPORT void vg_store_report_done(vg_store_report *r);
+/* Records a report (id and times except created_at ignored; created_at 0: now).
+ * Errors: VG_EINVAL (an unknown word, a bad hash, a field over its bound). */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_create(vg_store *s, const vg_store_report *r,
+						   int64_t *ret_id, vg_error *err);
+/* Owned strings. Errors: VG_ENOENT. */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_get(vg_store *s, int64_t id, vg_store_report *ret,
+						vg_error *err);
+/* One canonical URL of a report: the zone it is on (0 and "" when none) and its case
+ * (0: none). Errors: VG_EINVAL (an unknown report, zone or case; a URL twice). */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_add_url(vg_store *s, int64_t report_id,
+						    const char *url, int64_t zone_id,
+						    const char *zone, int64_t case_id,
+						    vg_error *err);
+/* type "pdq" | "md5" | "sha256", hex lower-case; a repeat is ignored. */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_add_evidence(vg_store *s, int64_t report_id,
+							 const char *type, const char *hex,
+							 vg_error *err);
+typedef struct vg_store_report_url {
+	const char *url, *zone; /* borrowed until fn returns */
+	int64_t zone_id, case_id;
+	const char *case_stage; /* NULL when no case */
+} vg_store_report_url;
+/* The report's URLs in order; nonzero from fn stops the walk and is returned. */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_urls(vg_store *s, int64_t report_id,
+						 int (*fn)(const vg_store_report_url *u, void *ctx),
+						 void *ctx, vg_error *err);
+/* The distinct evidence hashes of every report attached to case_id (type and hex
+ * borrowed until fn returns). */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_evidence(vg_store *s, int64_t case_id,
+						   int (*fn)(const char *type, const char *hex,
+							     void *ctx),
+						   void *ctx, vg_error *err);
+/* Erases the reporter personal data (name, email, client address) of every report
+ * created before `before` and not erased yet, setting erased_at to now; the ids erased
+ * into a new array (free(); NULL when none). */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_erase(vg_store *s, vg_usec before, vg_usec now,
+						  int64_t **ret_ids, size_t *ret_n,
+						  vg_error *err);
+
+/* ---- the report lifecycle of cases -------------------------------------------------------- */
+/* The report case for dedup_key ("<category> <canonical url>") created at or after since,
+ * whatever its stage, with "report_attached" (note "report N") in its history; or a new
+ * one (kind report, stage new, status open, bank "") with "opened". Errors: VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_case_open_or_attach(
+	vg_store *s, const char *dedup_key, const char *url, const char *category,
+	const char *priority, vg_usec since, int64_t report_id, const char *actor,
+	int64_t *ret_case_id, bool *ret_created, vg_error *err);
+
+typedef struct vg_store_case_filter {
+	const char *status;   /* "open", "closed" (coarse), or a stage; NULL: any */
+	const char *category; /* NULL: any */
+	const char *assignee; /* NULL: any */
+} vg_store_case_filter;
+/* Like vg_store_case_list, with the filter. Errors: VG_EINVAL (an unknown status). */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_query(vg_store *s, const vg_store_case_filter *f,
+						int64_t after_id, size_t limit,
+						vg_store_case **ret, size_t *ret_n, vg_error *err);
+/* Assigns an open case (1 to VG_STORE_NAME_MAX bytes; a new case becomes triaged) and
+ * records "assigned" with the assignee as note. Errors: VG_ENOENT, VG_EEXIST (closed). */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_assign(vg_store *s, int64_t id, const char *assignee,
+						 const char *actor, vg_error *err);
+/* Moves an open case to stage (triaged, actioned, rejected, closed) with decision (kept
+ * as the case's decision and the history event's action) and note; priority (NULL:
+ * unchanged) raises or lowers it. actioned sets first_action_at once; rejected and
+ * closed close the case (status closed, closed_at). Reports attached to the case get
+ * first_action_at and closed_at the same way. Errors: VG_ENOENT, VG_EEXIST (closed),
+ * VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_transition(vg_store *s, int64_t id, const char *stage,
+						     const char *decision, const char *priority,
+						     const char *note, const char *actor,
+						     vg_error *err);
 
 #endif

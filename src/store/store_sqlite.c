@@ -765,6 +765,7 @@ static const vg__store_ops sqlite_ops = {
 	.signal_each = sq_signal_each,
 	.service = &vg__sqlite_service_ops,
 	.labels = &vg__sqlite_labels_ops,
+	.reports = &vg__sqlite_reports_ops,
 };
 
 int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err)

@@ -863,11 +863,9 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 
 /* ---- cases ------------------------------------------------------------------------- */
 
-#define CASE_COLUMNS                                                                        \
-	"SELECT id, url, bank_id, bank, status, decision, note, created_at, updated_at, "  \
-	"closed_at FROM cases "
+#define CASE_COLUMNS VG__SQ_CASE_COLUMNS
 
-static void read_case(sqlite3_stmt *st, vg_store_case *c)
+void vg__sq_read_case(sqlite3_stmt *st, vg_store_case *c)
 {
 	c->id = sqlite3_column_int64(st, 0);
 	c->url = dup_col0(st, 1);
@@ -879,6 +877,17 @@ static void read_case(sqlite3_stmt *st, vg_store_case *c)
 	c->created_at = sqlite3_column_int64(st, 7);
 	c->updated_at = sqlite3_column_int64(st, 8);
 	c->closed_at = col_id(st, 9);
+	copy_col(st, 10, c->kind, sizeof(c->kind));
+	copy_col(st, 11, c->stage, sizeof(c->stage));
+	copy_col(st, 12, c->category, sizeof(c->category));
+	copy_col(st, 13, c->priority, sizeof(c->priority));
+	c->assignee = dup_col(st, 14);
+	c->first_action_at = col_id(st, 15);
+}
+
+static void read_case(sqlite3_stmt *st, vg_store_case *c)
+{
+	vg__sq_read_case(st, c);
 }
 
 static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *actor,
@@ -1055,8 +1064,9 @@ static int sq_case_decide(vg_store *s, int64_t id, const char *decision, const c
 	sqlite3_stmt *st = NULL;
 	vg_usec now = vg_time_now();
 	if ((rc = prepare(s,
-			  "UPDATE cases SET status = 'closed', decision = ?2, note = ?3, "
-			  "closed_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'open'",
+			  "UPDATE cases SET status = 'closed', stage = 'closed', decision = ?2, "
+			  "note = ?3, closed_at = ?4, updated_at = ?4 "
+			  "WHERE id = ?1 AND status = 'open'",
 			  &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);

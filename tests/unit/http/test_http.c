@@ -102,6 +102,7 @@ Test(http, unknown_path_is_404_and_wrong_method_405_as_json)
 	r = request("DELETE /v1/things/7 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	cr_assert(strstr(r, "HTTP/1.1 405"), "%s", r);
 	cr_assert(strstr(r, "method_not_allowed"), "%s", r);
+	cr_assert(strstr(r, "\r\nAllow: POST, GET\r\n"), "%s", r); /* RFC 9110 wants the list */
 }
 
 Test(http, oversized_bodies_are_413_before_reading)

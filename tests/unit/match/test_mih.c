@@ -7,6 +7,7 @@
  * haystack at d = 31), snapshots and their rejection of damaged files.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,90 @@ Test(mih, memory_is_accounted)
 	size_t per = vg_mih_memory(idx) / vg_mih_count(idx);
 	/* 40 bytes of hash and id, ~68 of tables, ~4 MB of bucket offsets over 100k. */
 	cr_assert(per >= 100 && per <= 160, "%zu bytes per entry", per);
+	free(h);
+	free(id);
+	vg_mih_free(idx);
+}
+
+struct reader {
+	const vg_mih *idx;
+	const vg_pdq *qs;
+	size_t nq;
+	const size_t *want; /* hits per query, single-threaded */
+	size_t bad;
+};
+
+static void *reader(void *arg)
+{
+	struct reader *r = arg;
+	vg_mih_hits hits;
+	vg_mih_hits_init(&hits, 0);
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < r->nq; i++)
+			if (vg_mih_query(r->idx, &r->qs[i], 31, &hits) != 0 || hits.n != r->want[i])
+				r->bad++;
+	vg_mih_hits_done(&hits);
+	return NULL;
+}
+
+Test(mih, concurrent_queries_agree)
+{
+	/* Many readers on one index that nobody modifies: the header's promise. */
+	uint64_t s = 13;
+	vg_pdq *h;
+	uint64_t *id;
+	make_clustered(&s, 20, 300, &h, &id);
+	model m = {0};
+	model_from(&m, h, id, 6000);
+	vg_mih *idx = vg_mih_new();
+	cr_assert_eq(vg_mih_build(idx, h, id, 6000), 0);
+	for (uint64_t i = 0; i < 500; i++) /* and a pending list */
+		cr_assert_eq(vg_mih_add(idx, &m.h[i], 1u << 30 | i), 0);
+	vg_pdq *qs = make_queries(&s, &m, 100);
+	size_t want[100];
+	vg_mih_hits hits;
+	vg_mih_hits_init(&hits, 0);
+	for (size_t i = 0; i < 100; i++) {
+		cr_assert_eq(vg_mih_query(idx, &qs[i], 31, &hits), 0);
+		want[i] = hits.n;
+	}
+	vg_mih_hits_done(&hits);
+	pthread_t th[4];
+	struct reader r[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct reader){idx, qs, 100, want, 0};
+		cr_assert_eq(pthread_create(&th[i], NULL, reader, &r[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(r[i].bad, 0);
+	}
+	free(qs);
+	free(h);
+	free(id);
+	model_free(&m);
+	vg_mih_free(idx);
+}
+
+Test(mih, tombstones_are_reclaimed)
+{
+	uint64_t s = 14;
+	vg_pdq *h;
+	uint64_t *id;
+	make_random(&s, 20000, &h, &id);
+	for (size_t i = 0; i < 20000; i++)
+		id[i] = i;
+	vg_mih *idx = vg_mih_new();
+	cr_assert_eq(vg_mih_build(idx, h, id, 20000), 0);
+	size_t full = vg_mih_memory(idx);
+	for (uint64_t i = 0; i < 15000; i++)
+		cr_assert_eq(vg_mih_remove(idx, i), 0);
+	cr_assert_eq(vg_mih_count(idx), 5000);
+	/* The next fold of pending adds compacts: the tables shrink to the live rows. */
+	for (uint64_t i = 0; i < 1025; i++)
+		cr_assert_eq(vg_mih_add(idx, &h[i], 100000 + i), 0);
+	cr_assert_eq(vg_mih_count(idx), 6025);
+	cr_assert_lt(vg_mih_memory(idx), full - 14000 * 68);
 	free(h);
 	free(id);
 	vg_mih_free(idx);

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * POST /v1/events: the event intake over HTTP. The body is NDJSON (one JSON object with
+ * a string "type" per line), optionally gzip-compressed (Content-Encoding: gzip). Each
+ * line is decoded with the rules' bounded decoder; a bad line is counted and reported
+ * with its number and never stops the others. Good lines run through the rules in the
+ * lanes of api_rules.c, picked by partition key (the "ip" field, else "user" or its
+ * "id", else round robin), and the answer comes after every line has been evaluated.
+ *
+ * Verdicts feed the action layer that matches use, in ONE store transaction per request
+ * (as a scan does): `block` blocks the event's canonicalised "url" field (no url: no
+ * block) so GET /v1/decision answers 451; `review` and `report` open (or attach to) a
+ * case in the reserved bank "event-rules", keyed by that url; with rules_webhook_url set,
+ * every live verdict other than allow is queued in the outbox. Only after the commit does
+ * the in-memory block list change and the outbox worker wake, so a 2xx means all of it is
+ * durable. Shadow rules (declared, or set through PUT /v1/rules/{name}) are counted and
+ * never act.
+ *
+ * Bounds: the body is at most max_events_bytes, compressed or not; gzip output is cut
+ * at the same bound (413), so a small bomb cannot fill memory. A line is at most
+ * max_event_bytes. The answer lists the first ERRORS_LISTED bad lines; "rejected" counts
+ * them all.
+ */
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "internal.h"
+#include "report/report.h"
+
+#define ERRORS_LISTED 100
+#define RULES_BANK "event-rules"
+
+/* A live verdict waiting for the action layer; the event text points into the body. */
+typedef struct act {
+	size_t tally;
+	vg_action action;
+	uint64_t line;
+	const char *text;
+	size_t len;
+	char *reason;
+} act;
+
+typedef struct evctx {
+	uint64_t magic;
+	vg__rule_tally *t;
+	size_t nt, capt;
+	act *acts;
+	size_t nacts, capacts;
+} evctx;
+
+#define EVCTX_MAGIC 0x7667657663747821ull
+
+static void on_verdict(const vg_verdict *v, void *p)
+{
+	evctx *c = p;
+	if (c->magic != EVCTX_MAGIC)
+		abort();
+	size_t i = 0;
+	while (i < c->nt && (c->t[i].declared_shadow != v->shadow || strcmp(c->t[i].rule, v->rule) != 0))
+		i++;
+	if (i == c->nt) {
+		if (c->nt == c->capt) {
+			c->capt = c->capt ? c->capt * 2 : 8;
+			vg__rule_tally *g = realloc(c->t, c->capt * sizeof(*g));
+			if (!g)
+				abort(); /* bounded by the rules in the folder, times two */
+			c->t = g;
+		}
+		memset(&c->t[i], 0, sizeof(c->t[i]));
+		snprintf(c->t[i].rule, sizeof(c->t[i].rule), "%s", v->rule);
+		c->t[i].declared_shadow = v->shadow;
+		c->nt++;
+	}
+	c->t[i].n[v->action]++;
+	if (v->action == VG_ACTION_ALLOW)
+		return;
+	if (c->nacts == c->capacts) {
+		c->capacts = c->capacts ? c->capacts * 2 : 64;
+		act *g = realloc(c->acts, c->capacts * sizeof(*g));
+		if (!g)
+			abort(); /* at most 8 verdicts per rule per line of a bounded body */
+		c->acts = g;
+	}
+	/* seq is the runner's own count; the event text is the line as it came, within the
+	 * body, so its line number is found again by the caller from the pointer. */
+	c->acts[c->nacts++] = (act){.tally = i, .action = v->action, .text = v->event,
+				    .len = v->event_len, .reason = vg_xstrdup(v->reason)};
+}
+
+/* gunzips in into a new buffer of at most max bytes. Errors: VG_EMALFORMED,
+ * VG_ETOOBIG. */
+static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size_t *ret_len,
+		  vg_error *err)
+{
+	z_stream z = {0};
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return vg_error_set(err, VG_ENOMEM, "cannot start gzip decompression");
+	size_t cap = len * 4 < max ? (len * 4 > 65536 ? len * 4 : 65536) : max;
+	if (cap > max)
+		cap = max;
+	uint8_t *out = malloc(cap + 1);
+	size_t have = 0;
+	int rc = 0;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	for (;;) {
+		if (!out) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory decompressing the body");
+			break;
+		}
+		if (have == cap) {
+			if (cap >= max) {
+				rc = vg_error_set(err, VG_ETOOBIG,
+						  "the decompressed body is over max_events_bytes (%zu)", max);
+				break;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			uint8_t *g = realloc(out, cap + 1);
+			if (!g) {
+				rc = vg_error_set(err, VG_ENOMEM, "out of memory decompressing the body");
+				break;
+			}
+			out = g;
+		}
+		z.next_out = out + have;
+		z.avail_out = (uInt)(cap - have);
+		int zr = inflate(&z, Z_NO_FLUSH);
+		have = cap - z.avail_out;
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr == Z_BUF_ERROR && z.avail_in == 0) {
+			rc = vg_error_set(err, VG_EMALFORMED, "the gzip body is truncated");
+			break;
+		}
+		if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			rc = vg_error_set(err, VG_EMALFORMED, "the body is not valid gzip: %s",
+					  z.msg ? z.msg : "corrupt data");
+			break;
+		}
+	}
+	inflateEnd(&z);
+	if (rc) {
+		free(out);
+		return rc;
+	}
+	*ret = out;
+	*ret_len = have;
+	return 0;
+}
+
+/* The lane of a decoded event: its partition key's, else round robin. */
+static int pick_lane(const vg_json_doc *doc, int lanes)
+{
+	static atomic_uint_fast64_t rr;
+	long k = vg_json_get(doc, 0, "ip");
+	if (k < 0 || doc->nodes[k].type != VG_JSON_STRING) {
+		k = vg_json_get(doc, 0, "user");
+		if (k >= 0 && doc->nodes[k].type == VG_JSON_OBJECT)
+			k = vg_json_get(doc, (size_t)k, "id");
+	}
+	if (k >= 0 && doc->nodes[k].type == VG_JSON_STRING)
+		return vg_rules_partition(doc->nodes[k].v.str, doc->nodes[k].len, lanes);
+	if (k >= 0 && doc->nodes[k].type == VG_JSON_INT) {
+		char num[24];
+		int n = snprintf(num, sizeof(num), "%lld", (long long)doc->nodes[k].v.i);
+		return vg_rules_partition(num, (size_t)n, lanes);
+	}
+	return (int)(atomic_fetch_add(&rr, 1) % (uint64_t)lanes);
+}
+
+static void idem_key(const char *rid, uint64_t line, size_t k, char out[65])
+{
+	char text[200];
+	uint8_t d[32];
+	unsigned n = 0;
+	int len = snprintf(text, sizeof(text), "event:%s:%llu:%zu", rid, (unsigned long long)line, k);
+	EVP_Digest(text, (size_t)len, d, &n, EVP_sha256(), NULL);
+	vg_hex_encode(d, 32, out);
+}
+
+/* The reserved bank that rule cases and blocks name. Created disabled and empty, so it
+ * never matches anything itself. */
+static int rules_bank(vg_store *s, int64_t *ret, vg_error *err)
+{
+	vg_store_bank b;
+	int rc = vg_store_bank_get(s, RULES_BANK, &b, err);
+	if (rc == VG_ENOENT) {
+		rc = vg_store_bank_create(s, RULES_BANK, "cases and blocks opened by event rules", err);
+		if (!rc)
+			rc = vg_store_bank_set_enabled(s, RULES_BANK, false, err);
+		if (!rc)
+			rc = vg_store_bank_get(s, RULES_BANK, &b, err);
+	}
+	if (rc)
+		return rc;
+	*ret = b.id;
+	vg_store_bank_done(&b);
+	return 0;
+}
+
+struct pending_block {
+	char *url;
+	int64_t id;
+	vg_usec since;
+	char reason[300];
+};
+
+/* The live verdicts' actions, in one transaction. */
+static int act_all(vg_api *api, vg_http_req *req, const vg__actor *who, evctx *c,
+		   const vg__event_line *lines, size_t nlines, json_t *counts, vg_error *err)
+{
+	const char *hook = api->cfg.rules_webhook_url;
+	size_t todo = 0;
+	for (size_t i = 0; i < c->nacts; i++)
+		todo += c->t[c->acts[i].tally].acts;
+	if (!todo)
+		return 0;
+	vg_store *s = vg__api_store(api, NULL);
+	if (!s)
+		return vg_error_set(err, VG_EIO, "no store connection");
+	struct pending_block *pb = vg_xcalloc(c->nacts, sizeof(*pb));
+	size_t npb = 0, nblocks = 0, ncases = 0, nhooks = 0, skipped = 0;
+	int64_t bank_id = 0;
+	const char *rid = vg_http_request_id(req);
+	int rc = vg_store_begin(s, err);
+	if (rc) {
+		free(pb);
+		return rc;
+	}
+	for (size_t i = 0; i < c->nacts && !rc; i++) {
+		act *a = &c->acts[i];
+		const char *rule = c->t[a->tally].rule;
+		if (!c->t[a->tally].acts)
+			continue;
+		/* The event's line number, from where its text sits in the body. */
+		uint64_t lineno = 0;
+		size_t lo = 0, hi = nlines;
+		while (lo < hi) { /* lines are in body order, so their texts ascend */
+			size_t mid = lo + (hi - lo) / 2;
+			if (lines[mid].text < a->text)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < nlines && lines[lo].text == a->text)
+			lineno = lines[lo].line;
+		json_t *ev = json_loadb(a->text, a->len, 0, NULL);
+		const char *raw = json_string_value(json_object_get(ev, "url"));
+		char url[VG_URL_MAX + 1] = "";
+		vg_error uerr;
+		if (raw && vg_url_canonicalize(raw, strlen(raw), url, sizeof(url), &uerr) != 0)
+			url[0] = '\0';
+		char reason[300];
+		snprintf(reason, sizeof(reason), "rule %s: %s", rule, a->reason);
+		int64_t case_id = 0;
+		bool created = false;
+		if ((a->action == VG_ACTION_BLOCK && url[0]) || a->action == VG_ACTION_REVIEW ||
+		    a->action == VG_ACTION_REPORT)
+			if (!bank_id)
+				rc = rules_bank(s, &bank_id, err);
+		if (!rc && (a->action == VG_ACTION_REVIEW || a->action == VG_ACTION_REPORT)) {
+			rc = vg_store_case_open_or_attach(s, url, bank_id, 0, who->name, &case_id, &created, err);
+			if (!rc && created) {
+				char id[24];
+				snprintf(id, sizeof(id), "%lld", (long long)case_id);
+				json_t *d = json_pack("{s:s,s:s,s:s,s:I}", "rule", rule, "reason", a->reason,
+						      "action", vg_action_name(a->action), "line",
+						      (json_int_t)lineno);
+				char *dt = json_dumps(d, JSON_COMPACT);
+				rc = vg_store_audit_append(s, who->name, "case.open", "case", id, dt, NULL, err);
+				free(dt);
+				json_decref(d);
+			}
+			ncases += !rc;
+		}
+		if (!rc && a->action == VG_ACTION_BLOCK) {
+			if (!url[0]) {
+				skipped++; /* nothing to block: the event has no usable url */
+			} else {
+				int64_t block_id = 0;
+				rc = vg_store_block_add(s, url, reason, bank_id, 0, who->name, &block_id, &created,
+							err);
+				if (!rc && created) {
+					char id[24];
+					snprintf(id, sizeof(id), "%lld", (long long)block_id);
+					json_t *d = json_pack("{s:s,s:s}", "url", url, "rule", rule);
+					char *dt = json_dumps(d, JSON_COMPACT);
+					rc = vg_store_audit_append(s, who->name, "block.create", "block", id, dt,
+								   NULL, err);
+					free(dt);
+					json_decref(d);
+					vg_store_block sb;
+					if (!rc && (rc = vg_store_block_get(s, block_id, &sb, err)) == 0) {
+						pb[npb] = (struct pending_block){.url = vg_xstrdup(url), .id = block_id,
+										 .since = sb.created_at};
+						snprintf(pb[npb].reason, sizeof(pb[0].reason), "%s", reason);
+						npb++;
+						vg_store_block_done(&sb);
+					}
+				}
+				nblocks += !rc;
+			}
+		}
+		if (!rc && hook[0]) {
+			json_t *payload = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "event", "verdict", "rule", rule,
+						    "action", vg_action_name(a->action), "reason", a->reason,
+						    "line", (json_int_t)lineno, "request_id", rid ? rid : "");
+			if (url[0])
+				json_object_set_new(payload, "url", json_string(url));
+			if (case_id)
+				json_object_set_new(payload, "case_id", json_integer(case_id));
+			if (ev)
+				json_object_set(payload, "data", ev);
+			char *text = json_dumps(payload, JSON_COMPACT);
+			json_decref(payload);
+			char key[65];
+			idem_key(rid ? rid : "", lineno, i, key);
+			int64_t oid = 0;
+			rc = vg_store_outbox_enqueue(s, "webhook", hook, text,
+						     api->cfg.rules_webhook_secret[0] ? api->cfg.rules_webhook_secret
+										      : NULL,
+						     key, vg_time_now(), &oid, err);
+			free(text);
+			nhooks += !rc;
+		}
+		json_decref(ev);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, err);
+	else
+		vg_store_rollback(s);
+	if (!rc) {
+		for (size_t i = 0; i < npb; i++)
+			vg__blocklist_put(api->blocks, pb[i].url, pb[i].id, pb[i].reason, pb[i].since);
+		if (nhooks)
+			vg__api_outbox_kick(api);
+		json_object_set_new(counts, "blocks", json_integer((json_int_t)nblocks));
+		json_object_set_new(counts, "cases", json_integer((json_int_t)ncases));
+		json_object_set_new(counts, "webhooks", json_integer((json_int_t)nhooks));
+		json_object_set_new(counts, "skipped", json_integer((json_int_t)skipped));
+	}
+	for (size_t i = 0; i < npb; i++)
+		free(pb[i].url);
+	free(pb);
+	return rc;
+}
+
+static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	if (!api->rules) {
+		vg_http_respond_error(req, VG_EEXIST,
+				      "no rules folder is loaded: start vigil serve with --rules DIR");
+		return;
+	}
+	size_t blen;
+	const uint8_t *body = vg_http_body(req, &blen);
+	const char *enc = vg_http_header(req, "Content-Encoding");
+	uint8_t *inflated = NULL;
+	vg_error err;
+	if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+		if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
+			vg_http_respond_error(req, VG_EUNSUPPORTED,
+					      "Content-Encoding %s is not supported: send gzip or nothing", enc);
+			return;
+		}
+		size_t n = 0;
+		if (gunzip(body, blen, (size_t)api->cfg.max_events_bytes, &inflated, &n, &err) != 0) {
+			vg__respond_err(req, &err);
+			return;
+		}
+		body = inflated;
+		blen = n;
+	}
+
+	/* Split, decode and place every line; bad ones are answered, not evaluated. */
+	size_t cap = 1;
+	for (size_t i = 0; i < blen; i++)
+		cap += body[i] == '\n';
+	vg__event_line *lines = malloc(cap * sizeof(*lines));
+	if (!lines) {
+		free(inflated);
+		vg_http_respond_error(req, VG_ENOMEM, "out of memory");
+		return;
+	}
+	int nlanes = vg__api_rules_lanes(api);
+	size_t max_line = (size_t)api->cfg.max_event_bytes, n = 0, rejected = 0;
+	json_t *errors = json_array();
+	vg_json_doc doc;
+	vg_json_doc_init(&doc, 0);
+	const char *p = (const char *)body, *end = p + blen;
+	for (uint64_t lineno = 1; p < end; lineno++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *line = p;
+		p = nl ? nl + 1 : end;
+		if (len && line[len - 1] == '\r')
+			len--;
+		size_t k = 0;
+		while (k < len && (line[k] == ' ' || line[k] == '\t'))
+			k++;
+		if (k == len)
+			continue;
+		char why[240];
+		why[0] = '\0';
+		if (len > max_line) {
+			snprintf(why, sizeof(why), "event of %zu bytes is over max_event_bytes (%zu)", len,
+				 max_line);
+		} else if (vg_json_decode(&doc, line, len, &err) != 0) {
+			snprintf(why, sizeof(why), "%s", err.msg);
+		} else {
+			long t = vg_json_get(&doc, 0, "type");
+			if (t < 0 || doc.nodes[t].type != VG_JSON_STRING)
+				snprintf(why, sizeof(why), "an event needs a string \"type\"");
+		}
+		if (why[0]) {
+			if (rejected++ < ERRORS_LISTED)
+				json_array_append_new(errors, json_pack("{s:I,s:o}", "line", (json_int_t)lineno,
+									"message", vg__json_str(why)));
+			continue;
+		}
+		lines[n++] = (vg__event_line){.text = line, .len = len, .line = lineno,
+					      .lane = pick_lane(&doc, nlanes)};
+	}
+	vg_json_doc_done(&doc);
+
+	evctx c = {.magic = EVCTX_MAGIC};
+	vg__api_rules_eval(api, lines, n, on_verdict, &c);
+	vg__api_rules_merge(api, c.t, c.nt);
+	uint64_t live[VG_ACTION_COUNT] = {0}, shadow[VG_ACTION_COUNT] = {0};
+	for (size_t i = 0; i < c.nt; i++)
+		for (int a = 0; a < VG_ACTION_COUNT; a++)
+			(c.t[i].acts ? live : shadow)[a] += c.t[i].n[a];
+	json_t *actions = json_pack("{s:i,s:i,s:i,s:i}", "blocks", 0, "cases", 0, "webhooks", 0, "skipped", 0);
+	int rc = act_all(api, req, who, &c, lines, n, actions, &err);
+	for (size_t i = 0; i < c.nacts; i++)
+		free(c.acts[i].reason);
+	free(c.acts);
+	free(c.t);
+	free(lines);
+	free(inflated);
+	if (rc) {
+		json_decref(errors);
+		json_decref(actions);
+		vg__respond_err(req, &err);
+		return;
+	}
+	json_t *vl = json_object(), *vs = json_object();
+	for (int a = 0; a < VG_ACTION_COUNT; a++) {
+		json_object_set_new(vl, vg_action_name(a), json_integer((json_int_t)live[a]));
+		json_object_set_new(vs, vg_action_name(a), json_integer((json_int_t)shadow[a]));
+	}
+	vg__json_respond(req, 200, json_pack("{s:I,s:I,s:o,s:o,s:o,s:o}", "accepted", (json_int_t)n,
+					      "rejected", (json_int_t)rejected, "errors", errors,
+					      "verdicts", vl, "shadow_verdicts", vs, "actions", actions));
+}
+
+const vg__api_route vg__events_routes[] = {
+	{"POST", "/v1/events", VG__ROLE_INGEST, false, events},
+};
+const size_t vg__events_route_count = VG_ARRAY_LEN(vg__events_routes);

@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Public abuse-report intake: POST /v1/reports (no token, at most 64 KB, rate-limited per
+ * client address) and GET /v1/reports/{id}/status?token= (the reporter follows the report
+ * without an account). The pipeline: parse and canonicalise (src/report), find each URL's
+ * zone (api_zones.c), open or join one case per (category, URL) within the dedup window,
+ * route with the category's policy (vg_report_route_compute) into outbox items, and match
+ * evidence hashes against the banks, blocking the report's URLs on a match as /v1/scan
+ * does.
+ *
+ * Invariants:
+ * - Everything a report causes (report row, URLs, evidence, cases, blocks, outbox items,
+ *   audit entries) is one store transaction: a 201 means all of it is durable.
+ * - The site owner never hears of csam, ncii or terrorism before a person reviews the
+ *   case, and the reporter's name and email leave vigil only where share says full (both
+ *   are enforced by vg_report_route_compute, which this file never overrides).
+ * - A report joining an existing case within the dedup window notifies nobody again.
+ * - Only the SHA-256 of the status token is stored; the check is constant-time.
+ * - Reporter personal data (name, email, client address) is never logged or audited.
+ */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "report/report.h"
+
+/* ---- the per-address token bucket -----------------------------------------------------
+ * A fixed table (no allocation per request, bounded memory whatever the number of
+ * addresses): an address hashes to one slot; a slot held by another address is taken
+ * over, which can only forgive, never wrongly refuse, a report. */
+#define RATE_SLOTS 4096
+
+struct vg__rate {
+	pthread_mutex_t lock;
+	struct {
+		char addr[46];
+		double tokens;
+		vg_usec at; /* monotonic time of the last refill */
+	} slot[RATE_SLOTS];
+};
+
+struct vg__rate *vg__rate_new(void)
+{
+	struct vg__rate *r = vg_xcalloc(1, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	return r;
+}
+
+void vg__rate_free(struct vg__rate *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Takes one token for addr: 0 when allowed, else the seconds until one is available. */
+static int rate_take(struct vg__rate *r, const char *addr, double per_min, double burst)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	vg_usec now = vg_time_mono();
+	int wait = 0;
+	pthread_mutex_lock(&r->lock);
+	__typeof__(r->slot[0]) *sl = &r->slot[h % RATE_SLOTS];
+	if (strcmp(sl->addr, addr) != 0) {
+		snprintf(sl->addr, sizeof(sl->addr), "%s", addr);
+		sl->tokens = burst;
+		sl->at = now;
+	}
+	sl->tokens += (double)(now - sl->at) / 60e6 * per_min;
+	if (sl->tokens > burst)
+		sl->tokens = burst;
+	sl->at = now;
+	if (sl->tokens >= 1.0)
+		sl->tokens -= 1.0;
+	else
+		wait = (int)((1.0 - sl->tokens) * 60.0 / per_min) + 1;
+	pthread_mutex_unlock(&r->lock);
+	return wait;
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static void sha256_hex(const char *s, char out[65])
+{
+	uint8_t d[32];
+	unsigned int n = 0;
+	EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL);
+	vg_hex_encode(d, 32, out);
+}
+
+static const char *share_word(vg_report_share s)
+{
+	return vg_report_share_name(s);
+}
+
+/* One zone's URLs in this report, and which of them opened a new case. */
+typedef struct zone_group {
+	vg_store_zone zone; /* zone.id 0: on no zone */
+	size_t *urls;       /* indexes into report->urls */
+	bool *fresh;        /* the URL's case was opened by this report */
+	size_t n;
+} zone_group;
+
+/* The outbox item for one intent: a webhook now; an email waits for SMTP delivery
+ * (kind "email", not claimed by the webhook worker). */
+static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone_group *g,
+		  const vg_report_intent *in, json_t *done, vg_error *err)
+{
+	json_t *urls = json_array();
+	for (size_t i = 0; i < g->n; i++)
+		if (g->fresh[i])
+			json_array_append_new(urls, json_string(r->urls[g->urls[i]]));
+	if (json_array_size(urls) == 0) {
+		json_decref(urls);
+		return 0; /* every URL joined a case within the window: told already */
+	}
+	const char *party = in->party == VG_REPORT_PARTY_OWNER ? "owner" : "host";
+	json_t *p = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o}", "event",
+			      in->forward ? "abuse_report.forward" : "abuse_report.notify",
+			      "report_id", (json_int_t)report_id, "category",
+			      vg_report_category_name(r->category), "zone", g->zone.name, "party",
+			      party, "urls", urls);
+	if (in->forward)
+		json_object_set_new(p, "description", vg__json_str(r->description));
+	if (in->include_reporter)
+		json_object_set_new(p, "reporter",
+				    json_pack("{s:o,s:o}", "name", vg__json_str(r->reporter_name),
+					      "email", vg__json_str(r->reporter_email)));
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	char key[65];
+	snprintf(key, sizeof(key), "report-%lld-zone-%lld-%s", (long long)report_id,
+		 (long long)g->zone.id, party);
+	const char *kind = in->channel == VG_REPORT_CHANNEL_WEBHOOK ? "webhook" : "email";
+	int64_t oid = 0;
+	int rc = vg_store_outbox_enqueue(s, kind, in->target, text, NULL, key, vg_time_now(), &oid,
+					 err);
+	free(text);
+	if (!rc)
+		json_array_append_new(done, json_pack("{s:s,s:s,s:s,s:I,s:b,s:b}", "type", kind,
+						      "party", party, "zone", g->zone.name,
+						      "outbox_id", (json_int_t)oid, "forward",
+						      in->forward, "reporter_shared",
+						      in->include_reporter));
+	return rc;
+}
+
+/* Matches the evidence hashes; on a match blocks every URL of the report (with its case)
+ * as /v1/scan's block_url does. The blocks to put in memory after the commit go to
+ * *blocks. */
+typedef struct pending {
+	int64_t id;
+	char url[VG_URL_MAX + 1];
+	char reason[160];
+	vg_usec since;
+} pending;
+
+static int match_evidence(vg_api *api, vg_store *s, const vg_report *r, const int64_t *case_of,
+			  json_t *matches, pending **blocks, size_t *nblocks, vg_error *err)
+{
+	vg_bank_matches m;
+	vg_bank_matches_init(&m);
+	int rc = 0;
+	pthread_rwlock_rdlock(&api->index_lock);
+	for (size_t i = 0; i < r->n_evidence && !rc; i++) {
+		const vg_report_evidence *e = &r->evidence[i];
+		if (e->type == VG_REPORT_HASH_PDQ) {
+			vg_pdq q;
+			if (vg_pdq_from_hex(e->hex, strlen(e->hex), &q) == 0)
+				rc = vg_bank_match_pdq(api->index, s, &q, (int)api->cfg.threshold, NULL,
+						       0, &m, err);
+		} else {
+			uint8_t d[32];
+			size_t dl = e->type == VG_REPORT_HASH_MD5 ? 16 : 32;
+			if (vg_hex_decode(e->hex, strlen(e->hex), d, dl) == 0)
+				rc = vg_bank_match_digest(api->index, s,
+							  vg_report_hash_type_name(e->type), d, NULL,
+							  0, &m, err);
+		}
+	}
+	pthread_rwlock_unlock(&api->index_lock);
+	if (!rc)
+		vg_bank_matches_sort(&m);
+	if (!rc && m.n > 0) {
+		json_t *mj = vg_bank_matches_json(&m);
+		json_array_extend(matches, mj);
+		json_decref(mj);
+		*blocks = vg_xcalloc(r->n_urls, sizeof(**blocks));
+		for (size_t u = 0; u < r->n_urls && !rc; u++) {
+			char reason[160];
+			snprintf(reason, sizeof(reason), "report evidence matched bank %s (signal %lld)",
+				 m.v[0].bank, (long long)m.v[0].signal_id);
+			int64_t bid = 0;
+			bool created = false;
+			rc = vg_store_block_add(s, r->urls[u], reason, m.v[0].bank_id, case_of[u],
+						"report", &bid, &created, err);
+			if (!rc && created) {
+				char sid[24];
+				snprintf(sid, sizeof(sid), "%lld", (long long)bid);
+				json_t *d = json_pack("{s:s,s:s}", "url", r->urls[u], "bank", m.v[0].bank);
+				char *dt = json_dumps(d, JSON_COMPACT);
+				json_decref(d);
+				rc = vg_store_audit_append(s, "report", "block.create", "block", sid, dt,
+							   NULL, err);
+				free(dt);
+				vg_store_block sb;
+				if (!rc && (rc = vg_store_block_get(s, bid, &sb, err)) == 0) {
+					pending *pb = &(*blocks)[(*nblocks)++];
+					pb->id = bid;
+					pb->since = sb.created_at;
+					snprintf(pb->url, sizeof(pb->url), "%s", r->urls[u]);
+					snprintf(pb->reason, sizeof(pb->reason), "%s", reason);
+					vg_store_block_done(&sb);
+				}
+			}
+		}
+		for (size_t i = 0; i < m.n; i++)
+			vg__api_count_match(api, m.v[i].bank);
+	}
+	vg_bank_matches_done(&m);
+	return rc;
+}
+
+/* ---- POST /v1/reports ------------------------------------------------------------------ */
+
+static void respond_fields(vg_http_req *req, const vg_error *err, const vg_report_fields *f)
+{
+	char *fj = vg_report_fields_json(f);
+	json_t *fields = fj ? json_loads(fj, 0, NULL) : NULL;
+	free(fj);
+	vg__json_respond(req, vg_error_http_status(err->code),
+			 json_pack("{s:{s:s,s:s,s:o}}", "error", "code", vg_error_name(err->code),
+				   "message", err->msg, "fields", fields ? fields : json_array()));
+}
+
+/* The whole intake of a parsed report in one transaction; answers the request. */
+static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *r,
+		   const char *source, const char *message_id, const char *actor)
+{
+	vg_report_policy policy;
+	vg_report_policy_default(&policy);
+	char token[44], token_hash[65];
+	uint8_t raw[24];
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		vg_http_respond_error(req, VG_EIO, "no randomness for the status token");
+		return;
+	}
+	vg_hex_encode(raw, sizeof(raw), token);
+	sha256_hex(token, token_hash);
+
+	vg_store_report row = {
+		.description = r->description,
+		.reporter_name = r->reporter_name,
+		.reporter_email = r->reporter_email,
+		.client_addr = (char *)vg_http_client_ip(req),
+		.message_id = (char *)message_id,
+	};
+	snprintf(row.category, sizeof(row.category), "%s", vg_report_category_name(r->category));
+	snprintf(row.source, sizeof(row.source), "%s", source);
+	snprintf(row.kind, sizeof(row.kind), "%s", vg_report_source_name(r->source));
+	snprintf(row.share_owner, sizeof(row.share_owner), "%s", share_word(r->share_owner));
+	snprintf(row.share_host, sizeof(row.share_host), "%s", share_word(r->share_host));
+	snprintf(row.jurisdiction, sizeof(row.jurisdiction), "%s", r->jurisdiction);
+	snprintf(row.source_ip, sizeof(row.source_ip), "%s", r->source_ip);
+	snprintf(row.status_token_hash, sizeof(row.status_token_hash), "%s", token_hash);
+
+	zone_group *groups = vg_xcalloc(r->n_urls + 1, sizeof(*groups));
+	size_t ngroups = 0;
+	int64_t *case_of = vg_xcalloc(r->n_urls, sizeof(*case_of));
+	pending *blocks = NULL;
+	size_t nblocks = 0;
+	json_t *done = json_array(), *cases = json_array(), *matches = json_array();
+	vg_error err;
+	int64_t id = 0;
+	bool ours = false;
+	vg_usec since = vg_time_now() - api->cfg.report_dedup_window;
+	const char *cat = vg_report_category_name(r->category);
+
+	/* The zones first (reads only), so the status is known before the row is written. */
+	int rc = vg_store_begin(s, &err);
+	for (size_t u = 0; u < r->n_urls && !rc; u++) {
+		vg_store_zone z;
+		int zrc = vg__api_zone_resolve(s, r->urls[u], &z, &err);
+		if (zrc == VG_ENOENT)
+			continue;
+		if ((rc = zrc))
+			break;
+		ours = true;
+		size_t g = 0;
+		while (g < ngroups && groups[g].zone.id != z.id)
+			g++;
+		if (g == ngroups) {
+			groups[ngroups].zone = z;
+			groups[ngroups].urls = vg_xcalloc(r->n_urls, sizeof(size_t));
+			groups[ngroups].fresh = vg_xcalloc(r->n_urls, sizeof(bool));
+			ngroups++;
+		} else {
+			vg_store_zone_done(&z);
+		}
+		groups[g].urls[groups[g].n++] = u;
+	}
+	snprintf(row.status, sizeof(row.status), "%s", ours ? "received" : "not_ours");
+	if (!rc)
+		rc = vg_store_report_create(s, &row, &id, &err);
+	char sid[24];
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	if (!rc) {
+		json_t *d = json_pack("{s:s,s:s,s:i,s:s}", "category", cat, "source", source, "urls",
+				      (int)r->n_urls, "status", row.status);
+		char *dt = json_dumps(d, JSON_COMPACT);
+		json_decref(d);
+		rc = vg_store_audit_append(s, actor, "report.create", "report", sid, dt, NULL, &err);
+		free(dt);
+	}
+	for (size_t i = 0; i < r->n_evidence && !rc; i++)
+		rc = vg_store_report_add_evidence(s, id, vg_report_hash_type_name(r->evidence[i].type),
+						  r->evidence[i].hex, &err);
+	/* One case per (category, URL) on a zone: opened, or joined within the window. */
+	vg_report_route route0;
+	vg_report_route_compute(&policy, r, NULL, &route0);
+	for (size_t g = 0; g < ngroups && !rc; g++)
+		for (size_t i = 0; i < groups[g].n && !rc; i++) {
+			size_t u = groups[g].urls[i];
+			vg_report_zone rz = {.name = groups[g].zone.name};
+			vg_report_route rt;
+			vg_report_route_compute(&policy, r, &rz, &rt);
+			char key[VG_URL_MAX + 48];
+			rc = vg_report_dedup_key(r->category, r->urls[u], key, sizeof(key), &err);
+			bool created = false;
+			if (!rc)
+				rc = vg_store_report_case_open_or_attach(
+					s, key, r->urls[u], cat, vg_report_priority_name(rt.priority),
+					since, id, actor, &case_of[u], &created, &err);
+			if (!rc && created) {
+				char cid[24];
+				snprintf(cid, sizeof(cid), "%lld", (long long)case_of[u]);
+				rc = vg_store_audit_append(s, actor, "case.open", "case", cid, NULL, NULL,
+							   &err);
+			}
+			groups[g].fresh[i] = created;
+			if (!rc)
+				json_array_append_new(cases, json_pack("{s:s,s:I,s:b}", "url", r->urls[u],
+								       "case_id", (json_int_t)case_of[u],
+								       "created", created));
+		}
+	for (size_t u = 0; u < r->n_urls && !rc; u++) {
+		const char *zname = "";
+		int64_t zid = 0;
+		for (size_t g = 0; g < ngroups; g++)
+			for (size_t i = 0; i < groups[g].n; i++)
+				if (groups[g].urls[i] == u) {
+					zname = groups[g].zone.name;
+					zid = groups[g].zone.id;
+				}
+		rc = vg_store_report_add_url(s, id, r->urls[u], zid, zname, case_of[u], &err);
+	}
+	/* Notifications, one per party of each zone. */
+	for (size_t g = 0; g < ngroups && !rc; g++) {
+		vg_store_zone *z = &groups[g].zone;
+		vg_report_zone rz = {
+			.name = z->name,
+			.owner = {z->owner_email, z->owner_webhook_url},
+			.host = {z->host_email, z->host_webhook_url},
+		};
+		vg_report_route rt;
+		vg_report_route_compute(&policy, r, &rz, &rt);
+		for (size_t k = 0; k < rt.n_intents && !rc; k++)
+			rc = notify(s, id, r, &groups[g], &rt.intents[k], done, &err);
+	}
+	if (!rc && ours && route0.match_evidence && r->n_evidence)
+		rc = match_evidence(api, s, r, case_of, matches, &blocks, &nblocks, &err);
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+
+	if (rc) {
+		vg__respond_err(req, &err);
+		json_decref(done);
+		json_decref(cases);
+		json_decref(matches);
+	} else {
+		for (size_t i = 0; i < nblocks; i++)
+			vg__blocklist_put(api->blocks, blocks[i].url, blocks[i].id, blocks[i].reason,
+					  blocks[i].since);
+		if (json_array_size(done))
+			vg__api_outbox_kick(api);
+		vg_log(VG_LOG_INFO, "report.received", "report=%lld category=%s status=%s urls=%zu",
+		       (long long)id, cat, row.status, r->n_urls);
+		vg__json_respond(req, 201,
+				 json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id,
+					   "status", row.status, "status_token", token, "category",
+					   cat, "cases", cases, "notifications", done, "matches",
+					   matches, "blocked", nblocks > 0));
+	}
+	for (size_t g = 0; g < ngroups; g++) {
+		vg_store_zone_done(&groups[g].zone);
+		free(groups[g].urls);
+		free(groups[g].fresh);
+	}
+	free(groups);
+	free(case_of);
+	free(blocks);
+	OPENSSL_cleanse(token, sizeof(token));
+}
+
+static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	(void)who;
+	const char *addr = vg_http_client_ip(req);
+	int wait = rate_take(api->report_rate, addr ? addr : "", (double)api->cfg.report_rate,
+			     (double)api->cfg.report_burst);
+	if (wait > 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", wait);
+		vg_http_add_header(req, "Retry-After", v);
+		vg_http_respond_error(req, VG_ERATE, "too many reports from this address; retry later");
+		return;
+	}
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	size_t len;
+	const uint8_t *body = vg_http_body(req, &len);
+	vg_report *r = NULL;
+	vg_report_fields f;
+	vg_report_fields_init(&f);
+	vg_error err;
+	if (vg_report_parse_json((const char *)body, len, &r, &f, &err) != 0) {
+		if (err.code == VG_EINVAL)
+			respond_fields(req, &err, &f);
+		else
+			vg__respond_err(req, &err);
+	} else {
+		intake(api, req, s, r, "rest", NULL, "public");
+	}
+	vg_report_fields_done(&f);
+	vg_report_free(r);
+}
+
+/* ---- GET /v1/reports/{id}/status ---------------------------------------------------------- */
+
+typedef struct status_acc {
+	int rank; /* the furthest stage any of its cases reached */
+	json_t *urls;
+} status_acc;
+
+static int stage_rank(const char *st)
+{
+	static const char *const order[] = {"new", "triaged", "rejected", "actioned", "closed"};
+	for (int i = 0; st && i < 5; i++)
+		if (!strcmp(st, order[i]))
+			return i + 1;
+	return 0;
+}
+
+static int add_status_url(const vg_store_report_url *u, void *ctx)
+{
+	status_acc *a = ctx;
+	int k = stage_rank(u->case_stage);
+	if (k > a->rank)
+		a->rank = k;
+	json_array_append_new(a->urls, json_pack("{s:s,s:o}", "url", u->url, "status",
+						 vg__json_str(u->case_stage ? u->case_stage
+									    : "not_ours")));
+	return 0;
+}
+
+static void status(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	(void)who;
+	int64_t id;
+	vg_store *s = vg__api_store(api, req);
+	if (!s || !vg__api_id_param(req, "id", &id))
+		return;
+	const char *token = vg_http_query(req, "token");
+	vg_store_report r;
+	vg_error err;
+	char h[65];
+	sha256_hex(token ? token : "", h);
+	/* A wrong token and an unknown id answer alike, so ids cannot be probed. */
+	if (vg_store_report_get(s, id, &r, &err) != 0) {
+		vg_http_respond_error(req, VG_ENOENT, "no report with this id and token");
+		return;
+	}
+	bool ok = token && CRYPTO_memcmp(h, r.status_token_hash, 64) == 0;
+	if (!ok) {
+		vg_store_report_done(&r);
+		vg_http_respond_error(req, VG_ENOENT, "no report with this id and token");
+		return;
+	}
+	status_acc a = {0, json_array()};
+	if (vg_store_report_urls(s, id, add_status_url, &a, &err) != 0) {
+		json_decref(a.urls);
+		vg_store_report_done(&r);
+		vg__respond_err(req, &err);
+		return;
+	}
+	static const char *const names[] = {"received", "received", "triaged", "rejected",
+					    "actioned", "closed"};
+	const char *st = strcmp(r.status, "not_ours") == 0 ? "not_ours" : names[a.rank];
+	vg__json_respond(req, 200,
+			 json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)id, "status",
+				   st, "category", r.category, "received_at",
+				   vg__json_time(r.created_at), "first_action_at",
+				   vg__json_time(r.first_action_at), "closed_at",
+				   vg__json_time(r.closed_at), "urls", a.urls));
+	vg_store_report_done(&r);
+}
+
+const vg__api_route vg__report_routes[] = {
+	{"POST", "/v1/reports", VG__ROLE_PUBLIC, false, create},
+	{"GET", "/v1/reports/{id}/status", VG__ROLE_PUBLIC, false, status},
+};
+const size_t vg__report_route_count = VG_ARRAY_LEN(vg__report_routes);

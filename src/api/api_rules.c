@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The rules folder behind POST /v1/events, and its resource: GET /v1/rules (each rule
+ * with its live and shadow verdict counts, errors and budget stops), PUT /v1/rules/{name}
+ * (new Lua source, or a shadow toggle) and DELETE /v1/rules/{name}.
+ *
+ * Evaluation runs in lanes: each lane is one synchronous Lua state (vg_rules_runner) with
+ * its own counters and labels, guarded by a mutex; an event's partition key picks its
+ * lane, so one key's counters see all its events. A reload (SIGHUP, or an edit through
+ * the API) compiles new states for every lane first, then swaps them in one lane at a
+ * time under that lane's mutex, that is between two batches: an event runs on the old
+ * state or the new one, never both, never neither. Counters start empty after a reload
+ * (labels do not: each state writes its labels to the store when it is retired and the
+ * new ones read them back).
+ *
+ * Storage: PUT writes the source to DIR/NAME.lua (a temporary file, fsync, rename, fsync
+ * of the folder), so an edit survives a restart and shows in `git diff` of the folder.
+ * Shadow overrides made through the API live in DIR/.vigil-shadow.json (the loader reads
+ * only *.lua files). The source is compiled in the sandbox and run against
+ * DIR/NAME.test.ndjson, when that fixture exists, before it is written; then the whole
+ * folder is loaded, and if that fails (a rule name used twice across files) the old file
+ * is put back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define OVERRIDES_FILE ".vigil-shadow.json"
+#define SOURCE_MAX ((size_t)1 << 20)
+#define FIXTURE_MAX ((size_t)16 << 20)
+
+typedef struct lane {
+	pthread_mutex_t mu;
+	vg_rules_runner *r; /* replaced only under mu */
+} lane;
+
+typedef struct rule_stat {
+	char name[VG_RULES_NAME_MAX + 1];
+	uint64_t live[VG_ACTION_COUNT], shadow[VG_ACTION_COUNT];
+	uint64_t errors, budget_stops; /* of states retired by reloads */
+	int override;                  /* -1: none; 0: live; 1: shadow */
+} rule_stat;
+
+struct vg__rules_state {
+	char dir[VG_OPT_STRING_MAX];
+	pthread_mutex_t admin_mu; /* one reload or edit at a time; guards rs and banks */
+	vg_ruleset *rs;
+	vg_rules_banks *banks;
+	int nlanes;
+	lane *lanes;
+	pthread_mutex_t stats_mu; /* lock order: a lane's mu, then stats_mu */
+	rule_stat *stats;         /* every rule seen since start (counts outlive reloads) */
+	size_t nstats, capstats;
+	uint64_t reloads;
+	vg_usec loaded_at;
+};
+
+/* Under stats_mu. */
+static rule_stat *stat_find(struct vg__rules_state *st, const char *name, bool create)
+{
+	for (size_t i = 0; i < st->nstats; i++)
+		if (strcmp(st->stats[i].name, name) == 0)
+			return &st->stats[i];
+	if (!create)
+		return NULL;
+	if (st->nstats == st->capstats) {
+		st->capstats = st->capstats ? st->capstats * 2 : 16;
+		rule_stat *grown = realloc(st->stats, st->capstats * sizeof(*st->stats));
+		if (!grown)
+			abort(); /* a few hundred bytes per rule: STYLE.md 3 */
+		st->stats = grown;
+	}
+	rule_stat *r = &st->stats[st->nstats++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->override = -1;
+	return r;
+}
+
+static bool name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > VG_RULES_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Replaces dir/name with data: temporary file, fsync, rename, fsync of the folder, so
+ * a crash leaves the old file or the new one, whole. */
+static int write_atomic(const char *dir, const char *name, const void *data, size_t len,
+			vg_error *err)
+{
+	char tmp[VG_OPT_STRING_MAX + 300], path[VG_OPT_STRING_MAX + 300];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return vg_error_set(err, VG_EIO, "cannot write %s: %s", tmp, strerror(errno));
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			close(fd);
+			unlink(tmp);
+			return vg_error_set(err, VG_EIO, "cannot write %s", tmp);
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return vg_error_set(err, VG_EIO, "cannot write %s", path);
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+static int remove_synced(const char *dir, const char *name)
+{
+	char path[VG_OPT_STRING_MAX + 300];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (unlink(path) != 0)
+		return VG_EIO;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* ---- overrides ------------------------------------------------------------------------ */
+static void overrides_load(struct vg__rules_state *st)
+{
+	char path[VG_OPT_STRING_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", st->dir, OVERRIDES_FILE);
+	json_t *o = json_load_file(path, 0, NULL);
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v)
+	{
+		if (json_is_boolean(v) && name_ok(k))
+			stat_find(st, k, true)->override = json_is_true(v);
+	}
+	json_decref(o);
+}
+
+/* Under admin_mu. */
+static int overrides_save(struct vg__rules_state *st, vg_error *err)
+{
+	json_t *o = json_object();
+	pthread_mutex_lock(&st->stats_mu);
+	for (size_t i = 0; i < st->nstats; i++)
+		if (st->stats[i].override >= 0)
+			json_object_set_new(o, st->stats[i].name, json_boolean(st->stats[i].override));
+	pthread_mutex_unlock(&st->stats_mu);
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+	int rc = write_atomic(st->dir, OVERRIDES_FILE, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+/* ---- loading and reloading -------------------------------------------------------------- */
+static void runner_opts(vg_api *api, const vg_rules_banks *banks, vg_rules_opts *o)
+{
+	*o = (vg_rules_opts){
+		.workers = 1,
+		.max_event_bytes = (size_t)api->cfg.max_event_bytes,
+		.instruction_budget = (uint64_t)api->cfg.rules_budget,
+		.banks = banks,
+		.store_path = api->cfg.db,
+	};
+}
+
+/* Under admin_mu: loads the folder, builds every lane's new state, then swaps them in. */
+static int reload_locked(vg_api *api, vg_error *err)
+{
+	struct vg__rules_state *st = api->rules;
+	vg_ruleset *rs = NULL;
+	vg_rules_banks *banks = NULL;
+	vg_rules_runner **fresh = vg_xcalloc((size_t)st->nlanes, sizeof(*fresh));
+	vg_store *s = NULL;
+	int rc = vg_ruleset_load_dir(st->dir, &rs, err);
+	if (!rc)
+		rc = vg_store_open(api->cfg.db, &s, err);
+	if (!rc)
+		rc = vg_rules_banks_open(s, (int)api->cfg.threshold, &banks, err);
+	vg_store_close(s);
+	vg_rules_opts o;
+	runner_opts(api, banks, &o);
+	for (int i = 0; i < st->nlanes && !rc; i++)
+		rc = vg_rules_runner_new(rs, &o, &fresh[i], err);
+	if (rc) {
+		for (int i = 0; i < st->nlanes; i++)
+			vg_rules_runner_free(fresh[i]);
+		free(fresh);
+		vg_rules_banks_free(banks);
+		vg_ruleset_free(rs);
+		return rc;
+	}
+	pthread_mutex_lock(&st->stats_mu);
+	for (size_t i = 0; i < vg_ruleset_count(rs); i++)
+		stat_find(st, vg_ruleset_rule_name(rs, i, NULL), true);
+	pthread_mutex_unlock(&st->stats_mu);
+	for (int i = 0; i < st->nlanes; i++) {
+		lane *l = &st->lanes[i];
+		pthread_mutex_lock(&l->mu);
+		vg_rules_runner *old = l->r;
+		l->r = fresh[i];
+		pthread_mutex_lock(&st->stats_mu);
+		/* The retired state's error counts move to the table, so totals never drop. */
+		uint64_t e, b;
+		const char *name;
+		for (size_t k = 0; old && (name = vg_rules_runner_rule_errors(old, k, &e, &b)); k++) {
+			rule_stat *r = stat_find(st, name, true);
+			r->errors += e;
+			r->budget_stops += b;
+		}
+		pthread_mutex_unlock(&st->stats_mu);
+		pthread_mutex_unlock(&l->mu);
+		fresh[i] = old; /* freed below, outside the lane: it writes its labels */
+	}
+	for (int i = 0; i < st->nlanes; i++)
+		vg_rules_runner_free(fresh[i]);
+	free(fresh);
+	vg_rules_banks_free(st->banks);
+	vg_ruleset_free(st->rs);
+	st->banks = banks;
+	st->rs = rs;
+	st->reloads++;
+	st->loaded_at = vg_time_now();
+	vg_log(VG_LOG_INFO, "rules.loaded", "dir=%s rules=%zu lanes=%d", st->dir, vg_ruleset_count(rs),
+	       st->nlanes);
+	return 0;
+}
+
+int vg__api_rules_open(vg_api *api, vg_error *err)
+{
+	if (!api->cfg.rules[0])
+		return 0;
+	struct vg__rules_state *st = vg_xcalloc(1, sizeof(*st));
+	snprintf(st->dir, sizeof(st->dir), "%s", api->cfg.rules);
+	pthread_mutex_init(&st->admin_mu, NULL);
+	pthread_mutex_init(&st->stats_mu, NULL);
+	st->nlanes = api->cfg.rules_workers ? (int)api->cfg.rules_workers : vg_cpu_count();
+	if (st->nlanes < 1)
+		st->nlanes = 1;
+	if (st->nlanes > 64)
+		st->nlanes = 64;
+	st->lanes = vg_xcalloc((size_t)st->nlanes, sizeof(*st->lanes));
+	for (int i = 0; i < st->nlanes; i++)
+		pthread_mutex_init(&st->lanes[i].mu, NULL);
+	api->rules = st;
+	overrides_load(st);
+	pthread_mutex_lock(&st->admin_mu);
+	int rc = reload_locked(api, err);
+	pthread_mutex_unlock(&st->admin_mu);
+	if (rc) {
+		vg__api_rules_close(api);
+		return rc;
+	}
+	st->reloads = 0;
+	return 0;
+}
+
+void vg__api_rules_close(vg_api *api)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return;
+	for (int i = 0; i < st->nlanes; i++) {
+		vg_rules_runner_free(st->lanes[i].r);
+		pthread_mutex_destroy(&st->lanes[i].mu);
+	}
+	free(st->lanes);
+	vg_rules_banks_free(st->banks);
+	vg_ruleset_free(st->rs);
+	free(st->stats);
+	pthread_mutex_destroy(&st->admin_mu);
+	pthread_mutex_destroy(&st->stats_mu);
+	free(st);
+	api->rules = NULL;
+}
+
+int vg_api_reload(vg_api *api, vg_error *err)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return 0;
+	pthread_mutex_lock(&st->admin_mu);
+	int rc = reload_locked(api, err);
+	pthread_mutex_unlock(&st->admin_mu);
+	return rc;
+}
+
+int vg__api_rules_lanes(vg_api *api)
+{
+	return api->rules ? api->rules->nlanes : 0;
+}
+
+void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict_fn *fn, void *ctx)
+{
+	struct vg__rules_state *st = api->rules;
+	size_t *per = vg_xcalloc((size_t)st->nlanes, sizeof(*per));
+	for (size_t i = 0; i < n; i++)
+		per[lines[i].lane]++;
+	for (int l = 0; l < st->nlanes; l++) {
+		if (!per[l])
+			continue;
+		/* One lock per lane per request: its lines run in input order, and a reload
+		 * waits for the batch to end. */
+		pthread_mutex_lock(&st->lanes[l].mu);
+		for (size_t i = 0; i < n; i++) {
+			if (lines[i].lane != l)
+				continue;
+			vg_error err;
+			/* The caller decoded each line already; an error here is counted by the
+			 * runner and cannot happen for a line that decoded. */
+			if (vg_rules_runner_eval(st->lanes[l].r, lines[i].text, lines[i].len, fn, ctx,
+						 &err) != 0)
+				continue;
+		}
+		pthread_mutex_unlock(&st->lanes[l].mu);
+	}
+	free(per);
+}
+
+void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n)
+{
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->stats_mu);
+	for (size_t i = 0; i < n; i++) {
+		rule_stat *r = stat_find(st, t[i].rule, true);
+		bool shadow = r->override >= 0 ? r->override == 1 : t[i].declared_shadow;
+		for (int a = 0; a < VG_ACTION_COUNT; a++)
+			(shadow ? r->shadow : r->live)[a] += t[i].n[a];
+		t[i].acts = !shadow;
+	}
+	pthread_mutex_unlock(&st->stats_mu);
+}
+
+/* ---- the resource --------------------------------------------------------------------- */
+static json_t *counts_json(const uint64_t *c)
+{
+	json_t *o = json_object();
+	for (int a = 0; a < VG_ACTION_COUNT; a++)
+		json_object_set_new(o, vg_action_name(a), json_integer((json_int_t)c[a]));
+	return o;
+}
+
+/* Under admin_mu: rule i of the live set as JSON. */
+static json_t *rule_json(struct vg__rules_state *st, size_t i)
+{
+	bool declared;
+	const char *name = vg_ruleset_rule_name(st->rs, i, &declared);
+	uint64_t errors = 0, stops = 0;
+	for (int l = 0; l < st->nlanes; l++) {
+		uint64_t e = 0, b = 0;
+		pthread_mutex_lock(&st->lanes[l].mu);
+		if (st->lanes[l].r)
+			(void)vg_rules_runner_rule_errors(st->lanes[l].r, i, &e, &b);
+		pthread_mutex_unlock(&st->lanes[l].mu);
+		errors += e;
+		stops += b;
+	}
+	pthread_mutex_lock(&st->stats_mu);
+	rule_stat *r = stat_find(st, name, true);
+	json_t *o = json_pack("{s:s,s:b,s:b,s:o,s:o,s:o,s:I,s:I}", "name", name, "shadow",
+			      r->override >= 0 ? r->override == 1 : declared, "declared_shadow", declared,
+			      "shadow_override", r->override < 0 ? json_null() : json_boolean(r->override),
+			      "verdicts", counts_json(r->live), "shadow_verdicts", counts_json(r->shadow),
+			      "errors", (json_int_t)(errors + r->errors), "budget_stops",
+			      (json_int_t)(stops + r->budget_stops));
+	pthread_mutex_unlock(&st->stats_mu);
+	return o;
+}
+
+static long rule_index(const vg_ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < vg_ruleset_count(rs); i++)
+		if (strcmp(vg_ruleset_rule_name(rs, i, NULL), name) == 0)
+			return (long)i;
+	return -1;
+}
+
+static bool need_rules(vg_api *api, vg_http_req *req)
+{
+	if (api->rules)
+		return true;
+	vg_http_respond_error(req, VG_EEXIST, "no rules folder is loaded: start vigil serve with --rules DIR");
+	return false;
+}
+
+static void rules_list(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	(void)who;
+	if (!need_rules(api, req))
+		return;
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->admin_mu);
+	json_t *items = json_array();
+	for (size_t i = 0; i < vg_ruleset_count(st->rs); i++)
+		json_array_append_new(items, rule_json(st, i));
+	json_t *out = json_pack("{s:o,s:s,s:i,s:I,s:o}", "items", items, "folder", st->dir, "lanes",
+				st->nlanes, "reloads", (json_int_t)st->reloads, "loaded_at",
+				vg__json_time(st->loaded_at));
+	pthread_mutex_unlock(&st->admin_mu);
+	vg__json_respond(req, 200, out);
+}
+
+/* ---- fixtures: the same contract as `vigil rules test` ---------------------------------- */
+typedef struct got {
+	char rule[VG_RULES_NAME_MAX + 1];
+	vg_action action;
+	bool used;
+} got;
+
+typedef struct gotv {
+	got v[64];
+	size_t n;
+	bool overflow;
+} gotv;
+
+static void collect(const vg_verdict *v, void *ctx)
+{
+	gotv *g = ctx;
+	if (g->n == VG_ARRAY_LEN(g->v)) {
+		g->overflow = true;
+		return;
+	}
+	snprintf(g->v[g->n].rule, sizeof(g->v[0].rule), "%s", v->rule);
+	g->v[g->n].action = v->action;
+	g->v[g->n++].used = false;
+}
+
+/* Whether the verdicts in g equal the "expect" list as a multiset. */
+static bool expect_met(json_t *expect, gotv *g, char *why, size_t cap)
+{
+	for (size_t i = 0; i < json_array_size(expect); i++) {
+		const char *want = json_string_value(json_array_get(expect, i));
+		const char *colon = want ? strrchr(want, ':') : NULL;
+		int a = want ? vg_action_parse(colon ? colon + 1 : want) : -1;
+		if (a < 0) {
+			snprintf(why, cap, "\"expect\" item %zu is not an action or rule:action", i + 1);
+			return false;
+		}
+		bool found = false;
+		for (size_t k = 0; k < g->n && !found; k++) {
+			got *x = &g->v[k];
+			if (!x->used && (int)x->action == a &&
+			    (!colon || (strlen(x->rule) == (size_t)(colon - want) &&
+					strncmp(x->rule, want, (size_t)(colon - want)) == 0)))
+				x->used = found = true;
+		}
+		if (!found) {
+			snprintf(why, cap, "expected %s", want);
+			return false;
+		}
+	}
+	for (size_t k = 0; k < g->n; k++)
+		if (!g->v[k].used) {
+			snprintf(why, cap, "unexpected %s:%s", g->v[k].rule, vg_action_name(g->v[k].action));
+			return false;
+		}
+	return true;
+}
+
+/* Runs dir/name.test.ndjson, when it exists, through rs alone on one fresh state. */
+static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_error *err)
+{
+	char path[VG_OPT_STRING_MAX + 300];
+	snprintf(path, sizeof(path), "%s/%s.test.ndjson", api->rules->dir, name);
+	uint8_t *fx;
+	size_t fxlen;
+	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, err) != 0)
+		return 0; /* no fixture: nothing to test */
+	vg_rules_opts o;
+	runner_opts(api, NULL, &o);
+	o.store_path = NULL; /* a fixture's labels are its own */
+	vg_rules_runner *r = NULL;
+	int rc = vg_rules_runner_new(rs, &o, &r, err);
+	const char *p = (const char *)fx, *end = p + fxlen;
+	for (size_t lineno = 1; p < end && !rc; lineno++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *line = p;
+		p = nl ? nl + 1 : end;
+		size_t k = 0;
+		while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+			k++;
+		if (k == len)
+			continue;
+		json_t *ev = json_loadb(line, len, 0, NULL);
+		json_t *e = json_object_get(ev, "expect");
+		json_t *expect = json_is_string(e) ? json_pack("[O]", e) : json_incref(e);
+		char why[300];
+		gotv g = {0};
+		vg_error eerr;
+		if (!json_is_array(expect))
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: no \"expect\" list", name,
+					  lineno);
+		else if (vg_rules_runner_eval(r, line, len, collect, &g, &eerr) != 0)
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: bad event: %s", name,
+					  lineno, eerr.msg);
+		else if (g.overflow || !expect_met(expect, &g, why, sizeof(why)))
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: %s", name, lineno,
+					  g.overflow ? "too many verdicts" : why);
+		json_decref(expect);
+		json_decref(ev);
+	}
+	if (!rc) {
+		vg_rules_stats s;
+		vg_rules_runner_stats(r, &s);
+		if (s.rule_errors || s.budget_stops)
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson: %llu rule errors, %llu budget stops",
+					  name, (unsigned long long)s.rule_errors,
+					  (unsigned long long)s.budget_stops);
+	}
+	vg_rules_runner_free(r);
+	free(fx);
+	return rc;
+}
+
+/* Under admin_mu: validates, tests, writes and loads src as dir/name.lua; on a failed
+ * folder load the previous file (or none) is put back. */
+static int put_source(vg_api *api, const char *name, const char *src, size_t len, bool *ret_created,
+		      vg_error *err)
+{
+	struct vg__rules_state *st = api->rules;
+	char file[VG_RULES_NAME_MAX + 8];
+	snprintf(file, sizeof(file), "%s.lua", name);
+	vg_ruleset *one = NULL;
+	int rc = vg_ruleset_load_string(file, src, len, &one, err);
+	if (!rc && rule_index(one, name) < 0)
+		rc = vg_error_set(err, VG_EINVAL, "the source does not define rule '%s' (call rule(\"%s\", function(e) ... end))",
+				  name, name);
+	if (!rc)
+		rc = run_fixture(api, one, name, err);
+	vg_ruleset_free(one);
+	if (rc)
+		return rc;
+	char path[VG_OPT_STRING_MAX + 300];
+	snprintf(path, sizeof(path), "%s/%s", st->dir, file);
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	vg_error rerr;
+	bool existed = vg_file_read(path, SOURCE_MAX, &old, &oldlen, &rerr) == 0;
+	if ((rc = write_atomic(st->dir, file, src, len, err))) {
+		free(old);
+		return rc;
+	}
+	rc = reload_locked(api, err);
+	if (rc) {
+		if (existed)
+			(void)write_atomic(st->dir, file, old, oldlen, &rerr);
+		else
+			(void)remove_synced(st->dir, file);
+	}
+	free(old);
+	*ret_created = !existed;
+	return rc;
+}
+
+static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	if (!need_rules(api, req))
+		return;
+	struct vg__rules_state *st = api->rules;
+	const char *name = vg_http_param(req, "name");
+	if (!name || !name_ok(name)) {
+		vg_http_respond_error(req, VG_EINVAL, "a rule name is 1 to %d letters, digits, _ - and ., not starting with .",
+				      VG_RULES_NAME_MAX);
+		return;
+	}
+	size_t blen;
+	const char *body = (const char *)vg_http_body(req, &blen);
+	const char *ct = vg_http_header(req, "Content-Type");
+	const char *src = NULL;
+	size_t srclen = 0;
+	int shadow = -1;
+	json_t *j = NULL;
+	if (ct && strncmp(ct, "application/json", 16) == 0) {
+		if (!(j = vg__json_body(req)))
+			return;
+		json_t *s = json_object_get(j, "source"), *sh = json_object_get(j, "shadow");
+		if ((s && !json_is_string(s)) || (sh && !json_is_boolean(sh) && !json_is_null(sh)) ||
+		    (!s && !sh)) {
+			json_decref(j);
+			vg_http_respond_error(req, VG_EINVAL,
+					      "give \"source\" (Lua text) and/or \"shadow\" (true, false or null)");
+			return;
+		}
+		if (s) {
+			src = json_string_value(s);
+			srclen = json_string_length(s);
+		}
+		if (sh)
+			shadow = json_is_null(sh) ? 2 : json_is_true(sh); /* 2: drop the override */
+	} else {
+		src = body;
+		srclen = blen;
+	}
+	if (src && srclen == 0) {
+		json_decref(j);
+		vg_http_respond_error(req, VG_EINVAL, "the rule source is empty");
+		return;
+	}
+	vg_error err;
+	int rc = 0;
+	bool created = false;
+	vg_store *s = vg__api_store(api, req);
+	if (!s) {
+		json_decref(j);
+		return;
+	}
+	pthread_mutex_lock(&st->admin_mu);
+	if (src)
+		rc = put_source(api, name, src, srclen, &created, &err);
+	long idx = rc ? -1 : rule_index(st->rs, name);
+	if (!rc && idx < 0)
+		rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
+	if (!rc && shadow >= 0) {
+		pthread_mutex_lock(&st->stats_mu);
+		stat_find(st, name, true)->override = shadow == 2 ? -1 : shadow;
+		pthread_mutex_unlock(&st->stats_mu);
+		rc = overrides_save(st, &err);
+	}
+	json_t *out = rc ? NULL : rule_json(st, (size_t)idx);
+	pthread_mutex_unlock(&st->admin_mu);
+	json_decref(j);
+	if (rc) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	json_t *detail = json_pack("{s:b,s:b}", "source", src != NULL, "created", created);
+	if (shadow >= 0)
+		json_object_set_new(detail, "shadow", shadow == 2 ? json_null() : json_boolean(shadow));
+	if (vg__api_audit(api, s, who->name, "rule.put", "rule", name, detail, &err) != 0)
+		vg_log(VG_LOG_WARN, "rules.audit_failed", "error=%s", vg_error_name(err.code));
+	json_decref(detail);
+	vg__json_respond(req, created ? 201 : 200, out);
+}
+
+static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	if (!need_rules(api, req))
+		return;
+	struct vg__rules_state *st = api->rules;
+	const char *name = vg_http_param(req, "name");
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	if (!name || !name_ok(name)) {
+		vg_http_respond_error(req, VG_ENOENT, "no such rule");
+		return;
+	}
+	char file[VG_RULES_NAME_MAX + 8], path[VG_OPT_STRING_MAX + 300];
+	snprintf(file, sizeof(file), "%s.lua", name);
+	snprintf(path, sizeof(path), "%s/%s", st->dir, file);
+	vg_error err;
+	int rc = 0;
+	pthread_mutex_lock(&st->admin_mu);
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	if (vg_file_read(path, SOURCE_MAX, &old, &oldlen, &err) != 0) {
+		if (rule_index(st->rs, name) >= 0)
+			rc = vg_error_set(&err, VG_EEXIST, "rule '%s' is defined in another file of the folder, not %s; edit that file",
+					  name, file);
+		else
+			rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
+	} else if (remove_synced(st->dir, file) != 0) {
+		rc = vg_error_set(&err, VG_EIO, "cannot remove %s", path);
+	} else if ((rc = reload_locked(api, &err)) != 0) {
+		vg_error werr;
+		(void)write_atomic(st->dir, file, old, oldlen, &werr);
+		err.code = VG_EEXIST; /* e.g. the last rule of the folder */
+	}
+	free(old);
+	pthread_mutex_unlock(&st->admin_mu);
+	if (rc) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	if (vg__api_audit(api, s, who->name, "rule.delete", "rule", name, NULL, &err) != 0)
+		vg_log(VG_LOG_WARN, "rules.audit_failed", "error=%s", vg_error_name(err.code));
+	vg__json_respond(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
+}
+
+const vg__api_route vg__rules_routes[] = {
+	{"GET", "/v1/rules", VG__ROLE_ANALYST, false, rules_list},
+	{"PUT", "/v1/rules/{name}", VG__ROLE_ADMIN, false, rule_put},
+	{"DELETE", "/v1/rules/{name}", VG__ROLE_ADMIN, false, rule_delete},
+};
+const size_t vg__rules_route_count = VG_ARRAY_LEN(vg__rules_routes);

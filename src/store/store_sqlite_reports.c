@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The SQLite backend of abuse reports (store.h's reports section, migration 0004): zones,
+ * reports with their URLs and evidence, the report lifecycle of cases, and the erasure of
+ * reporter personal data. store_sqlite.c owns the connection and its transactions; this
+ * file borrows them through internal.h and dispatches from vg__sqlite_reports_ops.
+ *
+ * Invariants:
+ * - Every write runs under the write lock (its own BEGIN IMMEDIATE or the caller's), so
+ *   the dedup lookup and the case it opens cannot race another intake.
+ * - A write of more than one row runs in a savepoint inside the caller's transaction, so
+ *   a failure leaves nothing of itself behind.
+ * - A case's coarse status follows its stage: open for new, triaged and actioned, closed
+ *   (with closed_at) for rejected and closed. The scan-case calls keep that too.
+ * - Ids are MAX(id) + 1 under the write lock, as in migration 0002: rows are never
+ *   deleted except zones, whose reports keep the zone's name.
+ * - Statements are compiled per call: reports arrive at human rates, not per event.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	int rc = sqlite3_prepare_v2(vg__sq_db(s), sql, -1, ret, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
+
+static int exec(vg_store *s, const char *sql, vg_error *err)
+{
+	int rc = sqlite3_exec(vg__sq_db(s), sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
+
+/* Steps a statement that returns no row; finalizes it. */
+static int run1(vg_store *s, sqlite3_stmt *st, vg_error *err)
+{
+	int step = sqlite3_step(st);
+	int rc = step == SQLITE_DONE ? 0 : vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* NULL binds NULL; "" too for the optional contacts and texts (unset is NULL). */
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	if (id > 0)
+		sqlite3_bind_int64(st, i, id);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_limit(sqlite3_stmt *st, int i, size_t limit)
+{
+	sqlite3_bind_int64(st, i, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit);
+}
+
+static const char *col_str(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const char *t = col_str(st, col);
+	return t ? vg_xstrdup(t) : NULL;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const char *t = col_str(st, col);
+	snprintf(out, size, "%s", t ? t : "");
+}
+
+static int64_t col_id(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+static bool grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return true;
+	size_t ncap = *cap ? 2 * *cap : 16;
+	void *nv = ncap < SIZE_MAX / size ? realloc(*v, ncap * size) : NULL;
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = ncap;
+	return true;
+}
+
+/* ---- writes: the caller's transaction or our own, with a savepoint inside the caller's */
+typedef struct wtx {
+	bool own, savepoint;
+} wtx;
+
+static int wbegin(vg_store *s, wtx *w, vg_error *err)
+{
+	w->savepoint = false;
+	int rc = vg__sq_write_begin(s, &w->own, err);
+	if (rc || w->own)
+		return rc;
+	if ((rc = exec(s, "SAVEPOINT vg_reports", err)) == 0)
+		w->savepoint = true;
+	return rc;
+}
+
+static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
+{
+	if (w->savepoint) {
+		if (rc)
+			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_reports; RELEASE vg_reports", NULL,
+				     NULL, NULL);
+		else
+			rc = exec(s, "RELEASE vg_reports", err);
+	}
+	return vg__sq_write_end(s, w->own, rc, err);
+}
+
+/* The one integer sql returns for id: 1 row -> *ret, none -> VG_ENOENT (what). */
+static int one_int(vg_store *s, const char *sql, int64_t id, int64_t *ret, const char *what,
+		   vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no %s %lld", what, (long long)id);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- zones --------------------------------------------------------------------------- */
+
+#define ZONE_COLUMNS                                                                        \
+	"SELECT id, name, owner_email, owner_webhook_url, host_email, host_webhook_url, "   \
+	"created_at, updated_at FROM zones "
+
+static void read_zone(sqlite3_stmt *st, vg_store_zone *z)
+{
+	z->id = sqlite3_column_int64(st, 0);
+	z->name = dup_col(st, 1);
+	z->owner_email = dup_col(st, 2);
+	z->owner_webhook_url = dup_col(st, 3);
+	z->host_email = dup_col(st, 4);
+	z->host_webhook_url = dup_col(st, 5);
+	z->created_at = sqlite3_column_int64(st, 6);
+	z->updated_at = sqlite3_column_int64(st, 7);
+}
+
+static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "INSERT INTO zones (id, name, owner_email, owner_webhook_url, host_email, "
+			  "host_webhook_url, created_at, updated_at) VALUES ((SELECT "
+			  "COALESCE(MAX(id), 0) + 1 FROM zones), ?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+			  &st, err)) == 0) {
+		sqlite3_bind_text(st, 1, z->name, -1, SQLITE_STATIC);
+		bind_opt(st, 2, z->owner_email);
+		bind_opt(st, 3, z->owner_webhook_url);
+		bind_opt(st, 4, z->host_email);
+		bind_opt(st, 5, z->host_webhook_url);
+		sqlite3_bind_int64(st, 6, vg_time_now());
+		int step = sqlite3_step(st);
+		if (step == SQLITE_CONSTRAINT_UNIQUE)
+			rc = vg_error_set(err, VG_EEXIST, "a zone with this name exists");
+		else if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_finalize(st);
+	}
+	int64_t id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	rc = wend(s, &w, rc, err);
+	if (rc == 0 && ret_id)
+		*ret_id = id;
+	return rc;
+}
+
+static int zone_get(vg_store *s, int64_t id, const char *name, vg_store_zone *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, name ? ZONE_COLUMNS "WHERE name = ?1" : ZONE_COLUMNS "WHERE id = ?1",
+			 &st, err);
+	if (rc)
+		return rc;
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		read_zone(st, ret);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no such zone");
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int zone_list(vg_store *s, int64_t after_id, size_t limit, vg_store_zone **ret,
+		     size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, ZONE_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_limit(st, 2, limit);
+	vg_store_zone *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing zones");
+			break;
+		}
+		read_zone(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		vg_store_zone_list_free(v, n);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* NULL keeps a contact ("?N IS NULL"), "" clears it (NULLIF), anything else sets it. */
+static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "UPDATE zones SET "
+			  "owner_email = CASE WHEN ?2 IS NULL THEN owner_email ELSE NULLIF(?2, '') END, "
+			  "owner_webhook_url = CASE WHEN ?3 IS NULL THEN owner_webhook_url "
+			  "ELSE NULLIF(?3, '') END, "
+			  "host_email = CASE WHEN ?4 IS NULL THEN host_email ELSE NULLIF(?4, '') END, "
+			  "host_webhook_url = CASE WHEN ?5 IS NULL THEN host_webhook_url "
+			  "ELSE NULLIF(?5, '') END, updated_at = ?6 WHERE id = ?1",
+			  &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, z->id);
+		const char *v[4] = {z->owner_email, z->owner_webhook_url, z->host_email,
+				    z->host_webhook_url};
+		for (int i = 0; i < 4; i++)
+			if (v[i])
+				sqlite3_bind_text(st, 2 + i, v[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, vg_time_now());
+		if ((rc = run1(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no zone %lld", (long long)z->id);
+	}
+	return wend(s, &w, rc, err);
+}
+
+static int zone_delete(vg_store *s, int64_t id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	/* report_urls.zone_id is ON DELETE SET NULL; zone keeps the name. */
+	if ((rc = prepare(s, "DELETE FROM zones WHERE id = ?1", &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		if ((rc = run1(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no zone %lld", (long long)id);
+	}
+	return wend(s, &w, rc, err);
+}
+
+/* ---- reports ------------------------------------------------------------------------- */
+
+static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "INSERT INTO reports (id, category, source, kind, description, "
+			  "reporter_name, reporter_email, client_addr, share_owner, share_host, "
+			  "jurisdiction, source_ip, status, status_token_hash, message_id, "
+			  "created_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM reports), "
+			  "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			  &st, err)) == 0) {
+		sqlite3_bind_text(st, 1, r->category, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->source, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, r->kind[0] ? r->kind : "api", -1, SQLITE_STATIC);
+		bind_opt(st, 4, r->description);
+		bind_opt(st, 5, r->reporter_name);
+		bind_opt(st, 6, r->reporter_email);
+		bind_opt(st, 7, r->client_addr);
+		sqlite3_bind_text(st, 8, r->share_owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, r->share_host, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, r->jurisdiction, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, r->source_ip, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 12, r->status, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 13, r->status_token_hash, -1, SQLITE_STATIC);
+		bind_opt(st, 14, r->message_id);
+		sqlite3_bind_int64(st, 15, r->created_at ? r->created_at : vg_time_now());
+		rc = run1(s, st, err);
+	}
+	int64_t id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	rc = wend(s, &w, rc, err);
+	if (rc == 0 && ret_id)
+		*ret_id = id;
+	return rc;
+}
+
+static int report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 "SELECT id, category, source, kind, description, reporter_name, "
+			 "reporter_email, client_addr, share_owner, share_host, jurisdiction, "
+			 "source_ip, status, status_token_hash, message_id, created_at, "
+			 "first_action_at, closed_at, erased_at FROM reports WHERE id = ?1",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		vg_store_report r = {.id = sqlite3_column_int64(st, 0)};
+		copy_col(st, 1, r.category, sizeof(r.category));
+		copy_col(st, 2, r.source, sizeof(r.source));
+		copy_col(st, 3, r.kind, sizeof(r.kind));
+		r.description = dup_col(st, 4);
+		r.reporter_name = dup_col(st, 5);
+		r.reporter_email = dup_col(st, 6);
+		r.client_addr = dup_col(st, 7);
+		copy_col(st, 8, r.share_owner, sizeof(r.share_owner));
+		copy_col(st, 9, r.share_host, sizeof(r.share_host));
+		copy_col(st, 10, r.jurisdiction, sizeof(r.jurisdiction));
+		copy_col(st, 11, r.source_ip, sizeof(r.source_ip));
+		copy_col(st, 12, r.status, sizeof(r.status));
+		copy_col(st, 13, r.status_token_hash, sizeof(r.status_token_hash));
+		r.message_id = dup_col(st, 14);
+		r.created_at = sqlite3_column_int64(st, 15);
+		r.first_action_at = col_id(st, 16);
+		r.closed_at = col_id(st, 17);
+		r.erased_at = col_id(st, 18);
+		*ret = r;
+	} else if (step == SQLITE_DONE) {
+		rc = vg_error_set(err, VG_ENOENT, "no report %lld", (long long)id);
+	} else {
+		rc = vg__sq_fail(s, step, err, "database");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int report_add_url(vg_store *s, int64_t report_id, const char *url, int64_t zone_id,
+			  const char *zone, int64_t case_id, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool own;
+	int rc = vg__sq_write_begin(s, &own, err);
+	if (rc)
+		return rc;
+	if ((rc = prepare(s,
+			  "INSERT INTO report_urls (report_id, url, zone_id, zone, case_id) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5)",
+			  &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, report_id);
+		sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+		bind_id(st, 3, zone_id);
+		sqlite3_bind_text(st, 4, zone, -1, SQLITE_STATIC);
+		bind_id(st, 5, case_id);
+		int step = sqlite3_step(st);
+		if ((step & 0xff) == SQLITE_CONSTRAINT)
+			rc = vg_error_set(err, VG_EINVAL,
+					  "unknown report, zone or case, or the URL twice");
+		else if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_finalize(st);
+	}
+	return vg__sq_write_end(s, own, rc, err);
+}
+
+static int report_add_evidence(vg_store *s, int64_t report_id, const char *type, const char *hex,
+			       vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool own;
+	int rc = vg__sq_write_begin(s, &own, err);
+	if (rc)
+		return rc;
+	if ((rc = prepare(s,
+			  "INSERT INTO report_evidence (report_id, type, hex) VALUES (?1, ?2, ?3) "
+			  "ON CONFLICT DO NOTHING",
+			  &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, report_id);
+		sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, hex, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if ((step & 0xff) == SQLITE_CONSTRAINT)
+			rc = vg_error_set(err, VG_EINVAL, "no report %lld", (long long)report_id);
+		else if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_finalize(st);
+	}
+	return vg__sq_write_end(s, own, rc, err);
+}
+
+static int report_urls(vg_store *s, int64_t report_id,
+		       int (*fn)(const vg_store_report_url *u, void *ctx), void *ctx,
+		       vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 "SELECT u.url, u.zone, u.zone_id, u.case_id, c.stage FROM report_urls u "
+			 "LEFT JOIN cases c ON c.id = u.case_id WHERE u.report_id = ?1 "
+			 "ORDER BY u.rowid",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, report_id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_report_url u = {
+			.url = col_str(st, 0),
+			.zone = col_str(st, 1),
+			.zone_id = col_id(st, 2),
+			.case_id = col_id(st, 3),
+			.case_stage = col_str(st, 4),
+		};
+		if (!u.url || !u.zone)
+			continue; /* NOT NULL columns */
+		if ((rc = fn(&u, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int case_evidence(vg_store *s, int64_t case_id,
+			 int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			 vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 "SELECT DISTINCT e.type, e.hex FROM report_evidence e "
+			 "JOIN report_urls u ON u.report_id = e.report_id "
+			 "WHERE u.case_id = ?1 ORDER BY e.type, e.hex",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, case_id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = col_str(st, 0), *hex = col_str(st, 1);
+		if (type && hex && (rc = fn(type, hex, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_ids,
+			size_t *ret_n, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	if ((rc = prepare(s,
+			  "SELECT id FROM reports WHERE erased_at IS NULL AND created_at < ?1 "
+			  "ORDER BY id",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, before);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory erasing reports");
+			break;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc || n == 0)
+		goto out;
+	if ((rc = prepare(s,
+			  "UPDATE reports SET reporter_name = NULL, reporter_email = NULL, "
+			  "client_addr = NULL, erased_at = ?2 "
+			  "WHERE erased_at IS NULL AND created_at < ?1",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, now);
+	rc = run1(s, st, err);
+out:
+	rc = wend(s, &w, rc, err);
+	if (rc) {
+		free(ids);
+		return rc;
+	}
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- the report lifecycle of cases ------------------------------------------------------ */
+
+static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *actor,
+		      const char *action, const char *note, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 "INSERT INTO case_events (id, case_id, at, actor, action, note) "
+			 "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM case_events), "
+			 "?1, ?2, ?3, ?4, ?5)",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, case_id);
+	sqlite3_bind_int64(st, 2, at);
+	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+	bind_opt(st, 5, note);
+	return run1(s, st, err);
+}
+
+static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const char *url,
+				      const char *category, const char *priority, vg_usec since,
+				      int64_t report_id, const char *actor, int64_t *ret_case_id,
+				      bool *ret_created, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	bool created = false;
+	vg_usec now = vg_time_now();
+	char note[48];
+	snprintf(note, sizeof(note), "report %lld", (long long)report_id);
+	if ((rc = prepare(s,
+			  "SELECT id FROM cases WHERE dedup_key = ?1 AND created_at >= ?2 "
+			  "AND kind = 'report' ORDER BY id DESC LIMIT 1",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, dedup_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc)
+		goto out;
+	if (id) {
+		if ((rc = prepare(s, "UPDATE cases SET updated_at = ?2 WHERE id = ?1", &st, err)))
+			goto out;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		if ((rc = run1(s, st, err)) == 0)
+			rc = case_event(s, id, now, actor, "report_attached", note, err);
+		goto out;
+	}
+	if ((rc = prepare(s,
+			  "INSERT INTO cases (id, url, bank_id, bank, status, created_at, "
+			  "updated_at, kind, stage, category, priority, dedup_key) VALUES "
+			  "((SELECT COALESCE(MAX(id), 0) + 1 FROM cases), ?1, NULL, '', 'open', "
+			  "?2, ?2, 'report', 'new', ?3, ?4, ?5)",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, priority, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, dedup_key, -1, SQLITE_STATIC);
+	if ((rc = run1(s, st, err)))
+		goto out;
+	id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	created = true;
+	rc = case_event(s, id, now, actor, "opened", note, err);
+out:
+	rc = wend(s, &w, rc, err);
+	if (rc == 0) {
+		*ret_case_id = id;
+		*ret_created = created;
+	}
+	return rc;
+}
+
+static int case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_id, size_t limit,
+		      vg_store_case **ret, size_t *ret_n, vg_error *err)
+{
+	bool coarse = f->status && (!strcmp(f->status, "open") || !strcmp(f->status, "closed"));
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s,
+			 VG__SQ_CASE_COLUMNS
+			 "WHERE id > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR "
+			 "stage = ?3) AND (?4 IS NULL OR category = ?4) AND (?5 IS NULL OR "
+			 "assignee = ?5) ORDER BY id LIMIT ?6",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_opt(st, coarse ? 2 : 3, f->status);
+	bind_opt(st, 4, f->category);
+	bind_opt(st, 5, f->assignee);
+	bind_limit(st, 6, limit);
+	vg_store_case *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing cases");
+			break;
+		}
+		vg__sq_read_case(st, &v[n++]);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		vg_store_case_list_free(v, n);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* VG_ENOENT or VG_EEXIST for a case the update did not change. */
+static int not_open(vg_store *s, int64_t id, vg_error *err)
+{
+	int64_t one;
+	int rc = one_int(s, "SELECT 1 FROM cases WHERE id = ?1", id, &one, "case", err);
+	return rc ? rc : vg_error_set(err, VG_EEXIST, "case %lld is closed", (long long)id);
+}
+
+static int case_assign(vg_store *s, int64_t id, const char *assignee, const char *actor,
+		       vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	vg_usec now = vg_time_now();
+	if ((rc = prepare(s,
+			  "UPDATE cases SET assignee = ?2, updated_at = ?3, stage = CASE stage "
+			  "WHEN 'new' THEN 'triaged' ELSE stage END WHERE id = ?1 AND status = 'open'",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, assignee, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if ((rc = run1(s, st, err)))
+		goto out;
+	if (sqlite3_changes(vg__sq_db(s)) == 0) {
+		rc = not_open(s, id, err);
+		goto out;
+	}
+	rc = case_event(s, id, now, actor, "assigned", assignee, err);
+out:
+	return wend(s, &w, rc, err);
+}
+
+static int case_transition(vg_store *s, int64_t id, const char *stage, const char *decision,
+			   const char *priority, const char *note, const char *actor,
+			   vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	vg_usec now = vg_time_now();
+	bool closes = !strcmp(stage, "rejected") || !strcmp(stage, "closed");
+	bool acts = !strcmp(stage, "actioned");
+	if ((rc = prepare(s,
+			  "UPDATE cases SET stage = ?2, decision = ?3, note = COALESCE(?4, note), "
+			  "priority = COALESCE(?5, priority), updated_at = ?6, "
+			  "first_action_at = CASE WHEN ?7 AND first_action_at IS NULL THEN ?6 "
+			  "ELSE first_action_at END, "
+			  "status = CASE WHEN ?8 THEN 'closed' ELSE status END, "
+			  "closed_at = CASE WHEN ?8 THEN ?6 ELSE closed_at END "
+			  "WHERE id = ?1 AND status = 'open'",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, decision, -1, SQLITE_STATIC);
+	bind_opt(st, 4, note);
+	bind_opt(st, 5, priority);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int(st, 7, acts);
+	sqlite3_bind_int(st, 8, closes);
+	if ((rc = run1(s, st, err)))
+		goto out;
+	if (sqlite3_changes(vg__sq_db(s)) == 0) {
+		rc = not_open(s, id, err);
+		goto out;
+	}
+	if ((rc = case_event(s, id, now, actor, decision, note, err)))
+		goto out;
+	/* The reports of the case: their first action and closing times, for the figures. */
+	if (acts || closes) {
+		if ((rc = prepare(s,
+				  "UPDATE reports SET "
+				  "first_action_at = CASE WHEN ?2 AND first_action_at IS NULL THEN ?3 "
+				  "ELSE first_action_at END, "
+				  "closed_at = CASE WHEN ?4 AND closed_at IS NULL THEN ?3 "
+				  "ELSE closed_at END "
+				  "WHERE id IN (SELECT report_id FROM report_urls WHERE case_id = ?1)",
+				  &st, err)))
+			goto out;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, acts);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int(st, 4, closes);
+		rc = run1(s, st, err);
+	}
+out:
+	return wend(s, &w, rc, err);
+}
+
+const vg__store_reports_ops vg__sqlite_reports_ops = {
+	.zone_create = zone_create,
+	.zone_get = zone_get,
+	.zone_list = zone_list,
+	.zone_update = zone_update,
+	.zone_delete = zone_delete,
+	.report_create = report_create,
+	.report_get = report_get,
+	.report_add_url = report_add_url,
+	.report_add_evidence = report_add_evidence,
+	.report_urls = report_urls,
+	.case_evidence = case_evidence,
+	.report_erase = report_erase,
+	.report_case_open_or_attach = report_case_open_or_attach,
+	.case_query = case_query,
+	.case_assign = case_assign,
+	.case_transition = case_transition,
+};

@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Webhook delivery from the outbox to a receiver running in the test: a match POSTs
+signed JSON (X-Vigil-Signature = "sha256=" + HMAC-SHA256(bank secret, timestamp "." body),
+as src/action/action.h specifies) with an Idempotency-Key; a 5xx is retried with backoff
+and the same key; after --webhook-attempts failures the item is dead; a 4xx is dead at
+once. Backoffs are made tiny with --webhook-backoff so this runs in well under a second."""
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import BRIDGE_PDQ
+
+SECRET = "whsec-e2e-3f1c9a"
+
+
+class Receiver:
+    """An HTTP server on a free loopback port that records each POST and answers with
+    the next status from a script (200 once the script runs out, or `then`)."""
+
+    def __init__(self):
+        self.requests = []
+        self.script = []
+        self.then = 200
+        self.cond = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.cond:
+                    status = outer.script.pop(0) if outer.script else outer.then
+                    outer.requests.append({"at": time.monotonic(), "path": self.path,
+                                           "headers": dict(self.headers), "body": body,
+                                           "status": status})
+                    outer.cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def wait(self, n, timeout=10):
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.requests) >= n, timeout), \
+                f"{len(self.requests)} deliveries, wanted {n}"
+            return list(self.requests)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def setup_bank(srv, receiver, secret=SECRET):
+    body = {"name": "hooked", "actions": ["webhook", "block_url"], "webhook_url": receiver.url}
+    if secret:
+        body["webhook_secret"] = secret
+    assert srv.post("/v1/banks", json=body).status_code == 201
+    r = srv.post("/v1/banks/hooked/signals", role="analyst",
+                 json={"signals": [{"type": "pdq", "value": BRIDGE_PDQ}]})
+    assert r.status_code == 200
+
+
+def scan(srv, bridge, url="https://hook.example/a.jpg"):
+    r = srv.post("/v1/scan", role="scanner", params={"url": url},
+                 data=(bridge / "aaa-orig.jpg").read_bytes())
+    assert r.status_code == 200 and r.json()["verdict"] == "block", r.text
+    [hook] = [a for a in r.json()["actions"] if a["type"] == "webhook"]
+    return r.json(), hook["outbox_id"]
+
+
+def outbox_item(srv, oid, state=None):
+    params = {"state": state} if state else {}
+    items = srv.get("/v1/outbox", role="analyst", params=params).json()["items"]
+    found = [i for i in items if i["id"] == oid]
+    return found[0] if found else None
+
+
+def wait_state(srv, oid, state, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = outbox_item(srv, oid, state)
+        if item:
+            return item
+        time.sleep(0.02)
+    raise AssertionError(f"outbox item {oid} never reached {state}: {outbox_item(srv, oid)}")
+
+
+def verify(secret, headers, body):
+    ts = headers["X-Vigil-Timestamp"]
+    want = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want, headers["X-Vigil-Signature"])
+
+
+def test_delivery_is_signed_and_carries_the_match(serve, receiver, bridge):
+    srv = serve("--webhook-backoff", "50ms")
+    setup_bank(srv, receiver)
+    out, oid = scan(srv, bridge)
+    [got] = receiver.wait(1)
+    h = got["headers"]
+    assert got["path"] == "/hook"
+    assert h["Content-Type"] == "application/json"
+    assert h["User-Agent"].startswith("vigil/")
+    assert abs(int(h["X-Vigil-Timestamp"]) - time.time()) < 60
+    assert h["X-Vigil-Signature"].startswith("sha256=")
+    assert verify(SECRET, h, got["body"])
+    # Any change to the body, the timestamp or the secret breaks the signature.
+    assert not verify(SECRET, h, got["body"] + b" ")
+    assert not verify("another-secret", h, got["body"])
+    assert not verify(SECRET, {**h, "X-Vigil-Timestamp": str(int(h["X-Vigil-Timestamp"]) + 1)},
+                      got["body"])
+
+    payload = json.loads(got["body"])
+    assert (payload["event"], payload["bank"], payload["scan_id"]) == \
+        ("match", "hooked", out["scan_id"])
+    assert payload["url"] == "https://hook.example/a.jpg"
+    assert payload["pdq"] == BRIDGE_PDQ and payload["md5"] == out["md5"]
+    assert [m["bank"] for m in payload["matches"]] == ["hooked"]
+
+    item = wait_state(srv, oid, "done")
+    assert item["kind"] == "webhook" and item["attempts"] == 1
+    assert h["Idempotency-Key"] == item["idempotency_key"] and len(h["Idempotency-Key"]) >= 16
+    assert item["target"] == receiver.url
+    # The secret is never shown back.
+    listing = srv.get("/v1/outbox", role="analyst").text + srv.get("/v1/banks", role="analyst").text
+    assert SECRET not in listing
+
+    # Another scan is another delivery with another key.
+    _, oid2 = scan(srv, bridge, "https://hook.example/b.jpg")
+    second = receiver.wait(2)[1]
+    assert second["headers"]["Idempotency-Key"] != h["Idempotency-Key"]
+    assert verify(SECRET, second["headers"], second["body"])
+    wait_state(srv, oid2, "done")
+
+
+def test_without_a_secret_there_is_no_signature(serve, receiver, bridge):
+    srv = serve("--webhook-backoff", "50ms")
+    setup_bank(srv, receiver, secret=None)
+    _, oid = scan(srv, bridge)
+    [got] = receiver.wait(1)
+    assert "X-Vigil-Signature" not in got["headers"]
+    assert got["headers"]["Idempotency-Key"]
+    wait_state(srv, oid, "done")
+
+
+def test_a_500_is_retried_with_the_same_key_and_body(serve, receiver, bridge):
+    srv = serve("--webhook-backoff", "50ms")
+    receiver.script = [500, 503]
+    setup_bank(srv, receiver)
+    _, oid = scan(srv, bridge)
+    got = receiver.wait(3)
+    assert [g["status"] for g in got] == [500, 503, 200]
+    assert len({g["headers"]["Idempotency-Key"] for g in got}) == 1
+    assert len({g["body"] for g in got}) == 1
+    assert all(verify(SECRET, g["headers"], g["body"]) for g in got)
+    # Backoff: the second wait is about twice the first (50 ms, then 100 ms, with jitter
+    # over the upper half of each).
+    gaps = [b["at"] - a["at"] for a, b in zip(got, got[1:])]
+    assert gaps[0] >= 0.02 and gaps[1] >= 0.04, gaps
+    item = wait_state(srv, oid, "done")
+    assert item["attempts"] == 3
+
+
+def test_after_the_last_attempt_the_item_is_dead(serve, receiver, bridge):
+    srv = serve("--webhook-backoff", "20ms", "--webhook-attempts", "3")
+    receiver.then = 500
+    setup_bank(srv, receiver)
+    _, oid = scan(srv, bridge)
+    item = wait_state(srv, oid, "dead")
+    assert item["attempts"] == 3
+    assert "500" in item["last_error"]
+    assert len(receiver.requests) == 3
+    assert outbox_item(srv, oid, "pending") is None
+    time.sleep(0.2)
+    assert len(receiver.requests) == 3  # never tried again
+    metrics = srv.get("/metrics").text
+    assert 'vigil_outbox_items{state="dead"} 1' in metrics
+
+
+def test_a_4xx_is_dead_at_once(serve, receiver, bridge):
+    srv = serve("--webhook-backoff", "20ms")
+    receiver.then = 410
+    setup_bank(srv, receiver)
+    _, oid = scan(srv, bridge)
+    item = wait_state(srv, oid, "dead")
+    assert item["attempts"] == 1 and "410" in item["last_error"]
+    assert len(receiver.requests) == 1
+
+
+def test_an_unreachable_receiver_is_retried_then_dead(serve, bridge):
+    srv = serve("--webhook-backoff", "20ms", "--webhook-attempts", "2")
+    rec = Receiver()
+    rec.close()  # nothing listens there any more
+    setup_bank(srv, rec)
+    _, oid = scan(srv, bridge)
+    item = wait_state(srv, oid, "dead")
+    assert item["attempts"] == 2 and item["last_error"]

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of the abuse-report store calls (store.h's reports section) on SQLite: zones
+ * (unique names, patch keeps / clears contacts, delete keeps the report's zone name),
+ * reports with URLs and evidence, dedup within the window and not after it, the case
+ * stages with their coarse status (scan cases untouched), filters, and the erasure of
+ * reporter personal data.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+static char dir[64];
+static char path[256];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/vg-test-reports-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(reports, .init = setup, .fini = teardown);
+
+static vg_store *open_ok(void)
+{
+	vg_store *s = NULL;
+	vg_error err;
+	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
+	return s;
+}
+
+static int64_t report_ok(vg_store *s, const char *name)
+{
+	vg_store_report r = {.reporter_name = (char *)name, .reporter_email = "a@example.org",
+			     .client_addr = "192.0.2.1", .description = "phish"};
+	strcpy(r.category, "phishing");
+	strcpy(r.source, "rest");
+	strcpy(r.share_owner, "full");
+	strcpy(r.share_host, "anonymous");
+	strcpy(r.status, "received");
+	memset(r.status_token_hash, 'a', 64);
+	int64_t id;
+	vg_error err;
+	cr_assert_eq(vg_store_report_create(s, &r, &id, &err), 0, "%s", err.msg);
+	return id;
+}
+
+Test(reports, zones_are_unique_and_patchable)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_store_zone z = {.name = "example.com", .owner_email = "o@example.com",
+			   .host_webhook_url = "http://127.0.0.1/h"};
+	int64_t id;
+	cr_assert_eq(vg_store_zone_create(s, &z, &id, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_create(s, &z, &id, &err), VG_EEXIST);
+	vg_store_zone patch = {.id = id, .owner_email = "", .host_email = "h@example.net"};
+	cr_assert_eq(vg_store_zone_update(s, &patch, &err), 0, "%s", err.msg);
+	vg_store_zone got;
+	cr_assert_eq(vg_store_zone_find(s, "example.com", &got, &err), 0);
+	cr_assert_null(got.owner_email, "\"\" clears");
+	cr_assert_str_eq(got.host_email, "h@example.net");
+	cr_assert_str_eq(got.host_webhook_url, "http://127.0.0.1/h", "NULL keeps");
+	vg_store_zone_done(&got);
+
+	int64_t rid = report_ok(s, "Ann");
+	cr_assert_eq(vg_store_report_add_url(s, rid, "https://example.com/", id, "example.com", 0,
+					     &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_delete(s, id, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_get(s, id, &got, &err), VG_ENOENT);
+	cr_assert_eq(vg_store_zone_delete(s, id, &err), VG_ENOENT);
+	vg_store_close(s);
+}
+
+static int first_zone(const vg_store_report_url *u, void *ctx)
+{
+	snprintf(ctx, 64, "%s|%lld", u->zone, (long long)u->zone_id);
+	return 0;
+}
+
+Test(reports, deleted_zone_keeps_its_name_on_reports)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_store_zone z = {.name = "shop.example"};
+	int64_t zid, rid = report_ok(s, NULL);
+	cr_assert_eq(vg_store_zone_create(s, &z, &zid, &err), 0);
+	cr_assert_eq(vg_store_report_add_url(s, rid, "https://shop.example/", zid, z.name, 0, &err),
+		     0);
+	cr_assert_eq(vg_store_zone_delete(s, zid, &err), 0);
+	char got[64] = "";
+	cr_assert_eq(vg_store_report_urls(s, rid, first_zone, got, &err), 0);
+	cr_assert_str_eq(got, "shop.example|0");
+	vg_store_close(s);
+}
+
+Test(reports, dedup_attaches_within_the_window_only)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t r1 = report_ok(s, NULL), r2 = report_ok(s, NULL), c1, c2, c3;
+	bool created;
+	const char *key = "phishing https://example.com/";
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, key, "https://example.com/", "phishing",
+							 "normal", 0, r1, "public", &c1, &created,
+							 &err), 0, "%s", err.msg);
+	cr_assert(created);
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, key, "https://example.com/", "phishing",
+							 "normal", 0, r2, "public", &c2, &created,
+							 &err), 0);
+	cr_assert_not(created);
+	cr_assert_eq(c1, c2);
+	/* A window that starts after the case opened: a new case. */
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, key, "https://example.com/", "phishing",
+							 "normal", vg_time_now() + 1000000, r2,
+							 "public", &c3, &created, &err), 0);
+	cr_assert(created);
+	cr_assert_neq(c3, c1);
+	vg_store_case c;
+	cr_assert_eq(vg_store_case_get(s, c1, &c, &err), 0);
+	cr_assert_str_eq(c.kind, "report");
+	cr_assert_str_eq(c.stage, "new");
+	cr_assert_str_eq(c.status, "open");
+	cr_assert_str_eq(c.category, "phishing");
+	vg_store_case_done(&c);
+	vg_store_close(s);
+}
+
+Test(reports, stages_follow_the_lifecycle)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t rid = report_ok(s, NULL), cid;
+	bool created;
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, "csam https://a.example/", "https://a.example/",
+							 "csam", "high", 0, rid, "public", &cid,
+							 &created, &err), 0);
+	cr_assert_eq(vg_store_report_add_url(s, rid, "https://a.example/", 0, "", cid, &err), 0);
+	cr_assert_eq(vg_store_case_assign(s, cid, "alice", "token:admin", &err), 0, "%s", err.msg);
+	vg_store_case_filter f = {.status = "triaged", .assignee = "alice"};
+	vg_store_case *v;
+	size_t n;
+	cr_assert_eq(vg_store_case_query(s, &f, 0, 0, &v, &n, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0].assignee, "alice");
+	vg_store_case_list_free(v, n);
+
+	cr_assert_eq(vg_store_case_transition(s, cid, "actioned", "block_url", NULL, "seen",
+					      "token:admin", &err), 0, "%s", err.msg);
+	vg_store_case c;
+	cr_assert_eq(vg_store_case_get(s, cid, &c, &err), 0);
+	cr_assert_str_eq(c.stage, "actioned");
+	cr_assert_str_eq(c.status, "open", "actioned stays open");
+	cr_assert_gt(c.first_action_at, 0);
+	vg_store_case_done(&c);
+	vg_store_report r;
+	cr_assert_eq(vg_store_report_get(s, rid, &r, &err), 0);
+	cr_assert_gt(r.first_action_at, 0);
+	cr_assert_eq(r.closed_at, 0);
+	vg_store_report_done(&r);
+
+	cr_assert_eq(vg_store_case_transition(s, cid, "closed", "close", NULL, NULL, "token:admin",
+					      &err), 0);
+	cr_assert_eq(vg_store_case_transition(s, cid, "rejected", "reject", NULL, NULL,
+					      "token:admin", &err), VG_EEXIST);
+	cr_assert_eq(vg_store_case_transition(s, 999, "rejected", "reject", NULL, NULL,
+					      "token:admin", &err), VG_ENOENT);
+	cr_assert_eq(vg_store_case_transition(s, cid, "new", "x", NULL, NULL, "a", &err), VG_EINVAL);
+	f = (vg_store_case_filter){.status = "closed", .category = "csam"};
+	cr_assert_eq(vg_store_case_query(s, &f, 0, 0, &v, &n, &err), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0].status, "closed");
+	cr_assert_gt(v[0].closed_at, 0);
+	vg_store_case_list_free(v, n);
+	f = (vg_store_case_filter){.status = "bogus"};
+	cr_assert_eq(vg_store_case_query(s, &f, 0, 0, &v, &n, &err), VG_EINVAL);
+	vg_store_close(s);
+}
+
+static int count_hash(const char *type, const char *hex, void *ctx)
+{
+	(void)type;
+	(void)hex;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+Test(reports, evidence_and_erasure)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t rid = report_ok(s, "Ann"), cid;
+	bool created;
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, "csam https://b.example/", "https://b.example/",
+							 "csam", "high", 0, rid, "public", &cid,
+							 &created, &err), 0);
+	cr_assert_eq(vg_store_report_add_url(s, rid, "https://b.example/", 0, "", cid, &err), 0);
+	char md5[33];
+	memset(md5, 'b', 32);
+	md5[32] = 0;
+	cr_assert_eq(vg_store_report_add_evidence(s, rid, "md5", md5, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_report_add_evidence(s, rid, "md5", md5, &err), 0, "a repeat is fine");
+	cr_assert_eq(vg_store_report_add_evidence(s, rid, "sha256", md5, &err), VG_EINVAL);
+	int nh = 0;
+	cr_assert_eq(vg_store_case_evidence(s, cid, count_hash, &nh, &err), 0);
+	cr_assert_eq(nh, 1);
+
+	int64_t *ids;
+	size_t n;
+	cr_assert_eq(vg_store_report_erase(s, 1, vg_time_now(), &ids, &n, &err), 0);
+	cr_assert_eq(n, 0, "nothing that old");
+	cr_assert_eq(vg_store_report_erase(s, vg_time_now() + 1, vg_time_now(), &ids, &n, &err), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(ids[0], rid);
+	free(ids);
+	vg_store_report r;
+	cr_assert_eq(vg_store_report_get(s, rid, &r, &err), 0);
+	cr_assert_null(r.reporter_name);
+	cr_assert_null(r.reporter_email);
+	cr_assert_null(r.client_addr);
+	cr_assert_gt(r.erased_at, 0);
+	cr_assert_str_eq(r.category, "phishing", "the report stays countable");
+	vg_store_report_done(&r);
+	vg_store_close(s);
+}
