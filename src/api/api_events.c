@@ -430,6 +430,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	evctx c = {.magic = EVCTX_MAGIC};
 	vg__api_rules_eval(api, lines, n, on_verdict, &c);
 	vg__api_rules_merge(api, c.t, c.nt);
+	vg__api_rules_count_events(api, n, rejected);
 	uint64_t live[VG_ACTION_COUNT] = {0}, shadow[VG_ACTION_COUNT] = {0};
 	for (size_t i = 0; i < c.nt; i++)
 		for (int a = 0; a < VG_ACTION_COUNT; a++)

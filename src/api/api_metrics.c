@@ -87,6 +87,7 @@ void vg__api_metrics_extra(vg_api *api, vg_http_req *req, char *out, size_t cap,
 	}
 #undef EMIT
 	*len = m;
+	vg__api_rules_metrics(api, out, cap, len);
 }
 
 void vg__api_metrics_done(vg_api *api)

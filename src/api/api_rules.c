@@ -11,7 +11,10 @@
  * time under that lane's mutex, that is between two batches: an event runs on the old
  * state or the new one, never both, never neither. Counters start empty after a reload
  * (labels do not: each state writes its labels to the store when it is retired and the
- * new ones read them back).
+ * new ones read them back). Labels set while serving are also written every
+ * LABEL_FLUSH_MS by a flusher thread, which takes each lane's new labels under the lane's
+ * mutex (a pointer swap) and writes them outside it, so a kill -9 loses at most the last
+ * LABEL_FLUSH_MS of labels and events never wait for the store.
  *
  * Storage: PUT writes the source to DIR/NAME.lua (a temporary file, fsync, rename, fsync
  * of the folder), so an edit survives a restart and shows in `git diff` of the folder.
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,6 +38,7 @@
 #define OVERRIDES_FILE ".vigil-shadow.json"
 #define SOURCE_MAX ((size_t)1 << 20)
 #define FIXTURE_MAX ((size_t)16 << 20)
+#define LABEL_FLUSH_MS 2000
 
 typedef struct lane {
 	pthread_mutex_t mu;
@@ -57,7 +62,13 @@ struct vg__rules_state {
 	pthread_mutex_t stats_mu; /* lock order: a lane's mu, then stats_mu */
 	rule_stat *stats;         /* every rule seen since start (counts outlive reloads) */
 	size_t nstats, capstats;
-	uint64_t reloads;
+	uint64_t reloads, reload_errors;
+	uint64_t events_accepted, events_rejected; /* under stats_mu */
+	pthread_t flusher;
+	bool flusher_started, flusher_stop; /* flusher_stop under flush_mu */
+	pthread_mutex_t flush_mu;
+	pthread_cond_t flush_cond;
+	uint64_t label_flushes, label_flush_errors; /* under flush_mu */
 	vg_usec loaded_at;
 };
 
@@ -211,6 +222,7 @@ static int reload_locked(vg_api *api, vg_error *err)
 	for (int i = 0; i < st->nlanes && !rc; i++)
 		rc = vg_rules_runner_new(rs, &o, &fresh[i], err);
 	if (rc) {
+		st->reload_errors++;
 		for (int i = 0; i < st->nlanes; i++)
 			vg_rules_runner_free(fresh[i]);
 		free(fresh);
@@ -254,6 +266,57 @@ static int reload_locked(vg_api *api, vg_error *err)
 	return 0;
 }
 
+/* Writes every lane's labels set since the last flush. */
+static void flush_labels(vg_api *api)
+{
+	struct vg__rules_state *st = api->rules;
+	for (int i = 0; i < st->nlanes; i++) {
+		lane *l = &st->lanes[i];
+		pthread_mutex_lock(&l->mu);
+		vg_rules_label_batch *b = vg_rules_runner_take_labels(l->r);
+		pthread_mutex_unlock(&l->mu);
+		if (!b)
+			continue;
+		vg_error err;
+		int rc = vg_rules_label_batch_persist(b, api->cfg.db, &err);
+		if (rc)
+			vg_log(VG_LOG_WARN, "rules.labels", "labels=%zu msg=\"%s\"",
+			       vg_rules_label_batch_count(b), err.msg);
+		vg_rules_label_batch_free(b);
+		pthread_mutex_lock(&st->flush_mu);
+		if (rc)
+			st->label_flush_errors++;
+		else
+			st->label_flushes++;
+		pthread_mutex_unlock(&st->flush_mu);
+	}
+}
+
+static void *flusher_main(void *arg)
+{
+	vg_api *api = arg;
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->flush_mu);
+	while (!st->flusher_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += LABEL_FLUSH_MS / 1000;
+		ts.tv_nsec += (LABEL_FLUSH_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->flush_cond, &st->flush_mu, &ts);
+		if (st->flusher_stop)
+			break;
+		pthread_mutex_unlock(&st->flush_mu);
+		flush_labels(api);
+		pthread_mutex_lock(&st->flush_mu);
+	}
+	pthread_mutex_unlock(&st->flush_mu);
+	return NULL;
+}
+
 int vg__api_rules_open(vg_api *api, vg_error *err)
 {
 	if (!api->cfg.rules[0])
@@ -262,6 +325,8 @@ int vg__api_rules_open(vg_api *api, vg_error *err)
 	snprintf(st->dir, sizeof(st->dir), "%s", api->cfg.rules);
 	pthread_mutex_init(&st->admin_mu, NULL);
 	pthread_mutex_init(&st->stats_mu, NULL);
+	pthread_mutex_init(&st->flush_mu, NULL);
+	pthread_cond_init(&st->flush_cond, NULL);
 	st->nlanes = api->cfg.rules_workers ? (int)api->cfg.rules_workers : vg_cpu_count();
 	if (st->nlanes < 1)
 		st->nlanes = 1;
@@ -280,6 +345,10 @@ int vg__api_rules_open(vg_api *api, vg_error *err)
 		return rc;
 	}
 	st->reloads = 0;
+	if (pthread_create(&st->flusher, NULL, flusher_main, api) == 0)
+		st->flusher_started = true;
+	else
+		vg_log(VG_LOG_WARN, "rules.labels", "msg=\"cannot start the label flusher; labels are written at reload and shutdown only\"");
 	return 0;
 }
 
@@ -288,6 +357,13 @@ void vg__api_rules_close(vg_api *api)
 	struct vg__rules_state *st = api->rules;
 	if (!st)
 		return;
+	if (st->flusher_started) {
+		pthread_mutex_lock(&st->flush_mu);
+		st->flusher_stop = true;
+		pthread_cond_broadcast(&st->flush_cond);
+		pthread_mutex_unlock(&st->flush_mu);
+		pthread_join(st->flusher, NULL);
+	}
 	for (int i = 0; i < st->nlanes; i++) {
 		vg_rules_runner_free(st->lanes[i].r);
 		pthread_mutex_destroy(&st->lanes[i].mu);
@@ -298,6 +374,8 @@ void vg__api_rules_close(vg_api *api)
 	free(st->stats);
 	pthread_mutex_destroy(&st->admin_mu);
 	pthread_mutex_destroy(&st->stats_mu);
+	pthread_mutex_destroy(&st->flush_mu);
+	pthread_cond_destroy(&st->flush_cond);
 	free(st);
 	api->rules = NULL;
 }
@@ -357,6 +435,100 @@ void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n)
 		t[i].acts = !shadow;
 	}
 	pthread_mutex_unlock(&st->stats_mu);
+}
+
+static long rule_index(const vg_ruleset *rs, const char *name);
+
+void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->stats_mu);
+	st->events_accepted += accepted;
+	st->events_rejected += rejected;
+	pthread_mutex_unlock(&st->stats_mu);
+}
+
+/* Rule names are [A-Za-z0-9_.-] (rules_lua.c), so they need no escaping in a label. */
+void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return;
+	size_t m = *len;
+#define EMIT(...)                                                               \
+	do {                                                                    \
+		int k_ = snprintf(out + m, m < cap ? cap - m : 0, __VA_ARGS__); \
+		if (k_ > 0 && m + (size_t)k_ < cap)                             \
+			m += (size_t)k_;                                        \
+	} while (0)
+	pthread_mutex_lock(&st->admin_mu);
+	/* The live states' per-rule error counts, by rule name, before stats_mu (lock order:
+	 * a lane's mu, then stats_mu). */
+	size_t nr = st->rs ? vg_ruleset_count(st->rs) : 0;
+	uint64_t *errs = vg_xcalloc(nr ? nr : 1, sizeof(*errs));
+	uint64_t *stops = vg_xcalloc(nr ? nr : 1, sizeof(*stops));
+	for (int l = 0; l < st->nlanes; l++) {
+		pthread_mutex_lock(&st->lanes[l].mu);
+		for (size_t i = 0; i < nr && st->lanes[l].r; i++) {
+			uint64_t e = 0, b = 0;
+			(void)vg_rules_runner_rule_errors(st->lanes[l].r, i, &e, &b);
+			errs[i] += e;
+			stops[i] += b;
+		}
+		pthread_mutex_unlock(&st->lanes[l].mu);
+	}
+	pthread_mutex_lock(&st->stats_mu);
+	EMIT("# HELP vigil_events_total Event lines posted to /v1/events, by outcome.\n"
+	     "# TYPE vigil_events_total counter\n"
+	     "vigil_events_total{outcome=\"accepted\"} %llu\nvigil_events_total{outcome=\"rejected\"} %llu\n",
+	     (unsigned long long)st->events_accepted, (unsigned long long)st->events_rejected);
+	EMIT("# HELP vigil_rule_verdicts_total Verdicts, by rule, action and mode (live acts, shadow only counts).\n"
+	     "# TYPE vigil_rule_verdicts_total counter\n");
+	for (size_t i = 0; i < st->nstats; i++) {
+		const rule_stat *r = &st->stats[i];
+		for (int a = 0; a < VG_ACTION_COUNT; a++) {
+			if (r->live[a])
+				EMIT("vigil_rule_verdicts_total{rule=\"%s\",action=\"%s\",mode=\"live\"} %llu\n",
+				     r->name, vg_action_name(a), (unsigned long long)r->live[a]);
+			if (r->shadow[a])
+				EMIT("vigil_rule_verdicts_total{rule=\"%s\",action=\"%s\",mode=\"shadow\"} %llu\n",
+				     r->name, vg_action_name(a), (unsigned long long)r->shadow[a]);
+		}
+	}
+	EMIT("# HELP vigil_rule_errors_total Rule runs that raised an error, by rule.\n"
+	     "# TYPE vigil_rule_errors_total counter\n");
+	for (size_t i = 0; i < st->nstats; i++) {
+		long k = st->rs ? rule_index(st->rs, st->stats[i].name) : -1;
+		EMIT("vigil_rule_errors_total{rule=\"%s\"} %llu\n", st->stats[i].name,
+		     (unsigned long long)(st->stats[i].errors + (k >= 0 ? errs[k] : 0)));
+	}
+	EMIT("# HELP vigil_rule_budget_stops_total Rule runs stopped by the instruction budget, by rule.\n"
+	     "# TYPE vigil_rule_budget_stops_total counter\n");
+	for (size_t i = 0; i < st->nstats; i++) {
+		long k = st->rs ? rule_index(st->rs, st->stats[i].name) : -1;
+		EMIT("vigil_rule_budget_stops_total{rule=\"%s\"} %llu\n", st->stats[i].name,
+		     (unsigned long long)(st->stats[i].budget_stops + (k >= 0 ? stops[k] : 0)));
+	}
+	pthread_mutex_unlock(&st->stats_mu);
+	EMIT("# HELP vigil_rules_reloads_total Rules folder reloads (SIGHUP or API edits), by outcome.\n"
+	     "# TYPE vigil_rules_reloads_total counter\n"
+	     "vigil_rules_reloads_total{outcome=\"ok\"} %llu\nvigil_rules_reloads_total{outcome=\"error\"} %llu\n",
+	     (unsigned long long)st->reloads, (unsigned long long)st->reload_errors);
+	EMIT("# HELP vigil_rules_loaded Rules in the live set.\n# TYPE vigil_rules_loaded gauge\n"
+	     "vigil_rules_loaded %zu\n", nr);
+	pthread_mutex_unlock(&st->admin_mu);
+	pthread_mutex_lock(&st->flush_mu);
+	EMIT("# HELP vigil_rules_label_flushes_total Periodic writes of rule labels to the store, by outcome.\n"
+	     "# TYPE vigil_rules_label_flushes_total counter\n"
+	     "vigil_rules_label_flushes_total{outcome=\"ok\"} %llu\nvigil_rules_label_flushes_total{outcome=\"error\"} %llu\n",
+	     (unsigned long long)st->label_flushes, (unsigned long long)st->label_flush_errors);
+	pthread_mutex_unlock(&st->flush_mu);
+#undef EMIT
+	free(errs);
+	free(stops);
+	*len = m;
 }
 
 /* ---- the resource --------------------------------------------------------------------- */

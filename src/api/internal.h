@@ -181,6 +181,10 @@ typedef struct vg__rule_tally {
 	bool acts; /* out */
 } vg__rule_tally;
 void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n);
+/* Counts lines of POST /v1/events, and appends the rules' metrics (events, verdicts by
+ * rule, action and mode, rule errors, budget stops, reloads, label flushes) to out. */
+void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected);
+void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len);
 extern const vg__api_route vg__events_routes[], vg__rules_routes[];
 extern const size_t vg__events_route_count, vg__rules_route_count;
 

@@ -49,10 +49,13 @@ static bool jurisdiction_valid(const char *s, size_t n)
 {
 	if (n != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z')
 		return false;
-	for (const char *p = iso3166; *p; p += 3)
+	/* Codes are two letters and a space; the last has no space, so stop on its NUL. */
+	for (const char *p = iso3166;; p += 3) {
 		if (p[0] == s[0] && p[1] == s[1])
 			return true;
-	return false;
+		if (!p[2])
+			return false;
+	}
 }
 
 static bool absent(const json_t *v)

@@ -268,6 +268,19 @@ VG_EXPORT VG_MUST_CHECK int vg_rules_runner_eval(vg_rules_runner *r, const char 
 						 size_t len, vg_verdict_fn *fn, void *ctx,
 						 vg_error *err);
 VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret);
+/* Labels the runner's rules set since the last take (or since it started), moved out of
+ * the runner so they can be written to the store without holding whatever lock guards
+ * the runner: a server takes them under its lane lock every few seconds and persists
+ * them outside it, so a kill -9 loses at most that interval. NULL when there are none or
+ * the runner has no store_path. Cost: O(1) under the lock. */
+typedef struct vg_rules_label_batch vg_rules_label_batch;
+VG_EXPORT vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r);
+/* Writes b's labels to the store at store_path in one transaction (b stays the caller's).
+ * Errors: the store's. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_label_batch_persist(const vg_rules_label_batch *b,
+							 const char *store_path, vg_error *err);
+VG_EXPORT size_t vg_rules_label_batch_count(const vg_rules_label_batch *b);
+VG_EXPORT void vg_rules_label_batch_free(vg_rules_label_batch *b);
 /* Rule i's name (in definition order) with the errors it raised and the times the budget
  * stopped it, so a server can show them per rule; NULL past the last rule. */
 VG_EXPORT const char *vg_rules_runner_rule_errors(const vg_rules_runner *r, size_t i,

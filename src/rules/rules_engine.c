@@ -569,6 +569,48 @@ int vg_rules_runner_eval(vg_rules_runner *r, const char *line, size_t len, vg_ve
 	return 0;
 }
 
+struct vg_rules_label_batch {
+	vg__label_write *w;
+	size_t n;
+};
+
+vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r)
+{
+	if (!r || !r->vm || !r->o.store_path)
+		return NULL;
+	size_t n;
+	vg__label_write *w = vg__rules_vm_take_labels(r->vm, &n);
+	if (!n) {
+		vg__label_write_free(w, n);
+		return NULL;
+	}
+	vg_rules_label_batch *b = vg_xmalloc(sizeof(*b));
+	b->w = w;
+	b->n = n;
+	return b;
+}
+
+int vg_rules_label_batch_persist(const vg_rules_label_batch *b, const char *store_path,
+				 vg_error *err)
+{
+	if (!b || !b->n)
+		return 0;
+	return vg__rules_labels_persist(store_path, b->w, b->n, err);
+}
+
+size_t vg_rules_label_batch_count(const vg_rules_label_batch *b)
+{
+	return b ? b->n : 0;
+}
+
+void vg_rules_label_batch_free(vg_rules_label_batch *b)
+{
+	if (!b)
+		return;
+	vg__label_write_free(b->w, b->n);
+	free(b);
+}
+
 void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret)
 {
 	*ret = *vg__rules_vm_stats(r->vm);

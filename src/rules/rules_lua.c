@@ -20,6 +20,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,11 @@ struct vg__rules_vm {
 	size_t n_writes, cap_writes;
 	vg_rules_stats stats;
 	uint64_t error_logs; /* how many rule errors were logged, for the rate limit */
+	/* The allocator's small blocks (vm_alloc). */
+	struct free_block *free_lists[256 / 16];
+	struct lchunk *chunks;
+	char *carve; /* the unused tail of the newest chunk */
+	size_t carve_left;
 };
 
 static const char *const action_names[VG_ACTION_COUNT] = {
@@ -85,20 +91,102 @@ int vg_action_parse(const char *name)
 	return -1;
 }
 
-/* ---- the state: memory cap, budget hook --------------------------------------------- */
+/* ---- the state: memory cap, small-block free lists, budget hook -----------------------
+ * Building the event table and the strings a rule makes (key .. ip) allocates and frees
+ * many small blocks per event. Blocks up to SMALL_MAX bytes come from per-size-class free
+ * lists carved out of CHUNK_BYTES chunks, so the hot path does not reach malloc. Chunks
+ * are returned when the state closes. The cap counts what Lua asked for, as before. */
+#define SMALL_STEP 16
+#define SMALL_MAX 256
+#define SMALL_CLASSES (SMALL_MAX / SMALL_STEP)
+#define CHUNK_BYTES ((size_t)64 << 10)
+_Static_assert(SMALL_CLASSES == 256 / 16, "free_lists in vg__rules_vm has one list per class");
+
+typedef struct free_block {
+	struct free_block *next;
+} free_block;
+
+typedef struct lchunk {
+	struct lchunk *next;
+	max_align_t data[];
+} lchunk;
+
+static size_t size_class(size_t n)
+{
+	return (n + SMALL_STEP - 1) / SMALL_STEP - 1; /* n in 1..SMALL_MAX */
+}
+
+static void *small_get(vg__rules_vm *vm, size_t cls)
+{
+	free_block *b = vm->free_lists[cls];
+	if (b) {
+		vm->free_lists[cls] = b->next;
+		return b;
+	}
+	size_t sz = (cls + 1) * SMALL_STEP;
+	if (vm->carve_left < sz) {
+		lchunk *c = malloc(sizeof(lchunk) + CHUNK_BYTES);
+		if (!c)
+			return NULL;
+		c->next = vm->chunks;
+		vm->chunks = c;
+		vm->carve = (char *)c->data;
+		vm->carve_left = CHUNK_BYTES;
+	}
+	void *p = vm->carve;
+	vm->carve += sz;
+	vm->carve_left -= sz;
+	return p;
+}
+
+static void small_put(vg__rules_vm *vm, void *p, size_t cls)
+{
+	free_block *b = p;
+	b->next = vm->free_lists[cls];
+	vm->free_lists[cls] = b;
+}
+
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	vg__rules_vm *vm = ud;
+	if (!ptr)
+		osize = 0; /* for a new block Lua passes a type tag, not a size */
 	if (nsize == 0) {
-		free(ptr);
-		vm->mem_used -= osize;
+		if (ptr) {
+			if (osize <= SMALL_MAX)
+				small_put(vm, ptr, size_class(osize));
+			else
+				free(ptr);
+			vm->mem_used -= osize;
+		}
 		return NULL;
 	}
 	if (nsize > osize && vm->mem_used + (nsize - osize) > STATE_MEMORY_MAX)
 		return NULL; /* Lua raises "not enough memory" in the rule */
-	void *p = realloc(ptr, nsize);
+	void *p;
+	if (ptr && osize <= SMALL_MAX && nsize <= SMALL_MAX &&
+	    size_class(osize) == size_class(nsize)) {
+		p = ptr;
+	} else if (nsize <= SMALL_MAX) {
+		p = small_get(vm, size_class(nsize));
+		if (p && ptr) {
+			memcpy(p, ptr, osize < nsize ? osize : nsize);
+			if (osize <= SMALL_MAX)
+				small_put(vm, ptr, size_class(osize));
+			else
+				free(ptr);
+		}
+	} else if (ptr && osize > SMALL_MAX) {
+		p = realloc(ptr, nsize);
+	} else {
+		p = malloc(nsize);
+		if (p && ptr) {
+			memcpy(p, ptr, osize);
+			small_put(vm, ptr, size_class(osize));
+		}
+	}
 	if (p)
-		vm->mem_used = vm->mem_used - (ptr ? osize : 0) + nsize;
+		vm->mem_used = vm->mem_used - osize + nsize;
 	return p;
 }
 
@@ -419,10 +507,10 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 	vm->now = vg_time_now();
 	for (size_t i = 0; i < rs->n_files; i++) {
 		const vg__rules_file *f = &rs->files[i];
-		char chunk[300];
-		snprintf(chunk, sizeof(chunk), "@%s", f->name);
+		char chunkname[300];
+		snprintf(chunkname, sizeof(chunkname), "@%s", f->name);
 		run_begin(vm);
-		if (luaL_loadbufferx(vm->L, f->src, f->len, chunk, "t") != 0 ||
+		if (luaL_loadbufferx(vm->L, f->src, f->len, chunkname, "t") != 0 ||
 		    lua_pcall(vm->L, 0, 0, 0) != 0) {
 			rc = vg_error_set(err, VG_EINVAL, "%s", lua_msg(vm->L));
 			lua_pop(vm->L, 1);
@@ -458,6 +546,10 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 		hook_vm = NULL;
 	if (vm->L)
 		lua_close(vm->L);
+	for (struct lchunk *c = vm->chunks, *nx; c; c = nx) {
+		nx = c->next;
+		free(c);
+	}
 	vg_counters_free(vm->counters);
 	vg_distinct_free(vm->distinct);
 	vg_labels_free(vm->labels);

@@ -11,6 +11,7 @@
  * needs, see rules.h); nothing here locks: each worker owns its tables.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ typedef struct kentry {
 	uint64_t hash;
 	uint64_t tick; /* the table's tick when this entry last moved to the front */
 	vg_usec window;
-	void *payload; /* owned; freed with free() */
+	void *payload; /* in the same allocation, after the key: one cache miss fewer */
 	uint32_t key_len;
 	char key[];
 } kentry;
@@ -34,11 +35,15 @@ typedef struct ktable {
 	size_t n, max;
 	uint64_t tick; /* counts lookups */
 	kentry *head, *tail;
+	size_t payload_bytes;              /* zeroed when an entry is made */
+	void (*payload_done)(void *payload); /* frees what a payload points to; may be NULL */
 } ktable;
 
-static void kt_init(ktable *t, size_t max)
+static void kt_init(ktable *t, size_t max, size_t payload_bytes, void (*payload_done)(void *))
 {
 	memset(t, 0, sizeof(*t));
+	t->payload_bytes = payload_bytes;
+	t->payload_done = payload_done;
 	t->max = max ? max : 1;
 	t->nbuckets = 64;
 	t->buckets = vg_xcalloc(t->nbuckets, sizeof(*t->buckets));
@@ -48,7 +53,8 @@ static void kt_done(ktable *t)
 {
 	for (kentry *e = t->head, *nx; e; e = nx) {
 		nx = e->next;
-		free(e->payload);
+		if (t->payload_done)
+			t->payload_done(e->payload);
 		free(e);
 	}
 	free(t->buckets);
@@ -86,7 +92,8 @@ static void kt_remove(ktable *t, kentry *e)
 	*pp = e->hnext;
 	lru_unlink(t, e);
 	t->n--;
-	free(e->payload);
+	if (t->payload_done)
+		t->payload_done(e->payload);
 	free(e);
 }
 
@@ -117,7 +124,7 @@ static kentry *kt_find(const ktable *t, const char *key, size_t len, vg_usec win
 }
 
 /* Finds or creates (key, window), marking it most recently used. *ret_new says whether
- * it was created (payload then NULL). */
+ * it was created (its payload then zeroed). */
 static kentry *kt_get(ktable *t, const char *key, size_t len, vg_usec window, bool *ret_new)
 {
 	uint64_t h = vg__rules_hash(key, len, (uint64_t)window);
@@ -140,11 +147,13 @@ static kentry *kt_get(ktable *t, const char *key, size_t len, vg_usec window, bo
 		kt_remove(t, t->tail);
 	if (t->n + 1 > t->nbuckets)
 		kt_grow(t);
-	e = vg_xmalloc(sizeof(*e) + len + 1);
+	size_t at = (offsetof(kentry, key) + len + 1 + 7) & ~(size_t)7;
+	e = vg_xmalloc(at + t->payload_bytes);
 	e->hash = h;
 	e->tick = t->tick;
 	e->window = window;
-	e->payload = NULL;
+	e->payload = (char *)e + at;
+	memset(e->payload, 0, t->payload_bytes);
 	e->key_len = (uint32_t)len;
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
@@ -206,7 +215,7 @@ struct vg_counters {
 vg_counters *vg_counters_new(size_t max_keys)
 {
 	vg_counters *c = vg_xcalloc(1, sizeof(*c));
-	kt_init(&c->t, max_keys);
+	kt_init(&c->t, max_keys, sizeof(ring), NULL);
 	return c;
 }
 
@@ -233,11 +242,8 @@ uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_use
 		width = 1;
 	int64_t b = now / width;
 	ring *r = e->payload;
-	if (fresh) {
-		r = vg_xcalloc(1, sizeof(*r));
+	if (fresh)
 		r->head = b;
-		e->payload = r;
-	}
 	if (b > r->head) {
 		/* Clear the buckets the ring moves past: at most all of them. */
 		int64_t steps = b - r->head;
@@ -284,29 +290,26 @@ struct vg_distinct {
 	ktable t;
 };
 
+/* An evicted or freed key's registers go with it. */
+static void hll_done(void *p)
+{
+	hll *h = p;
+	free(h->regs);
+	free(h->merged);
+}
+
 vg_distinct *vg_distinct_new(size_t max_keys)
 {
 	vg_distinct *d = vg_xcalloc(1, sizeof(*d));
-	kt_init(&d->t, max_keys);
+	kt_init(&d->t, max_keys, sizeof(hll), hll_done);
 	return d;
 }
 
-static void hll_free_payloads(ktable *t)
-{
-	for (kentry *e = t->head; e; e = e->next) {
-		hll *h = e->payload;
-		if (h) {
-			free(h->regs);
-			free(h->merged);
-		}
-	}
-}
 
 void vg_distinct_free(vg_distinct *d)
 {
 	if (!d)
 		return;
-	hll_free_payloads(&d->t);
 	kt_done(&d->t);
 	free(d);
 }
@@ -384,11 +387,8 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 	kentry *e = kt_get(&d->t, key, key_len, window, &fresh);
 	hll *h = e->payload;
 	int64_t epoch = now / (window > 0 ? window : 1);
-	if (fresh) {
-		h = vg_xcalloc(1, sizeof(*h));
+	if (fresh)
 		h->epoch = epoch;
-		e->payload = h;
-	}
 	if (epoch > h->epoch) {
 		bool adjacent = epoch == h->epoch + 1;
 		if (h->regs) {
@@ -441,7 +441,7 @@ struct vg_labels {
 vg_labels *vg_labels_new(size_t max_labels)
 {
 	vg_labels *l = vg_xcalloc(1, sizeof(*l));
-	kt_init(&l->t, max_labels);
+	kt_init(&l->t, max_labels, sizeof(vg_usec), NULL);
 	return l;
 }
 
@@ -483,8 +483,7 @@ void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *n
 		return; /* rules.c refuses such labels before they get here */
 	bool fresh;
 	kentry *e = kt_get(&l->t, key, n, 0, &fresh);
-	if (fresh)
-		e->payload = vg_xmalloc(sizeof(vg_usec));
+	(void)fresh;
 	*(vg_usec *)e->payload = expires_at;
 }
 

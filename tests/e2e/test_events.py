@@ -213,3 +213,73 @@ def test_sighup_reload_under_load_loses_and_repeats_no_event(serve, tmp_path):
     got = info["items"][0]["verdicts"]["allow"]
     assert sum(sent) > 0 and got == sum(sent), (got, sent)
     assert "rules.loaded" in srv.log_text()
+
+
+def metric(text, name, **labels):
+    """The value of one sample in a Prometheus text exposition, or None."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == (f"{name}{{{want}}}" if labels else name):
+            return float(value)
+    return None
+
+
+def test_metrics_count_events_verdicts_errors_and_reloads(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "m.lua").write_text(
+        'rule("hit", function(e) if e.type == "hit" then verdict("block", "x") end end)\n'
+        'rule("try", function(e) if e.type == "hit" then verdict("review", "y") end end,'
+        ' {shadow = true})\n'
+        'rule("bad", function(e) if e.type == "boom" then error("kaput") end end)\n'
+        'rule("spin", function(e) if e.type == "spin" then while true do end end end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    r = post_events(srv, ndjson({"type": "hit", "url": "https://m.example/a"}, {"type": "hit"},
+                                {"type": "boom"}, {"type": "spin"}, "not json", {"no": "type"}))
+    assert r.status_code == 200 and r.json()["accepted"] == 4 and r.json()["rejected"] == 2, r.text
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while srv.get("/v1/rules", role="analyst").json()["reloads"] < 1:
+        assert time.monotonic() < deadline, "no reload"
+        time.sleep(0.05)
+    m = srv.get("/metrics", role="admin")
+    assert m.status_code == 200, m.text
+    t = m.text
+    assert metric(t, "vigil_events_total", outcome="accepted") == 4
+    assert metric(t, "vigil_events_total", outcome="rejected") == 2
+    assert metric(t, "vigil_rule_verdicts_total", rule="hit", action="block", mode="live") == 2
+    assert metric(t, "vigil_rule_verdicts_total", rule="try", action="review", mode="shadow") == 2
+    assert metric(t, "vigil_rule_verdicts_total", rule="try", action="review", mode="live") is None
+    # Counts of the state retired by the reload are kept.
+    assert metric(t, "vigil_rule_errors_total", rule="bad") == 1
+    assert metric(t, "vigil_rule_budget_stops_total", rule="spin") == 1
+    assert metric(t, "vigil_rule_errors_total", rule="hit") == 0
+    assert metric(t, "vigil_rules_reloads_total", outcome="ok") == 1
+    assert metric(t, "vigil_rules_loaded") == 4
+
+
+def test_labels_set_while_serving_survive_kill_9(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "l.lua").write_text(
+        'rule("mark", function(e) if e.type == "bad" then label("user", e.user, "bad", "1h") end end)\n'
+        'rule("seen", function(e) if e.type == "login" and has_label("user", e.user, "bad") then\n'
+        '  verdict("review", "marked") end end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20))))
+    assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
+    # No reload, no shutdown: only the periodic flush (every 2 s) can save them.
+    deadline = time.monotonic() + 15
+    while metric(srv.get("/metrics", role="admin").text, "vigil_rules_label_flushes_total",
+                 outcome="ok") in (None, 0.0):
+        assert time.monotonic() < deadline, "labels were never flushed"
+        time.sleep(0.1)
+    srv.kill()
+    srv.start()
+    r = post_events(srv, ndjson(*({"type": "login", "user": f"u{i}"} for i in range(20)),
+                                {"type": "login", "user": "other"}))
+    assert r.status_code == 200, r.text
+    assert r.json()["verdicts"]["review"] == 20, r.text

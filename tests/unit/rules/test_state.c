@@ -151,3 +151,20 @@ Test(state, labels_are_bounded)
 	cr_assert_eq(vg_labels_size(l), 50);
 	vg_labels_free(l);
 }
+
+/* Evicting a key in HyperLogLog mode frees its registers (LeakSanitizer checks it in the
+ * ASan run), and the key that took its place counts from scratch. */
+Test(state, distinct_eviction_frees_hyperloglog_keys)
+{
+	vg_distinct *d = vg_distinct_new(2);
+	char key[16], val[16];
+	for (int k = 0; k < 4; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		for (int i = 0; i < 100; i++) {
+			snprintf(val, sizeof(val), "v%d", i);
+			(void)vg_distinct_add(d, key, strlen(key), val, strlen(val), 60000000, 1000000);
+		}
+	}
+	cr_assert_eq(vg_distinct_add(d, "k0", 2, "x", 1, 60000000, 1000000), 1);
+	vg_distinct_free(d);
+}
