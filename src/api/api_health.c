@@ -39,19 +39,17 @@ static void readyz(vg_api *api, vg_http_req *req, const vg__actor *who)
 
 static void metrics(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
-	size_t cap = 1 << 16, n = 0;
-	char *out = NULL;
-	for (int tries = 0; tries < 4; tries++) {
-		out = vg_arena_alloc(vg_http_arena(req), cap);
-		if (!out) {
-			vg_http_respond_error(req, VG_ENOMEM, "metrics too large");
-			return;
-		}
-		n = api->srv ? vg_http_metrics(api->srv, out, cap) : 0;
-		if (n < cap)
-			break;
-		cap = n + 8192;
+	/* The HTTP counters first (sized by asking), then room for the rest: banks, rules
+	 * and outbox add at most a few hundred kilobytes, and EMIT drops what would not fit
+	 * rather than overflow, so the room must be generous. */
+	size_t n = api->srv ? vg_http_metrics(api->srv, NULL, 0) : 0;
+	size_t cap = n + (4u << 20);
+	char *out = vg_arena_alloc(vg_http_arena(req), cap);
+	if (!out) {
+		vg_http_respond_error(req, VG_ENOMEM, "metrics too large");
+		return;
 	}
+	n = api->srv ? vg_http_metrics(api->srv, out, cap) : 0;
 	size_t m = n;
 #define EMIT(...)                                                                      \
 	do {                                                                           \
