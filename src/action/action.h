@@ -15,6 +15,11 @@
  *   X-Vigil-Timestamp: <Unix seconds when this attempt was sent>
  *   X-Vigil-Signature: sha256=<lower-case hex HMAC-SHA256(secret, timestamp "." body)>
  *
+ * `email` items are sent through the SMTP relay of vg_outbox_config.smtp_url (when set)
+ * as one plain-text message to the item's target address, with the same retry rules: a
+ * 2xx/3xx SMTP reply to the whole transaction is done, a 5xx reply is dead, anything
+ * else (4xx, no connection, a timeout) is retried (email_deliver.c).
+ *
  * The signature header is sent only when the item has a secret. A receiver recomputes
  * the HMAC over the timestamp header, one ASCII dot and the raw body bytes, compares in
  * constant time and rejects old timestamps (docs/webhooks.md, with a Python example).
@@ -87,6 +92,14 @@ typedef struct vg_outbox_config {
 	vg_usec poll_interval_us; /* how often the store is asked for due items when not
 				    kicked (250 ms); retries the worker scheduled itself
 				    wake it on time regardless */
+	/* Email items (kind "email": target an address, payload a JSON notification) go
+	 * through this SMTP relay (smtp://host:port, STARTTLS when offered; smtps:// for TLS
+	 * from the start); "" leaves them pending, unclaimed. smtp_from is the envelope
+	 * sender and From; smtp_user "" means no authentication. Copied with the config. */
+	char smtp_url[512];
+	char smtp_from[512];
+	char smtp_user[512];
+	char smtp_password[512];
 } vg_outbox_config;
 
 /* Fills the defaults above; db_path becomes NULL (the caller must set it). */

@@ -49,6 +49,11 @@ typedef struct vg__delivery {
 	vg_usec retry_after_us; /* the receiver's Retry-After, 0 when none */
 	vg_usec next_at;        /* wall clock, for VG__OUTCOME_RETRY */
 	char error[512];        /* becomes last_error; never holds the secret */
+	/* email items only (email_deliver.c): the message libcurl reads, and the recipient */
+	bool email;
+	char *message;
+	size_t message_len, message_pos;
+	struct curl_slist *rcpt;
 } vg__delivery;
 
 /* Builds the POST for one attempt at item (a webhook) at wall-clock time now, signing
@@ -70,5 +75,13 @@ vg__delivery *vg__delivery_of(CURL *easy);
 /* Frees the delivery and its easy handle, which must no longer be in a multi handle.
  * NULL is fine. */
 void vg__delivery_free(vg__delivery *d);
+
+/* An email attempt (email_deliver.c), with the same contract as vg__webhook_prepare:
+ * an item whose target is no address or whose payload is no JSON object is judged dead
+ * without an easy handle. */
+int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, vg_usec now,
+		      vg__delivery **ret, vg_error *err);
+/* Judges a finished SMTP transaction (rc is libcurl's result). */
+void vg__email_finish(vg__delivery *d, CURLcode rc);
 
 #endif

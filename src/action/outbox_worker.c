@@ -23,7 +23,8 @@
  * - Outcomes are written only after the attempt ended; a crash before the write leaves
  *   the item pending with the attempt uncounted, and it is sent again (same
  *   Idempotency-Key).
- * - Items of any kind other than "webhook" (authority_report drafts) are never claimed.
+ * - Only "webhook" items, and "email" items when an SMTP relay is configured, are
+ *   claimed; others (authority_report drafts) never are.
  * - The counters move only after the store has the outcome.
  *
  * The store's due list is oldest first and not filtered by kind, so a pile of drafts
@@ -129,7 +130,8 @@ static bool start(vg_outbox_worker *w, const vg_store_outbox *item, vg_usec now)
 		return false;
 	vg__delivery *d;
 	vg_error e;
-	if (vg__webhook_prepare(item, &w->cfg, now, &d, &e)) {
+	bool email = strcmp(item->kind, "email") == 0;
+	if ((email ? vg__email_prepare : vg__webhook_prepare)(item, &w->cfg, now, &d, &e)) {
 		vg_log(VG_LOG_DEBUG, "outbox.prepare_failed", "id=%" PRId64 " error=%s", item->id,
 		       vg_error_name(e.code));
 		return false;
@@ -170,7 +172,9 @@ static vg_usec claim(vg_outbox_worker *w)
 		}
 		for (size_t i = 0; i < n; i++) {
 			const vg_store_outbox *it = &items[i];
-			if (strcmp(it->kind, "webhook") != 0 || held(w, it->id))
+			bool deliverable = strcmp(it->kind, "webhook") == 0 ||
+					   (w->cfg.smtp_url[0] && strcmp(it->kind, "email") == 0);
+			if (!deliverable || held(w, it->id))
 				continue;
 			if (it->next_at > now) {
 				if (it->next_at - now < wake)
@@ -212,7 +216,10 @@ static void reap(vg_outbox_worker *w)
 		vg__delivery *d = vg__delivery_of(easy);
 		curl_multi_remove_handle(w->multi, easy);
 		atomic_fetch_sub(&w->in_flight, 1);
-		vg__webhook_finish(d, rc);
+		if (d->email)
+			vg__email_finish(d, rc);
+		else
+			vg__webhook_finish(d, rc);
 		schedule(w, d);
 		vg_log(VG_LOG_DEBUG, "outbox.attempt", "id=%" PRId64 " attempt=%d outcome=%s",
 		       d->id, d->attempt,

@@ -44,6 +44,8 @@ void vg__delivery_free(vg__delivery *d)
 	if (d->easy)
 		curl_easy_cleanup(d->easy);
 	curl_slist_free_all(d->headers);
+	curl_slist_free_all(d->rcpt);
+	free(d->message);
 	d->magic = 0;
 	free(d);
 }

@@ -136,6 +136,11 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	oc.first_backoff_us = cfg->webhook_backoff;
 	oc.max_backoff_us = cfg->webhook_backoff_max;
 	oc.timeout_us = cfg->webhook_timeout;
+	/* Email notifications (docs/reports.md): without smtp_url they stay pending. */
+	snprintf(oc.smtp_url, sizeof(oc.smtp_url), "%s", cfg->smtp_url);
+	snprintf(oc.smtp_from, sizeof(oc.smtp_from), "%s", cfg->smtp_from);
+	snprintf(oc.smtp_user, sizeof(oc.smtp_user), "%s", cfg->smtp_user);
+	snprintf(oc.smtp_password, sizeof(oc.smtp_password), "%s", cfg->smtp_password);
 	rc = vg_outbox_worker_start(&oc, &api->outbox, err);
 	if (rc)
 		goto fail;

@@ -49,6 +49,15 @@ typedef struct vg_api_config {
 	int64_t report_rate;          /* reports per minute one client address may send */
 	int64_t report_burst;         /* ... and how many at once */
 	int64_t report_dedup_window;  /* microseconds: a report joins a case this recent */
+	/* authority reports, retention and SMTP (api_cases.c, api_retention.c, action/) */
+	char report_org_name[VG_OPT_STRING_MAX];  /* the reporting organisation */
+	char report_org_email[VG_OPT_STRING_MAX]; /* its contact; empty: none */
+	int64_t report_retention;     /* microseconds: reporter personal data kept this long */
+	int64_t retention_interval;   /* microseconds between two runs of the retention job */
+	char smtp_url[VG_OPT_STRING_MAX];      /* smtp:// or smtps:// relay; empty: no email */
+	char smtp_from[VG_OPT_STRING_MAX];     /* envelope sender and From */
+	char smtp_user[VG_OPT_STRING_MAX];     /* empty: no authentication */
+	char smtp_password[VG_OPT_STRING_MAX]; /* secret: never printed */
 } vg_api_config;
 
 /* The table behind `vigil serve`'s flags, VIGIL_* variables, config file and docs. */
@@ -85,5 +94,65 @@ VG_EXPORT VG_MUST_CHECK int vg_api_reload(vg_api *api, vg_error *err);
 
 /* Stops the workers, flushes, frees; NULL is fine. Call after vg_http_stop. */
 VG_EXPORT void vg_api_close(vg_api *api);
+
+/* ---- abuse-report intake outside HTTP -------------------------------------------------
+ * The one pipeline every report goes through, whichever door it came in by (POST
+ * /v1/reports, POST /v1/reports/email, `vigil report ingest-mail`): the report row, its
+ * URLs and zones, one case per (category, URL) opened or joined within the dedup window,
+ * the routing policy's outbox items, evidence matched against the banks (a match blocks
+ * the report's URLs), audit entries; all in one store transaction. */
+struct vg_report;
+typedef struct vg_bank_index vg_bank_index;
+
+typedef struct vg_api_report_ctx {
+	vg_store *store;
+	vg_api *api;                 /* the server (its index, lock and metrics); NULL outside */
+	const vg_bank_index *index;  /* when api is NULL: the banks to match; NULL: none */
+	int threshold;               /* PDQ match distance (when api is NULL) */
+	vg_usec dedup_window;        /* when api is NULL; the server uses its option */
+	const char *source;          /* "rest" | "email" */
+	const char *actor;           /* the audit actor: "public", a token name, "cli" */
+	const char *client_addr;     /* personal data; NULL when none */
+	const char *message_id;      /* mail intake; NULL otherwise */
+} vg_api_report_ctx;
+
+/* A block the intake placed, for the server's in-memory block list after the commit. */
+typedef struct vg_api_report_block {
+	int64_t id;
+	char url[8193];
+	char reason[160];
+	vg_usec since;
+} vg_api_report_block;
+
+typedef struct vg_api_report_result {
+	int64_t id;
+	char *json;                  /* the 201 body (id, status, status_token, cases, ...) */
+	vg_api_report_block *blocks; /* n_blocks new blocks */
+	size_t n_blocks;
+	bool queued;                 /* outbox items were queued: wake the worker */
+} vg_api_report_result;
+
+VG_EXPORT void vg_api_report_result_done(vg_api_report_result *r);
+/* Stores a parsed report (borrowed) as above. On 0, *ret is filled (free with
+ * vg_api_report_result_done); on an error nothing was written. Errors: the store's. */
+VG_EXPORT VG_MUST_CHECK int vg_api_report_store(const vg_api_report_ctx *ctx,
+						const struct vg_report *r,
+						vg_api_report_result *ret, vg_error *err);
+/* Parses one raw RFC 5322 message (vg_report_mail_parse: ARF, X-ARF or plain) and stores
+ * it with vg_api_report_store (source "email", its Message-ID). A message that is no
+ * report is refused and recorded in the audit log (action "report.mail_rejected", detail
+ * {"message_id", "reason", "kind"}; never the sender), in its own transaction. Errors:
+ * VG_ETOOBIG, VG_EMALFORMED, VG_EINVAL (err says why), the store's. */
+VG_EXPORT VG_MUST_CHECK int vg_api_report_ingest_mail(const vg_api_report_ctx *ctx,
+						      const void *data, size_t len,
+						      vg_api_report_result *ret, vg_error *err);
+
+/* ---- retention of reporter personal data (api_retention.c) -----------------------------
+ * A thread that erases reporter personal data older than report_retention at start and
+ * every retention_interval, auditing each erasure. Start after vg_api_open; stop (NULL
+ * is fine) before vg_api_close. NULL when the thread cannot start (logged). */
+typedef struct vg_api_retention vg_api_retention;
+VG_EXPORT vg_api_retention *vg_api_retention_start(vg_api *api);
+VG_EXPORT void vg_api_retention_stop(vg_api_retention *r);
 
 #endif

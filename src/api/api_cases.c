@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Review cases: GET /v1/cases, GET /v1/cases/{id} (with its matches and history) and
- * POST /v1/cases/{id}/decision. Dismissing a case lifts the blocks it caused; confirming
- * keeps them and, for a bank with the authority_report action, queues a report draft in
- * the outbox for a person to check and submit. The draft holds hashes, URL and times,
- * never content.
+ * Review cases: GET /v1/cases, GET /v1/cases/{id} (with its matches and history),
+ * POST /v1/cases/{id}/assign and POST /v1/cases/{id}/decision. A scan case is decided
+ * once: dismissing lifts the blocks it caused; confirming keeps them and, for a bank with
+ * the authority_report action, queues a report draft in the outbox for a person to check
+ * and submit. A report case moves through stages (new -> triaged -> actioned -> closed, or
+ * rejected) by the decisions block_url, notify, escalate, reject and close.
+ *
+ * Invariants: every change and what it causes (blocks, outbox items, history, audit) is
+ * one transaction, and in-memory blocks change only after its commit; nothing here ever
+ * sends a reporter's name or email, or anything to the site owner of a csam, ncii or
+ * terrorism case.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "report/report.h"
 
 static json_t *case_json(const vg_store_case *c)
 {
@@ -133,6 +140,205 @@ static int queue_report(vg_store *s, int64_t case_id, const vg_store_bank *b, co
 	return rc;
 }
 
+/* ---- report-case decisions -------------------------------------------------------------
+ * A report case is decided in steps rather than once: block_url and notify act (stage
+ * actioned, still open, so both can follow each other), escalate raises the priority,
+ * reject closes an unfounded case (lifting any block it caused, as dismiss does), close
+ * ends an actioned one. Each step is one transaction: the stage change and its history
+ * event, the blocks or outbox items it causes, and its audit entry. */
+
+static bool restricted(const char *category)
+{
+	return !strcmp(category, "csam") || !strcmp(category, "ncii") ||
+	       !strcmp(category, "terrorism");
+}
+
+/* One notification of a reviewed case to one party of its zone: the case's URL and
+ * category only, never the description or who reported it (a case gathers several
+ * reports, each with its own consent; the per-report forwards went at intake). The key
+ * makes a repeated notify a no-op in the outbox. */
+static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store_zone *z,
+			     const char *party, const char *email, const char *webhook,
+			     json_t *done, vg_error *err)
+{
+	const char *target = webhook && webhook[0] ? webhook : email;
+	if (!target || !target[0])
+		return 0;
+	const char *kind = webhook && webhook[0] ? "webhook" : "email";
+	json_t *p = json_pack("{s:s,s:I,s:s,s:s,s:s,s:[s]}", "event", "abuse_report.notify",
+			      "case_id", (json_int_t)c->id, "category", c->category, "zone",
+			      z->name, "party", party, "urls", c->url);
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	char key[64];
+	snprintf(key, sizeof(key), "case-%lld-notify-%s", (long long)c->id, party);
+	int64_t oid = 0;
+	int rc = vg_store_outbox_enqueue(s, kind, target, text, NULL, key, vg_time_now(), &oid, err);
+	free(text);
+	if (!rc)
+		json_array_append_new(done, json_pack("{s:s,s:s,s:s,s:I}", "type", kind, "party", party,
+						      "zone", z->name, "outbox_id", (json_int_t)oid));
+	return rc;
+}
+
+/* notify: the parties the category's policy names; for csam, ncii and terrorism (held at
+ * intake until a person reviewed the case) the host only: the site owner may be the
+ * abuser, and the host can act without warning them. */
+static int case_notify(vg_store *s, const vg_store_case *c, json_t *done, vg_error *err)
+{
+	vg_store_zone z;
+	int rc = vg__api_zone_resolve(s, c->url, &z, err);
+	if (rc == VG_ENOENT)
+		return vg_error_set(err, VG_EEXIST, "the case's URL is on no zone: nobody to notify");
+	if (rc)
+		return rc;
+	bool owner = false, host = true;
+	if (!restricted(c->category)) {
+		vg_report_category cat;
+		vg_report_policy policy;
+		vg_report_policy_default(&policy);
+		if (vg_report_category_parse(c->category, &cat) == 0) {
+			unsigned a = policy.rules[cat].actions;
+			owner = a & (VG_REPORT_ACT_NOTIFY_OWNER | VG_REPORT_ACT_FORWARD_OWNER);
+			host = a & (VG_REPORT_ACT_NOTIFY_HOST | VG_REPORT_ACT_FORWARD_HOST);
+		}
+	}
+	if (owner)
+		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url, done, err);
+	if (!rc && host)
+		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url, done, err);
+	if (!rc && json_array_size(done) == 0)
+		rc = vg_error_set(err, VG_EEXIST, "the zone has no contact to notify");
+	vg_store_zone_done(&z);
+	return rc;
+}
+
+/* block_url: the case's URL, as /v1/scan's block_url does; the block goes into memory
+ * after the commit (*ret_block_id 0 when the URL was blocked already). */
+static int case_block(vg_store *s, const vg_store_case *c, const char *actor,
+		      int64_t *ret_block_id, vg_error *err)
+{
+	if (!c->url || !c->url[0])
+		return vg_error_set(err, VG_EEXIST, "the case has no URL to block");
+	char reason[96];
+	snprintf(reason, sizeof(reason), "%s report reviewed (case %lld)", c->category,
+		 (long long)c->id);
+	int64_t bid = 0;
+	bool created = false;
+	int rc = vg_store_block_add(s, c->url, reason, 0, c->id, actor, &bid, &created, err);
+	if (!rc && created) {
+		char sid[24];
+		snprintf(sid, sizeof(sid), "%lld", (long long)bid);
+		json_t *d = json_pack("{s:s,s:I}", "url", c->url, "case_id", (json_int_t)c->id);
+		char *dt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(d);
+		rc = vg_store_audit_append(s, actor, "block.create", "block", sid, dt, NULL, err);
+		free(dt);
+	}
+	*ret_block_id = created ? bid : 0;
+	return rc;
+}
+
+static const char *priority_up(const char *p)
+{
+	return !strcmp(p, "low") ? "normal" : "high";
+}
+
+static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_store_case *c,
+			  const char *decision, const char *note, const vg__actor *who)
+{
+	vg_error err;
+	const char *stage = NULL, *priority = NULL;
+	bool open = strcmp(c->status, "open") == 0;
+	bool actioned = strcmp(c->stage, "actioned") == 0;
+	if (!strcmp(decision, "block_url") || !strcmp(decision, "notify")) {
+		stage = "actioned";
+	} else if (!strcmp(decision, "escalate")) {
+		stage = strcmp(c->stage, "new") == 0 ? "triaged" : c->stage;
+		priority = priority_up(c->priority);
+	} else if (!strcmp(decision, "reject")) {
+		stage = "rejected";
+	} else if (!strcmp(decision, "close")) {
+		stage = "closed";
+	} else {
+		vg_http_respond_error(req, VG_EINVAL, "a report case's decision must be block_url, "
+						      "notify, reject, escalate or close");
+		return;
+	}
+	/* The order of the lifecycle: what was acted on is closed, not rejected; what was
+	 * not acted on is rejected, not closed. */
+	if (!open) {
+		vg_http_respond_error(req, VG_EEXIST, "the case is closed");
+		return;
+	}
+	if (!strcmp(decision, "close") && !actioned) {
+		vg_http_respond_error(req, VG_EEXIST, "only an actioned case can be closed; reject it");
+		return;
+	}
+	if (!strcmp(decision, "reject") && actioned) {
+		vg_http_respond_error(req, VG_EEXIST, "an actioned case is closed, not rejected");
+		return;
+	}
+	json_t *done = json_array();
+	int64_t block_id = 0, *lifted = NULL;
+	size_t nlifted = 0;
+	int rc = vg_store_begin(s, &err);
+	if (!rc && !strcmp(decision, "block_url"))
+		rc = case_block(s, c, who->name, &block_id, &err);
+	if (!rc && !strcmp(decision, "notify"))
+		rc = case_notify(s, c, done, &err);
+	if (!rc && !strcmp(decision, "reject"))
+		rc = vg_store_block_lift_by_case(s, c->id, who->name, &lifted, &nlifted, &err);
+	if (!rc)
+		rc = vg_store_case_transition(s, c->id, stage, decision, priority, note, who->name,
+					      &err);
+	if (!rc) {
+		char sid[24];
+		snprintf(sid, sizeof(sid), "%lld", (long long)c->id);
+		json_t *d = json_pack("{s:s,s:s,s:i,s:i}", "decision", decision, "stage", stage,
+				      "notifications", (int)json_array_size(done), "blocks_lifted",
+				      (int)nlifted);
+		if (block_id)
+			json_object_set_new(d, "block_id", json_integer((json_int_t)block_id));
+		rc = vg__api_audit(api, s, who->name, "case.decide", "case", sid, d, &err);
+		json_decref(d);
+	}
+	if (!rc)
+		rc = vg_store_commit(s, &err);
+	else
+		vg_store_rollback(s);
+	if (rc) {
+		free(lifted);
+		json_decref(done);
+		vg__respond_err(req, &err);
+		return;
+	}
+	/* In memory only after the commit, so a rolled-back block never answers 451. */
+	if (block_id) {
+		vg_store_block b;
+		if (vg_store_block_get(s, block_id, &b, &err) == 0) {
+			vg__blocklist_put(api->blocks, b.url, b.id, b.reason ? b.reason : "",
+					  b.created_at);
+			vg_store_block_done(&b);
+		}
+	}
+	for (size_t i = 0; i < nlifted; i++)
+		vg__blocklist_remove_id(api->blocks, lifted[i]);
+	free(lifted);
+	if (json_array_size(done))
+		vg__api_outbox_kick(api);
+	json_t *out = full_case(s, c->id, &err);
+	if (!out) {
+		json_decref(done);
+		vg__respond_err(req, &err);
+		return;
+	}
+	json_object_set_new(out, "blocks_lifted", json_integer((json_int_t)nlifted));
+	json_object_set_new(out, "notifications", done);
+	json_object_set_new(out, "block_id", block_id ? json_integer((json_int_t)block_id) : json_null());
+	vg__json_respond(req, 200, out);
+}
+
 static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	int64_t id;
@@ -145,9 +351,18 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 	const char *decision = json_string_value(json_object_get(body, "decision"));
 	json_t *jnote = json_object_get(body, "note");
 	const char *note = json_string_value(jnote);
-	if (!decision || (strcmp(decision, "confirm") && strcmp(decision, "dismiss"))) {
+	/* The body is checked before the case is looked up, so a bad body is a 422 whatever
+	 * the id. */
+	static const char *const known[] = {"confirm", "dismiss", "block_url", "notify",
+					    "reject", "escalate", "close"};
+	bool word = false;
+	for (size_t i = 0; decision && i < VG_ARRAY_LEN(known); i++)
+		word = word || strcmp(decision, known[i]) == 0;
+	if (!word) {
 		json_decref(body);
-		vg_http_respond_error(req, VG_EINVAL, "decision must be confirm or dismiss");
+		vg_http_respond_error(req, VG_EINVAL, "decision must be confirm or dismiss (scan "
+						      "cases), or block_url, notify, reject, "
+						      "escalate or close (report cases)");
 		return;
 	}
 	if ((jnote && !json_is_null(jnote) && !note) || (note && strlen(note) > 4000)) {
@@ -156,6 +371,26 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	vg_error err;
+	/* Report cases have their own decisions; scan cases keep confirm and dismiss. */
+	vg_store_case rc0;
+	if (vg_store_case_get(s, id, &rc0, &err) != 0) {
+		json_decref(body);
+		vg__respond_err(req, &err);
+		return;
+	}
+	bool is_report = strcmp(rc0.kind, "report") == 0;
+	if (is_report)
+		report_decide(api, req, s, &rc0, decision, note, who);
+	vg_store_case_done(&rc0);
+	if (is_report) {
+		json_decref(body);
+		return;
+	}
+	if (strcmp(decision, "confirm") && strcmp(decision, "dismiss")) {
+		json_decref(body);
+		vg_http_respond_error(req, VG_EINVAL, "decision must be confirm or dismiss");
+		return;
+	}
 	int64_t *lifted = NULL;
 	size_t nlifted = 0;
 	vg_store_case c = {0};
@@ -208,9 +443,185 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__json_respond(req, 200, out);
 }
 
+/* ---- POST /v1/cases/{id}/assign ------------------------------------------------------- */
+
+/* Whether a live token is named name: cases are assigned to people who can act on them. */
+static int token_live(vg_store *s, const char *name, bool *ret, vg_error *err)
+{
+	vg_store_token *t;
+	size_t n;
+	int rc = vg_store_token_list(s, &t, &n, err);
+	if (rc)
+		return rc;
+	bool found = false;
+	for (size_t i = 0; i < n && !found; i++)
+		found = t[i].revoked_at == 0 && strcmp(t[i].name, name) == 0;
+	free(t);
+	*ret = found;
+	return 0;
+}
+
+static void assign(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	int64_t id;
+	vg_store *s = vg__api_store(api, req);
+	if (!s || !vg__api_id_param(req, "id", &id))
+		return;
+	json_t *body = vg__json_body(req);
+	if (!body)
+		return;
+	const char *assignee = json_string_value(json_object_get(body, "assignee"));
+	vg_error err;
+	bool live = false;
+	int rc = 0;
+	if (!assignee || !assignee[0] || strlen(assignee) > VG_STORE_NAME_MAX) {
+		rc = vg_error_set(&err, VG_EINVAL, "assignee must be a token name of 1 to %d bytes",
+				  VG_STORE_NAME_MAX);
+	} else if ((rc = token_live(s, assignee, &live, &err)) == 0 && !live) {
+		rc = vg_error_set(&err, VG_EINVAL, "assignee names no live token");
+	}
+	/* The assignment, its history event and its audit entry commit together. */
+	if (!rc && (rc = vg_store_begin(s, &err)) == 0) {
+		rc = vg_store_case_assign(s, id, assignee, who->name, &err);
+		if (!rc) {
+			char sid[24];
+			snprintf(sid, sizeof(sid), "%lld", (long long)id);
+			json_t *d = json_pack("{s:s}", "assignee", assignee);
+			rc = vg__api_audit(api, s, who->name, "case.assign", "case", sid, d, &err);
+			json_decref(d);
+		}
+		if (!rc)
+			rc = vg_store_commit(s, &err);
+		else
+			vg_store_rollback(s);
+	}
+	json_decref(body);
+	json_t *out = rc ? NULL : full_case(s, id, &err);
+	if (!out)
+		vg__respond_err(req, &err);
+	else
+		vg__json_respond(req, 200, out);
+}
+
+/* ---- GET /v1/cases/{id}/authority-report ------------------------------------------------
+ * The CyberTipline-style XML of a reviewed csam report case, built by
+ * vg_report_authority_xml from the case, its reports' times and source address, and the
+ * evidence hashes: the document has no field that could hold content. Audited, as
+ * preparing a report to the authorities is a decision someone must answer for. */
+
+typedef struct authority_acc {
+	vg_usec first;       /* the earliest report: when the content was reported */
+	char ip[46];         /* the first source address a report named */
+	vg_report_evidence *hashes;
+	size_t n, cap;
+} authority_acc;
+
+static int authority_report_of(const vg_store_report *r, void *ctx)
+{
+	authority_acc *a = ctx;
+	if (!a->first || r->created_at < a->first)
+		a->first = r->created_at;
+	if (!a->ip[0] && r->source_ip[0])
+		snprintf(a->ip, sizeof(a->ip), "%s", r->source_ip);
+	return 0;
+}
+
+static int authority_hash(const char *type, const char *hex, void *ctx)
+{
+	authority_acc *a = ctx;
+	vg_report_hash_type t;
+	if (!strcmp(type, "pdq"))
+		t = VG_REPORT_HASH_PDQ;
+	else if (!strcmp(type, "md5"))
+		t = VG_REPORT_HASH_MD5;
+	else if (!strcmp(type, "sha256"))
+		t = VG_REPORT_HASH_SHA256;
+	else
+		return 0;
+	/* Bounded: a case's reports carry at most VG_REPORT_EVIDENCE_MAX hashes each, and the
+	 * document is for people to check, so past a thousand it is cut. */
+	if (a->n == 1000)
+		return 0;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 8;
+		vg_report_evidence *v = realloc(a->hashes, cap * sizeof(*v));
+		if (!v)
+			return vg_error_set(NULL, VG_ENOMEM, "out of memory");
+		a->hashes = v;
+		a->cap = cap;
+	}
+	a->hashes[a->n].type = t;
+	snprintf(a->hashes[a->n].hex, sizeof(a->hashes[a->n].hex), "%s", hex);
+	a->n++;
+	return 0;
+}
+
+static void authority(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	int64_t id;
+	vg_store *s = vg__api_store(api, req);
+	if (!s || !vg__api_id_param(req, "id", &id))
+		return;
+	vg_error err;
+	vg_store_case c;
+	if (vg_store_case_get(s, id, &c, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	/* Only what a person reviewed and acted on: a new, triaged or rejected case is no
+	 * confirmed report, and the authority must not receive unreviewed accusations. */
+	bool ok = !strcmp(c.kind, "report") && !strcmp(c.category, "csam") && c.first_action_at &&
+		  strcmp(c.stage, "rejected") != 0;
+	if (!ok) {
+		vg_store_case_done(&c);
+		vg_http_respond_error(req, VG_EEXIST, "an authority report needs a csam report case "
+						      "that was reviewed and actioned");
+		return;
+	}
+	authority_acc a = {0};
+	char sid[24];
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	const char *urls[1] = {c.url};
+	int rc = vg_store_case_reports(s, id, authority_report_of, &a, &err);
+	if (!rc)
+		rc = vg_store_case_evidence(s, id, authority_hash, &a, &err);
+	char *xml = NULL;
+	if (!rc) {
+		vg_report_authority in = {
+			.org_name = api->cfg.report_org_name[0] ? api->cfg.report_org_name
+								 : "vigil operator",
+			.org_email = api->cfg.report_org_email[0] ? api->cfg.report_org_email : NULL,
+			.case_id = sid,
+			.incident_time = a.first ? a.first : c.created_at,
+			.urls = urls,
+			.n_urls = c.url && c.url[0] ? 1 : 0,
+			.ip = a.ip[0] ? a.ip : NULL,
+			.hashes = a.hashes,
+			.n_hashes = a.n,
+			.reviewer_note = c.note,
+		};
+		rc = vg_report_authority_xml(&in, &xml, &err);
+	}
+	if (!rc) {
+		json_t *d = json_pack("{s:i,s:i}", "urls", c.url && c.url[0] ? 1 : 0, "hashes",
+				      (int)a.n);
+		rc = vg__api_audit(api, s, who->name, "case.authority_report", "case", sid, d, &err);
+		json_decref(d);
+	}
+	if (rc)
+		vg__respond_err(req, &err);
+	else
+		vg_http_respond(req, 200, "application/xml", xml, strlen(xml));
+	free(xml);
+	free(a.hashes);
+	vg_store_case_done(&c);
+}
+
 const vg__api_route vg__case_routes[] = {
 	{"GET", "/v1/cases", VG__ROLE_ANALYST, false, list},
 	{"GET", "/v1/cases/{id}", VG__ROLE_ANALYST, false, get},
 	{"POST", "/v1/cases/{id}/decision", VG__ROLE_ANALYST, false, decide},
+	{"POST", "/v1/cases/{id}/assign", VG__ROLE_ANALYST, false, assign},
+	{"GET", "/v1/cases/{id}/authority-report", VG__ROLE_ANALYST, false, authority},
 };
 const size_t vg__case_route_count = VG_ARRAY_LEN(vg__case_routes);

@@ -68,6 +68,22 @@ const vg_opt vg_api_options[] = {
 	    "POST /v1/reports a client address may make at once before the rate applies"),
 	OPT(report_dedup_window, VG_OPT_DURATION, "24h", 0, 31536000000000LL, "us", true,
 	    "a report for the same category and URL within this time joins the existing case"),
+	OPT(report_org_name, VG_OPT_STRING, "vigil operator", 0, 0, NULL, true,
+	    "the reporting organisation named in authority reports"),
+	OPT(report_org_email, VG_OPT_STRING, "", 0, 0, NULL, true,
+	    "the contact address named in authority reports; empty: none"),
+	OPT(report_retention, VG_OPT_DURATION, "180d", 1000000, 3650LL * 86400000000LL, "us",
+	    true, "reporter personal data (name, email, client address) is erased after this"),
+	OPT(retention_interval, VG_OPT_DURATION, "1h", 1000000, 86400000000LL, "us", false,
+	    "how often the retention job runs in vigil serve"),
+	OPT(smtp_url, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "SMTP relay for email notifications (smtp://host:port or smtps://...); empty: none"),
+	OPT(smtp_from, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "envelope sender and From address of email notifications"),
+	OPT(smtp_user, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "SMTP user name; empty: no authentication"),
+	{"smtp_password", VG_OPT_STRING, "", 0, 0, NULL, false, true,
+	 "SMTP password (never printed)", offsetof(vg_api_config, smtp_password)},
 };
 
 const size_t vg_api_option_count = sizeof(vg_api_options) / sizeof(vg_api_options[0]);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Public abuse-report intake: POST /v1/reports (no token, at most 64 KB, rate-limited per
- * client address) and GET /v1/reports/{id}/status?token= (the reporter follows the report
- * without an account). The pipeline: parse and canonicalise (src/report), find each URL's
+ * Abuse-report intake: POST /v1/reports (public: no token, at most 64 KB, rate-limited per
+ * client address), POST /v1/reports/email (admin or intake: one raw RFC 5322 message) and
+ * GET /v1/reports/{id}/status?token= (the reporter follows the report without an account).
+ * vg_api_report_store and vg_api_report_ingest_mail (api.h) are the pipeline, shared with
+ * `vigil report ingest-mail`. The pipeline: parse and canonicalise (src/report), find each URL's
  * zone (api_zones.c), open or join one case per (category, URL) within the dedup window,
  * route with the category's policy (vg_report_route_compute) into outbox items, and match
  * evidence hashes against the banks, blocking the report's URLs on a match as /v1/scan
@@ -21,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,30 +164,37 @@ typedef struct pending {
 	vg_usec since;
 } pending;
 
-static int match_evidence(vg_api *api, vg_store *s, const vg_report *r, const int64_t *case_of,
-			  json_t *matches, pending **blocks, size_t *nblocks, vg_error *err)
+static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_report *r,
+			  const int64_t *case_of, json_t *matches, pending **blocks,
+			  size_t *nblocks, vg_error *err)
 {
+	vg_api *api = ctx->api;
+	const vg_bank_index *index = api ? api->index : ctx->index;
+	int threshold = api ? (int)api->cfg.threshold : ctx->threshold;
 	vg_bank_matches m;
 	vg_bank_matches_init(&m);
 	int rc = 0;
-	pthread_rwlock_rdlock(&api->index_lock);
+	if (api)
+		pthread_rwlock_rdlock(&api->index_lock);
+	else if (!index)
+		return 0; /* no banks to match against */
 	for (size_t i = 0; i < r->n_evidence && !rc; i++) {
 		const vg_report_evidence *e = &r->evidence[i];
 		if (e->type == VG_REPORT_HASH_PDQ) {
 			vg_pdq q;
 			if (vg_pdq_from_hex(e->hex, strlen(e->hex), &q) == 0)
-				rc = vg_bank_match_pdq(api->index, s, &q, (int)api->cfg.threshold, NULL,
-						       0, &m, err);
+				rc = vg_bank_match_pdq(index, s, &q, threshold, NULL, 0, &m, err);
 		} else {
 			uint8_t d[32];
 			size_t dl = e->type == VG_REPORT_HASH_MD5 ? 16 : 32;
 			if (vg_hex_decode(e->hex, strlen(e->hex), d, dl) == 0)
-				rc = vg_bank_match_digest(api->index, s,
+				rc = vg_bank_match_digest(index, s,
 							  vg_report_hash_type_name(e->type), d, NULL,
 							  0, &m, err);
 		}
 	}
-	pthread_rwlock_unlock(&api->index_lock);
+	if (api)
+		pthread_rwlock_unlock(&api->index_lock);
 	if (!rc)
 		vg_bank_matches_sort(&m);
 	if (!rc && m.n > 0) {
@@ -220,7 +230,7 @@ static int match_evidence(vg_api *api, vg_store *s, const vg_report *r, const in
 				}
 			}
 		}
-		for (size_t i = 0; i < m.n; i++)
+		for (size_t i = 0; i < m.n && api; i++)
 			vg__api_count_match(api, m.v[i].bank);
 	}
 	vg_bank_matches_done(&m);
@@ -239,18 +249,44 @@ static void respond_fields(vg_http_req *req, const vg_error *err, const vg_repor
 				   "message", err->msg, "fields", fields ? fields : json_array()));
 }
 
-/* The whole intake of a parsed report in one transaction; answers the request. */
-static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *r,
-		   const char *source, const char *message_id, const char *actor)
+/* The server's part after a stored report: blocks into memory, the worker woken, the
+ * 201 answered. Frees res. */
+static void intake_done(vg_api *api, vg_http_req *req, vg_api_report_result *res)
 {
+	for (size_t i = 0; i < res->n_blocks; i++)
+		vg__blocklist_put(api->blocks, res->blocks[i].url, res->blocks[i].id,
+				  res->blocks[i].reason, res->blocks[i].since);
+	if (res->queued)
+		vg__api_outbox_kick(api);
+	if (res->json)
+		vg_http_respond(req, 201, "application/json", res->json, strlen(res->json));
+	else
+		vg_http_respond_error(req, VG_ENOMEM, "out of memory");
+	vg_api_report_result_done(res);
+}
+
+void vg_api_report_result_done(vg_api_report_result *res)
+{
+	if (!res)
+		return;
+	free(res->json);
+	free(res->blocks);
+	memset(res, 0, sizeof(*res));
+}
+
+/* The whole intake of a parsed report in one transaction (api.h). */
+int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
+			vg_api_report_result *ret, vg_error *ret_err)
+{
+	vg_store *s = ctx->store;
+	const char *source = ctx->source, *actor = ctx->actor;
+	vg_usec window = ctx->api ? ctx->api->cfg.report_dedup_window : ctx->dedup_window;
 	vg_report_policy policy;
 	vg_report_policy_default(&policy);
-	char token[44], token_hash[65];
+	char token[2 * 24 + 1], token_hash[65]; /* 24 random bytes in hex, and a NUL */
 	uint8_t raw[24];
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		vg_http_respond_error(req, VG_EIO, "no randomness for the status token");
-		return;
-	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return vg_error_set(ret_err, VG_EIO, "no randomness for the status token");
 	vg_hex_encode(raw, sizeof(raw), token);
 	sha256_hex(token, token_hash);
 
@@ -258,8 +294,8 @@ static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *
 		.description = r->description,
 		.reporter_name = r->reporter_name,
 		.reporter_email = r->reporter_email,
-		.client_addr = (char *)vg_http_client_ip(req),
-		.message_id = (char *)message_id,
+		.client_addr = (char *)ctx->client_addr,
+		.message_id = (char *)ctx->message_id,
 	};
 	snprintf(row.category, sizeof(row.category), "%s", vg_report_category_name(r->category));
 	snprintf(row.source, sizeof(row.source), "%s", source);
@@ -279,7 +315,7 @@ static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *
 	vg_error err;
 	int64_t id = 0;
 	bool ours = false;
-	vg_usec since = vg_time_now() - api->cfg.report_dedup_window;
+	vg_usec since = vg_time_now() - window;
 	const char *cat = vg_report_category_name(r->category);
 
 	/* The zones first (reads only), so the status is known before the row is written. */
@@ -374,30 +410,42 @@ static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *
 			rc = notify(s, id, r, &groups[g], &rt.intents[k], done, &err);
 	}
 	if (!rc && ours && route0.match_evidence && r->n_evidence)
-		rc = match_evidence(api, s, r, case_of, matches, &blocks, &nblocks, &err);
+		rc = match_evidence(ctx, s, r, case_of, matches, &blocks, &nblocks, &err);
 	if (!rc)
 		rc = vg_store_commit(s, &err);
 	else
 		vg_store_rollback(s);
 
 	if (rc) {
-		vg__respond_err(req, &err);
+		*ret_err = err;
 		json_decref(done);
 		json_decref(cases);
 		json_decref(matches);
 	} else {
-		for (size_t i = 0; i < nblocks; i++)
-			vg__blocklist_put(api->blocks, blocks[i].url, blocks[i].id, blocks[i].reason,
-					  blocks[i].since);
-		if (json_array_size(done))
-			vg__api_outbox_kick(api);
 		vg_log(VG_LOG_INFO, "report.received", "report=%lld category=%s status=%s urls=%zu",
 		       (long long)id, cat, row.status, r->n_urls);
-		vg__json_respond(req, 201,
-				 json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id,
-					   "status", row.status, "status_token", token, "category",
-					   cat, "cases", cases, "notifications", done, "matches",
-					   matches, "blocked", nblocks > 0));
+		json_t *body = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id,
+					 "status", row.status, "status_token", token, "category",
+					 cat, "cases", cases, "notifications", done, "matches",
+					 matches, "blocked", nblocks > 0);
+		*ret = (vg_api_report_result){
+			.id = id,
+			.json = json_dumps(body, JSON_COMPACT),
+			.n_blocks = nblocks,
+			.queued = json_array_size(done) > 0,
+		};
+		json_decref(body);
+		if (nblocks) {
+			ret->blocks = vg_xcalloc(nblocks, sizeof(*ret->blocks));
+			for (size_t i = 0; i < nblocks; i++) {
+				ret->blocks[i].id = blocks[i].id;
+				ret->blocks[i].since = blocks[i].since;
+				snprintf(ret->blocks[i].url, sizeof(ret->blocks[i].url), "%s",
+					 blocks[i].url);
+				snprintf(ret->blocks[i].reason, sizeof(ret->blocks[i].reason), "%s",
+					 blocks[i].reason);
+			}
+		}
 	}
 	for (size_t g = 0; g < ngroups; g++) {
 		vg_store_zone_done(&groups[g].zone);
@@ -408,6 +456,28 @@ static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *
 	free(case_of);
 	free(blocks);
 	OPENSSL_cleanse(token, sizeof(token));
+	return rc;
+}
+
+/* Answers a request with what vg_api_report_store did, after putting its blocks in
+ * memory (only now: they are committed) and waking the outbox worker. */
+static void intake(vg_api *api, vg_http_req *req, vg_store *s, const vg_report *r,
+		   const char *source, const char *actor)
+{
+	vg_api_report_ctx ctx = {
+		.store = s,
+		.api = api,
+		.source = source,
+		.actor = actor,
+		.client_addr = vg_http_client_ip(req),
+	};
+	vg_api_report_result res;
+	vg_error err;
+	if (vg_api_report_store(&ctx, r, &res, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	intake_done(api, req, &res);
 }
 
 static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
@@ -438,7 +508,7 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		else
 			vg__respond_err(req, &err);
 	} else {
-		intake(api, req, s, r, "rest", NULL, "public");
+		intake(api, req, s, r, "rest", "public");
 	}
 	vg_report_fields_done(&f);
 	vg_report_free(r);
@@ -514,8 +584,235 @@ static void status(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg_store_report_done(&r);
 }
 
+/* ---- mail intake: POST /v1/reports/email and `vigil report ingest-mail` ------------------ */
+
+/* A refused message leaves a trace an operator can find by its Message-ID: an audit
+ * entry in its own transaction (the report's transaction never began). The sender is
+ * personal data and is not recorded; the reason is the library's, which never quotes it. */
+static void record_rejected(const vg_api_report_ctx *ctx, const vg_report_mail *m,
+			    const vg_error *why)
+{
+	char mid[257] = "";
+	if (m->message_id)
+		snprintf(mid, sizeof(mid), "%s", m->message_id);
+	json_t *d = json_pack("{s:o,s:s,s:s,s:s}", "message_id", mid[0] ? vg__json_str(mid) : json_null(),
+			      "reason", why->msg, "error", vg_error_name(why->code), "kind",
+			      vg_report_source_name(m->kind));
+	char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	vg_error err;
+	if (vg_store_audit_append(ctx->store, ctx->actor, "report.mail_rejected", "mail", mid, dt,
+				  NULL, &err) != 0)
+		vg_log(VG_LOG_WARN, "report.mail_rejected.unrecorded", "reason=\"%s\"", err.msg);
+	free(dt);
+}
+
+int vg_api_report_ingest_mail(const vg_api_report_ctx *ctx, const void *data, size_t len,
+			      vg_api_report_result *ret, vg_error *err)
+{
+	vg_report_mail m;
+	vg_report_mail_init(&m);
+	int rc = vg_report_mail_parse(data, len, &m, err);
+	if (rc) {
+		record_rejected(ctx, &m, err);
+	} else {
+		vg_api_report_ctx c = *ctx;
+		c.source = "email";
+		c.message_id = m.message_id;
+		rc = vg_api_report_store(&c, m.report, ret, err);
+	}
+	vg_report_mail_done(&m);
+	return rc;
+}
+
+static void create_email(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	size_t len;
+	const uint8_t *body = vg_http_body(req, &len);
+	vg_api_report_ctx ctx = {
+		.store = s,
+		.api = api,
+		.source = "email",
+		.actor = who->name,
+		/* The client is the mail relay that forwarded the message, not the reporter. */
+		.client_addr = NULL,
+	};
+	vg_api_report_result res;
+	vg_error err;
+	int rc = vg_api_report_ingest_mail(&ctx, body, len, &res, &err);
+	if (rc == VG_EMALFORMED || rc == VG_EINVAL) {
+		/* Readable HTTP, unusable message: 422, whatever the error table says of a
+		 * malformed JSON body. */
+		vg__json_respond(req, 422,
+				 json_pack("{s:{s:s,s:s}}", "error", "code", vg_error_name(rc),
+					   "message", err.msg));
+		return;
+	}
+	if (rc) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	intake_done(api, req, &res);
+}
+
+/* ---- GET /v1/transparency -------------------------------------------------------------
+ * The figures of a transparency report over [from, to): reports by category and source,
+ * reviewers' actions by type, blocks placed and lifted, and the median and 90th
+ * percentile of the time from a report's arrival to the first action on it (nearest rank,
+ * over the reports received in the range that were acted on). Counts only: no report,
+ * URL or person appears in it. */
+
+/* YYYY-MM-DD (that day's start, UTC; *ret_day true) or YYYY-MM-DDTHH:MM:SSZ. */
+static bool parse_when(const char *v, vg_usec *ret, bool *ret_day)
+{
+	struct tm tm = {0};
+	int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
+	size_t len = strlen(v);
+	if (len == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
+		*ret_day = true;
+	} else if (len == 20 && sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &se,
+				      &n) == 6 && n == 20) {
+		*ret_day = false;
+	} else {
+		return false;
+	}
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    se > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d) /* 2024-02-31 normalises to March: refused */
+		return false;
+	*ret = (vg_usec)t * 1000000;
+	return true;
+}
+
+/* Nearest rank: the smallest value with at least p of the values at or below it. */
+static double rank_seconds(const vg_usec *v, size_t n, double p)
+{
+	double want = p * (double)n;
+	size_t k = (size_t)want;
+	if ((double)k < want) /* ceil without libm */
+		k++;
+	if (k < 1)
+		k = 1;
+	return (double)v[k - 1] / 1e6;
+}
+
+static void transparency(vg_api *api, vg_http_req *req, const vg__actor *who)
+{
+	(void)who;
+	vg_store *s = vg__api_store(api, req);
+	if (!s)
+		return;
+	const char *qf = vg_http_query(req, "from"), *qt = vg_http_query(req, "to");
+	const char *format = vg_http_query(req, "format");
+	bool day;
+	vg_usec to = vg_time_now(), from;
+	if (qt) {
+		if (!parse_when(qt, &to, &day)) {
+			vg_http_respond_error(req, VG_EINVAL, "to must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+			return;
+		}
+		if (day) /* a day named as the end is counted whole */
+			to += 86400LL * 1000000;
+	}
+	from = to - 30LL * 86400 * 1000000;
+	if (qf && !parse_when(qf, &from, &day)) {
+		vg_http_respond_error(req, VG_EINVAL, "from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+		return;
+	}
+	if (format && strcmp(format, "json") && strcmp(format, "csv")) {
+		vg_http_respond_error(req, VG_EINVAL, "format must be json or csv");
+		return;
+	}
+	vg_store_figures f;
+	vg_error err;
+	if (vg_store_figures_get(s, from, to, &f, &err) != 0) {
+		vg__respond_err(req, &err);
+		return;
+	}
+	int64_t total = 0;
+	json_t *by_cat = json_object(), *by_src = json_object(), *pairs = json_array();
+	for (size_t i = 0; i < f.n_reports; i++) {
+		const vg_store_count *c = &f.reports[i];
+		total += c->n;
+		json_object_set_new(by_cat, c->a, json_integer(json_integer_value(json_object_get(by_cat, c->a)) + c->n));
+		json_object_set_new(by_src, c->b, json_integer(json_integer_value(json_object_get(by_src, c->b)) + c->n));
+		json_array_append_new(pairs, json_pack("{s:s,s:s,s:I}", "category", c->a, "source",
+						       c->b, "count", (json_int_t)c->n));
+	}
+	json_t *actions = json_object();
+	for (size_t i = 0; i < f.n_actions; i++)
+		json_object_set_new(actions, f.actions[i].a, json_integer(f.actions[i].n));
+	json_t *median = f.n_delays ? json_real(rank_seconds(f.first_action_delays, f.n_delays, 0.5))
+				    : json_null();
+	json_t *p90 = f.n_delays ? json_real(rank_seconds(f.first_action_delays, f.n_delays, 0.9))
+				 : json_null();
+	json_t *out = json_pack("{s:o,s:o,s:{s:I,s:o,s:o,s:o},s:o,s:{s:I,s:I},s:{s:I,s:o,s:o}}",
+				"from", vg__json_time(from), "to", vg__json_time(to), "reports",
+				"total", (json_int_t)total, "by_category", by_cat, "by_source",
+				by_src, "by_category_source", pairs, "actions", actions, "blocks",
+				"placed", (json_int_t)f.blocks_placed, "lifted",
+				(json_int_t)f.blocks_lifted, "time_to_first_action", "count",
+				(json_int_t)f.n_delays, "median_seconds", median, "p90_seconds", p90);
+	vg_store_figures_done(&f);
+	if (!format || strcmp(format, "csv") != 0) {
+		vg__json_respond(req, 200, out);
+		return;
+	}
+	/* One figure a line: section,name,source,value. Every word is from a fixed list, so
+	 * nothing needs quoting. */
+	size_t cap = 4096 + 128 * (json_array_size(pairs) + json_object_size(actions)), len = 0;
+	char *csv = vg_xcalloc(1, cap);
+	len += (size_t)snprintf(csv + len, cap - len, "section,name,source,value\n");
+	size_t i;
+	json_t *v;
+	json_array_foreach(pairs, i, v)
+		len += (size_t)snprintf(csv + len, cap - len, "reports,%s,%s,%lld\n",
+					json_string_value(json_object_get(v, "category")),
+					json_string_value(json_object_get(v, "source")),
+					(long long)json_integer_value(json_object_get(v, "count")));
+	const char *k;
+	json_object_foreach(actions, k, v)
+		len += (size_t)snprintf(csv + len, cap - len, "actions,%s,,%lld\n", k,
+					(long long)json_integer_value(v));
+	json_t *b = json_object_get(out, "blocks"), *t = json_object_get(out, "time_to_first_action");
+	len += (size_t)snprintf(csv + len, cap - len, "blocks,placed,,%lld\nblocks,lifted,,%lld\n",
+				(long long)json_integer_value(json_object_get(b, "placed")),
+				(long long)json_integer_value(json_object_get(b, "lifted")));
+	len += (size_t)snprintf(csv + len, cap - len, "time_to_first_action,count,,%lld\n",
+				(long long)json_integer_value(json_object_get(t, "count")));
+	static const char *const pct[] = {"median_seconds", "p90_seconds"};
+	for (int j = 0; j < 2; j++) {
+		json_t *x = json_object_get(t, pct[j]);
+		if (json_is_real(x))
+			len += (size_t)snprintf(csv + len, cap - len, "time_to_first_action,%s,,%.3f\n",
+						pct[j], json_real_value(x));
+		else
+			len += (size_t)snprintf(csv + len, cap - len, "time_to_first_action,%s,,\n",
+						pct[j]);
+	}
+	json_decref(out);
+	vg_http_respond(req, 200, "text/csv", csv, len < cap ? len : cap - 1);
+	free(csv);
+}
+
 const vg__api_route vg__report_routes[] = {
 	{"POST", "/v1/reports", VG__ROLE_PUBLIC, false, create},
 	{"GET", "/v1/reports/{id}/status", VG__ROLE_PUBLIC, false, status},
+	/* image_body: a raw message may exceed max_json_bytes; vg_report_mail_parse bounds it
+	 * at VG_REPORT_MAIL_MAX_BYTES (413 above) within max_image_bytes. */
+	{"POST", "/v1/reports/email", VG__ROLE_INTAKE, true, create_email},
+	{"GET", "/v1/transparency", VG__ROLE_ANALYST, false, transparency},
+	{"POST", "/v1/admin/retention/run", VG__ROLE_ADMIN, false, vg__api_retention_run},
 };
 const size_t vg__report_route_count = VG_ARRAY_LEN(vg__report_routes);

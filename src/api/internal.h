@@ -198,4 +198,7 @@ void vg__rate_free(struct vg__rate *r);
 int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *ret,
 			 vg_error *err);
 
+/* POST /v1/admin/retention/run (api_retention.c; routed from api_reports.c's table). */
+void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who);
+
 #endif

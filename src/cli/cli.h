@@ -24,6 +24,7 @@ typedef struct vg_cmd {
 extern const vg_cmd vg_cmd_bank, vg_cmd_hash, vg_cmd_match, vg_cmd_serve, vg_cmd_version;
 extern const vg_cmd vg_cmd_token, vg_cmd_audit;
 extern const vg_cmd vg_cmd_replay, vg_cmd_rules;
+extern const vg_cmd vg_cmd_report;
 
 /* Prints `vigil: <msg>` and a hint to stderr; returns VG_EXIT_USAGE. */
 int vg_cli_usage_error(const char *cmd, const char *fmt, ...) VG_PRINTF(2, 3);

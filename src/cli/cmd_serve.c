@@ -105,6 +105,8 @@ static int run(int argc, char **argv)
 		return VG_EXIT_FAIL;
 	}
 	vg_api_attach_server(api, srv);
+	/* Erases reporter personal data past report_retention, now and on a timer. */
+	vg_api_retention *retention = vg_api_retention_start(api);
 	if (admin) {
 		/* Printed once; the store keeps only its digest. */
 		printf("%s\n", admin);
@@ -138,6 +140,7 @@ static int run(int argc, char **argv)
 
 	vg_log(VG_LOG_INFO, "serve.stopping", "signal=%d", (int)stop_signal);
 	vg_http_stop(srv);
+	vg_api_retention_stop(retention);
 	vg_api_close(api);
 	vg_log(VG_LOG_INFO, "serve.stopped", NULL);
 	return VG_EXIT_OK;

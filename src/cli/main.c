@@ -29,6 +29,7 @@ static const vg_cmd *const commands[] = {
 	&vg_cmd_audit,
 	&vg_cmd_replay,
 	&vg_cmd_rules,
+	&vg_cmd_report,
 	&cmd_help_def,
 };
 

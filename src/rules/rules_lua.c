@@ -244,7 +244,7 @@ static const char *arg_str(lua_State *L, int i, const char *what, size_t *len)
 
 static vg_usec arg_window(lua_State *L, int i, const char *what)
 {
-	vg_usec w;
+	vg_usec w = 0; /* luaL_error does not return, but the compiler cannot know */
 	if (lua_type(L, i) == LUA_TNUMBER) {
 		double s = lua_tonumber(L, i);
 		if (!(s > 0 && s < 1e9))

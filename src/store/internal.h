@@ -198,6 +198,11 @@ typedef struct vg__store_reports_ops {
 	int (*case_transition)(vg_store *s, int64_t id, const char *stage, const char *decision,
 			       const char *priority, const char *note, const char *actor,
 			       vg_error *err);
+	int (*case_reports)(vg_store *s, int64_t case_id,
+			    int (*fn)(const vg_store_report *r, void *ctx), void *ctx,
+			    vg_error *err);
+	int (*figures_get)(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
+			   vg_error *err);
 } vg__store_reports_ops;
 
 extern const vg__store_reports_ops vg__sqlite_reports_ops;

@@ -853,3 +853,27 @@ int vg_store_case_transition(vg_store *s, int64_t id, const char *stage, const c
 		return rc;
 	return s->ops->reports->case_transition(s, id, stage, decision, priority, note, actor, err);
 }
+
+int vg_store_case_reports(vg_store *s, int64_t case_id,
+			  int (*fn)(const vg_store_report *r, void *ctx), void *ctx, vg_error *err)
+{
+	return s->ops->reports->case_reports(s, case_id, fn, ctx, err);
+}
+
+void vg_store_figures_done(vg_store_figures *f)
+{
+	if (!f)
+		return;
+	free(f->reports);
+	free(f->actions);
+	free(f->first_action_delays);
+	memset(f, 0, sizeof(*f));
+}
+
+int vg_store_figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
+			 vg_error *err)
+{
+	if (from > to)
+		return vg_error_set(err, VG_EINVAL, "from is after to");
+	return s->ops->reports->figures_get(s, from, to, ret, err);
+}

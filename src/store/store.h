@@ -567,4 +567,37 @@ VG_EXPORT VG_MUST_CHECK int vg_store_case_transition(vg_store *s, int64_t id, co
 						     const char *note, const char *actor,
 						     vg_error *err);
 
+/* ---- reports of a case, and the transparency figures -------------------------------------- */
+/* The reports attached to case_id (by any of their URLs), each once, in id order, with
+ * their strings borrowed until fn returns; nonzero from fn stops the walk and is
+ * returned. Unknown cases have none. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_reports(vg_store *s, int64_t case_id,
+						  int (*fn)(const vg_store_report *r, void *ctx),
+						  void *ctx, vg_error *err);
+
+typedef struct vg_store_count {
+	char a[VG_STORE_WORD_MAX + 1], b[VG_STORE_WORD_MAX + 1]; /* the group's words */
+	int64_t n;
+} vg_store_count;
+
+/* What a transparency report counts over [from, to). Owned arrays; free with
+ * vg_store_figures_done. */
+typedef struct vg_store_figures {
+	vg_store_count *reports; /* a: category, b: source ("rest" | "email"), by created_at */
+	size_t n_reports;
+	vg_store_count *actions; /* a: a report case's decision (block_url, notify, ...) or
+				  * "assigned", b: "", by the time it was taken */
+	size_t n_actions;
+	int64_t blocks_placed, blocks_lifted; /* by created_at, by lifted_at */
+	vg_usec *first_action_delays; /* of reports received in the range that were acted on:
+				       * first_action_at - created_at, ascending */
+	size_t n_delays;
+} vg_store_figures;
+
+VG_EXPORT void vg_store_figures_done(vg_store_figures *f);
+/* Errors: VG_EINVAL (from > to), VG_EIO. Cost: a scan of the range's reports, case events
+ * and blocks. */
+VG_EXPORT VG_MUST_CHECK int vg_store_figures_get(vg_store *s, vg_usec from, vg_usec to,
+						 vg_store_figures *ret, vg_error *err);
+
 #endif

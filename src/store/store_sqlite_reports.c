@@ -762,6 +762,139 @@ out:
 	return wend(s, &w, rc, err);
 }
 
+/* ---- reports of a case; the transparency figures ---------------------------------------- */
+
+static int case_reports(vg_store *s, int64_t case_id,
+			int (*fn)(const vg_store_report *r, void *ctx), void *ctx, vg_error *err)
+{
+	/* The ids first, so that fn may use the store while we walk. */
+	sqlite3_stmt *st = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int rc = prepare(s, "SELECT DISTINCT report_id FROM report_urls WHERE case_id = ?1 "
+			    "ORDER BY report_id", &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, case_id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+			break;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n && !rc; i++) {
+		vg_store_report r;
+		if ((rc = report_get(s, ids[i], &r, err)) == 0) {
+			rc = fn(&r, ctx);
+			vg_store_report_done(&r);
+		}
+	}
+	free(ids);
+	return rc;
+}
+
+/* Rows of (word, word, count) from sql bound to [from, to) into a new array. */
+static int counts(vg_store *s, const char *sql, vg_usec from, vg_usec to, vg_store_count **ret,
+		  size_t *ret_n, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
+	vg_store_count *v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+			break;
+		}
+		memset(&v[n], 0, sizeof(v[n]));
+		copy_col(st, 0, v[n].a, sizeof(v[n].a));
+		copy_col(st, 1, v[n].b, sizeof(v[n].b));
+		v[n].n = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
+		       vg_error *err)
+{
+	vg_store_figures f = {0};
+	int rc = counts(s,
+			"SELECT category, source, COUNT(*) FROM reports WHERE created_at >= ?1 "
+			"AND created_at < ?2 GROUP BY category, source ORDER BY category, source",
+			from, to, &f.reports, &f.n_reports, err);
+	/* A reviewer's decisions on report cases (scan cases have their own figures). */
+	if (!rc)
+		rc = counts(s,
+			    "SELECT e.action, '', COUNT(*) FROM case_events e JOIN cases c ON "
+			    "c.id = e.case_id WHERE c.kind = 'report' AND e.action IN ('assigned', "
+			    "'block_url', 'notify', 'reject', 'escalate', 'close') AND e.at >= ?1 "
+			    "AND e.at < ?2 GROUP BY e.action ORDER BY e.action",
+			    from, to, &f.actions, &f.n_actions, err);
+	sqlite3_stmt *st = NULL;
+	if (!rc && (rc = prepare(s,
+				 "SELECT (SELECT COUNT(*) FROM blocks WHERE created_at >= ?1 AND "
+				 "created_at < ?2), (SELECT COUNT(*) FROM blocks WHERE lifted_at >= "
+				 "?1 AND lifted_at < ?2)",
+				 &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, from);
+		sqlite3_bind_int64(st, 2, to);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			f.blocks_placed = sqlite3_column_int64(st, 0);
+			f.blocks_lifted = sqlite3_column_int64(st, 1);
+		} else {
+			rc = vg__sq_fail(s, step, err, "database");
+		}
+		sqlite3_finalize(st);
+	}
+	if (!rc && (rc = prepare(s,
+				 "SELECT first_action_at - created_at FROM reports WHERE created_at "
+				 ">= ?1 AND created_at < ?2 AND first_action_at IS NOT NULL ORDER BY 1",
+				 &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, from);
+		sqlite3_bind_int64(st, 2, to);
+		size_t cap = 0;
+		int step;
+		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+			if (!grow((void **)&f.first_action_delays, &cap, f.n_delays,
+				  sizeof(vg_usec))) {
+				rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+				break;
+			}
+			f.first_action_delays[f.n_delays++] = sqlite3_column_int64(st, 0);
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_finalize(st);
+	}
+	if (rc) {
+		vg_store_figures_done(&f);
+		return rc;
+	}
+	*ret = f;
+	return 0;
+}
+
 const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.zone_create = zone_create,
 	.zone_get = zone_get,
@@ -779,4 +912,6 @@ const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.case_query = case_query,
 	.case_assign = case_assign,
 	.case_transition = case_transition,
+	.case_reports = case_reports,
+	.figures_get = figures_get,
 };

@@ -242,10 +242,26 @@ def test_real_answers_have_the_documented_shapes(doc, serve, bridge):
     call("GET", "/v1/cases", "/v1/cases?status=open", role="analyst")
     case_id = [a for a in scan["actions"] if a["type"] == "open_case"][0]["case_id"]
     call("GET", "/v1/cases/{id}", f"/v1/cases/{case_id}", role="analyst")
+    call("POST", "/v1/cases/{id}/assign", f"/v1/cases/{case_id}/assign", role="analyst",
+         json={"assignee": "e2e-analyst"})
+    call("POST", "/v1/cases/{id}/assign", f"/v1/cases/{case_id}/assign", role="analyst",
+         json={"assignee": "nobody"}, status=422)
     call("POST", "/v1/cases/{id}/decision", f"/v1/cases/{case_id}/decision", role="analyst",
          json={"decision": "confirm", "note": "n"})
     call("POST", "/v1/cases/{id}/decision", f"/v1/cases/{case_id}/decision", role="analyst",
          json={"decision": "confirm"}, status=409)
+    # A reviewed csam report case has an authority report; a scan case has none.
+    call("POST", "/v1/zones", status=201, json={"name": "doc-report.example",
+                                                "host_contact": {"email": "abuse@h.example"}})
+    rep = srv.post("/v1/reports", role=None, json={
+        "category": "csam", "urls": ["https://doc-report.example/x"]}).json()
+    rcase = rep["cases"][0]["case_id"]
+    call("POST", "/v1/cases/{id}/decision", f"/v1/cases/{rcase}/decision", role="analyst",
+         json={"decision": "block_url", "note": "seen"})
+    call("GET", "/v1/cases/{id}/authority-report", f"/v1/cases/{rcase}/authority-report",
+         role="analyst")
+    call("GET", "/v1/cases/{id}/authority-report", f"/v1/cases/{case_id}/authority-report",
+         role="analyst", status=409)
     call("GET", "/v1/outbox", role="analyst")
     call("GET", "/v1/audit", "/v1/audit?limit=5", role="analyst")
     scan2 = call("POST", "/v1/scan", "/v1/scan?url=https://doc.example/c.jpg", role="scanner",
@@ -293,5 +309,5 @@ def test_real_answers_have_the_documented_shapes(doc, serve, bridge):
     scanning = ["api_health", "api_hash", "api_scan", "api_cases", "api_banks", "api_log",
                 "api_hma"]
     routes = {(m, p) for m, p, _ in router_routes(scanning)}
-    assert len(routes) == 34
+    assert len(routes) == 36
     assert sorted(routes - seen) == [], "routes this test did not call successfully"

@@ -34,6 +34,8 @@ MATRIX = [
     ("GET", "/v1/cases/{id}", "/v1/cases/999", {}, 404, {A, N}),
     ("POST", "/v1/cases/{id}/decision", "/v1/cases/999/decision",
      {"json": {"decision": "dismiss"}}, 404, {A, N}),
+    ("POST", "/v1/cases/{id}/assign", "/v1/cases/999/assign", {"json": {}}, 422, {A, N}),
+    ("GET", "/v1/cases/{id}/authority-report", "/v1/cases/999/authority-report", {}, 404, {A, N}),
     ("GET", "/v1/banks", "/v1/banks", {}, 200, {A, N}),
     ("POST", "/v1/banks", "/v1/banks", {"json": {"name": "Not A Slug"}}, 422, {A}),
     ("GET", "/v1/banks/{name}", "/v1/banks/matrix", {}, 200, {A, N}),
@@ -66,6 +68,11 @@ MATRIX = [
     # Abuse reports and zones.
     ("POST", "/v1/reports", "/v1/reports", {"json": {}}, 422, {PUBLIC}),
     ("GET", "/v1/reports/{id}/status", "/v1/reports/999/status?token=x", {}, 404, {PUBLIC}),
+    ("POST", "/v1/reports/email", "/v1/reports/email", {"data": b"not a message"}, 422, {A, I}),
+    ("GET", "/v1/transparency", "/v1/transparency", {}, 200, {A, N}),
+    # Without VIGIL_TEST_CLOCK=1 a `now` is refused, so the call changes nothing.
+    ("POST", "/v1/admin/retention/run", "/v1/admin/retention/run?now=2001-01-01T00:00:00Z",
+     {}, 422, {A}),
     ("GET", "/v1/zones", "/v1/zones", {}, 200, {A}),
     ("POST", "/v1/zones", "/v1/zones", {"json": {"name": "NOT VALID"}}, 422, {A}),
     ("GET", "/v1/zones/{id}", "/v1/zones/999", {}, 404, {A}),

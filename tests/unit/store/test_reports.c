@@ -234,3 +234,68 @@ Test(reports, evidence_and_erasure)
 	vg_store_report_done(&r);
 	vg_store_close(s);
 }
+
+static int collect_report(const vg_store_report *r, void *ctx)
+{
+	int64_t *ids = ctx;
+	ids[ids[0] + 1] = r->id;
+	ids[0]++;
+	return 0;
+}
+
+Test(reports, case_reports_and_figures)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_usec t0 = vg_time_now();
+	int64_t r1 = report_ok(s, "Ann"), r2 = report_ok(s, "Bob"), r3 = report_ok(s, NULL), cid,
+		cid2;
+	bool created;
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, "phishing https://f.example/",
+							 "https://f.example/", "phishing", "normal",
+							 0, r1, "public", &cid, &created, &err), 0);
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, "phishing https://f.example/",
+							 "https://f.example/", "phishing", "normal",
+							 0, r2, "public", &cid2, &created, &err), 0);
+	cr_assert_eq(cid, cid2);
+	cr_assert_eq(vg_store_report_add_url(s, r1, "https://f.example/", 0, "", cid, &err), 0);
+	cr_assert_eq(vg_store_report_add_url(s, r2, "https://f.example/", 0, "", cid, &err), 0);
+	cr_assert_eq(vg_store_report_add_url(s, r3, "https://g.example/", 0, "", 0, &err), 0);
+	int64_t got[8] = {0};
+	cr_assert_eq(vg_store_case_reports(s, cid, collect_report, got, &err), 0, "%s", err.msg);
+	cr_assert_eq(got[0], 2);
+	cr_assert_eq(got[1], r1);
+	cr_assert_eq(got[2], r2);
+
+	cr_assert_eq(vg_store_case_assign(s, cid, "alice", "token:admin", &err), 0);
+	cr_assert_eq(vg_store_case_transition(s, cid, "actioned", "block_url", NULL, NULL,
+					      "token:admin", &err), 0);
+	int64_t bid;
+	cr_assert_eq(vg_store_block_add(s, "https://f.example/", "r", 0, cid, "token:admin", &bid,
+					&created, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_block_lift(s, bid, "token:admin", &err), 0);
+
+	vg_store_figures f;
+	cr_assert_eq(vg_store_figures_get(s, t0, vg_time_now() + 1, &f, &err), 0, "%s", err.msg);
+	cr_assert_eq(f.n_reports, 1);
+	cr_assert_str_eq(f.reports[0].a, "phishing");
+	cr_assert_str_eq(f.reports[0].b, "rest");
+	cr_assert_eq(f.reports[0].n, 3);
+	cr_assert_eq(f.n_actions, 2);
+	cr_assert_str_eq(f.actions[0].a, "assigned");
+	cr_assert_str_eq(f.actions[1].a, "block_url");
+	cr_assert_eq(f.actions[1].n, 1);
+	cr_assert_eq(f.blocks_placed, 1);
+	cr_assert_eq(f.blocks_lifted, 1);
+	cr_assert_eq(f.n_delays, 2, "the two reports of the actioned case");
+	cr_assert_geq(f.first_action_delays[0], 0);
+	cr_assert_leq(f.first_action_delays[0], f.first_action_delays[1]);
+	vg_store_figures_done(&f);
+
+	cr_assert_eq(vg_store_figures_get(s, 1, 2, &f, &err), 0);
+	cr_assert_eq(f.n_reports + f.n_actions + f.n_delays, 0, "an empty range counts nothing");
+	cr_assert_eq(f.blocks_placed, 0);
+	vg_store_figures_done(&f);
+	cr_assert_eq(vg_store_figures_get(s, 2, 1, &f, &err), VG_EINVAL);
+	vg_store_close(s);
+}

@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The review side of abuse reports against a real `vigil serve`: assigning a case to a
+person, the report decisions (block_url, notify, reject, escalate, close) with their
+stages, history and times, and the authority report of a confirmed csam case."""
+import json
+
+import pytest
+
+from conftest import assert_error, serve_module
+from test_reports import Receiver, report, zone
+
+
+@pytest.fixture(scope="module")
+def hook():
+    r = Receiver()
+    yield r
+    r.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(vigil_bin, tmp_path_factory):
+    yield from serve_module(vigil_bin, tmp_path_factory, "--report-burst", "1000")
+
+
+def new_case(srv, hook, name, category="phishing", **extra):
+    zone(srv, name, hook, name.split(".")[0])
+    r = report(srv, category=category, urls=[f"https://{name}/x"], **extra)
+    assert r.status_code == 201, r.text
+    hook.drain(0.3)
+    return r.json()["cases"][0]["case_id"], r.json()
+
+
+def test_assign_to_a_token_name(srv, hook):
+    cid, _ = new_case(srv, hook, "assign.example")
+    r = srv.post(f"/v1/cases/{cid}/assign", role="analyst", json={"assignee": "e2e-analyst"})
+    assert r.status_code == 200, r.text
+    c = r.json()
+    assert c["assignee"] == "e2e-analyst" and c["stage"] == "triaged"
+    assert c["history"][-1]["action"] == "assigned" and c["history"][-1]["note"] == "e2e-analyst"
+    listed = srv.get("/v1/cases", role="analyst", params={"assignee": "e2e-analyst"}).json()
+    assert cid in [x["id"] for x in listed["items"]]
+    # Reassigning keeps the stage; a name no live token has, or none, is refused.
+    again = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-scanner"}).json()
+    assert again["assignee"] == "e2e-scanner" and again["stage"] == "triaged"
+    assert_error(srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "nobody-here"}), 422)
+    assert_error(srv.post(f"/v1/cases/{cid}/assign", json={}), 422)
+    assert_error(srv.post("/v1/cases/99999/assign", json={"assignee": "e2e-scanner"}), 404)
+    assert_error(srv.post(f"/v1/cases/{cid}/assign", role="scanner",
+                          json={"assignee": "e2e-scanner"}), 403)
+    audit = srv.get("/v1/audit", params={"limit": 1000}).text
+    assert "case.assign" in audit
+
+
+def test_block_url_then_close(srv, hook):
+    cid, _ = new_case(srv, hook, "blk.example", category="phishing")
+    r = srv.post(f"/v1/cases/{cid}/decision", role="analyst",
+                 json={"decision": "block_url", "note": "confirmed phishing kit"})
+    assert r.status_code == 200, r.text
+    c = r.json()
+    assert c["stage"] == "actioned" and c["status"] == "open" and c["block_id"]
+    assert c["first_action_at"] and c["decision"] == "block_url"
+    d = srv.get("/v1/decision", role="scanner", params={"url": "https://BLK.example/x"})
+    assert d.status_code == 451 and d.json()["action"] == "block", d.text
+    blocks = srv.get("/v1/blocks", role="analyst").json()["items"]
+    assert any(b["case_id"] == cid and b["url"] == "https://blk.example/x" for b in blocks)
+    # Actioned: it can be closed, not rejected; once closed nothing more.
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "reject"}), 409)
+    closed = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "close"}).json()
+    assert closed["stage"] == "closed" and closed["status"] == "closed" and closed["closed_at"]
+    assert [e["action"] for e in closed["history"]] == ["opened", "block_url", "close"]
+    assert closed["history"][1]["note"] == "confirmed phishing kit"
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"}), 409)
+
+
+def test_reject_lifts_and_closes(srv, hook):
+    cid, rep = new_case(srv, hook, "rej.example", category="spam")
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "close"}), 409)
+    c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "reject", "note": "not spam"})
+    assert c.status_code == 200, c.text
+    assert c.json()["stage"] == "rejected" and c.json()["status"] == "closed"
+    st = srv.get(f"/v1/reports/{rep['id']}/status", role=None,
+                 params={"token": rep["status_token"]}).json()
+    assert st["status"] == "rejected" and st["closed_at"]
+
+
+def test_escalate_raises_priority(srv, hook):
+    cid, _ = new_case(srv, hook, "esc.example", category="copyright")
+    before = srv.get(f"/v1/cases/{cid}").json()
+    assert before["priority"] == "low" and before["stage"] == "new"
+    c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}).json()
+    assert c["priority"] == "normal" and c["stage"] == "triaged" and c["status"] == "open"
+    for _ in range(2):
+        c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}).json()
+    assert c["priority"] == "high" and c["stage"] == "triaged"
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "confirm"}), 422)
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "nope"}), 422)
+
+
+def test_csam_notify_after_review_goes_to_host_only_without_reporter(srv, hook):
+    cid, _ = new_case(srv, hook, "held.example", category="csam",
+                      reporter={"name": "Hidden Person", "email": "hidden@example.org"},
+                      share={"owner": "full", "host": "full"})
+    assert hook.drain(0.5) == {}  # held for review
+    r = srv.post(f"/v1/cases/{cid}/decision", role="analyst",
+                 json={"decision": "notify", "note": "reviewed"})
+    assert r.status_code == 200, r.text
+    assert [n["party"] for n in r.json()["notifications"]] == ["host"]
+    assert r.json()["stage"] == "actioned"
+    got = hook.drain()
+    assert list(got) == ["/held/host"], got
+    (p,) = got["/held/host"]
+    assert p["case_id"] == cid and p["category"] == "csam" and p["urls"] == ["https://held.example/x"]
+    assert "Hidden" not in json.dumps(p) and "hidden@" not in json.dumps(p)
+    assert "reporter" not in p and "description" not in p
+
+
+def test_scan_decisions_refused_on_report_cases_and_back(srv, hook):
+    cid, _ = new_case(srv, hook, "kinds.example")
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "dismiss"}), 422)
+    assert_error(srv.post("/v1/cases/99999/decision", json={"decision": "block_url"}), 404)
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", role="scanner",
+                          json={"decision": "block_url"}), 403)
+    assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "reject"}).status_code == 200
+    audit = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    mine = [a for a in audit if a["action"] == "case.decide" and a["object_id"] == str(cid)]
+    assert len(mine) == 1 and "reject" in json.dumps(mine[0]), mine
+
+
+def test_authority_report_of_a_reviewed_csam_case(srv, hook):
+    import xml.etree.ElementTree as ET
+    md5 = "00112233445566778899aabbccddeeff"
+    cid, _ = new_case(srv, hook, "tip.example", category="csam",
+                      description="SECRET-DESCRIPTION of the content",
+                      reporter={"name": "Tip Reporter", "email": "tip@example.org"},
+                      evidence=[{"md5": md5}])
+    # Not before a person acted on it.
+    assert_error(srv.get(f"/v1/cases/{cid}/authority-report", role="analyst"), 409)
+    assert srv.post(f"/v1/cases/{cid}/decision", role="analyst",
+                    json={"decision": "block_url", "note": "reviewed by two"}).status_code == 200
+    r = srv.get(f"/v1/cases/{cid}/authority-report", role="analyst")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/xml")
+    ET.fromstring(r.content)  # well-formed
+    text = r.text
+    assert "https://tip.example/x" in text and md5 in text and "reviewed by two" in text
+    assert str(cid) in text
+    for secret in ("SECRET-DESCRIPTION", "Tip Reporter", "tip@example.org"):
+        assert secret not in text
+    assert_error(srv.get(f"/v1/cases/{cid}/authority-report", role="scanner"), 403)
+    assert "case.authority_report" in srv.get("/v1/audit", params={"limit": 1000}).text
+
+
+def test_no_authority_report_for_other_cases(srv, hook):
+    phish, _ = new_case(srv, hook, "notip.example", category="phishing")
+    assert srv.post(f"/v1/cases/{phish}/decision", json={"decision": "block_url"}).status_code == 200
+    assert_error(srv.get(f"/v1/cases/{phish}/authority-report"), 409)
+    rej, _ = new_case(srv, hook, "rejtip.example", category="csam")
+    assert srv.post(f"/v1/cases/{rej}/decision", json={"decision": "reject"}).status_code == 200
+    assert_error(srv.get(f"/v1/cases/{rej}/authority-report"), 409)
+    assert_error(srv.get("/v1/cases/99999/authority-report"), 404)

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Abuse reports by email against a real `vigil serve` and `vigil report ingest-mail`: ARF,
+X-ARF and plain messages become reports through the one intake (zones, cases, routing);
+a message that is no report gets a 422 (exit 1 from the CLI) and an audit entry with its
+Message-ID and the reason, never its sender."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import ROOT, assert_error, serve_module
+from test_reports import Receiver, zone
+
+MAIL = ROOT / "tests" / "fixtures" / "mail"
+
+
+@pytest.fixture(scope="module")
+def hook():
+    r = Receiver()
+    yield r
+    r.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(vigil_bin, tmp_path_factory):
+    yield from serve_module(vigil_bin, tmp_path_factory)
+
+
+def mail(srv, name, role="intake"):
+    return srv.post("/v1/reports/email", role=role, data=(MAIL / name).read_bytes(),
+                    headers={"Content-Type": "message/rfc822"})
+
+
+def rejected(srv):
+    items = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    return [a for a in items if a["action"] == "report.mail_rejected"]
+
+
+def test_arf_becomes_a_routed_report(srv, hook):
+    zone(srv, "bank-secure.example", hook, "arf")
+    r = mail(srv, "arf-fraud.eml")
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["status"] == "received" and out["category"] == "phishing"
+    assert out["cases"][0]["url"].startswith("https://bank-secure.example/") or \
+        out["cases"][0]["url"].startswith("http://bank-secure.example/")
+    got = hook.drain()
+    assert "/arf/owner" in got and "/arf/host" in got
+    assert "jurgen" not in json.dumps(got) and "@isp.example" not in json.dumps(got)
+
+
+def test_xarf_and_plain(srv, hook):
+    zone(srv, "login.example", hook, "xarf")
+    x = mail(srv, "xarf-v4.eml")
+    assert x.status_code == 201, x.text
+    assert x.json()["category"] == "phishing" and x.json()["status"] == "received"
+    p = mail(srv, "plain.eml", role="admin")
+    assert p.status_code == 201, p.text
+    assert p.json()["status"] == "not_ours"  # fake-shop.example is no zone of ours
+
+
+def test_malformed_is_refused_and_recorded(srv):
+    before = len(rejected(srv))
+    e = assert_error(mail(srv, "malformed-arf-no-type.eml"), 422)
+    assert e["message"]
+    assert_error(mail(srv, "plain-no-url.eml"), 422)
+    assert_error(mail(srv, "malformed-binary.bin"), 422)
+    recs = rejected(srv)
+    assert len(recs) == before + 3
+    assert any(a["object_id"] == "broken-arf-2@isp.example" for a in recs)
+    assert all("reason" in json.dumps(a) for a in recs)
+    # Never the sender.
+    assert "From" not in json.dumps(recs)
+
+
+def test_roles_and_bounds(srv):
+    assert_error(mail(srv, "plain.eml", role="analyst"), 403)
+    assert_error(mail(srv, "plain.eml", role=None), 401)
+    big = srv.post("/v1/reports/email", role="intake", data=b"Subject: x\r\n\r\n" + b"a" * (11 << 20))
+    assert big.status_code == 413, big.status_code
+
+
+def test_cli_ingest_mail(vigil_bin, tmp_path, serve):
+    db = tmp_path / "cli.db"
+    s = serve(db=db)
+    s.post("/v1/zones", json={"name": "bank-secure.example",
+                              "host_contact": {"email": "abuse@host.example"}})
+    s.stop()
+    run = lambda *a, **kw: subprocess.run([str(vigil_bin), "report", *a], capture_output=True,
+                                          **kw)
+    p = run("ingest-mail", "--db", str(db), "--json", str(MAIL / "arf-fraud.eml"))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["status"] == "received" and out["notifications"][0]["type"] == "email"
+    p = run("ingest-mail", "--db", str(db), input=(MAIL / "plain.eml").read_bytes())
+    assert p.returncode == 0 and b"stored" in p.stdout, p.stderr
+    p = run("ingest-mail", "--db", str(db), str(MAIL / "malformed-arf-no-type.eml"))
+    assert p.returncode == 1 and p.stderr
+    audit = subprocess.run([str(vigil_bin), "audit", "list", "--db", str(db), "--json"],
+                           capture_output=True, check=True).stdout.decode()
+    assert "report.mail_rejected" in audit and "broken-arf-2@isp.example" in audit
+    assert run("ingest-mail", "--db", str(db), "a", "b").returncode == 2
+    assert run("bogus").returncode == 2

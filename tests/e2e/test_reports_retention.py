@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Retention of reporter personal data against a real `vigil serve`: the background job
+erases name, email and client address past report_retention and audits it; the report
+stays countable; the test clock (`now` on POST /v1/admin/retention/run) is honoured only
+with VIGIL_TEST_CLOCK=1 and refused otherwise."""
+import datetime
+import sqlite3
+import time
+
+from conftest import assert_error
+
+
+def reporter_fields(db, rid):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT reporter_name, reporter_email, client_addr, erased_at "
+                           "FROM reports WHERE id = ?", (rid,)).fetchone()
+    finally:
+        con.close()
+
+
+def new_report(s, name="Retained Person"):
+    r = s.post("/v1/reports", role=None, json={
+        "category": "spam", "urls": ["https://ret.invalid/"],
+        "reporter": {"name": name, "email": "kept@example.org"}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_test_clock_erases_past_retention_and_audits(serve):
+    s = serve(env={"VIGIL_TEST_CLOCK": "1"})
+    rid = new_report(s)
+    assert reporter_fields(s.db, rid)[0] == "Retained Person"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    r = s.post("/v1/admin/retention/run", params={"now": iso(now + datetime.timedelta(days=179))})
+    assert r.status_code == 200 and r.json()["erased"] == 0, r.text
+    r = s.post("/v1/admin/retention/run", params={"now": iso(now + datetime.timedelta(days=181))})
+    assert r.status_code == 200 and r.json()["erased"] == 1, r.text
+    name, email, addr, erased_at = reporter_fields(s.db, rid)
+    assert name is None and email is None and addr is None and erased_at
+    audit = s.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    (entry,) = [a for a in audit if a["action"] == "report.erase_personal_data"]
+    assert "Retained" not in str(entry) and "kept@" not in str(entry) and rid in entry["detail"]["reports"]
+    # Still counted.
+    f = s.get("/v1/transparency", role="analyst").json()
+    assert f["reports"]["by_category"].get("spam") == 1
+    assert_error(s.post("/v1/admin/retention/run", params={"now": "tomorrow"}), 422)
+    assert_error(s.post("/v1/admin/retention/run", role="analyst"), 403)
+    assert "VIGIL_TEST_CLOCK" in s.log_text()
+
+
+def test_now_is_refused_without_the_test_clock(serve):
+    s = serve()
+    rid = new_report(s)
+    far = iso(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=400))
+    assert_error(s.post("/v1/admin/retention/run", params={"now": far}), 422)
+    r = s.post("/v1/admin/retention/run")
+    assert r.status_code == 200 and r.json()["erased"] == 0
+    assert reporter_fields(s.db, rid)[0] == "Retained Person"
+
+
+def test_background_job_erases_on_its_own(serve):
+    s = serve("--report-retention", "1s", "--retention-interval", "1s")
+    rid = new_report(s, "Short Lived")
+    end = time.time() + 8
+    while time.time() < end and reporter_fields(s.db, rid)[0] is not None:
+        time.sleep(0.2)
+    name, email, addr, erased_at = reporter_fields(s.db, rid)
+    assert name is None and email is None and addr is None and erased_at
+    assert "Short Lived" not in s.log_text()

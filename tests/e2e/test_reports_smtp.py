@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Email notifications through an SMTP relay against a real `vigil serve`: a tiny local
+SMTP sink (socketserver, speaking just enough SMTP) receives the owner's and host's
+messages for a report; a recipient the relay refuses for good (5xx) is dead; without
+smtp_url email items stay pending."""
+import base64
+import email
+import email.policy
+import queue
+import socketserver
+import threading
+import time
+
+import pytest
+
+from conftest import serve_module
+from test_reports import report
+
+
+class Sink:
+    """Accepts every message except for recipients starting with "refuse"."""
+
+    def __init__(self):
+        self.got = queue.Queue()
+        outer = self
+
+        class H(socketserver.StreamRequestHandler):
+            def say(self, line):
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self):
+                self.say("220 sink ESMTP")
+                sender, rcpts = None, []
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    cmd = line.decode("latin-1").strip()
+                    up = cmd.upper()
+                    if up.startswith(("EHLO", "HELO")):
+                        self.say("250 sink")
+                    elif up.startswith("MAIL FROM:"):
+                        sender, rcpts = cmd[10:].strip(), []
+                        self.say("250 ok")
+                    elif up.startswith("RCPT TO:"):
+                        to = cmd[8:].strip()
+                        if to.strip("<>").startswith("refuse"):
+                            self.say("550 no such user")
+                        else:
+                            rcpts.append(to)
+                            self.say("250 ok")
+                    elif up == "DATA":
+                        self.say("354 go on")
+                        data = b""
+                        while not data.endswith(b"\r\n.\r\n"):
+                            chunk = self.rfile.readline()
+                            if not chunk:
+                                return
+                            data += chunk
+                        outer.got.put((sender, rcpts, data[:-5]))
+                        self.say("250 queued")
+                    elif up == "QUIT":
+                        self.say("221 bye")
+                        return
+                    elif up in ("RSET", "NOOP"):
+                        self.say("250 ok")
+                    else:
+                        self.say("502 not here")
+
+        class S(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.srv = S(("127.0.0.1", 0), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"smtp://127.0.0.1:{self.srv.server_address[1]}"
+
+    def messages(self, n, wait=5):
+        out, end = [], time.time() + wait
+        while len(out) < n and time.time() < end:
+            try:
+                out.append(self.got.get(timeout=0.1))
+            except queue.Empty:
+                pass
+        return out
+
+
+@pytest.fixture(scope="module")
+def sink():
+    s = Sink()
+    yield s
+    s.srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(vigil_bin, tmp_path_factory, sink):
+    yield from serve_module(vigil_bin, tmp_path_factory, "--smtp-url", sink.url,
+                            "--smtp-from", "abuse@vigil.example", "--webhook-backoff", "100ms")
+
+
+def outbox(srv, state):
+    return srv.get("/v1/outbox", role="analyst", params={"state": state, "limit": 1000}).json()["items"]
+
+
+def test_owner_and_host_get_an_email(srv, sink):
+    assert srv.post("/v1/zones", json={
+        "name": "mail.example", "owner_contact": {"email": "owner@mail.example"},
+        "host_contact": {"email": "abuse@host.example"}}).status_code == 201
+    r = report(srv, category="phishing", urls=["https://mail.example/login"],
+               reporter={"name": "Mailer Person", "email": "mp@example.org"})
+    assert r.status_code == 201, r.text
+    assert sorted(n["type"] for n in r.json()["notifications"]) == ["email", "email"]
+    got = sink.messages(2)
+    assert len(got) == 2, got
+    assert sorted(to for _, rcpts, _ in got for to in rcpts) == [
+        "<abuse@host.example>", "<owner@mail.example>"]
+    for sender, _, data in got:
+        assert sender == "<abuse@vigil.example>"
+        m = email.message_from_bytes(data, policy=email.policy.default)
+        assert m["From"] == "abuse@vigil.example"
+        assert m["Subject"] == "[vigil] abuse report: phishing on mail.example"
+        text = m.get_content()
+        assert "https://mail.example/login" in text and "Category: phishing" in text
+        assert "Mailer Person" not in text and "mp@example.org" not in text
+        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    time.sleep(0.3)
+    done = [o for o in outbox(srv, "done") if o["kind"] == "email"]
+    assert len(done) == 2, done
+
+
+def test_a_refused_recipient_is_dead(srv, sink):
+    assert srv.post("/v1/zones", json={
+        "name": "refused.example", "host_contact": {"email": "refuse@host.example"}}).status_code == 201
+    assert report(srv, category="spam", urls=["https://refused.example/"]).status_code == 201
+    end = time.time() + 5
+    dead = []
+    while time.time() < end and not dead:
+        dead = [o for o in outbox(srv, "dead") if o["target"] == "refuse@host.example"]
+        time.sleep(0.1)
+    assert dead and "550" in dead[0]["last_error"], dead
+
+
+def test_without_smtp_url_email_waits(serve):
+    s = serve()
+    s.post("/v1/zones", json={"name": "wait.example", "host_contact": {"email": "h@wait.example"}})
+    assert report(s, category="spam", urls=["https://wait.example/"]).status_code == 201
+    time.sleep(0.5)
+    pending = [o for o in s.get("/v1/outbox", params={"state": "pending"}).json()["items"]
+               if o["kind"] == "email"]
+    assert len(pending) == 1 and pending[0]["attempts"] == 0

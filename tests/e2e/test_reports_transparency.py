@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The transparency figures against a real `vigil serve` with a fresh database: reports by
+category and source, actions by type, blocks placed and lifted, time to first action, in
+JSON and CSV, and only within the range asked for."""
+import csv
+import io
+import time
+
+import pytest
+
+from conftest import ROOT, assert_error, serve_module
+from test_reports import Receiver, report, zone
+
+
+@pytest.fixture(scope="module")
+def hook():
+    r = Receiver()
+    yield r
+    r.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(vigil_bin, tmp_path_factory):
+    yield from serve_module(vigil_bin, tmp_path_factory, "--report-burst", "1000")
+
+
+def test_figures(srv, hook):
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    zone(srv, "tr.example", hook, "tr")
+    ids = [report(srv, category="phishing", urls=[f"https://tr.example/{i}"]).json()
+           for i in range(3)]
+    report(srv, category="spam", urls=["https://tr.example/s"])
+    mail = (ROOT / "tests" / "fixtures" / "mail" / "plain.eml").read_bytes()
+    assert srv.post("/v1/reports/email", role="intake", data=mail).status_code == 201
+    c0, c1, c2 = (r["cases"][0]["case_id"] for r in ids)
+    time.sleep(0.2)
+    assert srv.post(f"/v1/cases/{c0}/decision", json={"decision": "block_url"}).status_code == 200
+    assert srv.post(f"/v1/cases/{c0}/decision", json={"decision": "close"}).status_code == 200
+    assert srv.post(f"/v1/cases/{c1}/decision", json={"decision": "notify"}).status_code == 200
+    assert srv.post(f"/v1/cases/{c2}/decision", json={"decision": "reject"}).status_code == 200
+    assert srv.post(f"/v1/cases/{c2}/assign", json={"assignee": "e2e-analyst"}).status_code == 409
+
+    r = srv.get("/v1/transparency", role="analyst", params={"from": today, "to": today})
+    assert r.status_code == 200, r.text
+    f = r.json()
+    assert f["reports"]["total"] == 5
+    assert f["reports"]["by_category"] == {"phishing": 3, "spam": 1, "other": 1}
+    assert f["reports"]["by_source"] == {"rest": 4, "email": 1}
+    assert f["actions"] == {"block_url": 1, "close": 1, "notify": 1, "reject": 1}
+    assert f["blocks"] == {"placed": 1, "lifted": 0}
+    t = f["time_to_first_action"]
+    assert t["count"] == 2 and 0.1 <= t["median_seconds"] <= t["p90_seconds"] < 60
+
+    rows = list(csv.reader(io.StringIO(srv.get("/v1/transparency", role="analyst", params={
+        "from": today, "to": today, "format": "csv"}).text)))
+    assert rows[0] == ["section", "name", "source", "value"]
+    assert ["reports", "phishing", "rest", "3"] in rows and ["reports", "other", "email", "1"] in rows
+    assert ["actions", "block_url", "", "1"] in rows and ["blocks", "placed", "", "1"] in rows
+    assert ["time_to_first_action", "count", "", "2"] in rows
+
+
+def test_range_and_errors(srv):
+    old = srv.get("/v1/transparency", params={"from": "2001-01-01", "to": "2001-12-31"}).json()
+    assert old["reports"]["total"] == 0 and old["actions"] == {} and old["blocks"]["placed"] == 0
+    assert old["time_to_first_action"] == {"count": 0, "median_seconds": None, "p90_seconds": None}
+    assert old["from"].startswith("2001-01-01T00:00:00") and old["to"].startswith("2002-01-01T00:00:00")
+    assert_error(srv.get("/v1/transparency", params={"from": "yesterday"}), 422)
+    assert_error(srv.get("/v1/transparency", params={"from": "2024-02-31"}), 422)
+    assert_error(srv.get("/v1/transparency", params={"format": "xml"}), 422)
+    assert_error(srv.get("/v1/transparency", params={"from": "2030-01-01", "to": "2029-01-01"}), 422)
+    assert_error(srv.get("/v1/transparency", role="scanner"), 403)
+    # Counts only: nothing of the reports themselves.
+    text = srv.get("/v1/transparency", params={"format": "csv"}).text
+    assert "tr.example" not in text and "http" not in text
