@@ -115,7 +115,10 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	else
 		snprintf(api->snapshot, sizeof(api->snapshot), "%s.pdq-index", cfg->db);
 
-	int rc = vg_store_open(cfg->db, &api->main_store, err);
+	int rc = vg_api_routing_load(cfg->report_routing_file, &api->routing, err);
+	if (rc)
+		goto fail;
+	rc = vg_store_open(cfg->db, &api->main_store, err);
 	if (rc)
 		goto fail;
 	rc = vg__api_bootstrap_admin(api, ret_new_admin_token, err);
@@ -129,6 +132,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	rc = vg__blocklist_load(api->blocks, api->main_store, err);
 	if (rc)
 		goto fail;
+	api->block_sync = vg__block_sync_start(api);
 	vg_outbox_config oc;
 	vg_outbox_config_init(&oc);
 	oc.db_path = cfg->db;
@@ -168,6 +172,7 @@ void vg_api_close(vg_api *api)
 	if (!api)
 		return;
 	vg__api_rules_close(api); /* writes the rules' labels to the store */
+	vg__block_sync_stop(api->block_sync);
 	vg_outbox_worker_stop(api->outbox);
 	vg__blocklist_free(api->blocks);
 	vg_bank_index_free(api->index);

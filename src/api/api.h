@@ -49,6 +49,7 @@ typedef struct vg_api_config {
 	int64_t report_rate;          /* reports per minute one client address may send */
 	int64_t report_burst;         /* ... and how many at once */
 	int64_t report_dedup_window;  /* microseconds: a report joins a case this recent */
+	char report_routing_file[VG_OPT_STRING_MAX]; /* routing overrides; empty: defaults */
 	/* authority reports, retention and SMTP (api_cases.c, api_retention.c, action/) */
 	char report_org_name[VG_OPT_STRING_MAX];  /* the reporting organisation */
 	char report_org_email[VG_OPT_STRING_MAX]; /* its contact; empty: none */
@@ -110,6 +111,7 @@ typedef struct vg_api_report_ctx {
 	const vg_bank_index *index;  /* when api is NULL: the banks to match; NULL: none */
 	int threshold;               /* PDQ match distance (when api is NULL) */
 	vg_usec dedup_window;        /* when api is NULL; the server uses its option */
+	const struct vg_report_policy *policy; /* when api is NULL; NULL: the defaults */
 	const char *source;          /* "rest" | "email" */
 	const char *actor;           /* the audit actor: "public", a token name, "cli" */
 	const char *client_addr;     /* personal data; NULL when none */
@@ -138,6 +140,11 @@ VG_EXPORT void vg_api_report_result_done(vg_api_report_result *r);
 VG_EXPORT VG_MUST_CHECK int vg_api_report_store(const vg_api_report_ctx *ctx,
 						const struct vg_report *r,
 						vg_api_report_result *ret, vg_error *err);
+/* Loads the routing policy: the defaults, then the file (when path is not empty). Errors
+ * name the file and line. */
+VG_EXPORT VG_MUST_CHECK int vg_api_routing_load(const char *path, struct vg_report_policy *ret,
+					       vg_error *err);
+
 /* Parses one raw RFC 5322 message (vg_report_mail_parse: ARF, X-ARF or plain) and stores
  * it with vg_api_report_store (source "email", its Message-ID). A message that is no
  * report is refused and recorded in the audit log (action "report.mail_rejected", detail

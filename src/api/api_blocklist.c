@@ -5,9 +5,12 @@
  * nothing else, which is what lets it answer tens of thousands of times a second. The
  * store is the truth: the table is loaded from it at start and changed only after the
  * store has committed the block or the lift, so a decision never shows a block that a
- * crash could lose.
+ * crash could lose. Blocks written by another process (`vigil report ingest-mail`, a
+ * second server) are picked up by a thread that watches the store's block watermark
+ * and reloads the table when it moves, within SYNC_INTERVAL_MS.
  */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "internal.h"
@@ -160,4 +163,95 @@ static int load_one(const vg_store_block *blk, void *ctx)
 int vg__blocklist_load(vg__blocklist *b, vg_store *s, vg_error *err)
 {
 	return vg_store_block_each(s, true, 0, 0, load_one, b, err);
+}
+
+int vg__blocklist_reload(vg__blocklist *b, vg_store *s, vg_error *err)
+{
+	/* Load into a fresh table, then swap the tables under the write lock: readers see
+	 * the old list or the new one, never half of each. */
+	vg__blocklist *fresh = vg__blocklist_new();
+	int rc = vg__blocklist_load(fresh, s, err);
+	if (rc == 0) {
+		pthread_rwlock_wrlock(&b->lock);
+		struct entry *v = b->v;
+		size_t cap = b->cap;
+		b->v = fresh->v;
+		b->cap = fresh->cap;
+		b->n = fresh->n;
+		b->used = fresh->used;
+		fresh->v = v;
+		fresh->cap = cap;
+		pthread_rwlock_unlock(&b->lock);
+	}
+	vg__blocklist_free(fresh);
+	return rc;
+}
+
+/* ---- following other writers ---------------------------------------------------------- */
+#define SYNC_INTERVAL_MS 2000
+
+struct vg__block_sync {
+	vg_api *api;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *sync_main(void *arg)
+{
+	vg__block_sync *y = arg;
+	vg_store *s = NULL;
+	vg_error err;
+	int64_t seen = -1;
+	pthread_mutex_lock(&y->mu);
+	while (!y->stop) {
+		pthread_mutex_unlock(&y->mu);
+		int64_t mark;
+		if (!s && vg_store_open(y->api->cfg.db, &s, &err) != 0)
+			s = NULL;
+		if (s && vg_store_block_watermark(s, &mark, &err) == 0) {
+			if (seen >= 0 && mark != seen && vg__blocklist_reload(y->api->blocks, s, &err) != 0)
+				mark = seen; /* try again next time */
+			seen = mark;
+		}
+		pthread_mutex_lock(&y->mu);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SYNC_INTERVAL_MS / 1000;
+		if (!y->stop)
+			pthread_cond_timedwait(&y->cv, &y->mu, &until);
+	}
+	pthread_mutex_unlock(&y->mu);
+	vg_store_close(s);
+	return NULL;
+}
+
+vg__block_sync *vg__block_sync_start(vg_api *api)
+{
+	vg__block_sync *y = vg_xcalloc(1, sizeof(*y));
+	y->api = api;
+	pthread_mutex_init(&y->mu, NULL);
+	pthread_cond_init(&y->cv, NULL);
+	if (pthread_create(&y->thread, NULL, sync_main, y) != 0) {
+		pthread_cond_destroy(&y->cv);
+		pthread_mutex_destroy(&y->mu);
+		free(y);
+		return NULL;
+	}
+	return y;
+}
+
+void vg__block_sync_stop(vg__block_sync *y)
+{
+	if (!y)
+		return;
+	pthread_mutex_lock(&y->mu);
+	y->stop = true;
+	pthread_cond_signal(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+	pthread_join(y->thread, NULL);
+	pthread_cond_destroy(&y->cv);
+	pthread_mutex_destroy(&y->mu);
+	free(y);
 }

@@ -184,7 +184,7 @@ static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store
 /* notify: the parties the category's policy names; for csam, ncii and terrorism (held at
  * intake until a person reviewed the case) the host only: the site owner may be the
  * abuser, and the host can act without warning them. */
-static int case_notify(vg_store *s, const vg_store_case *c, json_t *done, vg_error *err)
+static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, json_t *done, vg_error *err)
 {
 	vg_store_zone z;
 	int rc = vg__api_zone_resolve(s, c->url, &z, err);
@@ -195,10 +195,8 @@ static int case_notify(vg_store *s, const vg_store_case *c, json_t *done, vg_err
 	bool owner = false, host = true;
 	if (!restricted(c->category)) {
 		vg_report_category cat;
-		vg_report_policy policy;
-		vg_report_policy_default(&policy);
 		if (vg_report_category_parse(c->category, &cat) == 0) {
-			unsigned a = policy.rules[cat].actions;
+			unsigned a = api->routing.rules[cat].actions;
 			owner = a & (VG_REPORT_ACT_NOTIFY_OWNER | VG_REPORT_ACT_FORWARD_OWNER);
 			host = a & (VG_REPORT_ACT_NOTIFY_HOST | VG_REPORT_ACT_FORWARD_HOST);
 		}
@@ -286,7 +284,7 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_s
 	if (!rc && !strcmp(decision, "block_url"))
 		rc = case_block(s, c, who->name, &block_id, &err);
 	if (!rc && !strcmp(decision, "notify"))
-		rc = case_notify(s, c, done, &err);
+		rc = case_notify(api, s, c, done, &err);
 	if (!rc && !strcmp(decision, "reject"))
 		rc = vg_store_block_lift_by_case(s, c->id, who->name, &lifted, &nlifted, &err);
 	if (!rc)

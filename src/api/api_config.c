@@ -66,6 +66,8 @@ const vg_opt vg_api_options[] = {
 	    "POST /v1/reports a client address may make per minute (429 with Retry-After above)"),
 	OPT(report_burst, VG_OPT_INT, "20", 1, 100000, "reports", true,
 	    "POST /v1/reports a client address may make at once before the rate applies"),
+	OPT(report_routing_file, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "a file of `category = action, ...` lines overriding the default routing (docs/reports.md)"),
 	OPT(report_dedup_window, VG_OPT_DURATION, "24h", 0, 31536000000000LL, "us", true,
 	    "a report for the same category and URL within this time joins the existing case"),
 	OPT(report_org_name, VG_OPT_STRING, "vigil operator", 0, 0, NULL, true,

@@ -282,7 +282,12 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 	const char *source = ctx->source, *actor = ctx->actor;
 	vg_usec window = ctx->api ? ctx->api->cfg.report_dedup_window : ctx->dedup_window;
 	vg_report_policy policy;
-	vg_report_policy_default(&policy);
+	if (ctx->api)
+		policy = ctx->api->routing;
+	else if (ctx->policy)
+		policy = *ctx->policy;
+	else
+		vg_report_policy_default(&policy);
 	char token[2 * 24 + 1], token_hash[65]; /* 24 random bytes in hex, and a NUL */
 	uint8_t raw[24];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
@@ -816,3 +821,22 @@ const vg__api_route vg__report_routes[] = {
 	{"POST", "/v1/admin/retention/run", VG__ROLE_ADMIN, false, vg__api_retention_run},
 };
 const size_t vg__report_route_count = VG_ARRAY_LEN(vg__report_routes);
+
+int vg_api_routing_load(const char *path, vg_report_policy *ret, vg_error *err)
+{
+	vg_report_policy p;
+	vg_report_policy_default(&p);
+	if (path && *path) {
+		uint8_t *text;
+		size_t len;
+		int rc = vg_file_read(path, 1 << 20, &text, &len, err);
+		if (rc)
+			return rc;
+		rc = vg_report_policy_parse(&p, (const char *)text, len, path, err);
+		free(text);
+		if (rc)
+			return rc;
+	}
+	*ret = p;
+	return 0;
+}

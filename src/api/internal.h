@@ -12,6 +12,7 @@
 
 #include "action/action.h"
 #include "api.h"
+#include "report/report.h"
 #include "bank/bank.h"
 #include "store/store.h"
 
@@ -51,12 +52,19 @@ void vg__blocklist_remove_id(vg__blocklist *b, int64_t id);
 bool vg__blocklist_get(vg__blocklist *b, const char *url, int64_t *ret_id, char *reason,
 		       size_t reason_size, vg_usec *ret_since);
 size_t vg__blocklist_count(vg__blocklist *b);
+/* Replaces the whole table with the store's active blocks. */
+int vg__blocklist_reload(vg__blocklist *b, vg_store *s, vg_error *err);
+/* A thread that reloads the table when another process changed the blocks. */
+typedef struct vg__block_sync vg__block_sync;
+vg__block_sync *vg__block_sync_start(vg_api *api);
+void vg__block_sync_stop(vg__block_sync *y);
 
 /* A cached token: the SHA-256 of its secret, whom it names, until when we trust it. */
 struct vg__token_cache;
 
 struct vg_api {
 	vg_api_config cfg;
+	vg_report_policy routing; /* the defaults and report_routing_file, loaded once */
 	char snapshot[VG_OPT_STRING_MAX + 16];
 	pthread_key_t store_key; /* each HTTP thread's own store connection */
 	vg_store *main_store;    /* for start-up and shutdown, on the opening thread */
@@ -66,6 +74,7 @@ struct vg_api {
 
 	struct vg__token_cache *tokens;
 	vg__blocklist *blocks;
+	vg__block_sync *block_sync;
 	vg_outbox_worker *outbox;
 	vg_http_server *srv;
 	bool ready;

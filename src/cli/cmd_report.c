@@ -9,8 +9,8 @@
  * Invariants: the message is bounded (VG_REPORT_MAIL_MAX_BYTES) before it is parsed; a
  * message that is no report is recorded in the audit log with its Message-ID and the
  * reason (never its sender) and exits 1; nothing here prints the reporter's address.
- * Blocks placed here reach a running `vigil serve`'s in-memory block list when it next
- * starts; outbox items are delivered by its worker.
+ * Blocks placed here reach a running `vigil serve`'s decision API within a few seconds
+ * (it watches the store's block watermark); outbox items are delivered by its worker.
  *
  * Exit status: 0 stored; 1 refused (malformed, no report in it, too big) or the database
  * failed; 2 a usage error.
@@ -27,8 +27,6 @@
 #include "store/store.h"
 
 #define AUDIT_ACTOR "cli"
-#define DEDUP_WINDOW (24LL * 3600 * 1000000) /* vigil serve's report_dedup_window default */
-#define THRESHOLD 31                         /* vigil serve's threshold default */
 
 /* Standard input up to max bytes (VG_ETOOBIG past it): a pipe has no size to check first. */
 static int read_stdin(size_t max, uint8_t **ret, size_t *ret_len, vg_error *err)
@@ -69,8 +67,31 @@ static int read_stdin(size_t max, uint8_t **ret, size_t *ret_len, vg_error *err)
 	return 0;
 }
 
-static int ingest(const char *db, const char *file, bool json)
+/* The server's settings that shape an intake (dedup window, PDQ threshold, routing),
+ * read from the same layers as `vigil serve`: defaults < --config file < VIGIL_*. */
+static int server_settings(const char *config, vg_api_config *cfg, vg_error *err)
 {
+	int rc = vg_config_defaults(vg_api_options, vg_api_option_count, cfg, err);
+	if (!rc && config)
+		rc = vg_config_file(vg_api_options, vg_api_option_count, cfg, config, err);
+	if (!rc)
+		rc = vg_config_env(vg_api_options, vg_api_option_count, cfg, err);
+	return rc;
+}
+
+static int ingest(const char *db, const char *config, const char *file, bool json)
+{
+	vg_api_config cfg;
+	vg_report_policy routing;
+	vg_error cerr;
+	if (server_settings(config, &cfg, &cerr) != 0 ||
+	    vg_api_routing_load(cfg.report_routing_file, &routing, &cerr) != 0) {
+		fprintf(stderr, "vigil report ingest-mail: %s\n", cerr.msg);
+		return VG_EXIT_USAGE;
+	}
+	if (!db && cfg.db[0] && getenv("VIGIL_DB") == NULL && config)
+		db = cfg.db; /* a --config file's db, as vigil serve would use it */
+
 	uint8_t *data = NULL;
 	size_t len = 0;
 	vg_error err;
@@ -100,8 +121,9 @@ static int ingest(const char *db, const char *file, bool json)
 	vg_api_report_ctx ctx = {
 		.store = s,
 		.index = idx,
-		.threshold = THRESHOLD,
-		.dedup_window = DEDUP_WINDOW,
+		.threshold = (int)cfg.threshold,
+		.dedup_window = cfg.report_dedup_window,
+		.policy = &routing,
 		.source = "email",
 		.actor = AUDIT_ACTOR,
 	};
@@ -135,10 +157,11 @@ static int run(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'J'},
+		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *db = NULL;
+	const char *db = NULL, *config = getenv("VIGIL_CONFIG");
 	bool json = false;
 	optind = 1;
 	opterr = 0;
@@ -147,6 +170,7 @@ static int run(int argc, char **argv)
 		switch (c) {
 		case 'D': db = optarg; break;
 		case 'J': json = true; break;
+		case 'C': config = optarg; break;
 		case 'h': fputs(vg_cmd_report.help, stdout); return VG_EXIT_OK;
 		case ':': return vg_cli_usage_error("report", "%s needs a value", argv[optind - 1]);
 		default: return vg_cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
@@ -160,7 +184,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("report", "unknown subcommand '%s'", sub);
 	if (nargs > 1)
 		return vg_cli_usage_error("report", "ingest-mail takes one FILE (or - for stdin)");
-	return ingest(db, nargs ? argv[optind + 1] : "-", json);
+	return ingest(db, config, nargs ? argv[optind + 1] : "-", json);
 }
 
 const vg_cmd vg_cmd_report = {
@@ -178,8 +202,12 @@ const vg_cmd vg_cmd_report = {
 		"Message-ID and the reason.\n"
 		"\n"
 		"options:\n"
-		"  --db PATH   the database (default: $VIGIL_DB, else ./vigil.db)\n"
-		"  --json      print the stored report as POST /v1/reports/email answers it\n"
+		"  --db PATH       the database (default: $VIGIL_DB, else the config's db, else\n"
+		"                  ./vigil.db)\n"
+		"  --config FILE   vigil serve's configuration file (default: $VIGIL_CONFIG), so\n"
+		"                  the dedup window, PDQ threshold and report_routing_file are\n"
+		"                  the server's\n"
+		"  --json          print the stored report as POST /v1/reports/email answers it\n"
 		"\n"
 		"Exit status: 0 stored, 1 refused or the database failed, 2 usage.\n",
 	.run = run,

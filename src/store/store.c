@@ -447,6 +447,11 @@ int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id, size_t 
 	return s->ops->service->block_each(s, active_only, after_id, limit, fn, ctx, err);
 }
 
+int vg_store_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
+{
+	return s->ops->service->block_watermark(s, ret, err);
+}
+
 /* ---- cases ------------------------------------------------------------------------- */
 
 void vg_store_case_done(vg_store_case *c)

@@ -304,6 +304,9 @@ typedef int vg_store_block_fn(const vg_store_block *b, void *ctx);
 VG_EXPORT VG_MUST_CHECK int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id,
 						size_t limit, vg_store_block_fn *fn, void *ctx,
 						vg_error *err);
+/* A number that changes whenever a block is added or lifted, by any process: how a
+ * server notices blocks placed by `vigil report ingest-mail` or another server. */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_watermark(vg_store *s, int64_t *ret, vg_error *err);
 
 /* ---- cases: one open case per (url, bank) ---------------------------------------------- */
 typedef struct vg_store_case {

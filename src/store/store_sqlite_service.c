@@ -861,6 +861,24 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 	return rc;
 }
 
+static int sq_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(s, "SELECT COALESCE(MAX(id), 0), COALESCE(MAX(lifted_at), 0), "
+			    "COUNT(lifted_at) FROM blocks", &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		/* Any add raises max(id); any lift raises the count of lifted rows. */
+		*ret = sqlite3_column_int64(st, 0) * 1000003 + sqlite3_column_int64(st, 2) * 31 +
+		       sqlite3_column_int64(st, 1);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---- cases ------------------------------------------------------------------------- */
 
 #define CASE_COLUMNS VG__SQ_CASE_COLUMNS
@@ -1406,6 +1424,7 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.block_lift = sq_block_lift,
 	.block_lift_by_case = sq_block_lift_by_case,
 	.block_each = sq_block_each,
+	.block_watermark = sq_block_watermark,
 	.case_open_or_attach = sq_case_open_or_attach,
 	.case_get = sq_case_get,
 	.case_list = sq_case_list,

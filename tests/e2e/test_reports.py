@@ -220,3 +220,27 @@ def test_rate_limit_per_address(serve):
     r = s.post("/v1/reports", role=None, json=body)
     assert_error(r, 429, "rate_limited")
     assert 1 <= int(r.headers["Retry-After"]) <= 60
+
+
+def test_routing_file_overrides_the_defaults(serve, hook, tmp_path):
+    routing = tmp_path / "routing.conf"
+    routing.write_text("# spam reaches the host only\nspam = notify_host\n")
+    s = serve("--report-routing-file", routing, "--report-burst", "100")
+    zone(s, "routed.example", hook, "routed")
+    r = report(s, category="spam", urls=["https://routed.example/x"])
+    assert r.status_code == 201, r.text
+    mine = lambda got: sorted(p for p in got if p.startswith("/routed/"))  # the hook is shared
+    assert mine(hook.drain()) == ["/routed/host"], "the file took the owner off spam"
+    r = report(s, category="phishing", urls=["https://routed.example/p"])
+    assert r.status_code == 201, r.text
+    assert mine(hook.drain()) == ["/routed/host", "/routed/owner"], "other lines keep defaults"
+
+
+def test_a_bad_routing_file_stops_the_server(vigil, tmp_path):
+    routing = tmp_path / "routing.conf"
+    routing.write_text("spam = notify_host\ncsam = notify_owner\n")
+    proc = vigil("serve", "--listen", "127.0.0.1:0", "--db", tmp_path / "x.db",
+                 "--report-routing-file", routing)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "routing.conf:2" in err, err
