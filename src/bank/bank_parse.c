@@ -128,11 +128,12 @@ static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 		if (rlen && rest[0] == '{') {
 			rc = vg_bank_metadata_normalize(rest, rlen, &meta, &err);
 		} else if (rlen) {
-			/* Free text is a note; jansson refuses bytes that are not UTF-8. */
+			/* Free text is a note; jansson refuses bytes that are not UTF-8, and a
+			 * NUL would not survive a round trip through the metadata's JSON. */
 			json_t *obj = json_object();
-			json_t *note = json_stringn(rest, rlen);
+			json_t *note = memchr(rest, '\0', rlen) ? NULL : json_stringn(rest, rlen);
 			if (!note) {
-				rc = vg_error_set(&err, VG_EINVAL, "note is not valid UTF-8");
+				rc = vg_error_set(&err, VG_EINVAL, "note is not valid UTF-8 text");
 			} else {
 				json_object_set_new(obj, "note", note);
 				rc = vg__bank_metadata_dump(obj, &meta, &err);

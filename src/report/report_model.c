@@ -111,7 +111,8 @@ char *vg__report_strndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);
 	if (p) {
-		memcpy(p, s, n);
+		if (n)
+			memcpy(p, s, n); /* s may be NULL when n is 0 */
 		p[n] = '\0';
 	}
 	return p;
