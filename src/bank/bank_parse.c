@@ -381,9 +381,11 @@ static int csv_row(parser *p, csv *c, size_t lineno, csv_field *header, char *he
 		    c->fields[k].len == 0)
 			continue;
 		const char *key = header_buf + header[k].off;
-		json_t *v = json_stringn(c->buf + c->fields[k].off, c->fields[k].len);
+		const char *cell = c->buf + c->fields[k].off;
+		/* A NUL would not survive the metadata's JSON: refuse it like bad UTF-8. */
+		json_t *v = memchr(cell, '\0', c->fields[k].len) ? NULL : json_stringn(cell, c->fields[k].len);
 		if (!v) {
-			reject(p, lineno, "a field is not valid UTF-8");
+			reject(p, lineno, "a field is not valid UTF-8 text");
 			bad = true;
 			break;
 		}
