@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sqlite_util.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* Page cache per connection, in KiB (a negative cache_size). SQLite's 2 MiB default makes
@@ -111,18 +112,6 @@ static int cached(sq *q, int which, sqlite3_stmt **ret, vg_error *err)
 	sqlite3_clear_bindings(q->st[which]);
 	*ret = q->st[which];
 	return 0;
-}
-
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t ? vg_xstrdup((const char *)t) : NULL;
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
 /* ---- transactions ------------------------------------------------------------------ */

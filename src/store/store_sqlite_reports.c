@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sqlite_util.h"
 
 static int prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
 {
@@ -51,54 +52,6 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
-}
-
-static void bind_id(sqlite3_stmt *st, int i, int64_t id)
-{
-	if (id > 0)
-		sqlite3_bind_int64(st, i, id);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void bind_limit(sqlite3_stmt *st, int i, size_t limit)
-{
-	sqlite3_bind_int64(st, i, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit);
-}
-
-static const char *col_str(sqlite3_stmt *st, int col)
-{
-	return (const char *)sqlite3_column_text(st, col);
-}
-
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-	const char *t = col_str(st, col);
-	return t ? vg_xstrdup(t) : NULL;
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const char *t = col_str(st, col);
-	snprintf(out, size, "%s", t ? t : "");
-}
-
-static int64_t col_id(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
-
-static bool grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return true;
-	size_t ncap = *cap ? 2 * *cap : 16;
-	void *nv = ncap < SIZE_MAX / size ? realloc(*v, ncap * size) : NULL;
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = ncap;
-	return true;
 }
 
 /* ---- writes: the caller's transaction or our own, with a savepoint inside the caller's */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sqlite_util.h"
 
 /* Cached statements (vg__sq_cached slots): the calls made per request or per delivery. */
 enum {
@@ -88,66 +89,6 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
-}
-
-/* 0 (no row to point at) becomes NULL, which the foreign keys accept. */
-static void bind_id(sqlite3_stmt *st, int i, int64_t id)
-{
-	if (id > 0)
-		sqlite3_bind_int64(st, i, id);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-/* limit 0 means every row; SQLite reads a negative LIMIT the same way. */
-static void bind_limit(sqlite3_stmt *st, int i, size_t limit)
-{
-	sqlite3_bind_int64(st, i, limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit);
-}
-
-static const char *col_str(sqlite3_stmt *st, int col)
-{
-	return (const char *)sqlite3_column_text(st, col);
-}
-
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-	const char *t = col_str(st, col);
-	return t ? vg_xstrdup(t) : NULL;
-}
-
-/* Like dup_col, but "" for NULL: for columns the schema declares NOT NULL. */
-static char *dup_col0(sqlite3_stmt *st, int col)
-{
-	const char *t = col_str(st, col);
-	return vg_xstrdup(t ? t : "");
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const char *t = col_str(st, col);
-	snprintf(out, size, "%s", t ? t : "");
-}
-
-static int64_t col_id(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
-
-/* Grows *v (of elements of size bytes) to hold n + 1; false when out of memory. The
- * lists are as long as the database's rows (bounded by the caller's limit when given),
- * so failing cleanly matters more than for the fixed allocations. */
-static bool grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return true;
-	size_t ncap = *cap ? 2 * *cap : 16;
-	void *nv = ncap < SIZE_MAX / size ? realloc(*v, ncap * size) : NULL;
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = ncap;
-	return true;
 }
 
 /* ---- writes: the caller's transaction or one of our own ---------------------------- */
