@@ -154,10 +154,7 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -206,10 +203,7 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "bank.update", "bank", name, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (!rc && je)
 		rc = vg__api_reindex(api, s, &err);
 	if (rc)
@@ -233,10 +227,7 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_delete(s, name, &err);
 	if (!rc)
 		rc = vg__api_audit(api, s, who->name, "bank.delete", "bank", name, NULL, &err);
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (!rc)
 		rc = vg__api_reindex(api, s, &err);
 	if (rc)
@@ -326,10 +317,7 @@ static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);
 		goto out;
@@ -428,10 +416,7 @@ static void signal_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "signal.remove", "bank", name, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (!rc) {
 		pthread_rwlock_wrlock(&api->index_lock);
 		int irc = vg_bank_index_remove(api->index, id, sig.type, sig.value, &err);

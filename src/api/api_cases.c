@@ -301,10 +301,7 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_s
 		rc = vg__api_audit(api, s, who->name, "case.decide", "case", sid, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc) {
 		free(lifted);
 		json_decref(done);
@@ -417,10 +414,7 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "case.decide", "case", sid, d, &err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	json_decref(body);
 	if (have_case)
 		vg_store_case_done(&c);
@@ -488,10 +482,7 @@ static void assign(vg_api *api, vg_http_req *req, const vg__actor *who)
 			rc = vg__api_audit(api, s, who->name, "case.assign", "case", sid, d, &err);
 			json_decref(d);
 		}
-		if (!rc)
-			rc = vg_store_commit(s, &err);
-		else
-			vg_store_rollback(s);
+		rc = vg__api_finish(s, rc, &err);
 	}
 	json_decref(body);
 	json_t *out = rc ? NULL : full_case(s, id, &err);

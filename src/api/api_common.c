@@ -64,3 +64,12 @@ int vg__api_audit(vg_api *api, vg_store *s, const char *actor, const char *actio
 	free(text);
 	return rc;
 }
+
+int vg__api_finish(vg_store *s, int rc, vg_error *err)
+{
+	if (rc) {
+		vg_store_rollback(s);
+		return rc;
+	}
+	return vg_store_commit(s, err);
+}

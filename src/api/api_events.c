@@ -329,10 +329,7 @@ static int act_all(vg_api *api, vg_http_req *req, const vg__actor *who, evctx *c
 		}
 		json_decref(ev);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, err);
 	if (!rc) {
 		for (size_t i = 0; i < npb; i++)
 			vg__blocklist_put(api->blocks, pb[i].url, pb[i].id, pb[i].reason, pb[i].since);

@@ -416,10 +416,7 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 	}
 	if (!rc && ours && route0.match_evidence && r->n_evidence)
 		rc = match_evidence(ctx, s, r, case_of, matches, &blocks, &nblocks, &err);
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 
 	if (rc) {
 		*ret_err = err;

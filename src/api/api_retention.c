@@ -59,10 +59,7 @@ static int run_once(vg_api *api, vg_store *s, vg_usec now, const char *actor, si
 				   err);
 		json_decref(d);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, err);
 	free(ids);
 	if (!rc) {
 		if (n)

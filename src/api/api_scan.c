@@ -237,10 +237,7 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 			rc = vg_store_audit_append(s, who->name, "scan.match", "scan", id, NULL, NULL, &err);
 		}
 		free(matches);
-		if (!rc)
-			rc = vg_store_commit(s, &err);
-		else
-			vg_store_rollback(s);
+		rc = vg__api_finish(s, rc, &err);
 		if (rc)
 			goto fail;
 		json_object_set_new(out, "scan_id", json_integer(scan_id));
@@ -341,10 +338,7 @@ static void block_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		snprintf(sid, sizeof(sid), "%lld", (long long)id);
 		rc = vg_store_audit_append(s, who->name, "block.lift", "block", sid, NULL, NULL, &err);
 	}
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);
 		return;

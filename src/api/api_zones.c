@@ -164,10 +164,7 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_zone_create(s, &z, &id, &err);
 	if (!rc)
 		rc = audited(api, s, who, "zone.create", id, z.name, &err);
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -237,10 +234,7 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_zone_update(s, &z, &err);
 	if (!rc)
 		rc = audited(api, s, who, "zone.update", id, NULL, &err);
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -261,10 +255,7 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_zone_delete(s, id, &err);
 	if (!rc)
 		rc = audited(api, s, who, "zone.delete", id, NULL, &err);
-	if (!rc)
-		rc = vg_store_commit(s, &err);
-	else
-		vg_store_rollback(s);
+	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else

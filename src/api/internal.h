@@ -152,6 +152,9 @@ json_t *vg__api_block_json(const vg_store_block *b);
 int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err);
 /* Wakes the outbox worker after a commit that enqueued something. */
 void vg__api_outbox_kick(vg_api *api);
+/* Ends a transaction begun with vg_store_begin: commits when rc is 0, else rolls back
+ * and returns rc unchanged. */
+int vg__api_finish(vg_store *s, int rc, vg_error *err);
 /* Writes one audit entry in its own transaction (for changes made outside one). */
 int vg__api_audit(vg_api *api, vg_store *s, const char *actor, const char *action,
 		  const char *object_type, const char *object_id, json_t *detail, vg_error *err);
