@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Small helpers every SQLite file of the store shares: binding optional values and
- * limits, reading columns. Private to src/store/store_sqlite*.c (the only files that see
+ * Small helpers every SQLite file of the store shares: one-off statements, binding
+ * optional values and limits, reading columns. Private to src/store/store_sqlite*.c (the only files that see
  * sqlite3.h); static inline so that each stays as cheap as the open-coded call.
  */
 #ifndef VG__STORE_SQLITE_UTIL_H
@@ -12,7 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util/util.h"
+#include "internal.h"
+
+/* A statement compiled for one call; the caller finalizes it. */
+static inline int vg__sq_prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
+{
+	int rc = sqlite3_prepare_v2(vg__sq_db(s), sql, -1, ret, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
+
+static inline int vg__sq_exec(vg_store *s, const char *sql, vg_error *err)
+{
+	int rc = sqlite3_exec(vg__sq_db(s), sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
+}
 
 /* 0 (no row to point at) becomes NULL, which the foreign keys accept. */
 static inline void bind_id(sqlite3_stmt *st, int i, int64_t id)

@@ -24,18 +24,6 @@
 #include "internal.h"
 #include "sqlite_util.h"
 
-static int prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
-{
-	int rc = sqlite3_prepare_v2(vg__sq_db(s), sql, -1, ret, NULL);
-	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
-}
-
-static int exec(vg_store *s, const char *sql, vg_error *err)
-{
-	int rc = sqlite3_exec(vg__sq_db(s), sql, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
-}
-
 /* Steps a statement that returns no row; finalizes it. */
 static int run1(vg_store *s, sqlite3_stmt *st, vg_error *err)
 {
@@ -65,7 +53,7 @@ static int wbegin(vg_store *s, wtx *w, vg_error *err)
 	int rc = vg__sq_write_begin(s, &w->own, err);
 	if (rc || w->own)
 		return rc;
-	if ((rc = exec(s, "SAVEPOINT vg_reports", err)) == 0)
+	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_reports", err)) == 0)
 		w->savepoint = true;
 	return rc;
 }
@@ -77,7 +65,7 @@ static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
 			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_reports; RELEASE vg_reports", NULL,
 				     NULL, NULL);
 		else
-			rc = exec(s, "RELEASE vg_reports", err);
+			rc = vg__sq_exec(s, "RELEASE vg_reports", err);
 	}
 	return vg__sq_write_end(s, w->own, rc, err);
 }
@@ -87,7 +75,7 @@ static int one_int(vg_store *s, const char *sql, int64_t id, int64_t *ret, const
 		   vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, sql, &st, err);
+	int rc = vg__sq_prepare(s, sql, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -127,7 +115,7 @@ static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO zones (id, name, owner_email, owner_webhook_url, host_email, "
 			  "host_webhook_url, created_at, updated_at) VALUES ((SELECT "
 			  "COALESCE(MAX(id), 0) + 1 FROM zones), ?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -155,7 +143,7 @@ static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_
 static int zone_get(vg_store *s, int64_t id, const char *name, vg_store_zone *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, name ? ZONE_COLUMNS "WHERE name = ?1" : ZONE_COLUMNS "WHERE id = ?1",
+	int rc = vg__sq_prepare(s, name ? ZONE_COLUMNS "WHERE name = ?1" : ZONE_COLUMNS "WHERE id = ?1",
 			 &st, err);
 	if (rc)
 		return rc;
@@ -178,7 +166,7 @@ static int zone_list(vg_store *s, int64_t after_id, size_t limit, vg_store_zone 
 		     size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, ZONE_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
+	int rc = vg__sq_prepare(s, ZONE_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, after_id);
@@ -213,7 +201,7 @@ static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE zones SET "
 			  "owner_email = CASE WHEN ?2 IS NULL THEN owner_email ELSE NULLIF(?2, '') END, "
 			  "owner_webhook_url = CASE WHEN ?3 IS NULL THEN owner_webhook_url "
@@ -243,7 +231,7 @@ static int zone_delete(vg_store *s, int64_t id, vg_error *err)
 		return rc;
 	sqlite3_stmt *st = NULL;
 	/* report_urls.zone_id is ON DELETE SET NULL; zone keeps the name. */
-	if ((rc = prepare(s, "DELETE FROM zones WHERE id = ?1", &st, err)) == 0) {
+	if ((rc = vg__sq_prepare(s, "DELETE FROM zones WHERE id = ?1", &st, err)) == 0) {
 		sqlite3_bind_int64(st, 1, id);
 		if ((rc = run1(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
 			rc = vg_error_set(err, VG_ENOENT, "no zone %lld", (long long)id);
@@ -260,7 +248,7 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO reports (id, category, source, kind, description, "
 			  "reporter_name, reporter_email, client_addr, share_owner, share_host, "
 			  "jurisdiction, source_ip, status, status_token_hash, message_id, "
@@ -294,7 +282,7 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 static int report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 "SELECT id, category, source, kind, description, reporter_name, "
 			 "reporter_email, client_addr, share_owner, share_host, jurisdiction, "
 			 "source_ip, status, status_token_hash, message_id, created_at, "
@@ -342,7 +330,7 @@ static int report_add_url(vg_store *s, int64_t report_id, const char *url, int64
 	int rc = vg__sq_write_begin(s, &own, err);
 	if (rc)
 		return rc;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO report_urls (report_id, url, zone_id, zone, case_id) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5)",
 			  &st, err)) == 0) {
@@ -370,7 +358,7 @@ static int report_add_evidence(vg_store *s, int64_t report_id, const char *type,
 	int rc = vg__sq_write_begin(s, &own, err);
 	if (rc)
 		return rc;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO report_evidence (report_id, type, hex) VALUES (?1, ?2, ?3) "
 			  "ON CONFLICT DO NOTHING",
 			  &st, err)) == 0) {
@@ -392,7 +380,7 @@ static int report_urls(vg_store *s, int64_t report_id,
 		       vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 "SELECT u.url, u.zone, u.zone_id, u.case_id, c.stage FROM report_urls u "
 			 "LEFT JOIN cases c ON c.id = u.case_id WHERE u.report_id = ?1 "
 			 "ORDER BY u.rowid",
@@ -425,7 +413,7 @@ static int case_evidence(vg_store *s, int64_t case_id,
 			 vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 "SELECT DISTINCT e.type, e.hex FROM report_evidence e "
 			 "JOIN report_urls u ON u.report_id = e.report_id "
 			 "WHERE u.case_id = ?1 ORDER BY e.type, e.hex",
@@ -455,7 +443,7 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM reports WHERE erased_at IS NULL AND created_at < ?1 "
 			  "ORDER BY id",
 			  &st, err)))
@@ -474,7 +462,7 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 	sqlite3_finalize(st);
 	if (rc || n == 0)
 		goto out;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE reports SET reporter_name = NULL, reporter_email = NULL, "
 			  "client_addr = NULL, erased_at = ?2 "
 			  "WHERE erased_at IS NULL AND created_at < ?1",
@@ -500,7 +488,7 @@ static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *acto
 		      const char *action, const char *note, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 "INSERT INTO case_events (id, case_id, at, actor, action, note) "
 			 "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM case_events), "
 			 "?1, ?2, ?3, ?4, ?5)",
@@ -530,7 +518,7 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 	vg_usec now = vg_time_now();
 	char note[48];
 	snprintf(note, sizeof(note), "report %lld", (long long)report_id);
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM cases WHERE dedup_key = ?1 AND created_at >= ?2 "
 			  "AND kind = 'report' ORDER BY id DESC LIMIT 1",
 			  &st, err)))
@@ -546,7 +534,7 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 	if (rc)
 		goto out;
 	if (id) {
-		if ((rc = prepare(s, "UPDATE cases SET updated_at = ?2 WHERE id = ?1", &st, err)))
+		if ((rc = vg__sq_prepare(s, "UPDATE cases SET updated_at = ?2 WHERE id = ?1", &st, err)))
 			goto out;
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, now);
@@ -554,7 +542,7 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 			rc = case_event(s, id, now, actor, "report_attached", note, err);
 		goto out;
 	}
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO cases (id, url, bank_id, bank, status, created_at, "
 			  "updated_at, kind, stage, category, priority, dedup_key) VALUES "
 			  "((SELECT COALESCE(MAX(id), 0) + 1 FROM cases), ?1, NULL, '', 'open', "
@@ -585,7 +573,7 @@ static int case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_
 {
 	bool coarse = f->status && (!strcmp(f->status, "open") || !strcmp(f->status, "closed"));
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 VG__SQ_CASE_COLUMNS
 			 "WHERE id > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR "
 			 "stage = ?3) AND (?4 IS NULL OR category = ?4) AND (?5 IS NULL OR "
@@ -637,7 +625,7 @@ static int case_assign(vg_store *s, int64_t id, const char *assignee, const char
 		return rc;
 	sqlite3_stmt *st = NULL;
 	vg_usec now = vg_time_now();
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE cases SET assignee = ?2, updated_at = ?3, stage = CASE stage "
 			  "WHEN 'new' THEN 'triaged' ELSE stage END WHERE id = ?1 AND status = 'open'",
 			  &st, err)))
@@ -668,7 +656,7 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 	vg_usec now = vg_time_now();
 	bool closes = !strcmp(stage, "rejected") || !strcmp(stage, "closed");
 	bool acts = !strcmp(stage, "actioned");
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE cases SET stage = ?2, decision = ?3, note = COALESCE(?4, note), "
 			  "priority = COALESCE(?5, priority), updated_at = ?6, "
 			  "first_action_at = CASE WHEN ?7 AND first_action_at IS NULL THEN ?6 "
@@ -696,7 +684,7 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 		goto out;
 	/* The reports of the case: their first action and closing times, for the figures. */
 	if (acts || closes) {
-		if ((rc = prepare(s,
+		if ((rc = vg__sq_prepare(s,
 				  "UPDATE reports SET "
 				  "first_action_at = CASE WHEN ?2 AND first_action_at IS NULL THEN ?3 "
 				  "ELSE first_action_at END, "
@@ -724,7 +712,7 @@ static int case_reports(vg_store *s, int64_t case_id,
 	sqlite3_stmt *st = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
-	int rc = prepare(s, "SELECT DISTINCT report_id FROM report_urls WHERE case_id = ?1 "
+	int rc = vg__sq_prepare(s, "SELECT DISTINCT report_id FROM report_urls WHERE case_id = ?1 "
 			    "ORDER BY report_id", &st, err);
 	if (rc)
 		return rc;
@@ -756,7 +744,7 @@ static int counts(vg_store *s, const char *sql, vg_usec from, vg_usec to, vg_sto
 		  size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, sql, &st, err);
+	int rc = vg__sq_prepare(s, sql, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, from);
@@ -804,7 +792,7 @@ static int figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *
 			    "AND e.at < ?2 GROUP BY e.action ORDER BY e.action",
 			    from, to, &f.actions, &f.n_actions, err);
 	sqlite3_stmt *st = NULL;
-	if (!rc && (rc = prepare(s,
+	if (!rc && (rc = vg__sq_prepare(s,
 				 "SELECT (SELECT COUNT(*) FROM blocks WHERE created_at >= ?1 AND "
 				 "created_at < ?2), (SELECT COUNT(*) FROM blocks WHERE lifted_at >= "
 				 "?1 AND lifted_at < ?2)",
@@ -820,7 +808,7 @@ static int figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *
 		}
 		sqlite3_finalize(st);
 	}
-	if (!rc && (rc = prepare(s,
+	if (!rc && (rc = vg__sq_prepare(s,
 				 "SELECT first_action_at - created_at FROM reports WHERE created_at "
 				 ">= ?1 AND created_at < ?2 AND first_action_at IS NOT NULL ORDER BY 1",
 				 &st, err)) == 0) {

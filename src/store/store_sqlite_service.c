@@ -60,19 +60,6 @@ static int cached(vg_store *s, int slot, const char *sql, sqlite3_stmt **ret, vg
 	return vg__sq_cached(s, slot, sql, ret, err);
 }
 
-/* A statement compiled for one call; finalize it when done. */
-static int prepare(vg_store *s, const char *sql, sqlite3_stmt **ret, vg_error *err)
-{
-	int rc = sqlite3_prepare_v2(vg__sq_db(s), sql, -1, ret, NULL);
-	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
-}
-
-static int exec(vg_store *s, const char *sql, vg_error *err)
-{
-	int rc = sqlite3_exec(vg__sq_db(s), sql, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : vg__sq_fail(s, rc, err, "database");
-}
-
 /* Steps a statement that returns no row, then resets it. The error is read before the
  * reset so that its message is the step's. */
 static int run(vg_store *s, sqlite3_stmt *st, vg_error *err)
@@ -106,7 +93,7 @@ static int wbegin(vg_store *s, wtx *w, bool multi, vg_error *err)
 	int rc = vg__sq_write_begin(s, &w->own, err);
 	if (rc || w->own || !multi)
 		return rc;
-	if ((rc = exec(s, "SAVEPOINT vg_service", err)) == 0)
+	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_service", err)) == 0)
 		w->savepoint = true;
 	return rc;
 }
@@ -118,7 +105,7 @@ static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
 			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_service; RELEASE vg_service",
 				     NULL, NULL, NULL);
 		else
-			rc = exec(s, "RELEASE vg_service", err);
+			rc = vg__sq_exec(s, "RELEASE vg_service", err);
 	}
 	return vg__sq_write_end(s, w->own, rc, err);
 }
@@ -127,7 +114,7 @@ static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
 static int exists(vg_store *s, const char *sql, int64_t id, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, sql, &st, err);
+	int rc = vg__sq_prepare(s, sql, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -162,7 +149,7 @@ static int sq_token_create(vg_store *s, const char *name, const char *role, cons
 	int64_t id = 0;
 	/* The partial unique index would refuse the insert too; asking first tells a live
 	 * name apart from a repeated secret. */
-	if ((rc = prepare(s, "SELECT 1 FROM tokens WHERE name = ?1 AND revoked_at IS NULL", &st,
+	if ((rc = vg__sq_prepare(s, "SELECT 1 FROM tokens WHERE name = ?1 AND revoked_at IS NULL", &st,
 			  err)))
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -175,7 +162,7 @@ static int sq_token_create(vg_store *s, const char *name, const char *role, cons
 	st = NULL;
 	if (rc)
 		goto out;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO tokens (id, name, role, hash, created_at) VALUES "
 			  "((SELECT COALESCE(MAX(id), 0) + 1 FROM tokens), ?1, ?2, ?3, ?4)",
 			  &st, err)))
@@ -221,7 +208,7 @@ static int sq_token_by_hash(vg_store *s, const char *hash_hex, vg_store_token *r
 static int sq_token_list(vg_store *s, vg_store_token **ret, size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, TOKEN_COLUMNS "ORDER BY name, id", &st, err);
+	int rc = vg__sq_prepare(s, TOKEN_COLUMNS "ORDER BY name, id", &st, err);
 	if (rc)
 		return rc;
 	vg_store_token *v = NULL;
@@ -253,7 +240,7 @@ static int sq_token_revoke(vg_store *s, const char *name, vg_error *err)
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
 			  &st, err)) == 0) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -268,7 +255,7 @@ static int sq_token_revoke(vg_store *s, const char *name, vg_error *err)
 static int sq_token_count_live(vg_store *s, const char *role, size_t *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL "
 			 "AND (?1 IS NULL OR role = ?1)",
 			 &st, err);
@@ -365,7 +352,7 @@ static int sq_audit_list(vg_store *s, int64_t after_id, size_t limit, vg_store_a
 			 size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, AUDIT_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
+	int rc = vg__sq_prepare(s, AUDIT_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, after_id);
@@ -408,7 +395,7 @@ static int audit_walk(vg_store *s, size_t *ret_count, int64_t *bad_id, vg_error 
 	sqlite3_stmt *st = NULL;
 	int64_t head_id = 0;
 	char head_hash[65] = "";
-	int rc = prepare(s, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", &st, err);
+	int rc = vg__sq_prepare(s, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", &st, err);
 	if (rc)
 		return rc;
 	int step = sqlite3_step(st);
@@ -426,7 +413,7 @@ static int audit_walk(vg_store *s, size_t *ret_count, int64_t *bad_id, vg_error 
 	if (rc)
 		return rc;
 
-	if ((rc = prepare(s, AUDIT_COLUMNS "ORDER BY id", &st, err)))
+	if ((rc = vg__sq_prepare(s, AUDIT_COLUMNS "ORDER BY id", &st, err)))
 		return rc;
 	size_t count = 0;
 	int64_t last_id = 0;
@@ -508,7 +495,7 @@ static int sq_audit_verify(vg_store *s, size_t *ret_count, int64_t *ret_bad_id, 
 	 * other connections append. Inside the caller's transaction that is already so. */
 	bool own = !vg__sq_in_tx(s);
 	int rc;
-	if (own && (rc = exec(s, "BEGIN", err)))
+	if (own && (rc = vg__sq_exec(s, "BEGIN", err)))
 		return rc;
 	size_t count = 0;
 	int64_t bad = 0;
@@ -536,7 +523,7 @@ static int sq_bank_update(vg_store *s, const char *name, const vg_store_bank_pat
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE banks SET description = COALESCE(?2, description), "
 			  "actions = COALESCE(?3, actions), "
 			  "webhook_url = CASE WHEN ?4 IS NULL THEN webhook_url "
@@ -679,7 +666,7 @@ out:
 static int sq_block_get(vg_store *s, int64_t id, vg_store_block *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, BLOCK_COLUMNS "WHERE id = ?1", &st, err);
+	int rc = vg__sq_prepare(s, BLOCK_COLUMNS "WHERE id = ?1", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -708,7 +695,7 @@ static int sq_block_lift(vg_store *s, int64_t id, const char *actor, vg_error *e
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE blocks SET lifted_at = ?2, lifted_by = ?3 "
 			  "WHERE id = ?1 AND lifted_at IS NULL",
 			  &st, err)) == 0) {
@@ -733,7 +720,7 @@ static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	/* Under the write lock the set read here is the set the update lifts. */
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM blocks WHERE case_id = ?1 AND lifted_at IS NULL "
 			  "ORDER BY id",
 			  &st, err)))
@@ -753,7 +740,7 @@ static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor
 	st = NULL;
 	if (rc || n == 0)
 		goto out;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE blocks SET lifted_at = ?2, lifted_by = ?3 "
 			  "WHERE case_id = ?1 AND lifted_at IS NULL",
 			  &st, err)))
@@ -778,7 +765,7 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 			 vg_store_block_fn *fn, void *ctx, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 active_only ? BLOCK_COLUMNS
 			 "WHERE id > ?1 AND lifted_at IS NULL ORDER BY id LIMIT ?2"
 				     : BLOCK_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -805,7 +792,7 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 static int sq_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, "SELECT COALESCE(MAX(id), 0), COALESCE(MAX(lifted_at), 0), "
+	int rc = vg__sq_prepare(s, "SELECT COALESCE(MAX(id), 0), COALESCE(MAX(lifted_at), 0), "
 			    "COUNT(lifted_at) FROM blocks", &st, err);
 	if (rc)
 		return rc;
@@ -963,7 +950,7 @@ out:
 static int sq_case_get(vg_store *s, int64_t id, vg_store_case *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, CASE_COLUMNS "WHERE id = ?1", &st, err);
+	int rc = vg__sq_prepare(s, CASE_COLUMNS "WHERE id = ?1", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -982,7 +969,7 @@ static int sq_case_list(vg_store *s, const char *status, int64_t after_id, size_
 			vg_store_case **ret, size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 CASE_COLUMNS "WHERE id > ?1 AND (?2 IS NULL OR status = ?2) "
 				      "ORDER BY id LIMIT ?3",
 			 &st, err);
@@ -1022,7 +1009,7 @@ static int sq_case_decide(vg_store *s, int64_t id, const char *decision, const c
 		return rc;
 	sqlite3_stmt *st = NULL;
 	vg_usec now = vg_time_now();
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "UPDATE cases SET status = 'closed', stage = 'closed', decision = ?2, "
 			  "note = ?3, closed_at = ?4, updated_at = ?4 "
 			  "WHERE id = ?1 AND status = 'open'",
@@ -1058,7 +1045,7 @@ static int sq_case_history(vg_store *s, int64_t id,
 	if (rc == 0)
 		return vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "SELECT at, actor, action, note, scan_id FROM case_events "
 			  "WHERE case_id = ?1 ORDER BY id",
 			  &st, err)))
@@ -1094,7 +1081,7 @@ static int sq_case_scans(vg_store *s, int64_t id,
 	if (rc == 0)
 		return vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
 	sqlite3_stmt *st = NULL;
-	if ((rc = prepare(s,
+	if ((rc = vg__sq_prepare(s,
 			  "SELECT s.id, s.at, s.actor, s.url, s.pdq, s.md5, s.sha256, s.quality, "
 			  "s.verdict, s.matches FROM scans s JOIN "
 			  "(SELECT scan_id, MIN(id) AS first FROM case_events "
@@ -1227,7 +1214,7 @@ static int sq_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox
 			 size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 "
 					"ORDER BY next_at, id LIMIT ?2",
 			 &st, err);
@@ -1303,7 +1290,7 @@ static int sq_outbox_list(vg_store *s, const char *state, int64_t after_id, size
 			  vg_store_outbox **ret, size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s,
+	int rc = vg__sq_prepare(s,
 			 OUTBOX_COLUMNS "WHERE id > ?1 AND (?2 IS NULL OR state = ?2) "
 					"ORDER BY id LIMIT ?3",
 			 &st, err);
@@ -1321,7 +1308,7 @@ static int sq_outbox_counts(vg_store *s, size_t *ret_pending, size_t *ret_done, 
 			    vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(s, "SELECT state, COUNT(*) FROM outbox GROUP BY state", &st, err);
+	int rc = vg__sq_prepare(s, "SELECT state, COUNT(*) FROM outbox GROUP BY state", &st, err);
 	if (rc)
 		return rc;
 	size_t pending = 0, done = 0, dead = 0;
