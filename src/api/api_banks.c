@@ -236,10 +236,12 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg__json_respond(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
 }
 
+/* A signal added by this request, for the index after the commit. Only index types
+ * (pdq, md5, sha256) keep their value: a url or text could be 2 KiB, times 10,000. */
 struct added {
 	int64_t id;
 	char type[VG_STORE_TYPE_MAX + 1];
-	char value[VG_BANK_VALUE_BUF];
+	char value[VG_BANK_HEX_BUF];
 };
 
 static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
@@ -307,8 +309,9 @@ static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
 		added[nadded].id = id;
 		snprintf(added[nadded].type, sizeof(added[0].type), "%s", type);
 		char norm[VG_BANK_VALUE_BUF];
-		if (vg_bank_value_normalize(type, value, strlen(value), norm, &e2) == 0)
-			snprintf(added[nadded].value, sizeof(added[0].value), "%s", norm);
+		if (vg_bank_value_normalize(type, value, strlen(value), norm, &e2) == 0 &&
+		    strlen(norm) < sizeof(added[0].value))
+			memcpy(added[nadded].value, norm, strlen(norm) + 1);
 		nadded++;
 	}
 	if (!rc) {
@@ -520,8 +523,9 @@ static void export(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg_http_respond_error(req, VG_EIO, "cannot start the export");
 		return;
 	}
-	vg_http_respond_stream(req, 200, format == VG_BANK_CSV ? "text/csv" : "application/x-ndjson",
-			       export_fill, x, export_done);
+	/* Texts and metadata may be non-ASCII; text/csv alone means US-ASCII (RFC 4180). */
+	const char *ctype = format == VG_BANK_CSV ? "text/csv; charset=utf-8" : "application/x-ndjson";
+	vg_http_respond_stream(req, 200, ctype, export_fill, x, export_done);
 }
 
 const vg__api_route vg__bank_routes[] = {

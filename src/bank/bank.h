@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * bank: hash banks, the layer between the store and the match indexes. A bank is a named
- * list of known-bad signals (PDQ, MD5, SHA-256 today; URL, domain, IP later). This folder
- * owns the domain rules (bank names, signal types and how their values are normalised,
- * metadata), the import and export formats (plain, CSV, NDJSON), and the in-memory
- * indexes built from the store that `vigil match` and the API search.
+ * list of known-bad signals: image hashes (PDQ, MD5, SHA-256) that `vigil match` and the
+ * API search, and urls, domains, IP ranges and exact texts that rules' match() reads.
+ * This folder owns the domain rules (bank names, signal types and how their values are
+ * normalised, metadata), the import and export formats (plain, CSV, NDJSON), and the
+ * in-memory indexes built from the store that `vigil match` and the API search.
  *
  * Invariants:
- * - Every value reaching the store is validated and normalised (lower-case hex of the
- *   type's length) and every metadata is a JSON object re-serialised compactly with
- *   sorted keys, so equal signals are equal strings.
+ * - Every value reaching the store is validated and normalised (vg_bank_value_normalize:
+ *   lower-case hex, canonical url, ASCII domain, canonical CIDR, text as given) and every
+ *   metadata is a JSON object re-serialised compactly with sorted keys, so equal signals
+ *   are equal strings and two spellings of one signal are one row.
  * - Every parser is bounded: a line over max_line_bytes, an input over its file cap and
  *   metadata over VG_BANK_METADATA_MAX are refused with a clear error; a bad line is
  *   reported with its line number and never stops the lines after it.
@@ -30,7 +32,12 @@
 #define VG_BANK_LINE_MAX ((size_t)64 << 10)        /* default bytes per input line */
 #define VG_BANK_INPUT_MAX ((size_t)1 << 30)        /* default bytes per import file */
 #define VG_BANK_METADATA_MAX ((size_t)16 << 10)    /* bytes of one signal's metadata */
-#define VG_BANK_VALUE_BUF 72                       /* holds any normalised value + NUL */
+#define VG_BANK_VALUE_MAX 2048  /* bytes of any normalised value (= VG_STORE_VALUE_MAX) */
+#define VG_BANK_VALUE_BUF (VG_BANK_VALUE_MAX + 1)  /* holds any normalised value + NUL */
+#define VG_BANK_HEX_BUF 72      /* holds a normalised pdq, md5 or sha256 value + NUL */
+#define VG_BANK_URL_MAX 2048    /* bytes of a canonical url */
+#define VG_BANK_DOMAIN_MAX 253  /* bytes of an ASCII domain (RFC 1035), labels 1 to 63 */
+#define VG_BANK_TEXT_MAX 1024   /* bytes of a text signal */
 
 /* ---- names, types, values ---------------------------------------------------------- */
 
@@ -41,13 +48,25 @@ VG_EXPORT bool vg_bank_name_valid(const char *name);
 VG_EXPORT VG_MUST_CHECK int vg_bank_create(vg_store *s, const char *name,
 					   const char *description, vg_error *err);
 
-/* Known signal types, in the order `vigil help` lists them: "pdq", "md5", "sha256". The
- * table in bank_types.c is where url, domain and ip will be added. NULL-terminated. */
+/* Known signal types, in the order `vigil help` lists them: "pdq", "md5", "sha256", "url",
+ * "domain", "ip", "text". A new type is one row in bank_types.c plus its normaliser, and
+ * one INSERT INTO signal_types in a migration. NULL-terminated. */
 VG_EXPORT const char *const *vg_bank_types(void);
 VG_EXPORT bool vg_bank_type_known(const char *type);
 
-/* Validates value (len bytes) as a signal of type and writes its normal form (lower-case
- * hex, surrounding spaces trimmed) to out (VG_BANK_VALUE_BUF bytes). Errors: VG_EINVAL,
+/* Validates value (len bytes, need not be NUL-terminated) as a signal of type and writes
+ * its normal form, NUL-terminated, to out. Normal forms (docs/banks.md):
+ *   pdq, md5, sha256  lower-case hex of the type's length (64, 32, 64 digits)
+ *   url     vg_url_canonicalize()'s form of an http or https URL, at most VG_BANK_URL_MAX
+ *   domain  lower-case ASCII (IDNA 2008 / UTS #46 punycode), no trailing dot; labels of
+ *           1 to 63 of a-z 0-9 - _, at most VG_BANK_DOMAIN_MAX; one label ("com") is allowed
+ *   ip      an address or CIDR range, v4 or v6, as inet_ntop() writes it with the host
+ *           bits zeroed and "/N" only when N is shorter than the address ("10.0.0.0/8",
+ *           "192.0.2.1", "2001:db8::/32"); IPv4-mapped v6 (::ffff:a.b.c.d, /96 and longer)
+ *           is written as the IPv4 it is
+ *   text    the value exactly as given (no trimming, case or Unicode folding): valid UTF-8
+ *           of 1 to VG_BANK_TEXT_MAX bytes, no control character but tab, not only spaces
+ * Every type but text trims surrounding spaces first. Thread-safe. Errors: VG_EINVAL,
  * with the reason in err. */
 VG_EXPORT VG_MUST_CHECK int vg_bank_value_normalize(const char *type, const char *value,
 						    size_t len, char out[VG_BANK_VALUE_BUF],
@@ -55,7 +74,10 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_value_normalize(const char *type, const char
 
 /* The type a bare value is taken for when no type is given: 32 hex digits are "md5", 64
  * are "pdq" (hash lists without a type are PDQ lists far more often than SHA-256 ones;
- * SHA-256 lists need --type sha256). NULL for anything else. */
+ * SHA-256 lists need --type sha256). NULL for anything else: url, domain, ip and text
+ * are never guessed, because "example.com" or "10.0.0.1" is as likely a text as a domain
+ * or an address, and the types match differently (a domain matches its subdomains, a
+ * text only itself). */
 VG_EXPORT const char *vg_bank_type_infer(const char *value, size_t len);
 
 /* Checks that json (len bytes) is one JSON object no longer than VG_BANK_METADATA_MAX and
@@ -74,7 +96,9 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_signal_add(vg_store *s, int64_t bank_id, con
 /* ---- import and export formats -------------------------------------------------------
  * plain   one value per line, optionally `,` and free text kept as metadata: a JSON
  *         object as it is, anything else as {"note": text}. `#` comments and blank lines
- *         are skipped.
+ *         are skipped and lines are trimmed. For url and text, whose values may hold
+ *         commas, the whole line is the value and there is no metadata. The type is the
+ *         caller's default type or inferred (plain lines carry none).
  * csv     RFC 4180 with a header row naming at least `value`; an optional `type` column;
  *         a `metadata` column holding a JSON object is merged into the metadata; every
  *         other column becomes a string metadata key (empty cells left out).
@@ -134,14 +158,20 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_input_read(const char *path, size_t max_byte
 					       char **ret_data, size_t *ret_len, vg_error *err);
 
 /* Writes the live signals of bank_id to out in format, in id order; importing the output
- * gives the same signals and metadata back. *ret_n (may be NULL) counts them. */
+ * gives the same signals and metadata back (plain: with --type for a bank of one type
+ * that is not inferred). Plain cannot carry every signal: a url or text with metadata, or
+ * a text that a plain line would read back differently (surrounding spaces, a leading
+ * `#`). Such a bank is refused with VG_EINVAL before anything is written; use csv or
+ * ndjson. *ret_n (may be NULL) counts the signals written. */
 VG_EXPORT VG_MUST_CHECK int vg_bank_export(vg_store *s, int64_t bank_id, vg_bank_format format,
 					   FILE *out, size_t *ret_n, vg_error *err);
 
 /* ---- indexes ------------------------------------------------------------------------
  * The live signals of a set of banks, as a PDQ multi-index and MD5 and SHA-256 sets whose
- * ids are signal ids. Same threading rule as match.h: queries may run in parallel, any
- * add or remove needs the caller's exclusion. */
+ * ids are signal ids. url, domain, ip and text signals are not in it (rules' match()
+ * builds its own sets from the store), so banks holding them never change a match. Same
+ * threading rule as match.h: queries may run in parallel, any add or remove needs the
+ * caller's exclusion. */
 typedef struct vg_bank_index vg_bank_index;
 
 typedef struct vg_bank_index_opts {
@@ -190,7 +220,7 @@ typedef struct vg_bank_match {
 	int64_t bank_id;
 	char bank[VG_STORE_NAME_MAX + 1];
 	char type[VG_STORE_TYPE_MAX + 1];
-	char value[VG_BANK_VALUE_BUF];
+	char value[VG_BANK_HEX_BUF]; /* only index types (pdq, md5, sha256) are matched here */
 	char *metadata; /* JSON object text or NULL; owned by the set */
 } vg_bank_match;
 

@@ -257,8 +257,11 @@ int vg_bank_index_open(vg_store *s, const vg_bank_index_opts *opts, vg_bank_inde
 	if (snap && try_snapshot(opts->snapshot_path, meta_path, &wm, &idx->pdq))
 		idx->from_snapshot = true;
 
+	/* Only the types the index holds: a bank of a million urls costs it nothing. */
+	static const char *const index_types[] = {"pdq", "md5", "sha256"};
 	static const char *const digest_types[] = {"md5", "sha256"};
-	vg_store_filter f = {.bank_ids = opts->bank_ids, .n_bank_ids = opts->n_bank_ids};
+	vg_store_filter f = {.bank_ids = opts->bank_ids, .n_bank_ids = opts->n_bank_ids,
+			     .types = index_types, .n_types = VG_ARRAY_LEN(index_types)};
 	if (idx->from_snapshot) {
 		f.types = digest_types;
 		f.n_types = VG_ARRAY_LEN(digest_types);

@@ -6,7 +6,9 @@
  *
  * Invariants: an import is all or nothing at the store level (one transaction; bad
  * lines are skipped and reported, not failures); standard input is never read past its
- * cap; export writes only live signals.
+ * cap; export writes only live signals, each value quoted as its format needs (CSV
+ * quotes, JSON strings), and a plain export that could not be read back the same is
+ * refused before its first byte.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -132,9 +134,17 @@ typedef struct export_ctx {
 	bool write_failed;
 } export_ctx;
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Quoted when RFC 4180 needs it, and when a space at either end would be trimmed by a
+ * less careful reader: a text signal keeps its spaces. */
 static void csv_cell(FILE *out, const char *s)
 {
-	if (!strpbrk(s, ",\"\r\n")) {
+	size_t n = strlen(s);
+	if (!strpbrk(s, ",\"\r\n") && !(n && (is_blank(s[0]) || is_blank(s[n - 1])))) {
 		fputs(s, out);
 		return;
 	}
@@ -145,6 +155,22 @@ static void csv_cell(FILE *out, const char *s)
 		fputc(*s, out);
 	}
 	fputc('"', out);
+}
+
+static void ndjson_row(FILE *out, const vg_store_signal *sig)
+{
+	/* Texts and urls may hold quotes, backslashes, tabs and non-ASCII: quote the value
+	 * as JSON. Types are known names and metadata is already a compact JSON object. */
+	char value[6 * VG_BANK_VALUE_MAX + 3];
+	size_t n = strlen(sig->value);
+	if (n > VG_BANK_VALUE_MAX)
+		n = VG_BANK_VALUE_MAX; /* never: the store holds normalised values */
+	vg_json_quote(sig->value, n, value, sizeof(value));
+	fprintf(out, "{\"id\":%lld,\"type\":\"%s\",\"value\":%s", (long long)sig->id, sig->type,
+		value);
+	if (sig->metadata)
+		fprintf(out, ",\"metadata\":%s", sig->metadata);
+	fputs("}\n", out);
 }
 
 static int export_one(const vg_store_signal *sig, void *ctx)
@@ -163,16 +189,7 @@ static int export_one(const vg_store_signal *sig, void *ctx)
 		csv_cell(c->out, sig->metadata ? sig->metadata : "");
 		fputc('\n', c->out);
 		break;
-	case VG_BANK_NDJSON: {
-		/* Values are normalised hex and types known names: nothing to escape in them.
-		 * Metadata is already a compact JSON object. */
-		fprintf(c->out, "{\"id\":%lld,\"type\":\"%s\",\"value\":\"%s\"", (long long)sig->id,
-			sig->type, sig->value);
-		if (sig->metadata)
-			fprintf(c->out, ",\"metadata\":%s", sig->metadata);
-		fputs("}\n", c->out);
-		break;
-	}
+	case VG_BANK_NDJSON: ndjson_row(c->out, sig); break;
 	}
 	c->n++;
 	if (ferror(c->out)) {
@@ -182,14 +199,52 @@ static int export_one(const vg_store_signal *sig, void *ctx)
 	return 0;
 }
 
+/* Why a plain line could not give this signal back, or NULL when it can. A plain line of
+ * a url or text is all value (no metadata), and lines are trimmed and may be comments. */
+static const char *plain_unfit(const vg_store_signal *sig)
+{
+	const vg__bank_type *t = vg__bank_type_find(sig->type, strlen(sig->type));
+	if (!t || (t->kind != VG__BANK_KIND_URL && t->kind != VG__BANK_KIND_TEXT))
+		return NULL;
+	if (sig->metadata)
+		return "has metadata";
+	size_t n = strlen(sig->value);
+	if (t->kind == VG__BANK_KIND_TEXT && n && (is_blank(sig->value[0]) || is_blank(sig->value[n - 1])))
+		return "begins or ends with a space";
+	if (t->kind == VG__BANK_KIND_TEXT && sig->value[0] == '#')
+		return "begins with '#'";
+	return NULL;
+}
+
+static int plain_check_one(const vg_store_signal *sig, void *ctx)
+{
+	const char *why = plain_unfit(sig);
+	if (!why)
+		return 0;
+	return vg_error_set(ctx, VG_EINVAL,
+			    "%s signal %lld %s, which the plain format cannot carry: use csv or "
+			    "ndjson",
+			    sig->type, (long long)sig->id, why);
+}
+
 int vg_bank_export(vg_store *s, int64_t bank_id, vg_bank_format format, FILE *out,
 		   size_t *ret_n, vg_error *err)
 {
 	export_ctx c = {.out = out, .format = format};
 	vg_store_filter f = {.bank_ids = &bank_id, .n_bank_ids = 1};
+	int rc;
+	if (format == VG_BANK_PLAIN) {
+		/* Checked before the first byte, so a refused export writes nothing. Only the
+		 * types that can be unfit are walked: hex-only banks pay nothing. */
+		static const char *const unfit_types[] = {"url", "text"};
+		vg_store_filter uf = {.bank_ids = &bank_id, .n_bank_ids = 1, .types = unfit_types,
+				      .n_types = VG_ARRAY_LEN(unfit_types)};
+		if ((rc = vg_store_signal_each(s, &uf, plain_check_one, err, err)))
+			return rc;
+	}
 	if (format == VG_BANK_CSV)
 		fputs("type,value,metadata\n", out);
-	int rc = vg_store_signal_each(s, &f, export_one, &c, err);
+	rc = vg_store_signal_each(s, &f, export_one, &c, err);
 	if (c.write_failed)
 		rc = vg_error_set(err, VG_EIO, "write error: %s", strerror(errno));
 	if (rc == 0 && (fflush(out) != 0 || ferror(out)))

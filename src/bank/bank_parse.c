@@ -13,6 +13,8 @@
  *   CSV record that cannot be closed (an unterminated quote) is rejected and the parse
  *   resumes on the line after the one it started on.
  * - Blank lines count as lines (line numbers match what an editor shows).
+ * - A text value reaches its normaliser exactly as the format holds it (a CSV cell, a JSON
+ *   string); only plain lines, being lines, are trimmed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ typedef struct parser {
 	vg_bank_record_fn *on_record;
 	vg_bank_reject_fn *on_reject;
 	void *ctx;
+	bool whole_line; /* plain: a line is all value (url and text values hold commas) */
 } parser;
 
 static void reject(parser *p, size_t line, const char *reason)
@@ -48,43 +51,57 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-/* Resolves the record's type (its own, the default, or inferred), normalises the value
- * and hands the record on. 0 (including after a reject), or the callback's nonzero. */
-static int emit(parser *p, size_t line, const char *type, size_t type_len, const char *value,
-		size_t value_len, const char *metadata)
+/* The type a record is read as: its own, else the caller's default, else inferred from
+ * the (trimmed) value. NULL after a reject. */
+static const vg__bank_type *record_type(parser *p, size_t line, const char *type,
+					size_t type_len, const char *value, size_t value_len)
 {
-	char reason[300];
-	vg_error err;
-	const char *tname = NULL;
-	trim(&type, &type_len);
-	trim(&value, &value_len);
-	if (value_len == 0) {
-		reject(p, line, "no value");
-		return 0;
-	}
+	char reason[120];
+	const char *name = p->opts->type;
 	if (type_len) {
 		const vg__bank_type *t = vg__bank_type_find(type, type_len);
 		if (!t) {
 			snprintf(reason, sizeof(reason), "unknown type '%.*s'",
 				 (int)(type_len > 20 ? 20 : type_len), type);
 			reject(p, line, reason);
-			return 0;
 		}
-		tname = t->name;
-	} else if (p->opts->type) {
-		tname = p->opts->type;
-	} else if (!(tname = vg_bank_type_infer(value, value_len))) {
+		return t;
+	}
+	if (!name && !(name = vg_bank_type_infer(value, value_len))) {
 		snprintf(reason, sizeof(reason),
 			 "cannot tell the type of a %zu-character value (give a type)", value_len);
 		reject(p, line, reason);
+		return NULL;
+	}
+	return vg__bank_type_find(name, strlen(name));
+}
+
+/* Resolves the record's type, normalises the value and hands the record on. A text value
+ * is passed as it is (exact is exact: a CSV cell or JSON string keeps its spaces); every
+ * other value is trimmed. 0 (including after a reject), or the callback's nonzero. */
+static int emit(parser *p, size_t line, const char *type, size_t type_len, const char *value,
+		size_t value_len, const char *metadata)
+{
+	vg_error err;
+	const char *trimmed = value;
+	size_t trimmed_len = value_len;
+	trim(&type, &type_len);
+	trim(&trimmed, &trimmed_len);
+	if (trimmed_len == 0) {
+		reject(p, line, "no value");
 		return 0;
 	}
+	const vg__bank_type *t = record_type(p, line, type, type_len, trimmed, trimmed_len);
+	if (!t)
+		return 0;
+	if (t->kind != VG__BANK_KIND_TEXT)
+		value = trimmed, value_len = trimmed_len;
 	char norm[VG_BANK_VALUE_BUF];
-	if (vg_bank_value_normalize(tname, value, value_len, norm, &err) != 0) {
+	if (vg_bank_value_normalize(t->name, value, value_len, norm, &err) != 0) {
 		reject(p, line, err.msg);
 		return 0;
 	}
-	vg_bank_record rec = {.line = line, .type = tname, .value = norm, .metadata = metadata};
+	vg_bank_record rec = {.line = line, .type = t->name, .value = norm, .metadata = metadata};
 	return p->on_record(&rec, p->ctx);
 }
 
@@ -116,7 +133,7 @@ static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 	trim(&s, &n);
 	if (n == 0 || s[0] == '#')
 		return 0;
-	const char *comma = memchr(s, ',', n);
+	const char *comma = p->whole_line ? NULL : memchr(s, ',', n);
 	size_t vlen = comma ? (size_t)(comma - s) : n;
 	char *meta = NULL;
 	if (comma) {
@@ -505,6 +522,9 @@ int vg_bank_parse(const char *data, size_t len, const vg_bank_parse_opts *opts,
 		.on_reject = on_reject,
 		.ctx = ctx,
 	};
+	const vg__bank_type *t =
+		opts->type ? vg__bank_type_find(opts->type, strlen(opts->type)) : NULL;
+	p.whole_line = t && (t->kind == VG__BANK_KIND_URL || t->kind == VG__BANK_KIND_TEXT);
 	/* A UTF-8 byte order mark, as spreadsheet programs write, is not part of line 1. */
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
 		data += 3, len -= 3;

@@ -3,23 +3,33 @@
  * The domain rules of banks: what a bank name may be, which signal types exist and what
  * their values look like, and what metadata is. Everything on its way to the store passes
  * here, so the store only ever sees normalised values (lower-case hex of the type's
- * exact length) and compact key-sorted JSON objects.
+ * exact length for digests; bank_values.c for url, domain, ip and text) and compact
+ * key-sorted JSON objects.
  *
- * Adding a signal type (url, domain, ip) is one row in `types` plus its validator, and one
- * INSERT INTO signal_types in a new migration.
+ * Adding a signal type is one row in `types` plus its normaliser, and one INSERT INTO
+ * signal_types in a new migration (0003_labels.sql added url, domain, ip and text).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+_Static_assert(VG_BANK_VALUE_MAX <= VG_STORE_VALUE_MAX, "every normal form fits the store");
+_Static_assert(VG_BANK_URL_MAX <= VG_BANK_VALUE_MAX && VG_BANK_TEXT_MAX <= VG_BANK_VALUE_MAX,
+	       "every type's bound fits VG_BANK_VALUE_BUF");
+
 static const vg__bank_type types[] = {
-	{"pdq", VG__BANK_KIND_HEX, 64, true, 0},
-	{"md5", VG__BANK_KIND_HEX, 32, false, 16},
-	{"sha256", VG__BANK_KIND_HEX, 64, false, 32},
+	{"pdq", VG__BANK_KIND_HEX, 64, true, 0, NULL},
+	{"md5", VG__BANK_KIND_HEX, 32, false, 16, NULL},
+	{"sha256", VG__BANK_KIND_HEX, 64, false, 32, NULL},
+	{"url", VG__BANK_KIND_URL, 0, false, 0, vg__bank_url_normalize},
+	{"domain", VG__BANK_KIND_DOMAIN, 0, false, 0, vg__bank_domain_normalize},
+	{"ip", VG__BANK_KIND_IP, 0, false, 0, vg__bank_ip_normalize},
+	{"text", VG__BANK_KIND_TEXT, 0, false, 0, vg__bank_text_normalize},
 };
 
-static const char *const type_names[] = {"pdq", "md5", "sha256", NULL};
+static const char *const type_names[] = {"pdq", "md5", "sha256", "url", "domain", "ip", "text",
+					  NULL};
 
 const char *const *vg_bank_types(void)
 {
@@ -101,18 +111,13 @@ const char *vg_bank_type_infer(const char *value, size_t len)
 	return len == 32 ? "md5" : len == 64 ? "pdq" : NULL;
 }
 
-int vg_bank_value_normalize(const char *type, const char *value, size_t len,
-			    char out[VG_BANK_VALUE_BUF], vg_error *err)
+static int hex_normalize(const vg__bank_type *t, const char *value, size_t len,
+			 char out[VG_BANK_VALUE_BUF], vg_error *err)
 {
-	const vg__bank_type *t = type ? vg__bank_type_find(type, strlen(type)) : NULL;
-	if (!t)
-		return vg_error_set(err, VG_EINVAL, "unknown signal type '%.20s'",
-				    type ? type : "");
-	trim(&value, &len);
 	if (len != t->hex_len)
 		return vg_error_set(err, VG_EINVAL, "%s value must be %zu hex digits, not %zu bytes",
 				    t->name, t->hex_len, len);
-	char tmp[VG_BANK_VALUE_BUF];
+	char tmp[VG_BANK_HEX_BUF];
 	for (size_t i = 0; i < len; i++) {
 		int v = hexval(value[i]);
 		if (v < 0)
@@ -123,6 +128,23 @@ int vg_bank_value_normalize(const char *type, const char *value, size_t len,
 	tmp[len] = '\0';
 	memcpy(out, tmp, len + 1);
 	return 0;
+}
+
+int vg_bank_value_normalize(const char *type, const char *value, size_t len,
+			    char out[VG_BANK_VALUE_BUF], vg_error *err)
+{
+	const vg__bank_type *t = type ? vg__bank_type_find(type, strlen(type)) : NULL;
+	if (!t)
+		return vg_error_set(err, VG_EINVAL, "unknown signal type '%.20s'",
+				    type ? type : "");
+	if (!value)
+		len = 0, value = "";
+	/* Text is exact: a space at either end is part of it. */
+	if (t->kind != VG__BANK_KIND_TEXT)
+		trim(&value, &len);
+	if (t->kind == VG__BANK_KIND_HEX)
+		return hex_normalize(t, value, len, out, err);
+	return t->normalize(value, len, out, err);
 }
 
 int vg__bank_metadata_dump(json_t *obj, char **ret, vg_error *err)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * `vigil bank`: create, list, show, delete, enable and disable banks, and add, remove,
- * import and export their signals. A thin front over src/bank/ and src/store/: the rules
- * (names, types, normalisation, formats) live there; this file parses arguments and
- * prints. Every write has reached the disk when the command reports it (store.h).
+ * import and export their signals (image hashes for `vigil match`; urls, domains, IP
+ * ranges and texts for rules' match()). A thin front over src/bank/ and src/store/: the
+ * rules (names, types, normalisation, formats) live there; this file parses arguments and
+ * prints. Every write has reached the disk when the command reports it (store.h). Values
+ * and reasons quoted on stderr have their control characters shown as '?'.
  *
  * Exit status: 0 success; 1 a failure in the work (no such bank, a rejected value or
  * import line: the rest still goes in); 2 a usage error.
@@ -60,9 +62,29 @@ static json_t *bank_json(const vg_store_bank *b)
 			 updated);
 }
 
+/* s cut to at most max bytes (on a character boundary) with control characters shown
+ * as '?': values and reasons quote input from bank files and arguments, and a terminal
+ * must not act on an escape sequence hidden in them. out holds max + 1 bytes. */
+static const char *printable(const char *s, size_t max, char *out)
+{
+	size_t n = strlen(s);
+	if (n > max) {
+		n = max;
+		while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[n] = '\0';
+	return out;
+}
+
+#define SHOW(s, buf) printable((s), sizeof(buf) - 1, (buf))
+
 static int fail(const char *sub, const vg_error *err)
 {
-	fprintf(stderr, "vigil bank %s: %s\n", sub, err->msg);
+	char msg[sizeof(err->msg)];
+	fprintf(stderr, "vigil bank %s: %s\n", sub, SHOW(err->msg, msg));
 	return VG_EXIT_FAIL;
 }
 
@@ -183,9 +205,13 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 	int status = VG_EXIT_OK;
 	for (int i = 0; i < n; i++) {
 		const char *type = o->type ? o->type : vg_bank_type_infer(values[i], strlen(values[i]));
+		char shown[81];
+		SHOW(values[i], shown);
 		if (!type) {
-			fprintf(stderr, "vigil bank add: %.80s: cannot tell its type; give --type\n",
-				values[i]);
+			fprintf(stderr,
+				"vigil bank add: %s: cannot tell its type; give --type (only 32 "
+				"and 64 hex digits are guessed)\n",
+				shown);
 			status = VG_EXIT_FAIL;
 			continue;
 		}
@@ -193,7 +219,8 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 		vg_store_add_result res;
 		if (vg_bank_signal_add(s, bank_id, type, values[i], o->metadata, &id, &res, &err) !=
 		    0) {
-			fprintf(stderr, "vigil bank add: %.80s: %s\n", values[i], err.msg);
+			char msg[sizeof(err.msg)];
+			fprintf(stderr, "vigil bank add: %s: %s\n", shown, SHOW(err.msg, msg));
 			if (err.code != VG_EINVAL)
 				return VG_EXIT_FAIL; /* the store itself failed: stop */
 			status = VG_EXIT_FAIL;
@@ -212,16 +239,30 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 	return status;
 }
 
-static void lower_trim(const char *in, char *out, size_t size)
+#define MAX_FORMS 8 /* one per signal type, at most */
+
+/* The stored values a `bank remove VALUE` stands for: its normal form under --type, else
+ * under every type it is a valid value of (" Example.COM" is the domain "example.com"
+ * and the text " Example.COM"). Returns how many, 0 with err set when none. */
+static size_t remove_forms(const opts *o, const char *value, char forms[][VG_BANK_VALUE_BUF],
+			   vg_error *err)
 {
-	while (*in == ' ' || *in == '\t')
-		in++;
+	const char *only[] = {o->type, NULL};
+	const char *const *types = o->type ? only : vg_bank_types();
 	size_t n = 0;
-	for (; *in && n + 1 < size; in++)
-		out[n++] = (*in >= 'A' && *in <= 'Z') ? (char)(*in - 'A' + 'a') : *in;
-	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
-		n--;
-	out[n] = '\0';
+	for (; *types && n < MAX_FORMS; types++) {
+		char norm[VG_BANK_VALUE_BUF];
+		if (vg_bank_value_normalize(*types, value, strlen(value), norm, err) != 0)
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(forms[i], norm) == 0;
+		if (!seen)
+			memcpy(forms[n++], norm, strlen(norm) + 1);
+	}
+	if (n == 0 && !o->type)
+		vg_error_set(err, VG_EINVAL, "not a value of any signal type");
+	return n;
 }
 
 static int do_remove(vg_store *s, const opts *o, const char *name, char **values, int n)
@@ -235,20 +276,33 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 
 	int status = VG_EXIT_OK;
 	for (int i = 0; i < n; i++) {
-		char norm[VG_STORE_VALUE_MAX + 1];
-		size_t removed;
-		lower_trim(values[i], norm, sizeof(norm));
-		if (vg_store_signal_remove(s, bank_id, norm, &removed, &err) != 0)
-			return fail("remove", &err);
+		char forms[MAX_FORMS][VG_BANK_VALUE_BUF];
+		size_t nforms = remove_forms(o, values[i], forms, &err), removed = 0;
+		const char *shown = nforms ? forms[0] : values[i];
+		char arg[81], msg[sizeof(err.msg)];
+		SHOW(values[i], arg);
+		if (nforms == 0) {
+			fprintf(stderr, "vigil bank remove: %s: %s\n", arg, SHOW(err.msg, msg));
+			status = VG_EXIT_FAIL;
+			continue;
+		}
+		for (size_t k = 0; k < nforms; k++) {
+			size_t r;
+			if (vg_store_signal_remove(s, bank_id, forms[k], &r, &err) != 0)
+				return fail("remove", &err);
+			if (r && !removed)
+				shown = forms[k];
+			removed += r;
+			if (r && !o->json)
+				printf("removed %s\n", forms[k]);
+		}
 		if (removed == 0) {
-			fprintf(stderr, "vigil bank remove: %.80s: not in bank %s\n", values[i], name);
+			fprintf(stderr, "vigil bank remove: %s: not in bank %s\n", arg, name);
 			status = VG_EXIT_FAIL;
 		}
 		if (o->json)
-			print_json(json_pack("{s:s, s:I}", "value", norm, "removed",
+			print_json(json_pack("{s:s, s:I}", "value", shown, "removed",
 					     (json_int_t)removed));
-		else if (removed)
-			printf("removed %s\n", norm);
 	}
 	return status;
 }
@@ -261,7 +315,8 @@ typedef struct reject_ctx {
 static void on_reject(size_t line, const char *reason, void *ctx)
 {
 	reject_ctx *r = ctx;
-	fprintf(stderr, "vigil bank import: %s:%zu: %s\n", r->file, line, reason);
+	char msg[256];
+	fprintf(stderr, "vigil bank import: %s:%zu: %s\n", r->file, line, SHOW(reason, msg));
 	if (r->list && json_array_size(r->list) < MAX_REJECTS_IN_JSON)
 		json_array_append_new(r->list,
 				      json_pack("{s:I, s:s}", "line", (json_int_t)line, "reason",
@@ -379,7 +434,8 @@ static int run(int argc, char **argv)
 		case 'd': o.description = optarg; break;
 		case 't':
 			if (!vg_bank_type_known(optarg))
-				return vg_cli_usage_error("bank", "--type takes pdq, md5 or sha256");
+				return vg_cli_usage_error(
+					"bank", "--type takes pdq, md5, sha256, url, domain, ip or text");
 			o.type = optarg;
 			break;
 		case 'f': {
@@ -445,11 +501,13 @@ static int run(int argc, char **argv)
 
 const vg_cmd vg_cmd_bank = {
 	.name = "bank",
-	.summary = "manage banks of known-bad hashes",
+	.summary = "manage banks of known-bad hashes, urls, domains, IPs and texts",
 	.help =
 		"usage: vigil bank SUBCOMMAND [OPTIONS] [ARGS]\n"
 		"\n"
-		"A bank is a named list of known-bad signals (PDQ, MD5, SHA-256 hashes).\n"
+		"A bank is a named list of known-bad signals: image hashes that `vigil match`\n"
+		"and the API look up, and urls, domains, IP ranges and texts that rules'\n"
+		"match(bank, value) reads (docs/banks.md).\n"
 		"\n"
 		"subcommands:\n"
 		"  create NAME [--description TEXT]  a new, enabled bank; NAME is 1 to 64 of\n"
@@ -457,27 +515,55 @@ const vg_cmd vg_cmd_bank = {
 		"  list                              every bank with its signal count\n"
 		"  show NAME                         one bank's details\n"
 		"  delete NAME                       the bank and all its signals, for good\n"
-		"  enable NAME, disable NAME         whether `vigil match` searches the bank\n"
+		"  enable NAME, disable NAME         whether `vigil match` and rules use the bank\n"
 		"  add NAME [--type T] [--metadata JSON] VALUE...\n"
 		"                                    add signals; without --type, 32 hex digits\n"
 		"                                    are md5 and 64 are pdq\n"
-		"  remove NAME VALUE...              soft-remove signals (kept for audit, never\n"
-		"                                    matched; adding the value again revives it)\n"
+		"  remove NAME [--type T] VALUE...   soft-remove signals (kept for audit, never\n"
+		"                                    matched; adding the value again revives it);\n"
+		"                                    without --type, VALUE as every type reads it\n"
 		"  import NAME FILE|- [--type T] [--format F]\n"
 		"                                    add every signal of a file in one\n"
 		"                                    transaction; bad lines are reported with\n"
 		"                                    their line numbers and skipped\n"
 		"  export NAME [--format F]          the live signals, to standard output\n"
 		"\n"
+		"signal types (--type) and the form each value is stored in:\n"
+		"  pdq     64 hex digits, lower-cased             matched within a distance\n"
+		"  md5     32 hex digits, lower-cased\n"
+		"  sha256  64 hex digits, lower-cased\n"
+		"  url     http or https URL, canonicalised:\n"
+		"          HTTP://Example.COM:80/a/../b#x -> http://example.com/b\n"
+		"  domain  host name in lower-case ASCII, no trailing dot:\n"
+		"          Bücher.example. -> xn--bcher-kva.example; matches the domain and\n"
+		"          every subdomain; a single label (`zip`) is allowed\n"
+		"  ip      address or CIDR range, v4 or v6, host bits zeroed, /N only when\n"
+		"          shorter than the address: 10.1.2.3/8 -> 10.0.0.0/8, 2001:DB8::0/32 ->\n"
+		"          2001:db8::/32, 192.0.2.1/32 -> 192.0.2.1\n"
+		"  text    an exact string, kept as given (case and spaces count): UTF-8, 1 to\n"
+		"          1024 bytes, no control characters but tab\n"
+		"Two spellings of one value are one signal. Only hex digests are guessed without\n"
+		"a type; urls, domains, ips and texts need --type or a type column.\n"
+		"\n"
 		"formats (--format; import guesses from .csv, .ndjson or .jsonl, else plain):\n"
 		"  plain   one value per line, optionally `,` and metadata: a JSON object, or\n"
-		"          free text kept as {\"note\": TEXT}; `#` comments and blank lines skipped\n"
+		"          free text kept as {\"note\": TEXT}; `#` comments and blank lines\n"
+		"          skipped, lines trimmed. With --type url or text the whole line is\n"
+		"          the value (commas included) and there is no metadata; export\n"
+		"          refuses what plain cannot give back (such signals with metadata,\n"
+		"          texts with surrounding spaces or a leading #)\n"
 		"  csv     RFC 4180 with a header naming `value`, optionally `type` and\n"
 		"          `metadata` (a JSON object); other columns become metadata keys\n"
 		"  ndjson  one {\"type\", \"value\", \"metadata\"} object per line\n"
 		"A line's own type wins over --type, which wins over inference from the length\n"
-		"(32 hex digits: md5; 64: pdq; SHA-256 lists need --type sha256). Values are\n"
-		"stored as lower-case hex; the same (bank, type, value) twice is one signal.\n"
+		"(32 hex digits: md5; 64: pdq; SHA-256 lists need --type sha256). The same\n"
+		"(bank, type, value) twice is one signal.\n"
+		"\n"
+		"examples:\n"
+		"  vigil bank add phish --type url 'https://login.example.net/verify?id=1'\n"
+		"  vigil bank add bad-hosts --type domain evil.example\n"
+		"  vigil bank add bad-nets --type ip 203.0.113.0/24 2001:db8:bad::/48\n"
+		"  vigil bank import spam-phrases phrases.txt --type text\n"
 		"\n"
 		"options:\n"
 		"  --db PATH         the database (default: $VIGIL_DB, else ./vigil.db)\n"

@@ -64,7 +64,8 @@ def test_add_normalises_dedupes_and_survives_the_process(bank):
     bad = bank("add", "b", "abc", "zz" * 16, PDQ[:-1] + "0", check=1)
     assert b"abc" in bad.stderr and b"zz" in bad.stderr
     assert jlines(bank("show", "b", "--json", check=0))[0]["signals"] == 5
-    bank("add", "b", "--type", "url", PDQ, check=2)
+    bank("add", "b", "--type", "sha1", PDQ, check=2)
+    bank("add", "b", "--type", "url", PDQ, check=1)  # a known type, but not a URL
     bank("add", "nope", PDQ, check=1)
 
 

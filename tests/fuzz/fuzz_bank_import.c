@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * libFuzzer target: vg_bank_parse(), the bank import parsers (plain, CSV, NDJSON) that
- * read hash lists from outside. The first input byte picks the format, the default type
- * and a small or default line cap; the rest is the file. Beyond not crashing, each
- * result must keep the parser's contract (bank.h): every record has a known type and a
- * value in normal form (lower-case hex of the type's length), metadata that is NULL or
- * a JSON object within VG_BANK_METADATA_MAX, line numbers that never go backwards and
- * lie within the input's line count, and every reject carries a reason.
+ * read signal lists from outside, and through them every type's normaliser. The first
+ * input byte picks the format (byte % 3), the default type (none, pdq, md5, sha256, or
+ * with bit 0x40 url, domain, ip, text: (byte / 3) % 4 indexes the group) and a small or
+ * default line cap (bit 0x80); the rest is the file. Beyond not crashing, each result
+ * must keep the parser's contract (bank.h): every record has a known type and a value in
+ * that type's normal form (hex digits of the type's length; an http(s) url; a lower-case
+ * ASCII domain; an address inet_pton reads back; text free of control characters), which
+ * normalises to itself; metadata that is NULL or a JSON object within
+ * VG_BANK_METADATA_MAX; line numbers that never go backwards and lie within the input's
+ * line count; and every reject carries a reason.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -20,15 +25,57 @@ typedef struct state {
 	size_t records, rejects;
 } state;
 
+static bool all_in(const char *s, const char *set)
+{
+	return s[strspn(s, set)] == '\0';
+}
+
+/* The shape of each type's normal form (bank.h, vg_bank_value_normalize). */
+static void check_shape(const char *type, const char *v)
+{
+	size_t n = strlen(v);
+	VG_FUZZ_CHECK(n >= 1 && n <= VG_BANK_VALUE_MAX);
+	if (strcmp(type, "md5") == 0 || strcmp(type, "pdq") == 0 || strcmp(type, "sha256") == 0) {
+		VG_FUZZ_CHECK(n == (strcmp(type, "md5") == 0 ? 32u : 64u));
+		VG_FUZZ_CHECK(all_in(v, "0123456789abcdef"));
+	} else if (strcmp(type, "url") == 0) {
+		VG_FUZZ_CHECK(n <= VG_BANK_URL_MAX);
+		VG_FUZZ_CHECK(strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0);
+		for (size_t i = 0; i < n; i++)
+			VG_FUZZ_CHECK((unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f);
+	} else if (strcmp(type, "domain") == 0) {
+		VG_FUZZ_CHECK(n <= VG_BANK_DOMAIN_MAX);
+		VG_FUZZ_CHECK(all_in(v, "abcdefghijklmnopqrstuvwxyz0123456789-_."));
+		VG_FUZZ_CHECK(v[0] != '.' && v[n - 1] != '.' && !strstr(v, ".."));
+	} else if (strcmp(type, "ip") == 0) {
+		char addr[64];
+		unsigned char bin[16];
+		VG_FUZZ_CHECK(n < sizeof(addr));
+		memcpy(addr, v, n + 1);
+		char *slash = strchr(addr, '/');
+		if (slash)
+			*slash = '\0';
+		int af = strchr(addr, ':') ? AF_INET6 : AF_INET;
+		VG_FUZZ_CHECK(inet_pton(af, addr, bin) == 1);
+	} else {
+		VG_FUZZ_CHECK(strcmp(type, "text") == 0);
+		VG_FUZZ_CHECK(n <= VG_BANK_TEXT_MAX);
+		for (size_t i = 0; i < n; i++)
+			VG_FUZZ_CHECK((unsigned char)v[i] >= 0x20 || v[i] == '\t');
+	}
+}
+
 static int on_record(const vg_bank_record *r, void *ctx)
 {
 	state *s = ctx;
 	VG_FUZZ_CHECK(vg_bank_type_known(r->type));
-	size_t want = strcmp(r->type, "md5") == 0 ? 32 : 64;
-	VG_FUZZ_CHECK(strlen(r->value) == want);
-	for (size_t i = 0; i < want; i++)
-		VG_FUZZ_CHECK((r->value[i] >= '0' && r->value[i] <= '9') ||
-			      (r->value[i] >= 'a' && r->value[i] <= 'f'));
+	check_shape(r->type, r->value);
+	/* A normal form is a fixed point: the store's values normalise to themselves. */
+	char again[VG_BANK_VALUE_BUF];
+	vg_error err;
+	VG_FUZZ_CHECK(vg_bank_value_normalize(r->type, r->value, strlen(r->value), again, &err) ==
+		      0);
+	VG_FUZZ_CHECK(strcmp(again, r->value) == 0);
 	if (r->metadata) {
 		size_t len = strlen(r->metadata);
 		VG_FUZZ_CHECK(len <= VG_BANK_METADATA_MAX);
@@ -55,11 +102,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	static const char *const types[] = {NULL, "pdq", "md5", "sha256"};
+	/* The first group keeps the meaning of the seeds written before the second. */
+	static const char *const types[] = {NULL,  "pdq",    "md5", "sha256",
+					    "url", "domain", "ip",  "text"};
 	uint8_t sel = data[0];
 	vg_bank_parse_opts o = {
 		.format = (vg_bank_format)(sel % 3),
-		.type = types[(sel / 3) % 4],
+		.type = types[(sel / 3) % 4 + ((sel & 0x40) ? 4 : 0)],
 		.max_line_bytes = (sel & 0x80) ? 64 : 0,
 	};
 	const char *text = (const char *)data + 1;

@@ -90,7 +90,7 @@ Test(parse, default_type_and_case)
 	cr_assert_eq(g.n, 1);
 	cr_assert_str_eq(g.rec[0], "1 sha256 " PDQ " -");
 	cr_assert_eq(g.n_rejects, 1, "a 32-digit value is no sha256");
-	cr_assert_eq(parse(VG_BANK_PLAIN, "url", 0, text, &g), VG_EINVAL);
+	cr_assert_eq(parse(VG_BANK_PLAIN, "sha1", 0, text, &g), VG_EINVAL);
 }
 
 Test(parse, over_long_lines)
