@@ -2,166 +2,400 @@
  *
  * The state rules keep between events, one set per worker: sliding-window counters,
  * distinct counts (exact up to 16 values, then HyperLogLog) and expiring labels. Each is
- * a hash table of keys with an LRU list, so memory is bounded by a key count fixed at
- * creation whatever the traffic: past the bound the least recently used key is forgotten,
- * which costs accuracy for a cold key and never memory.
+ * a bounded hash table of keys (ktable below), so memory is bounded by a key count fixed
+ * at creation whatever the traffic: past the bound a key not used lately is forgotten
+ * (CLOCK, an approximation of least recently used), which costs accuracy for a cold key
+ * and never memory. The table is the engine's hottest code: a lookup costs about one
+ * cache miss for the slot and one for the record, and nothing is allocated per event
+ * once the table has grown, except for keys over 48 bytes and HyperLogLog registers.
  *
  * Invariants: a table never holds more than its max_keys entries; counts are never lower
  * than the true count of the last window (the ring has one bucket more than the window
- * needs, see rules.h); nothing here locks: each worker owns its tables.
+ * needs, see rules.h); nothing here locks: each worker owns its tables, and a label
+ * table shared by the workers is only read (vg_labels_has writes nothing).
  */
+#include <assert.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
-/* ---- a bounded LRU hash table of byte-string keys ------------------------------------ */
+/* ---- a bounded hash table of byte-string keys --------------------------------------------
+ * Open addressing with linear probing over an array of 8-byte slots (a fingerprint and an
+ * entry index), and the entries themselves in one flat array of fixed-size records (header,
+ * payload, the key inline when short). A hit thus reads one or two neighbouring slots and
+ * one record: no chain of separately allocated nodes, no list neighbours to touch. The
+ * fingerprint is the hash's low 32 bits, so the home slot of any slot's entry is known
+ * without reading the entry: growing the slots and backward-shift deletion never touch
+ * the records.
+ *
+ * Eviction is CLOCK (second chance): a hit sets the entry's referenced bit; when the table
+ * is full, a hand sweeps the records in index order, clearing set bits, and the first entry
+ * found clear is the victim, whose record the new key takes over. A key used again within
+ * one lap of the hand survives however many one-off keys pass through. */
+#define KEY_INLINE 48                 /* bytes of key kept in the record */
+#define KT_MAX_KEYS ((size_t)1 << 30) /* so entry indexes fit a slot's 32 bits */
+#define KT_MIN_CAP 64                 /* records allocated when the first key comes */
+
+/* The key hash: MurmurHash64A's loop (8 bytes per step, the last step overlapping the
+ * one before it rather than a byte loop) with MurmurHash3's finaliser, which
+ * vg__rules_hash also ends with. vg__rules_hash goes byte by byte, one dependent multiply
+ * per byte: as fast on an 11-byte key, 3.5x slower on 40 bytes (about a cache miss) and
+ * 5x on 1 KiB. The length is mixed in first, so the overlapping reads keep keys of one
+ * length apart. */
+#define MURMUR_M 0xc6a4a7935bd1e995ull
+
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t load32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t murmur_step(uint64_t h, uint64_t k)
+{
+	k *= MURMUR_M;
+	k ^= k >> 47;
+	k *= MURMUR_M;
+	return (h ^ k) * MURMUR_M;
+}
+
+/* 1..7 bytes as one word, every byte read at least once. */
+static inline uint64_t short_word(const unsigned char *p, size_t len)
+{
+	if (len >= 4)
+		return load32(p) | load32(p + len - 4) << 32;
+	return p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
+}
+
+static uint64_t key_hash(const char *key, size_t len, uint64_t seed)
+{
+	const unsigned char *p = (const unsigned char *)key;
+	uint64_t h = seed ^ (len * MURMUR_M);
+	if (len >= 8) {
+		const unsigned char *last = p + len - 8;
+		for (; p < last; p += 8)
+			h = murmur_step(h, load64(p));
+		h = murmur_step(h, load64(last));
+	} else if (len > 0) {
+		h = murmur_step(h, short_word(p, len));
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+typedef struct kslot {
+	uint32_t fp;  /* the hash's low 32 bits; the entry's home slot is fp & mask */
+	uint32_t idx; /* entry index + 1; 0: an empty slot */
+} kslot;
+
+/* A record: this header, the payload (zeroed when an entry is made), then KEY_INLINE bytes
+ * for the key, or a pointer to a copy of its own when it is longer. (Measured: a counter's
+ * record is 152 bytes; padding records to whole cache lines bought nothing, and 24 bytes
+ * of key instead of 48, for 128-byte records, bought 9% on IPv4 keys and lost 40% on
+ * 40-byte keys, which then live outside.) */
 typedef struct kentry {
-	struct kentry *hnext;       /* hash chain */
-	struct kentry *prev, *next; /* LRU: head is the most recent */
-	uint64_t hash;
-	uint64_t tick; /* the table's tick when this entry last moved to the front */
+	uint64_t hash; /* kt_hash of key and window */
 	vg_usec window;
-	void *payload; /* in the same allocation, after the key: one cache miss fewer */
 	uint32_t key_len;
-	char key[];
+	bool ref; /* CLOCK: used since the hand last passed */
 } kentry;
 
 typedef struct ktable {
-	kentry **buckets;
-	size_t nbuckets; /* power of two */
-	size_t n, max;
-	uint64_t tick; /* counts lookups */
-	kentry *head, *tail;
-	size_t payload_bytes;              /* zeroed when an entry is made */
+	kslot *slots;
+	size_t mask;        /* slots - 1; slots a power of two, n <= 0.7 slots */
+	char *recs;         /* cap records of rec_bytes, the first n in use */
+	size_t rec_bytes;   /* header, payload and KEY_INLINE, a multiple of 8 */
+	size_t key_at;      /* offset of the key in a record */
+	size_t n, cap, max; /* n <= cap <= max <= KT_MAX_KEYS */
+	size_t hand;        /* CLOCK: the next record to consider once n == max */
+	size_t payload_bytes;
 	void (*payload_done)(void *payload); /* frees what a payload points to; may be NULL */
+	/* Random per table, so keys that share a slot cannot be found by brute force offline
+	 * against a known function. Not a full defence against hash flooding: Murmur has
+	 * seed-independent collisions; SipHash would be one, at some cost per lookup. */
+	uint64_t seed;
 } ktable;
+
+static inline kentry *rec(const ktable *t, size_t i)
+{
+	return (kentry *)(t->recs + i * t->rec_bytes);
+}
+
+static inline void *payload(kentry *e)
+{
+	return e + 1;
+}
+
+/* Where the key's bytes are: in the record, or in its own copy the record points to. */
+static inline char *key_area(const ktable *t, const kentry *e)
+{
+	return (char *)e + t->key_at;
+}
+
+static inline bool key_is_inline(size_t len)
+{
+	return len <= KEY_INLINE;
+}
+
+static inline const char *key_of(const ktable *t, const kentry *e)
+{
+	char *a = key_area(t, e);
+	if (key_is_inline(e->key_len))
+		return a;
+	char *out;
+	memcpy(&out, a, sizeof(out));
+	return out;
+}
+
+/* Arrays of a big table get a mapping of their own, which the kernel may back with 2 MiB
+ * pages: a random lookup in a table of a million keys otherwise costs a TLB miss and a
+ * page walk on top of its cache misses. Growing such a mapping moves page tables instead
+ * of copying (mremap). Small arrays stay on the heap, where ASan sees them. */
+#define BIG_BYTES ((size_t)2 << 20)
+
+static void *map_big(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		abort(); /* sized by max_keys, a configured bound, as vg_xmalloc would */
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: no huge pages is only slower */
+#endif
+	return p;
+}
+
+/* Zeroed. */
+static void *arr_new(size_t bytes)
+{
+	return bytes < BIG_BYTES ? vg_xcalloc(1, bytes) : map_big(bytes);
+}
+
+static void arr_free(void *p, size_t bytes)
+{
+	if (bytes < BIG_BYTES)
+		free(p);
+	else if (p)
+		munmap(p, bytes);
+}
+
+/* Grows p from old to bytes (bytes > old), keeping its contents. */
+static void *arr_grow(void *p, size_t old, size_t bytes)
+{
+	if (bytes < BIG_BYTES) {
+		p = realloc(p, bytes);
+		if (!p)
+			abort();
+		return p;
+	}
+	if (old >= BIG_BYTES) {
+		p = mremap(p, old, bytes, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			abort();
+		return p;
+	}
+	void *q = map_big(bytes);
+	if (old)
+		memcpy(q, p, old);
+	free(p);
+	return q;
+}
 
 static void kt_init(ktable *t, size_t max, size_t payload_bytes, void (*payload_done)(void *))
 {
 	memset(t, 0, sizeof(*t));
 	t->payload_bytes = payload_bytes;
 	t->payload_done = payload_done;
-	t->max = max ? max : 1;
-	t->nbuckets = 64;
-	t->buckets = vg_xcalloc(t->nbuckets, sizeof(*t->buckets));
+	t->key_at = sizeof(kentry) + ((payload_bytes + 7) & ~(size_t)7);
+	t->rec_bytes = t->key_at + KEY_INLINE;
+	t->max = max == 0 ? 1 : max > KT_MAX_KEYS ? KT_MAX_KEYS : max;
+	uint64_t entropy[2] = {(uint64_t)vg_time_mono(), (uint64_t)(uintptr_t)t};
+	t->seed = key_hash((const char *)entropy, sizeof(entropy), 0);
+	t->mask = 2 * KT_MIN_CAP - 1;
+	t->slots = arr_new((t->mask + 1) * sizeof(kslot));
+}
+
+/* Frees what an entry owns, not its record. */
+static void entry_done(const ktable *t, kentry *e)
+{
+	if (!key_is_inline(e->key_len))
+		free((void *)key_of(t, e));
+	if (t->payload_done)
+		t->payload_done(payload(e));
 }
 
 static void kt_done(ktable *t)
 {
-	for (kentry *e = t->head, *nx; e; e = nx) {
-		nx = e->next;
-		if (t->payload_done)
-			t->payload_done(e->payload);
-		free(e);
-	}
-	free(t->buckets);
+	for (size_t i = 0; i < t->n; i++)
+		entry_done(t, rec(t, i));
+	arr_free(t->recs, t->cap * t->rec_bytes);
+	arr_free(t->slots, (t->mask + 1) * sizeof(kslot));
 	memset(t, 0, sizeof(*t));
 }
 
-static void lru_unlink(ktable *t, kentry *e)
+/* The window is part of the key: it goes into the seed. */
+static inline uint64_t kt_hash(const ktable *t, const char *key, size_t len, vg_usec window)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		t->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		t->tail = e->prev;
+	return key_hash(key, len, t->seed ^ (uint64_t)window);
 }
 
-static void lru_push(ktable *t, kentry *e)
+static bool same_key(const ktable *t, const kentry *e, const char *key, size_t len,
+		     vg_usec window, uint64_t h)
 {
-	e->prev = NULL;
-	e->next = t->head;
-	if (t->head)
-		t->head->prev = e;
-	t->head = e;
-	if (!t->tail)
-		t->tail = e;
+	return e->hash == h && e->window == window && e->key_len == len &&
+	       memcmp(key_of(t, e), key, len) == 0;
 }
 
-static void kt_remove(ktable *t, kentry *e)
-{
-	kentry **pp = &t->buckets[e->hash & (t->nbuckets - 1)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	lru_unlink(t, e);
-	t->n--;
-	if (t->payload_done)
-		t->payload_done(e->payload);
-	free(e);
-}
-
-static void kt_grow(ktable *t)
-{
-	size_t nb = t->nbuckets * 2;
-	kentry **b = vg_xcalloc(nb, sizeof(*b));
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		for (kentry *e = t->buckets[i], *nx; e; e = nx) {
-			nx = e->hnext;
-			e->hnext = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = nb;
-}
-
+/* The entry of (key, window) or NULL. Reads only: the shared label table relies on it
+ * (see vg_labels_has). */
 static kentry *kt_find(const ktable *t, const char *key, size_t len, vg_usec window,
 		       uint64_t h)
 {
-	for (kentry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->hnext)
-		if (e->hash == h && e->window == window && e->key_len == len &&
-		    memcmp(e->key, key, len) == 0)
-			return e;
-	return NULL;
+	uint32_t fp = (uint32_t)h;
+	for (size_t i = fp & t->mask;; i = (i + 1) & t->mask) {
+		kslot s = t->slots[i];
+		if (s.idx == 0)
+			return NULL;
+		if (s.fp == fp) {
+			kentry *e = rec(t, s.idx - 1);
+			if (same_key(t, e, key, len, window, h))
+				return e;
+		}
+	}
 }
 
-/* Finds or creates (key, window), marking it most recently used. *ret_new says whether
- * it was created (its payload then zeroed). */
+static size_t empty_slot(const ktable *t, uint32_t fp)
+{
+	size_t i = fp & t->mask;
+	while (t->slots[i].idx)
+		i = (i + 1) & t->mask;
+	return i;
+}
+
+/* Doubles the slots; reads only the old slots (home slots come from fingerprints). */
+static void grow_slots(ktable *t)
+{
+	kslot *old = t->slots;
+	size_t old_n = t->mask + 1;
+	t->mask = 2 * old_n - 1;
+	t->slots = arr_new((t->mask + 1) * sizeof(kslot));
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i].idx)
+			t->slots[empty_slot(t, old[i].fp)] = old[i];
+	arr_free(old, old_n * sizeof(kslot));
+}
+
+/* Backward-shift deletion of the slot at i: each later slot of the run moves back into the
+ * hole when its home is not between the hole and itself, so every entry stays reachable
+ * from its home without tombstones, and probes stay as short as if it had never been. */
+static void slot_delete(ktable *t, size_t i)
+{
+	size_t m = t->mask;
+	for (size_t j = (i + 1) & m; t->slots[j].idx; j = (j + 1) & m) {
+		size_t home = t->slots[j].fp & m;
+		if (((j - home) & m) >= ((j - i) & m)) {
+			t->slots[i] = t->slots[j];
+			i = j;
+		}
+	}
+	t->slots[i] = (kslot){0, 0};
+}
+
+/* The record the CLOCK hand picks: the first one not used since the hand last passed,
+ * clearing the bits of those that were. Ends within one lap (n + 1 steps). */
+static size_t clock_victim(ktable *t)
+{
+	for (;;) {
+		size_t i = t->hand;
+		t->hand = i + 1 == t->n ? 0 : i + 1;
+		kentry *e = rec(t, i);
+		if (!e->ref)
+			return i;
+		e->ref = false;
+	}
+}
+
+/* Forgets the CLOCK victim; returns its record, free for a new key. */
+static size_t evict(ktable *t)
+{
+	size_t v = clock_victim(t);
+	kentry *e = rec(t, v);
+	size_t i = (uint32_t)e->hash & t->mask;
+	while (t->slots[i].idx != v + 1) {
+		assert(t->slots[i].idx != 0); /* every record is reachable from its home */
+		i = (i + 1) & t->mask;
+	}
+	slot_delete(t, i);
+	entry_done(t, e);
+	return v;
+}
+
+/* A record for a new entry: the next unused one, growing the records by doubling up to
+ * max, or the victim's once the table is full. */
+static size_t take_record(ktable *t)
+{
+	if (t->n == t->max)
+		return evict(t);
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : KT_MIN_CAP;
+		cap = cap < t->max ? cap : t->max;
+		t->recs = arr_grow(t->recs, t->cap * t->rec_bytes, cap * t->rec_bytes);
+		t->cap = cap;
+	}
+	if ((t->n + 1) * 10 > (t->mask + 1) * 7)
+		grow_slots(t);
+	return t->n++;
+}
+
+static kentry *kt_insert(ktable *t, const char *key, size_t len, vg_usec window, uint64_t h)
+{
+	size_t i = take_record(t);
+	kentry *e = rec(t, i);
+	e->hash = h;
+	e->window = window;
+	e->key_len = (uint32_t)len;
+	/* Unreferenced: once the table is full a new record sits just behind the hand, so it
+	 * has a whole lap to be used again, and a key seen once goes before any key seen
+	 * twice. */
+	e->ref = false;
+	if (key_is_inline(len)) {
+		memcpy(key_area(t, e), key, len);
+	} else {
+		char *out = vg_xmalloc(len);
+		memcpy(out, key, len);
+		memcpy(key_area(t, e), &out, sizeof(out));
+	}
+	memset(payload(e), 0, t->payload_bytes);
+	t->slots[empty_slot(t, (uint32_t)h)] = (kslot){(uint32_t)h, (uint32_t)i + 1};
+	return e;
+}
+
+/* Finds or creates (key, window), marking it used. *ret_new says whether it was created
+ * (its payload then zeroed). Allocates only to grow and for a key over KEY_INLINE bytes
+ * (and the caller for its payload: HyperLogLog registers). */
 static kentry *kt_get(ktable *t, const char *key, size_t len, vg_usec window, bool *ret_new)
 {
-	uint64_t h = vg__rules_hash(key, len, (uint64_t)window);
+	assert(len <= UINT32_MAX);
+	uint64_t h = kt_hash(t, key, len, window);
 	kentry *e = kt_find(t, key, len, window, h);
-	t->tick++;
-	if (e) {
-		/* Moving to the front touches two neighbours, i.e. cache misses on a big
-		 * table. An entry moved within the last n/4 lookups is still in the front
-		 * part of the list, so it stays: eviction order stays close to LRU and hot
-		 * keys cost one lookup. */
-		if (t->head != e && t->tick - e->tick > t->n / 4) {
-			lru_unlink(t, e);
-			lru_push(t, e);
-			e->tick = t->tick;
-		}
-		*ret_new = false;
-		return e;
-	}
-	if (t->n >= t->max)
-		kt_remove(t, t->tail);
-	if (t->n + 1 > t->nbuckets)
-		kt_grow(t);
-	size_t at = (offsetof(kentry, key) + len + 1 + 7) & ~(size_t)7;
-	e = vg_xmalloc(at + t->payload_bytes);
-	e->hash = h;
-	e->tick = t->tick;
-	e->window = window;
-	e->payload = (char *)e + at;
-	memset(e->payload, 0, t->payload_bytes);
-	e->key_len = (uint32_t)len;
-	memcpy(e->key, key, len);
-	e->key[len] = '\0';
-	e->hnext = t->buckets[h & (t->nbuckets - 1)];
-	t->buckets[h & (t->nbuckets - 1)] = e;
-	lru_push(t, e);
-	t->n++;
-	*ret_new = true;
+	*ret_new = e == NULL;
+	if (!e)
+		return kt_insert(t, key, len, window, h);
+	e->ref = true;
 	return e;
 }
 
@@ -241,7 +475,7 @@ uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_use
 	if (width < 1)
 		width = 1;
 	int64_t b = now / width;
-	ring *r = e->payload;
+	ring *r = payload(e);
 	if (fresh)
 		r->head = b;
 	if (b > r->head) {
@@ -385,7 +619,7 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 {
 	bool fresh;
 	kentry *e = kt_get(&d->t, key, key_len, window, &fresh);
-	hll *h = e->payload;
+	hll *h = payload(e);
 	int64_t epoch = now / (window > 0 ? window : 1);
 	if (fresh)
 		h->epoch = epoch;
@@ -433,7 +667,9 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 }
 
 /* ---- labels -------------------------------------------------------------------------------
- * Keyed by "kind\0id\0name"; the payload is the expiry time. */
+ * Keyed by "kind\0id\0name"; the payload is the expiry time. Only set() marks a label used
+ * for CLOCK: has() is also called by every worker at once on the table loaded from the
+ * store (vg__rules_vm_opts.shared_labels), so it must not write, not even a bit. */
 struct vg_labels {
 	ktable t;
 };
@@ -483,8 +719,7 @@ void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *n
 		return; /* rules.c refuses such labels before they get here */
 	bool fresh;
 	kentry *e = kt_get(&l->t, key, n, 0, &fresh);
-	(void)fresh;
-	*(vg_usec *)e->payload = expires_at;
+	*(vg_usec *)payload(e) = expires_at;
 }
 
 bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const char *name,
@@ -494,10 +729,10 @@ bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const c
 	size_t n = label_key(key, sizeof(key), kind, id, name);
 	if (!n)
 		return false;
-	uint64_t h = vg__rules_hash(key, n, 0);
+	uint64_t h = kt_hash(&l->t, key, n, 0);
 	kentry *e = kt_find(&l->t, key, n, 0, h);
 	if (!e)
 		return false;
-	vg_usec exp = *(vg_usec *)e->payload;
+	vg_usec exp = *(vg_usec *)payload(e);
 	return exp == 0 || exp > now;
 }

@@ -2,7 +2,10 @@
  *
  * The state rules keep: sliding-window counters (never under the true count, at most one
  * bucket over, bounded keys), distinct counts (exact to 16, HyperLogLog within 5% beyond,
- * window rotation), labels (expiry, LRU bound) and duration parsing.
+ * window rotation), labels (expiry, bound) and duration parsing; and the table under all
+ * three: the bound under churn, keys past the inline size, many windows per key, CLOCK
+ * keeping a hot key through a flood of one-off keys, and differential runs against a
+ * plain reference (with and without evictions, which are the table's only deletions).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -167,4 +170,201 @@ Test(state, distinct_eviction_frees_hyperloglog_keys)
 	}
 	cr_assert_eq(vg_distinct_add(d, "k0", 2, "x", 1, 60000000, 1000000), 1);
 	vg_distinct_free(d);
+}
+
+/* A deterministic xorshift, so a failure replays. */
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 16);
+}
+
+/* Key i of a universe: unique (its number in decimal leads) and len bytes long, padded
+ * with bytes that depend on i, so long keys differ all along and not only at the start. */
+static size_t make_key(char *buf, size_t len, unsigned i)
+{
+	int n = snprintf(buf, len + 1, "k%u:", i);
+	size_t at = (size_t)n < len ? (size_t)n : len;
+	for (size_t j = at; j < len; j++)
+		buf[j] = (char)('a' + (i * 31 + j * 7) % 26);
+	return len;
+}
+
+Test(state, every_table_stays_bounded_under_churn)
+{
+	enum { MAX = 777 };
+	vg_counters *c = vg_counters_new(MAX);
+	vg_distinct *d = vg_distinct_new(MAX);
+	vg_labels *l = vg_labels_new(MAX);
+	static char key[200];
+	rng_state = 1;
+	for (int i = 0; i < 60000; i++) {
+		unsigned k = rnd() % 20000;
+		/* Short and long keys and a few windows, so several records per key and some
+		 * out-of-line keys are evicted (LeakSanitizer checks those are freed). */
+		size_t len = make_key(key, k % 5 == 0 ? 60 + k % 100 : 8, k);
+		vg_usec w = (vg_usec)(1 + k % 3) * 60 * S;
+		vg_counters_add(c, key, len, w, 1700000000 * S, 1);
+		vg_distinct_add(d, key, len, key, len, w, 1700000000 * S);
+		key[len] = '\0';
+		vg_labels_set(l, "user", key, "x", 0);
+		cr_assert_leq(vg_counters_size(c), MAX);
+		cr_assert_leq(vg_labels_size(l), MAX);
+	}
+	cr_assert_eq(vg_counters_size(c), MAX);
+	cr_assert_eq(vg_labels_size(l), MAX);
+	vg_counters_free(c);
+	vg_distinct_free(d);
+	vg_labels_free(l);
+}
+
+Test(state, keys_past_the_inline_size)
+{
+	/* 48 bytes live in the record, longer keys in their own allocation; around that
+	 * boundary and up to the rules' 1024-byte key limit, keys that differ only in their
+	 * last byte or only in length are different keys. */
+	static const size_t lens[] = {1, 47, 48, 49, 50, 64, 100, 1023, 1024};
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	static char keys[N][2][1024];
+	vg_counters *c = vg_counters_new(1000);
+	vg_usec w = 60 * S, now = 1700000000 * S;
+	for (size_t i = 0; i < N; i++) {
+		memset(keys[i][0], 'x', lens[i]);
+		memcpy(keys[i][1], keys[i][0], lens[i]);
+		keys[i][1][lens[i] - 1] = 'y';
+	}
+	for (int round = 1; round <= 3; round++)
+		for (size_t i = 0; i < N; i++)
+			for (int v = 0; v < 2; v++)
+				cr_assert_eq(vg_counters_add(c, keys[i][v], lens[i], w, now, 1),
+					     (uint64_t)round, "len %zu variant %d", lens[i], v);
+	cr_assert_eq(vg_counters_size(c), 2 * N);
+	vg_counters_free(c);
+
+	/* A label whose kind, id and name fill the 1024-byte key. */
+	static char id[1024];
+	memset(id, 'i', 1024 - 2 - 4 - 1);
+	vg_labels *l = vg_labels_new(10);
+	vg_labels_set(l, "user", id, "x", 0);
+	cr_assert(vg_labels_has(l, "user", id, "x", now));
+	id[0] = 'j';
+	cr_assert_not(vg_labels_has(l, "user", id, "x", now));
+	vg_labels_free(l);
+}
+
+Test(state, many_windows_on_one_key)
+{
+	/* Each window is its own counter and its own distinct count. */
+	enum { W = 300 };
+	vg_counters *c = vg_counters_new(1 << 12);
+	vg_distinct *d = vg_distinct_new(1 << 12);
+	vg_usec now = 1700000000 * S;
+	for (int w = 1; w <= W; w++)
+		for (int i = 0; i < w % 7 + 1; i++) {
+			vg_counters_add(c, "ip:10.0.0.1", 11, w * S, now, 1);
+			vg_distinct_add(d, "ip:10.0.0.1", 11, (char[]){(char)('a' + i)}, 1, w * S,
+					now);
+		}
+	cr_assert_eq(vg_counters_size(c), W);
+	for (int w = 1; w <= W; w++) {
+		cr_assert_eq(vg_counters_add(c, "ip:10.0.0.1", 11, w * S, now, 1),
+			     (uint64_t)(w % 7 + 2), "window %d s", w);
+		cr_assert_eq(vg_distinct_add(d, "ip:10.0.0.1", 11, "z", 1, w * S, now),
+			     (uint64_t)(w % 7 + 2), "window %d s", w);
+	}
+	vg_counters_free(c);
+	vg_distinct_free(d);
+}
+
+/* A key used every few operations is never forgotten while ten times the table's bound
+ * in one-off keys pass through; a key used once before the flood is. (An LRU list
+ * keeps the hot key too; what this guards is that the CLOCK hand gives it its second
+ * chance.) */
+Test(state, hot_key_survives_a_flood_of_one_off_keys)
+{
+	enum { MAX = 1000, EVERY = 5 };
+	vg_counters *c = vg_counters_new(MAX);
+	vg_usec w = 3600 * S, now = 1700000000 * S;
+	char key[32];
+	vg_counters_add(c, "cold", 4, w, now, 1);
+	uint64_t hot = 0;
+	for (int i = 0; i < 10 * MAX; i++) {
+		int n = snprintf(key, sizeof(key), "once:%d", i);
+		cr_assert_eq(vg_counters_add(c, key, (size_t)n, w, now, 1), 1);
+		if (i % EVERY == 0)
+			cr_assert_eq(vg_counters_add(c, "hot", 3, w, now, 1), ++hot,
+				     "the hot key was forgotten after %d one-off keys", i);
+		cr_assert_leq(vg_counters_size(c), MAX);
+	}
+	cr_assert_eq(vg_counters_add(c, "cold", 4, w, now, 1), 1, "a cold key is forgotten");
+	vg_counters_free(c);
+}
+
+/* Many (key, window) pairs, random lengths across the inline boundary, no evictions (a
+ * bound far above the pairs used): every count must equal a plain array's, through
+ * many doublings of the slots and records. */
+Test(state, counters_match_a_reference_without_evictions)
+{
+	enum { KEYS = 6000, WINDOWS = 4, OPS = 200000 };
+	static uint32_t ref[KEYS][WINDOWS];
+	static uint8_t lens[KEYS];
+	memset(ref, 0, sizeof(ref));
+	vg_counters *c = vg_counters_new(1 << 20);
+	vg_usec now = 1700000000 * S;
+	char key[256];
+	rng_state = 7;
+	for (unsigned k = 0; k < KEYS; k++)
+		lens[k] = (uint8_t)(8 + rnd() % 90);
+	size_t pairs = 0;
+	for (int i = 0; i < OPS; i++) {
+		/* Skewed: half the operations on a tenth of the keys. */
+		unsigned k = rnd() % 2 ? rnd() % (KEYS / 10) : rnd() % KEYS;
+		unsigned wi = rnd() % WINDOWS;
+		size_t len = make_key(key, lens[k], k);
+		pairs += ref[k][wi] == 0;
+		uint64_t got = vg_counters_add(c, key, len, (vg_usec)(wi + 1) * 3600 * S, now, 1);
+		cr_assert_eq(got, ++ref[k][wi], "op %d key %u window %u", i, k, wi);
+	}
+	cr_assert_eq(vg_counters_size(c), pairs);
+	vg_counters_free(c);
+}
+
+/* Evictions are the table's deletions (backward shifts in the slots). Labels show what a
+ * table holds without changing it (has() only reads), so after every burst of churn
+ * every label ever set is either gone or has its last expiry, and exactly size() of them
+ * are found: a slot lost or left stale by a shift would break one or the other. */
+Test(state, labels_match_a_reference_through_evictions)
+{
+	enum { MAX = 500, KEYS = 4000, BURSTS = 60, PER_BURST = 700 };
+	static vg_usec ref[KEYS];
+	vg_labels *l = vg_labels_new(MAX);
+	char id[128];
+	rng_state = 11;
+	for (int b = 0; b < BURSTS; b++) {
+		for (int i = 0; i < PER_BURST; i++) {
+			unsigned k = rnd() % 4 ? rnd() % (KEYS / 8) : rnd() % KEYS;
+			ref[k] = (vg_usec)(rnd() % 4) * 100; /* 0 (never), 100, 200 or 300 */
+			make_key(id, k % 3 ? 10 : 60, k);
+			id[k % 3 ? 10 : 60] = '\0';
+			vg_labels_set(l, "user", id, "x", ref[k]);
+		}
+		size_t found = 0;
+		for (unsigned k = 0; k < KEYS; k++) {
+			make_key(id, k % 3 ? 10 : 60, k);
+			id[k % 3 ? 10 : 60] = '\0';
+			if (!vg_labels_has(l, "user", id, "x", 0))
+				continue;
+			found++;
+			bool live = ref[k] == 0 || ref[k] > 150;
+			cr_assert_eq(vg_labels_has(l, "user", id, "x", 150), live,
+				     "burst %d key %u: a stale expiry", b, k);
+		}
+		cr_assert_eq(found, vg_labels_size(l), "burst %d: %zu labels found, %zu held", b,
+			     found, vg_labels_size(l));
+	}
+	cr_assert_eq(vg_labels_size(l), MAX);
+	vg_labels_free(l);
 }
