@@ -42,7 +42,7 @@ typedef struct vg_api_config {
 	int64_t rules_workers;          /* lanes (Lua states); 0: one per CPU */
 	int64_t max_events_bytes;       /* body of POST /v1/events, after gunzip */
 	int64_t max_event_bytes;        /* one event line */
-	int64_t rules_budget;           /* VM instructions per rule per event */
+	int64_t rules_budget_ms;        /* CPU time per rule per event */
 	char rules_webhook_url[VG_OPT_STRING_MAX];
 	char rules_webhook_secret[VG_OPT_STRING_MAX];
 	/* abuse reports (api_reports.c) */

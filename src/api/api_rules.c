@@ -197,7 +197,7 @@ static void runner_opts(vg_api *api, const vg_rules_banks *banks, vg_rules_opts 
 	*o = (vg_rules_opts){
 		.workers = 1,
 		.max_event_bytes = (size_t)api->cfg.max_event_bytes,
-		.instruction_budget = (uint64_t)api->cfg.rules_budget,
+		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,
 		.banks = banks,
 		.store_path = api->cfg.db,
 	};
@@ -504,7 +504,7 @@ void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len)
 		EMIT("vigil_rule_errors_total{rule=\"%s\"} %llu\n", st->stats[i].name,
 		     (unsigned long long)(st->stats[i].errors + (k >= 0 ? errs[k] : 0)));
 	}
-	EMIT("# HELP vigil_rule_budget_stops_total Rule runs stopped by the instruction budget, by rule.\n"
+	EMIT("# HELP vigil_rule_budget_stops_total Rule runs stopped by the CPU time budget, by rule.\n"
 	     "# TYPE vigil_rule_budget_stops_total counter\n");
 	for (size_t i = 0; i < st->nstats; i++) {
 		long k = st->rs ? rule_index(st->rs, st->stats[i].name) : -1;

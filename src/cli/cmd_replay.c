@@ -125,7 +125,7 @@ static int run(int argc, char **argv)
 		{"db", required_argument, NULL, 'd'},
 		{"partition-key", required_argument, NULL, 'p'},
 		{"max-event-bytes", required_argument, NULL, 'm'},
-		{"budget", required_argument, NULL, 'b'},
+		{"budget-ms", required_argument, NULL, 'b'},
 		{"pdq-threshold", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -154,9 +154,9 @@ static int run(int argc, char **argv)
 			opts.max_event_bytes = (size_t)v;
 			break;
 		case 'b':
-			if (!vg_cli_parse_int(optarg, 1000, 1000000000, &v))
-				return vg_cli_usage_error("replay", "--budget takes 1000 to 1000000000");
-			opts.instruction_budget = (uint64_t)v;
+			if (!vg_cli_parse_int(optarg, 1, 60000, &v))
+				return vg_cli_usage_error("replay", "--budget-ms takes 1 to 60000");
+			opts.budget_ms = (uint64_t)v;
 			break;
 		case 't':
 			if (!vg_cli_parse_int(optarg, 0, 256, &threshold))
@@ -310,7 +310,7 @@ const vg_cmd vg_cmd_replay = {
 		"                        rules are stored there and read back at the next start)\n"
 		"  --pdq-threshold N     PDQ distance that counts as a match (default 31)\n"
 		"  --max-event-bytes N   longest event line (default 65536)\n"
-		"  --budget N            VM instructions per rule per event (default 1000000)\n"
+		"  --budget-ms N         CPU milliseconds per rule per event (default 50)\n"
 		"\n"
 		"Exit status: 0 replayed (bad lines are counted, not fatal), 1 the rules, the\n"
 		"input or the database failed, 2 usage.\n",

@@ -7,6 +7,9 @@
 #ifndef VG__RULES_INTERNAL_H
 #define VG__RULES_INTERNAL_H
 
+#include <stdatomic.h>
+#include <time.h>
+
 #include "rules.h"
 
 /* 64-bit FNV-1a followed by a murmur finaliser: fast on short keys, well mixed. */
@@ -48,7 +51,7 @@ typedef struct vg__label_write {
 typedef struct vg__rules_vm vg__rules_vm;
 
 typedef struct vg__rules_vm_opts {
-	uint64_t instruction_budget;
+	uint64_t budget_ms;
 	size_t max_counter_keys, max_distinct_keys, max_labels;
 	const vg_rules_banks *banks;
 	const vg_labels *shared_labels; /* labels loaded from the store; read-only, may be NULL */
@@ -71,6 +74,49 @@ const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t 
 /* Takes the label writes recorded since the last call (caller frees each and the array). */
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
 void vg__label_write_free(vg__label_write *w, size_t n);
+
+/* match() for a state: as vg_rules_banks_match, remembering the last url it parsed. */
+typedef struct vg__url_memo vg__url_memo;
+vg__url_memo *vg__url_memo_new(void);
+void vg__url_memo_free(vg__url_memo *m);
+bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
+			   size_t len, vg__url_memo *memo);
+
+/* Events as Lua tables, loaded on demand and reused (rules_event.c). new() also
+ * replaces the sandbox's pairs, next, rawget and rawset with versions that know them. */
+struct lua_State;
+typedef struct vg__events vg__events;
+vg__events *vg__events_new(struct lua_State *L);
+void vg__events_free(vg__events *ev);
+/* Starts the event doc: pushes its table and the array of the tables the last event
+ * used, and returns how many that holds: the caller empties them (table.clear) before
+ * any rule runs. */
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc);
+
+/* The rule budget (rules_watchdog.c): a state publishes what it runs, a watchdog thread
+ * stops a run that has used more than budget_ms of CPU time. */
+struct lua_Debug;
+typedef void (*vg__hook)(struct lua_State *L, struct lua_Debug *ar);
+typedef struct vg__watch {
+	_Atomic uint64_t position; /* what runs (nonzero, changes per run); 0: idle */
+	_Atomic uint64_t stop;     /* the position the watchdog stops, or 0 */
+	_Atomic clockid_t clock;   /* CPU clock of the thread running it */
+	struct lua_State *L;
+	vg__hook hook;
+	int64_t budget_ns;
+	uint64_t seen; /* the watchdog's own: the position at its last look, and when */
+	int64_t seen_cpu;
+	struct vg__watch *next, *prev;
+} vg__watch;
+void vg__watch_add(vg__watch *w, struct lua_State *L, vg__hook hook, uint64_t budget_ms);
+void vg__watch_remove(vg__watch *w);
+/* Before and after each run; end() says whether a stop was asked for (and takes the
+ * hook off). */
+void vg__watch_begin(vg__watch *w, uint64_t position);
+bool vg__watch_end(vg__watch *w);
+/* In the hook: true when the running position is the one to stop (raise), false when
+ * the stop came too late (the hook is taken off; go on). */
+bool vg__watch_hook(vg__watch *w);
 
 /* The event's time: a top-level numeric "ts" (seconds since the epoch) when present and
  * sane, else the wall clock. Replays of old logs thus see their own windows. */

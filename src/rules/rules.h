@@ -9,7 +9,7 @@
  * - Every event line is bounded (max_event_bytes, nesting depth, node count); a bad line
  *   is an error for that line only, with a reason, never a crash.
  * - Rule code runs in a sandbox: no io, os, require, ffi, debug, no bytecode, no file
- *   loading. A rule that raises an error or runs past its instruction budget is stopped
+ *   loading. A rule that raises an error or runs past its budget of CPU time is stopped
  *   and counted; the other rules still see the event.
  * - Events with the same partition key go to the same worker in input order, so
  *   per-key counters see every event of their key, in order.
@@ -89,9 +89,10 @@ VG_EXPORT VG_MUST_CHECK int vg_rules_duration_parse(const char *s, size_t len, v
  * count(key, window): each (key, window) pair is a ring of VG_RULES_COUNTER_SLOTS buckets
  * of window/SLOTS each; the count is the sum of the buckets that overlap the last window,
  * so it may include events up to window/SLOTS older than the window (at most 1/16 too
- * generous, never too small). At most max_keys pairs are kept; past that the least
- * recently used pair is forgotten (its next count starts again from 1). Not thread-safe:
- * one table per worker. */
+ * generous, never too small). At most max_keys pairs are kept; past that a pair not
+ * used lately is forgotten (CLOCK: a pair used since the hand last passed survives a
+ * flood of one-off keys; its next count starts again from 1). Not thread-safe: one table
+ * per worker. */
 #define VG_RULES_COUNTER_SLOTS 16
 
 typedef struct vg_counters vg_counters;
@@ -117,7 +118,8 @@ VG_EXPORT uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_l
 
 /* ---- labels -----------------------------------------------------------------------------
  * (kind, id, name) with an expiry time. At most max_labels are kept in one table; past
- * that the label closest to expiring is dropped. Not thread-safe. */
+ * that a label not set lately is dropped (CLOCK, as for counters). Not thread-safe for
+ * set; has only reads, so a table no one sets may be read from many threads. */
 typedef struct vg_labels vg_labels;
 VG_EXPORT vg_labels *vg_labels_new(size_t max_labels);
 VG_EXPORT void vg_labels_free(vg_labels *l);
@@ -211,7 +213,7 @@ typedef struct vg_rules_opts {
 	const char *partition_key;  /* top-level field; NULL: "ip", else "user" (its "id"
 				     * when an object), else round robin */
 	size_t max_event_bytes;     /* 0: VG_RULES_EVENT_MAX */
-	uint64_t instruction_budget; /* per rule per event, in VM instructions; 0: 1000000 */
+	uint64_t budget_ms;         /* CPU time per rule per event; 0: 50 */
 	size_t max_counter_keys;    /* per worker; 0: 1 << 20 */
 	size_t max_distinct_keys;   /* per worker; 0: 1 << 16 */
 	size_t max_labels;          /* per worker; 0: 1 << 20 */
@@ -225,7 +227,7 @@ typedef struct vg_rules_stats {
 	uint64_t events;     /* decoded and evaluated */
 	uint64_t bad_events; /* lines that did not decode */
 	uint64_t rule_errors; /* rule runs that raised an error */
-	uint64_t budget_stops; /* rule runs stopped by the instruction budget */
+	uint64_t budget_stops; /* rule runs stopped by the budget */
 	uint64_t verdicts[VG_ACTION_COUNT];        /* live */
 	uint64_t shadow_verdicts[VG_ACTION_COUNT]; /* from shadow rules */
 } vg_rules_stats;

@@ -148,8 +148,52 @@ static bool match_hex(const vg_rules_banks *b, const rbank *rb, const char *v, s
 	return hit;
 }
 
+/* The last url a state canonicalised, with its host: a rule that looks a url up in two
+ * banks (its page, then its domain) parses it once. */
+struct vg__url_memo {
+	size_t raw_len; /* 0: empty */
+	bool ok;        /* it canonicalised */
+	char raw[VG_URL_MAX];
+	char canon[VG_URL_MAX + 1], host[VG_URL_MAX + 1];
+};
+
+vg__url_memo *vg__url_memo_new(void)
+{
+	return vg_xcalloc(1, sizeof(vg__url_memo));
+}
+
+void vg__url_memo_free(vg__url_memo *m)
+{
+	free(m);
+}
+
+/* Canonicalises the url value into m (unless m holds it already); false when it is no
+ * url. */
+static bool url_parts(vg__url_memo *m, const char *value, size_t len)
+{
+	if (len <= VG_URL_MAX && m->raw_len == len && memcmp(m->raw, value, len) == 0)
+		return m->ok;
+	m->ok = vg_url_canonicalize(value, len, m->canon, sizeof(m->canon), NULL) == 0;
+	if (!m->ok || vg_url_host(m->canon, m->host, sizeof(m->host)) != 0)
+		m->host[0] = '\0'; /* no host: only the exact lookup */
+	m->raw_len = 0;
+	if (len <= VG_URL_MAX) {
+		memcpy(m->raw, value, len);
+		m->raw_len = len;
+	}
+	return m->ok;
+}
+
 bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
 			  size_t len)
+{
+	vg__url_memo m;
+	m.raw_len = 0;
+	return vg__rules_banks_match(b, bank, value, len, &m);
+}
+
+bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
+			   size_t len, vg__url_memo *memo)
 {
 	const rbank *rb = NULL;
 	for (size_t i = 0; i < b->n; i++)
@@ -164,15 +208,11 @@ bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char 
 	if ((len == 32 || len == 64) && all_hex(value, len) && match_hex(b, rb, value, len))
 		return true;
 	if (len > 7 && (strncasecmp(value, "http://", 7) == 0 || strncasecmp(value, "https://", 8) == 0)) {
-		char canon[VG_URL_MAX + 1], host[VG_URL_MAX + 1];
-		if (vg_url_canonicalize(value, len, canon, sizeof(canon), NULL) != 0)
+		if (!url_parts(memo, value, len))
 			return false;
-		if (vg_strset_contains(rb->exact, canon, strlen(canon)))
-			return true;
-		if (vg_url_host(canon, host, sizeof(host)) == 0 &&
-		    vg_strset_contains_domain(rb->domains, host, strlen(host)))
-			return true;
-		return false;
+		return vg_strset_contains(rb->exact, memo->canon, strlen(memo->canon)) ||
+		       (memo->host[0] &&
+			vg_strset_contains_domain(rb->domains, memo->host, strlen(memo->host)));
 	}
 	if (vg_strset_contains_domain(rb->domains, value, len))
 		return true;

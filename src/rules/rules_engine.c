@@ -414,7 +414,7 @@ static void fill_vm_opts(const vg_rules_opts *o, const vg_labels *shared, int wo
 			 vg__rules_vm_opts *ret)
 {
 	*ret = (vg__rules_vm_opts){
-		.instruction_budget = o->instruction_budget,
+		.budget_ms = o->budget_ms,
 		.max_counter_keys = o->max_counter_keys,
 		.max_distinct_keys = o->max_distinct_keys,
 		.max_labels = o->max_labels,

@@ -10,9 +10,10 @@
  *   newproxy, print), string (without dump), table, math and bit are opened: no io, os,
  *   package/require, debug, ffi or jit. `load` accepts only source text ("t" mode) and
  *   runs it in the rules' own environment.
- * - Every rule run is bounded: an instruction count hook stops it past the budget (and
- *   keeps stopping every instruction after that, so a pcall inside the rule cannot
- *   swallow the stop), and the state's allocator refuses memory past a fixed cap.
+ * - Every rule run is bounded: the watchdog (rules_watchdog.c) stops it past its budget
+ *   of CPU time (and the stop raises at every instruction after that, so a pcall inside
+ *   the rule cannot swallow it), and the state's allocator refuses memory past a fixed
+ *   cap. The JIT is never opened: compiled code would not see the stop.
  * - A rule that fails leaves its verdicts unsent and the other rules still run.
  * - The vm pointer that C functions receive as an upvalue carries a magic number that is
  *   checked on every call.
@@ -28,8 +29,7 @@
 #include "util/util.h"
 
 #define VM_MAGIC 0x7669676c72756c65ull /* "viglrule" */
-#define HOOK_STEP 1000                 /* instructions between two hook calls */
-#define DEFAULT_BUDGET 1000000
+#define DEFAULT_BUDGET_MS 50
 #define STATE_MEMORY_MAX ((size_t)512 << 20)
 #define MAX_VERDICTS_PER_RULE 8
 #define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
@@ -37,11 +37,11 @@
 typedef struct rule {
 	char name[VG_RULES_NAME_MAX + 1];
 	bool shadow;
-	int ref; /* the function, in the registry */
 	uint64_t errors, budget_stops; /* this rule's share of the state's counts */
 } rule;
 
 typedef struct pending {
+	uint32_t rule; /* index in rules */
 	vg_action action;
 	char reason[VG_RULES_REASON_MAX + 1];
 } pending;
@@ -54,12 +54,21 @@ struct vg__rules_vm {
 	rule *rules;
 	size_t n_rules, cap_rules;
 	bool loading;
+	bool watched;
+	int rules_ref; /* Lua array of the rule functions, in definition order */
+	int begin_ref; /* l_begin, which makes an event's table */
+	int clear_ref; /* LuaJIT's table.clear */
+	vg__events *events;
+	vg__url_memo *urls;
+	vg__watch watch;
 	/* The run in progress. */
-	uint64_t ins_used;
-	bool stopped; /* the budget ran out: every instruction raises from now on */
+	const vg_json_doc *doc;
+	uint64_t seq, serial; /* the caller's number; runs (events, files) so far */
+	int cur_rule;         /* the rule running, or -1 */
 	vg_usec now;
-	pending verdicts[MAX_VERDICTS_PER_RULE];
+	pending *verdicts; /* MAX_VERDICTS_PER_RULE per rule */
 	size_t n_verdicts;
+	bool stopped; /* the budget ran out: every instruction raises until the run ends */
 	vg_counters *counters;
 	vg_distinct *distinct;
 	vg_labels *labels;
@@ -190,38 +199,31 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-static _Thread_local vg__rules_vm *hook_vm;
-
+/* Set on the state by the watchdog when a run is over budget. Once it has raised, it
+ * raises at every instruction (the hook count is 1) until the run's pcall returns. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
-	vg__rules_vm *vm = hook_vm;
-	if (!vm)
+	void *ud;
+	lua_getallocf(L, &ud); /* the allocator's ud is the vm */
+	vg__rules_vm *vm = ud;
+	if (!vm->stopped && !vg__watch_hook(&vm->watch))
 		return;
-	if (!vm->stopped) {
-		vm->ins_used += HOOK_STEP;
-		if (vm->ins_used <= vm->o.instruction_budget)
-			return;
-		vm->stopped = true;
-		/* From now on every instruction raises, so `while true do pcall(f) end` cannot
-		 * catch the stop and go on. */
-		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-	}
-	/* lua_pushfstring knows no 64-bit format: print the number here. */
-	char msg[80];
-	snprintf(msg, sizeof(msg), "instruction budget of %llu exceeded",
-		 (unsigned long long)vm->o.instruction_budget);
-	luaL_error(L, "%s", msg);
+	vm->stopped = true;
+	luaL_error(L, "budget of %d ms of CPU time exceeded", (int)vm->o.budget_ms);
 }
 
-static void run_begin(vg__rules_vm *vm)
+/* Runs the function (with nargs arguments) on the stack as run number position of the
+ * state, under the budget. Returns lua_pcall's result; *ret_stopped says whether the
+ * budget stopped it. */
+static int run(vg__rules_vm *vm, int nargs, uint64_t position, bool *ret_stopped)
 {
-	hook_vm = vm;
-	vm->ins_used = 0;
-	if (vm->stopped) {
-		vm->stopped = false;
-		lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-	}
+	vg__watch_begin(&vm->watch, position);
+	int rc = lua_pcall(vm->L, nargs, 0, 0);
+	vg__watch_end(&vm->watch);
+	*ret_stopped = rc != 0 && vm->stopped;
+	vm->stopped = false;
+	return rc;
 }
 
 /* ---- argument helpers ------------------------------------------------------------------- */
@@ -296,8 +298,9 @@ static int l_rule(lua_State *L)
 	memcpy(r->name, name, n + 1);
 	r->shadow = shadow;
 	r->errors = r->budget_stops = 0;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
 	lua_pushvalue(L, 2);
-	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_rawseti(L, -2, (int)vm->n_rules);
 	return 0;
 }
 
@@ -386,7 +389,7 @@ static int l_match(lua_State *L)
 	}
 	size_t n;
 	const char *v = arg_str(L, 2, "match's value", &n);
-	lua_pushboolean(L, vm->o.banks && vg_rules_banks_match(vm->o.banks, bank, v, n));
+	lua_pushboolean(L, vm->o.banks && vg__rules_banks_match(vm->o.banks, bank, v, n, vm->urls));
 	return 1;
 }
 
@@ -399,16 +402,39 @@ static int l_verdict(lua_State *L)
 		return luaL_error(L, "unknown action '%s': use allow, block, challenge, review or report", a);
 	size_t n = 0;
 	const char *reason = lua_isnoneornil(L, 2) ? "" : arg_str(L, 2, "a verdict's reason", &n);
-	if (vm->n_verdicts >= MAX_VERDICTS_PER_RULE)
+	int r = vm->cur_rule;
+	if (r < 0)
+		return luaL_error(L, "verdict() may only be called while a rule runs");
+	/* This rule's verdicts are the last ones pending: rules run one after another. */
+	size_t mine = 0;
+	while (mine < vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1 - mine].rule == (uint32_t)r)
+		mine++;
+	if (mine >= MAX_VERDICTS_PER_RULE)
 		return luaL_error(L, "more than %d verdicts from one rule for one event",
 				  MAX_VERDICTS_PER_RULE);
 	pending *p = &vm->verdicts[vm->n_verdicts++];
+	p->rule = (uint32_t)r;
 	p->action = (vg_action)act;
 	if (n > VG_RULES_REASON_MAX)
 		n = VG_RULES_REASON_MAX;
 	memcpy(p->reason, reason, n);
 	p->reason[n] = '\0';
 	return 0;
+}
+
+/* The event's table, with the tables the last event used emptied first. Runs in a
+ * pcall: making tables may raise (memory). */
+static int l_begin(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	int n = vg__events_begin(vm->events, vm->doc);
+	for (int i = 1; i <= n; i++) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->clear_ref);
+		lua_rawgeti(L, -2, i);
+		lua_call(L, 1, 0);
+	}
+	lua_pop(L, 1);
+	return 1;
 }
 
 /* load(text [, name]): source text only, in the rules' environment. */
@@ -473,7 +499,20 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	set_fn(L, vm, "has_label", l_has_label);
 	set_fn(L, vm, "match", l_match);
 	set_fn(L, vm, "verdict", l_verdict);
-	(void)err;
+	lua_newtable(L);
+	vm->rules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	vm->events = vg__events_new(L);
+	lua_pushlightuserdata(L, vm);
+	lua_pushcclosure(L, l_begin, 1);
+	vm->begin_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	/* LuaJIT's table.clear, from the registry's preload table (no require here). */
+	lua_getfield(L, LUA_REGISTRYINDEX, "_PRELOAD");
+	lua_getfield(L, -1, "table.clear");
+	lua_remove(L, -2);
+	if (!lua_isfunction(L, -1))
+		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
+	lua_call(L, 0, 1);
+	vm->clear_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -489,8 +528,10 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 	vg__rules_vm *vm = vg_xcalloc(1, sizeof(*vm));
 	vm->magic = VM_MAGIC;
 	vm->o = *opts;
-	if (!vm->o.instruction_budget)
-		vm->o.instruction_budget = DEFAULT_BUDGET;
+	if (!vm->o.budget_ms)
+		vm->o.budget_ms = DEFAULT_BUDGET_MS;
+	vm->cur_rule = -1;
+	vm->urls = vg__url_memo_new();
 	vm->counters = vg_counters_new(opts->max_counter_keys ? opts->max_counter_keys : 1 << 20);
 	vm->distinct = vg_distinct_new(opts->max_distinct_keys ? opts->max_distinct_keys : 1 << 16);
 	vm->labels = vg_labels_new(opts->max_labels ? opts->max_labels : 1 << 20);
@@ -502,23 +543,24 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 	}
 	if ((rc = build_sandbox(vm, err)))
 		goto out;
-	lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+	vg__watch_add(&vm->watch, vm->L, budget_hook, vm->o.budget_ms);
+	vm->watched = true;
 	vm->loading = true;
 	vm->now = vg_time_now();
 	for (size_t i = 0; i < rs->n_files; i++) {
 		const vg__rules_file *f = &rs->files[i];
 		char chunkname[300];
 		snprintf(chunkname, sizeof(chunkname), "@%s", f->name);
-		run_begin(vm);
+		bool stopped;
 		if (luaL_loadbufferx(vm->L, f->src, f->len, chunkname, "t") != 0 ||
-		    lua_pcall(vm->L, 0, 0, 0) != 0) {
+		    run(vm, 0, ++vm->serial << 16 | 1, &stopped) != 0) {
 			rc = vg_error_set(err, VG_EINVAL, "%s", lua_msg(vm->L));
 			lua_pop(vm->L, 1);
 			goto out;
 		}
 	}
 	vm->loading = false;
-	hook_vm = NULL;
+	vm->verdicts = vg_xcalloc(vm->n_rules ? vm->n_rules : 1, MAX_VERDICTS_PER_RULE * sizeof(pending));
 out:
 	if (rc) {
 		vg__rules_vm_free(vm);
@@ -542,10 +584,13 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 {
 	if (!vm)
 		return;
-	if (hook_vm == vm)
-		hook_vm = NULL;
+	if (vm->watched)
+		vg__watch_remove(&vm->watch);
 	if (vm->L)
 		lua_close(vm->L);
+	vg__events_free(vm->events);
+	vg__url_memo_free(vm->urls);
+	free(vm->verdicts);
 	for (struct lchunk *c = vm->chunks, *nx; c; c = nx) {
 		nx = c->next;
 		free(c);
@@ -559,44 +604,7 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 	free(vm);
 }
 
-/* ---- events as tables ------------------------------------------------------------------ */
-static size_t push_node(lua_State *L, const vg_json_doc *doc, size_t i)
-{
-	const vg_json_node *nd = &doc->nodes[i];
-	switch (nd->type) {
-	case VG_JSON_NULL:
-		/* JSON null reads as nil, like a missing field: `if e.x then` treats both alike. */
-		lua_pushnil(L);
-		return i + 1;
-	case VG_JSON_FALSE: lua_pushboolean(L, 0); return i + 1;
-	case VG_JSON_TRUE: lua_pushboolean(L, 1); return i + 1;
-	case VG_JSON_INT: lua_pushnumber(L, (lua_Number)nd->v.i); return i + 1;
-	case VG_JSON_REAL: lua_pushnumber(L, nd->v.d); return i + 1;
-	case VG_JSON_STRING: lua_pushlstring(L, nd->v.str, nd->len); return i + 1;
-	case VG_JSON_ARRAY: {
-		lua_createtable(L, (int)nd->len, 0);
-		size_t j = i + 1;
-		for (uint32_t k = 0; k < nd->len; k++) {
-			j = push_node(L, doc, j);
-			lua_rawseti(L, -2, (int)k + 1);
-		}
-		return nd->next;
-	}
-	default: {
-		lua_createtable(L, 0, (int)nd->len);
-		size_t j = i + 1;
-		for (uint32_t k = 0; k < nd->len; k++) {
-			const vg_json_node *key = &doc->nodes[j];
-			lua_pushlstring(L, key->v.str, key->len);
-			j = push_node(L, doc, j + 1);
-			/* Repeated keys: the last one wins, as in jansson. */
-			lua_rawset(L, -3);
-		}
-		return nd->next;
-	}
-	}
-}
-
+/* ---- evaluation --------------------------------------------------------------------------- */
 vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall)
 {
 	long i = vg_json_get(doc, 0, "ts");
@@ -611,63 +619,92 @@ vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall)
 	return (vg_usec)(s * 1e6);
 }
 
+/* Counts and logs rule r's failure (at most 100 messages per state, so a broken rule
+ * cannot flood the log; the counts keep counting). */
+static void rule_failed(vg__rules_vm *vm, rule *ru, bool budget)
+{
+	lua_State *L = vm->L;
+	if (budget) {
+		vm->stats.budget_stops++;
+		ru->budget_stops++;
+	} else {
+		vm->stats.rule_errors++;
+		ru->errors++;
+	}
+	if (vm->error_logs++ < 100) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", lua_msg(L));
+		vg_log(VG_LOG_WARN, budget ? "rules.budget" : "rules.error",
+		       "rule=%s worker=%d seq=%llu msg=\"%s\"", ru->name, vm->o.worker,
+		       (unsigned long long)vm->seq, msg);
+	}
+	lua_pop(L, 1);
+}
+
+static void deliver(vg__rules_vm *vm, const char *line, size_t len, vg_verdict_fn *fn,
+		    void *ctx)
+{
+	for (size_t k = 0; k < vm->n_verdicts; k++) {
+		const pending *p = &vm->verdicts[k];
+		const rule *ru = &vm->rules[p->rule];
+		if (ru->shadow)
+			vm->stats.shadow_verdicts[p->action]++;
+		else
+			vm->stats.verdicts[p->action]++;
+		if (fn) {
+			vg_verdict v = {
+				.rule = ru->name,
+				.action = p->action,
+				.shadow = ru->shadow,
+				.reason = p->reason,
+				.event = line,
+				.event_len = len,
+				.seq = vm->seq,
+				.worker = vm->o.worker,
+			};
+			fn(&v, ctx);
+		}
+	}
+}
+
 void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
 		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx)
 {
 	lua_State *L = vm->L;
+	int base = lua_gettop(L);
 	vm->now = now;
+	vm->seq = seq;
+	vm->doc = doc;
+	vm->n_verdicts = 0;
 	vm->stats.events++;
-	push_node(L, doc, 0);
-	int ev = lua_gettop(L);
+	uint64_t serial = ++vm->serial;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->begin_ref);
+	if (lua_pcall(L, 0, 1, 0) != 0) {
+		/* Only memory can fail here. */
+		vm->stats.rule_errors++;
+		if (vm->error_logs++ < 100)
+			vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=\"%s\"", vm->o.worker,
+			       (unsigned long long)seq, lua_msg(L));
+		lua_settop(L, base);
+		return;
+	}
 	for (size_t r = 0; r < vm->n_rules; r++) {
 		rule *ru = &vm->rules[r];
-		vm->n_verdicts = 0;
-		run_begin(vm);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ru->ref);
-		lua_pushvalue(L, ev);
-		if (lua_pcall(L, 1, 0, 0) != 0) {
-			if (vm->stopped) {
-				vm->stats.budget_stops++;
-				ru->budget_stops++;
-			} else {
-				vm->stats.rule_errors++;
-				ru->errors++;
-			}
-			/* At most 100 messages per state, so a broken rule cannot flood the log;
-			 * the counts keep counting. */
-			if (vm->error_logs++ < 100) {
-				char msg[256];
-				snprintf(msg, sizeof(msg), "%s", lua_msg(L));
-				vg_log(VG_LOG_WARN, vm->stopped ? "rules.budget" : "rules.error",
-				       "rule=%s worker=%d seq=%llu msg=\"%s\"", ru->name, vm->o.worker,
-				       (unsigned long long)seq, msg);
-			}
-			lua_settop(L, ev);
-			continue;
-		}
-		for (size_t k = 0; k < vm->n_verdicts; k++) {
-			pending *p = &vm->verdicts[k];
-			if (ru->shadow)
-				vm->stats.shadow_verdicts[p->action]++;
-			else
-				vm->stats.verdicts[p->action]++;
-			if (fn) {
-				vg_verdict v = {
-					.rule = ru->name,
-					.action = p->action,
-					.shadow = ru->shadow,
-					.reason = p->reason,
-					.event = line,
-					.event_len = len,
-					.seq = seq,
-					.worker = vm->o.worker,
-				};
-				fn(&v, ctx);
-			}
+		vm->cur_rule = (int)r;
+		lua_rawgeti(L, base + 1, (int)r + 1);
+		lua_pushvalue(L, base + 2);
+		bool stopped;
+		if (run(vm, 1, serial << 16 | ((r + 1) & 0xffff), &stopped) != 0) {
+			/* A rule that fails sends none of its verdicts. */
+			while (vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1].rule == r)
+				vm->n_verdicts--;
+			rule_failed(vm, ru, stopped);
 		}
 	}
-	lua_settop(L, ev - 1);
-	hook_vm = NULL;
+	vm->cur_rule = -1;
+	lua_settop(L, base);
+	deliver(vm, line, len, fn, ctx);
 }
 
 vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm)
@@ -699,7 +736,7 @@ static int ruleset_finish(vg_ruleset *rs, vg_ruleset **ret, vg_error *err)
 {
 	/* Compile once now, so a broken folder is refused before any worker starts, and
 	 * keep the rule names for listings. */
-	vg__rules_vm_opts o = {.instruction_budget = DEFAULT_BUDGET, .max_counter_keys = 16,
+	vg__rules_vm_opts o = {.budget_ms = DEFAULT_BUDGET_MS, .max_counter_keys = 16,
 			       .max_distinct_keys = 16, .max_labels = 16};
 	vg__rules_vm *vm;
 	int rc = vg__rules_vm_new(rs, &o, &vm, err);

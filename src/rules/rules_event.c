@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Events as Lua tables, loaded on demand and reused. Building a fresh table of every
+ * field per event cost more than everything else a rule pack does (a table and a string
+ * per field: allocations now, garbage to sweep later), while most rules read two or
+ * three fields and return. So:
+ *
+ * - The table a rule gets starts empty. Its metatable's __index, load(), finds a field
+ *   it lacks in the decoded document and stores it in the table, so later reads are
+ *   plain table hits. The next event begins by emptying (LuaJIT's table.clear, which
+ *   keeps the allocation) every table the last one used.
+ * - Tables are kept from one event to the next: the top-level object always uses etab 0,
+ *   and an object under a given key (e.user) always the same etab. Arrays, and what
+ *   they hold, become plain fresh tables when read.
+ * - Events are read-only: assigning a field the table lacks raises. (Assigning one that
+ *   was read is not seen by any metamethod; docs/rules.md says not to.)
+ *
+ * Invariants:
+ * - Reads give exactly the document's values (the last of repeated keys, null as nil).
+ * - A table kept past its event raises when read (its etab belongs to another event, or
+ *   it is no longer its etab's table) until the same etab serves a later event: then it
+ *   shows that event. docs/rules.md tells rule authors to copy fields, not tables.
+ * - Bounded whatever the input: ETABS_MAX etabs of SLOTS_MAX object-valued keys each.
+ *   An object met when they are used up becomes a plain fresh table (correct, slower),
+ *   and the next event starts the etabs over.
+ * - rawset, rawget, next and pairs are replaced in the sandbox by versions that know
+ *   event tables (rawset refuses them; the others load the fields first).
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define ETABS_MAX 64 /* reused object tables per state */
+#define SLOTS_MAX 64 /* object-valued keys one etab remembers */
+#define EVENT_MT_NAME "vigil event"
+
+/* An object-valued key of an etab and the etab its objects use. */
+typedef struct slot {
+	char *key;
+	uint32_t len;
+	int child;
+} slot;
+
+typedef struct etab {
+	bool used;
+	int ref;           /* the table, in the registry */
+	const void *table; /* its address (LuaJIT's tables do not move) */
+	size_t node;                /* the object's node in the event of `serial` */
+	uint64_t serial;
+	uint64_t complete; /* the serial for which every field has been loaded */
+	slot slots[SLOTS_MAX];
+	uint32_t n_slots;
+} etab;
+
+struct vg__events {
+	lua_State *L;
+	const vg_json_doc *doc;
+	uint64_t serial;
+	bool overflow;   /* etabs or slots ran out: start them over before the next event */
+	int used_ref;    /* the tables this event used (the top-level one first), 1-based */
+	int n_used;
+	char marker;     /* its address is the key under which event metatables hold their etab */
+	etab tabs[ETABS_MAX];
+};
+
+static void push_plain(vg__events *ev, size_t i);
+
+/* ---- etabs ----------------------------------------------------------------------------- */
+static void etab_free(vg__events *ev, int t)
+{
+	etab *et = &ev->tabs[t];
+	for (uint32_t i = 0; i < et->n_slots; i++)
+		free(et->slots[i].key);
+	luaL_unref(ev->L, LUA_REGISTRYINDEX, et->ref);
+	memset(et, 0, sizeof(*et));
+}
+
+static int l_load(lua_State *L);
+static int l_readonly(lua_State *L);
+
+/* A free etab with a new table; -1 when all are in use. */
+static int etab_take(vg__events *ev)
+{
+	int t = 0;
+	while (t < ETABS_MAX && ev->tabs[t].used)
+		t++;
+	if (t == ETABS_MAX)
+		return -1;
+	lua_State *L = ev->L;
+	etab *et = &ev->tabs[t];
+	et->used = true;
+	lua_createtable(L, 0, 8);
+	lua_createtable(L, 0, 4);
+	lua_pushlightuserdata(L, ev);
+	lua_pushinteger(L, t);
+	lua_pushcclosure(L, l_load, 2);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, l_readonly);
+	lua_setfield(L, -2, "__newindex");
+	/* getmetatable(e) answers this string, and setmetatable(e, ...) is refused. */
+	lua_pushstring(L, EVENT_MT_NAME);
+	lua_setfield(L, -2, "__metatable");
+	lua_pushlightuserdata(L, &ev->marker);
+	lua_pushinteger(L, t);
+	lua_rawset(L, -3);
+	lua_setmetatable(L, -2);
+	et->table = lua_topointer(L, -1);
+	et->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return t;
+}
+
+/* Etab 0, the top-level object's, always first in the used list. */
+static void top_take(vg__events *ev)
+{
+	lua_State *L = ev->L;
+	etab_take(ev);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
+	lua_rawseti(L, -2, 1);
+	lua_pop(L, 1);
+	ev->n_used = 1;
+}
+
+/* The etab of the event table at idx, or -1 when it is none. */
+static int event_etab(vg__events *ev, lua_State *L, int idx)
+{
+	if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+		return -1;
+	lua_pushlightuserdata(L, &ev->marker);
+	lua_rawget(L, -2);
+	int t = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : -1;
+	lua_pop(L, 2);
+	return t;
+}
+
+/* The etab for objects under the key of slot-owner et, made on first use; -1 when the
+ * slots or etabs are used up. */
+static int child_etab(vg__events *ev, etab *et, const char *key, uint32_t len)
+{
+	for (uint32_t i = 0; i < et->n_slots; i++)
+		if (et->slots[i].len == len && memcmp(et->slots[i].key, key, len) == 0)
+			return et->slots[i].child;
+	int c = et->n_slots < SLOTS_MAX ? etab_take(ev) : -1;
+	if (c < 0) {
+		ev->overflow = true;
+		return -1;
+	}
+	slot *s = &et->slots[et->n_slots++];
+	s->key = vg_xmalloc(len + 1);
+	memcpy(s->key, key, len);
+	s->key[len] = '\0';
+	s->len = len;
+	s->child = c;
+	return c;
+}
+
+/* ---- loading fields ---------------------------------------------------------------------- */
+/* The value node of member key in the object at node obj (the last one when repeated). */
+static long member(const vg_json_doc *doc, size_t obj, const char *key, size_t len)
+{
+	long found = -1;
+	size_t j = obj + 1;
+	for (uint32_t k = 0; k < doc->nodes[obj].len; k++) {
+		const vg_json_node *kn = &doc->nodes[j];
+		if (kn->len == len && memcmp(kn->v.str, key, len) == 0)
+			found = (long)j + 1;
+		j = doc->nodes[j + 1].next;
+	}
+	return found;
+}
+
+/* Pushes the value at node i for the field key of etab t: an object through its own
+ * etab when there is one free. */
+static void push_field(vg__events *ev, int t, const char *key, size_t len, size_t i)
+{
+	const vg_json_node *nd = &ev->doc->nodes[i];
+	if (nd->type == VG_JSON_OBJECT) {
+		int c = child_etab(ev, &ev->tabs[t], key, (uint32_t)len);
+		if (c >= 0) {
+			lua_State *L = ev->L;
+			ev->tabs[c].node = i;
+			ev->tabs[c].serial = ev->serial;
+			lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
+			lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[c].ref);
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, -3, ++ev->n_used);
+			lua_remove(L, -2);
+			return;
+		}
+	}
+	push_plain(ev, i);
+}
+
+/* Loads field key (the string at stack index k) of etab t into its table at stack
+ * index b and pushes it (nil when absent). */
+static void load_field(vg__events *ev, int t, int b, int k)
+{
+	lua_State *L = ev->L;
+	size_t len;
+	const char *key = lua_tolstring(L, k, &len);
+	long i = member(ev->doc, ev->tabs[t].node, key, len);
+	if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL) {
+		lua_pushnil(L);
+		return;
+	}
+	push_field(ev, t, key, len, (size_t)i);
+	lua_pushvalue(L, k);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, b);
+}
+
+/* Raises unless etab t belongs to this event and the table at idx is its table. */
+static void check_live(vg__events *ev, int t, int idx)
+{
+	lua_State *L = ev->L;
+	const etab *et = &ev->tabs[t];
+	if (!et->used || et->serial != ev->serial || lua_topointer(L, idx) != et->table)
+		luaL_error(L, "an event can be read only while its rules run: copy the fields "
+			      "you want to keep");
+}
+
+/* __index of an event table: load(table, key). */
+static int l_load(lua_State *L)
+{
+	vg__events *ev = lua_touserdata(L, lua_upvalueindex(1));
+	int t = (int)lua_tointeger(L, lua_upvalueindex(2));
+	check_live(ev, t, 1);
+	if (lua_type(L, 2) != LUA_TSTRING) {
+		lua_pushnil(L); /* JSON objects have string keys only */
+		return 1;
+	}
+	load_field(ev, t, 1, 2);
+	return 1;
+}
+
+static int l_readonly(lua_State *L)
+{
+	return luaL_error(L, "an event is read-only: copy it into a table of your own to change it");
+}
+
+/* Loads every field of the event table at idx, of etab t (for pairs and next). */
+static void load_all(vg__events *ev, int t, int idx)
+{
+	lua_State *L = ev->L;
+	etab *et = &ev->tabs[t];
+	check_live(ev, t, idx);
+	if (et->complete == ev->serial)
+		return;
+	const vg_json_doc *doc = ev->doc;
+	size_t j = et->node + 1;
+	for (uint32_t k = 0; k < doc->nodes[et->node].len; k++) {
+		lua_pushlstring(L, doc->nodes[j].v.str, doc->nodes[j].len);
+		lua_pushvalue(L, -1);
+		lua_rawget(L, idx);
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			load_field(ev, t, idx, lua_gettop(L));
+		}
+		lua_pop(L, 2);
+		j = doc->nodes[j + 1].next;
+	}
+	et->complete = ev->serial;
+}
+
+/* ---- the sandbox's pairs, next, rawget and rawset ------------------------------------------- */
+static vg__events *events_of(lua_State *L)
+{
+	return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* pairs(t): for an event table, with every field loaded first. */
+static int l_pairs(lua_State *L)
+{
+	vg__events *ev = events_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	int t = event_etab(ev, L, 1);
+	lua_pushvalue(L, lua_upvalueindex(2)); /* the original next */
+	if (t >= 0)
+		load_all(ev, t, 1);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+static int l_next(lua_State *L)
+{
+	vg__events *ev = events_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 2);
+	int t = event_etab(ev, L, 1);
+	if (t >= 0)
+		load_all(ev, t, 1);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+static int l_rawget(lua_State *L)
+{
+	vg__events *ev = events_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkany(L, 2);
+	lua_settop(L, 2);
+	if (event_etab(ev, L, 1) >= 0) {
+		lua_gettable(L, 1); /* through load() */
+		return 1;
+	}
+	lua_rawget(L, 1);
+	return 1;
+}
+
+static int l_rawset(lua_State *L)
+{
+	vg__events *ev = events_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkany(L, 2);
+	luaL_checkany(L, 3);
+	if (event_etab(ev, L, 1) >= 0)
+		return l_readonly(L);
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 1;
+}
+
+static void set_global(lua_State *L, vg__events *ev, const char *name, lua_CFunction fn,
+		       bool with_next)
+{
+	lua_pushlightuserdata(L, ev);
+	if (with_next)
+		lua_getglobal(L, "next");
+	lua_pushcclosure(L, fn, with_next ? 2 : 1);
+	lua_setglobal(L, name);
+}
+
+/* ---- the state's side ------------------------------------------------------------------------ */
+vg__events *vg__events_new(lua_State *L)
+{
+	vg__events *ev = vg_xcalloc(1, sizeof(*ev));
+	ev->L = L;
+	lua_newtable(L);
+	ev->used_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	top_take(ev);
+	set_global(L, ev, "pairs", l_pairs, true);
+	set_global(L, ev, "next", l_next, false);
+	set_global(L, ev, "rawget", l_rawget, false);
+	set_global(L, ev, "rawset", l_rawset, false);
+	return ev;
+}
+
+void vg__events_free(vg__events *ev)
+{
+	if (!ev)
+		return;
+	/* The Lua state goes with its owner; only the key copies are ours. */
+	for (int t = 0; t < ETABS_MAX; t++)
+		for (uint32_t i = 0; i < ev->tabs[t].n_slots; i++)
+			free(ev->tabs[t].slots[i].key);
+	free(ev);
+}
+
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc)
+{
+	lua_State *L = ev->L;
+	int n = ev->n_used;
+	if (ev->overflow) {
+		for (int t = 0; t < ETABS_MAX; t++)
+			if (ev->tabs[t].used)
+				etab_free(ev, t);
+		top_take(ev);
+		ev->overflow = false;
+		n = 0; /* the old tables are nobody's now: nothing to empty */
+	}
+	ev->doc = doc;
+	ev->serial++;
+	ev->tabs[0].node = 0;
+	ev->tabs[0].serial = ev->serial;
+	ev->n_used = 1;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
+	return n;
+}
+
+/* A fresh table (or a scalar) for the value at node i: arrays, what they hold, and
+ * objects that found no etab. */
+static void push_plain(vg__events *ev, size_t i)
+{
+	lua_State *L = ev->L;
+	const vg_json_doc *doc = ev->doc;
+	const vg_json_node *nd = &doc->nodes[i];
+	switch (nd->type) {
+	case VG_JSON_NULL:
+		/* JSON null reads as nil, like a missing field: `if e.x then` treats both alike. */
+		lua_pushnil(L);
+		return;
+	case VG_JSON_FALSE: lua_pushboolean(L, 0); return;
+	case VG_JSON_TRUE: lua_pushboolean(L, 1); return;
+	case VG_JSON_INT: lua_pushnumber(L, (lua_Number)nd->v.i); return;
+	case VG_JSON_REAL: lua_pushnumber(L, nd->v.d); return;
+	case VG_JSON_STRING: lua_pushlstring(L, nd->v.str, nd->len); return;
+	case VG_JSON_ARRAY: {
+		lua_createtable(L, (int)nd->len, 0);
+		size_t j = i + 1;
+		for (uint32_t k = 0; k < nd->len; k++) {
+			push_plain(ev, j);
+			lua_rawseti(L, -2, (int)k + 1);
+			j = doc->nodes[j].next;
+		}
+		return;
+	}
+	default: {
+		lua_createtable(L, 0, (int)nd->len);
+		size_t j = i + 1;
+		for (uint32_t k = 0; k < nd->len; k++) {
+			lua_pushlstring(L, doc->nodes[j].v.str, doc->nodes[j].len);
+			push_plain(ev, j + 1);
+			/* Repeated keys: the last one wins, as in jansson. */
+			lua_rawset(L, -3);
+			j = doc->nodes[j + 1].next;
+		}
+		return;
+	}
+	}
+}
