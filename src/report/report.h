@@ -32,6 +32,11 @@
  * over VG_URL_MAX). Thread-safe. */
 VG_EXPORT VG_MUST_CHECK int vg_url_canonicalize(const char *url, size_t len, char *out,
 						size_t out_size, vg_error *err);
+/* The same without the shortcut for URLs already in canonical form (a scan of the bytes
+ * that proves the full parse would return them unchanged); tests and the fuzz target
+ * check that both always agree. */
+VG_EXPORT VG_MUST_CHECK int vg_url_canonicalize_full(const char *url, size_t len, char *out,
+						     size_t out_size, vg_error *err);
 
 /* The host of a canonical URL (copied into out); VG_EINVAL if out is too small. */
 VG_EXPORT VG_MUST_CHECK int vg_url_host(const char *canonical, char *out, size_t out_size);

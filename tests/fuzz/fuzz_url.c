@@ -3,7 +3,8 @@
  * libFuzzer target: vg_url_canonicalize() on arbitrary bytes, the parser every URL from
  * a scan, a decision query or an abuse report goes through. Whatever it accepts must be
  * a fixed point (canonicalising the output returns it unchanged), must be http or https,
- * must hold no byte outside printable ASCII, and must fit VG_URL_MAX.
+ * must hold no byte outside printable ASCII, and must fit VG_URL_MAX. The shortcut for
+ * URLs already canonical must agree with the full parse on every input.
  */
 #include <string.h>
 
@@ -15,6 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char out[VG_URL_MAX + 1], again[VG_URL_MAX + 1];
 	vg_error err;
 	int rc = vg_url_canonicalize((const char *)data, size, out, sizeof(out), &err);
+	int full = vg_url_canonicalize_full((const char *)data, size, again, sizeof(again), &err);
+	VG_FUZZ_CHECK((rc == 0) == (full == 0));
+	VG_FUZZ_CHECK(rc != 0 || strcmp(out, again) == 0);
 	if (rc != 0) {
 		VG_FUZZ_CHECK(rc == VG_EINVAL || rc == VG_ENOMEM);
 		VG_FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
@@ -25,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	VG_FUZZ_CHECK(!strncmp(out, "http://", 7) || !strncmp(out, "https://", 8));
 	for (size_t i = 0; i < n; i++)
 		VG_FUZZ_CHECK((unsigned char)out[i] > 0x20 && (unsigned char)out[i] < 0x7f);
-	VG_FUZZ_CHECK(vg_url_canonicalize(out, n, again, sizeof(again), &err) == 0);
+	VG_FUZZ_CHECK(vg_url_canonicalize_full(out, n, again, sizeof(again), &err) == 0);
 	VG_FUZZ_CHECK(strcmp(out, again) == 0);
 	char host[VG_URL_MAX + 1];
 	VG_FUZZ_CHECK(vg_url_host(out, host, sizeof(host)) == 0);
