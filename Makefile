@@ -68,6 +68,9 @@ test: build
 
 bench: build
 	bench/hash "$(SHARED)/conformance/pdq/images"
+	build/bench/bench-rules
+	$(PYTHON) bench/events/replay.py
+	$(PYTHON) bench/events/bench_events.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
