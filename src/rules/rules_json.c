@@ -9,23 +9,59 @@
  * that is an object (tests/unit/rules and tests/fuzz/fuzz_event.c compare the two);
  * never reads past len; never writes past its buffers; bounded by the doc's node cap and
  * VG_RULES_DEPTH_MAX. Strings are validated as UTF-8 the way jansson does (no overlongs,
- * no encoded surrogates, nothing past U+10FFFF).
+ * no encoded surrogates, nothing past U+10FFFF). Reals are the doubles strtod gives in
+ * the C locale (jansson's), whatever the process locale.
+ *
+ * Why it is shaped this way (it is most of the engine's profile):
+ * - One loop with an explicit stack of open containers instead of recursion, so the
+ *   cursor, the node count and the string cursor stay in registers: every store of a
+ *   string byte is a char store, which C lets alias anything reachable through memory.
+ * - Runs of plain string bytes are found 16 at a time with SSE2 (the x86-64 baseline);
+ *   elsewhere, or built with VG_JSON_SCALAR (the unit tests build both and compare
+ *   them), a byte loop does the same.
+ * - Reals whose digits fit 53 bits and whose exponent is small are computed exactly
+ *   (Clinger's fast path); the rest go to strtod.
  */
 #include <errno.h>
+#include <float.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "rules.h"
+
+#if defined(__SSE2__) && !defined(VG_JSON_SCALAR)
+#include <emmintrin.h>
+#define USE_SSE2 1
+#else
+#define USE_SSE2 0
+#endif
 
 #define DEFAULT_MAX_NODES 4096
 
-typedef struct parser {
-	const char *p, *start, *end;
-	vg_json_doc *doc;
-	size_t strpos;
-	vg_error *err;
-} parser;
+/* Why a decode stopped: the error code, its reason and where. */
+typedef struct failure {
+	const char *at;
+	int code;
+	const char *why;
+} failure;
+
+/* A cursor in the input and one in the string buffer, returned together in registers;
+ * p is NULL after a failure. */
+typedef struct span {
+	const char *p;
+	char *o;
+} span;
+
+/* One open object or array. */
+typedef struct frame {
+	uint32_t node;  /* its node index */
+	uint32_t count; /* members or elements so far */
+	bool object;
+} frame;
 
 void vg_json_doc_init(vg_json_doc *doc, size_t max_nodes)
 {
@@ -42,26 +78,90 @@ void vg_json_doc_done(vg_json_doc *doc)
 	memset(doc, 0, sizeof(*doc));
 }
 
-static int fail(parser *ps, int code, const char *why)
+/* Records the first failure; always returns NULL so callers can `return bad(...)`. */
+__attribute__((cold)) static const char *bad(failure *f, const char *at, int code,
+					     const char *why)
 {
-	return vg_error_set(ps->err, code, "%s at byte %zu", why, (size_t)(ps->p - ps->start) + 1);
+	f->at = at;
+	f->code = code;
+	f->why = why;
+	return NULL;
 }
 
-static void skip_ws(parser *ps)
+static inline bool is_digit(char c)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
+	return c >= '0' && c <= '9';
 }
 
-static int new_node(parser *ps, vg_json_type type, size_t *ret)
+static inline const char *skip_ws(const char *p, const char *end)
 {
-	vg_json_doc *d = ps->doc;
-	if (d->n >= d->cap)
-		return fail(ps, VG_ETOOBIG, "more values than the event limit");
-	d->nodes[d->n].type = (uint8_t)type;
-	d->nodes[d->n].len = 0;
-	*ret = d->n++;
-	return 0;
+	/* Most events hold no whitespace at all: one compare settles most calls. */
+	if (__builtin_expect(p < end && (unsigned char)*p > ' ', 1))
+		return p;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* ---- strings -------------------------------------------------------------------------- */
+
+/* Bytes a string holds as they are: not '"', not '\\', not a control character, ASCII.
+ * Everything else needs a look (an end, an escape, an error, UTF-8 to validate). */
+static const bool plain[256] = {
+	/* 0x00-0x1f: control characters */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x20-0x7f: all but '"' (0x22) and '\\' (0x5c); 0x7f is fine, as in jansson */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x80-0xff: UTF-8, validated sequence by sequence */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* Copies the run of plain bytes at p to o; stops at the first other byte or at end.
+ *
+ * The SSE2 loop stores 16 bytes before it knows how many are plain. That stays inside
+ * the string buffer: it holds len + 1 bytes and a string's output never runs ahead of
+ * its input (each escape or UTF-8 sequence decodes to at most as many bytes as it takes,
+ * and the opening quote and the NUL pay for each other), so o <= strbuf + (p - text) - 1
+ * and a 16-byte load at p, which needs p + 16 <= text + len, keeps o + 16 inside. The
+ * bytes past the run are overwritten by what comes next, or never read. */
+static inline span copy_plain(const char *p, const char *end, char *o)
+{
+#if USE_SSE2
+	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+	/* A signed compare with 0x20 catches control characters and, as negative bytes,
+	 * everything from 0x80 up. */
+	const __m128i space = _mm_set1_epi8(0x20);
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		_mm_storeu_si128((__m128i *)(void *)o, v);
+		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+							 _mm_cmpeq_epi8(v, backslash)),
+					    _mm_cmplt_epi8(v, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+		if (mask) {
+			unsigned k = (unsigned)__builtin_ctz(mask);
+			return (span){p + k, o + k};
+		}
+		p += 16;
+		o += 16;
+	}
+#endif
+	while (p < end && plain[(unsigned char)*p])
+		*o++ = *p++;
+	return (span){p, o};
 }
 
 static int hex4(const char *s)
@@ -132,308 +232,380 @@ static size_t utf8_seq(const unsigned char *s, size_t avail)
 	return n;
 }
 
-static int parse_string(parser *ps, size_t node)
+/* The escape at p (a backslash, with at least two bytes left) decoded to o. */
+static span unescape(const char *p, const char *end, char *o, failure *f)
 {
-	/* ps->p is just past the opening quote. */
-	char *out = ps->doc->strbuf + ps->strpos, *o = out;
-	const char *p = ps->p, *end = ps->end;
-	for (;;) {
-		/* The common case: a run of plain ASCII. */
-		const char *run = p;
-		while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\' &&
-		       (unsigned char)*p < 0x80)
-			p++;
-		memcpy(o, run, (size_t)(p - run));
-		o += p - run;
-		if (p >= end) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "unterminated string");
+	char e = p[1];
+	p += 2;
+	switch (e) {
+	case '"': *o++ = '"'; break;
+	case '\\': *o++ = '\\'; break;
+	case '/': *o++ = '/'; break;
+	case 'b': *o++ = '\b'; break;
+	case 'f': *o++ = '\f'; break;
+	case 'n': *o++ = '\n'; break;
+	case 'r': *o++ = '\r'; break;
+	case 't': *o++ = '\t'; break;
+	case 'u': {
+		int v = end - p >= 4 ? hex4(p) : -1;
+		if (v < 0)
+			return (span){bad(f, p, VG_EMALFORMED, "bad \\u escape"), o};
+		p += 4;
+		uint32_t cp = (uint32_t)v;
+		if (cp >= 0xDC00 && cp <= 0xDFFF)
+			return (span){bad(f, p, VG_EMALFORMED, "lone low surrogate"), o};
+		if (cp >= 0xD800 && cp <= 0xDBFF) {
+			int lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
+			if (lo < 0xDC00 || lo > 0xDFFF)
+				return (span){bad(f, p, VG_EMALFORMED, "lone high surrogate"), o};
+			p += 6;
+			cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
 		}
-		unsigned char c = (unsigned char)*p;
-		if (c == '"') {
-			p++;
-			break;
-		}
-		if (c < 0x20) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "control character in a string");
-		}
-		if (c >= 0x80) {
-			size_t n = utf8_seq((const unsigned char *)p, (size_t)(end - p));
-			if (!n) {
-				ps->p = p;
-				return fail(ps, VG_EMALFORMED, "invalid UTF-8 in a string");
-			}
-			memcpy(o, p, n);
-			o += n, p += n;
-			continue;
-		}
-		/* A backslash escape. */
-		if (end - p < 2) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "unterminated string");
-		}
-		char e = p[1];
-		p += 2;
-		switch (e) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '/': *o++ = '/'; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
-		case 'u': {
-			int v = end - p >= 4 ? hex4(p) : -1;
-			if (v < 0) {
-				ps->p = p;
-				return fail(ps, VG_EMALFORMED, "bad \\u escape");
-			}
-			p += 4;
-			uint32_t cp = (uint32_t)v;
-			if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				ps->p = p;
-				return fail(ps, VG_EMALFORMED, "lone low surrogate");
-			}
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				int lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
-				if (lo < 0xDC00 || lo > 0xDFFF) {
-					ps->p = p;
-					return fail(ps, VG_EMALFORMED, "lone high surrogate");
-				}
-				p += 6;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
-			}
-			if (cp == 0) {
-				ps->p = p;
-				return fail(ps, VG_EMALFORMED, "\\u0000 in a string");
-			}
-			o += put_utf8(o, cp);
-			break;
-		}
-		default:
-			ps->p = p - 1;
-			return fail(ps, VG_EMALFORMED, "bad escape in a string");
-		}
+		if (cp == 0)
+			return (span){bad(f, p, VG_EMALFORMED, "\\u0000 in a string"), o};
+		o += put_utf8(o, cp);
+		break;
 	}
-	*o = '\0';
-	vg_json_node *nd = &ps->doc->nodes[node];
-	nd->type = VG_JSON_STRING;
-	nd->v.str = out;
-	nd->len = (uint32_t)(o - out);
-	ps->strpos += (size_t)(o - out) + 1;
-	ps->p = p;
+	default:
+		return (span){bad(f, p - 1, VG_EMALFORMED, "bad escape in a string"), o};
+	}
+	return (span){p, o};
+}
+
+/* The rest of a string from p, its first byte that is not plain: escapes, UTF-8 and
+ * further runs up to the closing quote. */
+__attribute__((noinline)) static span string_rest(const char *p, const char *end, char *o,
+						  failure *f)
+{
+	for (;;) {
+		if (p >= end)
+			return (span){bad(f, p, VG_EMALFORMED, "unterminated string"), o};
+		unsigned char c = (unsigned char)*p;
+		if (c == '"')
+			return (span){p + 1, o};
+		if (c == '\\') {
+			if (end - p < 2)
+				return (span){bad(f, p, VG_EMALFORMED, "unterminated string"), o};
+			span r = unescape(p, end, o, f);
+			if (!r.p)
+				return r;
+			p = r.p;
+			o = r.o;
+		} else if (c >= 0x80) {
+			size_t n = utf8_seq((const unsigned char *)p, (size_t)(end - p));
+			if (!n)
+				return (span){bad(f, p, VG_EMALFORMED, "invalid UTF-8 in a string"), o};
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else {
+			return (span){bad(f, p, VG_EMALFORMED, "control character in a string"), o};
+		}
+		span r = copy_plain(p, end, o);
+		p = r.p;
+		o = r.o;
+	}
+}
+
+/* Decodes the string whose body starts at p (just past the opening quote) to o; returns
+ * the input just past the closing quote and the output's end (no NUL written). Inline for
+ * the usual string, plain bytes and a quote; the rest out of the way. */
+static inline span parse_string(const char *p, const char *end, char *o, failure *f)
+{
+	span r = copy_plain(p, end, o);
+	if (r.p < end && *r.p == '"')
+		return (span){r.p + 1, r.o};
+	return string_rest(r.p, end, r.o, f);
+}
+
+/* ---- numbers -------------------------------------------------------------------------- */
+
+/* strtod as jansson gets it: the C locale's '.' whatever setlocale() did. jansson swaps
+ * the '.' for the locale's decimal point before its strtod; strtod_l in the C locale
+ * gives the same doubles without touching the text. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+/* strtod of the n bytes at s (a valid JSON number) in the C locale. Errors: VG_EMALFORMED
+ * on overflow to infinity, which jansson refuses (underflow to zero it accepts),
+ * VG_ENOMEM. */
+static int slow_real(const char *s, size_t n, double *ret)
+{
+	char buf[128], *t = buf;
+	if (n >= sizeof(buf)) {
+		/* strtod over the input itself would read past len; long reals are rare. */
+		t = malloc(n + 1);
+		if (!t)
+			return VG_ENOMEM;
+	}
+	memcpy(t, s, n);
+	t[n] = '\0';
+	pthread_once(&c_locale_once, c_locale_init);
+	errno = 0;
+	double d = c_locale ? strtod_l(t, NULL, c_locale) : strtod(t, NULL);
+	int e = errno;
+	if (t != buf)
+		free(t);
+	if (e == ERANGE && isinf(d))
+		return VG_EMALFORMED;
+	*ret = d;
 	return 0;
 }
 
-static bool is_digit(char c)
+/* m * 10^e exactly rounded when Clinger's fast path applies: m and 10^e are both exact
+ * doubles (m <= 2^53, 10^22 is the largest exact power of ten), so one IEEE multiply or
+ * divide rounds once, to the double strtod picks. Needs arithmetic in double precision,
+ * not x87 extended (FLT_EVAL_METHOD 0). */
+static bool fast_real(uint64_t m, int64_t e, double *ret)
 {
-	return c >= '0' && c <= '9';
+#if FLT_EVAL_METHOD == 0
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	const uint64_t max_exact = (uint64_t)1 << 53;
+	if (m > max_exact || e < -22)
+		return false;
+	/* 12e30 is 12000000000e22: move zeros into m while it stays exact. */
+	for (; e > 22; e--) {
+		if (m > max_exact / 10)
+			return false;
+		m *= 10;
+	}
+	*ret = e >= 0 ? (double)m * pow10[e] : (double)m / pow10[-e];
+	return true;
+#else
+	(void)m, (void)e, (void)ret;
+	return false;
+#endif
 }
 
-static int parse_number(parser *ps, size_t node)
+/* Adds the digits at p to *m (modulo 2^64: callers use it only for up to 19 digits). */
+static inline const char *digits(const char *p, const char *end, uint64_t *m)
 {
-	const char *p = ps->p, *end = ps->end, *s = p;
-	bool real = false;
-	if (p < end && *p == '-')
+	uint64_t v = *m;
+	for (; p < end && is_digit(*p); p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	*m = v;
+	return p;
+}
+
+/* Parses the number at p (a '-' or a digit) into nd; returns the end of it. Integers
+ * must fit int64 (as jansson's strtoll), reals must be finite. */
+static const char *parse_number(const char *p, const char *end, vg_json_node *nd, failure *f)
+{
+	const char *s = p;
+	bool neg = *p == '-', real = false;
+	uint64_t m = 0;   /* the digits; exact while sig <= 19 */
+	ptrdiff_t sig;    /* significant digits in m: leading zeros do not count */
+	int64_t e = 0;    /* decimal exponent: the value is m * 10^e while sig <= 19 */
+	if (neg)
 		p++;
 	if (p < end && *p == '0') {
 		p++;
-		if (p < end && is_digit(*p)) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "leading zero in a number");
-		}
+		if (p < end && is_digit(*p))
+			return bad(f, p, VG_EMALFORMED, "leading zero in a number");
+		sig = 0;
 	} else if (p < end && is_digit(*p)) {
-		while (p < end && is_digit(*p))
-			p++;
+		const char *d = p;
+		p = digits(p, end, &m);
+		sig = p - d;
 	} else {
-		ps->p = p;
-		return fail(ps, VG_EMALFORMED, "bad number");
+		return bad(f, p, VG_EMALFORMED, "bad number");
 	}
 	if (p < end && *p == '.') {
 		real = true;
 		p++;
-		if (p >= end || !is_digit(*p)) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "bad number");
-		}
-		while (p < end && is_digit(*p))
-			p++;
+		if (p >= end || !is_digit(*p))
+			return bad(f, p, VG_EMALFORMED, "bad number");
+		const char *frac = p;
+		if (sig == 0)
+			while (p < end && *p == '0') /* 0.000123: only 123 counts */
+				p++;
+		const char *d = p;
+		p = digits(p, end, &m);
+		sig += p - d;
+		e = frac - p;
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		real = true;
 		p++;
+		bool eneg = false;
 		if (p < end && (*p == '+' || *p == '-'))
-			p++;
-		if (p >= end || !is_digit(*p)) {
-			ps->p = p;
-			return fail(ps, VG_EMALFORMED, "bad number");
-		}
-		while (p < end && is_digit(*p))
-			p++;
+			eneg = *p++ == '-';
+		if (p >= end || !is_digit(*p))
+			return bad(f, p, VG_EMALFORMED, "bad number");
+		int64_t x = 0;
+		for (; p < end && is_digit(*p); p++)
+			if (x < 100000) /* far past any double; only its size matters then */
+				x = x * 10 + (*p - '0');
+		e += eneg ? -x : x;
 	}
-	/* strtoll/strtod need a terminated copy; numbers are short or refused. */
-	char buf[128];
-	size_t n = (size_t)(p - s);
-	vg_json_node *nd = &ps->doc->nodes[node];
-	if (!real && n <= 20) {
-		/* Fast path for what events mostly hold: small non-negative integers. */
-		int64_t v = 0;
-		const char *q = s;
-		bool neg = *q == '-';
-		if (neg)
-			q++;
-		if (n - neg <= 18) {
-			while (q < p)
-				v = v * 10 + (*q++ - '0');
-			nd->type = VG_JSON_INT;
-			nd->v.i = neg ? -v : v;
-			ps->p = p;
-			return 0;
-		}
-	}
-	if (n >= sizeof(buf)) {
-		if (!real) {
-			ps->p = s;
-			return fail(ps, VG_EMALFORMED, "integer out of range");
-		}
-		/* A long real: strtod over the input itself would read past len, so copy to
-		 * the heap once; rare enough not to matter. */
-		char *h = malloc(n + 1);
-		if (!h)
-			return fail(ps, VG_ENOMEM, "out of memory");
-		memcpy(h, s, n);
-		h[n] = '\0';
-		errno = 0;
-		double d = strtod(h, NULL);
-		int e = errno;
-		free(h);
-		if (e == ERANGE && isinf(d)) {
-			ps->p = s;
-			return fail(ps, VG_EMALFORMED, "real number overflow");
-		}
-		nd->type = VG_JSON_REAL;
-		nd->v.d = d;
-		ps->p = p;
-		return 0;
-	}
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	errno = 0;
 	if (!real) {
-		long long v = strtoll(buf, NULL, 10);
-		if (errno == ERANGE) {
-			ps->p = s;
-			return fail(ps, VG_EMALFORMED, "integer out of range");
-		}
+		/* No leading zeros, so more than 19 digits is at least 1e19 > 2^63. */
+		uint64_t limit = neg ? (uint64_t)1 << 63 : (uint64_t)INT64_MAX;
+		if (sig > 19 || m > limit)
+			return bad(f, s, VG_EMALFORMED, "integer out of range");
 		nd->type = VG_JSON_INT;
-		nd->v.i = v;
-	} else {
-		double d = strtod(buf, NULL);
-		if (errno == ERANGE && isinf(d)) {
-			ps->p = s;
-			return fail(ps, VG_EMALFORMED, "real number overflow");
+		nd->v.i = neg ? (int64_t)(0 - m) : (int64_t)m;
+		return p;
+	}
+	double d;
+	int rc;
+	if (sig <= 19 && m == 0)
+		d = neg ? -0.0 : 0.0; /* 0.0e999 too: zero whatever the exponent */
+	else if (sig <= 19 && fast_real(m, e, &d))
+		d = neg ? -d : d;
+	else if ((rc = slow_real(s, (size_t)(p - s), &d)))
+		return bad(f, s, rc, rc == VG_ENOMEM ? "out of memory" : "real number overflow");
+	nd->type = VG_JSON_REAL;
+	nd->v.d = d;
+	return p;
+}
+
+/* ---- documents ------------------------------------------------------------------------ */
+
+/* The value at p, which is not an object or an array, into nd. */
+static span parse_scalar(const char *p, const char *end, char *o, vg_json_node *nd,
+			 failure *f)
+{
+	*nd = (vg_json_node){.type = VG_JSON_NULL};
+	switch (*p) {
+	case '"': {
+		span r = parse_string(p + 1, end, o, f);
+		if (r.p) {
+			*r.o = '\0';
+			nd->type = VG_JSON_STRING;
+			nd->v.str = o;
+			nd->len = (uint32_t)(r.o - o);
+			r.o++;
 		}
-		nd->type = VG_JSON_REAL;
-		nd->v.d = d;
+		return r;
 	}
-	ps->p = p;
-	return 0;
+	case '-': case '0': case '1': case '2': case '3': case '4':
+	case '5': case '6': case '7': case '8': case '9':
+		return (span){parse_number(p, end, nd, f), o};
+	case 't':
+		if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+			nd->type = VG_JSON_TRUE;
+			return (span){p + 4, o};
+		}
+		break;
+	case 'f':
+		if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+			nd->type = VG_JSON_FALSE;
+			return (span){p + 5, o};
+		}
+		break;
+	case 'n':
+		if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+			return (span){p + 4, o};
+		break;
+	}
+	return (span){bad(f, p, VG_EMALFORMED, "unexpected character"), o};
 }
 
-static bool literal(parser *ps, const char *word, size_t n)
+/* An object member's key and the ':' after it, at p (past any whitespace), into the node
+ * at nodes[*n]; returns p at the member's value. */
+static inline span parse_key(const char *p, const char *end, char *o, vg_json_node *nodes,
+			     size_t *n, size_t cap, failure *f)
 {
-	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-		return false;
-	ps->p += n;
-	return true;
+	if (p >= end || *p != '"')
+		return (span){bad(f, p, VG_EMALFORMED, "expected a string key"), o};
+	if (*n >= cap)
+		return (span){bad(f, p, VG_ETOOBIG, "more values than the event limit"), o};
+	size_t k = (*n)++;
+	span r = parse_string(p + 1, end, o, f);
+	if (!r.p)
+		return r;
+	*r.o = '\0';
+	nodes[k] = (vg_json_node){.type = VG_JSON_STRING, .len = (uint32_t)(r.o - o),
+				  .next = (uint32_t)k + 1, .v.str = o};
+	p = skip_ws(r.p, end);
+	if (p >= end || *p != ':')
+		return (span){bad(f, p, VG_EMALFORMED, "expected ':'"), r.o + 1};
+	return (span){skip_ws(p + 1, end), r.o + 1};
 }
 
-static int parse_value(parser *ps, int depth);
-
-static int parse_container(parser *ps, int depth, bool object)
+/* The object at p (past leading whitespace) and everything in it; returns just past its
+ * closing brace and the node count in *ret_n. The checks come in document order, so the
+ * first problem is the one reported. */
+static const char *parse_doc(const char *p, const char *end, vg_json_doc *doc, size_t *ret_n,
+			     failure *f)
 {
-	size_t node = 0;
-	int rc = new_node(ps, object ? VG_JSON_OBJECT : VG_JSON_ARRAY, &node);
-	if (rc)
-		return rc;
-	if (depth >= VG_RULES_DEPTH_MAX)
-		return fail(ps, VG_ETOOBIG, "nesting deeper than the event limit");
-	ps->p++; /* '{' or '[' */
-	uint32_t count = 0;
-	skip_ws(ps);
-	char close = object ? '}' : ']';
-	if (ps->p < ps->end && *ps->p == close) {
-		ps->p++;
-		goto done;
-	}
+	vg_json_node *nodes = doc->nodes;
+	size_t n = 0, cap = doc->cap;
+	char *o = doc->strbuf;
+	frame stack[VG_RULES_DEPTH_MAX];
+	int depth = 0; /* open containers */
 	for (;;) {
-		skip_ws(ps);
-		if (object) {
-			if (ps->p >= ps->end || *ps->p != '"')
-				return fail(ps, VG_EMALFORMED, "expected a string key");
-			size_t key = 0;
-			if ((rc = new_node(ps, VG_JSON_STRING, &key)))
-				return rc;
-			ps->p++;
-			if ((rc = parse_string(ps, key)))
-				return rc;
-			ps->doc->nodes[key].next = (uint32_t)ps->doc->n;
-			skip_ws(ps);
-			if (ps->p >= ps->end || *ps->p != ':')
-				return fail(ps, VG_EMALFORMED, "expected ':'");
-			ps->p++;
-			skip_ws(ps);
+		/* At the start of a member or element (or of the document). */
+		if (depth && stack[depth - 1].object) {
+			span r = parse_key(p, end, o, nodes, &n, cap, f);
+			if (!r.p)
+				return NULL;
+			p = r.p;
+			o = r.o;
 		}
-		if ((rc = parse_value(ps, depth + 1)))
-			return rc;
-		count++;
-		skip_ws(ps);
-		if (ps->p < ps->end && *ps->p == ',') {
-			ps->p++;
-			continue;
+		if (p >= end)
+			return bad(f, p, VG_EMALFORMED, "unexpected end of input");
+		if (*p == '{' || *p == '[') {
+			bool object = *p == '{';
+			if (n >= cap)
+				return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+			if (depth >= VG_RULES_DEPTH_MAX)
+				return bad(f, p, VG_ETOOBIG, "nesting deeper than the event limit");
+			stack[depth++] = (frame){.node = (uint32_t)n++, .object = object};
+			p = skip_ws(p + 1, end);
+			if (p >= end || *p != (object ? '}' : ']'))
+				continue; /* to its first member or element */
+			p++;
+			frame *t = &stack[--depth];
+			nodes[t->node] = (vg_json_node){
+				.type = object ? VG_JSON_OBJECT : VG_JSON_ARRAY,
+				.next = (uint32_t)n};
+			if (depth == 0)
+				break;
+		} else {
+			if (n >= cap)
+				return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+			span r = parse_scalar(p, end, o, &nodes[n], f);
+			if (!r.p)
+				return NULL;
+			p = r.p;
+			o = r.o;
+			n++;
+			nodes[n - 1].next = (uint32_t)n;
 		}
-		if (ps->p < ps->end && *ps->p == close) {
-			ps->p++;
+		/* A value ended: count it, then close every container that ends here. */
+		for (;;) {
+			frame *t = &stack[depth - 1];
+			t->count++;
+			p = skip_ws(p, end);
+			if (p < end && *p == ',') {
+				p = skip_ws(p + 1, end);
+				break;
+			}
+			if (p >= end || *p != (t->object ? '}' : ']'))
+				return bad(f, p, VG_EMALFORMED,
+					   t->object ? "expected ',' or '}'" : "expected ',' or ']'");
+			p++;
+			nodes[t->node] = (vg_json_node){
+				.type = t->object ? VG_JSON_OBJECT : VG_JSON_ARRAY,
+				.len = t->count, .next = (uint32_t)n};
+			if (--depth == 0)
+				break;
+		}
+		if (depth == 0)
 			break;
-		}
-		return fail(ps, VG_EMALFORMED, object ? "expected ',' or '}'" : "expected ',' or ']'");
 	}
-done:
-	ps->doc->nodes[node].len = count;
-	ps->doc->nodes[node].next = (uint32_t)ps->doc->n;
-	return 0;
-}
-
-static int parse_value(parser *ps, int depth)
-{
-	if (ps->p >= ps->end)
-		return fail(ps, VG_EMALFORMED, "unexpected end of input");
-	char c = *ps->p;
-	if (c == '{' || c == '[')
-		return parse_container(ps, depth, c == '{');
-	size_t node = 0;
-	int rc = new_node(ps, VG_JSON_NULL, &node);
-	if (rc)
-		return rc;
-	vg_json_node *nd = &ps->doc->nodes[node];
-	if (c == '"') {
-		ps->p++;
-		rc = parse_string(ps, node);
-	} else if (c == '-' || is_digit(c)) {
-		rc = parse_number(ps, node);
-	} else if (literal(ps, "true", 4)) {
-		nd->type = VG_JSON_TRUE;
-	} else if (literal(ps, "false", 5)) {
-		nd->type = VG_JSON_FALSE;
-	} else if (literal(ps, "null", 4)) {
-		nd->type = VG_JSON_NULL;
-	} else {
-		return fail(ps, VG_EMALFORMED, "unexpected character");
-	}
-	ps->doc->nodes[node].next = (uint32_t)ps->doc->n;
-	return rc;
+	*ret_n = n;
+	return p;
 }
 
 int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err)
@@ -451,22 +623,19 @@ int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err
 		doc->strbuf = b;
 		doc->strcap = cap;
 	}
-	parser ps = {.p = text, .start = text, .end = text + len, .doc = doc, .err = err};
+	const char *end = text + len, *p = skip_ws(text, end);
+	failure f = {0};
+	size_t n = 0;
 	doc->n = 0;
-	skip_ws(&ps);
-	if (ps.p >= ps.end || *ps.p != '{') {
-		doc->n = 0;
-		return fail(&ps, VG_EMALFORMED, "an event must be a JSON object");
-	}
-	int rc = parse_container(&ps, 0, true);
-	if (rc == 0) {
-		skip_ws(&ps);
-		if (ps.p != ps.end)
-			rc = fail(&ps, VG_EMALFORMED, "text after the object");
-	}
-	if (rc)
-		doc->n = 0;
-	return rc;
+	if (p >= end || *p != '{')
+		bad(&f, p, VG_EMALFORMED, "an event must be a JSON object");
+	else if ((p = parse_doc(p, end, doc, &n, &f)) && (p = skip_ws(p, end)) != end)
+		bad(&f, p, VG_EMALFORMED, "text after the object");
+	if (f.code)
+		return vg_error_set(err, f.code, "%s at byte %zu", f.why,
+				    (size_t)(f.at - text) + 1);
+	doc->n = n;
+	return 0;
 }
 
 long vg_json_get(const vg_json_doc *doc, size_t obj, const char *key)
