@@ -8,6 +8,7 @@
 #define VG__RULES_INTERNAL_H
 
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "rules.h"
@@ -19,6 +20,64 @@ static inline uint64_t vg__rules_hash(const void *data, size_t len, uint64_t see
 	uint64_t h = 0xcbf29ce484222325ull ^ seed;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* The key hash: MurmurHash64A's loop (8 bytes per step, the last step overlapping the
+ * one before it rather than a byte loop) with MurmurHash3's finaliser, which
+ * vg__rules_hash also ends with. Used for table keys and string sets. vg__rules_hash goes byte by byte, one dependent multiply
+ * per byte: as fast on an 11-byte key, 3.5x slower on 40 bytes (about a cache miss) and
+ * 5x on 1 KiB. The length is mixed in first, so the overlapping reads keep keys of one
+ * length apart. */
+#define VG__MURMUR_M 0xc6a4a7935bd1e995ull
+
+static inline uint64_t vg__load64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t vg__load32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t vg__murmur_step(uint64_t h, uint64_t k)
+{
+	k *= VG__MURMUR_M;
+	k ^= k >> 47;
+	k *= VG__MURMUR_M;
+	return (h ^ k) * VG__MURMUR_M;
+}
+
+/* 1..7 bytes as one word, every byte read at least once. */
+static inline uint64_t vg__short_word(const unsigned char *p, size_t len)
+{
+	if (len >= 4)
+		return vg__load32(p) | vg__load32(p + len - 4) << 32;
+	return p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
+}
+
+static inline uint64_t vg__rules_key_hash(const char *key, size_t len, uint64_t seed)
+{
+	const unsigned char *p = (const unsigned char *)key;
+	uint64_t h = seed ^ (len * VG__MURMUR_M);
+	if (len >= 8) {
+		const unsigned char *last = p + len - 8;
+		for (; p < last; p += 8)
+			h = vg__murmur_step(h, vg__load64(p));
+		h = vg__murmur_step(h, vg__load64(last));
+	} else if (len > 0) {
+		h = vg__murmur_step(h, vg__short_word(p, len));
+	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;

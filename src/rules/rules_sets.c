@@ -210,7 +210,7 @@ bool vg_ipset_contains(const vg_ipset *s, const char *addr, size_t len)
 	int fam;
 	uint32_t a4;
 	u128 a6;
-	if (!s->sealed || parse_addr(addr, len, &fam, &a4, &a6))
+	if (!s->sealed || s->n4 + s->n6 == 0 || parse_addr(addr, len, &fam, &a4, &a6))
 		return false;
 	if (fam == 6 && a6.hi == 0 && (a6.lo >> 32) == 0xffff) {
 		/* An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 address. */
@@ -295,7 +295,7 @@ void vg_strset_add(vg_strset *s, const char *v, size_t len)
 				*slot_for(s, old[i].s, old[i].len, old[i].hash) = old[i];
 		free(old);
 	}
-	uint64_t h = vg__rules_hash(v, len, s->seed);
+	uint64_t h = vg__rules_key_hash(v, len, s->seed);
 	sslot *sl = slot_for(s, v, len, h);
 	if (sl->s)
 		return;
@@ -309,13 +309,17 @@ void vg_strset_add(vg_strset *s, const char *v, size_t len)
 
 bool vg_strset_contains(const vg_strset *s, const char *v, size_t len)
 {
-	uint64_t h = vg__rules_hash(v, len, s->seed);
+	if (s->n == 0)
+		return false; /* most banks hold one type: their other sets are empty */
+	uint64_t h = vg__rules_key_hash(v, len, s->seed);
 	return slot_for(s, v, len, h)->s != NULL;
 }
 
 bool vg_strset_contains_domain(const vg_strset *s, const char *host, size_t len)
 {
 	char buf[256];
+	if (s->n == 0)
+		return false;
 	if (len && host[len - 1] == '.')
 		len--;
 	if (len == 0 || len >= sizeof(buf))

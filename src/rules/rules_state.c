@@ -40,64 +40,6 @@
 #define KT_MAX_KEYS ((size_t)1 << 30) /* so entry indexes fit a slot's 32 bits */
 #define KT_MIN_CAP 64                 /* records allocated when the first key comes */
 
-/* The key hash: MurmurHash64A's loop (8 bytes per step, the last step overlapping the
- * one before it rather than a byte loop) with MurmurHash3's finaliser, which
- * vg__rules_hash also ends with. vg__rules_hash goes byte by byte, one dependent multiply
- * per byte: as fast on an 11-byte key, 3.5x slower on 40 bytes (about a cache miss) and
- * 5x on 1 KiB. The length is mixed in first, so the overlapping reads keep keys of one
- * length apart. */
-#define MURMUR_M 0xc6a4a7935bd1e995ull
-
-static inline uint64_t load64(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t load32(const unsigned char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static inline uint64_t murmur_step(uint64_t h, uint64_t k)
-{
-	k *= MURMUR_M;
-	k ^= k >> 47;
-	k *= MURMUR_M;
-	return (h ^ k) * MURMUR_M;
-}
-
-/* 1..7 bytes as one word, every byte read at least once. */
-static inline uint64_t short_word(const unsigned char *p, size_t len)
-{
-	if (len >= 4)
-		return load32(p) | load32(p + len - 4) << 32;
-	return p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
-}
-
-static uint64_t key_hash(const char *key, size_t len, uint64_t seed)
-{
-	const unsigned char *p = (const unsigned char *)key;
-	uint64_t h = seed ^ (len * MURMUR_M);
-	if (len >= 8) {
-		const unsigned char *last = p + len - 8;
-		for (; p < last; p += 8)
-			h = murmur_step(h, load64(p));
-		h = murmur_step(h, load64(last));
-	} else if (len > 0) {
-		h = murmur_step(h, short_word(p, len));
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 typedef struct kslot {
 	uint32_t fp;  /* the hash's low 32 bits; the entry's home slot is fp & mask */
 	uint32_t idx; /* entry index + 1; 0: an empty slot */
@@ -224,7 +166,7 @@ static void kt_init(ktable *t, size_t max, size_t payload_bytes, void (*payload_
 	t->rec_bytes = t->key_at + KEY_INLINE;
 	t->max = max == 0 ? 1 : max > KT_MAX_KEYS ? KT_MAX_KEYS : max;
 	uint64_t entropy[2] = {(uint64_t)vg_time_mono(), (uint64_t)(uintptr_t)t};
-	t->seed = key_hash((const char *)entropy, sizeof(entropy), 0);
+	t->seed = vg__rules_key_hash((const char *)entropy, sizeof(entropy), 0);
 	t->mask = 2 * KT_MIN_CAP - 1;
 	t->slots = arr_new((t->mask + 1) * sizeof(kslot));
 }
@@ -250,7 +192,7 @@ static void kt_done(ktable *t)
 /* The window is part of the key: it goes into the seed. */
 static inline uint64_t kt_hash(const ktable *t, const char *key, size_t len, vg_usec window)
 {
-	return key_hash(key, len, t->seed ^ (uint64_t)window);
+	return vg__rules_key_hash(key, len, t->seed ^ (uint64_t)window);
 }
 
 static bool same_key(const ktable *t, const kentry *e, const char *key, size_t len,
