@@ -37,6 +37,7 @@
 /* A live verdict waiting for the action layer; the event text points into the body. */
 typedef struct act {
 	size_t tally;
+	size_t order; /* arrival: lanes run in any order, so acts are sorted back to input order */
 	vg_action action;
 	uint64_t line;
 	const char *text;
@@ -87,8 +88,19 @@ static void on_verdict(const vg_verdict *v, void *p)
 	}
 	/* seq is the runner's own count; the event text is the line as it came, within the
 	 * body, so its line number is found again by the caller from the pointer. */
-	c->acts[c->nacts++] = (act){.tally = i, .action = v->action, .text = v->event,
-				    .len = v->event_len, .reason = vg_xstrdup(v->reason)};
+	c->acts[c->nacts] = (act){.tally = i, .order = c->nacts, .action = v->action, .text = v->event,
+				  .len = v->event_len, .reason = vg_xstrdup(v->reason)};
+	c->nacts++;
+}
+
+/* Input order: by the line's place in the body, then (one line's verdicts all come from
+ * one lane, in rule order) by arrival. */
+static int act_cmp(const void *a, const void *b)
+{
+	const act *x = a, *y = b;
+	if (x->text != y->text)
+		return x->text < y->text ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* gunzips in into a new buffer of at most max bytes. Errors: VG_EMALFORMED,
@@ -426,6 +438,8 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 
 	evctx c = {.magic = EVCTX_MAGIC};
 	vg__api_rules_eval(api, lines, n, on_verdict, &c);
+	if (c.nacts > 1)
+		qsort(c.acts, c.nacts, sizeof(*c.acts), act_cmp);
 	vg__api_rules_merge(api, c.t, c.nt);
 	vg__api_rules_count_events(api, n, rejected);
 	uint64_t live[VG_ACTION_COUNT] = {0}, shadow[VG_ACTION_COUNT] = {0};

@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,14 +401,30 @@ void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict
 {
 	struct vg__rules_state *st = api->rules;
 	size_t *per = vg_xcalloc((size_t)st->nlanes, sizeof(*per));
+	size_t left = 0;
 	for (size_t i = 0; i < n; i++)
-		per[lines[i].lane]++;
-	for (int l = 0; l < st->nlanes; l++) {
-		if (!per[l])
-			continue;
-		/* One lock per lane per request: its lines run in input order, and a reload
-		 * waits for the batch to end. */
-		pthread_mutex_lock(&st->lanes[l].mu);
+		left += per[lines[i].lane]++ == 0;
+	/* One lock per lane per request: its lines run in input order, and a reload waits
+	 * for the batch to end. Lanes are taken as they come free rather than in order, so
+	 * concurrent requests do not queue behind each other lane after lane; when none is
+	 * free, wait for the first one left. */
+	static atomic_uint turn;
+	int from = (int)(atomic_fetch_add(&turn, 1) % (unsigned)st->nlanes);
+	for (; left > 0; left--) {
+		int l = -1;
+		for (int k = 0; k < st->nlanes && l < 0; k++) {
+			int c = (from + k) % st->nlanes;
+			if (per[c] && pthread_mutex_trylock(&st->lanes[c].mu) == 0)
+				l = c;
+		}
+		if (l < 0) {
+			l = from;
+			while (!per[l])
+				l = (l + 1) % st->nlanes;
+			pthread_mutex_lock(&st->lanes[l].mu);
+		}
+		per[l] = 0;
+		from = (l + 1) % st->nlanes;
 		for (size_t i = 0; i < n; i++) {
 			if (lines[i].lane != l)
 				continue;
