@@ -35,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 
+from banks import import_banks
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("VIGIL_BUILD", ROOT / "build"))
 VIGIL = BUILD / "vigil"
@@ -49,16 +51,7 @@ def prepare(work, events, db):
     with open(ev, "wb") as out:
         subprocess.run([str(GEN), "--events", str(events), "--bank-out", str(banks)],
                        stdout=out, check=True)
-    # Bank files are named BANK.TYPE.txt, one value per line.
-    for f in sorted(banks.glob("*.txt")):
-        bank, kind = f.name[:-len(".txt")].rsplit(".", 1)
-        subprocess.run([str(VIGIL), "bank", "create", bank, "--db", str(db)],
-                       check=True, stdout=subprocess.DEVNULL)
-        r = subprocess.run([str(VIGIL), "bank", "import", bank, str(f), "--type", kind,
-                            "--db", str(db)], capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"bench_events.py: `vigil bank import {bank} --type {kind}` failed: "
-                     f"{r.stderr.strip()}")
+    import_banks(VIGIL, banks, db, "bench_events.py")
     return ev
 
 

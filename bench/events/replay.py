@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from banks import import_banks
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("VIGIL_BUILD", ROOT / "build"))
 VIGIL = BUILD / "vigil"
@@ -48,17 +50,7 @@ def make_input(work, events, keys):
                         "--bank-out", str(banks)], stdout=out, check=True)
     print(f"events        {events} ({ev.stat().st_size / events:.0f} bytes each, {keys} keys), "
           f"written in {time.monotonic() - t0:.1f} s")
-    # Bank files are named BANK.TYPE.txt, one value per line.
-    for f in sorted(banks.glob("*.txt")):
-        bank, kind = f.name[:-len(".txt")].rsplit(".", 1)
-        subprocess.run([str(VIGIL), "bank", "create", bank, "--db", str(db)],
-                       check=True, stdout=subprocess.DEVNULL)
-        r = subprocess.run([str(VIGIL), "bank", "import", bank, str(f), "--type", kind,
-                            "--db", str(db)], capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"replay.py: `vigil bank import {bank} --type {kind}` failed: "
-                     f"{r.stderr.strip()}")
-        lines = sum(1 for _ in open(f))
+    for bank, kind, lines in import_banks(VIGIL, banks, db, "replay.py"):
         print(f"bank          {bank}: {lines} {kind}")
     return ev, db
 

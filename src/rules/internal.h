@@ -13,6 +13,17 @@
 
 #include "rules.h"
 
+/* MurmurHash3's 64-bit finaliser: every input bit reaches every output bit. */
+static inline uint64_t vg__rules_fmix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
 /* 64-bit FNV-1a followed by a murmur finaliser: fast on short keys, well mixed. */
 static inline uint64_t vg__rules_hash(const void *data, size_t len, uint64_t seed)
 {
@@ -20,12 +31,7 @@ static inline uint64_t vg__rules_hash(const void *data, size_t len, uint64_t see
 	uint64_t h = 0xcbf29ce484222325ull ^ seed;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
+	return vg__rules_fmix(h);
 }
 
 /* The key hash: MurmurHash64A's loop (8 bytes per step, the last step overlapping the
@@ -78,12 +84,7 @@ static inline uint64_t vg__rules_key_hash(const char *key, size_t len, uint64_t 
 	} else if (len > 0) {
 		h = vg__murmur_step(h, vg__short_word(p, len));
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
+	return vg__rules_fmix(h);
 }
 
 typedef struct vg__rules_file {
