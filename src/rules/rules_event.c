@@ -48,7 +48,7 @@ typedef struct etab {
 	bool used;
 	int ref;           /* the table, in the registry */
 	const void *table; /* its address (LuaJIT's tables do not move) */
-	size_t node;                /* the object's node in the event of `serial` */
+	size_t node;       /* the object's node in the event of `serial` */
 	uint64_t serial;
 	uint64_t complete; /* the serial for which every field has been loaded */
 	slot slots[SLOTS_MAX];
