@@ -674,7 +674,8 @@ static bool expect_met(json_t *expect, gotv *g, char *why, size_t cap)
 	return true;
 }
 
-/* Runs dir/name.test.ndjson, when it exists, through rs alone on one fresh state. */
+/* Runs dir/name.test.ndjson, when it exists, through rs alone on one fresh state, with
+ * the live banks (under admin_mu), so match() answers as it will once the rule is live. */
 static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_error *err)
 {
 	char path[VG_OPT_STRING_MAX + 300];
@@ -684,7 +685,7 @@ static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_e
 	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, err) != 0)
 		return 0; /* no fixture: nothing to test */
 	vg_rules_opts o;
-	runner_opts(api, NULL, &o);
+	runner_opts(api, api->rules->banks, &o);
 	o.store_path = NULL; /* a fixture's labels are its own */
 	vg_rules_runner *r = NULL;
 	int rc = vg_rules_runner_new(rs, &o, &r, err);

@@ -139,7 +139,8 @@ static json_t *expect_list(json_t *ev, char *why, size_t cap)
 }
 
 /* Runs one x.lua with its x.test.ndjson. Adds to *ret_events and *ret_failures. */
-static int test_file(const char *dir, const char *lua, size_t *ret_events, size_t *ret_failures)
+static int test_file(const char *dir, const char *lua, const vg_rules_banks *banks,
+		     size_t *ret_events, size_t *ret_failures)
 {
 	char path[4096], fixture[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, lua);
@@ -157,7 +158,7 @@ static int test_file(const char *dir, const char *lua, size_t *ret_events, size_
 	}
 	vg_ruleset *rs = NULL;
 	vg_rules_runner *r = NULL;
-	vg_rules_opts opts = {.workers = 1};
+	vg_rules_opts opts = {.workers = 1, .banks = banks};
 	int rc = vg_ruleset_load_string(lua, (const char *)src, srclen, &rs, &err);
 	if (rc == 0)
 		rc = vg_rules_runner_new(rs, &opts, &r, &err);
@@ -230,7 +231,25 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int cmd_test(const char *dir)
+/* The banks of the database at db for match(), or NULL without one. */
+static int open_banks(const char *db, vg_rules_banks **ret)
+{
+	*ret = NULL;
+	if (!db)
+		return 0;
+	vg_store *s;
+	vg_error err;
+	int rc = vg_store_open(db, &s, &err);
+	if (rc == 0) {
+		rc = vg_rules_banks_open(s, 31, ret, &err); /* as vigil replay */
+		vg_store_close(s);
+	}
+	if (rc)
+		fprintf(stderr, "vigil rules test: %s\n", err.msg);
+	return rc;
+}
+
+static int cmd_test(const char *dir, const char *db)
 {
 	/* The whole folder must compile first: a fixture run of a broken folder would
 	 * pass files that cannot load together. */
@@ -241,6 +260,9 @@ static int cmd_test(const char *dir)
 		return VG_EXIT_FAIL;
 	}
 	vg_ruleset_free(rs);
+	vg_rules_banks *banks;
+	if (open_banks(db, &banks) != 0)
+		return VG_EXIT_FAIL;
 	vg_strv files = {0};
 	char *args[] = {(char *)dir};
 	if (vg_cli_collect_files(args, 1, &files) != 0) {
@@ -261,13 +283,14 @@ static int cmd_test(const char *dir)
 	size_t events = 0, failures = 0, tested = 0;
 	for (size_t i = 0; i < nl; i++) {
 		size_t before = events + failures;
-		(void)test_file(dir, luas[i], &events, &failures);
+		(void)test_file(dir, luas[i], banks, &events, &failures);
 		if (events + failures != before)
 			tested++;
 		free(luas[i]);
 	}
 	free(luas);
 	vg_strv_free(&files);
+	vg_rules_banks_free(banks);
 	printf("%zu file%s with fixtures, %zu events, %zu failure%s\n", tested,
 	       tested == 1 ? "" : "s", events, failures, failures == 1 ? "" : "s");
 	if (tested == 0)
@@ -281,12 +304,16 @@ static int run(int argc, char **argv)
 		fputs(vg_cmd_rules.help, stdout);
 		return VG_EXIT_OK;
 	}
-	if (argc != 3)
-		return vg_cli_usage_error("rules", "use `vigil rules check DIR` or `vigil rules test DIR`");
+	const char *db = NULL;
+	if (argc == 5 && strcmp(argv[1], "test") == 0 && strcmp(argv[3], "--db") == 0)
+		db = argv[4];
+	else if (argc != 3)
+		return vg_cli_usage_error("rules", "use `vigil rules check DIR` or "
+						   "`vigil rules test DIR [--db PATH]`");
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argv[2]);
 	if (strcmp(argv[1], "test") == 0)
-		return cmd_test(argv[2]);
+		return cmd_test(argv[2], db);
 	return vg_cli_usage_error("rules", "unknown subcommand '%s'", argv[1]);
 }
 
@@ -295,7 +322,7 @@ const vg_cmd vg_cmd_rules = {
 	.summary = "check a rules folder and run its fixtures",
 	.help =
 		"usage: vigil rules check DIR\n"
-		"       vigil rules test DIR\n"
+		"       vigil rules test DIR [--db PATH]\n"
 		"\n"
 		"check  compiles every *.lua in DIR in the sandbox the engine uses and lists\n"
 		"       the rules it defines (shadow rules marked).\n"
@@ -303,7 +330,8 @@ const vg_cmd vg_cmd_rules = {
 		"       events in order through x.lua alone. Each event carries \"expect\": an\n"
 		"       action (\"block\"), a rule's action (\"too-many-logins:block\"), a list\n"
 		"       of them, or [] for no verdict. The verdicts must equal the list.\n"
-		"       Rule errors and budget stops fail the file too.\n"
+		"       Rule errors and budget stops fail the file too. With --db, match()\n"
+		"       looks in that database's banks (read once; labels are not written).\n"
 		"\n"
 		"See docs/rules.md for the rule language.\n"
 		"\n"

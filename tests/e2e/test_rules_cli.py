@@ -129,3 +129,24 @@ def test_rules_test_fixtures(vigil, tmp_path):
     p = vigil("rules", "test", d, check=1)
     err = p.stderr.decode()
     assert "fails.test.ndjson:2" in err and "expected block" in err
+
+
+def test_rules_test_fixtures_match_against_a_database(vigil, tmp_path):
+    db = tmp_path / "v.db"
+    vigil("bank", "create", "nets", "--db", db, check=0)
+    vigil("bank", "add", "nets", "--db", db, "--type", "ip", "203.0.113.0/24", check=0)
+    d = write_rules(tmp_path / "m", nets="""
+rule("bad-net", function(e) if match("nets", e.ip) then verdict("block", "bad network") end end)
+""")
+    (d / "nets.test.ndjson").write_text(
+        json.dumps({"type": "http", "ip": "203.0.113.9", "expect": "block"}) + "\n" +
+        json.dumps({"type": "http", "ip": "198.51.100.1", "expect": []}) + "\n")
+    p = vigil("rules", "test", d, "--db", db, check=0)
+    assert b"1 file with fixtures, 2 events, 0 failures" in p.stdout, p.stdout
+    # Without the database match() finds nothing, so the first event fails its expectation.
+    p = vigil("rules", "test", d, check=1)
+    assert b"nets.test.ndjson:1" in p.stderr
+    err = vigil("rules", "test", d, "--db", tmp_path / "no" / "x.db", check=1).stderr
+    assert err.startswith(b"vigil rules test: cannot open database"), err
+    vigil("rules", "test", d, "--db", check=2)
+
