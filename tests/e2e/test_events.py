@@ -318,3 +318,27 @@ def test_labels_set_while_serving_survive_kill_9(serve, tmp_path):
                                 {"type": "login", "user": "other"}))
     assert r.status_code == 200, r.text
     assert r.json()["verdicts"]["review"] == 20, r.text
+
+
+def test_put_rule_fixture_sees_the_live_banks(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    assert srv.post("/v1/banks", json={"name": "nets"}).status_code == 201
+    r = srv.post("/v1/banks/nets/signals", role="analyst",
+                 json={"signals": [{"type": "ip", "value": "203.0.113.0/24"}]})
+    assert r.status_code in (200, 201), r.text
+    srv.proc.send_signal(signal.SIGHUP)  # rules read banks when they load
+    src = 'rule("bad-net", function(e) if match("nets", e.ip) then verdict("block", "net") end end)\n'
+    (d / "bad-net.test.ndjson").write_text(ndjson({"type": "h", "ip": "203.0.113.7", "expect": "block"},
+                                                  {"type": "h", "ip": "198.51.100.7", "expect": []}))
+    deadline = time.time() + 5
+    while True:
+        r = srv.put("/v1/rules/bad-net", data=src, headers={"Content-Type": "text/plain"})
+        if r.status_code == 201 or time.time() > deadline:
+            break
+        time.sleep(0.1)  # until the reload that reads the new signal has run
+    assert r.status_code == 201, r.text
+    out = post_events(srv, ndjson({"type": "h", "ip": "203.0.113.8"})).json()
+    assert out["verdicts"]["block"] == 1, out
