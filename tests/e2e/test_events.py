@@ -330,9 +330,12 @@ def test_put_rule_fixture_sees_the_live_banks(serve, tmp_path):
                  json={"signals": [{"type": "ip", "value": "203.0.113.0/24"}]})
     assert r.status_code in (200, 201), r.text
     srv.proc.send_signal(signal.SIGHUP)  # rules read banks when they load
-    src = 'rule("bad-net", function(e) if match("nets", e.ip) then verdict("block", "net") end end)\n'
-    (d / "bad-net.test.ndjson").write_text(ndjson({"type": "h", "ip": "203.0.113.7", "expect": "block"},
-                                                  {"type": "h", "ip": "198.51.100.7", "expect": []}))
+    src = ('rule("bad-net", function(e)\n'
+           '  if match("nets", e.ip) then verdict("block", "net") end\n'
+           'end)\n')
+    (d / "bad-net.test.ndjson").write_text(
+        ndjson({"type": "h", "ip": "203.0.113.7", "expect": "block"},
+               {"type": "h", "ip": "198.51.100.7", "expect": []}))
     deadline = time.time() + 5
     while True:
         r = srv.put("/v1/rules/bad-net", data=src, headers={"Content-Type": "text/plain"})
