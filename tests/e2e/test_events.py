@@ -132,7 +132,8 @@ def test_concurrent_requests_commit_their_actions_together(srv):
             assert out["actions"] == {"blocks": 1, "cases": 1, "webhooks": 0, "skipped": 1}, out
     for t in range(threads):
         for k in range(per_thread):
-            d = srv.get("/v1/decision", role="scanner", params={"url": f"https://gc{t}-{k}.example/a"})
+            d = srv.get("/v1/decision", role="scanner",
+                        params={"url": f"https://gc{t}-{k}.example/a"})
             assert d.status_code == 451, (t, k, d.text)
     cases = srv.get("/v1/cases", role="analyst", params={"limit": 500}).json()["items"]
     urls = {c["url"] for c in cases}
