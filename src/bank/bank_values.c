@@ -197,38 +197,6 @@ int vg__bank_ip_normalize(const char *value, size_t len, char out[VG_BANK_VALUE_
 
 /* ---- text ----------------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0: no overlong forms,
- * no surrogates, nothing past U+10FFFF (RFC 3629 4). */
-static size_t utf8_char(const unsigned char *s, size_t n, unsigned *ret_cp)
-{
-	unsigned c = s[0];
-	size_t k;
-	unsigned cp, min;
-	if (c < 0x80) {
-		*ret_cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf)
-		k = 2, cp = c & 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		k = 3, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		k = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n < k)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret_cp = cp;
-	return k;
-}
-
 int vg__bank_text_normalize(const char *value, size_t len, char out[VG_BANK_VALUE_BUF],
 			    vg_error *err)
 {
@@ -241,7 +209,7 @@ int vg__bank_text_normalize(const char *value, size_t len, char out[VG_BANK_VALU
 	bool blank = true;
 	for (size_t i = 0; i < len;) {
 		unsigned cp;
-		size_t k = utf8_char(s + i, len - i, &cp);
+		size_t k = vg_utf8_next(s + i, len - i, &cp);
 		if (k == 0)
 			return vg_error_set(err, VG_EINVAL, "text is not valid UTF-8 (byte %zu)",
 					    i + 1);

@@ -48,14 +48,16 @@ int vg_cpu_count(void)
 	return n > 0 ? (int)n : 1;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
+size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *ret_cp)
 {
 	unsigned c = s[0];
 	size_t n;
 	unsigned min;
-	if (c < 0x80)
+	if (c < 0x80) {
+		if (ret_cp)
+			*ret_cp = c;
 		return 1;
+	}
 	if (c >= 0xc2 && c <= 0xdf)
 		n = 2, min = 0x80;
 	else if (c >= 0xe0 && c <= 0xef)
@@ -74,6 +76,8 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	if (ret_cp)
+		*ret_cp = cp;
 	return n;
 }
 
@@ -101,7 +105,7 @@ size_t vg_json_quote(const char *str, size_t len, char *out, size_t out_size)
 				PUT(esc[k]);
 			i++;
 		} else {
-			size_t n = utf8_len(s + i, len - i);
+			size_t n = vg_utf8_next(s + i, len - i, NULL);
 			if (n == 0) {
 				PUT(0xef); /* U+FFFD */
 				PUT(0xbf);

@@ -152,6 +152,10 @@ VG_EXPORT int vg_cpu_count(void);
  * bytes that are not valid UTF-8 become U+FFFD, so the output is always valid JSON.
  * Returns the number of bytes written, or the number needed when out is too small
  * (out is then NUL-terminated but truncated). */
+/* Length of the well-formed UTF-8 sequence at s (avail bytes left), 1..4, or 0: no
+ * overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629 4). Its code point goes
+ * to *ret_cp unless that is NULL. */
+VG_EXPORT size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *ret_cp);
 VG_EXPORT size_t vg_json_quote(const char *s, size_t len, char *out, size_t out_size);
 
 #endif
