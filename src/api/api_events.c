@@ -165,6 +165,23 @@ static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size
 	return 0;
 }
 
+/* Decoded lines are kept for the lanes, so each is decoded once, up to this many bytes
+ * per request (nodes take more room than text: a hostile body of tiny values would need
+ * ~12x its size); lines past it are decoded again in their lane. */
+#define KEPT_DOCS_BYTES(body) (2 * (body) + 65536)
+
+/* A copy of doc in docs that outlives the next decode, or NULL when docs is full. */
+static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
+{
+	void *mem = docs ? vg_arena_alloc(docs, vg_json_doc_copy_size(doc) + sizeof(vg_json_doc))
+			 : NULL;
+	if (!mem)
+		return NULL;
+	vg_json_doc *kept = mem;
+	vg_json_doc_copy(doc, kept + 1, kept);
+	return kept;
+}
+
 /* The lane of a decoded event: its partition key's, else round robin. */
 static int pick_lane(const vg_json_doc *doc, int lanes)
 {
@@ -246,6 +263,21 @@ static void job_reset(act_job *j)
 	j->npb = j->nblocks = j->ncases = j->nhooks = j->skipped = 0;
 }
 
+/* The event's canonical "url" into out, or "" when it has none that canonicalises. The
+ * line decoded before it was evaluated, so only the url can be missing here. */
+static void event_url(vg_json_doc *doc, const char *text, size_t len, char *out, size_t cap)
+{
+	vg_error err;
+	out[0] = '\0';
+	if (vg_json_decode(doc, text, len, &err) != 0)
+		return;
+	long k = vg_json_get(doc, 0, "url");
+	if (k < 0 || doc->nodes[k].type != VG_JSON_STRING)
+		return;
+	if (vg_url_canonicalize(doc->nodes[k].v.str, doc->nodes[k].len, out, cap, &err) != 0)
+		out[0] = '\0';
+}
+
 /* The live verdicts' actions of one request, inside the caller's transaction on s. */
 static int act_one(vg_store *s, act_job *j, vg_error *err)
 {
@@ -253,6 +285,8 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 	const char *hook = j->api->cfg.rules_webhook_url;
 	int64_t bank_id = 0;
 	int rc = 0;
+	vg_json_doc doc;
+	vg_json_doc_init(&doc, 0);
 	for (size_t i = 0; i < c->nacts && !rc; i++) {
 		act *a = &c->acts[i];
 		const char *rule = c->t[a->tally].rule;
@@ -270,12 +304,8 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 		}
 		if (lo < j->nlines && j->lines[lo].text == a->text)
 			lineno = j->lines[lo].line;
-		json_t *ev = json_loadb(a->text, a->len, 0, NULL);
-		const char *raw = json_string_value(json_object_get(ev, "url"));
 		char url[VG_URL_MAX + 1] = "";
-		vg_error uerr;
-		if (raw && vg_url_canonicalize(raw, strlen(raw), url, sizeof(url), &uerr) != 0)
-			url[0] = '\0';
+		event_url(&doc, a->text, a->len, url, sizeof(url));
 		char reason[300];
 		snprintf(reason, sizeof(reason), "rule %s: %s", rule, a->reason);
 		int64_t case_id = 0;
@@ -337,8 +367,9 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 				json_object_set_new(payload, "url", json_string(url));
 			if (case_id)
 				json_object_set_new(payload, "case_id", json_integer(case_id));
+			json_t *ev = json_loadb(a->text, a->len, 0, NULL);
 			if (ev)
-				json_object_set(payload, "data", ev);
+				json_object_set_new(payload, "data", ev);
 			char *text = json_dumps(payload, JSON_COMPACT);
 			json_decref(payload);
 			char key[65];
@@ -351,8 +382,8 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 			free(text);
 			j->nhooks += !rc;
 		}
-		json_decref(ev);
 	}
+	vg_json_doc_done(&doc);
 	return rc;
 }
 
@@ -516,6 +547,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	json_t *errors = json_array();
 	vg_json_doc doc;
 	vg_json_doc_init(&doc, 0);
+	vg_arena *docs = vg_arena_new(KEPT_DOCS_BYTES(blen));
 	const char *p = (const char *)body, *end = p + blen;
 	for (uint64_t lineno = 1; p < end; lineno++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -548,7 +580,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 			continue;
 		}
 		lines[n++] = (vg__event_line){.text = line, .len = len, .line = lineno,
-					      .lane = pick_lane(&doc, nlanes)};
+					      .lane = pick_lane(&doc, nlanes), .doc = keep(docs, &doc)};
 	}
 	vg_json_doc_done(&doc);
 
@@ -569,6 +601,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	free(c.acts);
 	free(c.t);
 	free(lines);
+	vg_arena_free(docs);
 	free(inflated);
 	if (rc) {
 		json_decref(errors);

@@ -431,8 +431,11 @@ void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict
 			vg_error err;
 			/* The caller decoded each line already; an error here is counted by the
 			 * runner and cannot happen for a line that decoded. */
-			if (vg_rules_runner_eval(st->lanes[l].r, lines[i].text, lines[i].len, fn, ctx,
-						 &err) != 0)
+			if (lines[i].doc)
+				vg_rules_runner_eval_doc(st->lanes[l].r, lines[i].doc, lines[i].text,
+							 lines[i].len, fn, ctx);
+			else if (vg_rules_runner_eval(st->lanes[l].r, lines[i].text, lines[i].len, fn,
+						      ctx, &err) != 0)
 				continue;
 		}
 		pthread_mutex_unlock(&st->lanes[l].mu);

@@ -181,6 +181,7 @@ typedef struct vg__event_line {
 	size_t len;
 	uint64_t line; /* 1-based line number in the request body */
 	int lane;
+	const vg_json_doc *doc; /* the line decoded, or NULL: the lane decodes it again */
 } vg__event_line;
 void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict_fn *fn, void *ctx);
 int vg__api_rules_lanes(vg_api *api);

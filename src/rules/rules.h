@@ -80,6 +80,13 @@ VG_EXPORT VG_MUST_CHECK int vg_json_decode(vg_json_doc *doc, const char *text, s
  * or -1. */
 VG_EXPORT long vg_json_get(const vg_json_doc *doc, size_t obj, const char *key);
 
+/* A decoded doc kept past the next decode: vg_json_doc_copy writes doc's nodes and
+ * strings into mem (vg_json_doc_copy_size bytes, 8-byte aligned) and makes *ret read
+ * the same values from there. *ret owns nothing: it is for reading and evaluating only,
+ * never for decoding into or for vg_json_doc_done. */
+VG_EXPORT size_t vg_json_doc_copy_size(const vg_json_doc *doc);
+VG_EXPORT void vg_json_doc_copy(const vg_json_doc *doc, void *mem, vg_json_doc *ret);
+
 /* ---- durations ------------------------------------------------------------------------ */
 /* "250ms", "10s", "5m", "24h", "7d" (a positive whole number and a unit) -> microseconds.
  * Errors: VG_EINVAL. */
@@ -269,6 +276,10 @@ VG_EXPORT void vg_rules_runner_free(vg_rules_runner *r);
 VG_EXPORT VG_MUST_CHECK int vg_rules_runner_eval(vg_rules_runner *r, const char *line,
 						 size_t len, vg_verdict_fn *fn, void *ctx,
 						 vg_error *err);
+/* Evaluates a line its caller decoded already (into doc, with a string "type"), so a
+ * server that decodes to validate and partition does not decode twice. */
+VG_EXPORT void vg_rules_runner_eval_doc(vg_rules_runner *r, const vg_json_doc *doc,
+					const char *line, size_t len, vg_verdict_fn *fn, void *ctx);
 VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *ret);
 /* Labels the runner's rules set since the last take (or since it started), moved out of
  * the runner so they can be written to the store without holding whatever lock guards

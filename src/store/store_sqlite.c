@@ -42,8 +42,16 @@ enum {
 	ST_SIG_REVIVE,
 	ST_SIG_REMOVE,
 	ST_SIG_GET,
+	ST_BANK_GET,
 	ST_COUNT
 };
+
+#define BANK_COLUMNS                                                                        \
+	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "      \
+	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NULL), " \
+	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL), " \
+	"b.actions, b.webhook_url, b.webhook_secret " \
+	"FROM banks b "
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SIG_INSERT] = "INSERT INTO signals (id, bank_id, type, value, metadata, added_at) "
@@ -58,6 +66,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SIG_GET] = "SELECT s.id, s.bank_id, b.name, s.type, s.value, s.metadata, "
 		       "s.added_at, s.removed_at FROM signals s JOIN banks b ON b.id = s.bank_id "
 		       "WHERE s.id = ?1",
+	[ST_BANK_GET] = BANK_COLUMNS "WHERE b.name = ?1",
 };
 
 typedef struct sq {
@@ -402,12 +411,6 @@ static int sq_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
 
 /* ---- banks ------------------------------------------------------------------------- */
 
-#define BANK_COLUMNS                                                                        \
-	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "      \
-	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NULL), " \
-	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL), " \
-	"b.actions, b.webhook_url, b.webhook_secret " \
-	"FROM banks b "
 
 static void read_bank(sqlite3_stmt *st, vg_store_bank *b)
 {
@@ -457,7 +460,7 @@ static int sq_bank_get(vg_store *s, const char *name, vg_store_bank *ret, vg_err
 {
 	sq *q = (sq *)s;
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(q, BANK_COLUMNS "WHERE b.name = ?1", &st, err);
+	int rc = cached(q, ST_BANK_GET, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -468,7 +471,7 @@ static int sq_bank_get(vg_store *s, const char *name, vg_store_bank *ret, vg_err
 		rc = vg_error_set(err, VG_ENOENT, "no bank '%s'", name);
 	else
 		rc = fail(q, step, err, "database");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 

@@ -37,6 +37,7 @@ enum {
 	SL_SCAN_INSERT,
 	SL_BLOCK_ACTIVE,
 	SL_BLOCK_INSERT,
+	SL_BLOCK_GET,
 	SL_CASE_FIND_OPEN,
 	SL_CASE_TOUCH,
 	SL_CASE_INSERT,
@@ -666,7 +667,7 @@ out:
 static int sq_block_get(vg_store *s, int64_t id, vg_store_block *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = vg__sq_prepare(s, BLOCK_COLUMNS "WHERE id = ?1", &st, err);
+	int rc = cached(s, SL_BLOCK_GET, BLOCK_COLUMNS "WHERE id = ?1", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -684,7 +685,7 @@ static int sq_block_get(vg_store *s, int64_t id, vg_store_block *ret, vg_error *
 	} else {
 		rc = vg__sq_fail(s, step, err, "database");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 

@@ -315,6 +315,22 @@ Test(json, reals_ignore_the_locale)
 
 /* ---- the scalar string scanner against SSE2 ------------------------------------------ */
 
+/* x and y hold the same nodes and strings (text is what they decoded, for the message). */
+static void same_nodes(const vg_json_doc *x, const vg_json_doc *y, const char *text, size_t len)
+{
+	cr_assert_eq(x->n, y->n);
+	for (size_t i = 0; i < x->n; i++) {
+		const vg_json_node *a = &x->nodes[i], *b = &y->nodes[i];
+		bool same = a->type == b->type && a->len == b->len && a->next == b->next;
+		if (same && a->type == VG_JSON_STRING)
+			same = memcmp(a->v.str, b->v.str, a->len + 1) == 0;
+		else if (same && (a->type == VG_JSON_INT || a->type == VG_JSON_REAL))
+			same = memcmp(&a->v, &b->v, sizeof(a->v)) == 0;
+		if (!same)
+			cr_assert_fail("node %zu differs on %.*s", i, (int)len, text);
+	}
+}
+
 /* Both decoders give the same result on text: code, message and every node. */
 static void scanners_agree(vg_json_doc *simd, vg_json_doc *scalar, const char *text,
 			   size_t len)
@@ -325,17 +341,7 @@ static void scanners_agree(vg_json_doc *simd, vg_json_doc *scalar, const char *t
 	if (r1 != r2 || (r1 && strcmp(e1.msg, e2.msg) != 0))
 		cr_assert_fail("SSE2 %d (%s), scalar %d (%s) on %.*s", r1, e1.msg, r2, e2.msg,
 			       (int)len, text);
-	cr_assert_eq(simd->n, scalar->n);
-	for (size_t i = 0; i < simd->n; i++) {
-		const vg_json_node *a = &simd->nodes[i], *b = &scalar->nodes[i];
-		bool same = a->type == b->type && a->len == b->len && a->next == b->next;
-		if (same && a->type == VG_JSON_STRING)
-			same = memcmp(a->v.str, b->v.str, a->len + 1) == 0;
-		else if (same && (a->type == VG_JSON_INT || a->type == VG_JSON_REAL))
-			same = memcmp(&a->v, &b->v, sizeof(a->v)) == 0;
-		if (!same)
-			cr_assert_fail("node %zu differs on %.*s", i, (int)len, text);
-	}
+	same_nodes(simd, scalar, text, len);
 }
 
 /* A string body of n bytes mixing plain runs with every kind of byte that stops one. */
@@ -421,4 +427,42 @@ Test(json, never_reads_past_the_end_at_a_page_boundary)
 	scalar_doc_done(&scalar);
 	vg_json_doc_done(&simd);
 	munmap(map, (size_t)page * 2);
+}
+
+/* ---- keeping a decoded doc --------------------------------------------------------------- */
+
+Test(json, a_copied_doc_reads_the_same_after_the_next_decode)
+{
+	vg_json_doc doc, again;
+	vg_json_doc_init(&doc, 0);
+	vg_json_doc_init(&again, 0);
+	char buf[4096], other[64];
+	vg_error err;
+	size_t kept = 0;
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t o = (size_t)sprintf(buf, "{\"type\":\"");
+		o += gen_string(buf + o, rnd(64));
+		o += (size_t)sprintf(buf + o, "\",\"x\":");
+		gen(buf, &o, sizeof(buf) - 8, 1);
+		buf[o++] = '}';
+		if (vg_json_decode(&doc, buf, o, &err) != 0)
+			continue;
+		/* Exactly the size asked for, so ASan sees any write past it. */
+		size_t size = vg_json_doc_copy_size(&doc);
+		void *mem = aligned_alloc(16, (size + 15) & ~(size_t)15);
+		cr_assert(mem);
+		vg_json_doc copy;
+		vg_json_doc_copy(&doc, mem, &copy);
+		/* Reusing the doc overwrites its buffers; the copy must not care. */
+		int n = snprintf(other, sizeof(other), "{\"type\":\"zzzzzzzz\",\"k\":[%d,true]}", iter);
+		cr_assert_eq(vg_json_decode(&doc, other, (size_t)n, &err), 0);
+		cr_assert_eq(vg_json_decode(&again, buf, o, &err), 0);
+		same_nodes(&copy, &again, buf, o);
+		cr_assert_eq(vg_json_get(&copy, 0, "type"), vg_json_get(&again, 0, "type"));
+		free(mem);
+		kept++;
+	}
+	cr_assert_gt(kept, 10000u, "only %zu documents decoded", kept);
+	vg_json_doc_done(&again);
+	vg_json_doc_done(&doc);
 }
