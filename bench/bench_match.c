@@ -379,6 +379,28 @@ static void bench_bank(enum kind kind, size_t n, const struct opts *o)
 	printf("d=31 speed-up     %9.0fx over the popcnt loop   %9.0fx over the SIMD scan\n",
 	       q_near / q_brute, q_near / q_scan);
 
+	/* Each per-segment strategy forced in turn (the quarter index exists only on
+	 * segments of up to 128K rows; elsewhere QUARTER runs as AUTO), at the threshold
+	 * of most rules and a tight one: the figures the cost model in mih.c is fitted to. */
+	static const struct {
+		vg_mih_strategy s;
+		const char *name;
+	} strats[] = {{VG_MIH_STRATEGY_AUTO, "auto"},
+		      {VG_MIH_STRATEGY_QUARTER, "quarter"},
+		      {VG_MIH_STRATEGY_INDEX, "multi-index"},
+		      {VG_MIH_STRATEGY_SCAN, "scan"}};
+	for (int d = 31; d >= 8; d -= 23) {
+		printf("d=%-2d strategies   ", d);
+		for (size_t k = 0; k < VG_ARRAY_LEN(strats); k++) {
+			vg_mih_set_strategy(idx, strats[k].s);
+			double v = qps_bounded(idx, near, nq, d, o->runs, 0.5, NULL);
+			double f = qps_bounded(idx, far, nq, d, o->runs, 0.5, NULL);
+			printf("%s %.0f/%.0f%s", strats[k].name, v, f,
+			       k + 1 < VG_ARRAY_LEN(strats) ? ", " : "  q/s near/unrelated\n");
+		}
+	}
+	vg_mih_set_strategy(idx, VG_MIH_STRATEGY_AUTO);
+
 	/* Threshold sweep, near queries, at most half a second per run. */
 	printf("thresholds        ");
 	const int ds[] = {0, 8, 16, 24, 31, 40, 48, 56, 63};

@@ -41,7 +41,23 @@ typedef struct vg__mih_seg {
 	size_t bytes;       /* allocated, for vg_mih_memory() */
 	void *mem;          /* one block holding every table's arrays */
 	vg__mih_table t[VG__MIH_TABLES];
+	struct vg__mih_quarter *quarter; /* exactly when n <= VG__MIH_QUARTER_MAX_ROWS */
 } vg__mih_seg;
+
+/* The quarter index (mih_quarter.c explains it): 32 tables, one per 8-bit quarter of
+ * each 32-bit chunk, 256 buckets each, all in one array. Table t = 4c + j is keyed on
+ * byte j of chunk c; bucket k of table t is positions off[256t + k] .. off[256t + k + 1]
+ * - 1, rows ascending, then padding no query passes; chunk[p] is the row's chunk c. */
+#define VG__MIH_QTABLES 32
+#define VG__MIH_QBLOCK 8 /* every bucket holds a multiple of this many entries */
+#define VG__MIH_QUARTER_MAX_ROWS ((size_t)1 << 16) /* rows fit its uint16 row field */
+
+typedef struct vg__mih_quarter {
+	uint32_t *off;   /* [32 * 256 + 1] */
+	uint32_t *chunk; /* [off[32 * 256]] */
+	uint16_t *row;   /* [off[32 * 256]] */
+	size_t bytes;    /* allocated, counted in the segment's bytes */
+} vg__mih_quarter;
 
 /* One bucket to scan: key `key` of table t, whose positions lo .. hi - 1 the kernel
  * fills in; an entry passes the filter when floor < popcount(filt ^ qf[t]) <= budget.
@@ -89,12 +105,25 @@ typedef int vg__mih_scan_fn(vg__mih_q *qc, vg__mih_probe *p, size_t np);
 typedef int vg__mih_linear_fn(const vg_pdq *hash, const uint64_t *id, const uint64_t *dead,
 			      size_t n, const vg_pdq *q, int d, vg_mih_hits *hits);
 
+/* Appends every live row of s within d (<= 31) of q, once each, through s->quarter. */
+typedef int vg__mih_quarter_fn(const vg__mih_seg *s, const vg_pdq *q, int d,
+			       vg_mih_hits *hits);
+
 typedef struct vg__mih_kernels {
 	vg_mih_isa isa;
 	const char *name;
 	vg__mih_scan_fn *scan;
 	vg__mih_linear_fn *linear;
+	vg__mih_quarter_fn *quarter;
 } vg__mih_kernels;
+
+vg__mih_quarter_fn vg__mih_quarter_scalar;
+#if defined(__x86_64__)
+vg__mih_quarter_fn vg__mih_quarter_avx2;
+#endif
+
+/* Builds s->quarter from s->hash; VG_ENOMEM leaves it NULL. Frees with free(). */
+int vg__mih_quarter_build(vg__mih_seg *s);
 
 /* The kernels for isa (AUTO: the best this CPU runs), or NULL if the CPU lacks it. */
 const vg__mih_kernels *vg__mih_kernels_get(vg_mih_isa isa);

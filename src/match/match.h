@@ -28,7 +28,9 @@
  * an exact (hash, id) pair is present at most once.
  *
  * Memory: about 108 bytes per entry (the hash, the id and sixteen ~34-bit table entries)
- * plus a fixed ~4 MB of bucket offsets; vg_mih_memory() gives the exact figure. Rebuilds
+ * plus a fixed ~4 MB of bucket offsets, and in banks of at most 65 536 entries about 200
+ * bytes more per entry for the quarter index that answers d <= 31 there (so a 10 000
+ * entry bank takes ~7.5 MB); vg_mih_memory() gives the exact figure. Rebuilds
  * (vg_mih_build, vg_mih_compact, the automatic ones in vg_mih_add) hold the old and the
  * new index at once, so they need about twice that while they run. */
 typedef struct vg_mih vg_mih;
@@ -95,9 +97,10 @@ VG_EXPORT void vg_mih_hits_done(vg_mih_hits *hits);
  * its contents), sorted by distance then id. Exact: the same set as a brute-force scan.
  * Errors: VG_EINVAL (max_distance out of range), VG_ETOOBIG (more than the buffer's
  * max_hits), VG_ENOMEM (growing the buffer); hits->n is then 0.
- * Cost at d = 31 on one core: about 10 us at 1M random entries and 40 us at 10M, plus
- * roughly 1 us per hit when the query falls in a family of near-duplicates. Thresholds
- * past 63, and segments too small for the index to pay, are answered by a SIMD scan.
+ * Cost at d = 31 on one core: about 1 us at 10K random entries, 10 us at 1M and 40 us at
+ * 10M, plus roughly 1 us per hit when the query falls in a family of near-duplicates.
+ * Thresholds past 63, and segments too small for an index to pay, are answered by a
+ * SIMD scan.
  * Uses about 30 KB of stack. Thread-safe against other queries; never against writes. */
 VG_EXPORT VG_MUST_CHECK int vg_mih_query(const vg_mih *idx, const vg_pdq *q, int max_distance,
 					 vg_mih_hits *hits);
@@ -119,7 +122,8 @@ VG_EXPORT VG_MUST_CHECK int vg_mih_load(const char *path, size_t max_entries, vg
 
 /* ---- tuning knobs for tests and benchmarks -------------------------------------------
  * Both are writes. The defaults (AUTO) pick the fastest kernels the CPU has and choose
- * per segment between the multi-index and a linear scan from a cost estimate. */
+ * per segment between the multi-index, the quarter index and a linear scan from a cost
+ * estimate. */
 typedef enum {
 	VG_MIH_ISA_AUTO,
 	VG_MIH_ISA_SCALAR, /* portable C */
@@ -131,6 +135,8 @@ typedef enum {
 	VG_MIH_STRATEGY_AUTO,
 	VG_MIH_STRATEGY_INDEX, /* the multi-index whenever the threshold allows (<= 63) */
 	VG_MIH_STRATEGY_SCAN,  /* always the linear scan */
+	VG_MIH_STRATEGY_QUARTER, /* the quarter index where a segment has one (at most 64K
+				    rows) and d <= 31, else as AUTO */
 } vg_mih_strategy;
 
 /* VG_EUNSUPPORTED when this CPU (or build) lacks the instruction set. */

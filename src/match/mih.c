@@ -38,9 +38,15 @@
  * sorted by id, so removal is a binary search plus a tombstone bit; compaction rebuilds
  * one base from the live rows.
  *
- * Per segment and threshold, a cost estimate picks the multi-index or a linear SIMD
- * scan (small segments, high thresholds on small banks, and d > 63, where radius 3 per
- * table no longer covers d).
+ * Small segments. At d = 31 the sixteen tables take 272 probes, which at 10 000 rows
+ * find ~0.15 entries each: nearly all the cost is per probe. Segments of up to 65 536
+ * rows therefore also get a quarter index (mih_quarter.c): 32 tables keyed on 8 bits,
+ * probed exactly d + 1 times at radius 0, each bucket scanned with SIMD. It answers
+ * d <= 31 only; the multi-index stays for the thresholds above.
+ *
+ * Per segment and threshold, a cost estimate (choose, below) picks the multi-index, the
+ * quarter index or a linear SIMD scan (tiny segments, high thresholds on small banks,
+ * and d > 63, where radius 3 per table no longer covers d).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +64,13 @@ struct vg_mih {
 	size_t tail_n;
 	const vg__mih_kernels *k;
 	vg_mih_strategy strategy;
+	/* The multi-index's cost terms per threshold, which depend on nothing else: buckets
+	 * probed, and expected filter survivors per entry per bucket (see choose). */
+	float index_probes[4 * VG__MIH_TABLES], index_survivors[4 * VG__MIH_TABLES];
 };
+
+static void plan(vg__mih_q *qc, const vg_pdq *q, int d);
+static void index_terms(const vg__mih_q *qc, float *ret_probes, float *ret_survivors);
 
 static size_t seg_live(const vg__mih_seg *s)
 {
@@ -76,6 +88,12 @@ vg_mih *vg_mih_new(void)
 	if (!idx)
 		return NULL;
 	idx->k = vg__mih_kernels_get(VG_MIH_ISA_AUTO);
+	for (int d = 0; d < 4 * VG__MIH_TABLES; d++) {
+		vg__mih_q qc;
+		const vg_pdq zero = {{0}};
+		plan(&qc, &zero, d);
+		index_terms(&qc, &idx->index_probes[d], &idx->index_survivors[d]);
+	}
 	return idx;
 }
 
@@ -556,12 +574,11 @@ static void plan(vg__mih_q *qc, const vg_pdq *q, int d)
 	qc->d = d;
 	for (int t = 0; t < VG__MIH_TABLES; t++)
 		qc->r[t] = -1;
-	if (d <= 4 * VG__MIH_TABLES - 1) {
-		int cover = 0;
-		for (int level = 0; cover <= d; level++)
-			for (int i = 0; i < VG__MIH_TABLES && cover <= d; i++, cover++)
-				qc->r[order[i]] = (int8_t)level;
-	}
+	/* Raised in that order one step at a time while the cover is <= d, order[i] ends
+	 * at the last level L with 16 L + i <= d (-1: none): in closed form, no loop. */
+	if (d <= 4 * VG__MIH_TABLES - 1)
+		for (int i = 0; i < VG__MIH_TABLES; i++)
+			qc->r[order[i]] = (int8_t)((d - i + VG__MIH_TABLES) / VG__MIH_TABLES - 1);
 	for (int c = 0; c < VG__MIH_CHUNKS; c++) {
 		qc->R[c] = (int8_t)(qc->r[2 * c] + qc->r[2 * c + 1] + 1);
 		uint32_t chunk = vg__mih_chunk(q->w, c);
@@ -572,20 +589,25 @@ static void plan(vg__mih_q *qc, const vg_pdq *q, int d)
 	}
 }
 
-/* Index or linear scan for a segment of n rows: a cost estimate in nanoseconds, fitted
- * on the bench machine (bench/bench_match.c prints both): ~15 ns per probed bucket (two
- * cache misses, overlapped) plus 0.3 ns per entry scanned, ~40 ns per expected filter
- * survivor on random data (a key at distance j passes when the rest of its chunk is
- * within R - j), against 1.2 ns per row for the AVX-512 scan (memory-bound). The
- * crossover is n ~ 2 000 at d = 31 and n ~ 200 000 at d = 63; being off near it costs
- * little, since both sides are equal there. */
-static bool prefer_scan(const vg_mih *idx, const vg__mih_q *qc, size_t n)
+/* The cheapest way to answer for a segment of n rows: a cost estimate in nanoseconds,
+ * fitted on the bench machine (bench/bench_match.c prints every strategy). The
+ * multi-index: ~80 ns to set up, ~15 ns per probed bucket (two cache misses, overlapped)
+ * plus 0.3 ns per entry scanned, ~40 ns per expected filter survivor on random data (a
+ * key at distance j passes when the rest of its chunk is within R - j). The linear scan:
+ * 1.2 ns per row with AVX-512 (memory-bound). The quarter index (d <= 31, segments of at
+ * most 64K rows): d + 1 probes at ~10 ns each plus ~0.35 ns per entry of their ~n / 256;
+ * its survivors are too rare to count. The scan beats the multi-index below n ~ 2 000 at
+ * d = 31 and ~200 000 at d = 63; at d = 31 the quarter index beats both from ~200 rows
+ * up to its size limit (the multi-index would overtake it at ~90 000), at d = 8 up to
+ * ~9 000. Being off near a crossover costs little, since both sides are equal there. */
+#define INDEX_SETUP_NS 80.0
+#define QUARTER_PROBE_NS 10.0
+#define QUARTER_ENTRY_NS 0.35
+
+enum path { PATH_SCAN, PATH_INDEX, PATH_QUARTER };
+
+static void index_terms(const vg__mih_q *qc, float *ret_probes, float *ret_survivors)
 {
-	if (qc->d > 4 * VG__MIH_TABLES - 1 || idx->strategy == VG_MIH_STRATEGY_SCAN)
-		return true;
-	if (idx->strategy == VG_MIH_STRATEGY_INDEX)
-		return false;
-	const double per_bucket = (double)n / VG__MIH_KEYS;
 	double probes = 0, survivors = 0;
 	for (int t = 0; t < VG__MIH_TABLES; t++) {
 		const int r = qc->r[t], R = qc->R[t >> 1];
@@ -595,19 +617,46 @@ static bool prefer_scan(const vg_mih *idx, const vg__mih_q *qc, size_t n)
 		for (int j = 0; j <= r; j++)
 			survivors += choose16[j] * (double)ball16[R - j] / VG__MIH_KEYS;
 	}
-	double index_cost = probes * (15.0 + 0.3 * per_bucket) + 40.0 * survivors * per_bucket;
-	double per_row = idx->k->isa == VG_MIH_ISA_AVX512 ? 1.2
-			 : idx->k->isa == VG_MIH_ISA_AVX2 ? 1.6
-							  : 4.0;
-	return per_row * (double)n < index_cost;
+	*ret_probes = (float)probes;
+	*ret_survivors = (float)survivors;
+}
+
+static enum path choose(const vg_mih *idx, const vg__mih_q *qc, const vg__mih_seg *s)
+{
+	const bool quarter = s->quarter && qc->d < VG__MIH_QTABLES;
+	if (qc->d > 4 * VG__MIH_TABLES - 1 || idx->strategy == VG_MIH_STRATEGY_SCAN)
+		return PATH_SCAN;
+	if (idx->strategy == VG_MIH_STRATEGY_INDEX)
+		return PATH_INDEX;
+	if (idx->strategy == VG_MIH_STRATEGY_QUARTER && quarter)
+		return PATH_QUARTER;
+	const double n = (double)s->n, per_bucket = n / VG__MIH_KEYS;
+	const double per_row = idx->k->isa == VG_MIH_ISA_AVX512 ? 1.2
+			       : idx->k->isa == VG_MIH_ISA_AVX2 ? 1.6
+								: 4.0;
+	const double scan = per_row * n;
+	const double index = INDEX_SETUP_NS +
+			     idx->index_probes[qc->d] * (15.0 + 0.3 * per_bucket) +
+			     40.0 * idx->index_survivors[qc->d] * per_bucket;
+	const double quart = quarter ? (qc->d + 1) * (QUARTER_PROBE_NS + QUARTER_ENTRY_NS * n / 256)
+				     : scan + index;
+	if (quart < scan && quart < index)
+		return PATH_QUARTER;
+	return index < scan ? PATH_INDEX : PATH_SCAN;
 }
 
 static int query_seg(const vg_mih *idx, const vg__mih_seg *s, vg__mih_q *qc)
 {
 	if (!s || s->n == s->ndead)
 		return 0;
-	if (prefer_scan(idx, qc, s->n))
+	switch (choose(idx, qc, s)) {
+	case PATH_SCAN:
 		return idx->k->linear(s->hash, s->id, s->dead, s->n, qc->q, qc->d, qc->hits);
+	case PATH_QUARTER:
+		return idx->k->quarter(s, qc->q, qc->d, qc->hits);
+	case PATH_INDEX:
+		break;
+	}
 	qc->seg = s;
 	uint32_t seen[VG__MIH_SEEN];
 	uint64_t seen_used[VG__MIH_SEEN / 64];

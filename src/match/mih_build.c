@@ -234,6 +234,7 @@ void vg__mih_seg_free(vg__mih_seg *s)
 	if (!s)
 		return;
 	free(s->mem);
+	free(s->quarter);
 	free(s->hash);
 	free(s->id);
 	free(s->dead);
@@ -294,6 +295,10 @@ vg__mih_seg *vg__mih_seg_build(vg_pdq *hash, uint64_t *id, size_t n)
 	/* A worker that could not allocate its scratch claims no chunk and leaves them to
 	 * the others; a table is missing only if every worker failed. */
 	if (atomic_load(&j.next) < VG__MIH_CHUNKS)
+		goto fail;
+	/* Small segments also get the quarter index, which answers d <= 31 there with far
+	 * fewer probes (mih_quarter.c); larger ones would never choose it. */
+	if (n <= VG__MIH_QUARTER_MAX_ROWS && vg__mih_quarter_build(s) != 0)
 		goto fail;
 	return s;
 fail:

@@ -248,7 +248,7 @@ static int linear_scalar(const vg_pdq *hash, const uint64_t *id, const uint64_t 
 }
 
 static const vg__mih_kernels k_scalar = {VG_MIH_ISA_SCALAR, "scalar", scan_scalar,
-					 linear_scalar};
+					 linear_scalar, vg__mih_quarter_scalar};
 
 #if defined(__x86_64__)
 
@@ -333,7 +333,8 @@ AVX2_TARGET static int linear_avx2(const vg_pdq *hash, const uint64_t *id, const
 	return 0;
 }
 
-static const vg__mih_kernels k_avx2 = {VG_MIH_ISA_AVX2, "avx2", scan_avx2, linear_avx2};
+static const vg__mih_kernels k_avx2 = {VG_MIH_ISA_AVX2, "avx2", scan_avx2, linear_avx2,
+					vg__mih_quarter_avx2};
 
 /* ---- AVX-512 ------------------------------------------------------------------------
  * 32 fragments per vector with VPOPCNTW (BITALG); the linear scan does two hashes per
@@ -408,8 +409,10 @@ AVX512_TARGET static int linear_avx512(const vg_pdq *hash, const uint64_t *id,
 	return 0;
 }
 
+/* The quarter index has no AVX-512 scan yet (16 lanes per compare would halve its
+ * arithmetic); every AVX-512 CPU runs the AVX2 one. */
 static const vg__mih_kernels k_avx512 = {VG_MIH_ISA_AVX512, "avx512", scan_avx512,
-					 linear_avx512};
+					 linear_avx512, vg__mih_quarter_avx2};
 
 static bool has_avx2(void)
 {

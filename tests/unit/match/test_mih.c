@@ -2,8 +2,10 @@
  *
  * Unit tests for the PDQ multi-index (src/match/mih*.c). The oracle is brute force: for
  * random and clustered banks, at thresholds 0, 8, 31, 48 and 63, with adds, removes and
- * compactions interleaved, every kernel the CPU has must return exactly the brute-force
- * hits in (distance, id) order. Then the reference's regression data (needles against
+ * compactions interleaved, every kernel the CPU has and every strategy (multi-index,
+ * quarter index, linear scan, automatic) must return exactly the brute-force hits in
+ * (distance, id) order; the quarter index also on banks with entries planted at every
+ * distance around the queries. Then the reference's regression data (needles against
  * haystack at d = 31), snapshots and their rejection of damaged files.
  */
 #include <criterion/criterion.h>
@@ -112,7 +114,7 @@ static size_t brute(const model *m, const vg_pdq *q, int d, vg_mih_hit *out)
 
 static const vg_mih_isa isas[] = {VG_MIH_ISA_SCALAR, VG_MIH_ISA_AVX2, VG_MIH_ISA_AVX512};
 static const vg_mih_strategy strategies[] = {VG_MIH_STRATEGY_AUTO, VG_MIH_STRATEGY_INDEX,
-					     VG_MIH_STRATEGY_SCAN};
+					     VG_MIH_STRATEGY_SCAN, VG_MIH_STRATEGY_QUARTER};
 static const int thresholds[] = {0, 8, 31, 48, 63};
 
 /* Every kernel and strategy against brute force, for each query and threshold. */
@@ -358,6 +360,204 @@ Test(mih_diff, grows_from_empty_by_single_adds)
 	vg_mih_hits_done(&hits);
 	model_free(&m);
 	vg_mih_free(idx);
+}
+
+/* ---- the quarter index (mih_quarter.c) ---------------------------------------------- */
+
+#define PLANT_MAX 33 /* entries at distances 0 .. 33 around each centre: d + 1 for d = 32 */
+
+/* n rows: around each of the nc centres one entry at every distance 0 .. PLANT_MAX (as
+ * far as n allows), then random rows; ids 1 .. n. */
+static void make_planted(uint64_t *s, size_t n, const vg_pdq *centres, size_t nc,
+			 vg_pdq **ret_h, uint64_t **ret_id)
+{
+	vg_pdq *h = malloc((n ? n : 1) * sizeof(*h));
+	uint64_t *id = malloc((n ? n : 1) * sizeof(*id));
+	for (size_t i = 0; i < n; i++) {
+		id[i] = i + 1;
+		size_t c = i / (PLANT_MAX + 1);
+		if (c < nc) {
+			h[i] = centres[c];
+			flip(s, &h[i], (int)(i % (PLANT_MAX + 1)));
+		} else {
+			rand_pdq(s, &h[i]);
+		}
+	}
+	*ret_h = h;
+	*ret_id = id;
+}
+
+/* An index and its oracle, built from rows the fixture takes (and frees). */
+typedef struct bank {
+	model m;
+	vg_mih *idx;
+} bank;
+
+static void bank_open(bank *b, vg_pdq *h, uint64_t *id, size_t n)
+{
+	memset(&b->m, 0, sizeof(b->m));
+	model_from(&b->m, h, id, n);
+	b->idx = vg_mih_new();
+	cr_assert_eq(vg_mih_build(b->idx, h, id, n), 0);
+	free(h);
+	free(id);
+}
+
+static void bank_close(bank *b)
+{
+	model_free(&b->m);
+	vg_mih_free(b->idx);
+}
+
+/* Removes every seventh planted id and some random ones from both, so tombstones sit
+ * among the near neighbours. */
+static void plant_tombstones(uint64_t *s, vg_mih *idx, model *m, size_t planted)
+{
+	for (size_t i = 3; i < planted && i < m->n; i += 7) {
+		uint64_t victim = (uint64_t)i + 1;
+		size_t want = model_remove(m, victim);
+		cr_assert_eq(vg_mih_remove(idx, victim), want ? 0 : VG_ENOENT);
+	}
+	for (int k = 0; k < 20 && m->n > 0; k++) {
+		uint64_t victim = m->id[rng_next(s) % m->n];
+		model_remove(m, victim);
+		cr_assert_eq(vg_mih_remove(idx, victim), 0);
+	}
+}
+
+static const int quarter_ds[] = {0, 8, 16, 31, 32, 40};
+
+/* make_random with ids 1 .. n: one row each. */
+static void make_numbered(uint64_t *s, size_t n, vg_pdq **ret_h, uint64_t **ret_id)
+{
+	make_random(s, n, ret_h, ret_id);
+	for (size_t i = 0; i < n; i++)
+		(*ret_id)[i] = i + 1;
+}
+
+Test(mih_quarter, planted_neighbours_at_every_size)
+{
+	/* 1 and 100 rows, 10 000, exactly the size limit (65 536), and one past it, where
+	 * the quarter strategy falls back to the others. Thresholds past 31 fall back too. */
+	const size_t sizes[] = {1, 100, 10000, 65536, 65537};
+	for (size_t si = 0; si < VG_ARRAY_LEN(sizes); si++) {
+		uint64_t s = 20 + si;
+		const size_t n = sizes[si], nc = 4;
+		vg_pdq qs[8];
+		for (size_t i = 0; i < nc; i++)
+			rand_pdq(&s, &qs[i]);
+		vg_pdq *h;
+		uint64_t *id;
+		make_planted(&s, n, qs, nc, &h, &id);
+		bank b;
+		bank_open(&b, h, id, n);
+		plant_tombstones(&s, b.idx, &b.m, nc * (PLANT_MAX + 1));
+		for (size_t i = nc; i < VG_ARRAY_LEN(qs); i++) {
+			rand_pdq(&s, &qs[i]);
+			if (i % 2 && b.m.n) { /* near a random row */
+				qs[i] = b.m.h[rng_next(&s) % b.m.n];
+				flip(&s, &qs[i], (int)(rng_next(&s) % 20));
+			}
+		}
+		check_all(b.idx, &b.m, qs, VG_ARRAY_LEN(qs), quarter_ds, VG_ARRAY_LEN(quarter_ds));
+		bank_close(&b);
+	}
+}
+
+Test(mih_quarter, delta_and_pending_adds_are_found)
+{
+	/* A base, a delta folded from the pending list (1 024 adds) and a pending list, each
+	 * holding neighbours of the queries at every distance, some of them tombstoned. */
+	uint64_t s = 30;
+	vg_pdq qs[6];
+	for (size_t i = 0; i < VG_ARRAY_LEN(qs); i++)
+		rand_pdq(&s, &qs[i]);
+	vg_pdq *h;
+	uint64_t *id;
+	make_planted(&s, 10000, qs, 2, &h, &id);
+	bank b;
+	bank_open(&b, h, id, 10000);
+	for (int i = 0; i < 1500; i++) {
+		vg_pdq x;
+		if (i % 3 == 0) {
+			x = qs[2 + (size_t)i % 4];
+			flip(&s, &x, i / 3 % (PLANT_MAX + 1));
+		} else {
+			rand_pdq(&s, &x);
+		}
+		uint64_t xid = 100000 + (uint64_t)i;
+		cr_assert_eq(vg_mih_add(b.idx, &x, xid), 0);
+		model_add(&b.m, &x, xid);
+	}
+	for (uint64_t victim = 100000; victim < 101500; victim += 11) {
+		model_remove(&b.m, victim);
+		cr_assert_eq(vg_mih_remove(b.idx, victim), 0);
+	}
+	plant_tombstones(&s, b.idx, &b.m, 2 * (PLANT_MAX + 1));
+	check_all(b.idx, &b.m, qs, VG_ARRAY_LEN(qs), quarter_ds, VG_ARRAY_LEN(quarter_ds));
+	bank_close(&b);
+}
+
+Test(mih_quarter, duplicates_reported_once)
+{
+	/* One hash under many ids and its variants at 1..31 bits: every table reaches
+	 * them, and each must still come back exactly once. */
+	uint64_t s = 31;
+	vg_pdq q;
+	rand_pdq(&s, &q);
+	model m = {0};
+	vg_mih *idx = vg_mih_new();
+	for (uint64_t i = 0; i < 600; i++) {
+		vg_pdq x = q;
+		if (i >= 100)
+			flip(&s, &x, 1 + (int)(i % 31));
+		cr_assert_eq(vg_mih_add(idx, &x, i), 0);
+		model_add(&m, &x, i);
+	}
+	cr_assert_eq(vg_mih_compact(idx), 0);
+	const int ds[] = {0, 3, 31};
+	check_all(idx, &m, &q, 1, ds, VG_ARRAY_LEN(ds));
+	model_free(&m);
+	vg_mih_free(idx);
+}
+
+Test(mih_quarter, bucket_padding_never_matches)
+{
+	/* Buckets are padded with entries whose key quarter is the complement of the
+	 * bucket's and whose other bits are zero; a query whose chunks are zero apart from
+	 * the key quarter would pass anything else there, and report row 0 (the padding's
+	 * row) again. Row 0 here is the zero hash itself. */
+	uint64_t s = 33;
+	vg_pdq *h;
+	uint64_t *id;
+	make_numbered(&s, 3000, &h, &id);
+	memset(&h[0], 0, sizeof(h[0]));
+	bank b;
+	bank_open(&b, h, id, 3000);
+	vg_pdq qs[3] = {{{0}}, {{0xff, 0, 0, 0}}, {{0}}}; /* [1]: chunk 0's quarter 0 only */
+	memset(&qs[2], 0xff, sizeof(qs[2]));
+	const int ds[] = {0, 7, 8, 31};
+	check_all(b.idx, &b.m, qs, VG_ARRAY_LEN(qs), ds, VG_ARRAY_LEN(ds));
+	bank_close(&b);
+}
+
+Test(mih_quarter, built_only_below_the_size_limit_and_counted)
+{
+	/* ~200 bytes per row on top of the multi-index, up to 65 536 rows and not past. */
+	uint64_t s = 32;
+	vg_pdq *h;
+	uint64_t *id;
+	make_numbered(&s, 65537, &h, &id);
+	vg_mih *small = vg_mih_new(), *large = vg_mih_new();
+	cr_assert_eq(vg_mih_build(small, h, id, 65536), 0);
+	cr_assert_eq(vg_mih_build(large, h, id, 65537), 0);
+	size_t a = vg_mih_memory(small), b = vg_mih_memory(large);
+	cr_assert_gt(a, b + (size_t)65536 * 190, "%zu bytes at 65 536 rows, %zu at 65 537", a, b);
+	cr_assert_lt(a, b + (size_t)65536 * 220, "%zu bytes at 65 536 rows, %zu at 65 537", a, b);
+	free(h);
+	free(id);
+	vg_mih_free(small);
+	vg_mih_free(large);
 }
 
 Test(mih, rejects_bad_thresholds_and_caps_hits)
