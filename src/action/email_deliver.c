@@ -133,13 +133,6 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-static vg__delivery *unusable(vg__delivery *d, const char *why)
-{
-	d->outcome = VG__OUTCOME_DEAD;
-	snprintf(d->error, sizeof(d->error), "%s", why);
-	return d;
-}
-
 /* The whole message: headers, then the text as base64 in 76-character lines. */
 static int build(vg__delivery *d, const vg_store_outbox *item, const vg_outbox_config *cfg,
 		 json_t *p, vg_usec now, vg_error *err)
@@ -186,17 +179,13 @@ static int build(vg__delivery *d, const vg_store_outbox *item, const vg_outbox_c
 int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, vg_usec now,
 		      vg__delivery **ret, vg_error *err)
 {
-	vg__delivery *d = calloc(1, sizeof(*d));
+	vg__delivery *d = vg__delivery_new(item);
 	if (!d)
 		return vg_error_set(err, VG_ENOMEM, "no memory for a delivery");
-	d->magic = VG__DELIVERY_MAGIC;
-	d->id = item->id;
-	d->attempt = item->attempts + 1;
-	d->outcome = VG__OUTCOME_PENDING;
 	d->email = true;
 
 	if (!address_ok(item->target)) {
-		*ret = unusable(d, "target is not an email address");
+		*ret = vg__delivery_unusable(d, "target is not an email address");
 		return 0;
 	}
 	if (!address_ok(cfg->smtp_from)) {
@@ -207,20 +196,20 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 		return 0;
 	}
 	if (!line_safe(item->idempotency_key, 64)) {
-		*ret = unusable(d, "idempotency key is empty or not printable");
+		*ret = vg__delivery_unusable(d, "idempotency key is empty or not printable");
 		return 0;
 	}
 	json_t *p = item->payload ? json_loads(item->payload, 0, NULL) : NULL;
 	if (!json_is_object(p)) {
 		json_decref(p);
-		*ret = unusable(d, "payload is not a JSON object");
+		*ret = vg__delivery_unusable(d, "payload is not a JSON object");
 		return 0;
 	}
 	int rc = build(d, item, cfg, p, now, err);
 	json_decref(p);
 	if (rc) {
 		if (rc == VG_ETOOBIG) {
-			*ret = unusable(d, err->msg);
+			*ret = vg__delivery_unusable(d, err->msg);
 			return 0;
 		}
 		vg__delivery_free(d);
@@ -234,21 +223,12 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 		vg__delivery_free(d);
 		return vg_error_set(err, VG_ENOMEM, "no memory for the recipient");
 	}
-	CURL *e = d->easy = curl_easy_init();
-	if (!e) {
-		vg__delivery_free(d);
-		return vg_error_set(err, VG_EINTERNAL, "curl_easy_init failed");
-	}
-	long timeout_ms = (long)((cfg->timeout_us + 999) / 1000);
-	CURLcode c = CURLE_OK;
+	/* After a failure c stays set and the rest is skipped (e may be NULL then). */
+	CURLcode c = vg__delivery_easy(d, "smtp,smtps", cfg->smtp_url, cfg->timeout_us);
+	CURL *e = d->easy;
 #define SET(opt, val) \
 	if (c == CURLE_OK) \
 	c = curl_easy_setopt(e, opt, val)
-	SET(CURLOPT_PRIVATE, (void *)d);
-	SET(CURLOPT_ERRORBUFFER, d->errbuf);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	SET(CURLOPT_URL, cfg->smtp_url);
 	SET(CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	SET(CURLOPT_MAIL_FROM, from);
 	SET(CURLOPT_MAIL_RCPT, d->rcpt);
@@ -256,8 +236,6 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 	SET(CURLOPT_READFUNCTION, on_read);
 	SET(CURLOPT_READDATA, (void *)d);
 	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)d->message_len);
-	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	if (cfg->smtp_user[0]) {
 		SET(CURLOPT_USERNAME, cfg->smtp_user);
 		SET(CURLOPT_PASSWORD, cfg->smtp_password);
@@ -272,11 +250,8 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 		*ret = d;
 		return 0;
 	}
-	if (c != CURLE_OK) {
-		vg__delivery_free(d);
-		return vg_error_set(err, c == CURLE_OUT_OF_MEMORY ? VG_ENOMEM : VG_EINTERNAL,
-				    "curl_easy_setopt: %s", curl_easy_strerror(c));
-	}
+	if (c != CURLE_OK)
+		return vg__delivery_setup_failed(d, c, err);
 	*ret = d;
 	return 0;
 }

@@ -76,6 +76,28 @@ vg__delivery *vg__delivery_of(CURL *easy);
  * NULL is fine. */
 void vg__delivery_free(vg__delivery *d);
 
+/* ---- what a webhook and an email attempt build alike (webhook_deliver.c) ---------------- */
+
+/* A new pending delivery for the item's next attempt, without an easy handle; NULL when
+ * out of memory. */
+vg__delivery *vg__delivery_new(const vg_store_outbox *item);
+
+/* Judges d dead for why (copied into error) without contacting anyone; returns d. */
+vg__delivery *vg__delivery_unusable(vg__delivery *d, const char *why);
+
+/* Makes d->easy with the options every attempt sets: d as its private pointer, its error
+ * buffer, no signals, only the comma-separated protocols, url, and timeout_us (rounded up
+ * to whole milliseconds) for the whole transfer and again for connecting. Returns
+ * CURLE_OK; CURLE_FAILED_INIT when no handle could be made (d->easy stays NULL); or the
+ * code of the first option libcurl refused (CURLE_URL_MALFORMAT or
+ * CURLE_UNSUPPORTED_PROTOCOL: url is bad), the rest left unset. */
+CURLcode vg__delivery_easy(vg__delivery *d, const char *protocols, const char *url,
+			   vg_usec timeout_us);
+
+/* For a libcurl failure c while building d (not one of a bad URL): frees d and returns
+ * VG_ENOMEM or VG_EINTERNAL with libcurl's reason in err. */
+int vg__delivery_setup_failed(vg__delivery *d, CURLcode c, vg_error *err);
+
 /* An email attempt (email_deliver.c), with the same contract as vg__webhook_prepare:
  * an item whose target is no address or whose payload is no JSON object is judged dead
  * without an easy handle. */

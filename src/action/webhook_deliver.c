@@ -50,6 +50,56 @@ void vg__delivery_free(vg__delivery *d)
 	free(d);
 }
 
+vg__delivery *vg__delivery_new(const vg_store_outbox *item)
+{
+	vg__delivery *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->magic = VG__DELIVERY_MAGIC;
+	d->id = item->id;
+	d->attempt = item->attempts + 1;
+	d->outcome = VG__OUTCOME_PENDING;
+	return d;
+}
+
+vg__delivery *vg__delivery_unusable(vg__delivery *d, const char *why)
+{
+	d->outcome = VG__OUTCOME_DEAD;
+	snprintf(d->error, sizeof(d->error), "%s", why);
+	return d;
+}
+
+CURLcode vg__delivery_easy(vg__delivery *d, const char *protocols, const char *url,
+			   vg_usec timeout_us)
+{
+	CURL *e = d->easy = curl_easy_init();
+	if (!e)
+		return CURLE_FAILED_INIT;
+	long timeout_ms = (long)((timeout_us + 999) / 1000);
+	CURLcode c = CURLE_OK;
+#define SET(opt, val) \
+	if (c == CURLE_OK) \
+	c = curl_easy_setopt(e, opt, val)
+	SET(CURLOPT_PRIVATE, (void *)d);
+	SET(CURLOPT_ERRORBUFFER, d->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, protocols);
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+#undef SET
+	return c;
+}
+
+int vg__delivery_setup_failed(vg__delivery *d, CURLcode c, vg_error *err)
+{
+	vg__delivery_free(d);
+	if (c == CURLE_FAILED_INIT)
+		return vg_error_set(err, VG_EINTERNAL, "curl_easy_init failed");
+	return vg_error_set(err, c == CURLE_OUT_OF_MEMORY ? VG_ENOMEM : VG_EINTERNAL,
+			    "curl_easy_setopt: %s", curl_easy_strerror(c));
+}
+
 /* Keeps a printable snippet and counts the rest; past the cap, ends the transfer (the
  * status line is already in, which is all the outcome needs). */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -88,13 +138,6 @@ static bool header_safe(const char *s)
 	return true;
 }
 
-static vg__delivery *unusable(vg__delivery *d, const char *why)
-{
-	d->outcome = VG__OUTCOME_DEAD;
-	snprintf(d->error, sizeof(d->error), "%s", why);
-	return d;
-}
-
 static int add_header(vg__delivery *d, const char *name, const char *value)
 {
 	char line[256];
@@ -111,24 +154,20 @@ static int add_header(vg__delivery *d, const char *name, const char *value)
 int vg__webhook_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, vg_usec now,
 			vg__delivery **ret, vg_error *err)
 {
-	vg__delivery *d = calloc(1, sizeof(*d));
+	vg__delivery *d = vg__delivery_new(item);
 	if (!d)
 		return vg_error_set(err, VG_ENOMEM, "no memory for a delivery");
-	d->magic = VG__DELIVERY_MAGIC;
-	d->id = item->id;
-	d->attempt = item->attempts + 1;
-	d->outcome = VG__OUTCOME_PENDING;
 
 	if (!http_url(item->target)) {
-		*ret = unusable(d, "target is not an http:// or https:// URL");
+		*ret = vg__delivery_unusable(d, "target is not an http:// or https:// URL");
 		return 0;
 	}
 	if (!item->payload) {
-		*ret = unusable(d, "item has no payload");
+		*ret = vg__delivery_unusable(d, "item has no payload");
 		return 0;
 	}
 	if (!header_safe(item->idempotency_key)) {
-		*ret = unusable(d, "idempotency key is empty or not printable ASCII");
+		*ret = vg__delivery_unusable(d, "idempotency key is empty or not printable ASCII");
 		return 0;
 	}
 
@@ -153,28 +192,17 @@ int vg__webhook_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg
 		return vg_error_set(err, rc, "could not build the headers");
 	}
 
-	CURL *e = d->easy = curl_easy_init();
-	if (!e) {
-		vg__delivery_free(d);
-		return vg_error_set(err, VG_EINTERNAL, "curl_easy_init failed");
-	}
-	long timeout_ms = (long)((cfg->timeout_us + 999) / 1000);
-	CURLcode c = CURLE_OK;
+	/* After a failure c stays set and the rest is skipped (e may be NULL then). */
+	CURLcode c = vg__delivery_easy(d, "http,https", item->target, cfg->timeout_us);
+	CURL *e = d->easy;
 #define SET(opt, val) \
 	if (c == CURLE_OK) \
 	c = curl_easy_setopt(e, opt, val)
-	SET(CURLOPT_PRIVATE, (void *)d);
-	SET(CURLOPT_ERRORBUFFER, d->errbuf);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_URL, item->target);
 	SET(CURLOPT_USERAGENT, "vigil/" VG_VERSION);
 	SET(CURLOPT_HTTPHEADER, d->headers);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(item->payload));
 	SET(CURLOPT_COPYPOSTFIELDS, item->payload);
-	SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)VG__RESPONSE_MAX_BYTES);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, (void *)d);
@@ -183,14 +211,11 @@ int vg__webhook_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg
 		/* libcurl checks the URL when it is set: a bad one is the item's fault. */
 		curl_easy_cleanup(e);
 		d->easy = NULL;
-		*ret = unusable(d, "target is not a valid URL");
+		*ret = vg__delivery_unusable(d, "target is not a valid URL");
 		return 0;
 	}
-	if (c != CURLE_OK) {
-		vg__delivery_free(d);
-		return vg_error_set(err, c == CURLE_OUT_OF_MEMORY ? VG_ENOMEM : VG_EINTERNAL,
-				    "curl_easy_setopt: %s", curl_easy_strerror(c));
-	}
+	if (c != CURLE_OK)
+		return vg__delivery_setup_failed(d, c, err);
 	*ret = d;
 	return 0;
 }

@@ -32,6 +32,26 @@ int vg_cli_usage_error(const char *cmd, const char *fmt, ...) VG_PRINTF(2, 3);
 /* Parses a whole decimal number in [min, max]; false on anything else. */
 bool vg_cli_parse_int(const char *s, long long min, long long max, long long *ret);
 
+/* The usage error for what getopt_long returned when it was called with opterr 0 and an
+ * option string starting with ':': ':' an option without its value, anything else an
+ * unknown option (argv[optind - 1] names it). Returns VG_EXIT_USAGE. */
+int vg_cli_option_error(const char *cmd, int c, char *const *argv);
+
+/* Prints obj as one compact JSON line and releases it; NULL (a failed json_pack) prints
+ * nothing. */
+struct json_t;
+void vg_cli_print_json(struct json_t *obj);
+
+/* Opens the store at db (NULL: $VIGIL_DB, else ./vigil.db) for `vigil CMD SUB`. Returns 0
+ * with *ret; or prints `vigil CMD SUB: PATH: why` to stderr and returns VG_EXIT_FAIL. */
+struct vg_store;
+int vg_cli_store_open(const char *cmd, const char *sub, const char *db, struct vg_store **ret);
+
+/* The end of `vigil CMD SUB` after vg_cli_store_open: closes s, then flushes stdout. A
+ * failed write (a full disk, a closed pipe) prints `vigil CMD SUB: cannot write output`
+ * and makes the status VG_EXIT_FAIL; otherwise returns status. */
+int vg_cli_store_done(const char *cmd, const char *sub, struct vg_store *s, int status);
+
 /* A growable list of owned strings. */
 typedef struct vg_strv {
 	char **items;

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Helpers every command shares: usage errors and strict number parsing.
+ * Helpers every command shares: usage errors, strict number parsing, JSON lines, and
+ * opening and closing the store with the same messages in every command.
  */
 #include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
+#include "store/store.h"
 
 int vg_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -28,4 +32,41 @@ bool vg_cli_parse_int(const char *s, long long min, long long max, long long *re
 		return false;
 	*ret = v;
 	return true;
+}
+
+int vg_cli_option_error(const char *cmd, int c, char *const *argv)
+{
+	if (c == ':')
+		return vg_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+	return vg_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+void vg_cli_print_json(json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	if (text)
+		puts(text);
+	free(text);
+	json_decref(obj);
+}
+
+int vg_cli_store_open(const char *cmd, const char *sub, const char *db, vg_store **ret)
+{
+	vg_error err;
+	const char *path = vg_store_resolve_path(db);
+	if (vg_store_open(path, ret, &err) != 0) {
+		fprintf(stderr, "vigil %s %s: %s: %s\n", cmd, sub, path, err.msg);
+		return VG_EXIT_FAIL;
+	}
+	return 0;
+}
+
+int vg_cli_store_done(const char *cmd, const char *sub, vg_store *s, int status)
+{
+	vg_store_close(s);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "vigil %s %s: cannot write output\n", cmd, sub);
+		status = VG_EXIT_FAIL;
+	}
+	return status;
 }

@@ -26,15 +26,6 @@ typedef struct opts {
 	bool json;
 } opts;
 
-static void print_json(json_t *obj)
-{
-	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-	if (text)
-		puts(text);
-	free(text);
-	json_decref(obj);
-}
-
 /* Microseconds kept: two entries of one second stay in order for people too. */
 #define ISO_MAX 48
 
@@ -56,7 +47,8 @@ static int do_verify(vg_store *s, const opts *o)
 	int rc = vg_store_audit_verify(s, &count, &bad, &err);
 	if (rc == 0) {
 		if (o->json)
-			print_json(json_pack("{s:b, s:I}", "ok", 1, "entries", (json_int_t)count));
+			vg_cli_print_json(
+				json_pack("{s:b, s:I}", "ok", 1, "entries", (json_int_t)count));
 		else
 			printf("ok: %zu entries\n", count);
 		return VG_EXIT_OK;
@@ -65,8 +57,8 @@ static int do_verify(vg_store *s, const opts *o)
 		/* Loud on purpose: someone changed the record of what vigil did. */
 		fprintf(stderr, "vigil audit verify: chain broken: %s\n", err.msg);
 		if (o->json)
-			print_json(json_pack("{s:b, s:I, s:s}", "ok", 0, "bad_id", (json_int_t)bad,
-					     "error", err.msg));
+			vg_cli_print_json(json_pack("{s:b, s:I, s:s}", "ok", 0, "bad_id",
+						    (json_int_t)bad, "error", err.msg));
 		return VG_EXIT_FAIL;
 	}
 	fprintf(stderr, "vigil audit verify: %s\n", err.msg);
@@ -88,11 +80,12 @@ static void print_entry(const vg_store_audit *a, bool json)
 	json_t *detail = json_loads(a->detail, JSON_REJECT_DUPLICATES, NULL);
 	if (!detail)
 		detail = json_string(a->detail);
-	print_json(json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "id",
-			     (json_int_t)a->id, "at", at, "at_usec", (json_int_t)a->at, "actor",
-			     a->actor, "action", a->action, "object_type", a->object_type,
-			     "object_id", a->object_id, "detail", detail ? detail : json_null(),
-			     "prev_hash", a->prev_hash, "hash", a->hash));
+	vg_cli_print_json(json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "id",
+				    (json_int_t)a->id, "at", at, "at_usec", (json_int_t)a->at,
+				    "actor", a->actor, "action", a->action, "object_type",
+				    a->object_type, "object_id", a->object_id, "detail",
+				    detail ? detail : json_null(), "prev_hash", a->prev_hash, "hash",
+				    a->hash));
 }
 
 static int do_list(vg_store *s, const opts *o)
@@ -160,8 +153,7 @@ static int run(int argc, char **argv)
 			paged = true;
 			break;
 		case 'h': fputs(vg_cmd_audit.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("audit", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("audit", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("audit", c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -176,19 +168,11 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("audit", "verify always walks the whole log");
 
 	vg_store *s;
-	vg_error err;
-	const char *path = vg_store_resolve_path(o.db);
-	if (vg_store_open(path, &s, &err) != 0) {
-		fprintf(stderr, "vigil audit %s: %s: %s\n", sub, path, err.msg);
-		return VG_EXIT_FAIL;
-	}
-	int status = verify ? do_verify(s, &o) : do_list(s, &o);
-	vg_store_close(s);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "vigil audit %s: cannot write output\n", sub);
-		status = VG_EXIT_FAIL;
-	}
-	return status;
+	int status = vg_cli_store_open("audit", sub, o.db, &s);
+	if (status)
+		return status;
+	status = verify ? do_verify(s, &o) : do_list(s, &o);
+	return vg_cli_store_done("audit", sub, s, status);
 }
 
 const vg_cmd vg_cmd_audit = {

@@ -41,15 +41,6 @@ static void iso_time(vg_usec t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void print_json(json_t *obj)
-{
-	char *text = json_dumps(obj, JSON_COMPACT);
-	if (text)
-		puts(text);
-	free(text);
-	json_decref(obj);
-}
-
 static json_t *bank_json(const vg_store_bank *b)
 {
 	char created[32], updated[32];
@@ -88,17 +79,6 @@ static int fail(const char *sub, const vg_error *err)
 	return VG_EXIT_FAIL;
 }
 
-static int open_store(const opts *o, const char *sub, vg_store **ret)
-{
-	vg_error err;
-	const char *path = vg_store_resolve_path(o->db);
-	if (vg_store_open(path, ret, &err) != 0) {
-		fprintf(stderr, "vigil bank %s: %s: %s\n", sub, path, err.msg);
-		return VG_EXIT_FAIL;
-	}
-	return 0;
-}
-
 /* ---- banks ------------------------------------------------------------------------- */
 
 static int do_create(vg_store *s, const opts *o, const char *name)
@@ -110,7 +90,7 @@ static int do_create(vg_store *s, const opts *o, const char *name)
 	if (o->json) {
 		if (vg_store_bank_get(s, name, &b, &err) != 0)
 			return fail("create", &err);
-		print_json(bank_json(&b));
+		vg_cli_print_json(bank_json(&b));
 		vg_store_bank_done(&b);
 	} else {
 		printf("created bank %s\n", name);
@@ -129,7 +109,7 @@ static int do_list(vg_store *s, const opts *o)
 		printf("%-24s %-8s %10s  %s\n", "NAME", "ENABLED", "SIGNALS", "DESCRIPTION");
 	for (size_t i = 0; i < n; i++) {
 		if (o->json)
-			print_json(bank_json(&banks[i]));
+			vg_cli_print_json(bank_json(&banks[i]));
 		else
 			printf("%-24s %-8s %10llu  %s\n", banks[i].name,
 			       banks[i].enabled ? "yes" : "no",
@@ -146,7 +126,7 @@ static int do_show(vg_store *s, const opts *o, const char *name)
 	if (vg_store_bank_get(s, name, &b, &err) != 0)
 		return fail("show", &err);
 	if (o->json) {
-		print_json(bank_json(&b));
+		vg_cli_print_json(bank_json(&b));
 	} else {
 		char created[32], updated[32];
 		iso_time(b.created_at, created);
@@ -167,7 +147,7 @@ static int do_delete(vg_store *s, const opts *o, const char *name)
 	if (vg_store_bank_delete(s, name, &err) != 0)
 		return fail("delete", &err);
 	if (o->json)
-		print_json(json_pack("{s:s, s:b}", "name", name, "deleted", 1));
+		vg_cli_print_json(json_pack("{s:s, s:b}", "name", name, "deleted", 1));
 	else
 		printf("deleted bank %s\n", name);
 	return VG_EXIT_OK;
@@ -179,7 +159,7 @@ static int do_enable(vg_store *s, const opts *o, const char *name, bool enabled)
 	if (vg_store_bank_set_enabled(s, name, enabled, &err) != 0)
 		return fail(enabled ? "enable" : "disable", &err);
 	if (o->json)
-		print_json(json_pack("{s:s, s:b}", "name", name, "enabled", enabled));
+		vg_cli_print_json(json_pack("{s:s, s:b}", "name", name, "enabled", enabled));
 	else
 		printf("%s bank %s\n", enabled ? "enabled" : "disabled", name);
 	return VG_EXIT_OK;
@@ -230,9 +210,9 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 		if (vg_bank_value_normalize(type, values[i], strlen(values[i]), norm, &err) != 0)
 			snprintf(norm, sizeof(norm), "?");
 		if (o->json)
-			print_json(json_pack("{s:I, s:s, s:s, s:s}", "signal_id", (json_int_t)id,
-					     "type", type, "value", norm, "result",
-					     result_names[res]));
+			vg_cli_print_json(json_pack("{s:I, s:s, s:s, s:s}", "signal_id",
+						    (json_int_t)id, "type", type, "value", norm,
+						    "result", result_names[res]));
 		else
 			printf("%s %lld %s %s\n", result_names[res], (long long)id, type, norm);
 	}
@@ -301,8 +281,8 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 			status = VG_EXIT_FAIL;
 		}
 		if (o->json)
-			print_json(json_pack("{s:s, s:I}", "value", shown, "removed",
-					     (json_int_t)removed));
+			vg_cli_print_json(json_pack("{s:s, s:I}", "value", shown, "removed",
+						    (json_int_t)removed));
 	}
 	return status;
 }
@@ -367,11 +347,12 @@ static int do_import(vg_store *s, const opts *o, const char *name, const char *f
 		return VG_EXIT_FAIL;
 	}
 	if (o->json) {
-		print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:f}", "bank", name,
-				     "file", rc.file, "added", (json_int_t)st.added, "duplicates",
-				     (json_int_t)st.duplicates, "revived", (json_int_t)st.revived,
-				     "rejected", (json_int_t)st.rejected, "rejected_lines",
-				     rc.list, "seconds", secs));
+		vg_cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:f}", "bank",
+					    name, "file", rc.file, "added", (json_int_t)st.added,
+					    "duplicates", (json_int_t)st.duplicates, "revived",
+					    (json_int_t)st.revived, "rejected",
+					    (json_int_t)st.rejected, "rejected_lines", rc.list,
+					    "seconds", secs));
 	} else {
 		printf("%s -> %s: %zu added, %zu duplicates, %zu revived, %zu rejected (%.2f s)\n",
 		       rc.file, name, st.added, st.duplicates, st.revived, st.rejected, secs);
@@ -451,8 +432,7 @@ static int run(int argc, char **argv)
 				return vg_cli_usage_error("bank", "--max-bytes takes a positive number");
 			break;
 		case 'h': fputs(vg_cmd_bank.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("bank", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("bank", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("bank", c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -470,7 +450,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("bank", "wrong number of arguments for 'bank %s'", name);
 
 	vg_store *s;
-	int status = open_store(&o, name, &s);
+	int status = vg_cli_store_open("bank", name, o.db, &s);
 	if (status)
 		return status;
 	if (strcmp(name, "create") == 0)
@@ -491,12 +471,7 @@ static int run(int argc, char **argv)
 		status = do_import(s, &o, args[0], args[1]);
 	else
 		status = do_export(s, &o, args[0]);
-	vg_store_close(s);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "vigil bank %s: cannot write output\n", name);
-		status = VG_EXIT_FAIL;
-	}
-	return status;
+	return vg_cli_store_done("bank", name, s, status);
 }
 
 const vg_cmd vg_cmd_bank = {

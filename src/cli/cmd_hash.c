@@ -128,8 +128,7 @@ static int run(int argc, char **argv)
 			max_bytes = (size_t)v;
 			break;
 		case 'h': fputs(vg_cmd_hash.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("hash", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("hash", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("hash", c, argv);
 		}
 	}
 	if (optind >= argc)

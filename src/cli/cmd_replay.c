@@ -163,8 +163,7 @@ static int run(int argc, char **argv)
 				return vg_cli_usage_error("replay", "--pdq-threshold takes 0 to 256");
 			break;
 		case 'h': fputs(vg_cmd_replay.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("replay", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("replay", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("replay", c, argv);
 		}
 	}
 	if (!rules_dir)

@@ -172,8 +172,7 @@ static int run(int argc, char **argv)
 		case 'J': json = true; break;
 		case 'C': config = optarg; break;
 		case 'h': fputs(vg_cmd_report.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("report", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("report", c, argv);
 		}
 	}
 	if (optind >= argc)

@@ -104,15 +104,11 @@ static int do_list(vg_store *s, const opts *o)
 		if (t[i].revoked_at)
 			iso_time(t[i].revoked_at, revoked);
 		if (o->json) {
-			json_t *obj = json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", t[i].name, "role",
-						t[i].role, "created_at", created, "revoked",
-						t[i].revoked_at != 0, "revoked_at",
-						t[i].revoked_at ? json_string(revoked) : json_null());
-			char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-			if (text)
-				puts(text);
-			free(text);
-			json_decref(obj);
+			json_t *at = t[i].revoked_at ? json_string(revoked) : json_null();
+			vg_cli_print_json(json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", t[i].name,
+						    "role", t[i].role, "created_at", created,
+						    "revoked", t[i].revoked_at != 0, "revoked_at",
+						    at));
 		} else {
 			printf("%-24s %-8s %-20s %s\n", t[i].name, t[i].role, created, revoked);
 		}
@@ -134,16 +130,10 @@ static int do_revoke(vg_store *s, const opts *o, const char *name)
 		vg_store_rollback(s);
 		return fail("revoke", &err);
 	}
-	if (o->json) {
-		json_t *obj = json_pack("{s:s, s:b}", "name", name, "revoked", 1);
-		char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-		if (text)
-			puts(text);
-		free(text);
-		json_decref(obj);
-	} else {
+	if (o->json)
+		vg_cli_print_json(json_pack("{s:s, s:b}", "name", name, "revoked", 1));
+	else
 		printf("revoked token %s\n", name);
-	}
 	return VG_EXIT_OK;
 }
 
@@ -178,8 +168,7 @@ static int run(int argc, char **argv)
 			o.name = optarg;
 			break;
 		case 'h': fputs(vg_cmd_token.help, stdout); return VG_EXIT_OK;
-		case ':': return vg_cli_usage_error("token", "%s needs a value", argv[optind - 1]);
-		default: return vg_cli_usage_error("token", "unknown option '%s'", argv[optind - 1]);
+		default: return vg_cli_option_error("token", c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -205,25 +194,16 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("token", "--role and --name are for create");
 
 	vg_store *s;
-	vg_error err;
-	const char *path = vg_store_resolve_path(o.db);
-	if (vg_store_open(path, &s, &err) != 0) {
-		fprintf(stderr, "vigil token %s: %s: %s\n", sub, path, err.msg);
-		return VG_EXIT_FAIL;
-	}
-	int status;
+	int status = vg_cli_store_open("token", sub, o.db, &s);
+	if (status)
+		return status;
 	if (strcmp(sub, "create") == 0)
 		status = do_create(s, &o);
 	else if (strcmp(sub, "list") == 0)
 		status = do_list(s, &o);
 	else
 		status = do_revoke(s, &o, args[0]);
-	vg_store_close(s);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "vigil token %s: cannot write output\n", sub);
-		status = VG_EXIT_FAIL;
-	}
-	return status;
+	return vg_cli_store_done("token", sub, s, status);
 }
 
 const vg_cmd vg_cmd_token = {

@@ -97,8 +97,6 @@ typedef struct vg__store_service_ops {
 				   int64_t scan_id, const char *actor, int64_t *ret_case_id,
 				   bool *ret_created, vg_error *err);
 	int (*case_get)(vg_store *s, int64_t id, vg_store_case *ret, vg_error *err);
-	int (*case_list)(vg_store *s, const char *status, int64_t after_id, size_t limit,
-			 vg_store_case **ret, size_t *ret_n, vg_error *err);
 	int (*case_decide)(vg_store *s, int64_t id, const char *decision, const char *note,
 			   const char *actor, vg_error *err);
 	int (*case_history)(vg_store *s, int64_t id,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Small helpers every SQLite file of the store shares: one-off statements, binding
- * optional values and limits, reading columns. Private to src/store/store_sqlite*.c (the only files that see
- * sqlite3.h); static inline so that each stays as cheap as the open-coded call.
+ * optional values and limits, reading columns, collecting rows into lists, and write
+ * transactions that join the caller's. Private to src/store/store_sqlite*.c (the only
+ * files that see sqlite3.h); static inline so that each stays as cheap as the open-coded
+ * call.
  */
 #ifndef VG__STORE_SQLITE_UTIL_H
 #define VG__STORE_SQLITE_UTIL_H
@@ -87,6 +89,91 @@ static inline bool grow(void **v, size_t *cap, size_t n, size_t size)
 	*v = nv;
 	*cap = ncap;
 	return true;
+}
+
+/* ---- lists: every row of a statement into a new array ------------------------------------ */
+
+/* Reads the current row of st into *row (one element of the caller's array). */
+typedef void vg__sq_row_fn(sqlite3_stmt *st, void *row);
+/* Frees an array of n elements read by a vg__sq_row_fn, with what they own. */
+typedef void vg__sq_drop_fn(void *rows, size_t n);
+
+/* Steps st to its end, reading each row with read_row into a new array of elements of size
+ * bytes, and finalizes st whatever happens. On success *ret (free with drop_rows, or free()
+ * when drop_rows is NULL: rows that own nothing) and *ret_n; an empty result is NULL, 0.
+ * Errors: VG_ENOMEM with oom as the message, or the step's error (read before the finalize,
+ * so its message is the step's); the rows read so far are freed and nothing is written.
+ * read_row and drop_rows take void *, so each list gives small typed wrappers rather than
+ * casting its functions (a call through a mismatched function type is undefined). */
+static inline int vg__sq_collect(vg_store *s, sqlite3_stmt *st, size_t size,
+				 vg__sq_row_fn *read_row, vg__sq_drop_fn *drop_rows, const char *oom,
+				 void **ret, size_t *ret_n, vg_error *err)
+{
+	void *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!grow(&v, &cap, n, size)) {
+			rc = vg_error_set(err, VG_ENOMEM, "%s", oom);
+			break;
+		}
+		read_row(st, (char *)v + n++ * size);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc) {
+		if (drop_rows)
+			drop_rows(v, n);
+		else
+			free(v);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* A vg__sq_row_fn for lists of one integer (ids, durations): column 0 as an int64_t. */
+static inline void int_row(sqlite3_stmt *st, void *row)
+{
+	*(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+/* ---- writes: the caller's transaction or one of our own ----------------------------------- */
+
+typedef struct wtx {
+	bool own;       /* we opened the transaction */
+	bool savepoint; /* we opened a savepoint inside the caller's */
+} wtx;
+
+/* Opens a write transaction, or joins the caller's. multi: the call writes more than one
+ * row, so inside the caller's transaction it needs a savepoint to undo its own part on
+ * failure (a half-written change must not be left for the caller to commit). Savepoints
+ * of one name nest, so a write inside another's savepoint keeps its own. */
+static inline int wbegin(vg_store *s, wtx *w, bool multi, vg_error *err)
+{
+	w->savepoint = false;
+	int rc = vg__sq_write_begin(s, &w->own, err);
+	if (rc || w->own || !multi)
+		return rc;
+	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_write", err)) == 0)
+		w->savepoint = true;
+	return rc;
+}
+
+/* Ends what wbegin opened: commits on rc 0, else rolls back; returns rc or the commit's
+ * error. */
+static inline int wend(vg_store *s, wtx *w, int rc, vg_error *err)
+{
+	if (w->savepoint) {
+		if (rc)
+			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_write; RELEASE vg_write", NULL,
+				     NULL, NULL);
+		else
+			rc = vg__sq_exec(s, "RELEASE vg_write", err);
+	}
+	return vg__sq_write_end(s, w->own, rc, err);
 }
 
 #endif

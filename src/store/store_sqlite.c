@@ -475,6 +475,17 @@ static int sq_bank_get(vg_store *s, const char *name, vg_store_bank *ret, vg_err
 	return rc;
 }
 
+/* vg__sq_collect's typed wrappers. */
+static void bank_row(sqlite3_stmt *st, void *row)
+{
+	read_bank(st, row);
+}
+
+static void drop_banks(void *rows, size_t n)
+{
+	vg_store_bank_list_free(rows, n);
+}
+
 static int sq_bank_list(vg_store *s, vg_store_bank **ret_banks, size_t *ret_n, vg_error *err)
 {
 	sq *q = (sq *)s;
@@ -482,31 +493,11 @@ static int sq_bank_list(vg_store *s, vg_store_bank **ret_banks, size_t *ret_n, v
 	int rc = prepare(q, BANK_COLUMNS "ORDER BY b.name", &st, err);
 	if (rc)
 		return rc;
-	vg_store_bank *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			vg_store_bank *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = vg_error_set(err, VG_ENOMEM, "out of memory listing banks");
-				break;
-			}
-			v = nv;
-		}
-		read_bank(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = fail(q, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		vg_store_bank_list_free(v, n);
-		return rc;
-	}
-	*ret_banks = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_bank), bank_row, drop_banks,
+				 "out of memory listing banks", &rows, ret_n, err)) == 0)
+		*ret_banks = rows;
+	return rc;
 }
 
 static int sq_bank_delete(vg_store *s, const char *name, vg_error *err)

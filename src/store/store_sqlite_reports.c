@@ -42,34 +42,6 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* ---- writes: the caller's transaction or our own, with a savepoint inside the caller's */
-typedef struct wtx {
-	bool own, savepoint;
-} wtx;
-
-static int wbegin(vg_store *s, wtx *w, vg_error *err)
-{
-	w->savepoint = false;
-	int rc = vg__sq_write_begin(s, &w->own, err);
-	if (rc || w->own)
-		return rc;
-	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_reports", err)) == 0)
-		w->savepoint = true;
-	return rc;
-}
-
-static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
-{
-	if (w->savepoint) {
-		if (rc)
-			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_reports; RELEASE vg_reports", NULL,
-				     NULL, NULL);
-		else
-			rc = vg__sq_exec(s, "RELEASE vg_reports", err);
-	}
-	return vg__sq_write_end(s, w->own, rc, err);
-}
-
 /* The one integer sql returns for id: 1 row -> *ret, none -> VG_ENOENT (what). */
 static int one_int(vg_store *s, const char *sql, int64_t id, int64_t *ret, const char *what,
 		   vg_error *err)
@@ -108,10 +80,21 @@ static void read_zone(sqlite3_stmt *st, vg_store_zone *z)
 	z->updated_at = sqlite3_column_int64(st, 7);
 }
 
+/* vg__sq_collect's typed wrappers. */
+static void zone_row(sqlite3_stmt *st, void *row)
+{
+	read_zone(st, row);
+}
+
+static void drop_zones(void *rows, size_t n)
+{
+	vg_store_zone_list_free(rows, n);
+}
+
 static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -171,33 +154,18 @@ static int zone_list(vg_store *s, int64_t after_id, size_t limit, vg_store_zone 
 		return rc;
 	sqlite3_bind_int64(st, 1, after_id);
 	bind_limit(st, 2, limit);
-	vg_store_zone *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing zones");
-			break;
-		}
-		read_zone(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		vg_store_zone_list_free(v, n);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_zone), zone_row, drop_zones,
+				 "out of memory listing zones", &rows, ret_n, err)) == 0)
+		*ret = rows;
+	return rc;
 }
 
 /* NULL keeps a contact ("?N IS NULL"), "" clears it (NULLIF), anything else sets it. */
 static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -226,7 +194,7 @@ static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
 static int zone_delete(vg_store *s, int64_t id, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -244,7 +212,7 @@ static int zone_delete(vg_store *s, int64_t id, vg_error *err)
 static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -437,11 +405,11 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 			size_t *ret_n, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	int64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	sqlite3_stmt *st = NULL;
 	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM reports WHERE erased_at IS NULL AND created_at < ?1 "
@@ -449,18 +417,12 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 			  &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, before);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory erasing reports");
-			break;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc || n == 0)
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(*ids), int_row, NULL,
+				 "out of memory erasing reports", &rows, &n, err)))
+		goto out;
+	ids = rows;
+	if (n == 0)
 		goto out;
 	if ((rc = vg__sq_prepare(s,
 			  "UPDATE reports SET reporter_name = NULL, reporter_email = NULL, "
@@ -509,7 +471,7 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 				      bool *ret_created, vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -568,6 +530,17 @@ out:
 	return rc;
 }
 
+/* vg__sq_collect's typed wrappers. */
+static void case_row(sqlite3_stmt *st, void *row)
+{
+	vg__sq_read_case(st, row);
+}
+
+static void drop_cases(void *rows, size_t n)
+{
+	vg_store_case_list_free(rows, n);
+}
+
 static int case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_id, size_t limit,
 		      vg_store_case **ret, size_t *ret_n, vg_error *err)
 {
@@ -586,26 +559,11 @@ static int case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_
 	bind_opt(st, 4, f->category);
 	bind_opt(st, 5, f->assignee);
 	bind_limit(st, 6, limit);
-	vg_store_case *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing cases");
-			break;
-		}
-		vg__sq_read_case(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		vg_store_case_list_free(v, n);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_case), case_row, drop_cases,
+				 "out of memory listing cases", &rows, ret_n, err)) == 0)
+		*ret = rows;
+	return rc;
 }
 
 /* VG_ENOENT or VG_EEXIST for a case the update did not change. */
@@ -620,7 +578,7 @@ static int case_assign(vg_store *s, int64_t id, const char *assignee, const char
 		       vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -649,7 +607,7 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 			   vg_error *err)
 {
 	wtx w;
-	int rc = wbegin(s, &w, err);
+	int rc = wbegin(s, &w, true, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = NULL;
@@ -710,24 +668,17 @@ static int case_reports(vg_store *s, int64_t case_id,
 {
 	/* The ids first, so that fn may use the store while we walk. */
 	sqlite3_stmt *st = NULL;
-	int64_t *ids = NULL;
-	size_t n = 0, cap = 0;
 	int rc = vg__sq_prepare(s, "SELECT DISTINCT report_id FROM report_urls WHERE case_id = ?1 "
 			    "ORDER BY report_id", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, case_id);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
-			break;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
+	void *rows;
+	size_t n;
+	if ((rc = vg__sq_collect(s, st, sizeof(int64_t), int_row, NULL, "out of memory", &rows, &n,
+				 err)))
+		return rc;
+	int64_t *ids = rows;
 	for (size_t i = 0; i < n && !rc; i++) {
 		vg_store_report r;
 		if ((rc = report_get(s, ids[i], &r, err)) == 0) {
@@ -737,6 +688,15 @@ static int case_reports(vg_store *s, int64_t case_id,
 	}
 	free(ids);
 	return rc;
+}
+
+static void count_row(sqlite3_stmt *st, void *row)
+{
+	vg_store_count *c = row;
+	memset(c, 0, sizeof(*c));
+	copy_col(st, 0, c->a, sizeof(c->a));
+	copy_col(st, 1, c->b, sizeof(c->b));
+	c->n = sqlite3_column_int64(st, 2);
 }
 
 /* Rows of (word, word, count) from sql bound to [from, to) into a new array. */
@@ -749,30 +709,11 @@ static int counts(vg_store *s, const char *sql, vg_usec from, vg_usec to, vg_sto
 		return rc;
 	sqlite3_bind_int64(st, 1, from);
 	sqlite3_bind_int64(st, 2, to);
-	vg_store_count *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
-			break;
-		}
-		memset(&v[n], 0, sizeof(v[n]));
-		copy_col(st, 0, v[n].a, sizeof(v[n].a));
-		copy_col(st, 1, v[n].b, sizeof(v[n].b));
-		v[n].n = sqlite3_column_int64(st, 2);
-		n++;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_count), count_row, NULL, "out of memory",
+				 &rows, ret_n, err)) == 0)
+		*ret = rows;
+	return rc;
 }
 
 static int figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
@@ -814,19 +755,10 @@ static int figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *
 				 &st, err)) == 0) {
 		sqlite3_bind_int64(st, 1, from);
 		sqlite3_bind_int64(st, 2, to);
-		size_t cap = 0;
-		int step;
-		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-			if (!grow((void **)&f.first_action_delays, &cap, f.n_delays,
-				  sizeof(vg_usec))) {
-				rc = vg_error_set(err, VG_ENOMEM, "out of memory");
-				break;
-			}
-			f.first_action_delays[f.n_delays++] = sqlite3_column_int64(st, 0);
-		}
-		if (rc == 0 && step != SQLITE_DONE)
-			rc = vg__sq_fail(s, step, err, "database");
-		sqlite3_finalize(st);
+		void *rows;
+		if ((rc = vg__sq_collect(s, st, sizeof(vg_usec), int_row, NULL, "out of memory",
+					 &rows, &f.n_delays, err)) == 0)
+			f.first_action_delays = rows;
 	}
 	if (rc) {
 		vg_store_figures_done(&f);

@@ -79,38 +79,6 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* ---- writes: the caller's transaction or one of our own ---------------------------- */
-
-typedef struct wtx {
-	bool own;       /* we opened the transaction */
-	bool savepoint; /* we opened a savepoint inside the caller's */
-} wtx;
-
-/* multi: the call writes more than one row, so inside the caller's transaction it needs
- * a savepoint to undo its own part on failure. */
-static int wbegin(vg_store *s, wtx *w, bool multi, vg_error *err)
-{
-	w->savepoint = false;
-	int rc = vg__sq_write_begin(s, &w->own, err);
-	if (rc || w->own || !multi)
-		return rc;
-	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_service", err)) == 0)
-		w->savepoint = true;
-	return rc;
-}
-
-static int wend(vg_store *s, wtx *w, int rc, vg_error *err)
-{
-	if (w->savepoint) {
-		if (rc)
-			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_service; RELEASE vg_service",
-				     NULL, NULL, NULL);
-		else
-			rc = vg__sq_exec(s, "RELEASE vg_service", err);
-	}
-	return vg__sq_write_end(s, w->own, rc, err);
-}
-
 /* Whether a row exists for sql with one id parameter: 1, 0, or a negative error. */
 static int exists(vg_store *s, const char *sql, int64_t id, vg_error *err)
 {
@@ -137,6 +105,12 @@ static void read_token(sqlite3_stmt *st, vg_store_token *t)
 	copy_col(st, 3, t->hash, sizeof(t->hash));
 	t->created_at = sqlite3_column_int64(st, 4);
 	t->revoked_at = col_id(st, 5);
+}
+
+/* vg__sq_collect's typed wrapper; a token owns nothing, so free() drops a list. */
+static void token_row(sqlite3_stmt *st, void *row)
+{
+	read_token(st, row);
 }
 
 static int sq_token_create(vg_store *s, const char *name, const char *role, const char *hash_hex,
@@ -212,26 +186,11 @@ static int sq_token_list(vg_store *s, vg_store_token **ret, size_t *ret_n, vg_er
 	int rc = vg__sq_prepare(s, TOKEN_COLUMNS "ORDER BY name, id", &st, err);
 	if (rc)
 		return rc;
-	vg_store_token *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing tokens");
-			break;
-		}
-		read_token(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_token), token_row, NULL,
+				 "out of memory listing tokens", &rows, ret_n, err)) == 0)
+		*ret = rows;
+	return rc;
 }
 
 static int sq_token_revoke(vg_store *s, const char *name, vg_error *err)
@@ -349,6 +308,26 @@ out:
 	return rc;
 }
 
+/* A row of AUDIT_COLUMNS into a vg_store_audit (a vg__sq_row_fn). */
+static void audit_row(sqlite3_stmt *st, void *row)
+{
+	vg_store_audit *a = row;
+	a->id = sqlite3_column_int64(st, 0);
+	a->at = sqlite3_column_int64(st, 1);
+	a->actor = dup_col0(st, 2);
+	a->action = dup_col0(st, 3);
+	a->object_type = dup_col0(st, 4);
+	a->object_id = dup_col0(st, 5);
+	a->detail = dup_col0(st, 6);
+	copy_col(st, 7, a->prev_hash, sizeof(a->prev_hash));
+	copy_col(st, 8, a->hash, sizeof(a->hash));
+}
+
+static void drop_audit(void *rows, size_t n)
+{
+	vg_store_audit_list_free(rows, n);
+}
+
 static int sq_audit_list(vg_store *s, int64_t after_id, size_t limit, vg_store_audit **ret,
 			 size_t *ret_n, vg_error *err)
 {
@@ -358,35 +337,11 @@ static int sq_audit_list(vg_store *s, int64_t after_id, size_t limit, vg_store_a
 		return rc;
 	sqlite3_bind_int64(st, 1, after_id);
 	bind_limit(st, 2, limit);
-	vg_store_audit *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing the audit log");
-			break;
-		}
-		vg_store_audit *a = &v[n++];
-		a->id = sqlite3_column_int64(st, 0);
-		a->at = sqlite3_column_int64(st, 1);
-		a->actor = dup_col0(st, 2);
-		a->action = dup_col0(st, 3);
-		a->object_type = dup_col0(st, 4);
-		a->object_id = dup_col0(st, 5);
-		a->detail = dup_col0(st, 6);
-		copy_col(st, 7, a->prev_hash, sizeof(a->prev_hash));
-		copy_col(st, 8, a->hash, sizeof(a->hash));
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		vg_store_audit_list_free(v, n);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	if ((rc = vg__sq_collect(s, st, sizeof(vg_store_audit), audit_row, drop_audit,
+				 "out of memory listing the audit log", &rows, ret_n, err)) == 0)
+		*ret = rows;
+	return rc;
 }
 
 /* The walk itself, inside a read snapshot; returns 0, VG_ECORRUPT (with *bad_id) or an
@@ -719,7 +674,7 @@ static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor
 		return rc;
 	sqlite3_stmt *st = NULL;
 	int64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	/* Under the write lock the set read here is the set the update lifts. */
 	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM blocks WHERE case_id = ?1 AND lifted_at IS NULL "
@@ -727,19 +682,14 @@ static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor
 			  &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, case_id);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&ids, &cap, n, sizeof(*ids))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory lifting blocks");
-			break;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc || n == 0)
+	void *rows;
+	rc = vg__sq_collect(s, st, sizeof(*ids), int_row, NULL, "out of memory lifting blocks",
+			    &rows, &n, err);
+	st = NULL; /* finalized */
+	if (rc)
+		goto out;
+	ids = rows;
+	if (n == 0)
 		goto out;
 	if ((rc = vg__sq_prepare(s,
 			  "UPDATE blocks SET lifted_at = ?2, lifted_by = ?3 "
@@ -830,11 +780,6 @@ void vg__sq_read_case(sqlite3_stmt *st, vg_store_case *c)
 	copy_col(st, 13, c->priority, sizeof(c->priority));
 	c->assignee = dup_col(st, 14);
 	c->first_action_at = col_id(st, 15);
-}
-
-static void read_case(sqlite3_stmt *st, vg_store_case *c)
-{
-	vg__sq_read_case(st, c);
 }
 
 static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *actor,
@@ -957,48 +902,13 @@ static int sq_case_get(vg_store *s, int64_t id, vg_store_case *ret, vg_error *er
 	sqlite3_bind_int64(st, 1, id);
 	int step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
-		read_case(st, ret);
+		vg__sq_read_case(st, ret);
 	else if (step == SQLITE_DONE)
 		rc = vg_error_set(err, VG_ENOENT, "no case %lld", (long long)id);
 	else
 		rc = vg__sq_fail(s, step, err, "database");
 	sqlite3_finalize(st);
 	return rc;
-}
-
-static int sq_case_list(vg_store *s, const char *status, int64_t after_id, size_t limit,
-			vg_store_case **ret, size_t *ret_n, vg_error *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = vg__sq_prepare(s,
-			 CASE_COLUMNS "WHERE id > ?1 AND (?2 IS NULL OR status = ?2) "
-				      "ORDER BY id LIMIT ?3",
-			 &st, err);
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, after_id);
-	bind_text(st, 2, status);
-	bind_limit(st, 3, limit);
-	vg_store_case *v = NULL;
-	size_t n = 0, cap = 0;
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing cases");
-			break;
-		}
-		read_case(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	if (rc) {
-		vg_store_case_list_free(v, n);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
 }
 
 static int sq_case_decide(vg_store *s, int64_t id, const char *decision, const char *note,
@@ -1138,28 +1048,27 @@ static void read_outbox(sqlite3_stmt *st, vg_store_outbox *o)
 	o->updated_at = sqlite3_column_int64(st, 11);
 }
 
+/* vg__sq_collect's typed wrappers. */
+static void outbox_row(sqlite3_stmt *st, void *row)
+{
+	read_outbox(st, row);
+}
+
+static void drop_outbox(void *rows, size_t n)
+{
+	vg_store_outbox_list_free(rows, n);
+}
+
+/* Every row of st (OUTBOX_COLUMNS) into a new list; finalizes st. */
 static int outbox_rows(vg_store *s, sqlite3_stmt *st, vg_store_outbox **ret, size_t *ret_n,
 		       vg_error *err)
 {
-	vg_store_outbox *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0, step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!grow((void **)&v, &cap, n, sizeof(*v))) {
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory listing the outbox");
-			break;
-		}
-		read_outbox(st, &v[n++]);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	if (rc) {
-		vg_store_outbox_list_free(v, n);
-		return rc;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	void *rows;
+	int rc = vg__sq_collect(s, st, sizeof(vg_store_outbox), outbox_row, drop_outbox,
+				"out of memory listing the outbox", &rows, ret_n, err);
+	if (rc == 0)
+		*ret = rows;
+	return rc;
 }
 
 static int sq_outbox_enqueue(vg_store *s, const char *kind, const char *target,
@@ -1223,9 +1132,7 @@ static int sq_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox
 		return rc;
 	sqlite3_bind_int64(st, 1, now);
 	bind_limit(st, 2, limit);
-	rc = outbox_rows(s, st, ret, ret_n, err);
-	sqlite3_finalize(st);
-	return rc;
+	return outbox_rows(s, st, ret, ret_n, err);
 }
 
 /* An error text cut to VG_STORE_ERROR_MAX bytes on a UTF-8 character boundary, so a long
@@ -1300,9 +1207,7 @@ static int sq_outbox_list(vg_store *s, const char *state, int64_t after_id, size
 	sqlite3_bind_int64(st, 1, after_id);
 	bind_text(st, 2, state);
 	bind_limit(st, 3, limit);
-	rc = outbox_rows(s, st, ret, ret_n, err);
-	sqlite3_finalize(st);
-	return rc;
+	return outbox_rows(s, st, ret, ret_n, err);
 }
 
 static int sq_outbox_counts(vg_store *s, size_t *ret_pending, size_t *ret_done, size_t *ret_dead,
@@ -1356,7 +1261,6 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.block_watermark = sq_block_watermark,
 	.case_open_or_attach = sq_case_open_or_attach,
 	.case_get = sq_case_get,
-	.case_list = sq_case_list,
 	.case_decide = sq_case_decide,
 	.case_history = sq_case_history,
 	.case_scans = sq_case_scans,

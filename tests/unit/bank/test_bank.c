@@ -12,42 +12,14 @@
 
 #include "bank/bank.h"
 
-static char dir[64];
-static char path[256];
+#include "../common/tmpdb.h"
+#include "bank_test.h"
 
-static void setup(void)
-{
-	strcpy(dir, "/tmp/vg-test-bank-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(bank, .init = setup, .fini = teardown);
+TestSuite(bank, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 static vg_store *open_store(void)
 {
-	vg_store *s = NULL;
-	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
-	return s;
-}
-
-static int64_t make_bank(vg_store *s, const char *name)
-{
-	vg_error err;
-	vg_store_bank b;
-	cr_assert_eq(vg_bank_create(s, name, "", &err), 0, "%s", err.msg);
-	cr_assert_eq(vg_store_bank_get(s, name, &b, &err), 0);
-	int64_t id = b.id;
-	vg_store_bank_done(&b);
-	return id;
+	return tmpdb_open();
 }
 
 /* Deterministic pseudo-random hashes (splitmix64). */
@@ -235,7 +207,7 @@ Test(bank, snapshot_is_used_only_while_current)
 	int64_t a = make_bank(s, "a"), id;
 	vg_store_add_result r;
 	char hex[65], snap[300];
-	snprintf(snap, sizeof(snap), "%s.pdq-index", path);
+	snprintf(snap, sizeof(snap), "%s.pdq-index", tmp.path);
 	cr_assert_eq(vg_store_begin(s, &err), 0);
 	for (int i = 0; i < 500; i++) {
 		random_hex(hex);

@@ -15,6 +15,9 @@
 
 #include "bank/bank.h"
 
+#include "../common/tmpdb.h"
+#include "bank_test.h"
+
 typedef struct norm_case {
 	const char *type, *in, *want;
 } norm_case;
@@ -304,34 +307,7 @@ Test(types, csv_and_ndjson_keep_text_exact)
 
 /* ---- the store: dedupe, round trips, the index ------------------------------------------ */
 
-static char dir[64], path[256];
-
-static void setup(void)
-{
-	strcpy(dir, "/tmp/vg-test-types-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(store_types, .init = setup, .fini = teardown);
-
-static int64_t make_bank(vg_store *s, const char *name)
-{
-	vg_error err;
-	vg_store_bank b;
-	cr_assert_eq(vg_bank_create(s, name, "", &err), 0, "%s", err.msg);
-	cr_assert_eq(vg_store_bank_get(s, name, &b, &err), 0);
-	int64_t id = b.id;
-	vg_store_bank_done(&b);
-	return id;
-}
+TestSuite(store_types, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 static vg_store_add_result add(vg_store *s, int64_t bank, const char *type, const char *value,
 			       const char *meta)
@@ -375,9 +351,8 @@ static void strip_ids(char *text)
 
 Test(store_types, two_spellings_are_one_signal)
 {
-	vg_store *s;
+	vg_store *s = tmpdb_open();
 	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
 	int64_t b = make_bank(s, "b");
 	cr_assert_eq(add(s, b, "url", "HTTP://Example.COM:80/a/../b", NULL), VG_STORE_ADDED);
 	cr_assert_eq(add(s, b, "url", "http://example.com/b#top", NULL), VG_STORE_DUPLICATE);
@@ -402,9 +377,8 @@ Test(store_types, two_spellings_are_one_signal)
 
 Test(store_types, csv_and_ndjson_round_trip_and_plain_refuses_what_it_cannot_carry)
 {
-	vg_store *s;
+	vg_store *s = tmpdb_open();
 	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
 	int64_t src = make_bank(s, "src");
 	add(s, src, "url", "https://bücher.example/a,b?q=1,2", "{\"src\":\"feed, \\\"x\\\"\"}");
 	add(s, src, "domain", "evil.example", "{\"note\":\"Grüße\"}");
@@ -445,9 +419,8 @@ Test(store_types, csv_and_ndjson_round_trip_and_plain_refuses_what_it_cannot_car
 
 Test(store_types, plain_round_trips_a_bank_it_can_carry)
 {
-	vg_store *s;
+	vg_store *s = tmpdb_open();
 	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
 	const char *types[] = {"url", "text", "domain", "ip"};
 	const char *values[][2] = {
 		{"https://e.com/a,b?x=%221%22", "http://xn--bcher-kva.example/%C3%9F"},
@@ -485,9 +458,8 @@ Test(store_types, plain_round_trips_a_bank_it_can_carry)
 
 Test(store_types, the_match_index_leaves_these_types_out)
 {
-	vg_store *s;
+	vg_store *s = tmpdb_open();
 	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
 	int64_t b = make_bank(s, "mixed");
 	add(s, b, "url", "https://e.com/", NULL);
 	add(s, b, "domain", "e.com", NULL);

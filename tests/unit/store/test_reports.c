@@ -13,31 +13,13 @@
 
 #include "store/store.h"
 
-static char dir[64];
-static char path[256];
+#include "../common/tmpdb.h"
 
-static void setup(void)
-{
-	strcpy(dir, "/tmp/vg-test-reports-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(reports, .init = setup, .fini = teardown);
+TestSuite(reports, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 static vg_store *open_ok(void)
 {
-	vg_store *s = NULL;
-	vg_error err;
-	cr_assert_eq(vg_store_open(path, &s, &err), 0, "%s", err.msg);
-	return s;
+	return tmpdb_open();
 }
 
 static int64_t report_ok(vg_store *s, const char *name)

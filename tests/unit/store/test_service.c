@@ -21,39 +21,20 @@
 
 #include "store/store.h"
 
-static char dir[64];
-static char path[256];
+#include "../common/tmpdb.h"
 
-static void setup(void)
-{
-	strcpy(dir, "/tmp/vg-test-service-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(service, .init = setup, .fini = teardown);
+TestSuite(service, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 static vg_store *open_ok(void)
 {
-	vg_store *s = NULL;
-	vg_error err;
-	int rc = vg_store_open(path, &s, &err);
-	cr_assert_eq(rc, 0, "%s", err.msg);
-	return s;
+	return tmpdb_open();
 }
 
 /* Runs SQL on a second, raw connection: the tamperer. */
 static void raw_sql(const char *sql)
 {
 	sqlite3 *db = NULL;
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_open(tmp.path, &db), SQLITE_OK);
 	char *msg = NULL;
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 	cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, msg ? msg : "");
@@ -65,7 +46,7 @@ static int64_t raw_count(const char *sql)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_open(tmp.path, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sql);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
 	int64_t n = sqlite3_column_int64(st, 0);
@@ -402,7 +383,7 @@ static void *append_thread(void *arg)
 	appender *ap = arg;
 	vg_store *s = NULL;
 	vg_error err;
-	if (vg_store_open(path, &s, &err) != 0) {
+	if (vg_store_open(tmp.path, &s, &err) != 0) {
 		ap->failures = ap->n;
 		snprintf(ap->msg, sizeof(ap->msg), "%s", err.msg);
 		return NULL;
@@ -909,7 +890,7 @@ static void *open_thread(void *arg)
 	opener *o = arg;
 	vg_store *s = NULL;
 	vg_error err;
-	if (vg_store_open(path, &s, &err) != 0) {
+	if (vg_store_open(tmp.path, &s, &err) != 0) {
 		o->failures = o->n;
 		snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
 		return NULL;

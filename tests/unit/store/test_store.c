@@ -13,32 +13,13 @@
 
 #include "store/store.h"
 
-static char dir[] = "/tmp/vg-test-store-XXXXXX";
-static char path[256];
+#include "../common/tmpdb.h"
 
-static void setup(void)
-{
-	strcpy(dir, "/tmp/vg-test-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(store, .init = setup, .fini = teardown);
+TestSuite(store, .init = tmpdb_setup, .fini = tmpdb_teardown);
 
 static vg_store *open_ok(void)
 {
-	vg_store *s = NULL;
-	vg_error err;
-	int rc = vg_store_open(path, &s, &err);
-	cr_assert_eq(rc, 0, "%s", err.msg);
-	return s;
+	return tmpdb_open();
 }
 
 static int64_t bank_id(vg_store *s, const char *name)
@@ -72,12 +53,12 @@ Test(store, migrations_are_idempotent)
 
 Test(store, not_a_database_is_an_error)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = fopen(tmp.path, "w");
 	fputs("this is not an sqlite database, just some bytes that are long enough....", f);
 	fclose(f);
 	vg_store *s = NULL;
 	vg_error err;
-	int rc = vg_store_open(path, &s, &err);
+	int rc = vg_store_open(tmp.path, &s, &err);
 	cr_assert(rc == VG_ECORRUPT || rc == VG_EIO, "rc %d", rc);
 	cr_assert_null(s);
 }
