@@ -332,6 +332,34 @@ Test(state, counters_match_a_reference_without_evictions)
 	vg_counters_free(c);
 }
 
+/* A quarter of a million keys: every key must survive the doublings of slots and
+ * records up to there (mremap of large arrays included), with a bound above the keys
+ * and one equal to them, and then evictions once the bound is reached. */
+Test(state, counters_keep_every_key_through_large_growth)
+{
+	static const size_t bounds[] = {1 << 20, 250000};
+	enum { KEYS = 250000 };
+	vg_usec now = 1700000000 * S, w = 3600 * S;
+	char key[32];
+	for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+		vg_counters *c = vg_counters_new(bounds[b]);
+		for (int pass = 1; pass <= 2; pass++)
+			for (unsigned k = 0; k < KEYS; k++) {
+				int n = snprintf(key, sizeof(key), "k%u", k);
+				cr_assert_eq(vg_counters_add(c, key, (size_t)n, w, now, 1), (uint64_t)pass,
+					     "bound %zu pass %d key %u", bounds[b], pass, k);
+			}
+		cr_assert_eq(vg_counters_size(c), KEYS);
+		/* Past the bound, old keys go and new ones come in; the table stays bounded. */
+		for (unsigned k = KEYS; k < KEYS + 1000; k++) {
+			int n = snprintf(key, sizeof(key), "k%u", k);
+			cr_assert_eq(vg_counters_add(c, key, (size_t)n, w, now, 1), 1);
+		}
+		cr_assert_leq(vg_counters_size(c), bounds[b] > KEYS + 1000 ? KEYS + 1000 : bounds[b]);
+		vg_counters_free(c);
+	}
+}
+
 /* Evictions are the table's deletions (backward shifts in the slots). Labels show what a
  * table holds without changing it (has() only reads), so after every burst of churn
  * every label ever set is either gone or has its last expiry, and exactly size() of them
