@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "internal.h"
 
@@ -67,10 +68,8 @@ typedef struct ktable {
 	size_t hand;        /* CLOCK: the next record to consider once n == max */
 	size_t payload_bytes;
 	void (*payload_done)(void *payload); /* frees what a payload points to; may be NULL */
-	/* Random per table, so keys that share a slot cannot be found by brute force offline
-	 * against a known function. Not a full defence against hash flooding: Murmur has
-	 * seed-independent collisions; SipHash would be one, at some cost per lookup. */
-	uint64_t seed;
+	/* Random per table: the SipHash key (internal.h says why SipHash). */
+	uint64_t key[2];
 } ktable;
 
 static inline kentry *rec(const ktable *t, size_t i)
@@ -165,8 +164,7 @@ static void kt_init(ktable *t, size_t max, size_t payload_bytes, void (*payload_
 	t->key_at = sizeof(kentry) + ((payload_bytes + 7) & ~(size_t)7);
 	t->rec_bytes = t->key_at + KEY_INLINE;
 	t->max = max == 0 ? 1 : max > KT_MAX_KEYS ? KT_MAX_KEYS : max;
-	uint64_t entropy[2] = {(uint64_t)vg_time_mono(), (uint64_t)(uintptr_t)t};
-	t->seed = vg__rules_key_hash((const char *)entropy, sizeof(entropy), 0);
+	vg__rules_random_key(t->key);
 	t->mask = 2 * KT_MIN_CAP - 1;
 	t->slots = arr_new((t->mask + 1) * sizeof(kslot));
 }
@@ -189,10 +187,21 @@ static void kt_done(ktable *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* The window is part of the key: it goes into the seed. */
+/* The window is part of the key: it goes into the SipHash key. */
 static inline uint64_t kt_hash(const ktable *t, const char *key, size_t len, vg_usec window)
 {
-	return vg__rules_key_hash(key, len, t->seed ^ (uint64_t)window);
+	return vg__siphash(key, len, t->key[0] ^ (uint64_t)window, t->key[1], 1, 3);
+}
+
+void vg__rules_random_key(uint64_t key[2])
+{
+	/* getrandom blocks only before the kernel's pool is first seeded, at early boot. */
+	if (getrandom(key, 2 * sizeof(uint64_t), 0) == 2 * (ssize_t)sizeof(uint64_t))
+		return;
+	/* No random source (a seccomp filter, an old kernel): a key an outsider cannot read,
+	 * though one who can watch the process's timing might narrow it down. */
+	key[0] = (uint64_t)vg_time_now() ^ (uint64_t)(uintptr_t)key;
+	key[1] = vg__rules_fmix((uint64_t)vg_time_mono() ^ (uint64_t)(uintptr_t)&key);
 }
 
 static bool same_key(const ktable *t, const kentry *e, const char *key, size_t len,
@@ -583,7 +592,10 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 		}
 		h->epoch = epoch;
 	}
-	uint64_t x = vg__rules_hash(value, value_len, 0x9e3779b97f4a7c15ull);
+	/* Keyed too: with a public hash an attacker could pick values that collide (counted
+	 * once while exact) or that fill few registers (a low estimate), and try accounts
+	 * without reaching a distinct() threshold. */
+	uint64_t x = vg__siphash(value, value_len, d->t.key[1], d->t.key[0], 1, 3);
 	bool current = epoch >= h->epoch; /* an older event only joins the union */
 	if (!h->regs) {
 		uint64_t *v = current ? h->cur : h->prev;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rules/internal.h"
 #include "rules/rules.h"
 
 #define S 1000000ll
@@ -395,4 +396,28 @@ Test(state, labels_match_a_reference_through_evictions)
 	}
 	cr_assert_eq(vg_labels_size(l), MAX);
 	vg_labels_free(l);
+}
+
+/* SipHash-2-4 against the paper's vectors (key 00..0f; messages 00, 01, .. of length 0 and
+ * 15: Aumasson and Bernstein, "SipHash: a fast short-input PRF", appendix A), and the
+ * tables' 1-3 variant as a keyed function: another key or another byte, another hash. */
+Test(state, siphash_matches_the_reference_vectors)
+{
+	const uint64_t k0 = 0x0706050403020100ull, k1 = 0x0f0e0d0c0b0a0908ull;
+	unsigned char m[64];
+	for (int i = 0; i < 64; i++)
+		m[i] = (unsigned char)i;
+	cr_assert_eq(vg__siphash(m, 0, k0, k1, 2, 4), 0x726fdb47dd0e0e31ull);
+	cr_assert_eq(vg__siphash(m, 15, k0, k1, 2, 4), 0xa129ca6149be45e5ull);
+	uint64_t h = vg__siphash(m, 20, k0, k1, 1, 3);
+	cr_assert_neq(h, vg__siphash(m, 20, k0 ^ 1, k1, 1, 3));
+	cr_assert_neq(h, vg__siphash(m, 20, k0, k1 ^ (1ull << 63), 1, 3));
+	m[19] ^= 0x80;
+	cr_assert_neq(h, vg__siphash(m, 20, k0, k1, 1, 3));
+	cr_assert_neq(vg__siphash(m, 7, k0, k1, 1, 3), vg__siphash(m, 8, k0, k1, 1, 3),
+		      "the length is part of the hash");
+	uint64_t a[2], b[2];
+	vg__rules_random_key(a);
+	vg__rules_random_key(b);
+	cr_assert(a[0] != b[0] || a[1] != b[1], "two tables, two keys");
 }
