@@ -412,7 +412,7 @@ static void signal_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	size_t removed = 0;
 	int rc = vg_store_begin(s, &err);
 	if (!rc)
-		rc = vg_store_signal_remove(s, sig.bank_id, sig.value, &removed, &err);
+		rc = vg_store_signal_remove(s, sig.bank_id, sig.type, sig.value, &removed, &err);
 	if (!rc) {
 		json_t *d = json_pack("{s:I,s:s,s:s}", "signal_id", (json_int_t)id, "type", sig.type, "value",
 				      sig.value);

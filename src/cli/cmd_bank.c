@@ -221,24 +221,21 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 
 #define MAX_FORMS 8 /* one per signal type, at most */
 
-/* The stored values a `bank remove VALUE` stands for: its normal form under --type, else
+/* The stored signals a `bank remove VALUE` stands for: its normal form under --type, else
  * under every type it is a valid value of (" Example.COM" is the domain "example.com"
- * and the text " Example.COM"). Returns how many, 0 with err set when none. */
+ * and the text " Example.COM"), each with its type, so a removal never takes a signal
+ * of another type that happens to hold the same string. Returns how many, 0 with err
+ * set when none. */
 static size_t remove_forms(const opts *o, const char *value, char forms[][VG_BANK_VALUE_BUF],
-			   vg_error *err)
+			   const char **types_out, vg_error *err)
 {
 	const char *only[] = {o->type, NULL};
 	const char *const *types = o->type ? only : vg_bank_types();
 	size_t n = 0;
 	for (; *types && n < MAX_FORMS; types++) {
-		char norm[VG_BANK_VALUE_BUF];
-		if (vg_bank_value_normalize(*types, value, strlen(value), norm, err) != 0)
+		if (vg_bank_value_normalize(*types, value, strlen(value), forms[n], err) != 0)
 			continue;
-		bool seen = false;
-		for (size_t i = 0; i < n && !seen; i++)
-			seen = strcmp(forms[i], norm) == 0;
-		if (!seen)
-			memcpy(forms[n++], norm, strlen(norm) + 1);
+		types_out[n++] = *types;
 	}
 	if (n == 0 && !o->type)
 		vg_error_set(err, VG_EINVAL, "not a value of any signal type");
@@ -257,7 +254,8 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 	int status = VG_EXIT_OK;
 	for (int i = 0; i < n; i++) {
 		char forms[MAX_FORMS][VG_BANK_VALUE_BUF];
-		size_t nforms = remove_forms(o, values[i], forms, &err), removed = 0;
+		const char *types[MAX_FORMS];
+		size_t nforms = remove_forms(o, values[i], forms, types, &err), removed = 0;
 		const char *shown = nforms ? forms[0] : values[i];
 		char arg[81], msg[sizeof(err.msg)];
 		SHOW(values[i], arg);
@@ -268,7 +266,7 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 		}
 		for (size_t k = 0; k < nforms; k++) {
 			size_t r;
-			if (vg_store_signal_remove(s, bank_id, forms[k], &r, &err) != 0)
+			if (vg_store_signal_remove(s, bank_id, types[k], forms[k], &r, &err) != 0)
 				return fail("remove", &err);
 			if (r && !removed)
 				shown = forms[k];

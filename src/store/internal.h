@@ -37,7 +37,7 @@ typedef struct vg__store_ops {
 	int (*signal_add)(vg_store *s, int64_t bank_id, const char *type, const char *value,
 			  const char *metadata, int64_t *ret_id, vg_store_add_result *ret_result,
 			  vg_error *err);
-	int (*signal_remove)(vg_store *s, int64_t bank_id, const char *value,
+	int (*signal_remove)(vg_store *s, int64_t bank_id, const char *type, const char *value,
 			     size_t *ret_removed, vg_error *err);
 	int (*signal_get)(vg_store *s, int64_t id, vg_store_signal *ret, vg_error *err);
 	int (*signal_each)(vg_store *s, const vg_store_filter *filter, vg_store_signal_fn *fn,

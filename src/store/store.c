@@ -131,14 +131,14 @@ int vg_store_signal_add(vg_store *s, int64_t bank_id, const char *type, const ch
 	return s->ops->signal_add(s, bank_id, type, value, metadata, ret_id, ret_result, err);
 }
 
-int vg_store_signal_remove(vg_store *s, int64_t bank_id, const char *value, size_t *ret_removed,
-			   vg_error *err)
+int vg_store_signal_remove(vg_store *s, int64_t bank_id, const char *type, const char *value,
+			   size_t *ret_removed, vg_error *err)
 {
 	if (!value || strlen(value) > VG_STORE_VALUE_MAX) {
 		*ret_removed = 0;
 		return 0;
 	}
-	return s->ops->signal_remove(s, bank_id, value, ret_removed, err);
+	return s->ops->signal_remove(s, bank_id, type, value, ret_removed, err);
 }
 
 int vg_store_signal_get(vg_store *s, int64_t id, vg_store_signal *ret, vg_error *err)

@@ -111,11 +111,11 @@ VG_EXPORT VG_MUST_CHECK int vg_store_signal_add(vg_store *s, int64_t bank_id, co
 						int64_t *ret_id, vg_store_add_result *ret_result,
 						vg_error *err);
 
-/* Soft-removes the live signals of bank_id holding value (of any type); *ret_removed
- * says how many (0 when none was live, which is not an error). */
+/* Soft-removes the live signals of bank_id holding value as type (any type when type is
+ * NULL); *ret_removed says how many (0 when none was live, which is not an error). */
 VG_EXPORT VG_MUST_CHECK int vg_store_signal_remove(vg_store *s, int64_t bank_id,
-						   const char *value, size_t *ret_removed,
-						   vg_error *err);
+						   const char *type, const char *value,
+						   size_t *ret_removed, vg_error *err);
 
 typedef struct vg_store_signal {
 	int64_t id;

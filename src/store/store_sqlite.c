@@ -62,7 +62,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SIG_REVIVE] = "UPDATE signals SET removed_at = NULL, added_at = ?2, "
 			  "metadata = COALESCE(?3, metadata) WHERE id = ?1",
 	[ST_SIG_REMOVE] = "UPDATE signals SET removed_at = ?3 "
-			  "WHERE bank_id = ?1 AND value = ?2 AND removed_at IS NULL",
+			  "WHERE bank_id = ?1 AND value = ?2 AND (?4 IS NULL OR type = ?4) "
+			  "AND removed_at IS NULL",
 	[ST_SIG_GET] = "SELECT s.id, s.bank_id, b.name, s.type, s.value, s.metadata, "
 		       "s.added_at, s.removed_at FROM signals s JOIN banks b ON b.id = s.bank_id "
 		       "WHERE s.id = ?1",
@@ -657,8 +658,8 @@ static int sq_signal_add(vg_store *s, int64_t bank_id, const char *type, const c
 	return rc;
 }
 
-static int sq_signal_remove(vg_store *s, int64_t bank_id, const char *value, size_t *ret_removed,
-			    vg_error *err)
+static int sq_signal_remove(vg_store *s, int64_t bank_id, const char *type, const char *value,
+			    size_t *ret_removed, vg_error *err)
 {
 	sq *q = (sq *)s;
 	WRITE_BEGIN(q, err);
@@ -669,6 +670,8 @@ static int sq_signal_remove(vg_store *s, int64_t bank_id, const char *value, siz
 		sqlite3_bind_int64(st, 1, bank_id);
 		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, vg_time_now());
+		if (type)
+			sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
 		int step = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (step != SQLITE_DONE) {

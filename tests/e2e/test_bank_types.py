@@ -117,6 +117,21 @@ def test_remove_by_any_spelling(bank):
     assert b"not an IP" in p.stderr
 
 
+def test_remove_with_a_type_leaves_the_same_string_of_another_type(bank):
+    bank("create", "b", check=0)
+    bank("add", "b", "--type", "domain", "example.com", check=0)
+    bank("add", "b", "--type", "text", "example.com", check=0)
+    out = jlines(bank("remove", "b", "--json", "--type", "text", "example.com", check=0))[0]
+    assert out == {"value": "example.com", "removed": 1}
+    exported = bank("export", "b", "--format", "ndjson", check=0).stdout.decode()
+    assert [(l["type"], l["value"]) for l in map(json.loads, exported.splitlines())] == \
+        [("domain", "example.com")]
+    # Without --type, every type the value is a valid form of.
+    bank("add", "b", "--type", "text", "example.com", check=0)
+    out = jlines(bank("remove", "b", "--json", "example.com", check=0))[0]
+    assert out["removed"] == 2
+
+
 def test_plain_import_needs_a_type_and_keeps_commas_in_urls_and_texts(bank, tmp_path):
     bank("create", "u", check=0)
     f = tmp_path / "urls.txt"
@@ -240,6 +255,17 @@ def test_rest_api(serve):
     assert srv.delete(f"/v1/banks/intel/signals/{sid}", role="analyst").status_code == 200
     r = srv.post("/v1/match", role="scanner", json={"pdq": BRIDGE_PDQ})
     assert r.status_code == 200 and r.json()["matches"] == []
+    # Removing a text by id leaves a domain that holds the same string.
+    r = srv.post("/v1/banks/intel/signals", role="analyst", json={"signals": [
+        {"type": "text", "value": "evil.example"}]})
+    assert r.json()["added"] == 1
+    live = {(s["type"], s["value"]): s["id"] for s in srv.get(
+        "/v1/banks/intel/signals", role="analyst", params={"limit": 100}).json()["items"]}
+    sid = live[("text", "evil.example")]
+    assert srv.delete(f"/v1/banks/intel/signals/{sid}", role="analyst").status_code == 200
+    live = srv.get("/v1/banks/intel/signals", role="analyst", params={"limit": 100}).json()
+    kept = [(s["type"], s["value"]) for s in live["items"]]
+    assert ("domain", "evil.example") in kept and ("text", "evil.example") not in kept
 
 
 def test_hma_signal_route(serve):

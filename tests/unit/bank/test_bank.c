@@ -185,7 +185,7 @@ Test(bank, index_is_exact_respects_enabled_and_tracks_changes)
 	cr_assert_eq(vg_bank_index_lookup(idx, "md5", md5, ids, 4), 1);
 	cr_assert_eq(ids[0], (uint64_t)id);
 	size_t removed;
-	cr_assert_eq(vg_store_signal_remove(s, a, md5hex, &removed, &err), 0);
+	cr_assert_eq(vg_store_signal_remove(s, a, "md5", md5hex, &removed, &err), 0);
 	cr_assert_eq(vg_bank_index_remove(idx, id, "md5", md5hex, &err), 0);
 	cr_assert_eq(vg_bank_index_lookup(idx, "md5", md5, ids, 4), 0);
 

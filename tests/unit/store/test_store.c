@@ -100,6 +100,7 @@ Test(store, signals_dedupe_soft_delete_and_revive)
 	int64_t b = bank_id(s, "a");
 	int64_t id1, id2, id3;
 	vg_store_add_result r;
+	vg_store_signal sig;
 	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, "{\"k\":1}", &id1, &r, &err), 0);
 	cr_assert_eq(r, VG_STORE_ADDED);
 	cr_assert_eq(vg_store_signal_add(s, b, "pdq", V1, NULL, &id2, &r, &err), 0);
@@ -113,12 +114,19 @@ Test(store, signals_dedupe_soft_delete_and_revive)
 	cr_assert_eq(vg_store_signal_add(s, 999, "pdq", V1, NULL, &id3, &r, &err), VG_EINVAL);
 
 	size_t removed;
-	cr_assert_eq(vg_store_signal_remove(s, b, V1, &removed, &err), 0);
-	cr_assert_eq(removed, 2, "both types of the value");
-	cr_assert_eq(vg_store_signal_remove(s, b, V1, &removed, &err), 0);
+	/* With a type, only that type's signal goes. */
+	cr_assert_eq(vg_store_signal_remove(s, b, "sha256", V1, &removed, &err), 0);
+	cr_assert_eq(removed, 1);
+	cr_assert_eq(vg_store_signal_get(s, id1, &sig, &err), 0);
+	cr_assert_eq(sig.removed_at, 0, "the pdq signal of the same value is still live");
+	vg_store_signal_done(&sig);
+	cr_assert_eq(vg_store_signal_add(s, b, "sha256", V1, NULL, &id3, &r, &err), 0);
+	cr_assert_eq(r, VG_STORE_REVIVED);
+	cr_assert_eq(vg_store_signal_remove(s, b, NULL, V1, &removed, &err), 0);
+	cr_assert_eq(removed, 2, "without a type, both types of the value");
+	cr_assert_eq(vg_store_signal_remove(s, b, NULL, V1, &removed, &err), 0);
 	cr_assert_eq(removed, 0);
 
-	vg_store_signal sig;
 	cr_assert_eq(vg_store_signal_get(s, id1, &sig, &err), 0);
 	cr_assert_neq(sig.removed_at, 0, "kept for audit");
 	cr_assert_str_eq(sig.metadata, "{\"k\":1}");
@@ -164,7 +172,7 @@ Test(store, walks_respect_enabled_removed_and_types)
 	}
 	size_t removed, n = 0;
 	snprintf(v, sizeof(v), "%064x", 0);
-	cr_assert_eq(vg_store_signal_remove(s, a, v, &removed, &err), 0);
+	cr_assert_eq(vg_store_signal_remove(s, a, NULL, v, &removed, &err), 0);
 	cr_assert_eq(vg_store_signal_each(s, NULL, count_fn, &n, &err), 0);
 	cr_assert_eq(n, 9);
 	cr_assert_eq(vg_store_bank_set_enabled(s, "b", false, &err), 0);
