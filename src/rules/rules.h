@@ -153,6 +153,7 @@ VG_EXPORT vg_strset *vg_strset_new(void);
 VG_EXPORT void vg_strset_free(vg_strset *s);
 VG_EXPORT void vg_strset_add(vg_strset *s, const char *v, size_t len);
 VG_EXPORT bool vg_strset_contains(const vg_strset *s, const char *v, size_t len);
+VG_EXPORT size_t vg_strset_size(const vg_strset *s);
 /* True when host (case-insensitive, a trailing dot ignored) or any parent domain of it is
  * in the set (the set holds lower-case domains). */
 VG_EXPORT bool vg_strset_contains_domain(const vg_strset *s, const char *host, size_t len);

@@ -184,6 +184,14 @@ static bool url_parts(vg__url_memo *m, const char *value, size_t len)
 	return m->ok;
 }
 
+static bool has_non_ascii(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] >= 0x80)
+			return true;
+	return false;
+}
+
 bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
 			  size_t len)
 {
@@ -216,5 +224,13 @@ bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char
 	}
 	if (vg_strset_contains_domain(rb->domains, value, len))
 		return true;
+	if (vg_strset_size(rb->domains) && has_non_ascii(value, len)) {
+		/* A Unicode domain (Bücher.example): the bank holds its punycode form. */
+		char puny[VG_BANK_VALUE_BUF];
+		vg_error err;
+		if (vg_bank_value_normalize("domain", value, len, puny, &err) == 0 &&
+		    vg_strset_contains_domain(rb->domains, puny, strlen(puny)))
+			return true;
+	}
 	return vg_ipset_contains(rb->ips, value, len);
 }

@@ -315,6 +315,11 @@ bool vg_strset_contains(const vg_strset *s, const char *v, size_t len)
 	return slot_for(s, v, len, h)->s != NULL;
 }
 
+size_t vg_strset_size(const vg_strset *s)
+{
+	return s->n;
+}
+
 bool vg_strset_contains_domain(const vg_strset *s, const char *host, size_t len)
 {
 	char buf[256];

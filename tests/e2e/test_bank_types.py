@@ -291,6 +291,9 @@ end)
 rule("bad-host", function(e)
 	if e.url and match("bad-hosts", e.url) then verdict("review", "host in bad-hosts") end
 end)
+rule("bad-host-name", function(e)
+	if e.host and match("bad-hosts", e.host) then verdict("challenge", "host in bad-hosts") end
+end)
 rule("bad-phrase", function(e)
 	if e.text and match("bad-phrases", e.text) then verdict("report", "phrase") end
 end)
@@ -315,6 +318,8 @@ def test_rules_match_sees_signals_added_by_the_cli(vigil, bank, tmp_path):
         {"type": "post", "url": "https://bücher.example.org/"},    # another domain
         {"type": "post", "text": "Buy cheap, now"},                # exact
         {"type": "post", "text": "buy cheap, now"},                # another case
+        {"type": "post", "host": "Shop.BÜCHER.example"},           # a bare Unicode subdomain
+        {"type": "post", "host": "bücher.example.org"},            # another domain
     ]
     out = tmp_path / "verdicts.ndjson"
     body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events).encode()
@@ -322,6 +327,6 @@ def test_rules_match_sees_signals_added_by_the_cli(vigil, bank, tmp_path):
               input=body, check=0)
     summary = json.loads(p.stdout)
     assert summary["verdicts"]["block"] == 3 and summary["verdicts"]["review"] == 1
-    assert summary["verdicts"]["report"] == 1
+    assert summary["verdicts"]["report"] == 1 and summary["verdicts"]["challenge"] == 1
     lines = sorted(json.loads(l)["line"] for l in out.read_text().splitlines())
-    assert lines == [1, 3, 4, 5, 7]
+    assert lines == [1, 3, 4, 5, 7, 9]
