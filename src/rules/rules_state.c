@@ -680,6 +680,8 @@ bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const c
 		   vg_usec now)
 {
 	char key[LABEL_KEY_MAX];
+	if (l->t.n == 0)
+		return false; /* often so for the table loaded from the store: skip the hash */
 	size_t n = label_key(key, sizeof(key), kind, id, name);
 	if (!n)
 		return false;
