@@ -28,7 +28,7 @@ const vg_opt vg_api_options[] = {
 	OPT(max_json_bytes, VG_OPT_BYTES, "1MB", 1024, 256LL << 20, "bytes", false,
 	    "largest JSON body accepted (413 above)"),
 	OPT(max_header_bytes, VG_OPT_BYTES, "32KB", 4096, 1 << 20, "bytes", false,
-	    "memory for one connection's request line and headers"),
+	    "largest request line and headers (431 above; a connection may use twice this)"),
 	OPT(max_connections, VG_OPT_INT, "1024", 1, 100000, "connections", false,
 	    "open connections at once; more wait in the kernel's backlog"),
 	OPT(idle_timeout, VG_OPT_DURATION, "60s", 1000000, 3600000000LL, "us", false,

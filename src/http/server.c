@@ -120,18 +120,25 @@ void vg_http_respond(vg_http_req *req, int status, const char *content_type, con
 	finish(req, status, content_type, r);
 }
 
+/* The JSON error body every error answer has: {"error": {"code", "message"}}. */
+static void respond_json_error(vg_http_req *req, int status, const char *name, const char *msg)
+{
+	char qmsg[1600], body[2048];
+	vg_json_quote(msg, strlen(msg), qmsg, sizeof(qmsg));
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":%s}}\n",
+			 name, qmsg);
+	vg_http_respond(req, status, "application/json", body,
+			(size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+}
+
 void vg_http_respond_error(vg_http_req *req, int code, const char *fmt, ...)
 {
-	char msg[512], qmsg[1600], body[2048];
+	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vg_json_quote(msg, strlen(msg), qmsg, sizeof(qmsg));
-	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":%s}}\n",
-			 vg_error_name(code), qmsg);
-	vg_http_respond(req, vg_error_http_status(code), "application/json", body,
-			(size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+	respond_json_error(req, vg_error_http_status(code), vg_error_name(code), msg);
 }
 
 struct stream {
@@ -264,10 +271,31 @@ static enum MHD_Result queue(vg_http_req *req)
 	return MHD_queue_response(req->conn, (unsigned)req->status, req->resp);
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+					const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+	return MHD_YES;
+}
+
 /* Starts the request: route, limits. Returns true when it was answered already. */
 static bool begin(vg_http_req *req)
 {
 	vg_http_server *srv = req->srv;
+	/* libmicrohttpd answers headers past its memory limit with a 431 of its own (HTML);
+	 * that limit is twice max_header_bytes (vg_http_server_start), so up to there the
+	 * answer is ours, in the JSON error shape. */
+	size_t hbytes = strlen(req->method) + strlen(req->path) + 12;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND,
+				  add_header_bytes, &hbytes);
+	if (hbytes > srv->cfg.max_header_bytes) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "the request line and headers take %zu bytes, over the "
+			 "%zu-byte limit (max_header_bytes)", hbytes, srv->cfg.max_header_bytes);
+		respond_json_error(req, 431, "headers_too_large", msg);
+		return true;
+	}
 	char allow[128];
 	req->route = vg__http_match(srv->routes, srv->nroutes, req->method, req->path, req->arena,
 				    req->param_names, req->param_values, MAX_PARAMS, &req->nparams,
@@ -418,7 +446,7 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 				  MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, 2 * cfg->max_header_bytes,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
 				  MHD_OPTION_END);
