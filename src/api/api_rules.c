@@ -279,7 +279,9 @@ static void flush_labels(vg_api *api)
 		if (!b)
 			continue;
 		vg_error err;
-		int rc = vg_rules_label_batch_persist(b, api->cfg.db, &err);
+		vg_store *s = vg__api_store(api, NULL); /* this thread's, kept open */
+		int rc = s ? vg_rules_label_batch_persist(b, s, &err)
+			   : vg_error_set(&err, VG_EIO, "cannot open the store");
 		if (rc)
 			vg_log(VG_LOG_WARN, "rules.labels", "labels=%zu msg=\"%s\"",
 			       vg_rules_label_batch_count(b), err.msg);

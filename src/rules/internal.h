@@ -236,6 +236,8 @@ vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall);
 
 /* Labels from the store (live ones) into l; and writes to the store. */
 int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err);
+/* Writes w[0 .. n-1] through s, in transactions of a few hundred (see rules_labels.c). */
+int vg__rules_labels_write(vg_store *s, const vg__label_write *w, size_t n, vg_error *err);
 int vg__rules_labels_persist(const char *store_path, const vg__label_write *w, size_t n,
 			     vg_error *err);
 

@@ -289,10 +289,10 @@ VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *r
  * the runner has no store_path. Cost: O(1) under the lock. */
 typedef struct vg_rules_label_batch vg_rules_label_batch;
 VG_EXPORT vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r);
-/* Writes b's labels to the store at store_path in one transaction (b stays the caller's).
+/* Writes b's labels through s, the calling thread's store (b stays the caller's).
  * Errors: the store's. */
 VG_EXPORT VG_MUST_CHECK int vg_rules_label_batch_persist(const vg_rules_label_batch *b,
-							 const char *store_path, vg_error *err);
+							 vg_store *s, vg_error *err);
 VG_EXPORT size_t vg_rules_label_batch_count(const vg_rules_label_batch *b);
 VG_EXPORT void vg_rules_label_batch_free(vg_rules_label_batch *b);
 /* Rule i's name (in definition order) with the errors it raised and the times the budget

@@ -637,12 +637,11 @@ vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r)
 	return b;
 }
 
-int vg_rules_label_batch_persist(const vg_rules_label_batch *b, const char *store_path,
-				 vg_error *err)
+int vg_rules_label_batch_persist(const vg_rules_label_batch *b, vg_store *s, vg_error *err)
 {
 	if (!b || !b->n)
 		return 0;
-	return vg__rules_labels_persist(store_path, b->w, b->n, err);
+	return vg__rules_labels_write(s, b->w, b->n, err);
 }
 
 size_t vg_rules_label_batch_count(const vg_rules_label_batch *b)
