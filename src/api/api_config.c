@@ -56,7 +56,7 @@ const vg_opt vg_api_options[] = {
 	OPT(max_event_bytes, VG_OPT_BYTES, "64KB", 16, 256 << 10, "bytes", false,
 	    "longest event line; a longer line is rejected, the others go on"),
 	OPT(rules_budget_ms, VG_OPT_INT, "50", 1, 60000, "milliseconds", false,
-	    "CPU time one rule may use on one event before it is stopped"),
+	    "CPU time the rules of one event may use before the one running is stopped"),
 	OPT(rules_webhook_url, VG_OPT_STRING, "", 0, 0, NULL, false,
 	    "where live non-allow verdicts are posted through the outbox; empty: no webhooks"),
 	{"rules_webhook_secret", VG_OPT_STRING, "", 0, 0, NULL, false, true,

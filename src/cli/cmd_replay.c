@@ -309,7 +309,7 @@ const vg_cmd vg_cmd_replay = {
 		"                        rules are stored there and read back at the next start)\n"
 		"  --pdq-threshold N     PDQ distance that counts as a match (default 31)\n"
 		"  --max-event-bytes N   longest event line (default 65536)\n"
-		"  --budget-ms N         CPU milliseconds per rule per event (default 50)\n"
+		"  --budget-ms N         CPU milliseconds for the rules of one event (default 50)\n"
 		"\n"
 		"Exit status: 0 replayed (bad lines are counted, not fatal), 1 the rules, the\n"
 		"input or the database failed, 2 usage.\n",

@@ -212,6 +212,45 @@ Test(engine, errors_and_budget_are_isolated)
 	cr_assert_eq(vg_ruleset_load_string("n.lua", src, strlen(src), &rs, &err), VG_EINVAL);
 }
 
+/* Rules run one after another in one call, resumed after the one that failed: every
+ * verdict goes to the rule that made it (from a helper function too), a failure drops
+ * only its own rule's, and the rules after it still run, event after event. */
+Test(engine, verdicts_belong_to_their_rule_around_failures)
+{
+	vg_ruleset *rs = load(
+		"local function say(why) verdict('review', why) end\n"
+		"rule('first', function(e) say('first') end)\n"
+		"rule('second', function(e) verdict('block', 'second'); if e.n == 2 then error('x') end end)\n"
+		"rule('third', function(e) if e.n == 3 then while true do end end say('third') end)\n"
+		"rule('fourth', function(e) verdict('challenge', 'fourth') end)\n");
+	vg_rules_runner *r = runner(rs);
+	for (int n = 1; n <= 3; n++) {
+		seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+		char line[64];
+		snprintf(line, sizeof(line), "{\"type\":\"x\",\"n\":%d}", n);
+		eval(r, line, &s);
+		/* n = 2: second fails; n = 3: third is stopped by the budget. */
+		const char *want[3][4] = {{"first", "second", "third", "fourth"},
+					  {"first", "third", "fourth"},
+					  {"first", "second", "fourth"}};
+		size_t nwant = n == 1 ? 4 : 3;
+		cr_assert_eq((size_t)s.n, nwant, "event %d: %d verdicts", n, s.n);
+		for (size_t i = 0; i < nwant; i++)
+			cr_assert_str_eq(s.rules[i], want[n - 1][i], "event %d verdict %zu", n, i);
+	}
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 1);
+	cr_assert_eq(st.budget_stops, 1);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+	/* Outside a rule, verdict() is refused: a file that calls it does not load. */
+	vg_error err;
+	const char *src = "verdict('block', 'at load')\nrule('a', function(e) end)";
+	cr_assert_eq(vg_ruleset_load_string("v.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+	cr_assert(strstr(err.msg, "while a rule runs"), "%s", err.msg);
+}
+
 Test(engine, memory_is_capped)
 {
 	vg_ruleset *rs = load("rule('hog', function(e) local t = {} for i = 1, 1e9 do t[i] = "
