@@ -59,8 +59,6 @@ struct vg__rules_vm {
 	int rules_ref; /* Lua array of the rule functions, in definition order */
 	int cur_ref;   /* {the rule running, 1-based; 0 when none}, which verdict() reads */
 	int run_ref;   /* runner_src's function: the rules from one index on */
-	int begin_ref; /* l_begin, which makes an event's table */
-	int clear_ref; /* LuaJIT's table.clear */
 	vg__events *events;
 	vg__url_memo *urls;
 	vg__watch watch;
@@ -426,30 +424,36 @@ static int l_verdict(lua_State *L)
 	return 0;
 }
 
-/* The event's table, with the tables the last event used emptied first. Runs in a
- * pcall: making tables may raise (memory). */
+/* The runner's begin(): the event's table, and the list and count of the tables the
+ * last event used, which the runner empties. Making tables may raise (memory). */
 static int l_begin(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
 	int n = vg__events_begin(vm->events, vm->doc);
-	for (int i = 1; i <= n; i++) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->clear_ref);
-		lua_rawgeti(L, -2, i);
-		lua_call(L, 1, 0);
-	}
-	lua_pop(L, 1);
-	return 1;
+	lua_pushinteger(L, n);
+	return 3;
 }
 
 /* Runs the rules from index `from` on, calling each directly: a pcall per rule cost ~200
  * instructions, from C or from Lua alike (callgrind), ~2,000 per event for a pack of ten.
- * When a rule raises, the error unwinds this function too; vg__rules_vm_eval then blames
- * the rule cur names and calls again from the next one. Trusted code: rules cannot reach
- * it, the rule list or cur. */
+ * From the first rule it makes the event's table first (cur[1] is -1 meanwhile) and keeps
+ * it in cur[2] for later calls. When a rule raises, the error unwinds this function too;
+ * vg__rules_vm_eval then blames the rule cur[1] names and calls again from the next one.
+ * Trusted code: rules cannot reach it, the rule list or cur. */
 static const char runner_src[] =
-	"local cur, rules = ...\n"
+	"local cur, rules, begin, clear = ...\n"
 	"local n = #rules\n"
-	"return function(e, from)\n"
+	"return function(from)\n"
+	"	local e\n"
+	"	if from == 1 then\n"
+	"		cur[1] = -1\n"
+	"		local used, m\n"
+	"		e, used, m = begin()\n"
+	"		for i = 1, m do clear(used[i]) end\n"
+	"		cur[2] = e\n"
+	"	else\n"
+	"		e = cur[2]\n"
+	"	end\n"
 	"	for i = from, n do\n"
 	"		cur[1] = i\n"
 	"		rules[i](e)\n"
@@ -465,7 +469,16 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 		return vg_error_set(err, VG_EINTERNAL, "runner: %s", lua_tostring(L, -1));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cur_ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
-	if (lua_pcall(L, 2, 1, 0) != 0)
+	lua_pushlightuserdata(L, vm);
+	lua_pushcclosure(L, l_begin, 1);
+	/* LuaJIT's table.clear, from the registry's preload table (no require here). */
+	lua_getfield(L, LUA_REGISTRYINDEX, "_PRELOAD");
+	lua_getfield(L, -1, "table.clear");
+	lua_remove(L, -2);
+	if (!lua_isfunction(L, -1))
+		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
+	lua_call(L, 0, 1);
+	if (lua_pcall(L, 4, 1, 0) != 0)
 		return vg_error_set(err, VG_ENOMEM, "runner: %s", lua_tostring(L, -1));
 	vm->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
@@ -562,17 +575,6 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_newtable(L);
 	vm->rules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->events = vg__events_new(L);
-	lua_pushlightuserdata(L, vm);
-	lua_pushcclosure(L, l_begin, 1);
-	vm->begin_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	/* LuaJIT's table.clear, from the registry's preload table (no require here). */
-	lua_getfield(L, LUA_REGISTRYINDEX, "_PRELOAD");
-	lua_getfield(L, -1, "table.clear");
-	lua_remove(L, -2);
-	if (!lua_isfunction(L, -1))
-		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
-	lua_call(L, 0, 1);
-	vm->clear_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -739,30 +741,29 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *lin
 	vm->n_verdicts = 0;
 	vm->stats.events++;
 	uint64_t serial = ++vm->serial;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->begin_ref);
-	if (lua_pcall(L, 0, 1, 0) != 0) {
-		/* Only memory can fail here. */
-		vm->stats.rule_errors++;
-		if (vm->error_logs++ < 100)
-			vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=\"%s\"", vm->o.worker,
-			       (unsigned long long)seq, lua_msg(L));
-		lua_settop(L, base);
-		return;
-	}
 	/* The rules from `from` on; after a failure, again from the rule after it. Each call
 	 * is a new position for the watchdog, so the rules after a stopped one get a fresh
 	 * budget. */
 	int from = 1, n = (int)vm->n_rules;
 	while (from <= n) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->run_ref);
-		lua_pushvalue(L, base + 1);
 		lua_pushinteger(L, from);
 		bool stopped;
-		if (run(vm, 2, serial << 16 | ((uint64_t)from & 0xffff), &stopped) == 0)
+		if (run(vm, 1, serial << 16 | ((uint64_t)from & 0xffff), &stopped) == 0)
 			break;
+		int k = get_cur(vm);
+		if (k < 0) {
+			/* Making the event's tables failed: only memory can. */
+			vm->n_verdicts = 0;
+			vm->stats.rule_errors++;
+			if (vm->error_logs++ < 100)
+				vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=\"%s\"",
+				       vm->o.worker, (unsigned long long)seq, lua_msg(L));
+			set_cur(vm, 0);
+			break;
+		}
 		/* cur is below from when the stop came before the runner set it: the stop is
 		 * then for the rule it was about to call. */
-		int k = get_cur(vm);
 		k = k < from ? from : k;
 		/* A rule that fails sends none of its verdicts. */
 		while (vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1].rule == (uint32_t)(k - 1))
