@@ -82,31 +82,42 @@ Test(state, counter_keys_are_bounded)
 	vg_counters_free(c);
 }
 
+/* Exact up to 16 values; then HyperLogLog, whose hash is keyed at random per table, so
+ * each table errs its own way: over 20 tables every estimate stays within 8% (about 4.5
+ * standard errors of the 1.8% measured) and the mean error within 2.5%. */
 Test(state, distinct_exact_then_hyperloglog_within_bounds)
 {
-	vg_distinct *d = vg_distinct_new(16);
+	static const int checkpoints[] = {100, 1000, 5000, 10000, 12000, 100000};
+	enum { TABLES = 20, CPS = sizeof(checkpoints) / sizeof(checkpoints[0]) };
+	double sum_err[CPS] = {0};
 	vg_usec now = 1700000000 * S, w = 3600 * S;
 	char v[32];
-	uint64_t est = 0;
-	for (int i = 0; i < 16; i++) {
-		int n = snprintf(v, sizeof(v), "user%d", i);
-		est = vg_distinct_add(d, "ip", 2, v, (size_t)n, w, now);
-		cr_assert_eq(est, (uint64_t)i + 1, "exact up to 16");
-		/* Repeats do not count. */
-		cr_assert_eq(vg_distinct_add(d, "ip", 2, v, (size_t)n, w, now), (uint64_t)i + 1);
-	}
-	static const int checkpoints[] = {100, 1000, 10000, 100000};
-	int at = 16;
-	for (size_t c = 0; c < 4; c++) {
-		for (; at < checkpoints[c]; at++) {
-			int n = snprintf(v, sizeof(v), "user%d", at);
+	for (int t = 0; t < TABLES; t++) {
+		vg_distinct *d = vg_distinct_new(16);
+		uint64_t est = 0;
+		for (int i = 0; i < 16; i++) {
+			int n = snprintf(v, sizeof(v), "user%d", i);
 			est = vg_distinct_add(d, "ip", 2, v, (size_t)n, w, now);
+			cr_assert_eq(est, (uint64_t)i + 1, "exact up to 16");
+			/* Repeats do not count. */
+			cr_assert_eq(vg_distinct_add(d, "ip", 2, v, (size_t)n, w, now), (uint64_t)i + 1);
 		}
-		double err = fabs((double)est - checkpoints[c]) / checkpoints[c];
-		cr_assert_lt(err, 0.05, "at %d distinct the estimate %llu is %.1f%% off", checkpoints[c],
-			     (unsigned long long)est, err * 100);
+		int at = 16;
+		for (size_t c = 0; c < CPS; c++) {
+			for (; at < checkpoints[c]; at++) {
+				int n = snprintf(v, sizeof(v), "user%d", at);
+				est = vg_distinct_add(d, "ip", 2, v, (size_t)n, w, now);
+			}
+			double err = fabs((double)est - checkpoints[c]) / checkpoints[c];
+			cr_assert_lt(err, 0.08, "table %d: at %d distinct the estimate %llu is %.1f%% off",
+				     t, checkpoints[c], (unsigned long long)est, err * 100);
+			sum_err[c] += err;
+		}
+		vg_distinct_free(d);
 	}
-	vg_distinct_free(d);
+	for (size_t c = 0; c < CPS; c++)
+		cr_assert_lt(sum_err[c] / TABLES, 0.025, "at %d distinct the mean error is %.2f%%",
+			     checkpoints[c], 100 * sum_err[c] / TABLES);
 }
 
 Test(state, distinct_windows_rotate)
