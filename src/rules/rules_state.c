@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * The state rules keep between events, one set per worker: sliding-window counters,
- * distinct counts (exact up to 16 values, then HyperLogLog) and expiring labels. Each is
+ * distinct counts (exact up to 256 values, then HyperLogLog) and expiring labels. Each is
  * a bounded hash table of keys (ktable below), so memory is bounded by a key count fixed
  * at creation whatever the traffic: past the bound a key not used lately is forgotten
  * (CLOCK, an approximation of least recently used), which costs accuracy for a cold key
@@ -455,14 +455,21 @@ uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_use
 /* ---- distinct counts --------------------------------------------------------------------- */
 #define HLL_P 12
 #define HLL_M (1u << HLL_P)
-#define SMALL 16
+#define SMALL 16      /* values per window kept in the record itself */
+#define EXACT_MAX 256 /* distinct values counted exactly; past them, HyperLogLog */
 
+/* Exact up to EXACT_MAX, so that a threshold a rule is likely to test (20 accounts, 100
+ * addresses) is met exactly: HyperLogLog's linear counting is off by one at 20 values in
+ * one key of twenty (two values in one register). Past SMALL a window's values move to
+ * the heap: 2 KB each, no more than the registers that would follow. */
 typedef struct hll {
 	int64_t epoch; /* now / window of the current half */
-	/* Exact mode while regs is NULL: the value hashes of the current and the previous
-	 * window. */
-	uint64_t cur[SMALL], prev[SMALL];
-	uint8_t ncur, nprev;
+	/* Exact mode while regs is NULL: the value hashes of the two windows, window cur the
+	 * current one, in small[i] or (past SMALL) in big[i]; union_n counts their union. */
+	uint64_t small[2][SMALL];
+	uint64_t *big[2];
+	uint16_t n[2], union_n;
+	uint8_t cur;
 	/* HyperLogLog mode: the current window's registers, and the union of the current and
 	 * previous windows' with its running sum of 2^-M[j] and count of zero registers, so
 	 * an estimate costs O(1). */
@@ -479,6 +486,8 @@ struct vg_distinct {
 static void hll_done(void *p)
 {
 	hll *h = p;
+	free(h->big[0]);
+	free(h->big[1]);
 	free(h->regs);
 	free(h->merged);
 }
@@ -535,24 +544,36 @@ static bool in(const uint64_t *v, size_t n, uint64_t x)
 	return false;
 }
 
-static uint64_t small_union(const hll *h)
+/* Window i's values. */
+static uint64_t *win(hll *h, int i)
 {
-	uint64_t n = h->ncur;
-	for (size_t i = 0; i < h->nprev; i++)
-		if (!in(h->cur, h->ncur, h->prev[i]))
-			n++;
-	return n;
+	return h->big[i] ? h->big[i] : h->small[i];
 }
 
+/* Appends x to window i (which lacks it and holds fewer than EXACT_MAX). */
+static void win_add(hll *h, int i, uint64_t x)
+{
+	if (h->n[i] == SMALL && !h->big[i]) {
+		h->big[i] = vg_xmalloc(EXACT_MAX * sizeof(uint64_t));
+		memcpy(h->big[i], h->small[i], sizeof(h->small[i]));
+	}
+	win(h, i)[h->n[i]++] = x;
+}
+
+/* Leaves exact mode: both windows' values into fresh registers, the sets freed. */
 static void to_hll(hll *h)
 {
 	h->regs = vg_xcalloc(1, HLL_M);
 	h->merged = vg_xmalloc(HLL_M);
 	hll_reset_merged(h);
-	for (size_t i = 0; i < h->nprev; i++)
-		hll_insert(h, h->prev[i], false);
-	for (size_t i = 0; i < h->ncur; i++)
-		hll_insert(h, h->cur[i], true);
+	for (int i = 0; i < 2; i++) {
+		const uint64_t *v = win(h, i);
+		for (size_t k = 0; k < h->n[i]; k++)
+			hll_insert(h, v[k], i == h->cur);
+		free(h->big[i]);
+		h->big[i] = NULL;
+		h->n[i] = 0;
+	}
 }
 
 static uint64_t hll_estimate(const hll *h)
@@ -589,11 +610,14 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 					if (h->regs[j])
 						merged_set(h, j, h->regs[j]);
 			memset(h->regs, 0, HLL_M);
+		} else if (adjacent) {
+			/* The current window becomes the previous one; the old previous one's
+			 * storage is emptied for the new current window. */
+			h->cur ^= 1;
+			h->n[h->cur] = 0;
+			h->union_n = h->n[!h->cur];
 		} else {
-			if (adjacent)
-				memcpy(h->prev, h->cur, sizeof(h->cur));
-			h->nprev = adjacent ? h->ncur : 0;
-			h->ncur = 0;
+			h->n[0] = h->n[1] = h->union_n = 0;
 		}
 		h->epoch = epoch;
 	}
@@ -603,23 +627,17 @@ uint64_t vg_distinct_add(vg_distinct *d, const char *key, size_t key_len, const 
 	uint64_t x = vg__siphash(value, value_len, d->t.key[1], d->t.key[0], 1, 3);
 	bool current = epoch >= h->epoch; /* an older event only joins the union */
 	if (!h->regs) {
-		uint64_t *v = current ? h->cur : h->prev;
-		uint8_t *n = current ? &h->ncur : &h->nprev;
-		if (!in(v, *n, x)) {
-			if (*n < SMALL) {
-				v[(*n)++] = x;
-			} else {
-				to_hll(h);
-				hll_insert(h, x, current);
-				return hll_estimate(h);
-			}
+		int i = current ? h->cur : !h->cur;
+		if (in(win(h, i), h->n[i], x))
+			return h->union_n;
+		bool new_value = !in(win(h, !i), h->n[!i], x);
+		if (h->union_n + new_value <= EXACT_MAX) {
+			win_add(h, i, x);
+			h->union_n = (uint16_t)(h->union_n + new_value);
+			return h->union_n;
 		}
-		uint64_t u = small_union(h);
-		if (u <= SMALL)
-			return u;
 		/* Past the exact range: switch so later calls cost O(1). */
 		to_hll(h);
-		return hll_estimate(h);
 	}
 	hll_insert(h, x, current);
 	return hll_estimate(h);
