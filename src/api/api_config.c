@@ -22,7 +22,7 @@ const vg_opt vg_api_options[] = {
 	    "PDQ index snapshot for fast start-up; empty means <db>.pdq-index"),
 	OPT(log_level, VG_OPT_STRING, "info", 0, 0, NULL, true, "debug, info, warn or error"),
 	OPT(threads, VG_OPT_INT, "0", 0, 1024, "threads", false,
-	    "HTTP worker threads; 0 means four per CPU"),
+	    "HTTP worker threads; 0 means four per CPU, at most 64"),
 	OPT(max_image_bytes, VG_OPT_BYTES, "20MB", 1024, 1LL << 30, "bytes", false,
 	    "largest image body accepted (413 above)"),
 	OPT(max_json_bytes, VG_OPT_BYTES, "1MB", 1024, 256LL << 20, "bytes", false,

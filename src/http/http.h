@@ -36,7 +36,7 @@ typedef struct vg_http_route {
 
 typedef struct vg_http_config {
 	char listen[VG_OPT_STRING_MAX]; /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
-	int threads;               /* pool size; 0 = four per CPU */
+	int threads;               /* pool size; 0 = four per CPU, at most 64 */
 	size_t max_body_bytes;     /* default per route (1 MiB) */
 	size_t max_header_bytes;   /* request line and headers; 431 above */
 	unsigned max_connections;

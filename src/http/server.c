@@ -434,8 +434,11 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 	 * rule lanes, and while it waits its thread serves none of its connections; with
 	 * more threads than cores the CPU stays busy and group commits gather more requests
 	 * per fsync (at 100K events/s over 8 connections, 8 threads kept up where 2 fell
-	 * to half the rate). */
+	 * to half the rate). At most 64 by default: each thread keeps a database connection
+	 * with its own page cache. */
 	int threads = cfg->threads > 0 ? cfg->threads : 4 * vg_cpu_count();
+	if (cfg->threads <= 0 && threads > 64)
+		threads = 64;
 	/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: its SO_REUSEPORT would let a second vigil
 	 * bind the same port and silently take half the connections. MHD's default,
 	 * SO_REUSEADDR, still allows a restart while old connections sit in TIME_WAIT. */
