@@ -150,6 +150,15 @@ static int canonical_host(const char *s, const char *e, struct buf *b, vg_error 
 		if (rc != IDN2_OK)
 			return vg_error_set(err, VG_EINVAL, "bad international host: %s",
 					    idn2_strerror(rc));
+		/* Characters IDNA maps to nothing can hide a root dot ("example.\uFEFF" becomes
+		 * "example."): drop it here too, so the canonical form canonicalises to itself. */
+		size_t cn = strlen(conv);
+		if (cn && conv[cn - 1] == '.')
+			conv[--cn] = '\0';
+		if (!cn || conv[cn - 1] == '.') {
+			idn2_free(conv);
+			return vg_error_set(err, VG_EINVAL, "empty host or label");
+		}
 		host = conv;
 	}
 	int rc = 0;

@@ -35,6 +35,10 @@ Test(url, equivalent_spellings_agree)
 		{"https://example.com/img.jpg", "https://Example.COM:443/a/../img.jpg",
 		 "HTTPS://example.com./img.jpg#frag", "https://user:pw@example.com/./img.jpg",
 		 "https://example.com/%69mg.jpg", NULL},
+		/* A root dot hidden behind a character IDNA maps to nothing (U+FEFF): found by
+		 * the bank import fuzz target, whose canonical form was not a fixed point. */
+		{"https://example/login", "https://Example.\xef\xbb\xbf:443/a/../login",
+		 "https://example.\xef\xbb\xbf./login", NULL},
 		{"http://example.com/", "http://EXAMPLE.com", "http://example.com:80",
 		 "http://example.com/a/..", "http://example.com/.", NULL},
 		{"https://xn--bcher-kva.example/x", "https://b\xc3\xbc\x63her.example/x",
