@@ -166,9 +166,12 @@ static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size
 }
 
 /* Decoded lines are kept for the lanes, so each is decoded once, up to this many bytes
- * per request (nodes take more room than text: a hostile body of tiny values would need
- * ~12x its size); lines past it are decoded again in their lane. */
-#define KEPT_DOCS_BYTES(body) (2 * (body) + 65536)
+ * per request; lines past it are decoded again in their lane. A typical event's nodes
+ * take ~3.5x its text (the benchmarks' 205-byte events: ~700 bytes kept), a hostile body
+ * of tiny values ~12x, so: 4x the body, and at most 16 MB a request. */
+#define KEPT_DOCS_MAX ((size_t)16 << 20)
+#define KEPT_DOCS_BYTES(body) \
+	(4 * (body) + 65536 < KEPT_DOCS_MAX ? 4 * (body) + 65536 : KEPT_DOCS_MAX)
 
 /* A copy of doc in docs that outlives the next decode, or NULL when docs is full. */
 static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
