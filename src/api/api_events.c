@@ -176,8 +176,7 @@ static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size
 /* A copy of doc in docs that outlives the next decode, or NULL when docs is full. */
 static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
 {
-	void *mem = docs ? vg_arena_alloc(docs, vg_json_doc_copy_size(doc) + sizeof(vg_json_doc))
-			 : NULL;
+	void *mem = vg_arena_alloc(docs, vg_json_doc_copy_size(doc) + sizeof(vg_json_doc));
 	if (!mem)
 		return NULL;
 	vg_json_doc *kept = mem;

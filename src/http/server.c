@@ -284,7 +284,7 @@ static bool begin(vg_http_req *req)
 {
 	vg_http_server *srv = req->srv;
 	/* libmicrohttpd answers headers past its memory limit with a 431 of its own (HTML);
-	 * that limit is twice max_header_bytes (vg_http_server_start), so up to there the
+	 * that limit is twice max_header_bytes (vg_http_start), so up to there the
 	 * answer is ours, in the JSON error shape. */
 	size_t hbytes = strlen(req->method) + strlen(req->path) + 12;
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND,
