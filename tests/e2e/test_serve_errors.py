@@ -290,8 +290,14 @@ def test_conflicts_are_409(srv, bank):
 
 
 def test_raw_protocol_abuse_keeps_the_server_up(srv):
-    def raw(data):
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as c:
+    def raw(data, silent_ok=False):
+        """What the server answers to data, read until it closes. With silent_ok, a
+        server that neither answers nor closes within 2 s gives b"": libmicrohttpd may
+        keep a connection that never sent a request line until its idle timeout (its
+        edge-triggered epoll can miss the client's FIN that came with the data), which
+        holds only that connection."""
+        with socket.create_connection(("127.0.0.1", srv.port),
+                                      timeout=2 if silent_ok else 10) as c:
             out = b""
             try:
                 c.sendall(data)
@@ -303,6 +309,10 @@ def test_raw_protocol_abuse_keeps_the_server_up(srv):
                     chunk = c.recv(65536)
                 except ConnectionResetError:
                     return out
+                except TimeoutError:
+                    if silent_ok and not out:
+                        return out
+                    raise
                 if not chunk:
                     return out
                 out += chunk
@@ -329,9 +339,10 @@ def test_raw_protocol_abuse_keeps_the_server_up(srv):
     assert out.startswith(b"HTTP/1.1 4"), out[:100]
     out = raw(b"POST /v1/banks HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 4"), out[:100]
-    out = raw(b"GARBAGE\r\n\r\n")
+    out = raw(b"GARBAGE\r\n\r\n", silent_ok=True)
     assert out == b"" or out.startswith(b"HTTP/1.1 4"), out[:100]
-    out = raw(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 100)  # a TLS hello
+    out = raw(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 100,  # a TLS hello
+              silent_ok=True)
     assert out == b"" or out.startswith(b"HTTP/1.1 4"), out[:100]
     assert srv.get("/healthz").status_code == 200
     assert srv.get("/readyz").json()["status"] == "ready"
