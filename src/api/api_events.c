@@ -265,14 +265,19 @@ static void job_reset(act_job *j)
 	j->npb = j->nblocks = j->ncases = j->nhooks = j->skipped = 0;
 }
 
-/* The event's canonical "url" into out, or "" when it has none that canonicalises. The
- * line decoded before it was evaluated, so only the url can be missing here. */
-static void event_url(vg_json_doc *doc, const char *text, size_t len, char *out, size_t cap)
+/* The event's canonical "url" into out, or "" when it has none that canonicalises: from
+ * the line's kept doc, else decoded again into scratch (it decoded before it was
+ * evaluated, so only the url can be missing). */
+static void event_url(const vg__event_line *line, vg_json_doc *scratch, char *out, size_t cap)
 {
 	vg_error err;
+	const vg_json_doc *doc = line->doc;
 	out[0] = '\0';
-	if (vg_json_decode(doc, text, len, &err) != 0)
-		return;
+	if (!doc) {
+		if (vg_json_decode(scratch, line->text, line->len, &err) != 0)
+			return;
+		doc = scratch;
+	}
 	long k = vg_json_get(doc, 0, "url");
 	if (k < 0 || doc->nodes[k].type != VG_JSON_STRING)
 		return;
@@ -294,8 +299,8 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 		const char *rule = c->t[a->tally].rule;
 		if (!c->t[a->tally].acts)
 			continue;
-		/* The event's line number, from where its text sits in the body. */
-		uint64_t lineno = 0;
+		/* The event's line (its number, its kept doc), from where its text sits in the
+		 * body. */
 		size_t lo = 0, hi = j->nlines;
 		while (lo < hi) { /* lines are in body order, so their texts ascend */
 			size_t mid = lo + (hi - lo) / 2;
@@ -304,10 +309,12 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 			else
 				hi = mid;
 		}
+		const vg__event_line *line = &(vg__event_line){.text = a->text, .len = a->len};
 		if (lo < j->nlines && j->lines[lo].text == a->text)
-			lineno = j->lines[lo].line;
+			line = &j->lines[lo];
+		uint64_t lineno = line->line;
 		char url[VG_URL_MAX + 1] = "";
-		event_url(&doc, a->text, a->len, url, sizeof(url));
+		event_url(line, &doc, url, sizeof(url));
 		char reason[300];
 		snprintf(reason, sizeof(reason), "rule %s: %s", rule, a->reason);
 		int64_t case_id = 0;
