@@ -200,9 +200,10 @@ struct lua_State;
 typedef struct vg__events vg__events;
 vg__events *vg__events_new(struct lua_State *L);
 void vg__events_free(vg__events *ev);
-/* Starts the event doc: pushes its table and the array of the tables the last event
- * used, and returns how many that holds: the caller empties them (table.clear) before
- * any rule runs. */
+/* Starts the event doc: pushes its table, the array of the tables the last event used
+ * and its `type` string (nil when it has none), and returns how many tables the array
+ * holds: the caller empties them (table.clear) before any rule runs, then stores the
+ * type in the event's table (every rule pack reads it, most rules first thing). */
 int vg__events_begin(vg__events *ev, const vg_json_doc *doc);
 
 /* The rule budget (rules_watchdog.c): a state publishes what it runs, a watchdog thread

@@ -45,6 +45,8 @@ typedef struct slot {
 } slot;
 
 typedef struct etab {
+	struct vg__events *ev; /* its owner, for load() */
+	int index;             /* in ev->tabs */
 	bool used;
 	int ref;           /* the table, in the registry */
 	const void *table; /* its address (LuaJIT's tables do not move) */
@@ -76,6 +78,9 @@ static void etab_free(vg__events *ev, int t)
 		free(et->slots[i].key);
 	luaL_unref(ev->L, LUA_REGISTRYINDEX, et->ref);
 	memset(et, 0, sizeof(*et));
+	/* A rule may have kept the table: its load() still finds its etab, and raises. */
+	et->ev = ev;
+	et->index = t;
 }
 
 static int l_load(lua_State *L);
@@ -94,9 +99,8 @@ static int etab_take(vg__events *ev)
 	et->used = true;
 	lua_createtable(L, 0, 8);
 	lua_createtable(L, 0, 4);
-	lua_pushlightuserdata(L, ev);
-	lua_pushinteger(L, t);
-	lua_pushcclosure(L, l_load, 2);
+	lua_pushlightuserdata(L, et);
+	lua_pushcclosure(L, l_load, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, l_readonly);
 	lua_setfield(L, -2, "__newindex");
@@ -165,7 +169,7 @@ static long member(const vg_json_doc *doc, size_t obj, const char *key, size_t l
 	size_t j = obj + 1;
 	for (uint32_t k = 0; k < doc->nodes[obj].len; k++) {
 		const vg_json_node *kn = &doc->nodes[j];
-		if (kn->len == len && memcmp(kn->v.str, key, len) == 0)
+		if (kn->len == len && kn->v.str[0] == key[0] && memcmp(kn->v.str, key, len) == 0)
 			found = (long)j + 1;
 		j = doc->nodes[j + 1].next;
 	}
@@ -225,8 +229,9 @@ static void check_live(vg__events *ev, int t, int idx)
 /* __index of an event table: load(table, key). */
 static int l_load(lua_State *L)
 {
-	vg__events *ev = lua_touserdata(L, lua_upvalueindex(1));
-	int t = (int)lua_tointeger(L, lua_upvalueindex(2));
+	const etab *et = lua_touserdata(L, lua_upvalueindex(1));
+	vg__events *ev = et->ev;
+	int t = et->index;
 	check_live(ev, t, 1);
 	if (lua_type(L, 2) != LUA_TSTRING) {
 		lua_pushnil(L); /* JSON objects have string keys only */
@@ -341,6 +346,10 @@ vg__events *vg__events_new(lua_State *L)
 {
 	vg__events *ev = vg_xcalloc(1, sizeof(*ev));
 	ev->L = L;
+	for (int t = 0; t < ETABS_MAX; t++) {
+		ev->tabs[t].ev = ev;
+		ev->tabs[t].index = t;
+	}
 	lua_newtable(L);
 	ev->used_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	top_take(ev);
@@ -381,6 +390,11 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc)
 	ev->n_used = 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
+	long t = member(doc, 0, "type", 4);
+	if (t >= 0 && doc->nodes[t].type == VG_JSON_STRING)
+		lua_pushlstring(L, doc->nodes[t].v.str, doc->nodes[t].len);
+	else
+		lua_pushnil(L);
 	return n;
 }
 

@@ -59,6 +59,7 @@ struct vg__rules_vm {
 	int rules_ref; /* Lua array of the rule functions, in definition order */
 	int cur_ref;   /* {the rule running, 1-based; 0 when none}, which verdict() reads */
 	int run_ref;   /* runner_src's function: the rules from one index on */
+	int rawset_ref; /* Lua's own rawset, for the runner (rules get one that refuses events) */
 	vg__events *events;
 	vg__url_memo *urls;
 	vg__watch watch;
@@ -227,9 +228,14 @@ static int run(vg__rules_vm *vm, int nargs, uint64_t position, bool *ret_stopped
 }
 
 /* ---- argument helpers ------------------------------------------------------------------- */
+/* The state's vm is its allocator's user data: reading it costs a few loads, an upvalue
+ * read through the C API ten times that, and the functions rules call read it on every
+ * call. */
 static vg__rules_vm *self(lua_State *L)
 {
-	vg__rules_vm *vm = lua_touserdata(L, lua_upvalueindex(1));
+	void *ud = NULL;
+	lua_getallocf(L, &ud);
+	vg__rules_vm *vm = ud;
 	if (!vm || vm->magic != VM_MAGIC)
 		luaL_error(L, "vigil: internal error (bad rules state)");
 	return vm;
@@ -238,10 +244,11 @@ static vg__rules_vm *self(lua_State *L)
 /* A string or number argument (numbers become their decimal text, as Lua prints them). */
 static const char *arg_str(lua_State *L, int i, const char *what, size_t *len)
 {
-	int t = lua_type(L, i);
-	if (t != LUA_TSTRING && t != LUA_TNUMBER)
-		luaL_error(L, "%s must be a string or a number, not %s", what, lua_typename(L, t));
-	return lua_tolstring(L, i, len);
+	/* lua_tolstring answers NULL for every other type: one API call, not two. */
+	const char *s = lua_tolstring(L, i, len);
+	if (!s)
+		luaL_error(L, "%s must be a string or a number, not %s", what, luaL_typename(L, i));
+	return s;
 }
 
 static vg_usec arg_window(lua_State *L, int i, const char *what)
@@ -402,7 +409,7 @@ static int l_verdict(lua_State *L)
 		return luaL_error(L, "unknown action '%s': use allow, block, challenge, review or report", a);
 	size_t n = 0;
 	const char *reason = lua_isnoneornil(L, 2) ? "" : arg_str(L, 2, "a verdict's reason", &n);
-	lua_rawgeti(L, lua_upvalueindex(2), 1);
+	lua_rawgeti(L, lua_upvalueindex(1), 1);
 	int r = (int)lua_tointeger(L, -1) - 1;
 	lua_pop(L, 1);
 	if (r < 0)
@@ -424,14 +431,17 @@ static int l_verdict(lua_State *L)
 	return 0;
 }
 
-/* The runner's begin(): the event's table, and the list and count of the tables the
- * last event used, which the runner empties. Making tables may raise (memory). */
+/* The runner's begin(): the event's table, the list and count of the tables the last
+ * event used, which the runner empties, and the event's type, which it then stores in
+ * the table: a field every event has and nearly every rule reads, so reading it need
+ * not go through load(). Making tables may raise (memory). */
 static int l_begin(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
 	int n = vg__events_begin(vm->events, vm->doc);
 	lua_pushinteger(L, n);
-	return 3;
+	lua_insert(L, -2);
+	return 4;
 }
 
 /* Runs the rules from index `from` on, calling each directly: a pcall per rule cost ~200
@@ -441,15 +451,16 @@ static int l_begin(lua_State *L)
  * vg__rules_vm_eval then blames the rule cur[1] names and calls again from the next one.
  * Trusted code: rules cannot reach it, the rule list or cur. */
 static const char runner_src[] =
-	"local cur, rules, begin, clear = ...\n"
+	"local cur, rules, begin, clear, rawset = ...\n"
 	"local n = #rules\n"
 	"return function(from)\n"
 	"	local e\n"
 	"	if from == 1 then\n"
 	"		cur[1] = -1\n"
-	"		local used, m\n"
-	"		e, used, m = begin()\n"
+	"		local used, m, type\n"
+	"		e, used, m, type = begin()\n"
 	"		for i = 1, m do clear(used[i]) end\n"
+	"		if type then rawset(e, 'type', type) end\n"
 	"		cur[2] = e\n"
 	"	else\n"
 	"		e = cur[2]\n"
@@ -469,8 +480,7 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 		return vg_error_set(err, VG_EINTERNAL, "runner: %s", lua_tostring(L, -1));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cur_ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
-	lua_pushlightuserdata(L, vm);
-	lua_pushcclosure(L, l_begin, 1);
+	lua_pushcfunction(L, l_begin);
 	/* LuaJIT's table.clear, from the registry's preload table (no require here). */
 	lua_getfield(L, LUA_REGISTRYINDEX, "_PRELOAD");
 	lua_getfield(L, -1, "table.clear");
@@ -478,7 +488,8 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 	if (!lua_isfunction(L, -1))
 		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
 	lua_call(L, 0, 1);
-	if (lua_pcall(L, 4, 1, 0) != 0)
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rawset_ref);
+	if (lua_pcall(L, 5, 1, 0) != 0)
 		return vg_error_set(err, VG_ENOMEM, "runner: %s", lua_tostring(L, -1));
 	vm->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
@@ -526,10 +537,9 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction fn)
 	lua_call(L, 1, 0);
 }
 
-static void set_fn(lua_State *L, vg__rules_vm *vm, const char *name, lua_CFunction fn)
+static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
 {
-	lua_pushlightuserdata(L, vm);
-	lua_pushcclosure(L, fn, 1);
+	lua_pushcfunction(L, fn);
 	lua_setglobal(L, name);
 }
 
@@ -557,23 +567,23 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	 * registry's _LOADED table is reachable from nothing a rule can call. */
 	lua_pushcfunction(L, l_load);
 	lua_setglobal(L, "load");
-	set_fn(L, vm, "rule", l_rule);
-	set_fn(L, vm, "count", l_count);
-	set_fn(L, vm, "distinct", l_distinct);
-	set_fn(L, vm, "label", l_label);
-	set_fn(L, vm, "has_label", l_has_label);
-	set_fn(L, vm, "match", l_match);
+	set_fn(L, "rule", l_rule);
+	set_fn(L, "count", l_count);
+	set_fn(L, "distinct", l_distinct);
+	set_fn(L, "label", l_label);
+	set_fn(L, "has_label", l_has_label);
+	set_fn(L, "match", l_match);
 	lua_createtable(L, 1, 0);
 	lua_pushinteger(L, 0);
 	lua_rawseti(L, -2, 1);
 	lua_pushvalue(L, -1);
 	vm->cur_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pushlightuserdata(L, vm);
-	lua_insert(L, -2);
-	lua_pushcclosure(L, l_verdict, 2); /* the vm, and the table naming the rule running */
+	lua_pushcclosure(L, l_verdict, 1); /* the table naming the rule running */
 	lua_setglobal(L, "verdict");
 	lua_newtable(L);
 	vm->rules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_getglobal(L, "rawset");
+	vm->rawset_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->events = vg__events_new(L);
 	return 0;
 }
