@@ -6,13 +6,14 @@
 -- Events go to workers by "ip" (the default partition key), so counters keyed by
 -- address are exact; the ones keyed by user see the events of that user from
 -- addresses on the same worker, which is what an attacker working from one address
--- produces (docs/rules.md, "Workers and partitioning").
+-- produces (docs/rules.md, "Workers and partitioning"). Each rule names the event
+-- types it is for (`on`), so the others never call it.
 
 -- Password guessing from one address: every failed login from the 10th in five
 -- minutes is challenged, from the 30th blocked. Each attempt is decided on its own, so
 -- every attempt past a threshold gets the verdict.
-rule("failed-logins", function(e)
-	if e.type ~= "login" or e.ok then return end
+rule("failed-logins", {on = "login"}, function(e)
+	if e.ok then return end
 	local n = count("login-fail:" .. e.ip, "5m")
 	if n >= 30 then
 		verdict("block", n .. " failed logins from " .. e.ip .. " in 5m")
@@ -24,8 +25,8 @@ end)
 -- Credential stuffing: one address trying many accounts. The login that brings an
 -- address to 20 accounts in an hour labels it, and the address's logins are blocked for
 -- the hour that follows.
-rule("credential-stuffing", function(e)
-	if e.type ~= "login" or not e.user then return end
+rule("credential-stuffing", {on = "login"}, function(e)
+	if not e.user then return end
 	if has_label("ip", e.ip, "stuffing") then
 		verdict("block", e.ip .. " is stuffing credentials")
 	elseif distinct("login-users:" .. e.ip, e.user.id, "1h") >= 20 then
@@ -36,8 +37,8 @@ end)
 
 -- Account takeover: five failed logins on an account within the hour, then a login
 -- that succeeds, marks the account suspect for a day and asks for a second factor.
-rule("account-takeover", function(e)
-	if e.type ~= "login" or not e.user then return end
+rule("account-takeover", {on = "login"}, function(e)
+	if not e.user then return end
 	local id = e.user.id
 	if not e.ok then
 		if count("login-fail-user:" .. id, "1h") >= 5 then
@@ -50,9 +51,8 @@ rule("account-takeover", function(e)
 end)
 
 -- What a suspect account uploads or pays goes to a person before it takes effect.
-rule("suspect-activity", function(e)
-	if (e.type == "upload" or e.type == "payment") and e.user
-		and has_label("user", e.user.id, "suspect") then
+rule("suspect-activity", {on = {"upload", "payment"}}, function(e)
+	if e.user and has_label("user", e.user.id, "suspect") then
 		verdict("review", e.type .. " by suspect account " .. e.user.id)
 	end
 end)
@@ -63,8 +63,8 @@ local function network(ip)
 	return ip:match("^(%d+%.%d+%.%d+)%.%d+$") or ip:match("^(%x*:%x*:%x*):")
 end
 
-rule("new-account-burst", function(e)
-	if e.type ~= "signup" or not e.ip then return end
+rule("new-account-burst", {on = "signup"}, function(e)
+	if not e.ip then return end
 	local net = network(e.ip)
 	if not net then return end
 	local n = count("signups:" .. net, "10m")

@@ -10,8 +10,8 @@ end)
 
 -- Request rate: past 1,000 HTTP requests from one address in ten seconds, every
 -- request is challenged.
-rule("request-rate", function(e)
-	if e.type == "http" and count("requests:" .. e.ip, "10s") > 1000 then
+rule("request-rate", {on = "http"}, function(e)
+	if count("requests:" .. e.ip, "10s") > 1000 then
 		verdict("challenge", "over 1000 requests from " .. e.ip .. " in 10s")
 	end
 end)
@@ -19,8 +19,8 @@ end)
 -- A stricter limit on trial: 500 in ten seconds, in shadow mode so its verdicts are
 -- counted next to request-rate's before it replaces it. It keeps its own counter, since
 -- count() adds one on every call.
-rule("request-rate-trial", function(e)
-	if e.type == "http" and count("requests-trial:" .. e.ip, "10s") > 500 then
+rule("request-rate-trial", {on = "http", shadow = true}, function(e)
+	if count("requests-trial:" .. e.ip, "10s") > 500 then
 		verdict("challenge", "over 500 requests from " .. e.ip .. " in 10s")
 	end
-end, {shadow = true})
+end)

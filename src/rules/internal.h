@@ -176,9 +176,15 @@ typedef struct vg__rules_vm_opts {
 int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__rules_vm **ret,
 		     vg_error *err);
 void vg__rules_vm_free(vg__rules_vm *vm);
-/* Runs every rule on the decoded doc; verdicts go to fn. now is the event's time. */
-void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
-		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx);
+/* What the engine itself reads of an event, found in one pass over its top level. */
+typedef struct vg__event_head {
+	long type;    /* the node of its "type" when that is a string, else -1 */
+	vg_usec time; /* see vg__rules_event_head */
+} vg__event_head;
+
+/* Runs every rule on the decoded doc, whose head is h; verdicts go to fn. */
+void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event_head *h,
+		       const char *line, size_t len, uint64_t seq, vg_verdict_fn *fn, void *ctx);
 vg_rules_stats *vg__rules_vm_stats(vg__rules_vm *vm);
 /* Rule i's name and its own error and budget-stop counts; NULL past the last rule. */
 const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t *ret_errors,
@@ -204,7 +210,15 @@ void vg__events_free(vg__events *ev);
  * and its `type` string (nil when it has none), and returns how many tables the array
  * holds: the caller empties them (table.clear) before any rule runs, then stores the
  * type in the event's table (every rule pack reads it, most rules first thing). */
-int vg__events_begin(vg__events *ev, const vg_json_doc *doc);
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node);
+
+/* Dispatch by event type (rules_dispatch.c). on_parse reads a rule's options table (at
+ * stack index opts) and pushes the list of the types its `on` names, or nil; raises on a
+ * bad one. dispatch_build reads the rule functions (array at rules) and those lists (at
+ * on, nil for a rule of every type) of n rules and pushes the runner's table from type
+ * to list, then the list for the other types. */
+void vg__rules_on_parse(struct lua_State *L, int opts);
+void vg__rules_dispatch_build(struct lua_State *L, int rules, int on, int n);
 
 /* The rule budget (rules_watchdog.c): a state publishes what it runs, a watchdog thread
  * stops a run that has used more than budget_ms of CPU time. */
@@ -231,9 +245,10 @@ bool vg__watch_end(vg__watch *w);
  * the stop came too late (the hook is taken off; go on). */
 bool vg__watch_hook(vg__watch *w);
 
-/* The event's time: a top-level numeric "ts" (seconds since the epoch) when present and
- * sane, else the wall clock. Replays of old logs thus see their own windows. */
-vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall);
+/* The event's head. Its time is a top-level numeric "ts" (seconds since the epoch)
+ * when present and sane, else the wall clock: replays of old logs see their own
+ * windows. */
+void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret);
 
 /* Labels from the store (live ones) into l; and writes to the store. */
 int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err);

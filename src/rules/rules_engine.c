@@ -207,15 +207,16 @@ static void process(worker *w, batch *b)
 				e->on_error(b->seq[i], err.msg, e->error_ctx);
 			continue;
 		}
-		long t = vg_json_get(&w->doc, 0, "type");
-		if (t < 0 || w->doc.nodes[t].type != VG_JSON_STRING) {
+		vg__event_head h;
+		vg__rules_event_head(&w->doc, wall, &h);
+		if (h.type < 0) {
 			vg__rules_vm_stats(w->vm)->bad_events++;
 			if (e->on_error)
 				e->on_error(b->seq[i], "an event needs a string \"type\"", e->error_ctx);
 			continue;
 		}
-		vg__rules_vm_eval(w->vm, &w->doc, line, len, b->seq[i],
-				  vg__rules_event_time(&w->doc, wall), e->o.on_verdict, e->o.ctx);
+		vg__rules_vm_eval(w->vm, &w->doc, &h, line, len, b->seq[i], e->o.on_verdict,
+				  e->o.ctx);
 	}
 }
 
@@ -554,18 +555,18 @@ int vg_rules_runner_eval(vg_rules_runner *r, const char *line, size_t len, vg_ve
 		return vg_error_set(err, VG_ETOOBIG, "event of %zu bytes is over the limit of %zu",
 				    len, r->o.max_event_bytes);
 	}
+	vg__event_head h;
 	int rc = vg_json_decode(&r->doc, line, len, err);
 	if (rc == 0) {
-		long t = vg_json_get(&r->doc, 0, "type");
-		if (t < 0 || r->doc.nodes[t].type != VG_JSON_STRING)
+		vg__rules_event_head(&r->doc, vg_time_now(), &h);
+		if (h.type < 0)
 			rc = vg_error_set(err, VG_EINVAL, "an event needs a string \"type\"");
 	}
 	if (rc) {
 		vg__rules_vm_stats(r->vm)->bad_events++;
 		return rc;
 	}
-	vg__rules_vm_eval(r->vm, &r->doc, line, len, seq,
-			  vg__rules_event_time(&r->doc, vg_time_now()), fn, ctx);
+	vg__rules_vm_eval(r->vm, &r->doc, &h, line, len, seq, fn, ctx);
 	return 0;
 }
 
@@ -612,8 +613,9 @@ void vg_json_doc_copy(const vg_json_doc *doc, void *mem, vg_json_doc *ret)
 void vg_rules_runner_eval_doc(vg_rules_runner *r, const vg_json_doc *doc, const char *line,
 			      size_t len, vg_verdict_fn *fn, void *ctx)
 {
-	vg__rules_vm_eval(r->vm, doc, line, len, r->seq++,
-			  vg__rules_event_time(doc, vg_time_now()), fn, ctx);
+	vg__event_head h;
+	vg__rules_event_head(doc, vg_time_now(), &h);
+	vg__rules_vm_eval(r->vm, doc, &h, line, len, r->seq++, fn, ctx);
 }
 
 struct vg_rules_label_batch {

@@ -371,7 +371,7 @@ void vg__events_free(vg__events *ev)
 	free(ev);
 }
 
-int vg__events_begin(vg__events *ev, const vg_json_doc *doc)
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
 {
 	lua_State *L = ev->L;
 	int n = ev->n_used;
@@ -390,9 +390,8 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc)
 	ev->n_used = 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
-	long t = member(doc, 0, "type", 4);
-	if (t >= 0 && doc->nodes[t].type == VG_JSON_STRING)
-		lua_pushlstring(L, doc->nodes[t].v.str, doc->nodes[t].len);
+	if (type_node >= 0)
+		lua_pushlstring(L, doc->nodes[type_node].v.str, doc->nodes[type_node].len);
 	else
 		lua_pushnil(L);
 	return n;

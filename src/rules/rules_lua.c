@@ -57,7 +57,10 @@ struct vg__rules_vm {
 	bool loading;
 	bool watched;
 	int rules_ref; /* Lua array of the rule functions, in definition order */
-	int cur_ref;   /* {the rule running, 1-based; 0 when none}, which verdict() reads */
+	int on_ref;    /* Lua array: rule i's event types (its `on`), nil for every type */
+	/* {the position of the rule running in the event's list, 1-based (0: none, -1:
+	 * making the event's table); the event's table; its list (rules_dispatch.c)} */
+	int cur_ref;
 	int run_ref;   /* runner_src's function: the rules from one index on */
 	int rawset_ref; /* Lua's own rawset, for the runner (rules get one that refuses events) */
 	vg__events *events;
@@ -65,6 +68,7 @@ struct vg__rules_vm {
 	vg__watch watch;
 	/* The run in progress. */
 	const vg_json_doc *doc;
+	long type_node; /* its "type" string's node, or -1 */
 	uint64_t seq, serial; /* the caller's number; runs (events, files) so far */
 	vg_usec now;
 	pending *verdicts; /* MAX_VERDICTS_PER_RULE per rule */
@@ -267,6 +271,17 @@ static vg_usec arg_window(lua_State *L, int i, const char *what)
 	return w;
 }
 
+/* The rule (0-based) at position j of the running event's list; cur at stack index c. */
+static int rule_at(lua_State *L, int c, int j)
+{
+	lua_rawgeti(L, c, 3);
+	lua_rawgeti(L, -1, 2);
+	lua_rawgeti(L, -1, j);
+	int r = (int)lua_tointeger(L, -1) - 1;
+	lua_pop(L, 3);
+	return r;
+}
+
 /* ---- the functions rules call -------------------------------------------------------------- */
 static int l_rule(lua_State *L)
 {
@@ -275,6 +290,10 @@ static int l_rule(lua_State *L)
 		return luaL_error(L, "rule() may only be called when the rules file loads");
 	size_t n;
 	const char *name = luaL_checklstring(L, 1, &n);
+	lua_settop(L, 3);
+	/* rule(NAME, OPTIONS, fn) reads better with `on` than options after the body. */
+	if (lua_istable(L, 2) && lua_isfunction(L, 3))
+		lua_insert(L, 2);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	if (n == 0 || n > VG_RULES_NAME_MAX)
 		return luaL_error(L, "a rule name has 1 to %d bytes", VG_RULES_NAME_MAX);
@@ -288,11 +307,12 @@ static int l_rule(lua_State *L)
 		if (strcmp(vm->rules[i].name, name) == 0)
 			return luaL_error(L, "rule '%s' is defined twice", name);
 	bool shadow = false;
-	if (!lua_isnoneornil(L, 3)) {
+	if (!lua_isnil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
 		lua_getfield(L, 3, "shadow");
 		shadow = lua_toboolean(L, -1);
 		lua_pop(L, 1);
+		vg__rules_on_parse(L, 3);
 	}
 	if (vm->n_rules == vm->cap_rules) {
 		vm->cap_rules = vm->cap_rules ? vm->cap_rules * 2 : 16;
@@ -305,6 +325,11 @@ static int l_rule(lua_State *L)
 	memcpy(r->name, name, n + 1);
 	r->shadow = shadow;
 	r->errors = r->budget_stops = 0;
+	if (lua_gettop(L) > 3) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->on_ref);
+		lua_pushvalue(L, 4);
+		lua_rawseti(L, -2, (int)vm->n_rules);
+	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
 	lua_pushvalue(L, 2);
 	lua_rawseti(L, -2, (int)vm->n_rules);
@@ -410,10 +435,11 @@ static int l_verdict(lua_State *L)
 	size_t n = 0;
 	const char *reason = lua_isnoneornil(L, 2) ? "" : arg_str(L, 2, "a verdict's reason", &n);
 	lua_rawgeti(L, lua_upvalueindex(1), 1);
-	int r = (int)lua_tointeger(L, -1) - 1;
+	int j = (int)lua_tointeger(L, -1);
 	lua_pop(L, 1);
-	if (r < 0)
+	if (j <= 0)
 		return luaL_error(L, "verdict() may only be called while a rule runs");
+	int r = rule_at(L, lua_upvalueindex(1), j);
 	/* This rule's verdicts are the last ones pending: rules run one after another. */
 	size_t mine = 0;
 	while (mine < vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1 - mine].rule == (uint32_t)r)
@@ -438,36 +464,44 @@ static int l_verdict(lua_State *L)
 static int l_begin(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
-	int n = vg__events_begin(vm->events, vm->doc);
+	int n = vg__events_begin(vm->events, vm->doc, vm->type_node);
 	lua_pushinteger(L, n);
 	lua_insert(L, -2);
 	return 4;
 }
 
-/* Runs the rules from index `from` on, calling each directly: a pcall per rule cost ~200
- * instructions, from C or from Lua alike (callgrind), ~2,000 per event for a pack of ten.
- * From the first rule it makes the event's table first (cur[1] is -1 meanwhile) and keeps
- * it in cur[2] for later calls. When a rule raises, the error unwinds this function too;
- * vg__rules_vm_eval then blames the rule cur[1] names and calls again from the next one.
- * Trusted code: rules cannot reach it, the rule list or cur. */
+/* Runs the rules of the event's list from position `from` on, calling each directly: a
+ * pcall per rule cost ~200 instructions, from C or from Lua alike (callgrind), ~2,000
+ * per event for a pack of ten. From the first position it makes the event's table
+ * (cur[1] is -1 meanwhile), stores its type in it, picks the list of rules for that
+ * type (rules_dispatch.c) and keeps table and list in cur for later calls. When a rule
+ * raises, the error unwinds this function too; vg__rules_vm_eval then blames the rule
+ * at the position cur[1] names and calls again from the next one. Trusted code: rules
+ * cannot reach it, the lists or cur. */
 static const char runner_src[] =
-	"local cur, rules, begin, clear, rawset = ...\n"
-	"local n = #rules\n"
+	"local cur, lists, all, begin, clear, rawset = ...\n"
 	"return function(from)\n"
-	"	local e\n"
+	"	local e, l\n"
 	"	if from == 1 then\n"
 	"		cur[1] = -1\n"
 	"		local used, m, type\n"
 	"		e, used, m, type = begin()\n"
 	"		for i = 1, m do clear(used[i]) end\n"
-	"		if type then rawset(e, 'type', type) end\n"
+	"		l = all\n"
+	"		if type then\n"
+	"			rawset(e, 'type', type)\n"
+	"			l = lists[type] or all\n"
+	"		end\n"
 	"		cur[2] = e\n"
+	"		cur[3] = l\n"
 	"	else\n"
 	"		e = cur[2]\n"
+	"		l = cur[3]\n"
 	"	end\n"
-	"	for i = from, n do\n"
-	"		cur[1] = i\n"
-	"		rules[i](e)\n"
+	"	local fns = l[1]\n"
+	"	for j = from, #fns do\n"
+	"		cur[1] = j\n"
+	"		fns[j](e)\n"
 	"	end\n"
 	"	cur[1] = 0\n"
 	"end\n";
@@ -480,6 +514,10 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 		return vg_error_set(err, VG_EINTERNAL, "runner: %s", lua_tostring(L, -1));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cur_ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rules_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->on_ref);
+	vg__rules_dispatch_build(L, -2, -1, (int)vm->n_rules);
+	lua_remove(L, -3);
+	lua_remove(L, -3);
 	lua_pushcfunction(L, l_begin);
 	/* LuaJIT's table.clear, from the registry's preload table (no require here). */
 	lua_getfield(L, LUA_REGISTRYINDEX, "_PRELOAD");
@@ -489,7 +527,7 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
 	lua_call(L, 0, 1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rawset_ref);
-	if (lua_pcall(L, 5, 1, 0) != 0)
+	if (lua_pcall(L, 6, 1, 0) != 0)
 		return vg_error_set(err, VG_ENOMEM, "runner: %s", lua_tostring(L, -1));
 	vm->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
@@ -511,6 +549,18 @@ static int get_cur(vg__rules_vm *vm)
 	int i = (int)lua_tointeger(vm->L, -1);
 	lua_pop(vm->L, 2);
 	return i;
+}
+
+/* The number of rules in the running event's list. */
+static int list_len(vg__rules_vm *vm)
+{
+	lua_State *L = vm->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cur_ref);
+	lua_rawgeti(L, -1, 3);
+	lua_rawgeti(L, -1, 1);
+	int n = (int)lua_objlen(L, -1);
+	lua_pop(L, 3);
+	return n;
 }
 
 /* load(text [, name]): source text only, in the rules' environment. */
@@ -573,7 +623,7 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	set_fn(L, "label", l_label);
 	set_fn(L, "has_label", l_has_label);
 	set_fn(L, "match", l_match);
-	lua_createtable(L, 1, 0);
+	lua_createtable(L, 3, 0);
 	lua_pushinteger(L, 0);
 	lua_rawseti(L, -2, 1);
 	lua_pushvalue(L, -1);
@@ -582,6 +632,8 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_setglobal(L, "verdict");
 	lua_newtable(L);
 	vm->rules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_newtable(L);
+	vm->on_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_getglobal(L, "rawset");
 	vm->rawset_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->events = vg__events_new(L);
@@ -678,18 +730,29 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 }
 
 /* ---- evaluation --------------------------------------------------------------------------- */
-vg_usec vg__rules_event_time(const vg_json_doc *doc, vg_usec wall)
+void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret)
 {
-	long i = vg_json_get(doc, 0, "ts");
-	if (i < 0)
-		return wall;
-	const vg_json_node *nd = &doc->nodes[i];
-	double s = nd->type == VG_JSON_INT ? (double)nd->v.i
-		   : nd->type == VG_JSON_REAL ? nd->v.d : -1;
-	/* 1e6..1e11 s covers 1970-01-12 to year 5138: anything else is not seconds. */
-	if (!(s >= 1e6 && s < 1e11))
-		return wall;
-	return (vg_usec)(s * 1e6);
+	long type = -1, ts = -1;
+	size_t j = 1;
+	/* Repeated keys: the last one counts, as everywhere else. */
+	for (uint32_t k = 0; doc->n && k < doc->nodes[0].len; k++) {
+		const vg_json_node *kn = &doc->nodes[j];
+		if (kn->len == 4 && memcmp(kn->v.str, "type", 4) == 0)
+			type = (long)j + 1;
+		else if (kn->len == 2 && memcmp(kn->v.str, "ts", 2) == 0)
+			ts = (long)j + 1;
+		j = doc->nodes[j + 1].next;
+	}
+	ret->type = type >= 0 && doc->nodes[type].type == VG_JSON_STRING ? type : -1;
+	ret->time = wall;
+	if (ts >= 0) {
+		const vg_json_node *nd = &doc->nodes[ts];
+		double s = nd->type == VG_JSON_INT ? (double)nd->v.i
+			   : nd->type == VG_JSON_REAL ? nd->v.d : -1;
+		/* 1e6..1e11 s covers 1970-01-12 to year 5138: anything else is not seconds. */
+		if (s >= 1e6 && s < 1e11)
+			ret->time = (vg_usec)(s * 1e6);
+	}
 }
 
 /* Counts and logs rule r's failure (at most 100 messages per state, so a broken rule
@@ -740,22 +803,23 @@ static void deliver(vg__rules_vm *vm, const char *line, size_t len, vg_verdict_f
 	}
 }
 
-void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *line, size_t len,
-		       uint64_t seq, vg_usec now, vg_verdict_fn *fn, void *ctx)
+void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event_head *h,
+		       const char *line, size_t len, uint64_t seq, vg_verdict_fn *fn, void *ctx)
 {
 	lua_State *L = vm->L;
 	int base = lua_gettop(L);
-	vm->now = now;
+	vm->now = h->time;
 	vm->seq = seq;
 	vm->doc = doc;
+	vm->type_node = h->type;
 	vm->n_verdicts = 0;
 	vm->stats.events++;
 	uint64_t serial = ++vm->serial;
 	/* The rules from `from` on; after a failure, again from the rule after it. Each call
 	 * is a new position for the watchdog, so the rules after a stopped one get a fresh
 	 * budget. */
-	int from = 1, n = (int)vm->n_rules;
-	while (from <= n) {
+	int from = 1;
+	for (;;) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->run_ref);
 		lua_pushinteger(L, from);
 		bool stopped;
@@ -775,13 +839,18 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const char *lin
 		/* cur is below from when the stop came before the runner set it: the stop is
 		 * then for the rule it was about to call. */
 		k = k < from ? from : k;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cur_ref);
+		int r = rule_at(L, lua_gettop(L), k);
+		lua_pop(L, 1);
 		/* A rule that fails sends none of its verdicts. */
-		while (vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1].rule == (uint32_t)(k - 1))
+		while (vm->n_verdicts && vm->verdicts[vm->n_verdicts - 1].rule == (uint32_t)r)
 			vm->n_verdicts--;
-		rule_failed(vm, &vm->rules[k - 1], stopped);
+		rule_failed(vm, &vm->rules[r], stopped);
 		from = k + 1;
-		if (from > n)
+		if (from > list_len(vm)) {
 			set_cur(vm, 0);
+			break;
+		}
 	}
 	lua_settop(L, base);
 	deliver(vm, line, len, fn, ctx);

@@ -251,6 +251,64 @@ Test(engine, verdicts_belong_to_their_rule_around_failures)
 	cr_assert(strstr(err.msg, "while a rule runs"), "%s", err.msg);
 }
 
+/* A rule declared `on` some types meets only events of those types, in declaration
+ * order among the rules for every type; failures inside a type's list are blamed on the
+ * right rule and the rules after them still run; options may come before the function;
+ * a bad `on` stops the file from loading. */
+Test(engine, rules_on_types_see_only_their_events)
+{
+	vg_ruleset *rs = load(
+		"rule('any-first', function(e) verdict('allow', 'any-first ' .. e.type) end)\n"
+		"rule('login', {on = 'login'}, function(e)\n"
+		"  verdict('challenge', 'login'); if e.fail then error('x') end end)\n"
+		"rule('pay-or-login', function(e) verdict('review', 'pay-or-login ' .. e.type) end,\n"
+		"  {on = {'payment', 'login', 'payment'}})\n"
+		"rule('upload', {on = 'upload', shadow = true}, function(e) verdict('block', 'upload') end)\n"
+		"rule('any-last', function(e) verdict('allow', 'any-last') end)\n");
+	vg_rules_runner *r = runner(rs);
+	struct {
+		const char *line;
+		const char *want[5];
+	} cases[] = {
+		{"{\"type\":\"login\"}", {"any-first", "login", "pay-or-login", "any-last"}},
+		{"{\"type\":\"login\",\"fail\":true}", {"any-first", "pay-or-login", "any-last"}},
+		{"{\"type\":\"payment\"}", {"any-first", "pay-or-login", "any-last"}},
+		{"{\"type\":\"upload\"}", {"any-first", "upload", "any-last"}},
+		{"{\"type\":\"other\"}", {"any-first", "any-last"}},
+		{"{\"type\":\"Login\"}", {"any-first", "any-last"}},
+	};
+	for (size_t c = 0; c < VG_ARRAY_LEN(cases); c++) {
+		seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+		eval(r, cases[c].line, &s);
+		size_t n = 0;
+		while (n < 5 && cases[c].want[n])
+			n++;
+		cr_assert_eq((size_t)s.n, n, "%s: %d verdicts", cases[c].line, s.n);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_str_eq(s.rules[i], cases[c].want[i], "%s: verdict %zu", cases[c].line, i);
+	}
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 1);
+	cr_assert_eq(st.shadow_verdicts[VG_ACTION_BLOCK], 1, "upload keeps its shadow option");
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+
+	const char *bad[] = {
+		"rule('a', function(e) end, {on = 5})",
+		"rule('a', function(e) end, {on = {}})",
+		"rule('a', function(e) end, {on = ''})",
+		"rule('a', function(e) end, {on = {'login', 7}})",
+		"rule('a', {on = 'login'}, {on = 'login'})",
+	};
+	for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+		vg_error err;
+		cr_assert_eq(vg_ruleset_load_string("o.lua", bad[i], strlen(bad[i]), &rs, &err),
+			     VG_EINVAL, "%s", bad[i]);
+		cr_assert(strstr(err.msg, "o.lua"), "%s", err.msg);
+	}
+}
+
 Test(engine, memory_is_capped)
 {
 	vg_ruleset *rs = load("rule('hog', function(e) local t = {} for i = 1, 1e9 do t[i] = "
