@@ -586,6 +586,13 @@ static json_t *rule_json(struct vg__rules_state *st, size_t i)
 			      "errors", (json_int_t)(errors + r->errors), "budget_stops",
 			      (json_int_t)(stops + r->budget_stops));
 	pthread_mutex_unlock(&st->stats_mu);
+	json_t *on = json_null();
+	for (size_t k = 0; vg_ruleset_rule_on(st->rs, i, k); k++) {
+		if (k == 0)
+			on = json_array();
+		json_array_append_new(on, json_string(vg_ruleset_rule_on(st->rs, i, k)));
+	}
+	json_object_set_new(o, "on", on);
 	return o;
 }
 

@@ -150,6 +150,7 @@ struct vg_ruleset {
 	size_t n_files;
 	char **rule_names; /* in definition order, as the check run found them */
 	bool *shadow;
+	char ***on; /* each rule's `on` types, NULL-terminated; NULL for every type */
 	size_t n_rules;
 };
 

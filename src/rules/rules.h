@@ -175,6 +175,9 @@ VG_EXPORT void vg_ruleset_free(vg_ruleset *rs);
 VG_EXPORT size_t vg_ruleset_count(const vg_ruleset *rs);
 /* The name of rule i (in definition order) and whether it is shadow. */
 VG_EXPORT const char *vg_ruleset_rule_name(const vg_ruleset *rs, size_t i, bool *ret_shadow);
+/* The k-th event type rule i is for (its `on`), NULL past the last; NULL at k = 0 when
+ * it is for every type. */
+VG_EXPORT const char *vg_ruleset_rule_on(const vg_ruleset *rs, size_t i, size_t k);
 
 /* ---- banks for match() --------------------------------------------------------------------
  * Every enabled bank's live signals, read from the store once: PDQ through a vg_bank_index

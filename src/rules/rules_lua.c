@@ -901,10 +901,25 @@ static int ruleset_finish(vg_ruleset *rs, vg_ruleset **ret, vg_error *err)
 	rs->n_rules = vm->n_rules;
 	rs->rule_names = vg_xcalloc(vm->n_rules, sizeof(char *));
 	rs->shadow = vg_xcalloc(vm->n_rules, sizeof(bool));
+	rs->on = vg_xcalloc(vm->n_rules, sizeof(char **));
+	lua_State *L = vm->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->on_ref);
 	for (size_t i = 0; i < vm->n_rules; i++) {
 		rs->rule_names[i] = vg_xstrdup(vm->rules[i].name);
 		rs->shadow[i] = vm->rules[i].shadow;
+		lua_rawgeti(L, -1, (int)i + 1);
+		if (lua_istable(L, -1)) {
+			size_t n = lua_objlen(L, -1);
+			rs->on[i] = vg_xcalloc(n + 1, sizeof(char *));
+			for (size_t k = 0; k < n; k++) {
+				lua_rawgeti(L, -1, (int)k + 1);
+				rs->on[i][k] = vg_xstrdup(lua_tostring(L, -1));
+				lua_pop(L, 1);
+			}
+		}
+		lua_pop(L, 1);
 	}
+	lua_pop(L, 1);
 	vg__rules_vm_free(vm);
 	*ret = rs;
 	return 0;
@@ -933,10 +948,15 @@ void vg_ruleset_free(vg_ruleset *rs)
 		free(rs->files[i].src);
 	}
 	free(rs->files);
-	for (size_t i = 0; i < rs->n_rules; i++)
+	for (size_t i = 0; i < rs->n_rules; i++) {
 		free(rs->rule_names[i]);
+		for (size_t k = 0; rs->on && rs->on[i] && rs->on[i][k]; k++)
+			free(rs->on[i][k]);
+		free(rs->on ? rs->on[i] : NULL);
+	}
 	free(rs->rule_names);
 	free(rs->shadow);
+	free(rs->on);
 	free(rs);
 }
 
@@ -952,6 +972,16 @@ const char *vg_ruleset_rule_name(const vg_ruleset *rs, size_t i, bool *ret_shado
 	if (ret_shadow)
 		*ret_shadow = rs->shadow[i];
 	return rs->rule_names[i];
+}
+
+const char *vg_ruleset_rule_on(const vg_ruleset *rs, size_t i, size_t k)
+{
+	if (i >= rs->n_rules || !rs->on[i])
+		return NULL;
+	for (size_t j = 0; j < k; j++)
+		if (!rs->on[i][j])
+			return NULL;
+	return rs->on[i][k];
 }
 
 /* Directory loading lives here too, so the file list and the compile check are one

@@ -17,8 +17,7 @@ RULES = '''
 rule("seen", function(e) verdict("allow", "seen") end)
 rule("bad-url", function(e) if e.type == "bad" then verdict("block", "known bad") end end)
 rule("look", function(e) if e.type == "look" then verdict("review", "have a look") end end)
-rule("trial", function(e) if e.type == "trial" then verdict("block", "measuring") end end,
-     {shadow = true})
+rule("trial", {on = "trial", shadow = true}, function(e) verdict("block", "measuring") end)
 rule("boom", function(e) if e.type == "boom" then error("kaput") end end)
 '''
 
@@ -158,6 +157,7 @@ def test_shadow_rule_is_counted_but_does_not_act(srv):
                    params={"url": "https://trial.example/"}).status_code == 200
     after = rules(srv)["trial"]
     assert after["shadow"] and after["declared_shadow"]
+    assert after["on"] == ["trial"] and rules(srv)["seen"]["on"] is None
     assert after["shadow_verdicts"]["block"] == before["shadow_verdicts"]["block"] + 1
     assert after["verdicts"]["block"] == before["verdicts"]["block"]
 
