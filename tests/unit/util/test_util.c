@@ -46,6 +46,55 @@ Test(hex, round_trip_and_strictness)
 	cr_assert_eq(vg_hex_decode("00ab7ff ", 8, out, 4), VG_EINVAL);
 }
 
+/* The decoder before it went sixteen digits at a time: the oracle for the fast one. */
+static int digit_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool oracle_hex(const unsigned char *s, size_t len, uint8_t *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		int hi = digit_value(s[2 * i]), lo = digit_value(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+Test(hex, decode_agrees_with_digit_by_digit_oracle)
+{
+	/* Every byte value at every position of every length up to 40 bytes: the vector
+	 * groups, the tail after them, and digits at group edges. */
+	static const char digits[] = "0123456789abcdefABCDEF";
+	unsigned char s[80];
+	uint8_t want[40], got[40];
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t i = 0; i < 2 * len; i++)
+			s[i] = (unsigned char)digits[(i * 7 + len) % 22];
+		for (size_t pos = 0; pos < 2 * len; pos++) {
+			unsigned char keep = s[pos];
+			for (int c = 0; c < 256; c++) {
+				s[pos] = (unsigned char)c;
+				bool ok = oracle_hex(s, len, want);
+				int rc = vg_hex_decode((const char *)s, 2 * len, got, len);
+				cr_assert_eq(rc, ok ? 0 : VG_EINVAL, "len %zu pos %zu byte %d", len, pos, c);
+				if (ok)
+					cr_assert_arr_eq(got, want, len, "len %zu pos %zu byte %d", len, pos, c);
+			}
+			s[pos] = keep;
+		}
+		cr_assert_eq(vg_hex_decode((const char *)s, 2 * len + 1, got, len), VG_EINVAL);
+	}
+}
+
 static const char *quote(const char *s, size_t len)
 {
 	static char buf[256];
