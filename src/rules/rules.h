@@ -148,6 +148,9 @@ VG_EXPORT VG_MUST_CHECK int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error
 VG_EXPORT void vg_ipset_seal(vg_ipset *s);
 /* True when addr (an address, no prefix) lies in any added range; false for non-addresses. */
 VG_EXPORT bool vg_ipset_contains(const vg_ipset *s, const char *addr, size_t len);
+/* True when vg_ipset_contains answers false to everything: nothing added, or an add
+ * since the last seal. Lets a caller skip parsing values it would look up. */
+VG_EXPORT bool vg_ipset_empty(const vg_ipset *s);
 
 typedef struct vg_strset vg_strset;
 VG_EXPORT vg_strset *vg_strset_new(void);

@@ -71,12 +71,20 @@ static u128 load6(const unsigned char b[16])
 	return v;
 }
 
-/* Parses an address of at most 63 bytes into family 4 or 6. */
+/* Parses an address of at most 63 bytes into family 4 or 6, as inet_pton reads the bytes
+ * up to the first NUL. */
 static int parse_addr(const char *s, size_t len, int *ret_family, uint32_t *ret4, u128 *ret6)
 {
 	char buf[64];
 	if (len == 0 || len >= sizeof(buf))
 		return VG_EINVAL;
+	/* The common case, a plain IPv4 address, without inet_pton (which also wants the
+	 * copy below). What it accepts inet_pton accepts alike, NUL-free; everything else
+	 * (IPv6, a NUL, garbage) takes the inet_pton path, so results never change. */
+	if (vg_ipv4_parse(s, len, ret4) == 0) {
+		*ret_family = 4;
+		return 0;
+	}
 	memcpy(buf, s, len);
 	buf[len] = '\0';
 	unsigned char b[16];
@@ -205,12 +213,17 @@ void vg_ipset_seal(vg_ipset *s)
 	s->sealed = true;
 }
 
+bool vg_ipset_empty(const vg_ipset *s)
+{
+	return !s->sealed || s->n4 + s->n6 == 0;
+}
+
 bool vg_ipset_contains(const vg_ipset *s, const char *addr, size_t len)
 {
 	int fam;
 	uint32_t a4;
 	u128 a6;
-	if (!s->sealed || s->n4 + s->n6 == 0 || parse_addr(addr, len, &fam, &a4, &a6))
+	if (vg_ipset_empty(s) || parse_addr(addr, len, &fam, &a4, &a6))
 		return false;
 	if (fam == 6 && a6.hi == 0 && (a6.lo >> 32) == 0xffff) {
 		/* An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 address. */

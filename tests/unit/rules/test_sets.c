@@ -2,8 +2,10 @@
  *
  * The sets behind match() for ip and domain signals: CIDR ranges of both families
  * (including /0, /32, /128, overlapping and adjacent ranges, IPv4-mapped IPv6) and
- * domains with their subdomains but not their look-alikes.
+ * domains with their subdomains but not their look-alikes. Which strings count as
+ * addresses is inet_pton's call, whatever path the parser takes.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -71,6 +73,57 @@ Test(sets, ipv6_cidr_and_edges)
 					  "x::y", "", "1.2.3.4/1234"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(vg_ipset_add(s, bad[i], &err), VG_EINVAL, "%s", bad[i]);
+	vg_ipset_free(s);
+}
+
+/* What the sets took for an address when every lookup went through inet_pton: the bytes
+ * up to a NUL, under 64 of them, IPv6 when a ':' is anywhere in the value. */
+static bool pton_address(const char *s, size_t len)
+{
+	char buf[64];
+	unsigned char b[16];
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return inet_pton(memchr(s, ':', len) ? AF_INET6 : AF_INET, buf, b) == 1;
+}
+
+Test(sets, an_address_is_what_inet_pton_accepts)
+{
+	/* With every address in the set, contains() says exactly whether it parsed. */
+	vg_ipset *s = vg_ipset_new();
+	vg_error err;
+	cr_assert(vg_ipset_empty(s));
+	cr_assert_eq(vg_ipset_add(s, "0.0.0.0/0", &err), 0);
+	cr_assert(vg_ipset_empty(s), "not sealed yet");
+	cr_assert_eq(vg_ipset_add(s, "::/0", &err), 0);
+	vg_ipset_seal(s);
+	cr_assert_not(vg_ipset_empty(s));
+	static const struct {
+		const char *s;
+		size_t len;
+	} fixed[] = {
+		{"192.0.2.1", 9}, {"192.0.2.01", 10}, {"192.0.2.1\0junk", 14}, {"192.0.2.1\0:", 11},
+		{"::ffff:192.0.2.1", 16}, {"2001:db8::1", 11}, {"1.2.3.4:80", 10}, {"1.2.3", 5},
+		{"1.2.3.4.", 8}, {"256.0.0.1", 9}, {"\0", 1},
+		{"1.2.3.4                                                          ", 66},
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		cr_assert_eq(vg_ipset_contains(s, fixed[i].s, fixed[i].len),
+			     pton_address(fixed[i].s, fixed[i].len), "case %zu", i);
+	char v[40];
+	uint64_t r = 0x2545f4914f6cdd1dull;
+	static const char alphabet[] = "0123456789.......255:fF\0 ";
+	for (int it = 0; it < 200000; it++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = r % sizeof(v);
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			v[i] = alphabet[r % (sizeof(alphabet) - 1)];
+		}
+		cr_assert_eq(vg_ipset_contains(s, v, n), pton_address(v, n), "'%.*s'", (int)n, v);
+	}
 	vg_ipset_free(s);
 }
 

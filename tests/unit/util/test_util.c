@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Unit tests for src/util: the error table, hex, JSON quoting, the arena, file reads.
+ * Unit tests for src/util: the error table, hex, IPv4 parsing, JSON quoting, the arena,
+ * file reads.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -93,6 +95,70 @@ Test(hex, decode_agrees_with_digit_by_digit_oracle)
 		}
 		cr_assert_eq(vg_hex_decode((const char *)s, 2 * len + 1, got, len), VG_EINVAL);
 	}
+}
+
+/* inet_pton(AF_INET) on s[0..len), NUL-terminated, as the oracle. */
+static void check_ipv4(const char *s, size_t len)
+{
+	char buf[64];
+	cr_assert_lt(len, sizeof(buf));
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	unsigned char b[4];
+	bool want = inet_pton(AF_INET, buf, b) == 1;
+	uint32_t got = 0xdeadbeef;
+	int rc = vg_ipv4_parse(s, len, &got);
+	cr_assert_eq(rc, want ? 0 : VG_EINVAL, "'%s': inet_pton says %d", buf, want);
+	if (want)
+		cr_assert_eq(got, (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3],
+			     "'%s'", buf);
+	else
+		cr_assert_eq(got, 0xdeadbeef, "'%s': written on failure", buf);
+}
+
+Test(ipv4, parse_agrees_with_inet_pton)
+{
+	static const char *const fixed[] = {
+		"1.2.3.4", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "00.0.0.0",
+		"256.1.1.1", "1.2.3.256", "1.2.3", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4.5",
+		" 1.2.3.4", "1.2.3.4 ", "+1.2.3.4", "1.2.3.-4", "1.2.3.0x4", "0x1.2.3.4", "1.2.3.4/24",
+		"1234.1.1.1", "999.1.1.1", "1.2.3.4\n", "", ".", "...", "1", "::1", "::ffff:1.2.3.4",
+		"\xc2\xb9.2.3.4", "1.2.3.\xd9\xa4",
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		check_ipv4(fixed[i], strlen(fixed[i]));
+
+	/* Every part value 0..999 written with 0 to 2 leading zeros, in each position. */
+	char s[64];
+	for (int pos = 0; pos < 4; pos++)
+		for (int v = 0; v < 1000; v++)
+			for (int z = 0; z < 3; z++) {
+				int parts[4] = {10, 20, 30, 40};
+				char p[4][8];
+				for (int k = 0; k < 4; k++)
+					snprintf(p[k], sizeof(p[k]), "%d", parts[k]);
+				snprintf(p[pos], sizeof(p[pos]), "%.*s%d", z, "00", v);
+				int n = snprintf(s, sizeof(s), "%s.%s.%s.%s", p[0], p[1], p[2], p[3]);
+				check_ipv4(s, (size_t)n);
+			}
+
+	/* Random strings over digits and dots (plus an odd other byte), up to 20 long. */
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	static const char alphabet[] = "0123456789.....12502x :-";
+	for (int it = 0; it < 300000; it++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = r % 21;
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			s[i] = alphabet[r % (sizeof(alphabet) - 1)];
+		}
+		check_ipv4(s, n);
+	}
+
+	/* A NUL is rejected (inet_pton would stop there; the ip sets fall back to it). */
+	uint32_t a;
+	cr_assert_eq(vg_ipv4_parse("1.2.3.4\0", 8, &a), VG_EINVAL);
+	cr_assert_eq(vg_ipv4_parse("1.2\0.3.4", 8, &a), VG_EINVAL);
 }
 
 static const char *quote(const char *s, size_t len)
