@@ -22,6 +22,7 @@ typedef struct vg_pdq {
 } vg_pdq;
 
 #define VG_PDQ_HEX_LEN 64
+#define VG_PDQ_BYTES 32 /* the hex form decoded: big-endian, as vg_hex_decode gives it */
 
 /* The eight dihedral variants, in the reference's --pdqdih-across order. */
 typedef enum {
@@ -40,6 +41,9 @@ typedef enum {
 VG_EXPORT void vg_pdq_to_hex(const vg_pdq *h, char out[VG_PDQ_HEX_LEN + 1]);
 /* Parses exactly 64 hex digits (either case); VG_EINVAL otherwise. */
 VG_EXPORT VG_MUST_CHECK int vg_pdq_from_hex(const char *s, size_t len, vg_pdq *ret);
+/* The hash whose hex form decodes (vg_hex_decode) to bytes: for a caller that has decoded
+ * it already, such as match() trying a 64-digit value as SHA-256 first. */
+VG_EXPORT void vg_pdq_from_bytes(const uint8_t bytes[VG_PDQ_BYTES], vg_pdq *ret);
 
 static inline int vg_pdq_distance(const vg_pdq *a, const vg_pdq *b)
 {

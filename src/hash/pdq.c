@@ -365,11 +365,8 @@ void vg_pdq_to_hex(const vg_pdq *h, char out[VG_PDQ_HEX_LEN + 1])
 	out[64] = '\0';
 }
 
-int vg_pdq_from_hex(const char *s, size_t len, vg_pdq *ret)
+void vg_pdq_from_bytes(const uint8_t bytes[VG_PDQ_BYTES], vg_pdq *ret)
 {
-	uint8_t bytes[32];
-	if (vg_hex_decode(s, len, bytes, sizeof(bytes)) != 0)
-		return VG_EINVAL;
 	/* bytes[0] is the most significant byte of the 256-bit integer. */
 	for (int w = 0; w < 4; w++) {
 		uint64_t x = 0;
@@ -377,5 +374,13 @@ int vg_pdq_from_hex(const char *s, size_t len, vg_pdq *ret)
 			x = x << 8 | bytes[(3 - w) * 8 + b];
 		ret->w[w] = x;
 	}
+}
+
+int vg_pdq_from_hex(const char *s, size_t len, vg_pdq *ret)
+{
+	uint8_t bytes[VG_PDQ_BYTES];
+	if (vg_hex_decode(s, len, bytes, sizeof(bytes)) != 0)
+		return VG_EINVAL;
+	vg_pdq_from_bytes(bytes, ret);
 	return 0;
 }

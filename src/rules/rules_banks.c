@@ -7,22 +7,28 @@
  * vg_url_canonicalize on both sides); domain through the same set with parent domains;
  * ip through an address range set.
  *
+ * A lookup tries only the parts its bank holds (most banks hold one type), decided from
+ * counts taken at open: an ip in an ip-only bank goes straight to the address set, a
+ * PDQ hash is hex-decoded once and never tried as MD5 or SHA-256 in a bank without them.
+ *
  * Invariants: immutable after open; a value that is not of a type's shape is simply not
  * in that part; a lookup never touches the store (the store is one thread's object).
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "internal.h"
 #include "report/report.h"
 
 typedef struct rbank {
 	char name[VG_STORE_NAME_MAX + 1];
+	size_t name_len;
 	vg_bank_index *idx;
 	vg_strset *exact;   /* text values and canonical urls */
 	vg_strset *domains; /* lower-case domains */
 	vg_ipset *ips;
+	/* Which parts hold anything, set once the bank is read: a lookup skips the rest. */
+	bool has_exact, has_domains, has_ips, has_md5, has_sha256, has_pdq;
 } rbank;
 
 struct vg_rules_banks {
@@ -90,6 +96,7 @@ int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg
 			continue;
 		rbank *rb = &b->v[b->n++];
 		snprintf(rb->name, sizeof(rb->name), "%s", banks[i].name);
+		rb->name_len = strlen(rb->name);
 		rb->exact = vg_strset_new();
 		rb->domains = vg_strset_new();
 		rb->ips = vg_ipset_new();
@@ -101,6 +108,12 @@ int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg
 		if ((rc = vg_store_signal_each(s, &f, add_signal, rb, err)))
 			goto out;
 		vg_ipset_seal(rb->ips);
+		rb->has_exact = vg_strset_size(rb->exact) > 0;
+		rb->has_domains = vg_strset_size(rb->domains) > 0;
+		rb->has_ips = !vg_ipset_empty(rb->ips);
+		rb->has_md5 = vg_bank_index_count(rb->idx, "md5") > 0;
+		rb->has_sha256 = vg_bank_index_count(rb->idx, "sha256") > 0;
+		rb->has_pdq = vg_bank_index_count(rb->idx, "pdq") > 0;
 	}
 out:
 	vg_store_bank_list_free(banks, nb);
@@ -112,33 +125,24 @@ out:
 	return 0;
 }
 
-static bool all_hex(const char *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = v[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
+/* A value of 32 or 64 hex digits against the bank's MD5, or SHA-256 and PDQ, entries
+ * (none of which it holds when the value is no hex). The digits are decoded once. */
 static bool match_hex(const vg_rules_banks *b, const rbank *rb, const char *v, size_t n)
 {
 	uint8_t digest[32];
 	uint64_t id;
 	if (n == 32) {
-		return vg_hex_decode(v, n, digest, 16) == 0 &&
+		return rb->has_md5 && vg_hex_decode(v, n, digest, 16) == 0 &&
 		       vg_bank_index_lookup(rb->idx, "md5", digest, &id, 1) > 0;
 	}
-	if (vg_hex_decode(v, n, digest, 32) != 0)
+	if (!(rb->has_sha256 || rb->has_pdq) || vg_hex_decode(v, n, digest, 32) != 0)
 		return false;
-	if (vg_bank_index_lookup(rb->idx, "sha256", digest, &id, 1) > 0)
+	if (rb->has_sha256 && vg_bank_index_lookup(rb->idx, "sha256", digest, &id, 1) > 0)
 		return true;
-	if (vg_bank_index_count(rb->idx, "pdq") == 0)
+	if (!rb->has_pdq)
 		return false;
 	vg_pdq q;
-	if (vg_pdq_from_hex(v, n, &q) != 0)
-		return false;
+	vg_pdq_from_bytes(digest, &q);
 	vg_mih_hits hits;
 	vg_mih_hits_init(&hits, 1);
 	int rc = vg_bank_index_query_pdq(rb->idx, &q, b->threshold, &hits);
@@ -184,6 +188,19 @@ static bool url_parts(vg__url_memo *m, const char *value, size_t len)
 	return m->ok;
 }
 
+/* Starts with http:// or https://, in any case (as strncasecmp would say, inline: this
+ * runs on every lookup). */
+static bool is_http(const char *v, size_t len)
+{
+	if (len <= 7 || (v[0] | 0x20) != 'h' || (v[1] | 0x20) != 't' || (v[2] | 0x20) != 't' ||
+	    (v[3] | 0x20) != 'p')
+		return false;
+	size_t i = 4;
+	if ((v[4] | 0x20) == 's')
+		i = 5;
+	return v[i] == ':' && v[i + 1] == '/' && v[i + 2] == '/';
+}
+
 static bool has_non_ascii(const char *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -203,28 +220,34 @@ bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char 
 bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
 			   size_t len, vg__url_memo *memo)
 {
+	/* Lengths first: few banks share a name's length, so memcmp runs about once. */
+	size_t bank_len = strlen(bank);
 	const rbank *rb = NULL;
 	for (size_t i = 0; i < b->n; i++)
-		if (strcmp(b->v[i].name, bank) == 0) {
+		if (b->v[i].name_len == bank_len && memcmp(b->v[i].name, bank, bank_len) == 0) {
 			rb = &b->v[i];
 			break;
 		}
 	if (!rb || len == 0)
 		return false;
-	if (vg_strset_contains(rb->exact, value, len))
+	if (rb->has_exact && vg_strset_contains(rb->exact, value, len))
 		return true;
-	if ((len == 32 || len == 64) && all_hex(value, len) && match_hex(b, rb, value, len))
+	if ((len == 32 || len == 64) && match_hex(b, rb, value, len))
 		return true;
-	if (len > 7 && (strncasecmp(value, "http://", 7) == 0 || strncasecmp(value, "https://", 8) == 0)) {
+	if ((rb->has_exact || rb->has_domains) && is_http(value, len)) {
 		if (!url_parts(memo, value, len))
 			return false;
-		return vg_strset_contains(rb->exact, memo->canon, strlen(memo->canon)) ||
-		       (memo->host[0] &&
+		return (rb->has_exact &&
+			vg_strset_contains(rb->exact, memo->canon, strlen(memo->canon))) ||
+		       (rb->has_domains && memo->host[0] &&
 			vg_strset_contains_domain(rb->domains, memo->host, strlen(memo->host)));
 	}
+	/* A url in a bank of neither reaches here, and is no domain and no address. */
+	if (!rb->has_domains)
+		return rb->has_ips && vg_ipset_contains(rb->ips, value, len);
 	if (vg_strset_contains_domain(rb->domains, value, len))
 		return true;
-	if (vg_strset_size(rb->domains) && has_non_ascii(value, len)) {
+	if (has_non_ascii(value, len)) {
 		/* A Unicode domain (Bücher.example): the bank holds its punycode form. */
 		char puny[VG_BANK_VALUE_BUF];
 		vg_error err;
@@ -232,5 +255,5 @@ bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char
 		    vg_strset_contains_domain(rb->domains, puny, strlen(puny)))
 			return true;
 	}
-	return vg_ipset_contains(rb->ips, value, len);
+	return rb->has_ips && vg_ipset_contains(rb->ips, value, len);
 }

@@ -494,3 +494,72 @@ Test(engine, match_finds_every_signal_type)
 	vg_rules_banks_free(banks);
 	rm_db(db);
 }
+
+/* A lookup skips the parts a bank does not hold; every value of every shape must still
+ * get the answer it got when each lookup tried them all. */
+Test(engine, match_in_one_type_banks_answers_as_before)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_store *st;
+	vg_error err;
+	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
+	static const char *const pdq = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22";
+	static const char *const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	static const struct {
+		const char *bank, *type, *value;
+	} sigs[] = {
+		{"ips", "ip", "192.0.2.0/24"}, {"ips", "ip", "2001:db8::/32"},
+		{"urls", "url", "https://phish.test/login"}, {"doms", "domain", "evil.example"},
+		{"texts", "text", "buy cheap pills"}, {"md5s", "md5", "d35c785545392755e7e4164457657269"},
+		{"pdqs", "pdq", pdq}, {"shas", "sha256", sha},
+		{"both", "sha256", sha}, {"both", "pdq", pdq},
+	};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		vg_store_bank b;
+		if (vg_store_bank_get(st, sigs[i].bank, &b, &err) != 0) {
+			cr_assert_eq(vg_store_bank_create(st, sigs[i].bank, NULL, &err), 0);
+			cr_assert_eq(vg_store_bank_get(st, sigs[i].bank, &b, &err), 0);
+		}
+		int64_t id;
+		vg_store_add_result res;
+		cr_assert_eq(vg_store_signal_add(st, b.id, sigs[i].type, sigs[i].value, NULL, &id, &res,
+						 &err), 0, "%s: %s", sigs[i].type, err.msg);
+		vg_store_bank_done(&b);
+	}
+	vg_rules_banks *banks;
+	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
+	vg_store_close(st);
+	static const char *const near_pdq =
+		"d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b23";
+	static const struct {
+		const char *bank, *value;
+		bool want;
+	} cases[] = {
+		{"ips", "192.0.2.9", true}, {"ips", "2001:db8::5", true}, {"ips", "::ffff:192.0.2.9", true},
+		{"ips", "192.0.3.9", false}, {"ips", "http://192.0.2.9/", false},
+		{"ips", "evil.example", false}, {"ips", near_pdq, false},
+		{"urls", "HTTPS://PHISH.test:443/login#x", true}, {"urls", "https://phish.test/", false},
+		{"urls", "https://evil.example/", false}, {"urls", "192.0.2.9", false},
+		{"urls", "hTtP://phish.test/login", false}, {"urls", "https:/phish.test/login", false},
+		{"doms", "https://www.evil.example/any", true}, {"doms", "Cdn.Evil.Example.", true},
+		{"doms", "notevil.example", false}, {"doms", "https://phish.test/login", false},
+		{"doms", "192.0.2.9", false},
+		{"texts", "buy cheap pills", true}, {"texts", "buy cheap pill", false},
+		{"md5s", "D35C785545392755E7E4164457657269", true},
+		{"md5s", "d35c785545392755e7e4164457657268", false}, {"md5s", pdq, false},
+		{"pdqs", near_pdq, true}, {"pdqs", sha, false},
+		{"pdqs", "d35c785545392755e7e4164457657269", false},
+		{"pdqs", "x8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22", false},
+		{"shas", sha, true}, {"shas", near_pdq, false},
+		{"both", sha, true}, {"both", near_pdq, true},
+		/* Bank names compare whole: neither a prefix nor a longer name finds a bank. */
+		{"ip", "192.0.2.9", false}, {"ipsx", "192.0.2.9", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_assert_eq(vg_rules_banks_match(banks, cases[i].bank, cases[i].value,
+						  strlen(cases[i].value)),
+			     cases[i].want, "%s in %s", cases[i].value, cases[i].bank);
+	vg_rules_banks_free(banks);
+	rm_db(db);
+}
