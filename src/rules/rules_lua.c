@@ -415,12 +415,16 @@ static int l_match(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
 	const char *bank = luaL_checkstring(L, 1);
-	if (lua_isnoneornil(L, 2)) {
-		lua_pushboolean(L, 0);
-		return 1;
-	}
 	size_t n;
-	const char *v = arg_str(L, 2, "match's value", &n);
+	const char *v = lua_tolstring(L, 2, &n);
+	if (!v) {
+		/* match(bank, e.missing) is false, so rules need not test fields first. */
+		if (lua_isnoneornil(L, 2)) {
+			lua_pushboolean(L, 0);
+			return 1;
+		}
+		arg_str(L, 2, "match's value", &n); /* raises */
+	}
 	lua_pushboolean(L, vm->o.banks && vg__rules_banks_match(vm->o.banks, bank, v, n, vm->urls));
 	return 1;
 }
