@@ -188,19 +188,11 @@ static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
 static int pick_lane(const vg_json_doc *doc, int lanes)
 {
 	static atomic_uint_fast64_t rr;
-	long k = vg_json_get(doc, 0, "ip");
-	if (k < 0 || doc->nodes[k].type != VG_JSON_STRING) {
-		k = vg_json_get(doc, 0, "user");
-		if (k >= 0 && doc->nodes[k].type == VG_JSON_OBJECT)
-			k = vg_json_get(doc, (size_t)k, "id");
-	}
-	if (k >= 0 && doc->nodes[k].type == VG_JSON_STRING)
-		return vg_rules_partition(doc->nodes[k].v.str, doc->nodes[k].len, lanes);
-	if (k >= 0 && doc->nodes[k].type == VG_JSON_INT) {
-		char num[24];
-		int n = snprintf(num, sizeof(num), "%lld", (long long)doc->nodes[k].v.i);
-		return vg_rules_partition(num, (size_t)n, lanes);
-	}
+	char num[32];
+	const char *k;
+	size_t n;
+	if (vg_rules_partition_key(doc, NULL, num, &k, &n))
+		return vg_rules_partition(k, n, lanes);
 	return (int)(atomic_fetch_add(&rr, 1) % (uint64_t)lanes);
 }
 

@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * The event engine: one producer (the caller of vg_rules_engine_push) hands event lines
- * to N worker threads, each with its own Lua state, counters, distinct counts and labels.
- * A line goes to the worker its partition key hashes to, so every event of one ip (or
- * user) meets the same counters, in input order; lines without a key go round robin.
+ * The event engine: one producer (the caller of vg_rules_engine_push) decodes event
+ * lines and hands them to N worker threads, each with its own Lua state, counters,
+ * distinct counts and labels. A line goes to the worker its partition key hashes to, so
+ * every event of one ip (or user) meets the same counters, in input order; lines
+ * without a key go round robin.
+ *
+ * Why the producer decodes: it needs the partition key, and the key must be the value
+ * the rules read. A scan of the raw text for the first "ip" let {"ip":"a","ip":"b"}
+ * go by "a" while the rules count "b" (the last, as in jansson), so an attacker could
+ * spread one address over every worker's counters. Decoding costs the producer about
+ * what the scan did plus a copy, and takes it off the workers, which are the
+ * bottleneck whenever there are spare cores (one worker on two).
  *
  * Invariants:
- * - The per-event path takes no lock: lines travel in batches (up to BATCH_EVENTS lines or
- *   BATCH_BYTES bytes), and only handing a whole batch over takes the worker's mutex.
+ * - The per-event path takes no lock: lines travel in batches (up to BATCH_EVENTS lines,
+ *   BATCH_BYTES bytes of text, DOCS_BYTES of decoded docs), and only handing a whole
+ *   batch over takes the worker's mutex.
  * - Memory is bounded: each worker holds at most QUEUE_BATCHES batches; push blocks when
  *   its worker is that far behind (backpressure instead of growth).
  * - Drain returns only when every pushed line has been evaluated, so counts are exact.
- * - The partition key is found by a scan of the raw line that follows JSON strings and
- *   nesting, so a key inside a string or a nested object never decides the worker.
+ * - A line that is too long, does not decode or has no string "type" is reported by
+ *   the producer and never reaches a worker.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,15 +31,25 @@
 
 #define BATCH_EVENTS 512
 #define BATCH_BYTES ((size_t)256 << 10)
+#define DOCS_BYTES ((size_t)1 << 20) /* a typical event's doc takes ~3.5x its text */
 #define QUEUE_BATCHES 8
 #define MAX_WORKERS 64
+
+/* One decoded line of a batch. */
+typedef struct item {
+	size_t off, len;     /* its text in buf */
+	size_t doc;          /* its vg_json_doc in docs, followed by what it reads */
+	vg__event_head head; /* time 0: it has no "ts" of its own */
+	uint64_t seq;
+} item;
 
 typedef struct batch {
 	struct batch *next;
 	char *buf;
 	size_t used, cap;
-	uint32_t off[BATCH_EVENTS + 1]; /* line i is buf[off[i] .. off[i+1]) */
-	uint64_t seq[BATCH_EVENTS];
+	max_align_t *docs;
+	size_t docs_used, docs_cap; /* bytes */
+	item items[BATCH_EVENTS];
 	size_t n;
 } batch;
 
@@ -48,7 +67,6 @@ typedef struct worker {
 	bool busy, stop;
 	batch *filling; /* the producer's batch for this worker (producer only) */
 	vg__rules_vm *vm;
-	vg_json_doc doc;
 } worker;
 
 struct vg_rules_engine {
@@ -59,9 +77,9 @@ struct vg_rules_engine {
 	vg_labels *shared_labels;
 	vg_event_error_fn *on_error;
 	void *error_ctx;
-	char key[64];
-	size_t key_len;
-	bool default_key;
+	vg_json_doc doc;      /* the producer's */
+	uint64_t bad_events;  /* the producer's count */
+	char key[64];         /* the partition key, "": the default */
 };
 
 int vg_rules_partition(const char *key, size_t len, int workers)
@@ -71,113 +89,55 @@ int vg_rules_partition(const char *key, size_t len, int workers)
 	return (int)(vg__rules_hash(key, len, 0x51ed2701) % (uint64_t)workers);
 }
 
-/* ---- the partition key scan ---------------------------------------------------------- */
-static const char *skip_string(const char *p, const char *end)
+/* ---- the partition key ---------------------------------------------------------------- */
+/* The key text of member key of object obj: a string, or a number as decimal text in
+ * num; with want_id, the "id" of an object there. */
+static bool member_key(const vg_json_doc *doc, size_t obj, const char *key, bool want_id,
+		       char num[32], const char **ret, size_t *ret_len)
 {
-	/* p is just past the opening quote; returns the closing quote or end. */
-	while (p < end) {
-		const char *q = memchr(p, '"', (size_t)(end - p));
-		if (!q)
-			return end;
-		/* Count the backslashes before the quote: an odd number escapes it. */
-		size_t bs = 0;
-		while (q - bs > p && q[-1 - (long)bs] == '\\')
-			bs++;
-		if (bs % 2 == 0)
-			return q;
-		p = q + 1;
+	long k = vg_json_get(doc, obj, key);
+	if (k < 0)
+		return false;
+	const vg_json_node *nd = &doc->nodes[k];
+	switch (nd->type) {
+	case VG_JSON_OBJECT:
+		return want_id && member_key(doc, (size_t)k, "id", false, num, ret, ret_len);
+	case VG_JSON_STRING:
+		*ret = nd->v.str;
+		*ret_len = nd->len;
+		return nd->len > 0;
+	case VG_JSON_INT:
+		*ret_len = (size_t)snprintf(num, 32, "%lld", (long long)nd->v.i);
+		*ret = num;
+		return true;
+	case VG_JSON_REAL:
+		*ret_len = (size_t)snprintf(num, 32, "%.17g", nd->v.d);
+		*ret = num;
+		return true;
+	default:
+		return false;
 	}
-	return end;
 }
 
-/* The raw text of top-level member key's value: a string's content (without quotes), a
- * number; for an object, its member "id". false when absent. */
-static bool find_key(const char *line, size_t len, const char *key, size_t klen, bool want_id,
-		     const char **ret, size_t *ret_len)
+bool vg_rules_partition_key(const vg_json_doc *doc, const char *key, char num[32],
+			    const char **ret, size_t *ret_len)
 {
-	const char *p = line, *end = line + len;
-	int depth = 0;
-	while (p < end) {
-		char c = *p;
-		if (c == '"') {
-			const char *s = p + 1, *q = skip_string(s, end);
-			if (q >= end)
-				return false;
-			p = q + 1;
-			if (depth != 1)
-				continue;
-			/* A key at depth 1 is followed by ':'. */
-			const char *r = p;
-			while (r < end && (*r == ' ' || *r == '\t'))
-				r++;
-			if (r >= end || *r != ':')
-				continue;
-			if ((size_t)(q - s) != klen || memcmp(s, key, klen) != 0) {
-				p = r + 1;
-				continue;
-			}
-			r++;
-			while (r < end && (*r == ' ' || *r == '\t'))
-				r++;
-			if (r >= end)
-				return false;
-			if (*r == '"') {
-				const char *vq = skip_string(r + 1, end);
-				if (vq >= end)
-					return false;
-				*ret = r + 1;
-				*ret_len = (size_t)(vq - r - 1);
-				return *ret_len > 0;
-			}
-			if (*r == '{' && want_id) {
-				/* user: {"id": ...}: the id inside, found the same way one level down. */
-				const char *obj = r, *oe = r;
-				int d = 0;
-				for (; oe < end; oe++) {
-					if (*oe == '"') {
-						oe = skip_string(oe + 1, end);
-						if (oe >= end)
-							return false;
-					} else if (*oe == '{') {
-						d++;
-					} else if (*oe == '}' && --d == 0) {
-						break;
-					}
-				}
-				if (oe >= end)
-					return false;
-				return find_key(obj, (size_t)(oe - obj) + 1, "id", 2, false, ret, ret_len);
-			}
-			const char *v = r;
-			while (r < end && *r != ',' && *r != '}' && *r != ' ')
-				r++;
-			*ret = v;
-			*ret_len = (size_t)(r - v);
-			return *ret_len > 0 && *v != '{' && *v != '[' && *v != 'n';
-		}
-		if (c == '{' || c == '[')
-			depth++;
-		else if (c == '}' || c == ']')
-			depth--;
-		p++;
-	}
-	return false;
+	if (doc->n == 0)
+		return false;
+	if (key)
+		return member_key(doc, 0, key, true, num, ret, ret_len);
+	return member_key(doc, 0, "ip", false, num, ret, ret_len) ||
+	       member_key(doc, 0, "user", true, num, ret, ret_len);
 }
 
-static int pick_worker(vg_rules_engine *e, const char *line, size_t len)
+static int pick_worker(vg_rules_engine *e, const vg_json_doc *doc)
 {
 	if (e->n == 1)
 		return 0;
+	char num[32];
 	const char *v;
 	size_t vl;
-	bool found;
-	if (e->default_key) {
-		found = find_key(line, len, "ip", 2, false, &v, &vl) ||
-			find_key(line, len, "user", 4, true, &v, &vl);
-	} else {
-		found = find_key(line, len, e->key, e->key_len, true, &v, &vl);
-	}
-	if (found)
+	if (vg_rules_partition_key(doc, e->key[0] ? e->key : NULL, num, &v, &vl))
 		return vg_rules_partition(v, vl, e->n);
 	return (int)(e->rr++ % (uint64_t)e->n);
 }
@@ -188,35 +148,13 @@ static void process(worker *w, batch *b)
 	vg_rules_engine *e = w->eng;
 	vg_usec wall = vg_time_now();
 	for (size_t i = 0; i < b->n; i++) {
-		const char *line = b->buf + b->off[i];
-		size_t len = b->off[i + 1] - b->off[i];
-		vg_error err;
-		if (len > e->o.max_event_bytes) {
-			vg__rules_vm_stats(w->vm)->bad_events++;
-			if (e->on_error) {
-				char why[96];
-				snprintf(why, sizeof(why), "event of %zu bytes is over the limit of %zu", len,
-					 e->o.max_event_bytes);
-				e->on_error(b->seq[i], why, e->error_ctx);
-			}
-			continue;
-		}
-		if (vg_json_decode(&w->doc, line, len, &err) != 0) {
-			vg__rules_vm_stats(w->vm)->bad_events++;
-			if (e->on_error)
-				e->on_error(b->seq[i], err.msg, e->error_ctx);
-			continue;
-		}
-		vg__event_head h;
-		vg__rules_event_head(&w->doc, wall, &h);
-		if (h.type < 0) {
-			vg__rules_vm_stats(w->vm)->bad_events++;
-			if (e->on_error)
-				e->on_error(b->seq[i], "an event needs a string \"type\"", e->error_ctx);
-			continue;
-		}
-		vg__rules_vm_eval(w->vm, &w->doc, &h, line, len, b->seq[i], e->o.on_verdict,
-				  e->o.ctx);
+		const item *it = &b->items[i];
+		vg__event_head h = it->head;
+		if (!h.time)
+			h.time = wall;
+		const vg_json_doc *doc = (const vg_json_doc *)((char *)b->docs + it->doc);
+		vg__rules_vm_eval(w->vm, doc, &h, b->buf + it->off, it->len, it->seq,
+				  e->o.on_verdict, e->o.ctx);
 	}
 }
 
@@ -240,6 +178,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		b->n = 0;
 		b->used = 0;
+		b->docs_used = 0;
 		b->next = w->free_list;
 		w->free_list = b;
 		w->busy = false;
@@ -254,6 +193,8 @@ static batch *batch_new(void)
 	batch *b = vg_xcalloc(1, sizeof(*b));
 	b->cap = BATCH_BYTES;
 	b->buf = vg_xmalloc(b->cap);
+	b->docs_cap = DOCS_BYTES;
+	b->docs = vg_xmalloc(b->docs_cap);
 	return b;
 }
 
@@ -261,6 +202,7 @@ static void batch_free(batch *b)
 {
 	if (b) {
 		free(b->buf);
+		free(b->docs);
 		free(b);
 	}
 }
@@ -298,36 +240,69 @@ static batch *take_batch(worker *w)
 	return b ? b : batch_new();
 }
 
-void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint64_t seq)
+/* A line that never reaches a worker. */
+static void bad_line(vg_rules_engine *e, uint64_t seq, const char *why)
 {
-	int wi = len > e->o.max_event_bytes ? (int)(e->rr++ % (uint64_t)e->n)
-					    : pick_worker(e, line, len);
-	worker *w = &e->w[wi];
-	/* An over-long line is not copied: the worker reports it from its length alone. */
-	size_t copy = len > e->o.max_event_bytes ? 0 : len;
-	if (w->filling && (w->filling->n == BATCH_EVENTS || w->filling->used + copy > w->filling->cap))
+	e->bad_events++;
+	if (e->on_error)
+		e->on_error(seq, why, e->error_ctx);
+}
+
+/* Room for one more line of len bytes whose doc takes need bytes in w's filling batch;
+ * an empty batch grows to fit a line of any size. */
+static batch *room(worker *w, size_t len, size_t need)
+{
+	batch *b = w->filling;
+	if (b && (b->n == BATCH_EVENTS || b->used + len > b->cap ||
+		  b->docs_used + need > b->docs_cap))
 		submit(w);
 	if (!w->filling)
 		w->filling = take_batch(w);
-	batch *b = w->filling;
-	if (copy > b->cap) {
-		char *nb = realloc(b->buf, copy);
-		if (!nb)
-			abort();
-		b->buf = nb;
-		b->cap = copy;
+	b = w->filling;
+	if (len > b->cap) { /* then b is empty: the test above closed it otherwise */
+		free(b->buf);
+		b->buf = vg_xmalloc(len);
+		b->cap = len;
 	}
-	memcpy(b->buf + b->used, line, copy);
-	b->off[b->n] = (uint32_t)b->used;
-	b->used += copy;
-	b->seq[b->n] = seq;
-	b->n++;
-	b->off[b->n] = (uint32_t)b->used;
-	if (copy == 0 && len > 0) {
-		/* Keep the length visible to the worker's size check. */
-		b->off[b->n] = (uint32_t)(b->used + (len > UINT32_MAX / 2 ? UINT32_MAX / 2 : len));
-		submit(w); /* the offsets after this one would be wrong: close the batch */
+	if (need > b->docs_cap) {
+		free(b->docs);
+		b->docs = vg_xmalloc(need);
+		b->docs_cap = need;
 	}
+	return b;
+}
+
+void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint64_t seq)
+{
+	if (len > e->o.max_event_bytes) {
+		char why[96];
+		snprintf(why, sizeof(why), "event of %zu bytes is over the limit of %zu", len,
+			 e->o.max_event_bytes);
+		bad_line(e, seq, why);
+		return;
+	}
+	vg_error err;
+	if (vg_json_decode(&e->doc, line, len, &err) != 0) {
+		bad_line(e, seq, err.msg);
+		return;
+	}
+	vg__event_head h;
+	vg__rules_event_head(&e->doc, 0, &h);
+	if (h.type < 0) {
+		bad_line(e, seq, "an event needs a string \"type\"");
+		return;
+	}
+	worker *w = &e->w[pick_worker(e, &e->doc)];
+	size_t need = sizeof(vg_json_doc) + vg_json_doc_copy_size(&e->doc);
+	need = (need + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	batch *b = room(w, len, need);
+	item *it = &b->items[b->n++];
+	memcpy(b->buf + b->used, line, len);
+	*it = (item){.off = b->used, .len = len, .doc = b->docs_used, .head = h, .seq = seq};
+	b->used += len;
+	vg_json_doc *kept = (vg_json_doc *)((char *)b->docs + b->docs_used);
+	vg_json_doc_copy(&e->doc, kept + 1, kept);
+	b->docs_used += need;
 }
 
 void vg_rules_engine_set_error_fn(vg_rules_engine *e, vg_event_error_fn *fn, void *ctx)
@@ -348,7 +323,7 @@ int vg_rules_engine_drain(vg_rules_engine *e, vg_rules_stats *ret, vg_error *err
 {
 	for (int i = 0; i < e->n; i++)
 		submit(&e->w[i]);
-	vg_rules_stats sum = {0};
+	vg_rules_stats sum = {.bad_events = e->bad_events};
 	int rc = 0;
 	for (int i = 0; i < e->n; i++) {
 		worker *w = &e->w[i];
@@ -402,11 +377,11 @@ void vg_rules_engine_free(vg_rules_engine *e)
 		}
 		batch_free(w->filling);
 		vg__rules_vm_free(w->vm);
-		vg_json_doc_done(&w->doc);
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cond);
 	}
 	vg_labels_free(e->shared_labels);
+	vg_json_doc_done(&e->doc);
 	free(e->w);
 	free(e);
 }
@@ -451,11 +426,10 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		free(e);
 		return rc;
 	}
-	e->default_key = e->o.partition_key == NULL;
-	if (!e->default_key) {
-		e->key_len = strlen(e->o.partition_key);
-		memcpy(e->key, e->o.partition_key, e->key_len + 1);
-	}
+	vg_json_doc_init(&e->doc, 0);
+	if (e->o.partition_key)
+		snprintf(e->key, sizeof(e->key), "%s", e->o.partition_key);
+	e->o.partition_key = NULL; /* the caller's string: e->key is ours */
 	e->n = e->o.workers;
 	e->w = vg_xcalloc((size_t)e->n, sizeof(*e->w));
 	for (int i = 0; i < e->n; i++) {
@@ -471,7 +445,6 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		worker *w = &e->w[i];
 		w->eng = e;
 		w->index = i;
-		vg_json_doc_init(&w->doc, 0);
 		vg__rules_vm_opts vo;
 		fill_vm_opts(&e->o, e->shared_labels, i, &vo);
 		if ((rc = vg__rules_vm_new(rs, &vo, &w->vm, err)))

@@ -366,15 +366,21 @@ Test(engine, partitioning_keeps_a_key_on_one_worker_and_counts_exactly)
 	uint64_t seq = 0;
 	for (int round = 0; round < 100; round++)
 		for (int k = 0; k < 1000; k++) {
-			/* ip first or last, nested decoys and strings holding "ip" must not
-			 * change where the event goes. */
-			int n = (k + round) % 2
+			/* ip first or last, nested decoys, strings holding "ip" and an earlier
+			 * "ip" the rules never see (they read the last) must not change where
+			 * the event goes. */
+			int n = (k + round) % 3 == 0
 				? snprintf(line, sizeof(line),
 					   "{\"type\":\"t\",\"ip\":\"10.%d.%d.1\",\"k\":\"%d\"}", k / 256,
 					   k % 256, k)
-				: snprintf(line, sizeof(line),
+				: (k + round) % 3 == 1
+				? snprintf(line, sizeof(line),
 					   "{\"type\":\"t\",\"x\":{\"ip\":\"%d\"},\"s\":\"\\\"ip\\\":\","
 					   "\"k\":\"%d\",\"ip\" : \"10.%d.%d.1\"}",
+					   round, k, k / 256, k % 256)
+				: snprintf(line, sizeof(line),
+					   "{\"type\":\"t\",\"ip\":\"decoy-%d\",\"k\":\"%d\","
+					   "\"ip\":\"10.%d.%d.1\"}",
 					   round, k, k / 256, k % 256);
 			vg_rules_engine_push(e, line, (size_t)n, seq++);
 		}
