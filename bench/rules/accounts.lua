@@ -14,7 +14,7 @@
 -- every attempt past a threshold gets the verdict.
 rule("failed-logins", {on = "login"}, function(e)
 	if e.ok then return end
-	local n = count("login-fail:" .. e.ip, "5m")
+	local n = count("login-fail", e.ip, "5m")
 	if n >= 30 then
 		verdict("block", n .. " failed logins from " .. e.ip .. " in 5m")
 	elseif n >= 10 then
@@ -29,7 +29,7 @@ rule("credential-stuffing", {on = "login"}, function(e)
 	if not e.user then return end
 	if has_label("ip", e.ip, "stuffing") then
 		verdict("block", e.ip .. " is stuffing credentials")
-	elseif distinct("login-users:" .. e.ip, e.user.id, "1h") >= 20 then
+	elseif distinct("login-users", e.ip, e.user.id, "1h") >= 20 then
 		label("ip", e.ip, "stuffing", "1h")
 		verdict("block", "20 accounts tried from " .. e.ip .. " within the hour")
 	end
@@ -41,7 +41,7 @@ rule("account-takeover", {on = "login"}, function(e)
 	if not e.user then return end
 	local id = e.user.id
 	if not e.ok then
-		if count("login-fail-user:" .. id, "1h") >= 5 then
+		if count("login-fail-user", id, "1h") >= 5 then
 			label("user", id, "failing-logins", "1h")
 		end
 	elseif has_label("user", id, "failing-logins") then
@@ -67,7 +67,7 @@ rule("new-account-burst", {on = "signup"}, function(e)
 	if not e.ip then return end
 	local net = network(e.ip)
 	if not net then return end
-	local n = count("signups:" .. net, "10m")
+	local n = count("signups", net, "10m")
 	if n >= 10 then
 		verdict("challenge", n .. " new accounts from " .. net .. " in 10m")
 	end

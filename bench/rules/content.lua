@@ -20,7 +20,7 @@ end)
 -- Upload floods: an account reaching 50 uploads within a minute goes to review (once
 -- as the count passes 50, not for every upload after it).
 rule("upload-burst", {on = "upload"}, function(e)
-	if e.user and count("uploads:" .. e.user.id, "1m") == 50 then
+	if e.user and count("uploads", e.user.id, "1m") == 50 then
 		verdict("review", "50 uploads by " .. e.user.id .. " within a minute")
 	end
 end)

@@ -11,7 +11,7 @@ end)
 -- Request rate: past 1,000 HTTP requests from one address in ten seconds, every
 -- request is challenged.
 rule("request-rate", {on = "http"}, function(e)
-	if count("requests:" .. e.ip, "10s") > 1000 then
+	if count("requests", e.ip, "10s") > 1000 then
 		verdict("challenge", "over 1000 requests from " .. e.ip .. " in 10s")
 	end
 end)
@@ -20,7 +20,7 @@ end)
 -- counted next to request-rate's before it replaces it. It keeps its own counter, since
 -- count() adds one on every call.
 rule("request-rate-trial", {on = "http", shadow = true}, function(e)
-	if count("requests-trial:" .. e.ip, "10s") > 500 then
+	if count("requests-trial", e.ip, "10s") > 500 then
 		verdict("challenge", "over 500 requests from " .. e.ip .. " in 10s")
 	end
 end)

@@ -123,6 +123,47 @@ Test(engine, count_distinct_label_from_rules)
 	vg_ruleset_free(rs);
 }
 
+/* count and distinct take their key in parts too, joined with ':' as a concatenation
+ * would join them: both forms reach the same counter and the same set. */
+Test(engine, keys_in_parts_are_the_joined_key)
+{
+	vg_ruleset *rs = load(
+		"rule('parts', function(e)\n"
+		"  local a = count('f', e.ip, '1m')\n"
+		"  local b = count('f:' .. e.ip, '1m')\n"
+		"  local c = count('n', 5, e.ip, '1m')\n"
+		"  local d = count('n:5:' .. e.ip, '1m')\n"
+		"  local x = distinct('u', e.ip, e.user, '1h')\n"
+		"  local y = distinct('u:' .. e.ip, e.user .. '!', '1h')\n"
+		"  verdict('allow', a .. ' ' .. b .. ' ' .. c .. ' ' .. d .. ' ' .. x .. ' ' .. y)\n"
+		"end)\n"
+		"rule('errors', function(e)\n"
+		"  if e.bad == 1 then count('only-a-key') end\n"
+		"  if e.bad == 2 then count('k', nil, '1m') end\n"
+		"  if e.bad == 3 then count(string.rep('x', 1000), string.rep('y', 100), '1m') end\n"
+		"  if e.bad == 4 then distinct('k', '1h') end\n"
+		"  verdict('block', 'not reached when bad')\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"t\",\"ip\":\"1.1.1.1\",\"user\":\"a\",\"bad\":0}", &s);
+	cr_assert_str_eq(s.reasons[0], "1 2 1 2 1 2");
+	cr_assert_str_eq(s.rules[1], "errors");
+	for (int bad = 1; bad <= 4; bad++) {
+		char line[96];
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"t\",\"ip\":\"1.1.1.1\",\"user\":\"b\",\"bad\":%d}", bad);
+		eval(r, line, &s);
+	}
+	cr_assert_str_eq(s.reasons[2], "3 4 3 4 3 4", "one more each; b and b! are new values");
+	cr_assert_eq(s.n, 2 + 4, "the errors rule spoke only on the good event");
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 4);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
 Test(engine, sandbox_refuses_escapes)
 {
 	/* Each expression must be nil (or fail): every way out of the sandbox. */
