@@ -60,8 +60,9 @@ typedef struct vg_json_node {
 typedef struct vg_json_doc {
 	vg_json_node *nodes;
 	size_t n, cap; /* cap bounds the nodes of one event */
-	char *strbuf;  /* decoded strings; never larger than the input line + n NULs */
-	size_t strcap;
+	char *strbuf;  /* decoded strings (never more than the input line + n NULs), then
+			* the decoder's NUL-padded copy of the line */
+	size_t strcap; /* bytes at strbuf */
 } vg_json_doc;
 
 /* max_nodes 0: 4096. Allocates the buffers once; a doc is reused line after line. */

@@ -13,14 +13,23 @@
  * the C locale (jansson's), whatever the process locale.
  *
  * Why it is shaped this way (it is most of the engine's profile):
- * - One loop with an explicit stack of open containers instead of recursion, so the
- *   cursor, the node count and the string cursor stay in registers: every store of a
- *   string byte is a char store, which C lets alias anything reachable through memory.
+ * - The line is first copied into the doc's buffer with NUL bytes after it (PAD). The
+ *   NUL stops every scan (whitespace, string runs, digits, literals), so the hot loops
+ *   never compare with the end: only a stop at a NUL asks whether it is the end or a
+ *   NUL inside the line, both errors. It also lets words and vectors be read across
+ *   the line's end: they read the copy, never text past len.
+ * - One function, a state machine (open, key, value, after, close) with an explicit
+ *   stack of open containers instead of recursion, so the cursor, the node count and
+ *   the string cursor stay in registers: every store of a string byte is a char store,
+ *   which C lets alias anything reachable through memory. Each state looks for its
+ *   usual byte first and skips whitespace only when it finds another.
  * - Runs of plain string bytes are found 16 at a time with SSE2 (the x86-64 baseline);
  *   elsewhere, or built with VG_JSON_SCALAR (the unit tests build both and compare
- *   them), a byte loop does the same.
- * - Reals whose digits fit 53 bits and whose exponent is small are computed exactly
- *   (Clinger's fast path); the rest go to strtod.
+ *   them), a byte loop does the same. UTF-8 is validated only where a byte from 0x80
+ *   up stops a run.
+ * - Digits are read and converted 8 at a time in a 64-bit word on little-endian
+ *   machines. Reals whose digits fit 53 bits and whose exponent is small are computed
+ *   exactly (Clinger's fast path); the rest go to strtod.
  */
 #include <errno.h>
 #include <float.h>
@@ -28,6 +37,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +51,10 @@
 #endif
 
 #define DEFAULT_MAX_NODES 4096
+
+/* NUL bytes after the copy of the line that is parsed: at least 16 for a vector load
+ * at its end. */
+#define PAD 16
 
 /* Why a decode stopped: the error code, its reason and where. */
 typedef struct failure {
@@ -93,18 +107,20 @@ static inline bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static inline const char *skip_ws(const char *p, const char *end)
+/* Whitespace ends at the NUL after the line's copy, so no end check is needed. */
+static inline const char *skip_ws(const char *p)
 {
 	/* Most events hold no whitespace at all: one compare settles most calls. */
-	if (__builtin_expect(p < end && (unsigned char)*p > ' ', 1))
+	if (__builtin_expect((unsigned char)*p > ' ', 1))
 		return p;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
 	return p;
 }
 
 /* ---- strings -------------------------------------------------------------------------- */
 
+#if !USE_SSE2
 /* Bytes a string holds as they are: not '"', not '\\', not a control character, ASCII.
  * Everything else needs a look (an end, an escape, an error, UTF-8 to validate). */
 static const bool plain[256] = {
@@ -128,29 +144,32 @@ static const bool plain[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+#endif
 
-/* Copies the run of plain bytes at p to o; stops at the first other byte or at end.
+/* Copies the run of plain bytes at p to o; stops at the first other byte, at the latest
+ * at the NUL that follows the line's copy (so it needs no end).
  *
- * The SSE2 loop stores 16 bytes before it knows how many are plain. That stays inside
- * the string buffer: it holds len + 1 bytes and a string's output never runs ahead of
- * its input (each escape or UTF-8 sequence decodes to at most as many bytes as it takes,
- * and the opening quote and the NUL pay for each other), so o <= strbuf + (p - text) - 1
- * and a 16-byte load at p, which needs p + 16 <= text + len, keeps o + 16 inside. The
- * bytes past the run are overwritten by what comes next, or never read. */
-static inline span copy_plain(const char *p, const char *end, char *o)
+ * The SSE2 loop loads and stores 16 bytes before it knows how many are plain. The load
+ * stays inside the copy, which has PAD bytes after the line. The store stays inside the
+ * string area: it holds len + 16 bytes and a string's output never runs ahead of its
+ * input (each escape or UTF-8 sequence decodes to at most as many bytes as it takes,
+ * and the opening quote and the NUL pay for each other), so o <= strings + (p - line) - 1
+ * with p <= line + len, and o + 16 <= strings + len + 15. The bytes past the run are
+ * overwritten by what comes next, or never read. */
+static inline span copy_plain(const char *p, char *o)
 {
 #if USE_SSE2
-	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-	/* A signed compare with 0x20 catches control characters and, as negative bytes,
-	 * everything from 0x80 up. */
-	const __m128i space = _mm_set1_epi8(0x20);
-	while (end - p >= 16) {
+	/* Flipping bit 1 turns '"' (0x22) into 0x20 and keeps control characters below
+	 * 0x20 and bytes from 0x80 up negative, so that one signed compare with 0x20 keeps
+	 * all other bytes, and a second compare drops '\\'. The mask is of plain bytes. */
+	const __m128i flip = _mm_set1_epi8(0x02), space = _mm_set1_epi8(0x20);
+	const __m128i backslash = _mm_set1_epi8('\\');
+	for (;;) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 		_mm_storeu_si128((__m128i *)(void *)o, v);
-		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-							 _mm_cmpeq_epi8(v, backslash)),
-					    _mm_cmplt_epi8(v, space));
-		unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+		__m128i keep = _mm_andnot_si128(_mm_cmpeq_epi8(v, backslash),
+						_mm_cmpgt_epi8(_mm_xor_si128(v, flip), space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(keep) ^ 0xFFFF;
 		if (mask) {
 			unsigned k = (unsigned)__builtin_ctz(mask);
 			return (span){p + k, o + k};
@@ -158,10 +177,11 @@ static inline span copy_plain(const char *p, const char *end, char *o)
 		p += 16;
 		o += 16;
 	}
-#endif
-	while (p < end && plain[(unsigned char)*p])
+#else
+	while (plain[(unsigned char)*p])
 		*o++ = *p++;
 	return (span){p, o};
+#endif
 }
 
 static int hex4(const char *s)
@@ -301,7 +321,7 @@ __attribute__((noinline)) static span string_rest(const char *p, const char *end
 		} else {
 			return (span){bad(f, p, VG_EMALFORMED, "control character in a string"), o};
 		}
-		span r = copy_plain(p, end, o);
+		span r = copy_plain(p, o);
 		p = r.p;
 		o = r.o;
 	}
@@ -312,8 +332,8 @@ __attribute__((noinline)) static span string_rest(const char *p, const char *end
  * the usual string, plain bytes and a quote; the rest out of the way. */
 static inline span parse_string(const char *p, const char *end, char *o, failure *f)
 {
-	span r = copy_plain(p, end, o);
-	if (r.p < end && *r.p == '"')
+	span r = copy_plain(p, o);
+	if (*r.p == '"')
 		return (span){r.p + 1, r.o};
 	return string_rest(r.p, end, r.o, f);
 }
@@ -385,19 +405,51 @@ static bool fast_real(uint64_t m, int64_t e, double *ret)
 #endif
 }
 
-/* Adds the digits at p to *m (modulo 2^64: callers use it only for up to 19 digits). */
-static inline const char *digits(const char *p, const char *end, uint64_t *m)
+/* Adds the digits at p to *m (modulo 2^64: callers use it only for up to 19 digits).
+ * Eight bytes at a time where that is portable: the NUL after the line's copy ends a run
+ * at the latest, and the copy has PAD bytes after the line for the load. */
+static inline const char *digits(const char *p, uint64_t *m)
 {
 	uint64_t v = *m;
-	for (; p < end && is_digit(*p); p++)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	static const uint32_t pow10u[] = {
+		1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+	};
+	const uint64_t ones = 0x0101010101010101u;
+	for (;;) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		/* d holds digit values where w holds digits. A byte of d is 10 or more when
+		 * adding 0x76 sets its high bit, or when it wrapped below '0'. Borrows and
+		 * carries leave a byte only from a non-digit, so they spoil only bytes past
+		 * the run, which are not used. */
+		uint64_t d = w - 0x30 * ones;
+		uint64_t other = (d | (d + 0x76 * ones)) & 0x80 * ones;
+		unsigned k = other ? (unsigned)__builtin_ctzll(other) >> 3 : 8;
+		if (k == 0)
+			break;
+		/* The k digits to the top bytes, zeros below them as leading zeros, then
+		 * pairs, fours and eights of digits folded into one number. */
+		d <<= 8 * (8 - k);
+		d = (d * 10 + (d >> 8)) & 0x00FF00FF00FF00FFu;
+		d = (d * 100 + (d >> 16)) & 0x0000FFFF0000FFFFu;
+		d = (d * 10000 + (d >> 32)) & 0xFFFFFFFFu;
+		v = v * pow10u[k] + d;
+		p += k;
+		if (k < 8)
+			break;
+	}
+#else
+	for (; is_digit(*p); p++)
 		v = v * 10 + (uint64_t)(*p - '0');
+#endif
 	*m = v;
 	return p;
 }
 
 /* Parses the number at p (a '-' or a digit) into nd; returns the end of it. Integers
  * must fit int64 (as jansson's strtoll), reals must be finite. */
-static const char *parse_number(const char *p, const char *end, vg_json_node *nd, failure *f)
+static const char *parse_number(const char *p, vg_json_node *nd, failure *f)
 {
 	const char *s = p;
 	bool neg = *p == '-', real = false;
@@ -406,46 +458,47 @@ static const char *parse_number(const char *p, const char *end, vg_json_node *nd
 	int64_t e = 0;    /* decimal exponent: the value is m * 10^e while sig <= 19 */
 	if (neg)
 		p++;
-	if (p < end && *p == '0') {
+	if (*p == '0') {
 		p++;
-		if (p < end && is_digit(*p))
+		if (is_digit(*p))
 			return bad(f, p, VG_EMALFORMED, "leading zero in a number");
 		sig = 0;
-	} else if (p < end && is_digit(*p)) {
+	} else if (is_digit(*p)) {
 		const char *d = p;
-		p = digits(p, end, &m);
+		p = digits(p, &m);
 		sig = p - d;
 	} else {
 		return bad(f, p, VG_EMALFORMED, "bad number");
 	}
-	if (p < end && *p == '.') {
+	if (*p == '.') {
 		real = true;
 		p++;
-		if (p >= end || !is_digit(*p))
+		if (!is_digit(*p))
 			return bad(f, p, VG_EMALFORMED, "bad number");
 		const char *frac = p;
 		if (sig == 0)
-			while (p < end && *p == '0') /* 0.000123: only 123 counts */
+			while (*p == '0') /* 0.000123: only 123 counts */
 				p++;
 		const char *d = p;
-		p = digits(p, end, &m);
+		p = digits(p, &m);
 		sig += p - d;
 		e = frac - p;
 	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
+	if (*p == 'e' || *p == 'E') {
 		real = true;
 		p++;
 		bool eneg = false;
-		if (p < end && (*p == '+' || *p == '-'))
+		if (*p == '+' || *p == '-')
 			eneg = *p++ == '-';
-		if (p >= end || !is_digit(*p))
+		if (!is_digit(*p))
 			return bad(f, p, VG_EMALFORMED, "bad number");
 		int64_t x = 0;
-		for (; p < end && is_digit(*p); p++)
+		for (; is_digit(*p); p++)
 			if (x < 100000) /* far past any double; only its size matters then */
 				x = x * 10 + (*p - '0');
 		e += eneg ? -x : x;
 	}
+	nd->len = 0;
 	if (!real) {
 		/* No leading zeros, so more than 19 digits is at least 1e19 > 2^63. */
 		uint64_t limit = neg ? (uint64_t)1 << 63 : (uint64_t)INT64_MAX;
@@ -470,142 +523,164 @@ static const char *parse_number(const char *p, const char *end, vg_json_node *nd
 
 /* ---- documents ------------------------------------------------------------------------ */
 
+/* A string decoded to [o, o_end) into nd, NUL-terminated; returns the buffer past it. */
+static inline char *string_node(vg_json_node *nd, uint32_t next, char *o, char *o_end)
+{
+	*o_end = '\0';
+	*nd = (vg_json_node){.type = VG_JSON_STRING, .len = (uint32_t)(o_end - o),
+			     .next = next, .v.str = o};
+	return o_end + 1;
+}
+
 /* The value at p, which is not an object or an array, into nd. */
 static span parse_scalar(const char *p, const char *end, char *o, vg_json_node *nd,
-			 failure *f)
+			 uint32_t next, failure *f)
 {
-	*nd = (vg_json_node){.type = VG_JSON_NULL};
+	uint8_t type;
+	nd->next = next;
+	/* The literals compare bytes past the line only with the copy's NUL padding. */
 	switch (*p) {
 	case '"': {
 		span r = parse_string(p + 1, end, o, f);
-		if (r.p) {
-			*r.o = '\0';
-			nd->type = VG_JSON_STRING;
-			nd->v.str = o;
-			nd->len = (uint32_t)(r.o - o);
-			r.o++;
-		}
+		if (r.p)
+			r.o = string_node(nd, next, o, r.o);
 		return r;
 	}
 	case '-': case '0': case '1': case '2': case '3': case '4':
 	case '5': case '6': case '7': case '8': case '9':
-		return (span){parse_number(p, end, nd, f), o};
+		return (span){parse_number(p, nd, f), o};
 	case 't':
-		if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
-			nd->type = VG_JSON_TRUE;
-			return (span){p + 4, o};
+		if (memcmp(p, "true", 4) == 0) {
+			type = VG_JSON_TRUE;
+			p += 4;
+			goto literal;
 		}
 		break;
 	case 'f':
-		if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
-			nd->type = VG_JSON_FALSE;
-			return (span){p + 5, o};
+		if (memcmp(p, "false", 5) == 0) {
+			type = VG_JSON_FALSE;
+			p += 5;
+			goto literal;
 		}
 		break;
 	case 'n':
-		if (end - p >= 4 && memcmp(p, "null", 4) == 0)
-			return (span){p + 4, o};
+		if (memcmp(p, "null", 4) == 0) {
+			type = VG_JSON_NULL;
+			p += 4;
+			goto literal;
+		}
 		break;
 	}
+	if (p == end)
+		return (span){bad(f, p, VG_EMALFORMED, "unexpected end of input"), o};
 	return (span){bad(f, p, VG_EMALFORMED, "unexpected character"), o};
+literal:
+	nd->type = type;
+	nd->len = 0;
+	nd->v.i = 0;
+	return (span){p, o};
 }
 
-/* An object member's key and the ':' after it, at p (past any whitespace), into the node
- * at nodes[*n]; returns p at the member's value. */
-static inline span parse_key(const char *p, const char *end, char *o, vg_json_node *nodes,
-			     size_t *n, size_t cap, failure *f)
-{
-	if (p >= end || *p != '"')
-		return (span){bad(f, p, VG_EMALFORMED, "expected a string key"), o};
-	if (*n >= cap)
-		return (span){bad(f, p, VG_ETOOBIG, "more values than the event limit"), o};
-	size_t k = (*n)++;
-	span r = parse_string(p + 1, end, o, f);
-	if (!r.p)
-		return r;
-	*r.o = '\0';
-	nodes[k] = (vg_json_node){.type = VG_JSON_STRING, .len = (uint32_t)(r.o - o),
-				  .next = (uint32_t)k + 1, .v.str = o};
-	p = skip_ws(r.p, end);
-	if (p >= end || *p != ':')
-		return (span){bad(f, p, VG_EMALFORMED, "expected ':'"), r.o + 1};
-	return (span){skip_ws(p + 1, end), r.o + 1};
-}
-
-/* The object at p (past leading whitespace) and everything in it; returns just past its
- * closing brace and the node count in *ret_n. The checks come in document order, so the
- * first problem is the one reported. */
-static const char *parse_doc(const char *p, const char *end, vg_json_doc *doc, size_t *ret_n,
-			     failure *f)
+/* The object at p (past leading whitespace) and everything in it, decoding strings to o;
+ * returns just past its closing brace and the node count in *ret_n. A state machine
+ * whose innermost open container stays in registers (top) and the ones around it on
+ * stack. The checks come in document order, so the first problem is the one reported. */
+static const char *parse_doc(const char *p, const char *end, char *o, vg_json_doc *doc,
+			     size_t *ret_n, failure *f)
 {
 	vg_json_node *nodes = doc->nodes;
 	size_t n = 0, cap = doc->cap;
-	char *o = doc->strbuf;
-	frame stack[VG_RULES_DEPTH_MAX];
-	int depth = 0; /* open containers */
-	for (;;) {
-		/* At the start of a member or element (or of the document). */
-		if (depth && stack[depth - 1].object) {
-			span r = parse_key(p, end, o, nodes, &n, cap, f);
-			if (!r.p)
-				return NULL;
-			p = r.p;
-			o = r.o;
-		}
-		if (p >= end)
-			return bad(f, p, VG_EMALFORMED, "unexpected end of input");
-		if (*p == '{' || *p == '[') {
-			bool object = *p == '{';
-			if (n >= cap)
-				return bad(f, p, VG_ETOOBIG, "more values than the event limit");
-			if (depth >= VG_RULES_DEPTH_MAX)
-				return bad(f, p, VG_ETOOBIG, "nesting deeper than the event limit");
-			stack[depth++] = (frame){.node = (uint32_t)n++, .object = object};
-			p = skip_ws(p + 1, end);
-			if (p >= end || *p != (object ? '}' : ']'))
-				continue; /* to its first member or element */
-			p++;
-			frame *t = &stack[--depth];
-			nodes[t->node] = (vg_json_node){
-				.type = object ? VG_JSON_OBJECT : VG_JSON_ARRAY,
-				.next = (uint32_t)n};
-			if (depth == 0)
-				break;
-		} else {
-			if (n >= cap)
-				return bad(f, p, VG_ETOOBIG, "more values than the event limit");
-			span r = parse_scalar(p, end, o, &nodes[n], f);
-			if (!r.p)
-				return NULL;
-			p = r.p;
-			o = r.o;
-			n++;
-			nodes[n - 1].next = (uint32_t)n;
-		}
-		/* A value ended: count it, then close every container that ends here. */
-		for (;;) {
-			frame *t = &stack[depth - 1];
-			t->count++;
-			p = skip_ws(p, end);
-			if (p < end && *p == ',') {
-				p = skip_ws(p + 1, end);
-				break;
-			}
-			if (p >= end || *p != (t->object ? '}' : ']'))
-				return bad(f, p, VG_EMALFORMED,
-					   t->object ? "expected ',' or '}'" : "expected ',' or ']'");
-			p++;
-			nodes[t->node] = (vg_json_node){
-				.type = t->object ? VG_JSON_OBJECT : VG_JSON_ARRAY,
-				.len = t->count, .next = (uint32_t)n};
-			if (--depth == 0)
-				break;
-		}
-		if (depth == 0)
-			break;
+	frame stack[VG_RULES_DEPTH_MAX], top;
+	int depth = 0; /* open containers, top included */
+	span r;
+open: /* at '{' or '[' */
+	if (n >= cap)
+		return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+	if (depth >= VG_RULES_DEPTH_MAX)
+		return bad(f, p, VG_ETOOBIG, "nesting deeper than the event limit");
+	if (depth)
+		stack[depth - 1] = top;
+	depth++;
+	top = (frame){.node = (uint32_t)n++, .object = *p == '{'};
+	p = skip_ws(p + 1);
+	if (*p == (top.object ? '}' : ']')) {
+		p++;
+		goto close;
 	}
-	*ret_n = n;
-	return p;
+	if (!top.object)
+		goto value;
+	/* Each state below expects one byte most of the time and skips whitespace only when
+	 * it finds another: skipping is idempotent, so the checks see what they would see
+	 * after skipping first, and lines without whitespace pay one compare per state. */
+key: /* at a member */
+	if (*p != '"') {
+		p = skip_ws(p);
+		if (*p != '"')
+			return bad(f, p, VG_EMALFORMED, "expected a string key");
+	}
+	if (n >= cap)
+		return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+	r = parse_string(p + 1, end, o, f);
+	if (!r.p)
+		return NULL;
+	o = string_node(&nodes[n], (uint32_t)n + 1, o, r.o);
+	n++;
+	p = r.p;
+	if (*p != ':') {
+		p = skip_ws(p);
+		if (*p != ':')
+			return bad(f, p, VG_EMALFORMED, "expected ':'");
+	}
+	p++;
+value: /* at a value */
+	if (*p == '"') { /* the usual value, here rather than in parse_scalar's switch */
+		if (n >= cap)
+			return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+		r = parse_string(p + 1, end, o, f);
+		if (!r.p)
+			return NULL;
+		o = string_node(&nodes[n], (uint32_t)n + 1, o, r.o);
+		n++;
+		p = r.p;
+		goto after;
+	}
+	p = skip_ws(p);
+	if (*p == '{' || *p == '[')
+		goto open;
+	if (n >= cap)
+		return p == end ? bad(f, p, VG_EMALFORMED, "unexpected end of input")
+				: bad(f, p, VG_ETOOBIG, "more values than the event limit");
+	r = parse_scalar(p, end, o, &nodes[n], (uint32_t)n + 1, f);
+	if (!r.p)
+		return NULL;
+	p = r.p;
+	o = r.o;
+	n++;
+after: /* a value ended: count it, then on to the next or close its container */
+	top.count++;
+	if (*p != ',') {
+		p = skip_ws(p);
+		if (*p != ',') {
+			if (*p != (top.object ? '}' : ']'))
+				return bad(f, p, VG_EMALFORMED, top.object ? "expected ',' or '}'"
+									   : "expected ',' or ']'");
+			p++;
+			goto close;
+		}
+	}
+	p++;
+	if (top.object)
+		goto key;
+	goto value;
+close: /* past the end of top */
+	nodes[top.node] = (vg_json_node){.type = top.object ? VG_JSON_OBJECT : VG_JSON_ARRAY,
+					 .len = top.count, .next = (uint32_t)n};
+	if (--depth == 0) {
+		*ret_n = n;
+		return p;
+	}
+	top = stack[depth - 1];
+	goto after;
 }
 
 int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err)
@@ -615,25 +690,35 @@ int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err
 		if (!doc->nodes)
 			return vg_error_set(err, VG_ENOMEM, "out of memory");
 	}
-	if (doc->strcap < len + 1) {
-		size_t cap = len + 1 < 256 ? 256 : len + 1;
+	/* The string buffer holds the decoded strings (len + 16 bytes: see copy_plain), then
+	 * the copy of the line that is parsed, with PAD NULs after it: they end every scan,
+	 * so the hot loops need no end checks, and nothing reads past text + len. */
+	if (len > (SIZE_MAX - 16 - PAD) / 2)
+		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	size_t strings = len + 16, need = strings + len + PAD;
+	if (doc->strcap < need) {
+		size_t cap = need < 512 ? 512 : need;
 		char *b = realloc(doc->strbuf, cap);
 		if (!b)
 			return vg_error_set(err, VG_ENOMEM, "out of memory");
 		doc->strbuf = b;
 		doc->strcap = cap;
 	}
-	const char *end = text + len, *p = skip_ws(text, end);
+	char *line = doc->strbuf + strings;
+	if (len) /* text may be NULL then */
+		memcpy(line, text, len);
+	memset(line + len, 0, PAD);
+	const char *end = line + len, *p = skip_ws(line);
 	failure f = {0};
 	size_t n = 0;
 	doc->n = 0;
-	if (p >= end || *p != '{')
+	if (*p != '{')
 		bad(&f, p, VG_EMALFORMED, "an event must be a JSON object");
-	else if ((p = parse_doc(p, end, doc, &n, &f)) && (p = skip_ws(p, end)) != end)
+	else if ((p = parse_doc(p, end, doc->strbuf, doc, &n, &f)) && (p = skip_ws(p)) != end)
 		bad(&f, p, VG_EMALFORMED, "text after the object");
 	if (f.code)
 		return vg_error_set(err, f.code, "%s at byte %zu", f.why,
-				    (size_t)(f.at - text) + 1);
+				    (size_t)(f.at - line) + 1);
 	doc->n = n;
 	return 0;
 }
