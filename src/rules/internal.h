@@ -247,8 +247,8 @@ bool vg__watch_end(vg__watch *w);
 bool vg__watch_hook(vg__watch *w);
 
 /* The event's head. Its time is a top-level numeric "ts" (seconds since the epoch)
- * when present and sane, else the wall clock: replays of old logs see their own
- * windows. */
+ * when present and sane, else wall (the clock; 0 lets a caller read the clock only for
+ * events without a time): replays of old logs see their own windows. */
 void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret);
 
 /* Labels from the store (live ones) into l; and writes to the store. */

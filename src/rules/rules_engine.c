@@ -587,7 +587,9 @@ void vg_rules_runner_eval_doc(vg_rules_runner *r, const vg_json_doc *doc, const 
 			      size_t len, vg_verdict_fn *fn, void *ctx)
 {
 	vg__event_head h;
-	vg__rules_event_head(doc, vg_time_now(), &h);
+	vg__rules_event_head(doc, 0, &h);
+	if (!h.time) /* no "ts" of its own: only then is the clock read */
+		h.time = vg_time_now();
 	vg__rules_vm_eval(r->vm, doc, &h, line, len, r->seq++, fn, ctx);
 }
 
