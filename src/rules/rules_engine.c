@@ -175,10 +175,8 @@ static void *worker_main(void *arg)
 		w->busy = true;
 		pthread_mutex_unlock(&w->mu);
 		process(w, b);
+		b->n = b->used = b->docs_used = 0;
 		pthread_mutex_lock(&w->mu);
-		b->n = 0;
-		b->used = 0;
-		b->docs_used = 0;
 		b->next = w->free_list;
 		w->free_list = b;
 		w->busy = false;

@@ -445,6 +445,42 @@ Test(engine, partitioning_keeps_a_key_on_one_worker_and_counts_exactly)
 	vg_ruleset_free(rs);
 }
 
+/* Lines as long as max_event_bytes allows (one fills a batch) go through whole between
+ * ordinary ones, and lines the producer refuses are counted, not lost. */
+Test(engine, long_and_bad_lines_between_ordinary_ones)
+{
+	vg_ruleset *rs = load("rule('len', function(e) verdict('allow', tostring(#(e.blob or ''))) end)\n");
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	vg_rules_opts o = {.workers = 2, .max_event_bytes = 256 << 10, .on_verdict = collect, .ctx = &s};
+	vg_rules_engine *e;
+	vg_error err;
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	size_t big = (size_t)200 << 10;
+	char *line = malloc(big + 64);
+	int n = snprintf(line, 64, "{\"type\":\"t\",\"ip\":\"1.2.3.4\",\"blob\":\"");
+	memset(line + n, 'x', big);
+	memcpy(line + n + big, "\"}", 3);
+	const char *small = "{\"type\":\"t\",\"ip\":\"1.2.3.4\",\"blob\":\"abc\"}";
+	uint64_t seq = 0;
+	for (int round = 0; round < 3; round++) {
+		vg_rules_engine_push(e, small, strlen(small), seq++);
+		vg_rules_engine_push(e, line, strlen(line), seq++);
+		vg_rules_engine_push(e, "{\"type\":", 8, seq++);        /* does not decode */
+		vg_rules_engine_push(e, "{\"ip\":\"1.2.3.4\"}", 15, seq++); /* no type */
+	}
+	vg_rules_stats st;
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0);
+	cr_assert_eq(st.events, 6);
+	cr_assert_eq(st.bad_events, 6);
+	cr_assert_eq(s.n, 6);
+	/* One key, so one worker, in input order. */
+	for (int i = 0; i < 6; i++)
+		cr_assert_str_eq(s.reasons[i], i % 2 ? "204800" : "3", "verdict %d", i);
+	free(line);
+	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+}
+
 static void tmp_db(char *path, size_t cap)
 {
 	snprintf(path, cap, "/tmp/vigil-rules-test-XXXXXX");
