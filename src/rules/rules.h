@@ -63,6 +63,7 @@ typedef struct vg_json_doc {
 	char *strbuf;  /* decoded strings (never more than the input line + n NULs), then
 			* the decoder's NUL-padded copy of the line */
 	size_t strcap; /* bytes at strbuf */
+	size_t strused; /* bytes at strbuf the decoded strings take, their NULs included */
 } vg_json_doc;
 
 /* max_nodes 0: 4096. Allocates the buffers once; a doc is reused line after line. */

@@ -542,21 +542,6 @@ int vg_rules_runner_eval(vg_rules_runner *r, const char *line, size_t len, vg_ve
 }
 
 /* ---- keeping a doc ------------------------------------------------------------------ */
-/* The bytes of the string buffer the doc's strings (keys included) use. */
-static size_t strings_used(const vg_json_doc *doc)
-{
-	size_t used = 0;
-	for (size_t i = 0; i < doc->n; i++) {
-		const vg_json_node *nd = &doc->nodes[i];
-		if (nd->type == VG_JSON_STRING) {
-			size_t end = (size_t)(nd->v.str - doc->strbuf) + nd->len + 1;
-			if (end > used)
-				used = end;
-		}
-	}
-	return used;
-}
-
 static size_t nodes_bytes(const vg_json_doc *doc)
 {
 	return (doc->n * sizeof(vg_json_node) + 15) & ~(size_t)15;
@@ -564,21 +549,21 @@ static size_t nodes_bytes(const vg_json_doc *doc)
 
 size_t vg_json_doc_copy_size(const vg_json_doc *doc)
 {
-	return nodes_bytes(doc) + strings_used(doc);
+	return nodes_bytes(doc) + doc->strused;
 }
 
 void vg_json_doc_copy(const vg_json_doc *doc, void *mem, vg_json_doc *ret)
 {
 	vg_json_node *nodes = mem;
 	char *str = (char *)mem + nodes_bytes(doc);
-	size_t used = strings_used(doc);
+	size_t used = doc->strused;
 	memcpy(nodes, doc->nodes, doc->n * sizeof(*nodes));
 	memcpy(str, doc->strbuf, used);
 	for (size_t i = 0; i < doc->n; i++)
 		if (nodes[i].type == VG_JSON_STRING)
 			nodes[i].v.str = str + (nodes[i].v.str - doc->strbuf);
 	*ret = (vg_json_doc){.nodes = nodes, .n = doc->n, .cap = doc->n, .strbuf = str,
-			     .strcap = used};
+			     .strcap = used, .strused = used};
 }
 
 void vg_rules_runner_eval_doc(vg_rules_runner *r, const vg_json_doc *doc, const char *line,

@@ -677,6 +677,7 @@ close: /* past the end of top */
 					 .len = top.count, .next = (uint32_t)n};
 	if (--depth == 0) {
 		*ret_n = n;
+		doc->strused = (size_t)(o - doc->strbuf);
 		return p;
 	}
 	top = stack[depth - 1];
