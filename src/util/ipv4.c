@@ -4,7 +4,7 @@
  * and match(bank, ip) parses one per event. The grammar is exactly glibc's inet_pton
  * (AF_INET): four decimal parts 0..255 joined by single dots, no sign, no space, no
  * leading zero ("0" is a part, "01" is not), nothing before or after. A differential
- * unit test and fuzz target (fuzz_ipv4) hold it to inet_pton, since the ip sets fall back
+ * unit test and fuzz target (fuzz_ip_addr) hold it to inet_pton, since the ip sets fall back
  * to inet_pton for anything else and the two must never disagree.
  */
 #include "util.h"
