@@ -534,6 +534,22 @@ Test(engine, labels_survive_a_restart)
 	rm_db(db);
 }
 
+/* Adds a signal to bank (made when missing). */
+static void add_signal(vg_store *st, const char *bank, const char *type, const char *value)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (vg_store_bank_get(st, bank, &b, &err) != 0) {
+		cr_assert_eq(vg_store_bank_create(st, bank, NULL, &err), 0);
+		cr_assert_eq(vg_store_bank_get(st, bank, &b, &err), 0);
+	}
+	int64_t id;
+	vg_store_add_result res;
+	cr_assert_eq(vg_store_signal_add(st, b.id, type, value, NULL, &id, &res, &err), 0, "%s: %s",
+		     type, err.msg);
+	vg_store_bank_done(&b);
+}
+
 Test(engine, match_finds_every_signal_type)
 {
 	char db[256];
@@ -541,22 +557,14 @@ Test(engine, match_finds_every_signal_type)
 	vg_store *st;
 	vg_error err;
 	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
-	cr_assert_eq(vg_store_bank_create(st, "bad", NULL, &err), 0);
-	vg_store_bank b;
-	cr_assert_eq(vg_store_bank_get(st, "bad", &b, &err), 0);
 	struct { const char *type, *value; } sigs[] = {
 		{"ip", "192.0.2.0/24"}, {"ip", "2001:db8::/32"}, {"domain", "evil.example"},
 		{"text", "buy cheap pills"}, {"url", "https://phish.test/login"},
 		{"md5", "d35c785545392755e7e4164457657269"},
 		{"pdq", "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"},
 	};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		int64_t id;
-		vg_store_add_result res;
-		cr_assert_eq(vg_store_signal_add(st, b.id, sigs[i].type, sigs[i].value, NULL, &id, &res,
-						 &err), 0, "%s: %s", sigs[i].type, err.msg);
-	}
-	vg_store_bank_done(&b);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		add_signal(st, "bad", sigs[i].type, sigs[i].value);
 	vg_rules_banks *banks;
 	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
 	vg_store_close(st);
@@ -598,18 +606,8 @@ Test(engine, match_in_one_type_banks_answers_as_before)
 		{"pdqs", "pdq", pdq}, {"shas", "sha256", sha},
 		{"both", "sha256", sha}, {"both", "pdq", pdq},
 	};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		vg_store_bank b;
-		if (vg_store_bank_get(st, sigs[i].bank, &b, &err) != 0) {
-			cr_assert_eq(vg_store_bank_create(st, sigs[i].bank, NULL, &err), 0);
-			cr_assert_eq(vg_store_bank_get(st, sigs[i].bank, &b, &err), 0);
-		}
-		int64_t id;
-		vg_store_add_result res;
-		cr_assert_eq(vg_store_signal_add(st, b.id, sigs[i].type, sigs[i].value, NULL, &id, &res,
-						 &err), 0, "%s: %s", sigs[i].type, err.msg);
-		vg_store_bank_done(&b);
-	}
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		add_signal(st, sigs[i].bank, sigs[i].type, sigs[i].value);
 	vg_rules_banks *banks;
 	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
 	vg_store_close(st);
