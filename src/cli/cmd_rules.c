@@ -58,8 +58,18 @@ static int cmd_check(const char *dir)
 	size_t n = vg_ruleset_count(rs);
 	for (size_t i = 0; i < n; i++) {
 		bool shadow;
-		const char *name = vg_ruleset_rule_name(rs, i, &shadow);
-		printf("%s%s\n", name, shadow ? " (shadow)" : "");
+		fputs(vg_ruleset_rule_name(rs, i, &shadow), stdout);
+		/* "name (on login, signup; shadow)": what the engine will do with it. */
+		const char *type;
+		bool open = false;
+		for (size_t k = 0; (type = vg_ruleset_rule_on(rs, i, k)); k++) {
+			fputs(k ? ", " : " (on ", stdout);
+			fputs(type, stdout);
+			open = true;
+		}
+		if (shadow)
+			fputs(open ? "; shadow" : " (shadow", stdout);
+		puts(open || shadow ? ")" : "");
 	}
 	printf("ok: %zu rule%s in %s\n", n, n == 1 ? "" : "s", dir);
 	vg_ruleset_free(rs);
@@ -325,7 +335,8 @@ const vg_cmd vg_cmd_rules = {
 		"       vigil rules test DIR [--db PATH]\n"
 		"\n"
 		"check  compiles every *.lua in DIR in the sandbox the engine uses and lists\n"
-		"       the rules it defines (shadow rules marked).\n"
+		"       the rules it defines, with the event types each is for (`on`) and\n"
+		"       whether it is shadow.\n"
 		"test   for each x.lua with an x.test.ndjson beside it, runs the fixture's\n"
 		"       events in order through x.lua alone. Each event carries \"expect\": an\n"
 		"       action (\"block\"), a rule's action (\"too-many-logins:block\"), a list\n"

@@ -107,6 +107,10 @@ def test_rules_check(vigil, tmp_path):
     p = vigil("rules", "check", EXAMPLES, check=0)
     out = p.stdout.decode()
     assert "failed-logins" in out and "accounts-per-ip (shadow)" in out
+    on = write_rules(tmp_path / "on", a="rule('x', {on = {'login', 'signup'}}, function(e) end)\n"
+                     "rule('y', {on = 'http', shadow = true}, function(e) end)")
+    out = vigil("rules", "check", on, check=0).stdout.decode()
+    assert "x (on login, signup)\n" in out and "y (on http; shadow)\n" in out, out
     bad = write_rules(tmp_path / "bad", a="rule('x', function(e) end")
     p = vigil("rules", "check", bad, check=1)
     assert b"a.lua" in p.stderr
