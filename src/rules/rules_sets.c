@@ -85,9 +85,14 @@ static int parse_addr(const char *s, size_t len, int *ret_family, uint32_t *ret4
 		*ret_family = 4;
 		return 0;
 	}
+	unsigned char b[16];
+	if (vg_ipv6_parse(s, len, b) == 0) { /* the usual IPv6 forms, likewise */
+		*ret_family = 6;
+		*ret6 = load6(b);
+		return 0;
+	}
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	unsigned char b[16];
 	if (memchr(buf, ':', len)) {
 		if (inet_pton(AF_INET6, buf, b) != 1)
 			return VG_EINVAL;

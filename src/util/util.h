@@ -84,6 +84,12 @@ VG_EXPORT VG_MUST_CHECK int vg_hex_decode(const char *s, size_t slen, uint8_t *o
  * rejected); ret gets the address with the first part in the top byte, and is written
  * only on success. VG_EINVAL otherwise. No allocation, ~120 instructions. */
 VG_EXPORT VG_MUST_CHECK int vg_ipv4_parse(const char *s, size_t len, uint32_t *ret);
+/* An IPv6 address of hex groups with at most one "::" (len bytes, NUL-free) into out
+ * (network order), written only on success; VG_EINVAL for everything else, including
+ * forms inet_pton also accepts (an IPv4 tail): callers fall back to it. What this
+ * accepts, inet_pton(AF_INET6) accepts as the same address. ~580 instructions for eight
+ * full groups, where inet_pton takes ~850. */
+VG_EXPORT VG_MUST_CHECK int vg_ipv6_parse(const char *s, size_t len, uint8_t out[16]);
 
 /* ---- files ------------------------------------------------------------------------- */
 /* Reads a whole file into a new malloc'd buffer (caller frees). Refuses files over

@@ -161,6 +161,65 @@ Test(ipv4, parse_agrees_with_inet_pton)
 	cr_assert_eq(vg_ipv4_parse("1.2\0.3.4", 8, &a), VG_EINVAL);
 }
 
+/* inet_pton(AF_INET6) on s[0..len) as the oracle: what vg_ipv6_parse accepts it must
+ * accept alike; returns whether vg_ipv6_parse took it. */
+static bool check_ipv6(const char *s, size_t len)
+{
+	char buf[64];
+	cr_assert_lt(len, sizeof(buf));
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	unsigned char want[16], got[16];
+	memset(got, 0xa5, sizeof(got));
+	bool ok = inet_pton(AF_INET6, buf, want) == 1;
+	if (vg_ipv6_parse(s, len, got) != 0) {
+		for (size_t i = 0; i < sizeof(got); i++)
+			cr_assert_eq(got[i], 0xa5, "'%s': written on failure", buf);
+		return false;
+	}
+	cr_assert(ok, "'%s': accepted, and inet_pton refuses it", buf);
+	cr_assert_arr_eq(got, want, 16, "'%s'", buf);
+	return true;
+}
+
+Test(ipv6, parse_agrees_with_inet_pton)
+{
+	/* The usual forms are taken here (not left to inet_pton)... */
+	static const char *const taken[] = {
+		"2001:db8::5", "::1", "::", "1::", "fe80::1:2", "2001:DB8:0:0:8:800:200C:417A",
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+		"0001:02:3::00ff", "a::b:c",
+	};
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+		cr_assert(check_ipv6(taken[i], strlen(taken[i])), "%s", taken[i]);
+	/* ...the rest is refused, whatever inet_pton makes of it. */
+	static const char *const left[] = {
+		"::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "fe80::1%eth0", ":::", "1:::2", "1::2::3",
+		":1::2", "1::2:", "12345::", "1:2:3:4:5:6:7:8:9", "::1:2:3:4:5:6:7:8", "1:2",
+		"1:2:3:4:5:6:7:8::", "g::1", "", ":", "1.2.3.4", " ::1", "::1 ",
+	};
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+		cr_assert_not(check_ipv6(left[i], strlen(left[i])), "%s", left[i]);
+
+	/* Random strings over hex digits and colons (an odd other byte too), up to 40 long. */
+	char s[64];
+	uint64_t r = 0x243f6a8885a308d3ull;
+	static const char alphabet[] = "0123456789abcdefABCDEF::::::::0000.g% ";
+	size_t taken_n = 0;
+	for (int it = 0; it < 300000; it++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = r % 41;
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			s[i] = alphabet[r % (sizeof(alphabet) - 1)];
+		}
+		taken_n += check_ipv6(s, n);
+	}
+	cr_assert_gt(taken_n, 100, "the random forms reach the accepting path (%zu)", taken_n);
+	uint8_t b[16];
+	cr_assert_eq(vg_ipv6_parse("::1\0", 4, b), VG_EINVAL, "a NUL is not ours");
+}
+
 static const char *quote(const char *s, size_t len)
 {
 	static char buf[256];
