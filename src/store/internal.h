@@ -146,6 +146,10 @@ int vg__sq_write_begin(vg_store *s, bool *ret_own, vg_error *err);
 /* Commits (rc 0) or rolls back the transaction write_begin opened; with own false only
  * passes rc through. */
 int vg__sq_write_end(vg_store *s, bool own, int rc, vg_error *err);
+/* Opens (release false) or releases the savepoint vg_write inside the caller's
+ * transaction, with compiled statements: a multi-row write inside a group commit does
+ * both, and sqlite3_exec parsed them every time. */
+int vg__sq_savepoint(vg_store *s, bool release, vg_error *err);
 /* Marks the open transaction as a change to banks or signals (moves the watermark). */
 void vg__sq_mark_changed(vg_store *s);
 /* Whether the caller's transaction (vg_store_begin) is open. */

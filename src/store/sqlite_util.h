@@ -157,7 +157,7 @@ static inline int wbegin(vg_store *s, wtx *w, bool multi, vg_error *err)
 	int rc = vg__sq_write_begin(s, &w->own, err);
 	if (rc || w->own || !multi)
 		return rc;
-	if ((rc = vg__sq_exec(s, "SAVEPOINT vg_write", err)) == 0)
+	if ((rc = vg__sq_savepoint(s, false, err)) == 0)
 		w->savepoint = true;
 	return rc;
 }
@@ -171,7 +171,7 @@ static inline int wend(vg_store *s, wtx *w, int rc, vg_error *err)
 			sqlite3_exec(vg__sq_db(s), "ROLLBACK TO vg_write; RELEASE vg_write", NULL,
 				     NULL, NULL);
 		else
-			rc = vg__sq_exec(s, "RELEASE vg_write", err);
+			rc = vg__sq_savepoint(s, true, err);
 	}
 	return vg__sq_write_end(s, w->own, rc, err);
 }

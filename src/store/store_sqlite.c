@@ -43,6 +43,8 @@ enum {
 	ST_SIG_REMOVE,
 	ST_SIG_GET,
 	ST_BANK_GET,
+	ST_SAVEPOINT,
+	ST_RELEASE,
 	ST_COUNT
 };
 
@@ -68,6 +70,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       "s.added_at, s.removed_at FROM signals s JOIN banks b ON b.id = s.bank_id "
 		       "WHERE s.id = ?1",
 	[ST_BANK_GET] = BANK_COLUMNS "WHERE b.name = ?1",
+	[ST_SAVEPOINT] = "SAVEPOINT vg_write",
+	[ST_RELEASE] = "RELEASE vg_write",
 };
 
 typedef struct sq {
@@ -892,6 +896,19 @@ int vg__sq_write_begin(vg_store *s, bool *ret_own, vg_error *err)
 int vg__sq_write_end(vg_store *s, bool own, int rc, vg_error *err)
 {
 	return write_end((sq *)s, own, rc, err);
+}
+
+int vg__sq_savepoint(vg_store *s, bool release, vg_error *err)
+{
+	sq *q = (sq *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = cached(q, release ? ST_RELEASE : ST_SAVEPOINT, &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	rc = step == SQLITE_DONE ? 0 : fail(q, step, err, "database");
+	sqlite3_reset(st);
+	return rc;
 }
 
 void vg__sq_mark_changed(vg_store *s)
