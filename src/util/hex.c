@@ -19,10 +19,10 @@ void vg_hex_encode(const uint8_t *bytes, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* 0x10 | a digit's value; 0 for every byte that is no digit. The flag bit lets one test of
- * hi & lo reject either, and shifts out of the byte when hi is moved up. */
+/* The flag bit lets one test of hi & lo reject either, and shifts out of the byte when
+ * hi is moved up. */
 #define D(c, v) [c] = 0x10 | (v)
-static const uint8_t nibble[256] = {
+const uint8_t vg_hex_digit[256] = {
 	D('0', 0), D('1', 1), D('2', 2), D('3', 3), D('4', 4), D('5', 5), D('6', 6),
 	D('7', 7), D('8', 8), D('9', 9), D('a', 10), D('b', 11), D('c', 12), D('d', 13),
 	D('e', 14), D('f', 15), D('A', 10), D('B', 11), D('C', 12), D('D', 13), D('E', 14),
@@ -67,7 +67,7 @@ int vg_hex_decode(const char *s, size_t slen, uint8_t *out, size_t len)
 			return VG_EINVAL;
 #endif
 	for (; i < len; i++) {
-		unsigned hi = nibble[p[2 * i]], lo = nibble[p[2 * i + 1]];
+		unsigned hi = vg_hex_digit[p[2 * i]], lo = vg_hex_digit[p[2 * i + 1]];
 		if (!(hi & lo & 0x10))
 			return VG_EINVAL;
 		out[i] = (uint8_t)(hi << 4 | (lo & 15));

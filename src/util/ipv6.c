@@ -12,15 +12,6 @@
  */
 #include "util.h"
 
-/* 1 + a hex digit's value; 0 for every other byte. */
-#define D(c, v) [c] = 1 + (v)
-static const uint8_t digit[256] = {
-	D('0', 0), D('1', 1), D('2', 2), D('3', 3), D('4', 4), D('5', 5), D('6', 6),
-	D('7', 7), D('8', 8), D('9', 9), D('a', 10), D('b', 11), D('c', 12), D('d', 13),
-	D('e', 14), D('f', 15), D('A', 10), D('B', 11), D('C', 12), D('D', 13), D('E', 14),
-	D('F', 15),
-};
-
 int vg_ipv6_parse(const char *s, size_t len, uint8_t out[16])
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -37,8 +28,8 @@ int vg_ipv6_parse(const char *s, size_t len, uint8_t out[16])
 	while (p < end) {
 		unsigned v = 0;
 		int d = 0;
-		for (unsigned x; p < end && d < 5 && (x = digit[*p]); p++, d++)
-			v = v << 4 | (x - 1);
+		for (unsigned x; p < end && d < 5 && (x = vg_hex_digit[*p]); p++, d++)
+			v = v << 4 | (x & 15);
 		if (d == 0 || d > 4 || n == 8)
 			return VG_EINVAL;
 		g[n++] = (uint16_t)v;

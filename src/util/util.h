@@ -76,6 +76,8 @@ VG_EXPORT void vg_log(vg_log_level level, const char *event, const char *fmt, ..
 /* Writes 2*len lower-case hex digits and a NUL to out (2*len + 1 bytes). */
 VG_EXPORT void vg_hex_encode(const uint8_t *bytes, size_t len, char *out);
 /* Parses exactly 2*len hex digits (either case) from s; VG_EINVAL on anything else. */
+/* 0x10 | the value of a hex digit byte (either case); 0 for every other byte. */
+VG_EXPORT extern const uint8_t vg_hex_digit[256];
 VG_EXPORT VG_MUST_CHECK int vg_hex_decode(const char *s, size_t slen, uint8_t *out, size_t len);
 
 /* ---- IPv4 addresses ------------------------------------------------------------- */
