@@ -81,6 +81,8 @@ VG_EXPORT VG_MUST_CHECK int vg_json_decode(vg_json_doc *doc, const char *text, s
 /* The value of member key in the object at node index obj (the last one when repeated),
  * or -1. */
 VG_EXPORT long vg_json_get(const vg_json_doc *doc, size_t obj, const char *key);
+/* The same for a key of klen bytes. */
+VG_EXPORT long vg_json_getn(const vg_json_doc *doc, size_t obj, const char *key, size_t klen);
 
 /* A decoded doc kept past the next decode: vg_json_doc_copy writes doc's nodes and
  * strings into mem (vg_json_doc_copy_size bytes, 8-byte aligned) and makes *ret read

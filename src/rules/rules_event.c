@@ -162,20 +162,6 @@ static int child_etab(vg__events *ev, etab *et, const char *key, uint32_t len)
 }
 
 /* ---- loading fields ---------------------------------------------------------------------- */
-/* The value node of member key in the object at node obj (the last one when repeated). */
-static long member(const vg_json_doc *doc, size_t obj, const char *key, size_t len)
-{
-	long found = -1;
-	size_t j = obj + 1;
-	for (uint32_t k = 0; k < doc->nodes[obj].len; k++) {
-		const vg_json_node *kn = &doc->nodes[j];
-		if (kn->len == len && kn->v.str[0] == key[0] && memcmp(kn->v.str, key, len) == 0)
-			found = (long)j + 1;
-		j = doc->nodes[j + 1].next;
-	}
-	return found;
-}
-
 /* Pushes the value at node i for the field key of etab t: an object through its own
  * etab when there is one free. */
 static void push_field(vg__events *ev, int t, const char *key, size_t len, size_t i)
@@ -205,7 +191,7 @@ static void load_field(vg__events *ev, int t, int b, int k)
 	lua_State *L = ev->L;
 	size_t len;
 	const char *key = lua_tolstring(L, k, &len);
-	long i = member(ev->doc, ev->tabs[t].node, key, len);
+	long i = vg_json_getn(ev->doc, ev->tabs[t].node, key, len);
 	if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL) {
 		lua_pushnil(L);
 		return;

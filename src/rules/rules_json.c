@@ -726,9 +726,13 @@ int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err
 
 long vg_json_get(const vg_json_doc *doc, size_t obj, const char *key)
 {
+	return vg_json_getn(doc, obj, key, strlen(key));
+}
+
+long vg_json_getn(const vg_json_doc *doc, size_t obj, const char *key, size_t klen)
+{
 	if (obj >= doc->n || doc->nodes[obj].type != VG_JSON_OBJECT)
 		return -1;
-	size_t klen = strlen(key);
 	long found = -1;
 	size_t i = obj + 1;
 	for (uint32_t m = 0; m < doc->nodes[obj].len; m++) {

@@ -28,15 +28,18 @@
 #define vg_json_doc_done scalar_doc_done
 #define vg_json_decode scalar_decode
 #define vg_json_get scalar_get
+#define vg_json_getn scalar_getn
 void scalar_doc_init(vg_json_doc *doc, size_t max_nodes);
 void scalar_doc_done(vg_json_doc *doc);
 int scalar_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err);
 long scalar_get(const vg_json_doc *doc, size_t obj, const char *key);
+long scalar_getn(const vg_json_doc *doc, size_t obj, const char *key, size_t klen);
 #include "rules/rules_json.c"
 #undef vg_json_doc_init
 #undef vg_json_doc_done
 #undef vg_json_decode
 #undef vg_json_get
+#undef vg_json_getn
 
 static void agree(const char *s)
 {
