@@ -83,17 +83,6 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void trim(const char **s, size_t *len)
 {
 	while (*len && is_space(**s))
@@ -106,7 +95,7 @@ const char *vg_bank_type_infer(const char *value, size_t len)
 {
 	trim(&value, &len);
 	for (size_t i = 0; i < len; i++)
-		if (hexval(value[i]) < 0)
+		if (vg_hex_value(value[i]) < 0)
 			return NULL;
 	return len == 32 ? "md5" : len == 64 ? "pdq" : NULL;
 }
@@ -119,7 +108,7 @@ static int hex_normalize(const vg__bank_type *t, const char *value, size_t len,
 				    t->name, t->hex_len, len);
 	char tmp[VG_BANK_HEX_BUF];
 	for (size_t i = 0; i < len; i++) {
-		int v = hexval(value[i]);
+		int v = vg_hex_value(value[i]);
 		if (v < 0)
 			return vg_error_set(err, VG_EINVAL, "%s value has a non-hex character at %zu",
 					    t->name, i + 1);

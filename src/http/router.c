@@ -12,17 +12,6 @@
 
 #include "internal.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 const char *vg__http_decode(const char *s, size_t n, bool plus_is_space, vg_arena *arena)
 {
 	char *out = vg_arena_alloc(arena, n + 1);
@@ -38,8 +27,8 @@ const char *vg__http_decode(const char *s, size_t n, bool plus_is_space, vg_aren
 			out[o++] = s[i];
 			continue;
 		}
-		int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+		int hi = i + 2 < n ? vg_hex_value(s[i + 1]) : -1;
+		int lo = i + 2 < n ? vg_hex_value(s[i + 2]) : -1;
 		if (hi < 0 || lo < 0 || (hi | lo) == 0)
 			return NULL;
 		out[o++] = (char)(hi << 4 | lo);

@@ -78,6 +78,12 @@ VG_EXPORT void vg_hex_encode(const uint8_t *bytes, size_t len, char *out);
 /* Parses exactly 2*len hex digits (either case) from s; VG_EINVAL on anything else. */
 /* 0x10 | the value of a hex digit byte (either case); 0 for every other byte. */
 VG_EXPORT extern const uint8_t vg_hex_digit[256];
+/* A hex digit's value, or -1. */
+static inline int vg_hex_value(char c)
+{
+	unsigned d = vg_hex_digit[(unsigned char)c];
+	return d ? (int)(d & 15) : -1;
+}
 VG_EXPORT VG_MUST_CHECK int vg_hex_decode(const char *s, size_t slen, uint8_t *out, size_t len);
 
 /* ---- IPv4 addresses ------------------------------------------------------------- */
