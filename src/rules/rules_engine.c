@@ -246,8 +246,10 @@ static void bad_line(vg_rules_engine *e, uint64_t seq, const char *why)
 		e->on_error(seq, why, e->error_ctx);
 }
 
-/* Room for one more line of len bytes whose doc takes need bytes in w's filling batch;
- * an empty batch grows to fit a line of any size. */
+/* Room for one more line of len bytes whose doc takes need bytes in w's filling batch.
+ * A line always fits an empty batch's text (check_opts keeps max_event_bytes within
+ * BATCH_BYTES); its doc does under the decoder's node cap, and an empty batch grows for
+ * one that does not, so that this stays safe whatever that cap becomes. */
 static batch *room(worker *w, size_t len, size_t need)
 {
 	batch *b = w->filling;
@@ -257,12 +259,7 @@ static batch *room(worker *w, size_t len, size_t need)
 	if (!w->filling)
 		w->filling = take_batch(w);
 	b = w->filling;
-	if (len > b->cap) { /* then b is empty: the test above closed it otherwise */
-		free(b->buf);
-		b->buf = vg_xmalloc(len);
-		b->cap = len;
-	}
-	if (need > b->docs_cap) {
+	if (need > b->docs_cap) { /* then b is empty: the test above closed it otherwise */
 		free(b->docs);
 		b->docs = vg_xmalloc(need);
 		b->docs_cap = need;
