@@ -139,6 +139,12 @@ static inline uint64_t vg__siphash(const void *data, size_t len, uint64_t k0, ui
 /* 16 bytes from the kernel's random source for a table's SipHash key. */
 void vg__rules_random_key(uint64_t key[2]);
 
+/* Finishes a growth of the slots in progress, for a table that gets no more inserts, so
+ * its lookups probe one array (rules_state.c). */
+void vg__labels_settle(vg_labels *l);
+/* Tests: every label's record has exactly one slot (rules_state.c). */
+bool vg__labels_consistent(const vg_labels *l);
+
 typedef struct vg__rules_file {
 	char *name; /* "x.lua" */
 	char *src;

@@ -30,6 +30,7 @@ int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err)
 		return rc;
 	rc = vg_store_label_each(s, vg_time_now(), load_one, l, err);
 	vg_store_close(s);
+	vg__labels_settle(l); /* read-only from here: no insert would finish a growth */
 	return rc;
 }
 

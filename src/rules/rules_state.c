@@ -36,8 +36,17 @@
  * Eviction is CLOCK (second chance): a hit sets the entry's referenced bit; when the table
  * is full, a hand sweeps the records in index order, clearing set bits, and the first entry
  * found clear is the victim, whose record the new key takes over. A key used again within
- * one lap of the hand survives however many one-off keys pass through. */
+ * one lap of the hand survives however many one-off keys pass through.
+ *
+ * The slots grow by doubling, a little at a time: rehashing a million slots at once took
+ * 22 ms in one count(), inside a rule's CPU budget and in the latency of every event queued
+ * behind it. A new array takes the inserts while each insert moves MIGRATE_STEP slots of
+ * the old one over, and lookups try the new array, then the old. A moved (or deleted) old
+ * slot becomes a tombstone rather than empty, so the probe runs through it stay whole; the
+ * old array gets no inserts, so it keeps its empty slots and every probe ends. */
 #define KEY_INLINE 48                 /* bytes of key kept in the record */
+#define MIGRATE_STEP 4 /* > 1 / 0.7: the old slots are all moved before the next doubling */
+#define SLOT_MOVED UINT32_MAX /* an old slot's idx once its entry has left it */
 #define KT_MAX_KEYS ((size_t)1 << 30) /* so entry indexes fit a slot's 32 bits */
 #define KT_MIN_CAP 64                 /* records allocated when the first key comes */
 
@@ -61,6 +70,9 @@ typedef struct kentry {
 typedef struct ktable {
 	kslot *slots;
 	size_t mask;        /* slots - 1; slots a power of two, n <= 0.7 slots */
+	kslot *old;         /* while the slots grow, the old array; NULL otherwise */
+	size_t old_mask;
+	size_t moved;       /* old slots [0, moved) are tombstones or empty */
 	char *recs;         /* cap records of rec_bytes, the first n in use */
 	size_t rec_bytes;   /* header, payload and KEY_INLINE, a multiple of 8 */
 	size_t key_at;      /* offset of the key in a record */
@@ -184,6 +196,8 @@ static void kt_done(ktable *t)
 		entry_done(t, rec(t, i));
 	arr_free(t->recs, t->cap * t->rec_bytes);
 	arr_free(t->slots, (t->mask + 1) * sizeof(kslot));
+	if (t->old)
+		arr_free(t->old, (t->old_mask + 1) * sizeof(kslot));
 	memset(t, 0, sizeof(*t));
 }
 
@@ -211,22 +225,31 @@ static bool same_key(const ktable *t, const kentry *e, const char *key, size_t l
 	       memcmp(key_of(t, e), key, len) == 0;
 }
 
-/* The entry of (key, window) or NULL. Reads only: the shared label table relies on it
- * (see vg_labels_has). */
-static kentry *kt_find(const ktable *t, const char *key, size_t len, vg_usec window,
-		       uint64_t h)
+static kentry *probe(const ktable *t, const kslot *slots, size_t mask, const char *key,
+		     size_t len, vg_usec window, uint64_t h)
 {
 	uint32_t fp = (uint32_t)h;
-	for (size_t i = fp & t->mask;; i = (i + 1) & t->mask) {
-		kslot s = t->slots[i];
+	for (size_t i = fp & mask;; i = (i + 1) & mask) {
+		kslot s = slots[i];
 		if (s.idx == 0)
 			return NULL;
-		if (s.fp == fp) {
+		if (s.fp == fp && s.idx != SLOT_MOVED) {
 			kentry *e = rec(t, s.idx - 1);
 			if (same_key(t, e, key, len, window, h))
 				return e;
 		}
 	}
+}
+
+/* The entry of (key, window) or NULL. Reads only: the shared label table relies on it
+ * (see vg_labels_has). */
+static kentry *kt_find(const ktable *t, const char *key, size_t len, vg_usec window,
+		       uint64_t h)
+{
+	kentry *e = probe(t, t->slots, t->mask, key, len, window, h);
+	if (!e && t->old)
+		e = probe(t, t->old, t->old_mask, key, len, window, h);
+	return e;
 }
 
 static size_t empty_slot(const ktable *t, uint32_t fp)
@@ -237,17 +260,32 @@ static size_t empty_slot(const ktable *t, uint32_t fp)
 	return i;
 }
 
-/* Doubles the slots; reads only the old slots (home slots come from fingerprints). */
+/* Moves up to steps old slots to the new array (reading only slots: home slots come from
+ * fingerprints); frees the old array once it is drained. */
+static void migrate(ktable *t, size_t steps)
+{
+	while (t->old && steps--) {
+		kslot *s = &t->old[t->moved];
+		if (s->idx && s->idx != SLOT_MOVED) {
+			t->slots[empty_slot(t, s->fp)] = *s;
+			s->idx = SLOT_MOVED;
+		}
+		if (++t->moved > t->old_mask) {
+			arr_free(t->old, (t->old_mask + 1) * sizeof(kslot));
+			t->old = NULL;
+		}
+	}
+}
+
+/* Doubles the slots: a new array, which migrate() fills from the old one. */
 static void grow_slots(ktable *t)
 {
-	kslot *old = t->slots;
-	size_t old_n = t->mask + 1;
-	t->mask = 2 * old_n - 1;
+	migrate(t, SIZE_MAX); /* never needed with MIGRATE_STEP > 1 / 0.7; keeps one old array */
+	t->old = t->slots;
+	t->old_mask = t->mask;
+	t->moved = 0;
+	t->mask = 2 * t->mask + 1;
 	t->slots = arr_new((t->mask + 1) * sizeof(kslot));
-	for (size_t i = 0; i < old_n; i++)
-		if (old[i].idx)
-			t->slots[empty_slot(t, old[i].fp)] = old[i];
-	arr_free(old, old_n * sizeof(kslot));
 }
 
 /* Backward-shift deletion of the slot at i: each later slot of the run moves back into the
@@ -285,12 +323,22 @@ static size_t evict(ktable *t)
 {
 	size_t v = clock_victim(t);
 	kentry *e = rec(t, v);
-	size_t i = (uint32_t)e->hash & t->mask;
-	while (t->slots[i].idx != v + 1) {
-		assert(t->slots[i].idx != 0); /* every record is reachable from its home */
+	uint32_t fp = (uint32_t)e->hash;
+	size_t i = fp & t->mask;
+	while (t->slots[i].idx && t->slots[i].idx != v + 1)
 		i = (i + 1) & t->mask;
+	if (t->slots[i].idx) {
+		slot_delete(t, i);
+	} else {
+		/* Not moved yet: a tombstone in the old array, whose runs must stay whole. */
+		assert(t->old); /* every record is reachable from its home */
+		i = fp & t->old_mask;
+		while (t->old[i].idx != v + 1) {
+			assert(t->old[i].idx != 0);
+			i = (i + 1) & t->old_mask;
+		}
+		t->old[i].idx = SLOT_MOVED;
 	}
-	slot_delete(t, i);
 	entry_done(t, e);
 	return v;
 }
@@ -332,6 +380,7 @@ static kentry *kt_insert(ktable *t, const char *key, size_t len, vg_usec window,
 	}
 	memset(payload(e), 0, t->payload_bytes);
 	t->slots[empty_slot(t, (uint32_t)h)] = (kslot){(uint32_t)h, (uint32_t)i + 1};
+	migrate(t, MIGRATE_STEP);
 	return e;
 }
 
@@ -669,6 +718,36 @@ void vg_labels_free(vg_labels *l)
 size_t vg_labels_size(const vg_labels *l)
 {
 	return l->t.n;
+}
+
+void vg__labels_settle(vg_labels *l)
+{
+	migrate(&l->t, SIZE_MAX);
+}
+
+/* Every record has exactly one slot, in the new or the old array: a slot lost or left
+ * behind by a shift, a drain or an eviction breaks it. For tests; O(slots). */
+bool vg__labels_consistent(const vg_labels *l)
+{
+	const ktable *t = &l->t;
+	uint8_t *seen = vg_xcalloc(t->n + 1, 1);
+	size_t live = 0;
+	bool ok = true;
+	for (int a = 0; a < 2; a++) {
+		const kslot *slots = a ? t->old : t->slots;
+		size_t n = slots ? (a ? t->old_mask : t->mask) + 1 : 0;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t idx = slots[i].idx;
+			if (idx == 0 || idx == SLOT_MOVED)
+				continue;
+			live++;
+			if (idx > t->n || seen[idx]++ ||
+			    slots[i].fp != (uint32_t)rec(t, idx - 1)->hash)
+				ok = false;
+		}
+	}
+	free(seen);
+	return ok && live == t->n;
 }
 
 static size_t label_key(char *buf, size_t cap, const char *kind, const char *id,

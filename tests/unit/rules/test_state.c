@@ -5,7 +5,8 @@
  * window rotation), labels (expiry, bound) and duration parsing; and the table under all
  * three: the bound under churn, keys past the inline size, many windows per key, CLOCK
  * keeping a hot key through a flood of one-off keys, and differential runs against a
- * plain reference (with and without evictions, which are the table's only deletions).
+ * plain reference (with and without evictions, which are the table's only deletions, and
+ * with the table filling while its slots grow).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -401,27 +402,29 @@ Test(state, counters_keep_every_key_through_large_growth)
 	}
 }
 
-/* Evictions are the table's deletions (backward shifts in the slots). Labels show what a
- * table holds without changing it (has() only reads), so after every burst of churn
- * every label ever set is either gone or has its last expiry, and exactly size() of them
- * are found: a slot lost or left stale by a shift would break one or the other. */
-Test(state, labels_match_a_reference_through_evictions)
+/* Evictions are the table's deletions (backward shifts in the slots, tombstones in the old
+ * slots while they grow). Labels show what a table holds without changing it (has() only
+ * reads), so after every burst of churn every label ever set is either gone or has its
+ * last expiry, and exactly size() of them are found: a slot lost or left stale by a shift
+ * would break one or the other. */
+static void labels_against_reference(size_t max, unsigned keys, int bursts, int per_burst)
 {
-	enum { MAX = 500, KEYS = 4000, BURSTS = 60, PER_BURST = 700 };
-	static vg_usec ref[KEYS];
-	vg_labels *l = vg_labels_new(MAX);
+	static vg_usec ref[4000];
+	cr_assert_leq(keys, 4000);
+	memset(ref, 0, sizeof(ref));
+	vg_labels *l = vg_labels_new(max);
 	char id[128];
 	rng_state = 11;
-	for (int b = 0; b < BURSTS; b++) {
-		for (int i = 0; i < PER_BURST; i++) {
-			unsigned k = rnd() % 4 ? rnd() % (KEYS / 8) : rnd() % KEYS;
+	for (int b = 0; b < bursts; b++) {
+		for (int i = 0; i < per_burst; i++) {
+			unsigned k = rnd() % 4 ? rnd() % (keys / 8) : rnd() % keys;
 			ref[k] = (vg_usec)(rnd() % 4) * 100; /* 0 (never), 100, 200 or 300 */
 			make_key(id, k % 3 ? 10 : 60, k);
 			id[k % 3 ? 10 : 60] = '\0';
 			vg_labels_set(l, "user", id, "x", ref[k]);
 		}
 		size_t found = 0;
-		for (unsigned k = 0; k < KEYS; k++) {
+		for (unsigned k = 0; k < keys; k++) {
 			make_key(id, k % 3 ? 10 : 60, k);
 			id[k % 3 ? 10 : 60] = '\0';
 			if (!vg_labels_has(l, "user", id, "x", 0))
@@ -429,13 +432,31 @@ Test(state, labels_match_a_reference_through_evictions)
 			found++;
 			bool live = ref[k] == 0 || ref[k] > 150;
 			cr_assert_eq(vg_labels_has(l, "user", id, "x", 150), live,
-				     "burst %d key %u: a stale expiry", b, k);
+				     "max %zu burst %d key %u: a stale expiry", max, b, k);
 		}
-		cr_assert_eq(found, vg_labels_size(l), "burst %d: %zu labels found, %zu held", b,
-			     found, vg_labels_size(l));
+		cr_assert_eq(found, vg_labels_size(l), "max %zu burst %d: %zu labels found, %zu held",
+			     max, b, found, vg_labels_size(l));
+		cr_assert(vg__labels_consistent(l), "max %zu burst %d: slots and records disagree",
+			  max, b);
 	}
-	cr_assert_eq(vg_labels_size(l), MAX);
+	cr_assert_eq(vg_labels_size(l), max);
 	vg_labels_free(l);
+}
+
+Test(state, labels_match_a_reference_through_evictions)
+{
+	labels_against_reference(500, 4000, 60, 700);
+}
+
+/* The slots double at 0.7 full and the old ones drain over the next inserts: 358 labels
+ * start a drain of 512 old slots that 486 would finish, so a bound between the two fills
+ * the table mid-drain, and evictions must find entries still in the old slots. Bursts of
+ * a few sets look at the table at every stage of the drain. */
+Test(state, labels_match_a_reference_while_the_slots_grow)
+{
+	static const size_t bounds[] = {360, 400, 470};
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
+		labels_against_reference(bounds[i], 1200, 400, 7);
 }
 
 /* SipHash-2-4 against the paper's vectors (key 00..0f; messages 00, 01, .. of length 0 and
