@@ -216,8 +216,11 @@ void vg__events_free(vg__events *ev);
 /* Starts the event doc: pushes its table, the array of the tables the last event used
  * and its `type` string (nil when it has none), and returns how many tables the array
  * holds: the caller empties them (table.clear) before any rule runs, then stores the
- * type in the event's table (every rule pack reads it, most rules first thing). */
-int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node);
+ * type in the event's table (every rule pack reads it, most rules first thing). *ret_hot
+ * says whether the caller should then call vg__events_prefill, which puts the fields
+ * rules read in most events of its type in the table (rules_event.c, "hot fields"). */
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, bool *ret_hot);
+void vg__events_prefill(vg__events *ev);
 
 /* Dispatch by event type (rules_dispatch.c). on_parse reads a rule's options table (at
  * stack index opts) and pushes the list of the types its `on` names, or nil; raises on a

@@ -9,6 +9,8 @@
  *   it lacks in the decoded document and stores it in the table, so later reads are
  *   plain table hits. The next event begins by emptying (LuaJIT's table.clear, which
  *   keeps the allocation) every table the last one used.
+ * - The top-level fields rules read in most events of a type are stored in the table as
+ *   the event begins, without a load() each ("hot fields" below).
  * - Tables are kept from one event to the next: the top-level object always uses etab 0,
  *   and an object under a given key (e.user) always the same etab. Arrays, and what
  *   they hold, become plain fresh tables when read.
@@ -37,6 +39,15 @@
 #define SLOTS_MAX 64 /* object-valued keys one etab remembers */
 #define EVENT_MT_NAME "vigil event"
 
+/* Hot fields (see "hot fields" below). */
+#define LEARN_EVENTS 256     /* events of a type watched before its hot fields are chosen */
+#define RELEARN_EVENTS (1u << 20) /* events of all types after which every type learns anew */
+#define HOT_TYPES 32         /* types learnt at once; later ones go without */
+#define HOT_TYPE_MAX 64      /* bytes of a type learnt */
+#define HOT_CANDIDATES 16    /* fields counted per type */
+#define HOT_MAX 8            /* fields loaded up front per type */
+#define HOT_KEY_MAX 32       /* bytes of a field name counted */
+
 /* An object-valued key of an etab and the etab its objects use. */
 typedef struct slot {
 	char *key;
@@ -57,9 +68,31 @@ typedef struct etab {
 	uint32_t n_slots;
 } etab;
 
+/* A top-level field name and how many events of its type read it. */
+typedef struct hotfield {
+	char key[HOT_KEY_MAX];
+	uint32_t len;
+	uint32_t reads;
+	uint64_t serial; /* the last event that counted it: once per event */
+	int ref;         /* once chosen: the name as a Lua string, in the registry */
+} hotfield;
+
+typedef struct hottype {
+	char type[HOT_TYPE_MAX];
+	uint32_t len;
+	uint32_t seen;      /* events of the type begun while learning */
+	bool learnt;        /* f[0 .. n) are then the hot fields */
+	hotfield f[HOT_CANDIDATES];
+	uint32_t n;
+} hottype;
+
 struct vg__events {
 	lua_State *L;
 	const vg_json_doc *doc;
+	hottype *hot;       /* the event's type, when it is learnt or learning */
+	hottype types[HOT_TYPES];
+	uint32_t n_types;
+	uint32_t begun;     /* events since the types were last forgotten */
 	uint64_t serial;
 	bool overflow;   /* etabs or slots ran out: start them over before the next event */
 	int used_ref;    /* the tables this event used (the top-level one first), 1-based */
@@ -161,6 +194,99 @@ static int child_etab(vg__events *ev, etab *et, const char *key, uint32_t len)
 	return c;
 }
 
+/* ---- hot fields ----------------------------------------------------------------------------
+ * Events of one type mostly have the same few top-level fields read (e.ip, e.user, e.url),
+ * and each first read goes through load(): the metamethod call, the key fetched through
+ * the API, the API calls around the value: ~300 instructions (callgrind) besides making
+ * the value. So the first LEARN_EVENTS events of each type count the top-level fields
+ * load() is asked for, and from then on the fields asked for in at least half of them are
+ * put in the table right after begin(), in one call, where a rule reads them as plain
+ * table hits. A field put there and not read costs its value (~600), one read saves ~300:
+ * half is a safe bar. Every RELEARN_EVENTS events the types start over, so a pack whose
+ * traffic shifts, or a stream that opened with junk types, is learnt again.
+ * Learning changes no read's result: a field put in the table holds what load() gives. */
+static void hot_forget(vg__events *ev)
+{
+	for (uint32_t i = 0; i < ev->n_types; i++) {
+		hottype *h = &ev->types[i];
+		for (uint32_t k = 0; h->learnt && k < h->n; k++)
+			luaL_unref(ev->L, LUA_REGISTRYINDEX, h->f[k].ref);
+	}
+	ev->n_types = 0;
+	ev->begun = 0;
+}
+
+/* The entry of type s, made when there is room; NULL when there is none. */
+static hottype *hot_type(vg__events *ev, const char *s, uint32_t len)
+{
+	for (uint32_t i = 0; i < ev->n_types; i++)
+		if (ev->types[i].len == len && memcmp(ev->types[i].type, s, len) == 0)
+			return &ev->types[i];
+	if (ev->n_types == HOT_TYPES || len > HOT_TYPE_MAX)
+		return NULL;
+	hottype *h = &ev->types[ev->n_types++];
+	memset(h, 0, sizeof(*h));
+	memcpy(h->type, s, len);
+	h->len = len;
+	return h;
+}
+
+static void hot_count(vg__events *ev, hottype *h, const char *key, size_t len)
+{
+	hotfield *f = h->f;
+	uint32_t k = 0;
+	while (k < h->n && !(f[k].len == len && memcmp(f[k].key, key, len) == 0))
+		k++;
+	if (k == h->n) {
+		if (h->n == HOT_CANDIDATES || len > HOT_KEY_MAX)
+			return;
+		memcpy(f[k].key, key, len);
+		f[k].len = (uint32_t)len;
+		h->n++;
+	}
+	if (f[k].serial != ev->serial) {
+		f[k].serial = ev->serial;
+		f[k].reads++;
+	}
+}
+
+/* Keeps the fields read in at least half of the events seen, the most read first. */
+static void hot_choose(vg__events *ev, hottype *h)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < h->n; k++)
+		if (2 * h->f[k].reads >= h->seen)
+			h->f[n++] = h->f[k];
+	for (uint32_t a = 1; a < n; a++)
+		for (uint32_t b = a; b > 0 && h->f[b].reads > h->f[b - 1].reads; b--) {
+			hotfield x = h->f[b];
+			h->f[b] = h->f[b - 1];
+			h->f[b - 1] = x;
+		}
+	h->n = n < HOT_MAX ? n : HOT_MAX;
+	for (uint32_t k = 0; k < h->n; k++) {
+		lua_pushlstring(ev->L, h->f[k].key, h->f[k].len);
+		h->f[k].ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+	}
+	h->learnt = true;
+}
+
+/* At begin(): picks the event's entry, counting it while its type learns. */
+static void hot_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
+{
+	if (++ev->begun == RELEARN_EVENTS)
+		hot_forget(ev);
+	ev->hot = NULL;
+	if (type_node < 0)
+		return;
+	hottype *h = hot_type(ev, doc->nodes[type_node].v.str, doc->nodes[type_node].len);
+	if (h && !h->learnt && h->seen == LEARN_EVENTS)
+		hot_choose(ev, h);
+	else if (h && !h->learnt)
+		h->seen++;
+	ev->hot = h;
+}
+
 /* ---- loading fields ---------------------------------------------------------------------- */
 /* Pushes the value at node i for the field key of etab t: an object through its own
  * etab when there is one free. */
@@ -191,6 +317,8 @@ static void load_field(vg__events *ev, int t, int b, int k)
 	lua_State *L = ev->L;
 	size_t len;
 	const char *key = lua_tolstring(L, k, &len);
+	if (t == 0 && ev->hot && !ev->hot->learnt)
+		hot_count(ev, ev->hot, key, len);
 	long i = vg_json_getn(ev->doc, ev->tabs[t].node, key, len);
 	if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL) {
 		lua_pushnil(L);
@@ -357,7 +485,7 @@ void vg__events_free(vg__events *ev)
 	free(ev);
 }
 
-int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
+int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, bool *ret_hot)
 {
 	lua_State *L = ev->L;
 	int n = ev->n_used;
@@ -374,6 +502,8 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
 	ev->tabs[0].node = 0;
 	ev->tabs[0].serial = ev->serial;
 	ev->n_used = 1;
+	hot_begin(ev, doc, type_node);
+	*ret_hot = ev->hot && ev->hot->learnt && ev->hot->n;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
 	if (type_node >= 0)
@@ -381,6 +511,23 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
 	else
 		lua_pushnil(L);
 	return n;
+}
+
+void vg__events_prefill(vg__events *ev)
+{
+	lua_State *L = ev->L;
+	const hottype *h = ev->hot;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
+	for (uint32_t k = 0; k < h->n; k++) {
+		const hotfield *f = &h->f[k];
+		long i = vg_json_getn(ev->doc, 0, f->key, f->len);
+		if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL)
+			continue;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+		push_field(ev, 0, f->key, f->len, (size_t)i);
+		lua_rawset(L, -3);
+	}
+	lua_pop(L, 1);
 }
 
 /* A fresh table (or a scalar) for the value at node i: arrays, what they hold, and

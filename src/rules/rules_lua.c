@@ -502,10 +502,19 @@ static int l_verdict(lua_State *L)
 static int l_begin(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
-	int n = vg__events_begin(vm->events, vm->doc, vm->type_node);
+	bool hot;
+	int n = vg__events_begin(vm->events, vm->doc, vm->type_node, &hot);
 	lua_pushinteger(L, n);
 	lua_insert(L, -2);
-	return 4;
+	lua_pushboolean(L, hot);
+	return 5;
+}
+
+/* The runner's prefill(), when begin() asks for it: after the tables are emptied. */
+static int l_prefill(lua_State *L)
+{
+	vg__events_prefill(self(L)->events);
+	return 0;
 }
 
 /* Runs the rules of the event's list from position `from` on, calling each directly: a
@@ -517,19 +526,20 @@ static int l_begin(lua_State *L)
  * at the position cur[1] names and calls again from the next one. Trusted code: rules
  * cannot reach it, the lists or cur. */
 static const char runner_src[] =
-	"local cur, lists, all, begin, clear, rawset = ...\n"
+	"local cur, lists, all, begin, clear, rawset, prefill = ...\n"
 	"return function(from)\n"
 	"	local e, l\n"
 	"	if from == 1 then\n"
 	"		cur[1] = -1\n"
-	"		local used, m, type\n"
-	"		e, used, m, type = begin()\n"
+	"		local used, m, type, hot\n"
+	"		e, used, m, type, hot = begin()\n"
 	"		for i = 1, m do clear(used[i]) end\n"
 	"		l = all\n"
 	"		if type then\n"
 	"			rawset(e, 'type', type)\n"
 	"			l = lists[type] or all\n"
 	"		end\n"
+	"		if hot then prefill() end\n"
 	"		cur[2] = e\n"
 	"		cur[3] = l\n"
 	"	else\n"
@@ -565,7 +575,8 @@ static int make_runner(vg__rules_vm *vm, vg_error *err)
 		return vg_error_set(err, VG_EINTERNAL, "this LuaJIT has no table.clear");
 	lua_call(L, 0, 1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, vm->rawset_ref);
-	if (lua_pcall(L, 6, 1, 0) != 0)
+	lua_pushcfunction(L, l_prefill);
+	if (lua_pcall(L, 7, 1, 0) != 0)
 		return vg_error_set(err, VG_ENOMEM, "runner: %s", lua_tostring(L, -1));
 	vm->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;

@@ -173,3 +173,43 @@ Test(event, many_keys_and_nested_objects_stay_correct)
 	vg_rules_runner_free(r);
 	vg_ruleset_free(rs);
 }
+
+/* After 256 events of a type, the fields read in most of them are put in the table as
+ * each event begins (rules_event.c, "hot fields"). The same events before and after must
+ * read the same: objects, nulls, absent fields, non-objects where objects were learnt,
+ * repeated keys, and pairs() listing each field once; a field read in few events stays
+ * on demand; another type learns on its own. */
+Test(event, hot_fields_read_as_loaded_on_demand)
+{
+	static const struct {
+		const char *line, *want;
+	} ev[] = {
+		{"{\"type\":\"x\",\"a\":1,\"user\":{\"id\":\"u1\"},\"r\":\"y\"}", "1 u1 - nil"},
+		{"{\"type\":\"x\",\"a\":null,\"user\":{\"id\":\"u2\",\"k\":[1,2]}}", "nil u2 - nil"},
+		{"{\"type\":\"x\",\"user\":\"plain\",\"a\":\"s\"}", "s nil - nil"},
+		{"{\"type\":\"x\",\"a\":2,\"a\":5}", "5 - 2 nil"},
+		{"{\"type\":\"x\",\"a\":true,\"user\":{},\"rare\":\"r\"}", "true nil 4 r"},
+		{"{\"type\":\"y\",\"a\":[7],\"user\":{\"id\":9}}", "T 9 - nil"},
+	};
+	vg_ruleset *rs;
+	vg_rules_runner *r = start(
+		"rule('hot', function(e)\n"
+		"  local a = e.a\n"
+		"  local u = e.user\n"
+		"  local id = type(u) == 'table' and tostring(u.id) or (u and 'nil' or '-')\n"
+		"  local n = '-'\n"
+		"  if a == 5 or a == true then n = 0; for _ in pairs(e) do n = n + 1 end end\n"
+		"  local rare = e.rare and e.rare or 'nil'\n"
+		"  verdict('allow', (type(a) == 'table' and 'T' or tostring(a)) .. ' ' .. id .. ' ' ..\n"
+		"          n .. ' ' .. rare)\n"
+		"end)", &rs);
+	got g;
+	for (int i = 0; i < 2000; i++) {
+		/* Mostly the first four shapes; "rare" is in one event of 20. */
+		size_t k = i % 20 == 19 ? 4 : i % 50 == 49 ? 5 : (size_t)i % 4;
+		cr_assert_str_eq(one(r, ev[k].line, &g), ev[k].want, "event %d (shape %zu)", i, k);
+	}
+	cr_assert_eq(errors(r), 0);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
