@@ -50,6 +50,8 @@ def make_input(work, events, keys):
                         "--bank-out", str(banks)], stdout=out, check=True)
     print(f"events        {events} ({ev.stat().st_size / events:.0f} bytes each, {keys} keys), "
           f"written in {time.monotonic() - t0:.1f} s")
+    for suffix in ("", "-wal", "-shm"):  # a --keep folder's last run made one
+        pathlib.Path(str(db) + suffix).unlink(missing_ok=True)
     for bank, kind, lines in import_banks(VIGIL, banks, db, "replay.py"):
         print(f"bank          {bank}: {lines} {kind}")
     return ev, db
