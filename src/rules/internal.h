@@ -169,6 +169,20 @@ typedef struct vg__label_write {
 /* One Lua state with its rules, counters, distinct counts and labels. */
 typedef struct vg__rules_vm vg__rules_vm;
 
+/* A match() that rules make on a top-level field in most events of a type, learnt by a
+ * state (rules_event.c) and handed to the engine's producer, which then looks it up as it
+ * decodes the event, when it has a core to spare (rules_engine.c, "answers ahead"). */
+#define VG__AHEAD_MAX 4
+#define VG__AHEAD_KEY_MAX 32
+typedef struct vg__match_plan {
+	int bank; /* vg__rules_banks_find's index */
+	char key[VG__AHEAD_KEY_MAX];
+	uint32_t len;
+} vg__match_plan;
+/* A type's plan, when it is learnt (again): n may be 0. From the state's thread. */
+typedef void vg__plan_fn(void *ctx, const char *type, size_t len, const vg__match_plan *m,
+			 size_t n);
+
 typedef struct vg__rules_vm_opts {
 	uint64_t budget_ms;
 	size_t max_counter_keys, max_distinct_keys, max_labels;
@@ -176,6 +190,8 @@ typedef struct vg__rules_vm_opts {
 	const vg_labels *shared_labels; /* labels loaded from the store; read-only, may be NULL */
 	bool record_label_writes;       /* keep each label() for persisting */
 	int worker;
+	vg__plan_fn *on_plan; /* may be NULL */
+	void *plan_ctx;
 } vg__rules_vm_opts;
 
 /* Compiles every file of rs into a fresh sandboxed state. Errors: VG_EINVAL with the file
@@ -183,10 +199,20 @@ typedef struct vg__rules_vm_opts {
 int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__rules_vm **ret,
 		     vg_error *err);
 void vg__rules_vm_free(vg__rules_vm *vm);
-/* What the engine itself reads of an event, found in one pass over its top level. */
+/* A match() answered before the event reached its state. */
+typedef struct vg__ahead {
+	int bank;
+	uint32_t node; /* the string node of the doc that was looked up */
+	bool hit;
+} vg__ahead;
+
+/* What the engine itself reads of an event, found in one pass over its top level, and
+ * the match() answers its producer found ahead (n_ahead 0 elsewhere). */
 typedef struct vg__event_head {
 	long type;    /* the node of its "type" when that is a string, else -1 */
 	vg_usec time; /* see vg__rules_event_head */
+	uint32_t n_ahead;
+	vg__ahead ahead[VG__AHEAD_MAX];
 } vg__event_head;
 
 /* Runs every rule on the decoded doc, whose head is h; verdicts go to fn. */
@@ -206,6 +232,11 @@ vg__url_memo *vg__url_memo_new(void);
 void vg__url_memo_free(vg__url_memo *m);
 bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
 			   size_t len, vg__url_memo *memo);
+/* The same in two steps: a bank's index by name (-1: no such bank), then a lookup in the
+ * bank at that index (false for -1). Indexes hold while the banks do. */
+int vg__rules_banks_find(const vg_rules_banks *b, const char *bank, size_t len);
+bool vg__rules_banks_match_at(const vg_rules_banks *b, int bank, const char *value, size_t len,
+			      vg__url_memo *memo);
 
 /* Events as Lua tables, loaded on demand and reused (rules_event.c). new() also
  * replaces the sandbox's pairs, next, rawget and rawset with versions that know them. */
@@ -221,6 +252,10 @@ void vg__events_free(vg__events *ev);
  * rules read in most events of its type in the table (rules_event.c, "hot fields"). */
 int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, bool *ret_hot);
 void vg__events_prefill(vg__events *ev);
+/* While the event's type is learning: a match() in bank of value, counted against the
+ * top-level field that holds it, if one does. */
+void vg__events_note_match(vg__events *ev, int bank, const char *value, size_t len);
+void vg__events_set_plan_fn(vg__events *ev, vg__plan_fn *fn, void *ctx);
 
 /* Dispatch by event type (rules_dispatch.c). on_parse reads a rule's options table (at
  * stack index opts) and pushes the list of the types its `on` names, or nil; raises on a

@@ -240,6 +240,9 @@ typedef struct vg_rules_opts {
 	const char *store_path;     /* labels persisted here and loaded at start; NULL: none */
 	vg_verdict_fn *on_verdict;  /* may be NULL */
 	void *ctx;
+	int match_ahead;            /* the engine's producer does learnt match() lookups
+				     * (rules_engine.c): 0 when it has a core to spare and
+				     * the worker is behind, 1 always, -1 never */
 } vg_rules_opts;
 
 typedef struct vg_rules_stats {

@@ -217,19 +217,28 @@ bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank, const char 
 	return vg__rules_banks_match(b, bank, value, len, &m);
 }
 
+int vg__rules_banks_find(const vg_rules_banks *b, const char *bank, size_t len)
+{
+	/* Lengths first: few banks share a name's length, so memcmp runs about once. */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i].name_len == len && memcmp(b->v[i].name, bank, len) == 0)
+			return (int)i;
+	return -1;
+}
+
 bool vg__rules_banks_match(const vg_rules_banks *b, const char *bank, const char *value,
 			   size_t len, vg__url_memo *memo)
 {
-	/* Lengths first: few banks share a name's length, so memcmp runs about once. */
-	size_t bank_len = strlen(bank);
-	const rbank *rb = NULL;
-	for (size_t i = 0; i < b->n; i++)
-		if (b->v[i].name_len == bank_len && memcmp(b->v[i].name, bank, bank_len) == 0) {
-			rb = &b->v[i];
-			break;
-		}
-	if (!rb || len == 0)
+	return vg__rules_banks_match_at(b, vg__rules_banks_find(b, bank, strlen(bank)), value, len,
+					memo);
+}
+
+bool vg__rules_banks_match_at(const vg_rules_banks *b, int bank, const char *value, size_t len,
+			      vg__url_memo *memo)
+{
+	if (bank < 0 || len == 0)
 		return false;
+	const rbank *rb = &b->v[bank];
 	if (rb->has_exact && vg_strset_contains(rb->exact, value, len))
 		return true;
 	if ((len == 32 || len == 64) && match_hex(b, rb, value, len))

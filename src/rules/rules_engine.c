@@ -22,7 +22,20 @@
  * - Drain returns only when every pushed line has been evaluated, so counts are exact.
  * - A line that is too long, does not decode or has no string "type" is reported by
  *   the producer and never reaches a worker.
+ *
+ * Answers ahead: with one worker on two cores, the producer's core idles most of the
+ * time while the worker's is the bottleneck, and a fifth of the worker's time went to
+ * bank lookups (match()), which read only immutable banks and the event. So worker 0's
+ * state learns which banks its rules match which top-level fields against in most events
+ * of each type (rules_event.c) and hands that plan over; the producer then does those
+ * lookups as it decodes, and the worker's match() takes the answer when its bank and
+ * value are the ones looked up. It does so only while it has a core to itself (fewer
+ * workers than cores) and the worker it feeds is behind (its queue half full or more):
+ * otherwise the work would only move between busy cores, or slow a producer that is the
+ * bottleneck. An answer is what the worker's own lookup would give: same banks, same
+ * value, byte for byte.
  */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +47,8 @@
 #define DOCS_BYTES ((size_t)1 << 20) /* a typical event's doc takes ~3.5x its text */
 #define QUEUE_BATCHES 8
 #define MAX_WORKERS 64
+#define PLAN_TYPES 32
+#define PLAN_TYPE_MAX 64
 
 /* One decoded line of a batch. */
 typedef struct item {
@@ -66,8 +81,21 @@ typedef struct worker {
 	size_t allocated;
 	bool busy, stop;
 	batch *filling; /* the producer's batch for this worker (producer only) */
+	bool behind;    /* its queue was half full at the last hand-over (producer only) */
 	vg__rules_vm *vm;
 } worker;
+
+/* The match() calls worker 0's rules make on events of one type. */
+typedef struct plan {
+	char type[PLAN_TYPE_MAX];
+	uint32_t len, n;
+	vg__match_plan m[VG__AHEAD_MAX];
+} plan;
+
+typedef struct plans {
+	plan v[PLAN_TYPES];
+	uint32_t n;
+} plans;
 
 struct vg_rules_engine {
 	vg_rules_opts o;
@@ -80,6 +108,15 @@ struct vg_rules_engine {
 	vg_json_doc doc;      /* the producer's */
 	uint64_t bad_events;  /* the producer's count */
 	char key[64];         /* the partition key, "": the default */
+	/* Answers ahead: worker 0 writes `learnt` under plan_mu and bumps plan_gen; the
+	 * producer copies it into `ahead` when plan_gen moves. */
+	pthread_mutex_t plan_mu;
+	plans learnt;
+	atomic_uint_fast64_t plan_gen;
+	plans ahead;
+	uint64_t ahead_gen;
+	bool spare_core; /* fewer workers than cores */
+	vg__url_memo *memo;
 };
 
 int vg_rules_partition(const char *key, size_t len, int workers)
@@ -215,6 +252,7 @@ static void submit(worker *w)
 	pthread_mutex_lock(&w->mu);
 	while (w->queued >= QUEUE_BATCHES)
 		pthread_cond_wait(&w->cond, &w->mu);
+	w->behind = w->queued >= QUEUE_BATCHES / 2;
 	b->next = NULL;
 	if (w->queue_tail)
 		w->queue_tail->next = b;
@@ -267,6 +305,70 @@ static batch *room(worker *w, size_t len, size_t need)
 	return b;
 }
 
+/* ---- answers ahead ------------------------------------------------------------------------ */
+static plan *plan_find(plans *p, const char *type, size_t len, bool make)
+{
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->v[i].len == len && memcmp(p->v[i].type, type, len) == 0)
+			return &p->v[i];
+	if (!make || p->n == PLAN_TYPES || len > PLAN_TYPE_MAX)
+		return NULL;
+	plan *t = &p->v[p->n++];
+	memcpy(t->type, type, len);
+	t->len = (uint32_t)len;
+	return t;
+}
+
+/* vg__plan_fn, from worker 0's thread. */
+static void plan_learnt(void *ctx, const char *type, size_t len, const vg__match_plan *m,
+			size_t n)
+{
+	vg_rules_engine *e = ctx;
+	pthread_mutex_lock(&e->plan_mu);
+	plan *t = plan_find(&e->learnt, type, len, true);
+	if (t) {
+		memcpy(t->m, m, n * sizeof(*m));
+		t->n = (uint32_t)n;
+	}
+	pthread_mutex_unlock(&e->plan_mu);
+	atomic_fetch_add_explicit(&e->plan_gen, 1, memory_order_release);
+}
+
+static bool ahead_wanted(const vg_rules_engine *e, const worker *w)
+{
+	if (!e->o.banks || e->o.match_ahead < 0)
+		return false;
+	return e->o.match_ahead > 0 || (e->spare_core && w->behind);
+}
+
+/* The learnt lookups for the event in e->doc, into h. */
+static void answer_ahead(vg_rules_engine *e, vg__event_head *h)
+{
+	uint64_t gen = atomic_load_explicit(&e->plan_gen, memory_order_acquire);
+	if (gen != e->ahead_gen) {
+		pthread_mutex_lock(&e->plan_mu);
+		e->ahead = e->learnt;
+		pthread_mutex_unlock(&e->plan_mu);
+		e->ahead_gen = gen;
+	}
+	const vg_json_node *ty = &e->doc.nodes[h->type];
+	const plan *t = plan_find(&e->ahead, ty->v.str, ty->len, false);
+	for (uint32_t k = 0; t && k < t->n; k++) {
+		const vg__match_plan *m = &t->m[k];
+		long i = vg_json_getn(&e->doc, 0, m->key, m->len);
+		if (i < 0 || e->doc.nodes[i].type != VG_JSON_STRING)
+			continue;
+		if (!e->memo)
+			e->memo = vg__url_memo_new();
+		const vg_json_node *nd = &e->doc.nodes[i];
+		h->ahead[h->n_ahead++] = (vg__ahead){
+			.bank = m->bank,
+			.node = (uint32_t)i,
+			.hit = vg__rules_banks_match_at(e->o.banks, m->bank, nd->v.str, nd->len, e->memo),
+		};
+	}
+}
+
 void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint64_t seq)
 {
 	if (len > e->o.max_event_bytes) {
@@ -288,6 +390,8 @@ void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint
 		return;
 	}
 	worker *w = &e->w[pick_worker(e, &e->doc)];
+	if (ahead_wanted(e, w))
+		answer_ahead(e, &h);
 	size_t need = sizeof(vg_json_doc) + vg_json_doc_copy_size(&e->doc);
 	need = (need + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
 	batch *b = room(w, len, need);
@@ -377,6 +481,8 @@ void vg_rules_engine_free(vg_rules_engine *e)
 	}
 	vg_labels_free(e->shared_labels);
 	vg_json_doc_done(&e->doc);
+	vg__url_memo_free(e->memo);
+	pthread_mutex_destroy(&e->plan_mu);
 	free(e->w);
 	free(e);
 }
@@ -422,6 +528,8 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		return rc;
 	}
 	vg_json_doc_init(&e->doc, 0);
+	pthread_mutex_init(&e->plan_mu, NULL);
+	e->spare_core = e->o.workers < vg_cpu_count();
 	if (e->o.partition_key)
 		snprintf(e->key, sizeof(e->key), "%s", e->o.partition_key);
 	e->o.partition_key = NULL; /* the caller's string: e->key is ours */
@@ -442,6 +550,10 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		w->index = i;
 		vg__rules_vm_opts vo;
 		fill_vm_opts(&e->o, e->shared_labels, i, &vo);
+		if (i == 0) { /* one state's plan stands for all: they run the same rules */
+			vo.on_plan = plan_learnt;
+			vo.plan_ctx = e;
+		}
 		if ((rc = vg__rules_vm_new(rs, &vo, &w->vm, err)))
 			goto out;
 	}

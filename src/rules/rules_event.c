@@ -77,6 +77,13 @@ typedef struct hotfield {
 	int ref;         /* once chosen: the name as a Lua string, in the registry */
 } hotfield;
 
+/* A bank that match() was asked about the value of a top-level field. */
+typedef struct hotmatch {
+	vg__match_plan plan;
+	uint32_t hits; /* events in which it was */
+	uint64_t serial;
+} hotmatch;
+
 typedef struct hottype {
 	char type[HOT_TYPE_MAX];
 	uint32_t len;
@@ -84,6 +91,8 @@ typedef struct hottype {
 	bool learnt;        /* f[0 .. n) are then the hot fields */
 	hotfield f[HOT_CANDIDATES];
 	uint32_t n;
+	hotmatch m[HOT_CANDIDATES];
+	uint32_t nm;
 } hottype;
 
 struct vg__events {
@@ -92,6 +101,8 @@ struct vg__events {
 	hottype *hot;       /* the event's type, when it is learnt or learning */
 	hottype types[HOT_TYPES];
 	uint32_t n_types;
+	vg__plan_fn *on_plan;
+	void *plan_ctx;
 	uint32_t begun;     /* events since the types were last forgotten */
 	uint64_t serial;
 	bool overflow;   /* etabs or slots ran out: start them over before the next event */
@@ -204,7 +215,11 @@ static int child_etab(vg__events *ev, etab *et, const char *key, uint32_t len)
  * table hits. A field put there and not read costs its value (~600), one read saves ~300:
  * half is a safe bar. Every RELEARN_EVENTS events the types start over, so a pack whose
  * traffic shifts, or a stream that opened with junk types, is learnt again.
- * Learning changes no read's result: a field put in the table holds what load() gives. */
+ * Learning changes no read's result: a field put in the table holds what load() gives.
+ *
+ * The same watch counts the match() calls on the value of a top-level field, by bank and
+ * field, and hands those made in at least half of the events to the engine (on_plan),
+ * whose producer can then do the lookups ahead (rules_engine.c). */
 static void hot_forget(vg__events *ev)
 {
 	for (uint32_t i = 0; i < ev->n_types; i++) {
@@ -250,9 +265,23 @@ static void hot_count(vg__events *ev, hottype *h, const char *key, size_t len)
 	}
 }
 
+/* Publishes the match() calls made in at least half of the events seen. */
+static void hot_choose_matches(vg__events *ev, const hottype *h)
+{
+	if (!ev->on_plan)
+		return;
+	vg__match_plan m[VG__AHEAD_MAX];
+	size_t n = 0;
+	for (uint32_t k = 0; k < h->nm && n < VG__AHEAD_MAX; k++)
+		if (2 * h->m[k].hits >= h->seen)
+			m[n++] = h->m[k].plan;
+	ev->on_plan(ev->plan_ctx, h->type, h->len, m, n);
+}
+
 /* Keeps the fields read in at least half of the events seen, the most read first. */
 static void hot_choose(vg__events *ev, hottype *h)
 {
+	hot_choose_matches(ev, h);
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < h->n; k++)
 		if (2 * h->f[k].reads >= h->seen)
@@ -511,6 +540,48 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, boo
 	else
 		lua_pushnil(L);
 	return n;
+}
+
+void vg__events_note_match(vg__events *ev, int bank, const char *value, size_t len)
+{
+	hottype *h = ev->hot;
+	if (!h || h->learnt || bank < 0)
+		return;
+	/* The top-level field holding the value: the producer looks it up by that name. */
+	const vg_json_doc *doc = ev->doc;
+	const vg_json_node *key = NULL;
+	size_t j = 1;
+	for (uint32_t k = 0; k < doc->nodes[0].len; k++) {
+		const vg_json_node *v = &doc->nodes[j + 1];
+		if (v->type == VG_JSON_STRING && v->len == len && memcmp(v->v.str, value, len) == 0)
+			key = &doc->nodes[j];
+		j = v->next;
+	}
+	if (!key || key->len > VG__AHEAD_KEY_MAX)
+		return;
+	uint32_t k = 0;
+	while (k < h->nm && !(h->m[k].plan.bank == bank && h->m[k].plan.len == key->len &&
+			      memcmp(h->m[k].plan.key, key->v.str, key->len) == 0))
+		k++;
+	if (k == h->nm) {
+		if (h->nm == HOT_CANDIDATES)
+			return;
+		hotmatch *m = &h->m[h->nm++];
+		memset(m, 0, sizeof(*m));
+		m->plan.bank = bank;
+		memcpy(m->plan.key, key->v.str, key->len);
+		m->plan.len = key->len;
+	}
+	if (h->m[k].serial != ev->serial) {
+		h->m[k].serial = ev->serial;
+		h->m[k].hits++;
+	}
+}
+
+void vg__events_set_plan_fn(vg__events *ev, vg__plan_fn *fn, void *ctx)
+{
+	ev->on_plan = fn;
+	ev->plan_ctx = ctx;
 }
 
 void vg__events_prefill(vg__events *ev)

@@ -68,6 +68,7 @@ struct vg__rules_vm {
 	vg__watch watch;
 	/* The run in progress. */
 	const vg_json_doc *doc;
+	const vg__event_head *head;
 	long type_node; /* its "type" string's node, or -1 */
 	uint64_t seq, serial; /* the caller's number; runs (events, files) so far */
 	vg_usec now;
@@ -448,7 +449,8 @@ static int l_has_label(lua_State *L)
 static int l_match(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
-	const char *bank = luaL_checkstring(L, 1);
+	size_t bank_len;
+	const char *bank = luaL_checklstring(L, 1, &bank_len);
 	size_t n;
 	const char *v = lua_tolstring(L, 2, &n);
 	if (!v) {
@@ -459,7 +461,23 @@ static int l_match(lua_State *L)
 		}
 		arg_str(L, 2, "match's value", &n); /* raises */
 	}
-	lua_pushboolean(L, vm->o.banks && vg__rules_banks_match(vm->o.banks, bank, v, n, vm->urls));
+	if (!vm->o.banks) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	int b = vg__rules_banks_find(vm->o.banks, bank, bank_len);
+	/* Before the answers ahead: learning must see the calls they answer. */
+	vg__events_note_match(vm->events, b, v, n);
+	/* NULL while a rules file loads: match() may run then too. */
+	const vg__event_head *h = vm->head;
+	for (uint32_t k = 0; h && k < h->n_ahead; k++) {
+		const vg_json_node *nd = &vm->doc->nodes[h->ahead[k].node];
+		if (h->ahead[k].bank == b && nd->len == n && memcmp(nd->v.str, v, n) == 0) {
+			lua_pushboolean(L, h->ahead[k].hit);
+			return 1;
+		}
+	}
+	lua_pushboolean(L, vg__rules_banks_match_at(vm->o.banks, b, v, n, vm->urls));
 	return 1;
 }
 
@@ -686,6 +704,7 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_getglobal(L, "rawset");
 	vm->rawset_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->events = vg__events_new(L);
+	vg__events_set_plan_fn(vm->events, vm->o.on_plan, vm->o.plan_ctx);
 	return 0;
 }
 
@@ -794,6 +813,7 @@ void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *
 	}
 	ret->type = type >= 0 && doc->nodes[type].type == VG_JSON_STRING ? type : -1;
 	ret->time = wall;
+	ret->n_ahead = 0;
 	if (ts >= 0) {
 		const vg_json_node *nd = &doc->nodes[ts];
 		double s = nd->type == VG_JSON_INT ? (double)nd->v.i
@@ -860,6 +880,7 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event
 	vm->now = h->time;
 	vm->seq = seq;
 	vm->doc = doc;
+	vm->head = h;
 	vm->type_node = h->type;
 	vm->n_verdicts = 0;
 	vm->stats.events++;
@@ -902,6 +923,7 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event
 		}
 	}
 	lua_settop(L, base);
+	vm->head = NULL;
 	deliver(vm, line, len, fn, ctx);
 }
 
