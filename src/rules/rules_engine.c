@@ -35,8 +35,8 @@
  * bottleneck. An answer is what the worker's own lookup would give: same banks, same
  * value, byte for byte.
  */
-#include <stdatomic.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
