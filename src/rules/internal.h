@@ -192,6 +192,7 @@ typedef struct vg__rules_vm_opts {
 	int worker;
 	vg__plan_fn *on_plan; /* may be NULL */
 	void *plan_ctx;
+	uint32_t relearn_events; /* 0: 2^20 (rules_event.c); tests set fewer */
 } vg__rules_vm_opts;
 
 /* Compiles every file of rs into a fresh sandboxed state. Errors: VG_EINVAL with the file
@@ -255,7 +256,8 @@ void vg__events_prefill(vg__events *ev);
 /* While the event's type is learning: a match() in bank of value, counted against the
  * top-level field that holds it, if one does. */
 void vg__events_note_match(vg__events *ev, int bank, const char *value, size_t len);
-void vg__events_set_plan_fn(vg__events *ev, vg__plan_fn *fn, void *ctx);
+/* Every relearn events (0: 2^20) the types learn anew; plans go to fn (may be NULL). */
+void vg__events_set_learning(vg__events *ev, uint32_t relearn, vg__plan_fn *fn, void *ctx);
 
 /* Dispatch by event type (rules_dispatch.c). on_parse reads a rule's options table (at
  * stack index opts) and pushes the list of the types its `on` names, or nil; raises on a

@@ -104,6 +104,7 @@ struct vg__events {
 	vg__plan_fn *on_plan;
 	void *plan_ctx;
 	uint32_t begun;     /* events since the types were last forgotten */
+	uint32_t relearn;   /* RELEARN_EVENTS, or what a test set */
 	uint64_t serial;
 	bool overflow;   /* etabs or slots ran out: start them over before the next event */
 	int used_ref;    /* the tables this event used (the top-level one first), 1-based */
@@ -303,7 +304,7 @@ static void hot_choose(vg__events *ev, hottype *h)
 /* At begin(): picks the event's entry, counting it while its type learns. */
 static void hot_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
 {
-	if (++ev->begun == RELEARN_EVENTS)
+	if (++ev->begun == ev->relearn)
 		hot_forget(ev);
 	ev->hot = NULL;
 	if (type_node < 0)
@@ -578,8 +579,9 @@ void vg__events_note_match(vg__events *ev, int bank, const char *value, size_t l
 	}
 }
 
-void vg__events_set_plan_fn(vg__events *ev, vg__plan_fn *fn, void *ctx)
+void vg__events_set_learning(vg__events *ev, uint32_t relearn, vg__plan_fn *fn, void *ctx)
 {
+	ev->relearn = relearn ? relearn : RELEARN_EVENTS;
 	ev->on_plan = fn;
 	ev->plan_ctx = ctx;
 }

@@ -704,7 +704,7 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_getglobal(L, "rawset");
 	vm->rawset_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	vm->events = vg__events_new(L);
-	vg__events_set_plan_fn(vm->events, vm->o.on_plan, vm->o.plan_ctx);
+	vg__events_set_learning(vm->events, vm->o.relearn_events, vm->o.on_plan, vm->o.plan_ctx);
 	return 0;
 }
 
