@@ -696,19 +696,32 @@ static void run_ahead(const vg_ruleset *rs, const vg_rules_banks *banks, int mod
 	vg_rules_engine_free(e);
 }
 
-Test(engine, match_answers_ahead_are_the_workers_own)
+typedef struct sig {
+	const char *bank, *type, *value;
+} sig;
+
+/* Banks holding the n signals, read from a fresh store at db (rm_db removes it). */
+static vg_rules_banks *banks_of(char *db, size_t cap, const sig *sigs, size_t n)
 {
-	char db[256];
-	tmp_db(db, sizeof(db));
+	tmp_db(db, cap);
 	vg_store *st;
 	vg_error err;
 	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
-	add_signal(st, "ips", "ip", "192.0.2.0/25");
-	add_signal(st, "urls", "url", "https://phish.test/login");
-	add_signal(st, "doms", "domain", "evil.example");
+	for (size_t i = 0; i < n; i++)
+		add_signal(st, sigs[i].bank, sigs[i].type, sigs[i].value);
 	vg_rules_banks *banks;
 	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
 	vg_store_close(st);
+	return banks;
+}
+
+Test(engine, match_answers_ahead_are_the_workers_own)
+{
+	static const sig sigs[] = {{"ips", "ip", "192.0.2.0/25"},
+				   {"urls", "url", "https://phish.test/login"},
+				   {"doms", "domain", "evil.example"}};
+	char db[256];
+	vg_rules_banks *banks = banks_of(db, sizeof(db), sigs, 3);
 	vg_ruleset *rs = load("rule('m', function(e)\n"
 			      "  local r = (match('ips', e.ip) and 'I' or 'i') ..\n"
 			      "            (match('urls', e.url) and 'U' or 'u') ..\n"
@@ -760,15 +773,10 @@ static void count_verdicts(const vg_verdict *v, void *ctx)
 
 Test(engine, learning_goes_on_while_answers_come_ahead)
 {
+	static const sig sigs[] = {{"ips", "ip", "192.0.2.0/24"}};
 	char db[256];
-	tmp_db(db, sizeof(db));
-	vg_store *st;
+	vg_rules_banks *banks = banks_of(db, sizeof(db), sigs, 1);
 	vg_error err;
-	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
-	add_signal(st, "ips", "ip", "192.0.2.0/24");
-	vg_rules_banks *banks;
-	cr_assert_eq(vg_rules_banks_open(st, 31, &banks, &err), 0, "%s", err.msg);
-	vg_store_close(st);
 	vg_ruleset *rs = load("rule('m', function(e)\n"
 			      "  if match('ips', e.ip) then verdict('block', 'in') end\n"
 			      "end)\n");
