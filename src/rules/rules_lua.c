@@ -466,10 +466,11 @@ static int l_match(lua_State *L)
 		return 1;
 	}
 	int b = vg__rules_banks_find(vm->o.banks, bank, bank_len);
-	/* Before the answers ahead: learning must see the calls they answer. */
-	vg__events_note_match(vm->events, b, v, n);
-	/* NULL while a rules file loads: match() may run then too. */
+	/* NULL while a rules file loads: match() may run then too, with no event. */
 	const vg__event_head *h = vm->head;
+	/* Before the answers ahead: learning must see the calls they answer. */
+	if (h)
+		vg__events_note_match(vm->events, b, v, n);
 	for (uint32_t k = 0; h && k < h->n_ahead; k++) {
 		const vg_json_node *nd = &vm->doc->nodes[h->ahead[k].node];
 		if (h->ahead[k].bank == b && nd->len == n && memcmp(nd->v.str, v, n) == 0) {
