@@ -13,9 +13,10 @@ bank create` and `vigil bank import`, then runs
 them alike. Each run starts from a fresh copy of the database, since replay writes the
 labels its rules set there and would read them back at the next start. Prints, per
 worker count, the median events/s with min and max (as replay measures it: reading,
-decoding and evaluating, from the first line to the last verdict) and the wall time of
-the whole command (with start-up: loading the rules and the banks), the ratio to one
-worker, and the verdicts by action. Prints figures; never passes or fails on time
+decoding and evaluating, from the first line to the last verdict), the wall time of
+the whole command (with start-up: loading the rules and the banks), the CPU time it used
+per event and how many cores that kept busy, the ratio to one worker, and the verdicts
+by action. Prints figures; never passes or fails on time
 (DESIGN.md, Tests).
 
 usage: bench/events/replay.py [--events 5000000] [--keys 1000000] [--runs 3]
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,19 +60,20 @@ def make_input(work, events, keys):
 
 
 def replay(rules, db, ev, workers, work):
-    """One run on a fresh copy of db: (replay's summary, wall seconds)."""
+    """One run on a fresh copy of db: (replay's summary, wall seconds, CPU seconds)."""
     run_db = work / "run.db"
     for suffix in ("", "-wal", "-shm"):
         pathlib.Path(str(run_db) + suffix).unlink(missing_ok=True)
     shutil.copyfile(db, run_db)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([str(VIGIL), "replay", "--rules", str(rules), "--db", str(run_db),
                         "--workers", str(workers), "--json", str(ev)],
                        capture_output=True, text=True)
-    wall = time.monotonic() - t0
+    wall, c1 = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         sys.exit(f"replay.py: vigil replay failed: {r.stderr.strip()}")
-    return json.loads(r.stdout), wall
+    cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+    return json.loads(r.stdout), wall, cpu
 
 
 def tally(by_action, events):
@@ -100,20 +103,26 @@ def main():
         ev, db = make_input(work, a.events, a.keys)
         rates = {w: [] for w in workers}
         walls = {w: [] for w in workers}
+        cpus = {w: [] for w in workers}
         last = {}
         for _ in range(a.runs):
             for w in workers:
-                summary, wall = replay(a.rules, db, ev, w, work)
+                summary, wall, cpu = replay(a.rules, db, ev, w, work)
                 rates[w].append(summary["events_per_second"])
                 walls[w].append(wall)
+                cpus[w].append(cpu)
                 last[w] = summary
         base = statistics.median(rates[workers[0]])
         for w in workers:
             med = statistics.median(rates[w])
             ratio = f"  {med / base:.2f}x {workers[0]} worker" if w != workers[0] else ""
+            # CPU per event shows what a worker count costs beside what it gains; cores
+            # busy, whether the machine was saturated (or a thread waited on another).
+            wall, cpu = statistics.median(walls[w]), statistics.median(cpus[w])
             print(f"replay {w:2d} worker{'s' if w > 1 else ' '} {med:10.0f} events/s "
-                  f"(min {min(rates[w]):.0f}, max {max(rates[w]):.0f}; "
-                  f"wall {statistics.median(walls[w]):.2f} s){ratio}")
+                  f"(min {min(rates[w]):.0f}, max {max(rates[w]):.0f}; wall {wall:.2f} s, "
+                  f"CPU {1e6 * cpu / a.events:.2f} us/event, {cpu / wall:.2f} cores busy)"
+                  f"{ratio}")
         for w in workers:
             s = last[w]
             print(f"verdicts, {w} worker{'s' if w > 1 else ''}: live {tally(s['verdicts'], s['events'])}; "
