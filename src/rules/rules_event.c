@@ -9,8 +9,9 @@
  *   it lacks in the decoded document and stores it in the table, so later reads are
  *   plain table hits. The next event begins by emptying (LuaJIT's table.clear, which
  *   keeps the allocation) every table the last one used.
- * - The top-level fields rules read in most events of a type are stored in the table as
- *   the event begins, without a load() each ("hot fields" below).
+ * - The fields rules read in most events of a type, and in most objects under a key,
+ *   are stored in the table as it is handed out, without a load() each ("hot fields"
+ *   below).
  * - Tables are kept from one event to the next: the top-level object always uses etab 0,
  *   and an object under a given key (e.user) always the same etab. Arrays, and what
  *   they hold, become plain fresh tables when read.
@@ -55,6 +56,24 @@ typedef struct slot {
 	int child;
 } slot;
 
+/* A field name and how many objects of its kind had it read. */
+typedef struct hotfield {
+	char key[HOT_KEY_MAX];
+	uint32_t len;
+	uint32_t reads;
+	uint64_t serial; /* the last event that counted it: once per event */
+	int ref;         /* once chosen: the name as a Lua string, in the registry */
+} hotfield;
+
+/* The fields load() is asked for in one kind of object: a type's events, or the objects
+ * under one key (e.user). Once learnt, f[0 .. n) are those read in at least half. */
+typedef struct hotfields {
+	hotfield f[HOT_CANDIDATES];
+	uint32_t n;
+	uint32_t seen; /* objects begun while learning */
+	bool learnt;
+} hotfields;
+
 typedef struct etab {
 	struct vg__events *ev; /* its owner, for load() */
 	int index;             /* in ev->tabs */
@@ -66,16 +85,8 @@ typedef struct etab {
 	uint64_t complete; /* the serial for which every field has been loaded */
 	slot slots[SLOTS_MAX];
 	uint32_t n_slots;
+	hotfields hot; /* of the objects it serves (etab 0's are its types') */
 } etab;
-
-/* A top-level field name and how many events of its type read it. */
-typedef struct hotfield {
-	char key[HOT_KEY_MAX];
-	uint32_t len;
-	uint32_t reads;
-	uint64_t serial; /* the last event that counted it: once per event */
-	int ref;         /* once chosen: the name as a Lua string, in the registry */
-} hotfield;
 
 /* A bank that match() was asked about the value of a top-level field. */
 typedef struct hotmatch {
@@ -87,10 +98,7 @@ typedef struct hotmatch {
 typedef struct hottype {
 	char type[HOT_TYPE_MAX];
 	uint32_t len;
-	uint32_t seen;      /* events of the type begun while learning */
-	bool learnt;        /* f[0 .. n) are then the hot fields */
-	hotfield f[HOT_CANDIDATES];
-	uint32_t n;
+	hotfields fields; /* its top level's */
 	hotmatch m[HOT_CANDIDATES];
 	uint32_t nm;
 } hottype;
@@ -114,6 +122,8 @@ struct vg__events {
 };
 
 static void push_plain(vg__events *ev, size_t i);
+static void push_field(vg__events *ev, int t, const char *key, size_t len, size_t i);
+static void fields_forget(vg__events *ev, hotfields *hf);
 
 /* ---- etabs ----------------------------------------------------------------------------- */
 static void etab_free(vg__events *ev, int t)
@@ -122,6 +132,7 @@ static void etab_free(vg__events *ev, int t)
 	for (uint32_t i = 0; i < et->n_slots; i++)
 		free(et->slots[i].key);
 	luaL_unref(ev->L, LUA_REGISTRYINDEX, et->ref);
+	fields_forget(ev, &et->hot);
 	memset(et, 0, sizeof(*et));
 	/* A rule may have kept the table: its load() still finds its etab, and raises. */
 	et->ev = ev;
@@ -207,27 +218,101 @@ static int child_etab(vg__events *ev, etab *et, const char *key, uint32_t len)
 }
 
 /* ---- hot fields ----------------------------------------------------------------------------
- * Events of one type mostly have the same few top-level fields read (e.ip, e.user, e.url),
- * and each first read goes through load(): the metamethod call, the key fetched through
- * the API, the API calls around the value: ~300 instructions (callgrind) besides making
- * the value. So the first LEARN_EVENTS events of each type count the top-level fields
- * load() is asked for, and from then on the fields asked for in at least half of them are
- * put in the table right after begin(), in one call, where a rule reads them as plain
- * table hits. A field put there and not read costs its value (~600), one read saves ~300:
- * half is a safe bar. Every RELEARN_EVENTS events the types start over, so a pack whose
- * traffic shifts, or a stream that opened with junk types, is learnt again.
- * Learning changes no read's result: a field put in the table holds what load() gives.
+ * Events of one type mostly have the same few fields read (e.ip, e.user, e.user.id), and
+ * each first read goes through load(): the metamethod call, the key fetched through the
+ * API, the API calls around the value: ~300 instructions (callgrind) besides making the
+ * value. So each kind of object counts the fields load() is asked for over its first
+ * LEARN_EVENTS objects, and from then on the fields asked for in at least half of them
+ * are put in its table as it is made, in one call, where a rule reads them as plain table
+ * hits. The kinds: the top level of each type's events (filled right after begin()), and
+ * the objects under each key of a table (filled as that table is handed out: e.user's
+ * id when e.user is read). A field put there and not read costs its value (~600), one
+ * read saves ~300: half is a safe bar. Every RELEARN_EVENTS events everything starts
+ * over, so a pack whose traffic shifts, or a stream that opened with junk types, is
+ * learnt again. Learning changes no read's result: a field put in a table holds what
+ * load() gives.
  *
  * The same watch counts the match() calls on the value of a top-level field, by bank and
- * field, and hands those made in at least half of the events to the engine (on_plan),
- * whose producer can then do the lookups ahead (rules_engine.c). */
+ * field, and hands those made in at least half of a type's events to the engine
+ * (on_plan), whose producer can then do the lookups ahead (rules_engine.c). */
+static void fields_forget(vg__events *ev, hotfields *hf)
+{
+	for (uint32_t k = 0; hf->learnt && k < hf->n; k++)
+		luaL_unref(ev->L, LUA_REGISTRYINDEX, hf->f[k].ref);
+	memset(hf, 0, sizeof(*hf));
+}
+
+static void fields_count(vg__events *ev, hotfields *hf, const char *key, size_t len)
+{
+	hotfield *f = hf->f;
+	uint32_t k = 0;
+	while (k < hf->n && !(f[k].len == len && memcmp(f[k].key, key, len) == 0))
+		k++;
+	if (k == hf->n) {
+		if (hf->n == HOT_CANDIDATES || len > HOT_KEY_MAX)
+			return;
+		memcpy(f[k].key, key, len);
+		f[k].len = (uint32_t)len;
+		hf->n++;
+	}
+	if (f[k].serial != ev->serial) {
+		f[k].serial = ev->serial;
+		f[k].reads++;
+	}
+}
+
+/* Keeps the fields read in at least half of the objects seen, the most read first. */
+static void fields_choose(vg__events *ev, hotfields *hf)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < hf->n; k++)
+		if (2 * hf->f[k].reads >= hf->seen)
+			hf->f[n++] = hf->f[k];
+	for (uint32_t a = 1; a < n; a++)
+		for (uint32_t b = a; b > 0 && hf->f[b].reads > hf->f[b - 1].reads; b--) {
+			hotfield x = hf->f[b];
+			hf->f[b] = hf->f[b - 1];
+			hf->f[b - 1] = x;
+		}
+	hf->n = n < HOT_MAX ? n : HOT_MAX;
+	for (uint32_t k = 0; k < hf->n; k++) {
+		lua_pushlstring(ev->L, hf->f[k].key, hf->f[k].len);
+		hf->f[k].ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+	}
+	hf->learnt = true;
+}
+
+/* One more object of the kind: counted while learning. Whether it has hot fields. */
+static bool fields_seen(vg__events *ev, hotfields *hf)
+{
+	if (!hf->learnt && hf->seen == LEARN_EVENTS)
+		fields_choose(ev, hf);
+	else if (!hf->learnt)
+		hf->seen++;
+	return hf->learnt && hf->n;
+}
+
+/* Puts the hot fields of the object at node, of etab t, in its table at stack index b. */
+static void fields_fill(vg__events *ev, const hotfields *hf, int t, size_t node, int b)
+{
+	lua_State *L = ev->L;
+	for (uint32_t k = 0; k < hf->n; k++) {
+		const hotfield *f = &hf->f[k];
+		long i = vg_json_getn(ev->doc, node, f->key, f->len);
+		if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL)
+			continue;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+		push_field(ev, t, f->key, f->len, (size_t)i);
+		lua_rawset(L, b);
+	}
+}
+
 static void hot_forget(vg__events *ev)
 {
-	for (uint32_t i = 0; i < ev->n_types; i++) {
-		hottype *h = &ev->types[i];
-		for (uint32_t k = 0; h->learnt && k < h->n; k++)
-			luaL_unref(ev->L, LUA_REGISTRYINDEX, h->f[k].ref);
-	}
+	for (uint32_t i = 0; i < ev->n_types; i++)
+		fields_forget(ev, &ev->types[i].fields);
+	for (int t = 0; t < ETABS_MAX; t++)
+		fields_forget(ev, &ev->tabs[t].hot);
 	ev->n_types = 0;
 	ev->begun = 0;
 }
@@ -247,25 +332,6 @@ static hottype *hot_type(vg__events *ev, const char *s, uint32_t len)
 	return h;
 }
 
-static void hot_count(vg__events *ev, hottype *h, const char *key, size_t len)
-{
-	hotfield *f = h->f;
-	uint32_t k = 0;
-	while (k < h->n && !(f[k].len == len && memcmp(f[k].key, key, len) == 0))
-		k++;
-	if (k == h->n) {
-		if (h->n == HOT_CANDIDATES || len > HOT_KEY_MAX)
-			return;
-		memcpy(f[k].key, key, len);
-		f[k].len = (uint32_t)len;
-		h->n++;
-	}
-	if (f[k].serial != ev->serial) {
-		f[k].serial = ev->serial;
-		f[k].reads++;
-	}
-}
-
 /* Publishes the match() calls made in at least half of the events seen. */
 static void hot_choose_matches(vg__events *ev, const hottype *h)
 {
@@ -274,47 +340,27 @@ static void hot_choose_matches(vg__events *ev, const hottype *h)
 	vg__match_plan m[VG__AHEAD_MAX];
 	size_t n = 0;
 	for (uint32_t k = 0; k < h->nm && n < VG__AHEAD_MAX; k++)
-		if (2 * h->m[k].hits >= h->seen)
+		if (2 * h->m[k].hits >= h->fields.seen)
 			m[n++] = h->m[k].plan;
 	ev->on_plan(ev->plan_ctx, h->type, h->len, m, n);
 }
 
-/* Keeps the fields read in at least half of the events seen, the most read first. */
-static void hot_choose(vg__events *ev, hottype *h)
-{
-	hot_choose_matches(ev, h);
-	uint32_t n = 0;
-	for (uint32_t k = 0; k < h->n; k++)
-		if (2 * h->f[k].reads >= h->seen)
-			h->f[n++] = h->f[k];
-	for (uint32_t a = 1; a < n; a++)
-		for (uint32_t b = a; b > 0 && h->f[b].reads > h->f[b - 1].reads; b--) {
-			hotfield x = h->f[b];
-			h->f[b] = h->f[b - 1];
-			h->f[b - 1] = x;
-		}
-	h->n = n < HOT_MAX ? n : HOT_MAX;
-	for (uint32_t k = 0; k < h->n; k++) {
-		lua_pushlstring(ev->L, h->f[k].key, h->f[k].len);
-		h->f[k].ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
-	}
-	h->learnt = true;
-}
-
-/* At begin(): picks the event's entry, counting it while its type learns. */
-static void hot_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
+/* At begin(): picks the event's type entry, counting the event while the type learns.
+ * Whether its top level has hot fields. */
+static bool hot_begin(vg__events *ev, const vg_json_doc *doc, long type_node)
 {
 	if (++ev->begun == ev->relearn)
 		hot_forget(ev);
 	ev->hot = NULL;
 	if (type_node < 0)
-		return;
+		return false;
 	hottype *h = hot_type(ev, doc->nodes[type_node].v.str, doc->nodes[type_node].len);
-	if (h && !h->learnt && h->seen == LEARN_EVENTS)
-		hot_choose(ev, h);
-	else if (h && !h->learnt)
-		h->seen++;
+	if (!h)
+		return false;
+	if (!h->fields.learnt && h->fields.seen == LEARN_EVENTS)
+		hot_choose_matches(ev, h);
 	ev->hot = h;
+	return fields_seen(ev, &h->fields);
 }
 
 /* ---- loading fields ---------------------------------------------------------------------- */
@@ -334,6 +380,8 @@ static void push_field(vg__events *ev, int t, const char *key, size_t len, size_
 			lua_pushvalue(L, -1);
 			lua_rawseti(L, -3, ++ev->n_used);
 			lua_remove(L, -2);
+			if (fields_seen(ev, &ev->tabs[c].hot))
+				fields_fill(ev, &ev->tabs[c].hot, c, i, lua_gettop(L));
 			return;
 		}
 	}
@@ -347,8 +395,9 @@ static void load_field(vg__events *ev, int t, int b, int k)
 	lua_State *L = ev->L;
 	size_t len;
 	const char *key = lua_tolstring(L, k, &len);
-	if (t == 0 && ev->hot && !ev->hot->learnt)
-		hot_count(ev, ev->hot, key, len);
+	hotfields *hf = t ? &ev->tabs[t].hot : ev->hot ? &ev->hot->fields : NULL;
+	if (hf && !hf->learnt)
+		fields_count(ev, hf, key, len);
 	long i = vg_json_getn(ev->doc, ev->tabs[t].node, key, len);
 	if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL) {
 		lua_pushnil(L);
@@ -532,8 +581,7 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, boo
 	ev->tabs[0].node = 0;
 	ev->tabs[0].serial = ev->serial;
 	ev->n_used = 1;
-	hot_begin(ev, doc, type_node);
-	*ret_hot = ev->hot && ev->hot->learnt && ev->hot->n;
+	*ret_hot = hot_begin(ev, doc, type_node);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
 	if (type_node >= 0)
@@ -546,7 +594,7 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, boo
 void vg__events_note_match(vg__events *ev, int bank, const char *value, size_t len)
 {
 	hottype *h = ev->hot;
-	if (!h || h->learnt || bank < 0)
+	if (!h || h->fields.learnt || bank < 0)
 		return;
 	/* The top-level field holding the value: the producer looks it up by that name. */
 	const vg_json_doc *doc = ev->doc;
@@ -589,17 +637,8 @@ void vg__events_set_learning(vg__events *ev, uint32_t relearn, vg__plan_fn *fn, 
 void vg__events_prefill(vg__events *ev)
 {
 	lua_State *L = ev->L;
-	const hottype *h = ev->hot;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
-	for (uint32_t k = 0; k < h->n; k++) {
-		const hotfield *f = &h->f[k];
-		long i = vg_json_getn(ev->doc, 0, f->key, f->len);
-		if (i < 0 || ev->doc->nodes[i].type == VG_JSON_NULL)
-			continue;
-		lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
-		push_field(ev, 0, f->key, f->len, (size_t)i);
-		lua_rawset(L, -3);
-	}
+	fields_fill(ev, &ev->hot->fields, 0, 0, lua_gettop(L));
 	lua_pop(L, 1);
 }
 

@@ -175,10 +175,11 @@ Test(event, many_keys_and_nested_objects_stay_correct)
 }
 
 /* After 256 events of a type, the fields read in most of them are put in the table as
- * each event begins (rules_event.c, "hot fields"). The same events before and after must
- * read the same: objects, nulls, absent fields, non-objects where objects were learnt,
- * repeated keys, and pairs() listing each field once; a field read in few events stays
- * on demand; another type learns on its own. */
+ * each event begins, and after 256 objects under a key (e.user) those read in most of
+ * them as the object is handed out (rules_event.c, "hot fields"). The same events before
+ * and after must read the same: objects, nulls, absent fields, non-objects where objects
+ * were learnt, repeated keys, and pairs() listing each field once; a field read in few
+ * events stays on demand; another type learns on its own. */
 Test(event, hot_fields_read_as_loaded_on_demand)
 {
 	static const struct {
