@@ -97,6 +97,20 @@ Test(hex, decode_agrees_with_digit_by_digit_oracle)
 	}
 }
 
+/* Up to max bytes of alphabet (a string literal) into s, from the xorshift state *r;
+ * returns how many. */
+static size_t random_string(uint64_t *r, const char *alphabet, size_t max, char *s)
+{
+	size_t k = strlen(alphabet);
+	*r ^= *r << 13, *r ^= *r >> 7, *r ^= *r << 17;
+	size_t n = *r % (max + 1);
+	for (size_t i = 0; i < n; i++) {
+		*r ^= *r << 13, *r ^= *r >> 7, *r ^= *r << 17;
+		s[i] = alphabet[*r % k];
+	}
+	return n;
+}
+
 /* inet_pton(AF_INET) on s[0..len), NUL-terminated, as the oracle. */
 static void check_ipv4(const char *s, size_t len)
 {
@@ -146,12 +160,7 @@ Test(ipv4, parse_agrees_with_inet_pton)
 	uint64_t r = 0x9e3779b97f4a7c15ull;
 	static const char alphabet[] = "0123456789.....12502x :-";
 	for (int it = 0; it < 300000; it++) {
-		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-		size_t n = r % 21;
-		for (size_t i = 0; i < n; i++) {
-			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-			s[i] = alphabet[r % (sizeof(alphabet) - 1)];
-		}
+		size_t n = random_string(&r, alphabet, 20, s);
 		check_ipv4(s, n);
 	}
 
@@ -207,12 +216,7 @@ Test(ipv6, parse_agrees_with_inet_pton)
 	static const char alphabet[] = "0123456789abcdefABCDEF::::::::0000.g% ";
 	size_t taken_n = 0;
 	for (int it = 0; it < 300000; it++) {
-		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-		size_t n = r % 41;
-		for (size_t i = 0; i < n; i++) {
-			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-			s[i] = alphabet[r % (sizeof(alphabet) - 1)];
-		}
+		size_t n = random_string(&r, alphabet, 40, s);
 		taken_n += check_ipv6(s, n);
 	}
 	cr_assert_gt(taken_n, 100, "the random forms reach the accepting path (%zu)", taken_n);
