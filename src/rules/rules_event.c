@@ -98,6 +98,7 @@ typedef struct hotmatch {
 typedef struct hottype {
 	char type[HOT_TYPE_MAX];
 	uint32_t len;
+	int ref; /* the type as a Lua string, in the registry: begin() pushes it every event */
 	hotfields fields; /* its top level's */
 	hotmatch m[HOT_CANDIDATES];
 	uint32_t nm;
@@ -309,8 +310,10 @@ static void fields_fill(vg__events *ev, const hotfields *hf, int t, size_t node,
 
 static void hot_forget(vg__events *ev)
 {
-	for (uint32_t i = 0; i < ev->n_types; i++)
+	for (uint32_t i = 0; i < ev->n_types; i++) {
 		fields_forget(ev, &ev->types[i].fields);
+		luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->types[i].ref);
+	}
 	for (int t = 0; t < ETABS_MAX; t++)
 		fields_forget(ev, &ev->tabs[t].hot);
 	ev->n_types = 0;
@@ -329,6 +332,8 @@ static hottype *hot_type(vg__events *ev, const char *s, uint32_t len)
 	memset(h, 0, sizeof(*h));
 	memcpy(h->type, s, len);
 	h->len = len;
+	lua_pushlstring(ev->L, s, len);
+	h->ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
 	return h;
 }
 
@@ -584,7 +589,9 @@ int vg__events_begin(vg__events *ev, const vg_json_doc *doc, long type_node, boo
 	*ret_hot = hot_begin(ev, doc, type_node);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->tabs[0].ref);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->used_ref);
-	if (type_node >= 0)
+	if (ev->hot)
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->hot->ref); /* no hashing, no interning */
+	else if (type_node >= 0)
 		lua_pushlstring(L, doc->nodes[type_node].v.str, doc->nodes[type_node].len);
 	else
 		lua_pushnil(L);
