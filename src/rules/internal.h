@@ -267,6 +267,13 @@ void vg__events_set_learning(vg__events *ev, uint32_t relearn, vg__plan_fn *fn, 
 void vg__rules_on_parse(struct lua_State *L, int opts);
 void vg__rules_dispatch_build(struct lua_State *L, int rules, int on, int n);
 
+/* Populating memory ahead of use (rules_prefault.c): prefault asks a thread of its own to
+ * fault [addr, addr + len) in, as writes would, without touching its contents; a hint
+ * that may be dropped. fence drops the requests on a range and waits out a running one:
+ * call it before unmapping or moving the range. */
+void vg__prefault(void *addr, size_t len);
+void vg__prefault_fence(const void *addr, size_t len);
+
 /* The rule budget (rules_watchdog.c): a state publishes what it runs, a watchdog thread
  * stops a run that has used more than budget_ms of CPU time. */
 struct lua_Debug;
