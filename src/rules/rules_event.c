@@ -328,12 +328,13 @@ static hottype *hot_type(vg__events *ev, const char *s, uint32_t len)
 			return &ev->types[i];
 	if (ev->n_types == HOT_TYPES || len > HOT_TYPE_MAX)
 		return NULL;
+	lua_pushlstring(ev->L, s, len); /* first: it may raise, leaving no half-made entry */
+	int ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
 	hottype *h = &ev->types[ev->n_types++];
 	memset(h, 0, sizeof(*h));
 	memcpy(h->type, s, len);
 	h->len = len;
-	lua_pushlstring(ev->L, s, len);
-	h->ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+	h->ref = ref;
 	return h;
 }
 
