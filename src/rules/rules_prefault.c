@@ -5,11 +5,12 @@
  * the first write to each page costs a 2 MiB clear, plus, on a VM, the hypervisor's
  * backing of it: 2-9 ms of the worker's CPU time per page on this project's 2-core VMs,
  * about once per 25K events while a table of a million keys fills. Such a stall lands in
- * whatever rule is running: in the latency of every event queued behind it, and once in
- * some thirty replays of 1.5M events, past a rule's 50 ms budget. So a table hands the
- * memory it will write next to this thread, which populates it with
- * MADV_POPULATE_WRITE: the pages are faulted in as a write would, and their contents are
- * not touched, so the table may write the same pages meanwhile.
+ * whatever rule is running, and in the latency of every event queued behind it (and one
+ * replay in some thirty lost a verdict to a 50 ms budget stop in a rule that does nothing
+ * slow: most likely such a stall at its worst). So a table hands the memory it will
+ * write next to this thread, which populates it with MADV_POPULATE_WRITE: the pages are
+ * faulted in as a write would, and their contents are not touched, so the table may
+ * write the same pages meanwhile.
  *
  * Requests are hints. When the queue is full, the thread cannot start, or the kernel
  * lacks MADV_POPULATE_WRITE (before Linux 5.14), the table's own writes fault the
