@@ -107,6 +107,20 @@ static int parse_addr(const char *s, size_t len, int *ret_family, uint32_t *ret4
 	return 0;
 }
 
+static void add4(vg_ipset *s, uint32_t a, uint32_t b)
+{
+	if (s->n4 == s->cap4) {
+		s->cap4 = s->cap4 ? s->cap4 * 2 : 16;
+		s->v4 = realloc(s->v4, s->cap4 * sizeof(*s->v4));
+		if (!s->v4)
+			abort();
+	}
+	s->v4[s->n4++] = (range4){a, b};
+}
+
+/* IPv4-mapped IPv6, ::ffff:0:0/96: a lookup reads such an address as its IPv4 address. */
+static const u128 MAPPED_LO = {0, 0x0000ffff00000000ull}, MAPPED_HI = {0, 0x0000ffffffffffffull};
+
 int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error *err)
 {
 	size_t len = strlen(cidr);
@@ -134,13 +148,7 @@ int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error *err)
 	}
 	if (fam == 4) {
 		uint32_t mask = prefix == 0 ? 0 : ~(uint32_t)0 << (32 - prefix);
-		if (s->n4 == s->cap4) {
-			s->cap4 = s->cap4 ? s->cap4 * 2 : 16;
-			s->v4 = realloc(s->v4, s->cap4 * sizeof(*s->v4));
-			if (!s->v4)
-				abort();
-		}
-		s->v4[s->n4++] = (range4){a4 & mask, (a4 & mask) | ~mask};
+		add4(s, a4 & mask, (a4 & mask) | ~mask);
 	} else {
 		u128 lo = a6, hi = a6;
 		int host = 128 - prefix;
@@ -156,6 +164,14 @@ int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error *err)
 				abort();
 		}
 		s->v6[s->n6++] = (range6){lo, hi};
+		/* So the part of the block that is IPv4-mapped goes in as IPv4 too: otherwise
+		 * ::ffff:192.0.2.0/120 (or ::/0) would hold neither 192.0.2.1 nor, read as
+		 * that, ::ffff:192.0.2.1. */
+		if (cmp_u128(lo, MAPPED_HI) <= 0 && cmp_u128(hi, MAPPED_LO) >= 0) {
+			u128 a = cmp_u128(lo, MAPPED_LO) > 0 ? lo : MAPPED_LO;
+			u128 b = cmp_u128(hi, MAPPED_HI) < 0 ? hi : MAPPED_HI;
+			add4(s, (uint32_t)a.lo, (uint32_t)b.lo);
+		}
 	}
 	s->sealed = false;
 	return 0;

@@ -42,6 +42,45 @@ Test(sets, ipv4_cidr)
 	vg_ipset_free(s);
 }
 
+/* Lookups read ::ffff:a.b.c.d as a.b.c.d, so an IPv6 entry over mapped addresses must hold
+ * the IPv4 addresses it maps, in both spellings, and no more. */
+Test(sets, ipv6_entries_over_mapped_addresses_hold_their_ipv4_addresses)
+{
+	vg_ipset *s = vg_ipset_new();
+	vg_error err;
+	cr_assert_eq(vg_ipset_add(s, "::ffff:192.0.2.0/120", &err), 0);
+	cr_assert_eq(vg_ipset_add(s, "::ffff:198.51.100.7", &err), 0);
+	vg_ipset_seal(s);
+	cr_assert(has(s, "192.0.2.0"));
+	cr_assert(has(s, "192.0.2.255"));
+	cr_assert(has(s, "::ffff:192.0.2.77"));
+	cr_assert(has(s, "198.51.100.7"));
+	cr_assert(has(s, "::ffff:c633:6407"), "the same address in hex");
+	cr_assert_not(has(s, "192.0.3.0"));
+	cr_assert_not(has(s, "192.0.1.255"));
+	cr_assert_not(has(s, "198.51.100.8"));
+	vg_ipset_free(s);
+
+	/* Blocks that hold all of the mapped range, or part of its edges. */
+	s = vg_ipset_new();
+	cr_assert_eq(vg_ipset_add(s, "::/0", &err), 0);
+	vg_ipset_seal(s);
+	cr_assert(has(s, "0.0.0.0") && has(s, "255.255.255.255") && has(s, "2001:db8::1"));
+	vg_ipset_free(s);
+	s = vg_ipset_new();
+	cr_assert_eq(vg_ipset_add(s, "::fffe:0:0/95", &err), 0); /* ::fffe:0:0 to ::ffff:ffff:ffff */
+	vg_ipset_seal(s);
+	cr_assert(has(s, "0.0.0.0") && has(s, "255.255.255.255") && has(s, "::fffe:1:2"));
+	cr_assert_not(has(s, "::1:0:0:0"));
+	vg_ipset_free(s);
+	s = vg_ipset_new();
+	cr_assert_eq(vg_ipset_add(s, "::/96", &err), 0); /* ends just before the mapped range */
+	vg_ipset_seal(s);
+	cr_assert_not(has(s, "0.0.0.0"));
+	cr_assert(has(s, "::1"));
+	vg_ipset_free(s);
+}
+
 Test(sets, ipv6_cidr_and_edges)
 {
 	vg_ipset *s = vg_ipset_new();
