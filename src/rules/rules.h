@@ -92,8 +92,8 @@ VG_EXPORT size_t vg_json_doc_copy_size(const vg_json_doc *doc);
 VG_EXPORT void vg_json_doc_copy(const vg_json_doc *doc, void *mem, vg_json_doc *ret);
 
 /* ---- durations ------------------------------------------------------------------------ */
-/* "250ms", "10s", "5m", "24h", "7d" (a positive whole number and a unit) -> microseconds.
- * Errors: VG_EINVAL. */
+/* "250ms", "10s", "5m", "24h", "7d" (a whole number from 1 to 1,000,000,000, then a unit)
+ * -> microseconds. Errors: VG_EINVAL, also when the microseconds would pass INT64_MAX / 2. */
 VG_EXPORT VG_MUST_CHECK int vg_rules_duration_parse(const char *s, size_t len, vg_usec *ret);
 
 /* ---- sliding-window counters --------------------------------------------------------------

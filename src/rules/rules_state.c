@@ -435,14 +435,16 @@ static kentry *kt_get(ktable *t, const char *key, size_t len, vg_usec window, bo
 }
 
 /* ---- durations ------------------------------------------------------------------------- */
+#define DURATION_MAX 1000000000 /* units; also keeps v * 10 + 9 within int64 */
+
 int vg_rules_duration_parse(const char *s, size_t len, vg_usec *ret)
 {
 	size_t i = 0;
 	int64_t v = 0;
 	while (i < len && s[i] >= '0' && s[i] <= '9') {
-		if (v > 1000000000)
-			return VG_EINVAL;
 		v = v * 10 + (s[i++] - '0');
+		if (v > DURATION_MAX)
+			return VG_EINVAL;
 	}
 	if (i == 0 || v <= 0)
 		return VG_EINVAL;
