@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -122,9 +121,13 @@ int vg__http_parse_listen(const char *listen, struct sockaddr_storage *ss, sockl
 		memcpy(host, listen, (size_t)(colon - listen));
 		host[colon - listen] = '\0';
 	}
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
+	/* 1 to 5 digits and nothing else: strtol would also take " 80", "+80" and "-0". */
+	const char *ps = colon + 1;
+	size_t digits = strspn(ps, "0123456789");
+	long port = 0;
+	for (size_t i = 0; i < digits && i < 5; i++)
+		port = port * 10 + (ps[i] - '0');
+	if (digits == 0 || digits > 5 || ps[digits] || port > 65535)
 		return vg_error_set(err, VG_EINVAL, "bad port in listen address '%s'", listen);
 
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;

@@ -154,7 +154,8 @@ Test(listen, bad_addresses_are_refused)
 	vg_http_config_init(&cfg);
 	vg_http_server *s = NULL;
 	vg_error e;
-	const char *bad[] = {"nohost", "1.2.3.4:99999", "[::1:80", "example.com:80", "1.2.3.4:"};
+	const char *bad[] = {"nohost", "1.2.3.4:99999", "[::1:80", "example.com:80", "1.2.3.4:",
+			     "1.2.3.4: 80", "1.2.3.4:+80", "1.2.3.4:-0", "1.2.3.4:080000"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(cfg.listen, sizeof(cfg.listen), "%s", bad[i]);
 		cr_assert_eq(vg_http_start(&cfg, routes, 3, &s, &e), VG_EINVAL, "%s", bad[i]);
