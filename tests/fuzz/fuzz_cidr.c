@@ -45,10 +45,8 @@ static bool step(unsigned char a[16], int d)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char entry[256];
-	if (size >= sizeof(entry))
+	if (!vg_fuzz_cstr(data, size, entry, sizeof(entry)))
 		return 0;
-	memcpy(entry, data, size);
-	entry[size] = '\0';
 	size_t len = strlen(entry);
 
 	/* The oracle's verdict. */

@@ -101,12 +101,10 @@ static bool matches(const char *pattern, const char *path, char vals[MAXP][512],
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1 || size > 400)
+	char path[512];
+	if (size < 1 || !vg_fuzz_cstr(data + 1, size - 1, path, sizeof(path)))
 		return 0;
 	const char *method = methods[data[0] % 4];
-	char path[512];
-	memcpy(path, data + 1, size - 1);
-	path[size - 1] = '\0';
 	size_t n = strlen(path);
 	vg_arena *arena = vg_arena_new(1 << 20);
 	VG_FUZZ_CHECK(arena != NULL);

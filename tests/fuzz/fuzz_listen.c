@@ -17,10 +17,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char s[512];
-	if (size >= sizeof(s))
+	if (!vg_fuzz_cstr(data, size, s, sizeof(s)))
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 
 	/* The oracle. */
 	const char *host = NULL, *port = NULL;
