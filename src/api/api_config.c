@@ -14,7 +14,8 @@
 
 const vg_opt vg_api_options[] = {
 	OPT(listen, VG_OPT_STRING, "127.0.0.1:8080", 0, 0, NULL, false,
-	    "address and port to listen on: HOST:PORT, [IPv6]:PORT or :PORT for all addresses"),
+	    "address and port to listen on: HOST:PORT (an IPv4 or IPv6 address, or localhost), "
+	    "[IPv6]:PORT, or :PORT for all addresses; PORT is 0 to 65535 in digits"),
 	OPT(db, VG_OPT_STRING, "./vigil.db", 0, 0, NULL, false, "the SQLite database file"),
 	OPT(config, VG_OPT_STRING, "", 0, 0, NULL, false,
 	    "a file of `name = value` lines read before the environment and flags"),
