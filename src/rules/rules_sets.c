@@ -118,6 +118,17 @@ static void add4(vg_ipset *s, uint32_t a, uint32_t b)
 	s->v4[s->n4++] = (range4){a, b};
 }
 
+static void add6(vg_ipset *s, u128 a, u128 b)
+{
+	if (s->n6 == s->cap6) {
+		s->cap6 = s->cap6 ? s->cap6 * 2 : 16;
+		s->v6 = realloc(s->v6, s->cap6 * sizeof(*s->v6));
+		if (!s->v6)
+			abort();
+	}
+	s->v6[s->n6++] = (range6){a, b};
+}
+
 /* IPv4-mapped IPv6, ::ffff:0:0/96: a lookup reads such an address as its IPv4 address. */
 static const u128 MAPPED_LO = {0, 0x0000ffff00000000ull}, MAPPED_HI = {0, 0x0000ffffffffffffull};
 
@@ -157,13 +168,7 @@ int vg_ipset_add(vg_ipset *s, const char *cidr, vg_error *err)
 		uint64_t mhi = host > 64 ? (host >= 128 ? ~0ull : (~0ull >> (128 - host))) : 0;
 		lo.lo &= ~mlo, lo.hi &= ~mhi;
 		hi.lo |= mlo, hi.hi |= mhi;
-		if (s->n6 == s->cap6) {
-			s->cap6 = s->cap6 ? s->cap6 * 2 : 16;
-			s->v6 = realloc(s->v6, s->cap6 * sizeof(*s->v6));
-			if (!s->v6)
-				abort();
-		}
-		s->v6[s->n6++] = (range6){lo, hi};
+		add6(s, lo, hi);
 		/* So the part of the block that is IPv4-mapped goes in as IPv4 too: otherwise
 		 * ::ffff:192.0.2.0/120 (or ::/0) would hold neither 192.0.2.1 nor, read as
 		 * that, ::ffff:192.0.2.1. */
