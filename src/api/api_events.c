@@ -550,6 +550,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg_json_doc_init(&doc, 0);
 	vg_arena *docs = vg_arena_new(KEPT_DOCS_BYTES(blen));
 	const char *p = (const char *)body, *end = p + blen;
+	p += vg_utf8_bom(p, blen);
 	for (uint64_t lineno = 1; p < end; lineno++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);

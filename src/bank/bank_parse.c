@@ -525,9 +525,8 @@ int vg_bank_parse(const char *data, size_t len, const vg_bank_parse_opts *opts,
 	const vg__bank_type *t =
 		opts->type ? vg__bank_type_find(opts->type, strlen(opts->type)) : NULL;
 	p.whole_line = t && (t->kind == VG__BANK_KIND_URL || t->kind == VG__BANK_KIND_TEXT);
-	/* A UTF-8 byte order mark, as spreadsheet programs write, is not part of line 1. */
-	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-		data += 3, len -= 3;
+	size_t bom = vg_utf8_bom(data, len); /* not part of line 1 */
+	data += bom, len -= bom;
 	switch (opts->format) {
 	case VG_BANK_PLAIN: return parse_plain(&p, data, len);
 	case VG_BANK_NDJSON: return parse_ndjson(&p, data, len);

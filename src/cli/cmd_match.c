@@ -165,7 +165,7 @@ static void match_hash_file(matcher *m, const char *path)
 		return;
 	}
 	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-	size_t pos = 0, lineno = 0;
+	size_t pos = vg_utf8_bom(data, len), lineno = 0;
 	while (pos < len) {
 		const char *nl = memchr(data + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - data) : len;

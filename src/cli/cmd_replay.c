@@ -6,19 +6,29 @@
  * {"rule", "action", "reason", "event"}. A bad line is reported on stderr with its line
  * number (the first 20; then only counted) and never stops the replay.
  *
+ * The input may be gzip-compressed (told by its first bytes, so standard input too): event
+ * logs are kept that way, and replaying one should not need room for it unpacked. A
+ * UTF-8 byte order mark at its start is not part of line 1.
+ *
  * Memory stays bounded whatever the input's size: input is read in fixed chunks, and a
  * line longer than --max-event-bytes is skipped to its end without being held.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "cli.h"
 #include "rules/rules.h"
 
 #define CHUNK ((size_t)1 << 20)
+/* zlib's buffer: plain input larger than twice this is read straight into ours. */
+#define GZ_BUFFER (128u << 10)
 #define ERRORS_SHOWN 20
 
 typedef struct replay {
@@ -54,9 +64,26 @@ static void on_error(uint64_t seq, const char *reason, void *ctx)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Feeds every line of f to the engine; returns the number of lines or -1 on a read
- * error. */
-static long long feed(vg_rules_engine *e, FILE *f, size_t max_line)
+/* The input, plain or gzip (gzread reads what has no gzip header as it is); NULL with
+ * errno set when it cannot be opened. */
+static gzFile open_input(const char *path)
+{
+	int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	gzFile gz = gzdopen(fd, "rb");
+	if (!gz) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	gzbuffer(gz, GZ_BUFFER);
+	return gz;
+}
+
+/* Feeds every line of in to the engine; returns the number of lines, or -1 with *ret_why
+ * set when the input cannot be read to its end (the lines before are fed). */
+static long long feed(vg_rules_engine *e, gzFile in, size_t max_line, const char **ret_why)
 {
 	char *buf = vg_xmalloc(CHUNK + max_line + 1);
 	size_t have = 0;
@@ -64,12 +91,23 @@ static long long feed(vg_rules_engine *e, FILE *f, size_t max_line)
 	bool skipping = false; /* inside a line that is over max_line */
 	size_t skipped = 0;
 	for (;;) {
-		size_t got = fread(buf + have, 1, CHUNK + max_line - have, f);
-		if (got == 0 && ferror(f)) {
+		int got = gzread(in, buf + have, (unsigned)(CHUNK + max_line - have));
+		int zerr = Z_OK;
+		const char *why = got <= 0 ? gzerror(in, &zerr) : NULL;
+		if (got < 0 || zerr == Z_BUF_ERROR) {
+			/* Z_BUF_ERROR at the end: the input stops inside a gzip stream. zlib's
+			 * messages start "<fd:N>: ", which says nothing here. */
+			const char *colon = strstr(why, ": ");
+			if (zerr == Z_BUF_ERROR)
+				*ret_why = "the gzip data ends early";
+			else if (zerr == Z_ERRNO)
+				*ret_why = strerror(errno);
+			else
+				*ret_why = colon ? colon + 2 : why;
 			free(buf);
 			return -1;
 		}
-		have += got;
+		have += (size_t)got;
 		bool eof = got == 0;
 		char *p = buf, *end = buf + have;
 		for (;;) {
@@ -78,6 +116,10 @@ static long long feed(vg_rules_engine *e, FILE *f, size_t max_line)
 				break;
 			char *le = nl ? nl : end;
 			size_t len = (size_t)(le - p);
+			if (lineno == 0 && !skipping) {
+				size_t bom = vg_utf8_bom(p, len);
+				p += bom, len -= bom;
+			}
 			if (skipping) {
 				/* The tail of an over-long line: report its whole length. */
 				lineno++;
@@ -182,7 +224,7 @@ static int run(int argc, char **argv)
 	vg_rules_engine *eng = NULL;
 	replay r = {0};
 	pthread_mutex_init(&r.mu, NULL);
-	FILE *in = NULL;
+	gzFile in = NULL;
 	if (vg_ruleset_load_dir(rules_dir, &rs, &err) != 0) {
 		fprintf(stderr, "vigil replay: %s\n", err.msg);
 		goto out;
@@ -202,9 +244,9 @@ static int run(int argc, char **argv)
 		opts.banks = banks;
 		opts.store_path = db;
 	}
-	in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+	in = open_input(input);
 	if (!in) {
-		fprintf(stderr, "vigil replay: cannot open %s\n", input);
+		fprintf(stderr, "vigil replay: cannot open %s: %s\n", input, strerror(errno));
 		goto out;
 	}
 	if (verdicts_path) {
@@ -222,12 +264,13 @@ static int run(int argc, char **argv)
 	}
 	vg_rules_engine_set_error_fn(eng, on_error, &r);
 	vg_usec t0 = vg_time_mono();
-	long long lines = feed(eng, in, opts.max_event_bytes);
+	const char *why = NULL;
+	long long lines = feed(eng, in, opts.max_event_bytes, &why);
 	vg_rules_stats st;
 	int drc = vg_rules_engine_drain(eng, &st, &err);
 	double secs = (double)(vg_time_mono() - t0) / 1e6;
 	if (lines < 0) {
-		fprintf(stderr, "vigil replay: cannot read %s\n", input);
+		fprintf(stderr, "vigil replay: cannot read %s: %s\n", input, why);
 		goto out;
 	}
 	if (drc) {
@@ -276,8 +319,8 @@ out:
 		fprintf(stderr, "vigil replay: cannot write %s\n", verdicts_path);
 		status = VG_EXIT_FAIL;
 	}
-	if (in && in != stdin)
-		fclose(in);
+	if (in)
+		gzclose_r(in);
 	vg_rules_banks_free(banks);
 	vg_ruleset_free(rs);
 	pthread_mutex_destroy(&r.mu);
@@ -293,6 +336,7 @@ const vg_cmd vg_cmd_replay = {
 		"Runs every event (one JSON object per line, with a string \"type\") through the\n"
 		"rules in DIR (every *.lua file) and prints events, verdicts by action, errors\n"
 		"and events per second. A bad line is reported with its number and skipped.\n"
+		"FILE may be gzip-compressed, standard input too.\n"
 		"An event's numeric \"ts\" (seconds since the epoch) is its time for count(),\n"
 		"distinct() and labels; without it the wall clock is used.\n"
 		"\n"

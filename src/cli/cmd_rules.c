@@ -179,6 +179,7 @@ static int test_file(const char *dir, const char *lua, const vg_rules_banks *ban
 	}
 	size_t failures = 0, events = 0;
 	const char *p = (const char *)fx, *end = p + fxlen;
+	p += vg_utf8_bom(p, fxlen);
 	for (size_t lineno = 1; p < end; lineno++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);

@@ -48,6 +48,11 @@ int vg_cpu_count(void)
 	return n > 0 ? (int)n : 1;
 }
 
+size_t vg_utf8_bom(const void *p, size_t len)
+{
+	return len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
 size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *ret_cp)
 {
 	unsigned c = s[0];

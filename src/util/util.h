@@ -178,6 +178,9 @@ VG_EXPORT int vg_cpu_count(void);
  * overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629 4). Its code point goes
  * to *ret_cp unless that is NULL. */
 VG_EXPORT size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *ret_cp);
+/* 3 when the len bytes at p begin with a UTF-8 byte order mark, else 0. Text inputs skip
+ * one at their start, as Windows tools and spreadsheet programs write it there. */
+VG_EXPORT size_t vg_utf8_bom(const void *p, size_t len);
 VG_EXPORT size_t vg_json_quote(const char *s, size_t len, char *out, size_t out_size);
 
 #endif

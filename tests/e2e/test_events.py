@@ -74,6 +74,11 @@ def test_bad_lines_are_counted_and_never_stop_the_batch(srv):
     assert all(e["message"] for e in out["errors"])
     assert "max_event_bytes" in out["errors"][2]["message"]
     assert out["verdicts"]["allow"] == 2
+    # A byte order mark before the first line is not part of it; anywhere else it is.
+    out = post_events(srv, b"\xef\xbb\xbf" + ndjson({"type": "a"}, {"type": "b"}).encode()).json()
+    assert (out["accepted"], out["rejected"]) == (2, 0), out
+    out = post_events(srv, ndjson({"type": "a"}).encode() + b"\xef\xbb\xbf" + b'{"type": "b"}\n').json()
+    assert (out["accepted"], out["rejected"]) == (1, 1), out
 
 
 def test_gzip(srv):

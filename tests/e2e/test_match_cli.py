@@ -156,6 +156,9 @@ def test_bad_inputs_and_usage(vigil, db, tmp_path):
     proc = vigil("match", "--hashes", f, "--json", "--db", db, check=1)
     assert len(jlines(proc)) == 2 and b"h.txt:3:" in proc.stderr
     vigil("match", "--hashes", "-", "--db", db, input=b"c" * 64 + b"\n", check=0)
+    # A byte order mark, as Windows tools write, is not part of the first hash.
+    proc = vigil("match", "--hashes", "-", "--db", db, input=b"\xef\xbb\xbf" + b"c" * 64 + b"\r\n", check=0)
+    assert proc.stdout.startswith(b"c" * 64 + b"\t"), proc.stdout
     vigil("match", tmp_path / "missing.jpg", "--db", db, check=1)
     for args in (["--threshold", "64", "--hash", "a" * 64], ["--threshold", "-1", "--hash",
                  "a" * 64], ["--hash", "xyz"], [], ["--hash", "a" * 64, "--hashes", f],

@@ -4,6 +4,7 @@ lines, bad lines reported with their number without stopping the run, errors and
 in rules isolated, the same counts on 1 and 2 workers, labels kept across runs in the
 database, match() against a bank, and `rules check` / `rules test` with their exit
 statuses."""
+import gzip
 import json
 import pathlib
 
@@ -89,6 +90,40 @@ rule("escapes", function(e) if e.type == "esc" then os.execute("touch /tmp/x") e
     assert "line 6:" not in err  # a blank line is not an event
 
 
+def test_gzip_input_and_byte_order_mark(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS)
+    body = events(*logins(300, 4))
+    plain = tmp_path / "ev.ndjson"
+    plain.write_bytes(body)
+    packed = tmp_path / "ev.ndjson.gz"
+    packed.write_bytes(gzip.compress(body))
+
+    def summary(*args, **kw):
+        s = json.loads(vigil("replay", "--rules", rules, "--json", *args, check=0, **kw).stdout)
+        return s["events"], s["verdicts"]["block"], s["errors"]
+
+    assert summary(plain) == (1200, 300, 0)
+    assert summary(packed) == (1200, 300, 0)
+    assert summary("-", input=gzip.compress(body)) == (1200, 300, 0)
+    # Concatenated members (rotated logs joined with cat) are one input; the rule blocks
+    # at the third failure only, so the second copy adds events and no verdicts.
+    assert summary("-", input=gzip.compress(body) + gzip.compress(body)) == (2400, 300, 0)
+    assert summary("-", input=b"\xef\xbb\xbf" + body) == (1200, 300, 0)
+    assert summary("-", input=gzip.compress(b"\xef\xbb\xbf" + body)) == (1200, 300, 0)
+    # Not at the start, a byte order mark is part of its line: a bad line.
+    second = body.index(b"\n") + 1
+    assert summary("-", input=body[:second] + b"\xef\xbb\xbf" + body[second:])[2] == 1
+
+    z = gzip.compress(body)
+    err = vigil("replay", "--rules", rules, "-", input=z[:len(z) // 2], check=1).stderr
+    assert b"cannot read -: the gzip data ends early" in err, err
+    bad = z[:len(z) - 8] + bytes(b ^ 0xff for b in z[-8:])  # a wrong CRC and length
+    err = vigil("replay", "--rules", rules, "-", input=bad, check=1).stderr
+    assert b"cannot read -: incorrect data check" in err, err
+    err = vigil("replay", "--rules", rules, tmp_path / "none.ndjson", check=1).stderr
+    assert b"No such file or directory" in err, err
+
+
 def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "phish", "--db", db, check=0)
@@ -133,6 +168,10 @@ def test_rules_test_fixtures(vigil, tmp_path):
     p = vigil("rules", "test", d, check=1)
     err = p.stderr.decode()
     assert "fails.test.ndjson:2" in err and "expected block" in err
+    # A fixture saved with a byte order mark reads as one without.
+    (d / "fails.test.ndjson").write_bytes(b"\xef\xbb\xbf" + (
+        json.dumps({"type": "login", "ip": "1.2.3.4", "ok": False, "expect": []}) + "\n").encode())
+    assert b"0 failures" in vigil("rules", "test", d, check=0).stdout
 
 
 def test_rules_test_fixtures_match_against_a_database(vigil, tmp_path):

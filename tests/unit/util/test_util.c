@@ -251,6 +251,16 @@ Test(json_quote, reports_needed_size_when_truncated)
 	cr_assert_eq(strlen(small), 3);
 }
 
+Test(utf8_bom, is_three_bytes_at_the_start_only)
+{
+	cr_assert_eq(vg_utf8_bom("\xef\xbb\xbf{}", 5), 3);
+	cr_assert_eq(vg_utf8_bom("\xef\xbb\xbf", 3), 3);
+	cr_assert_eq(vg_utf8_bom("\xef\xbb\xbf", 2), 0); /* cut short */
+	cr_assert_eq(vg_utf8_bom("\xef\xbb\xbe", 3), 0);
+	cr_assert_eq(vg_utf8_bom(" \xef\xbb\xbf", 4), 0);
+	cr_assert_eq(vg_utf8_bom("", 0), 0);
+}
+
 Test(arena, allocates_aligned_and_respects_cap)
 {
 	vg_arena *a = vg_arena_new(256 * 1024);
