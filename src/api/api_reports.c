@@ -23,7 +23,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -667,33 +666,21 @@ static void create_email(vg_api *api, vg_http_req *req, const vg__actor *who)
  * over the reports received in the range that were acted on). Counts only: no report,
  * URL or person appears in it. */
 
-/* YYYY-MM-DD (that day's start, UTC; *ret_day true) or YYYY-MM-DDTHH:MM:SSZ. */
+/* YYYY-MM-DD (that day's start, UTC; *ret_day true) or an RFC 3339 time
+ * (YYYY-MM-DDTHH:MM:SSZ, or with a fraction or an offset), from 1970 on. */
 static bool parse_when(const char *v, vg_usec *ret, bool *ret_day)
 {
-	struct tm tm = {0};
-	int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
 	size_t len = strlen(v);
-	if (len == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
-		*ret_day = true;
-	} else if (len == 20 && sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &se,
-				      &n) == 6 && n == 20) {
-		*ret_day = false;
-	} else {
-		return false;
+	char midnight[32];
+	*ret_day = len == 10;
+	if (*ret_day) {
+		len = (size_t)snprintf(midnight, sizeof(midnight), "%sT00:00:00Z", v);
+		v = midnight;
 	}
-	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    se > 60)
+	vg_usec t;
+	if (!vg_time_parse_rfc3339(v, len, &t) || t < 0)
 		return false;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != d) /* 2024-02-31 normalises to March: refused */
-		return false;
-	*ret = (vg_usec)t * 1000000;
+	*ret = t;
 	return true;
 }
 
@@ -721,7 +708,8 @@ static void transparency(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg_usec to = vg_time_now(), from;
 	if (qt) {
 		if (!parse_when(qt, &to, &day)) {
-			vg_http_respond_error(req, VG_EINVAL, "to must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+			vg_http_respond_error(req, VG_EINVAL, "to must be YYYY-MM-DD or an RFC 3339 "
+							      "time (YYYY-MM-DDTHH:MM:SSZ)");
 			return;
 		}
 		if (day) /* a day named as the end is counted whole */
@@ -729,7 +717,8 @@ static void transparency(vg_api *api, vg_http_req *req, const vg__actor *who)
 	}
 	from = to - 30LL * 86400 * 1000000;
 	if (qf && !parse_when(qf, &from, &day)) {
-		vg_http_respond_error(req, VG_EINVAL, "from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+		vg_http_respond_error(req, VG_EINVAL, "from must be YYYY-MM-DD or an RFC 3339 "
+							      "time (YYYY-MM-DDTHH:MM:SSZ)");
 		return;
 	}
 	if (format && strcmp(format, "json") && strcmp(format, "csv")) {

@@ -132,7 +132,7 @@ void vg_api_retention_stop(vg_api_retention *r)
 	free(r);
 }
 
-/* POST /v1/admin/retention/run[?now=YYYY-MM-DDTHH:MM:SSZ] */
+/* POST /v1/admin/retention/run[?now=RFC 3339 time] */
 void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	vg_store *s = vg__api_store(api, req);
@@ -146,17 +146,11 @@ void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who)
 							      "with VIGIL_TEST_CLOCK=1 (tests)");
 			return;
 		}
-		struct tm tm = {0};
-		int n = 0;
-		if (strlen(qnow) != 20 ||
-		    sscanf(qnow, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 20) {
-			vg_http_respond_error(req, VG_EINVAL, "now must be YYYY-MM-DDTHH:MM:SSZ");
+		if (!vg_time_parse_rfc3339(qnow, strlen(qnow), &now)) {
+			vg_http_respond_error(req, VG_EINVAL,
+					      "now must be an RFC 3339 time (YYYY-MM-DDTHH:MM:SSZ)");
 			return;
 		}
-		tm.tm_year -= 1900;
-		tm.tm_mon -= 1;
-		now = (vg_usec)timegm(&tm) * 1000000;
 	}
 	size_t n = 0;
 	vg_error err;

@@ -63,6 +63,11 @@ VG_EXPORT int vg_error_http_status(int code);     /* 200 for 0 */
 typedef int64_t vg_usec;
 VG_EXPORT vg_usec vg_time_now(void);  /* wall clock since the Unix epoch */
 VG_EXPORT vg_usec vg_time_mono(void); /* monotonic, for durations */
+/* Reads an RFC 3339 timestamp, exactly len bytes: YYYY-MM-DD, T (or t, or a space),
+ * hh:mm:ss, optional fraction (microseconds kept), then Z or +hh:mm / -hh:mm. Years
+ * 0001..9999; a leap second (:60) is the next minute's first. False, *ret untouched,
+ * for anything else, such as the 31st of a 30-day month. */
+VG_EXPORT bool vg_time_parse_rfc3339(const char *s, size_t len, vg_usec *ret);
 
 /* ---- logging ----------------------------------------------------------------------
  * One line per event on stderr: `ts=... level=... event=... k=v ...`. Library folders

@@ -64,7 +64,15 @@ def test_range_and_errors(srv):
     assert old["reports"]["total"] == 0 and old["actions"] == {} and old["blocks"]["placed"] == 0
     assert old["time_to_first_action"] == {"count": 0, "median_seconds": None, "p90_seconds": None}
     assert old["from"].startswith("2001-01-01T00:00:00") and old["to"].startswith("2002-01-01T00:00:00")
+    # RFC 3339 times, with an offset: the same instants as in UTC.
+    z = srv.get("/v1/transparency", params={"from": "2001-01-01T00:00:00Z",
+                                            "to": "2001-06-01T12:00:00Z"}).json()
+    off = srv.get("/v1/transparency", params={"from": "2000-12-31T19:00:00-05:00",
+                                              "to": "2001-06-01T13:30:00.000+01:30"}).json()
+    assert (off["from"], off["to"]) == (z["from"], z["to"])
+    assert z["to"].startswith("2001-06-01T12:00:00"), z["to"]
     assert_error(srv.get("/v1/transparency", params={"from": "yesterday"}), 422)
+    assert_error(srv.get("/v1/transparency", params={"from": "2001-01-01T00:00:00"}), 422)
     assert_error(srv.get("/v1/transparency", params={"from": "2024-02-31"}), 422)
     assert_error(srv.get("/v1/transparency", params={"format": "xml"}), 422)
     assert_error(srv.get("/v1/transparency", params={"from": "2030-01-01", "to": "2029-01-01"}), 422)
