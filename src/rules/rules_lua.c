@@ -799,6 +799,40 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 }
 
 /* ---- evaluation --------------------------------------------------------------------------- */
+
+/* A numeric "ts" in the units loggers write: its size tells which, since for times from
+ * 1973 to the year 5138 the four ranges do not overlap. Seconds reach back to 1970-01-12. */
+static const struct {
+	double min, end;
+	int64_t mul, div; /* microseconds = ts * mul / div */
+} ts_units[] = {
+	{1e6, 1e11, 1000000, 1}, /* seconds */
+	{1e11, 1e14, 1000, 1},   /* milliseconds */
+	{1e14, 1e17, 1, 1},      /* microseconds */
+	{1e17, 1e20, 1, 1000},   /* nanoseconds */
+};
+
+/* An event's "ts" as microseconds since the epoch, or 0 when it is no time vigil can use:
+ * a number (ts_units) or an RFC 3339 string in the same years as seconds. */
+static vg_usec event_time(const vg_json_node *nd)
+{
+	vg_usec t;
+	if (nd->type == VG_JSON_STRING)
+		return vg_time_parse_rfc3339(nd->v.str, nd->len, &t) &&
+		       t >= (vg_usec)(ts_units[0].min * 1e6) && t < (vg_usec)(ts_units[0].end * 1e6)
+			       ? t
+			       : 0;
+	if (nd->type != VG_JSON_INT && nd->type != VG_JSON_REAL)
+		return 0;
+	double v = nd->type == VG_JSON_INT ? (double)nd->v.i : nd->v.d;
+	for (size_t u = 0; u < VG_ARRAY_LEN(ts_units); u++)
+		if (v >= ts_units[u].min && v < ts_units[u].end)
+			return nd->type == VG_JSON_INT ? nd->v.i * ts_units[u].mul / ts_units[u].div
+						       : (vg_usec)(v * (double)ts_units[u].mul /
+								   (double)ts_units[u].div);
+	return 0;
+}
+
 void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret)
 {
 	long type = -1, ts = -1;
@@ -815,14 +849,9 @@ void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *
 	ret->type = type >= 0 && doc->nodes[type].type == VG_JSON_STRING ? type : -1;
 	ret->time = wall;
 	ret->n_ahead = 0;
-	if (ts >= 0) {
-		const vg_json_node *nd = &doc->nodes[ts];
-		double s = nd->type == VG_JSON_INT ? (double)nd->v.i
-			   : nd->type == VG_JSON_REAL ? nd->v.d : -1;
-		/* 1e6..1e11 s covers 1970-01-12 to year 5138: anything else is not seconds. */
-		if (s >= 1e6 && s < 1e11)
-			ret->time = (vg_usec)(s * 1e6);
-	}
+	vg_usec t = ts >= 0 ? event_time(&doc->nodes[ts]) : 0;
+	if (t)
+		ret->time = t;
 }
 
 /* Counts and logs rule r's failure (at most 100 messages per state, so a broken rule

@@ -124,6 +124,20 @@ def test_gzip_input_and_byte_order_mark(vigil, tmp_path):
     assert b"No such file or directory" in err, err
 
 
+def test_ts_in_rfc3339_and_any_unit_sets_the_windows(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS)
+    t = 1700000000  # 2023-11-14T22:13:20Z
+    ts = ["2023-11-14T22:13:20Z",  # t
+          "2023-11-14T23:17:20.5+01:00",  # t + 4m 0.5s
+          (t + 540) * 1000,  # t + 9m, in milliseconds: 5m after the first, which drops out
+          (t + 541) * 1000000]  # t + 9m 1s, in microseconds: the third in 5m
+    body = events(*({"type": "login", "ip": "192.0.2.1", "ok": False, "ts": x} for x in ts))
+    out = tmp_path / "v.ndjson"
+    vigil("replay", "--rules", rules, "--verdicts", out, "-", input=body, check=0)
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [l["line"] for l in lines] == [4], lines
+
+
 def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "phish", "--db", db, check=0)

@@ -815,3 +815,43 @@ Test(engine, learning_goes_on_while_answers_come_ahead)
 	vg_rules_banks_free(banks);
 	rm_db(db);
 }
+
+/* The time vg__rules_event_head gives an event with this "ts" (JSON text), when the
+ * wall clock says 1. */
+static vg_usec ts_of(const char *ts)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "{\"type\":\"t\",\"ts\":%s}", ts);
+	vg_json_doc doc;
+	vg_json_doc_init(&doc, 0);
+	vg_error err;
+	cr_assert_eq(vg_json_decode(&doc, line, (size_t)n, &err), 0, "%s: %s", line, err.msg);
+	vg__event_head h;
+	vg__rules_event_head(&doc, 1, &h);
+	vg_json_doc_done(&doc);
+	return h.time;
+}
+
+Test(engine, event_time_from_ts_in_any_unit_or_rfc3339)
+{
+	const vg_usec t = 1700000000123456; /* 2023-11-14T22:13:20.123456Z */
+	cr_assert_eq(ts_of("1700000000"), 1700000000000000);
+	cr_assert_eq(ts_of("1700000000.123456"), t);
+	cr_assert_eq(ts_of("1700000000123"), 1700000000123000);     /* milliseconds */
+	cr_assert_eq(ts_of("1700000000123456"), t);                 /* microseconds */
+	cr_assert_eq(ts_of("1700000000123456789"), t);              /* nanoseconds */
+	cr_assert_eq(ts_of("1.700000000123456e9"), t);
+	cr_assert_eq(ts_of("\"2023-11-14T22:13:20.123456Z\""), t);
+	cr_assert_eq(ts_of("\"2023-11-14 23:43:20.123456789+01:30\""), t);
+	cr_assert_eq(ts_of("1000000"), 1000000000000); /* 1970-01-12, the first time taken */
+	/* Not a time vigil can use: the wall clock stands. */
+	cr_assert_eq(ts_of("999999"), 1);
+	cr_assert_eq(ts_of("-1700000000"), 1);
+	cr_assert_eq(ts_of("1e20"), 1);
+	cr_assert_eq(ts_of("\"1700000000\""), 1);
+	cr_assert_eq(ts_of("\"1969-12-31T23:59:59Z\""), 1);
+	cr_assert_eq(ts_of("\"2023-02-29T00:00:00Z\""), 1);
+	cr_assert_eq(ts_of("true"), 1);
+	cr_assert_eq(ts_of("null"), 1);
+	cr_assert_eq(ts_of("{\"s\":1700000000}"), 1);
+}
