@@ -269,10 +269,11 @@ static int run(int argc, char **argv)
 	vg_rules_stats st;
 	int drc = vg_rules_engine_drain(eng, &st, &err);
 	double secs = (double)(vg_time_mono() - t0) / 1e6;
-	if (lines < 0) {
-		fprintf(stderr, "vigil replay: cannot read %s: %s\n", input, why);
-		goto out;
-	}
+	/* Input that stops early was replayed up to there: the summary still comes, for what
+	 * was read, and the exit status says the rest was not. */
+	if (lines < 0)
+		fprintf(stderr, "vigil replay: cannot read %s: %s; the summary covers the lines "
+				"before\n", input, why);
 	if (drc) {
 		fprintf(stderr, "vigil replay: labels: %s\n", err.msg);
 		goto out;
@@ -312,7 +313,7 @@ static int run(int argc, char **argv)
 			(unsigned long long)st.rule_errors, (unsigned long long)st.budget_stops, eps,
 			opts.workers, secs);
 	}
-	status = VG_EXIT_OK;
+	status = lines < 0 ? VG_EXIT_FAIL : VG_EXIT_OK;
 out:
 	vg_rules_engine_free(eng);
 	if (r.verdicts && r.verdicts != stdout && fclose(r.verdicts) != 0 && status == VG_EXIT_OK) {
@@ -357,6 +358,7 @@ const vg_cmd vg_cmd_replay = {
 		"  --budget-ms N         CPU milliseconds for the rules of one event (default 50)\n"
 		"\n"
 		"Exit status: 0 replayed (bad lines are counted, not fatal), 1 the rules, the\n"
-		"input or the database failed, 2 usage.\n",
+		"input or the database failed (input that breaks off, such as truncated gzip,\n"
+		"is replayed up to there and summarised), 2 usage.\n",
 	.run = run,
 };
