@@ -713,7 +713,10 @@ int vg_json_decode(vg_json_doc *doc, const char *text, size_t len, vg_error *err
 	failure f = {0};
 	size_t n = 0;
 	doc->n = 0;
-	if (*p != '{')
+	if (*p == '[') /* a batch sent as one array, the usual slip */
+		bad(&f, p, VG_EMALFORMED,
+		    "an event must be a JSON object, one per line (NDJSON), not an array");
+	else if (*p != '{')
 		bad(&f, p, VG_EMALFORMED, "an event must be a JSON object");
 	else if ((p = parse_doc(p, end, doc->strbuf, doc, &n, &f)) && (p = skip_ws(p)) != end)
 		bad(&f, p, VG_EMALFORMED, "text after the object");

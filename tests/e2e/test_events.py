@@ -74,6 +74,10 @@ def test_bad_lines_are_counted_and_never_stop_the_batch(srv):
     assert all(e["message"] for e in out["errors"])
     assert "max_event_bytes" in out["errors"][2]["message"]
     assert out["verdicts"]["allow"] == 2
+    # A batch sent as a JSON array is one bad line, and the message says what to send.
+    out = post_events(srv, json.dumps([{"type": "a"}, {"type": "b"}])).json()
+    assert (out["accepted"], out["rejected"]) == (0, 1), out
+    assert "one per line (NDJSON), not an array" in out["errors"][0]["message"], out
     # A byte order mark before the first line is not part of it; anywhere else it is.
     out = post_events(srv, b"\xef\xbb\xbf" + ndjson({"type": "a"}, {"type": "b"}).encode()).json()
     assert (out["accepted"], out["rejected"]) == (2, 0), out
