@@ -128,10 +128,12 @@ def test_gzip_input_and_byte_order_mark(vigil, tmp_path):
 def test_ts_in_rfc3339_and_any_unit_sets_the_windows(vigil, tmp_path):
     rules = write_rules(tmp_path / "r", fails=FAILS)
     t = 1700000000  # 2023-11-14T22:13:20Z
+    # The rule blocks at the third failure in 5m. Each time is a minute or more from the
+    # edge of a window, so the counters' granularity cannot change the answer.
     ts = ["2023-11-14T22:13:20Z",  # t
           "2023-11-14T23:17:20.5+01:00",  # t + 4m 0.5s
-          (t + 540) * 1000,  # t + 9m, in milliseconds: 5m after the first, which drops out
-          (t + 541) * 1000000]  # t + 9m 1s, in microseconds: the third in 5m
+          (t + 420) * 1000,  # t + 7m, in milliseconds: the first has dropped out
+          (t + 480) * 1000000000]  # t + 8m, in nanoseconds: the third in 5m
     body = events(*({"type": "login", "ip": "192.0.2.1", "ok": False, "ts": x} for x in ts))
     out = tmp_path / "v.ndjson"
     vigil("replay", "--rules", rules, "--verdicts", out, "-", input=body, check=0)
