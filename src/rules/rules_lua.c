@@ -9,7 +9,9 @@
  * - Only base (without dofile, loadfile, loadstring, getfenv, setfenv, collectgarbage,
  *   newproxy, print), string (without dump), table, math and bit are opened: no io, os,
  *   package/require, debug, ffi or jit. `load` accepts only source text ("t" mode) and
- *   runs it in the rules' own environment.
+ *   runs it in the environment of the file that calls it.
+ * - Each rules file has globals of its own (push_file_env): nothing one file does to its
+ *   globals or libraries reaches another file's rules.
  * - Every event's rules are bounded: the watchdog (rules_watchdog.c) stops the rule
  *   running when the event's rules have used their budget of CPU time (and the stop
  *   raises at every instruction after that, so a pcall inside the rule cannot swallow
@@ -631,7 +633,8 @@ static int list_len(vg__rules_vm *vm)
 	return n;
 }
 
-/* load(text [, name]): source text only, in the rules' environment. */
+/* load(text [, name]): source text only, in the environment of the file whose load it is
+ * (its upvalue; see push_file_env). */
 static int l_load(lua_State *L)
 {
 	size_t n;
@@ -642,9 +645,44 @@ static int l_load(lua_State *L)
 		lua_insert(L, -2);
 		return 2;
 	}
-	lua_pushvalue(L, LUA_GLOBALSINDEX);
+	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_setfenv(L, -2);
 	return 1;
+}
+
+/* Pushes the globals of one rules file: the sandbox's functions, its own copy of each
+ * library table, _G as itself and a load() of its own. A global a file sets, or a library
+ * function it replaces (count = 5, string.format = nil), then reaches no other file's
+ * rules: names like count and label are also natural variable names, and one file's
+ * forgotten `local` must not break every other file. The shared tables stay out of reach:
+ * the sandbox's globals are no file's environment, and the strings' metatable, which
+ * points at the real string library, is hidden (build_sandbox). */
+static void push_file_env(lua_State *L)
+{
+	lua_newtable(L);
+	int env = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, LUA_GLOBALSINDEX)) {
+		if (lua_istable(L, -1) && lua_rawequal(L, -1, LUA_GLOBALSINDEX)) {
+			lua_pop(L, 1);
+			lua_pushvalue(L, env); /* _G */
+		} else if (lua_istable(L, -1)) {
+			lua_newtable(L);
+			lua_pushnil(L);
+			while (lua_next(L, -3)) {
+				lua_pushvalue(L, -2);
+				lua_insert(L, -2);
+				lua_rawset(L, -4);
+			}
+			lua_remove(L, -2);
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, env);
+	}
+	lua_pushvalue(L, env);
+	lua_pushcclosure(L, l_load, 1);
+	lua_setfield(L, env, "load");
 }
 
 /* ---- building the sandbox ------------------------------------------------------------------ */
@@ -683,8 +721,11 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_pop(L, 1);
 	/* package.loaded would reach every library opened so far; it is not opened, but the
 	 * registry's _LOADED table is reachable from nothing a rule can call. */
-	lua_pushcfunction(L, l_load);
-	lua_setglobal(L, "load");
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushliteral(L, "string");
+	lua_setfield(L, -2, "__metatable"); /* getmetatable("") answers this */
+	lua_pop(L, 2);
 	set_fn(L, "rule", l_rule);
 	set_fn(L, "count", l_count);
 	set_fn(L, "distinct", l_distinct);
@@ -744,8 +785,12 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 		char chunkname[300];
 		snprintf(chunkname, sizeof(chunkname), "@%s", f->name);
 		bool stopped;
-		if (luaL_loadbufferx(vm->L, f->src, f->len, chunkname, "t") != 0 ||
-		    run(vm, 0, ++vm->serial << 16 | 1, &stopped) != 0) {
+		int loaded = luaL_loadbufferx(vm->L, f->src, f->len, chunkname, "t");
+		if (loaded == 0) {
+			push_file_env(vm->L);
+			lua_setfenv(vm->L, -2);
+		}
+		if (loaded != 0 || run(vm, 0, ++vm->serial << 16 | 1, &stopped) != 0) {
 			rc = vg_error_set(err, VG_EINVAL, "%s", lua_msg(vm->L));
 			lua_pop(vm->L, 1);
 			goto out;

@@ -166,6 +166,65 @@ Test(engine, keys_in_parts_are_the_joined_key)
 	vg_ruleset_free(rs);
 }
 
+/* Writes name in dir with src. */
+static void write_file(const char *dir, const char *name, const char *src)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(src, f);
+	fclose(f);
+}
+
+Test(engine, files_do_not_share_globals_or_libraries)
+{
+	char dir[] = "/tmp/vigil-test-env-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	/* a.lua forgets its locals, replaces library functions, reaches for the strings'
+	 * metatable and loads code that does the same; b.lua, loaded after it, must not see
+	 * any of it. */
+	write_file(dir, "a.lua",
+		   "rule('a', function(e)\n"
+		   "  count = 5; label = 'suspect'; shared = 'from a'\n"
+		   "  string.format = nil; table.concat = nil; math.floor = nil\n"
+		   "  load('match = nil; string.upper = nil; has_label = nil')()\n"
+		   "  local ok = pcall(function() getmetatable('').__index.rep = nil end)\n"
+		   "  verdict('allow', tostring(count) .. ' ' .. tostring(ok) .. ' ' ..\n"
+		   "          tostring(getmetatable('')))\n"
+		   "end)\n");
+	write_file(dir, "b.lua",
+		   "rule('b', function(e)\n"
+		   "  local n = count('k', '1m') + (has_label('u', 'x', 'y') and 10 or 0)\n"
+		   "  if match('no-such-bank', 'x') then n = n + 100 end\n"
+		   "  verdict('allow', string.format('%d %s %s %s %s %s', n, tostring(shared),\n"
+		   "          table.concat({'x', 'y'}), ('s'):upper(), ('r'):rep(2),\n"
+		   "          tostring(math.floor(2.5))))\n"
+		   "end)\n");
+	vg_ruleset *rs;
+	vg_error err;
+	cr_assert_eq(vg_ruleset_load_dir(dir, &rs, &err), 0, "%s", err.msg);
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"x\"}", &s);
+	eval(r, "{\"type\":\"x\"}", &s);
+	cr_assert_eq(s.n, 4, "both rules spoke on both events");
+	cr_assert_str_eq(s.reasons[0], "5 false string", "a's globals are its own; no metatable");
+	cr_assert_str_eq(s.reasons[1], "1 nil xy S rr 2");
+	cr_assert_str_eq(s.reasons[3], "2 nil xy S rr 2", "b is untouched after a ran");
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 0);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/a.lua", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/b.lua", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 Test(engine, sandbox_refuses_escapes)
 {
 	/* Each expression must be nil (or fail): every way out of the sandbox. */
