@@ -36,6 +36,7 @@
 #define STATE_MEMORY_MAX ((size_t)512 << 20)
 #define MAX_VERDICTS_PER_RULE 8
 #define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
+#define MISSING_BANKS_LOGGED 16 /* names; a rule pack naming more has other troubles */
 
 typedef struct rule {
 	char name[VG_RULES_NAME_MAX + 1];
@@ -84,6 +85,9 @@ struct vg__rules_vm {
 	size_t n_writes, cap_writes;
 	vg_rules_stats stats;
 	uint64_t error_logs; /* how many rule errors were logged, for the rate limit */
+	/* Bank names match() was given that are not in the banks, each logged once. */
+	char missing_banks[MISSING_BANKS_LOGGED][64];
+	int n_missing_banks;
 	/* The allocator's small blocks (vm_alloc). */
 	struct free_block *free_lists[256 / 16];
 	struct lchunk *chunks;
@@ -448,6 +452,24 @@ static int l_has_label(lua_State *L)
 	return 1;
 }
 
+/* Logs, once per state, a bank name that is in no bank: match() on it is false, which
+ * leaves a misspelt name's rule silent unless someone is told. */
+static void note_missing_bank(vg__rules_vm *vm, const char *bank, size_t len)
+{
+	char name[sizeof(vm->missing_banks[0])];
+	snprintf(name, sizeof(name), "%.*s", (int)len, bank);
+	for (int i = 0; i < vm->n_missing_banks; i++)
+		if (strcmp(vm->missing_banks[i], name) == 0)
+			return;
+	if (vm->n_missing_banks == MISSING_BANKS_LOGGED)
+		return;
+	memcpy(vm->missing_banks[vm->n_missing_banks++], name, sizeof(name));
+	char quoted[sizeof(name) * 6 + 3];
+	vg_json_quote(bank, len < sizeof(name) ? len : sizeof(name) - 1, quoted, sizeof(quoted));
+	vg_log(VG_LOG_WARN, "rules.no_bank", "bank=%s worker=%d msg=\"match() on it is false: "
+						    "no bank of that name is loaded\"", quoted, vm->o.worker);
+}
+
 static int l_match(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
@@ -463,11 +485,13 @@ static int l_match(lua_State *L)
 		}
 		arg_str(L, 2, "match's value", &n); /* raises */
 	}
+	int b = vm->o.banks ? vg__rules_banks_find(vm->o.banks, bank, bank_len) : -1;
+	if (b < 0)
+		note_missing_bank(vm, bank, bank_len);
 	if (!vm->o.banks) {
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	int b = vg__rules_banks_find(vm->o.banks, bank, bank_len);
 	/* NULL while a rules file loads: match() may run then too, with no event. */
 	const vg__event_head *h = vm->head;
 	/* Before the answers ahead: learning must see the calls they answer. */

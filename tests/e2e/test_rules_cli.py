@@ -155,6 +155,23 @@ def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
     assert json.loads(p.stdout)["verdicts"]["review"] == 1
 
 
+def test_a_bank_name_that_is_no_banks_is_logged_once(vigil, tmp_path):
+    db = tmp_path / "v.db"
+    vigil("bank", "create", "phish", "--db", db, check=0)
+    rules = write_rules(tmp_path / "r", m="""
+rule("typo", function(e)
+	if match("phish-url", e.url) or match("phish", e.url) then verdict("block", "x") end
+end)
+""")
+    body = events(*({"type": "http", "url": f"https://a.example/{i}"} for i in range(5)))
+    for db_args in (["--db", db], []):
+        p = vigil("replay", "--rules", rules, "--workers", "1", *db_args, "-", input=body,
+                  check=0)
+        err = p.stderr.decode()
+        assert err.count("event=rules.no_bank") == (1 if db_args else 2), err
+        assert 'bank="phish-url"' in err
+
+
 def test_rules_check(vigil, tmp_path):
     p = vigil("rules", "check", EXAMPLES, check=0)
     out = p.stdout.decode()
