@@ -447,8 +447,10 @@ static inline const char *digits(const char *p, uint64_t *m)
 	return p;
 }
 
-/* Parses the number at p (a '-' or a digit) into nd; returns the end of it. Integers
- * must fit int64 (as jansson's strtoll), reals must be finite. */
+/* Parses the number at p (a '-' or a digit) into nd; returns the end of it. An integer
+ * that fits int64 is one; a larger one is read as a real, as Lua will hold it anyway,
+ * rather than losing its event (jansson refuses it unless JSON_DECODE_INT_AS_REAL). Reals
+ * must be finite. */
 static const char *parse_number(const char *p, vg_json_node *nd, failure *f)
 {
 	const char *s = p;
@@ -499,11 +501,9 @@ static const char *parse_number(const char *p, vg_json_node *nd, failure *f)
 		e += eneg ? -x : x;
 	}
 	nd->len = 0;
-	if (!real) {
-		/* No leading zeros, so more than 19 digits is at least 1e19 > 2^63. */
-		uint64_t limit = neg ? (uint64_t)1 << 63 : (uint64_t)INT64_MAX;
-		if (sig > 19 || m > limit)
-			return bad(f, s, VG_EMALFORMED, "integer out of range");
+	/* No leading zeros, so more than 19 digits is at least 1e19 > 2^63. */
+	uint64_t limit = neg ? (uint64_t)1 << 63 : (uint64_t)INT64_MAX;
+	if (!real && sig <= 19 && m <= limit) {
 		nd->type = VG_JSON_INT;
 		nd->v.i = neg ? (int64_t)(0 - m) : (int64_t)m;
 		return p;

@@ -230,6 +230,32 @@ Test(json, edge_reals_match_strtod)
 	vg_json_doc_done(&doc);
 }
 
+Test(json, integers_past_int64_are_reals)
+{
+	static const char *const cases[] = {
+		"9223372036854775808", "-9223372036854775809", "12345678901234567890",
+		"99999999999999999999", "18446744073709551616", "-18446744073709551617",
+		"123456789012345678901234567890",
+	};
+	vg_json_doc doc;
+	vg_json_doc_init(&doc, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		real_matches_strtod(&doc, cases[i]);
+	char big[400];
+	memset(big, '9', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	real_matches_strtod(&doc, big); /* past any double: refused, as a real would be */
+	/* The bounds themselves stay integers. */
+	vg_error err;
+	cr_assert_eq(vg_json_decode(&doc, "{\"a\":9223372036854775807}", 25, &err), 0);
+	cr_assert_eq(doc.nodes[2].type, VG_JSON_INT);
+	cr_assert_eq(doc.nodes[2].v.i, INT64_MAX);
+	cr_assert_eq(vg_json_decode(&doc, "{\"a\":-9223372036854775808}", 26, &err), 0);
+	cr_assert_eq(doc.nodes[2].type, VG_JSON_INT);
+	cr_assert_eq(doc.nodes[2].v.i, INT64_MIN);
+	vg_json_doc_done(&doc);
+}
+
 /* n random digits, the first not a zero unless it is the only one. */
 static size_t put_digits(char *o, int n)
 {
