@@ -112,6 +112,7 @@ struct vg_rules_engine {
 	void *error_ctx;
 	vg_json_doc doc;      /* the producer's */
 	uint64_t bad_events;  /* the producer's count */
+	vg_usec stream_time;  /* the latest event time so far (see vg_rules_engine_push) */
 	char key[64];         /* the partition key, "": the default */
 	/* Answers ahead: worker 0 writes `learnt` under plan_mu and bumps plan_gen; the
 	 * producer copies it into `ahead` when plan_gen moves. */
@@ -394,6 +395,14 @@ void vg_rules_engine_push(vg_rules_engine *e, const char *line, size_t len, uint
 		bad_line(e, seq, "an event needs a string \"type\"");
 		return;
 	}
+	/* An event without a usable ts takes the stream's time so far. The wall clock would
+	 * put it in the present among past events (a replay of old logs), moving its keys'
+	 * windows years ahead of the events after it. Before any ts, the worker reads the
+	 * clock (time 0). */
+	if (h.time > e->stream_time)
+		e->stream_time = h.time;
+	else if (!h.time)
+		h.time = e->stream_time;
 	worker *w = &e->w[pick_worker(e, &e->doc)];
 	if (ahead_wanted(e, w))
 		answer_ahead(e, &h);

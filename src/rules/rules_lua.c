@@ -37,6 +37,7 @@
 #define MAX_VERDICTS_PER_RULE 8
 #define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
 #define MISSING_BANKS_LOGGED 16 /* names; a rule pack naming more has other troubles */
+#define TS_AHEAD_MAX ((vg_usec)5 * 60 * 1000000) /* see believable */
 
 typedef struct rule {
 	char name[VG_RULES_NAME_MAX + 1];
@@ -902,6 +903,20 @@ static vg_usec event_time(const vg_json_node *nd)
 	return 0;
 }
 
+/* False for a time more than TS_AHEAD_MAX past the wall clock. A time from a client's
+ * broken clock, or a forged one, would move its keys' windows into the future, and their
+ * later events would count from nothing until the clock got there. The clock is read only
+ * when t passes the last limit: about once per TS_AHEAD_MAX on a live stream, never on a
+ * replay of past events. */
+static bool believable(vg_usec t)
+{
+	static _Thread_local vg_usec limit;
+	if (t <= limit)
+		return true;
+	limit = vg_time_now() + TS_AHEAD_MAX;
+	return t <= limit;
+}
+
 void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret)
 {
 	long type = -1, ts = -1;
@@ -919,7 +934,7 @@ void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *
 	ret->time = wall;
 	ret->n_ahead = 0;
 	vg_usec t = ts >= 0 ? event_time(&doc->nodes[ts]) : 0;
-	if (t)
+	if (t && believable(t))
 		ret->time = t;
 }
 

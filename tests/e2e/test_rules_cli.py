@@ -141,6 +141,23 @@ def test_ts_in_rfc3339_and_any_unit_sets_the_windows(vigil, tmp_path):
     assert [l["line"] for l in lines] == [4], lines
 
 
+def test_an_event_without_a_believable_ts_takes_the_streams_time(vigil, tmp_path):
+    # Past events, with a time from a broken clock (the year 4822), one without a ts and
+    # one with a ts that is no time among them: none of those may move the key's window
+    # out of the past, so every event counts with the ones before it.
+    rules = write_rules(tmp_path / "r", n="""
+rule("n", function(e) verdict("allow", tostring(count("k", "1m"))) end)
+""")
+    ts = [1700000000, 1700000001, 90000000000, 1700000002, None, "garbage", 1700000003]
+    body = events(*({"type": "t", "ip": "192.0.2.1"} | ({"ts": x} if x is not None else {})
+                    for x in ts))
+    out = tmp_path / "v.ndjson"
+    vigil("replay", "--rules", rules, "--workers", "2", "--verdicts", out, "-", input=body,
+          check=0)
+    got = sorted((json.loads(l) for l in out.read_text().splitlines()), key=lambda v: v["line"])
+    assert [v["reason"] for v in got] == [str(i) for i in range(1, 8)], got
+
+
 def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "phish", "--db", db, check=0)

@@ -913,4 +913,12 @@ Test(engine, event_time_from_ts_in_any_unit_or_rfc3339)
 	cr_assert_eq(ts_of("true"), 1);
 	cr_assert_eq(ts_of("null"), 1);
 	cr_assert_eq(ts_of("{\"s\":1700000000}"), 1);
+	/* More than 5 minutes ahead of the clock is not believed; a minute is. */
+	char ts[32];
+	vg_usec now = vg_time_now() / 1000000 * 1000000;
+	snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000000 + 60));
+	cr_assert_eq(ts_of(ts), now + 60000000);
+	snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000000 + 400));
+	cr_assert_eq(ts_of(ts), 1);
+	cr_assert_eq(ts_of("90000000000"), 1); /* the year 4822 */
 }
