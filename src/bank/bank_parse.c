@@ -133,18 +133,27 @@ static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 	trim(&s, &n);
 	if (n == 0 || s[0] == '#')
 		return 0;
-	const char *comma = p->whole_line ? NULL : memchr(s, ',', n);
-	size_t vlen = comma ? (size_t)(comma - s) : n;
+	/* The value ends at a comma or, in types whose values hold no blanks (all but url
+	 * and text), at a blank: `md5sum` and `sha256sum` write "HASH  FILE" (binary mode:
+	 * "HASH *FILE"), and the file's name becomes the note. */
+	size_t vlen = p->whole_line ? n : 0;
+	while (vlen < n && s[vlen] != ',' && !is_blank(s[vlen]))
+		vlen++;
+	const char *rest = s + vlen;
+	size_t rlen = n - vlen;
+	trim(&rest, &rlen);
+	if (rlen && rest[0] == ',')
+		rest++, rlen--;
+	else if (rlen && rest[0] == '*')
+		rest++, rlen--;
+	trim(&rest, &rlen);
 	char *meta = NULL;
-	if (comma) {
-		const char *rest = comma + 1;
-		size_t rlen = n - vlen - 1;
-		trim(&rest, &rlen);
+	if (rlen) {
 		vg_error err;
 		int rc = 0;
-		if (rlen && rest[0] == '{') {
+		if (rest[0] == '{') {
 			rc = vg_bank_metadata_normalize(rest, rlen, &meta, &err);
-		} else if (rlen) {
+		} else {
 			/* Free text is a note; jansson refuses bytes that are not UTF-8, and a
 			 * NUL would not survive a round trip through the metadata's JSON. */
 			json_t *obj = json_object();

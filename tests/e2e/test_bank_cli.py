@@ -104,6 +104,24 @@ def test_import_plain_reports_bad_lines_and_keeps_the_rest(bank, tmp_path):
     assert {o["value"]: o["type"] for o in out}[SHA] == "pdq"
 
 
+def test_import_plain_reads_md5sum_and_sha256sum_output(bank, tmp_path):
+    bank("create", "b", check=0)
+    # md5sum's text mode, sha256sum's binary mode, a tab, and the comma form beside them.
+    files = {"md5": f"{MD5}  evidence/a.jpg\n",
+             "sha256": f"{SHA} *evidence/b c.png\n",
+             "pdq": f"{PDQ}\t95\n{PDQ[:-1]}0 , from a partner\n"}
+    for t, text in files.items():
+        f = tmp_path / f"{t}.txt"
+        f.write_text(text)
+        assert jlines(bank("import", "b", f, "--type", t, "--json", check=0))[0]["rejected"] == 0
+    out = {(o["type"], o["value"]): o.get("metadata") for o in
+           jlines(bank("export", "b", "--format", "ndjson", check=0))}
+    assert out == {("md5", MD5): {"note": "evidence/a.jpg"},
+                   ("sha256", SHA): {"note": "evidence/b c.png"},
+                   ("pdq", PDQ): {"note": "95"},
+                   ("pdq", PDQ[:-1] + "0"): {"note": "from a partner"}}, out
+
+
 def test_import_csv_with_quotes_and_extra_columns(bank, tmp_path):
     bank("create", "b", check=0)
     f = tmp_path / "list.csv"

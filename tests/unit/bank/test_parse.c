@@ -78,6 +78,30 @@ Test(parse, plain)
 	cr_assert_eq(g.rejects[2], 8);
 }
 
+Test(parse, plain_blank_separated_notes)
+{
+	got g;
+	cr_assert_eq(parse(VG_BANK_PLAIN, NULL, 0,
+			   MD5 "  dir/a file.jpg\n"          /* md5sum */
+			   PDQ " *b.png\n"                   /* sha256sum -b */
+			   MD5 "\t{\"k\": 2}\n"             /* a tab, then metadata */
+			   PDQ " ,  x\n"                     /* blanks before the comma */
+			   MD5 "*c\n",                       /* no blank: not a separator */
+			   &g),
+		     0);
+	cr_assert_eq(g.n, 4);
+	cr_assert_str_eq(g.rec[0], "1 md5 " MD5 " {\"note\":\"dir/a file.jpg\"}");
+	cr_assert_str_eq(g.rec[1], "2 pdq " PDQ " {\"note\":\"b.png\"}");
+	cr_assert_str_eq(g.rec[2], "3 md5 " MD5 " {\"k\":2}");
+	cr_assert_str_eq(g.rec[3], "4 pdq " PDQ " {\"note\":\"x\"}");
+	cr_assert_eq(g.n_rejects, 1);
+	cr_assert_eq(g.rejects[0], 5);
+	/* Urls and texts keep the whole line, blanks and commas included. */
+	cr_assert_eq(parse(VG_BANK_PLAIN, "text", 0, "two  words, and *more\n", &g), 0);
+	cr_assert_eq(g.n, 1);
+	cr_assert_str_eq(g.rec[0], "1 text two  words, and *more -");
+}
+
 Test(parse, default_type_and_case)
 {
 	got g;
