@@ -178,7 +178,12 @@ static void match_hash_file(matcher *m, const char *path)
 			k++;
 		if (k == n || line[k] == '#')
 			continue;
-		if (match_hex(m, line, n, &err) != 0) {
+		/* The value is the line's first field: `vigil hash` writes HASH,QUALITY,PATH
+		 * and md5sum HASH  FILE, and either pipes straight in. */
+		size_t v = k;
+		while (v < n && line[v] != ',' && line[v] != ' ' && line[v] != '\t' && line[v] != '\r')
+			v++;
+		if (match_hex(m, line + k, v - k, &err) != 0) {
 			fprintf(stderr, "vigil match: %s:%zu: %s\n", name, lineno, err.msg);
 			m->failed++;
 		}
@@ -378,7 +383,8 @@ const vg_cmd vg_cmd_match = {
 		"its PDQ, and the MD5 and SHA-256 of its bytes, are all looked up. A hash value\n"
 		"is looked up by its length: 32 hex digits as MD5; 64 as PDQ and as SHA-256\n"
 		"both, since the two cannot be told apart. --hashes reads one value per line\n"
-		"(`#` comments and blank lines skipped).\n"
+		"(`#` comments and blank lines skipped), its first field: what follows a comma\n"
+		"or a blank is ignored, so `vigil hash` and md5sum output pipe straight in.\n"
 		"\n"
 		"Output: one line per query, `QUERY<TAB>N matches: BANK/SIGNAL_ID TYPE d=DIST,\n"
 		"...`; with --json one object per line: {\"query\", ..., \"matches\": [{\"bank\",\n"

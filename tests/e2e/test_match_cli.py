@@ -89,6 +89,21 @@ def test_exact_digests_of_image_bytes(vigil, pdq_dir, db):
     assert [m["type"] for m in out["matches"]] == ["md5"]
 
 
+def test_hash_and_md5sum_output_pipe_into_match(vigil, pdq_dir, db):
+    images = pdq_dir / "images" / "bridge-mods"
+    hashed = vigil("hash", images, check=0).stdout  # HASH,QUALITY,PATH lines
+    orig = vigil("hash", images / "aaa-orig.jpg", check=0).stdout.decode().split(",")[0]
+    md5 = hashlib.md5((images / "aaa-orig.jpg").read_bytes()).hexdigest()
+    vigil("bank", "create", "b", "--db", db, check=0)
+    vigil("bank", "add", "b", orig, md5, "--db", db, check=0)
+    out = jlines(vigil("match", "--hashes", "-", "--json", "--db", db, input=hashed, check=0))
+    assert len(out) == len(hashed.splitlines()) >= 10
+    assert all(o["matches"] and o["matches"][0]["value"] == orig for o in out)
+    sums = f"{md5}  {images / 'aaa-orig.jpg'}\n{md5} *x.jpg\n".encode()  # md5sum, text and binary
+    out = jlines(vigil("match", "--hashes", "-", "--json", "--db", db, input=sums, check=0))
+    assert [[m["type"] for m in o["matches"]] for o in out] == [["md5"], ["md5"]]
+
+
 def test_banks_selection_disable_and_removal(vigil, db):
     h1 = "f" * 64
     h2 = "f" * 63 + "0"  # distance 4 from h1
