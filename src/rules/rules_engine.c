@@ -114,6 +114,7 @@ struct vg_rules_engine {
 	uint64_t bad_events;  /* the producer's count */
 	vg_usec stream_time;  /* the latest event time so far (see vg_rules_engine_push) */
 	char key[64];         /* the partition key, "": the default */
+	bool key_missing_logged;
 	/* Answers ahead: worker 0 writes `learnt` under plan_mu and bumps plan_gen; the
 	 * producer copies it into `ahead` when plan_gen moves. */
 	pthread_mutex_t plan_mu;
@@ -162,13 +163,28 @@ static bool member_key(const vg_json_doc *doc, size_t obj, const char *key, bool
 	}
 }
 
+/* The key text at a dotted path ("user.id"): each part but the last names an object. */
+static bool path_key(const vg_json_doc *doc, const char *path, char num[32], const char **ret,
+		     size_t *ret_len)
+{
+	size_t obj = 0;
+	for (const char *dot; (dot = strchr(path, '.')); path = dot + 1) {
+		long k = vg_json_getn(doc, obj, path, (size_t)(dot - path));
+		if (k < 0 || doc->nodes[k].type != VG_JSON_OBJECT)
+			return false;
+		obj = (size_t)k;
+	}
+	return member_key(doc, obj, path, true, num, ret, ret_len);
+}
+
 bool vg_rules_partition_key(const vg_json_doc *doc, const char *key, char num[32],
 			    const char **ret, size_t *ret_len)
 {
 	if (doc->n == 0)
 		return false;
-	if (key)
-		return member_key(doc, 0, key, true, num, ret, ret_len);
+	if (key) /* a field of that name, else the path its dots spell */
+		return member_key(doc, 0, key, true, num, ret, ret_len) ||
+		       (strchr(key, '.') && path_key(doc, key, num, ret, ret_len));
 	return member_key(doc, 0, "ip", false, num, ret, ret_len) ||
 	       member_key(doc, 0, "user", true, num, ret, ret_len);
 }
@@ -182,6 +198,13 @@ static int pick_worker(vg_rules_engine *e, const vg_json_doc *doc)
 	size_t vl;
 	if (vg_rules_partition_key(doc, e->key[0] ? e->key : NULL, num, &v, &vl))
 		return vg_rules_partition(v, vl, e->n);
+	if (e->key[0] && !e->key_missing_logged) {
+		/* A misspelt key would otherwise spread every event round robin unseen. */
+		e->key_missing_logged = true;
+		vg_log(VG_LOG_WARN, "rules.partition_key_missing",
+		       "key=%s msg=\"an event without the partition key goes to any worker; "
+		       "this is logged once\"", e->key);
+	}
 	return (int)(e->rr++ % (uint64_t)e->n);
 }
 

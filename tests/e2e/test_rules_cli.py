@@ -158,6 +158,26 @@ rule("n", function(e) verdict("allow", tostring(count("k", "1m"))) end)
     assert [v["reason"] for v in got] == [str(i) for i in range(1, 8)], got
 
 
+def test_partition_key_as_a_dotted_path(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", u="""
+rule("u", function(e) verdict("allow", tostring(count("u", e.user.id, "1h"))) end)
+""")
+    # One user from 40 addresses: only a key on the user keeps its count on one worker.
+    body = events(*({"type": "t", "ip": f"10.0.0.{i}", "user": {"id": "alice"}}
+                    for i in range(40)))
+
+    def top(key):
+        p = vigil("replay", "--rules", rules, "--workers", "2", "--partition-key", key,
+                  "--verdicts", "-", "-", input=body, check=0)
+        counts = [int(json.loads(l)["reason"]) for l in p.stdout.decode().splitlines()]
+        return max(counts), p.stderr.decode().count("event=rules.partition_key_missing")
+
+    assert top("user.id") == (40, 0)
+    assert top("user") == (40, 0)
+    most, warned = top("user.name")  # not in the events: round robin, said once
+    assert most < 40 and warned == 1
+
+
 def test_labels_persist_across_runs_and_match_uses_banks(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "phish", "--db", db, check=0)

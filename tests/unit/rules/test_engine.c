@@ -451,6 +451,44 @@ static void by_worker(const vg_verdict *v, void *ctx)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* The partition key text of line under key (NULL: the default), or "-" without one. */
+static const char *key_of(const char *line, const char *key)
+{
+	static char out[64];
+	vg_json_doc doc;
+	vg_json_doc_init(&doc, 0);
+	vg_error err;
+	cr_assert_eq(vg_json_decode(&doc, line, strlen(line), &err), 0, "%s", err.msg);
+	char num[32];
+	const char *v;
+	size_t n;
+	if (vg_rules_partition_key(&doc, key, num, &v, &n))
+		snprintf(out, sizeof(out), "%.*s", (int)n, v);
+	else
+		snprintf(out, sizeof(out), "-");
+	vg_json_doc_done(&doc);
+	return out;
+}
+
+Test(engine, partition_keys_by_name_path_and_default)
+{
+	const char *ev = "{\"type\":\"t\",\"ip\":\"192.0.2.1\",\"user\":{\"id\":\"u1\","
+			 "\"org\":{\"id\":7}},\"n\":42,\"a.b\":\"lit\",\"a\":{\"b\":\"deep\"}}";
+	cr_assert_str_eq(key_of(ev, NULL), "192.0.2.1");
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"user\":{\"id\":\"u1\"}}", NULL), "u1");
+	cr_assert_str_eq(key_of("{\"type\":\"t\"}", NULL), "-");
+	cr_assert_str_eq(key_of(ev, "user"), "u1"); /* an object gives its id */
+	cr_assert_str_eq(key_of(ev, "user.id"), "u1");
+	cr_assert_str_eq(key_of(ev, "user.org"), "7");
+	cr_assert_str_eq(key_of(ev, "user.org.id"), "7");
+	cr_assert_str_eq(key_of(ev, "n"), "42");
+	cr_assert_str_eq(key_of(ev, "a.b"), "lit"); /* a field of that very name comes first */
+	cr_assert_str_eq(key_of(ev, "user.nope"), "-");
+	cr_assert_str_eq(key_of(ev, "ip.x"), "-"); /* not an object on the way */
+	cr_assert_str_eq(key_of(ev, "user..id"), "-");
+	cr_assert_str_eq(key_of(ev, "nope"), "-");
+}
+
 Test(engine, partitioning_keeps_a_key_on_one_worker_and_counts_exactly)
 {
 	vg_ruleset *rs = load("rule('c', function(e)\n"
