@@ -40,6 +40,7 @@ typedef struct vg_api_config {
 	/* the event rules (api_rules.c, api_events.c) */
 	char rules[VG_OPT_STRING_MAX];  /* rules folder; empty: POST /v1/events answers 409 */
 	int64_t rules_workers;          /* lanes (Lua states); 0: one per CPU */
+	char rules_partition_key[VG_OPT_STRING_MAX]; /* picks the lane; empty: the default */
 	int64_t max_events_bytes;       /* body of POST /v1/events, after gunzip */
 	int64_t max_event_bytes;        /* one event line */
 	int64_t rules_budget_ms;        /* CPU time per rule per event */

@@ -52,6 +52,9 @@ const vg_opt vg_api_options[] = {
 	    "rules folder (every *.lua) for POST /v1/events; SIGHUP reloads it; empty: no rules"),
 	OPT(rules_workers, VG_OPT_INT, "0", 0, 64, "lanes", false,
 	    "Lua states evaluating events, each owning its counters; 0 means one per CPU"),
+	OPT(rules_partition_key, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "the event field (a name or a dotted path such as user.id) whose value picks an "
+	    "event's lane; empty: ip, else user or user.id; events without it go round robin"),
 	OPT(max_events_bytes, VG_OPT_BYTES, "16MB", 1024, 1LL << 30, "bytes", false,
 	    "largest POST /v1/events body, after gzip decompression (413 above)"),
 	OPT(max_event_bytes, VG_OPT_BYTES, "64KB", 16, 256 << 10, "bytes", false,

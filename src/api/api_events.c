@@ -184,15 +184,22 @@ static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
 	return kept;
 }
 
-/* The lane of a decoded event: its partition key's, else round robin. */
-static int pick_lane(const vg_json_doc *doc, int lanes)
+/* The lane of a decoded event: its partition key's (key, or the default when empty),
+ * else round robin. */
+static int pick_lane(const vg_json_doc *doc, const char *key, int lanes)
 {
 	static atomic_uint_fast64_t rr;
+	static atomic_bool missing_logged;
 	char num[32];
 	const char *k;
 	size_t n;
-	if (vg_rules_partition_key(doc, NULL, num, &k, &n))
+	if (vg_rules_partition_key(doc, key[0] ? key : NULL, num, &k, &n))
 		return vg_rules_partition(k, n, lanes);
+	/* A misspelt key would otherwise spread every event round robin unseen. */
+	if (key[0] && !atomic_exchange(&missing_logged, true))
+		vg_log(VG_LOG_WARN, "rules.partition_key_missing",
+		       "key=%s msg=\"an event without the partition key goes to any lane; "
+		       "this is logged once\"", key);
 	return (int)(atomic_fetch_add(&rr, 1) % (uint64_t)lanes);
 }
 
@@ -581,8 +588,9 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 									"message", vg__json_str(why)));
 			continue;
 		}
+		int lane = pick_lane(&doc, api->cfg.rules_partition_key, nlanes);
 		lines[n++] = (vg__event_line){.text = line, .len = len, .line = lineno,
-					      .lane = pick_lane(&doc, nlanes), .doc = keep(docs, &doc)};
+					      .lane = lane, .doc = keep(docs, &doc)};
 	}
 	vg_json_doc_done(&doc);
 

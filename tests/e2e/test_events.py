@@ -223,6 +223,27 @@ def test_without_rules_events_are_a_conflict(server):
     assert_error(server.post("/v1/events", role="ingest", data=b'{"type":"x"}\n'), 409)
 
 
+def test_partition_key_picks_the_lane(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "u.lua").write_text(
+        'rule("u", function(e) if count("u", e.user.id, "1h") == 40 then\n'
+        '  verdict("block", "40 from one user") end end)\n')
+    # One user behind 40 addresses: only lanes keyed on the user see all 40 events.
+    body = ndjson(*({"type": "t", "ip": f"10.0.0.{i}", "user": {"id": "alice"}}
+                    for i in range(40)))
+    by_ip = serve("--rules", str(d), "--rules-workers", "2")
+    assert post_events(by_ip, body).json()["verdicts"]["block"] == 0
+    by_user = serve("--rules", str(d), "--rules-workers", "2",
+                    "--rules-partition-key", "user.id")
+    assert post_events(by_user, body).json()["verdicts"]["block"] == 1
+    assert "rules.partition_key_missing" not in by_user.log_text()
+    misspelt = serve("--rules", str(d), "--rules-workers", "2",
+                     "--rules-partition-key", "user.name")
+    post_events(misspelt, body)
+    assert misspelt.log_text().count("event=rules.partition_key_missing") == 1
+
+
 def test_sighup_reload_under_load_loses_and_repeats_no_event(serve, tmp_path):
     d = tmp_path / "rules"
     d.mkdir()
