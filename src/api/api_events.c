@@ -189,17 +189,13 @@ static const vg_json_doc *keep(vg_arena *docs, const vg_json_doc *doc)
 static int pick_lane(const vg_json_doc *doc, const char *key, int lanes)
 {
 	static atomic_uint_fast64_t rr;
-	static atomic_bool missing_logged;
 	char num[32];
 	const char *k;
 	size_t n;
 	if (vg_rules_partition_key(doc, key[0] ? key : NULL, num, &k, &n))
 		return vg_rules_partition(k, n, lanes);
-	/* A misspelt key would otherwise spread every event round robin unseen. */
-	if (key[0] && !atomic_exchange(&missing_logged, true))
-		vg_log(VG_LOG_WARN, "rules.partition_key_missing",
-		       "key=%s msg=\"an event without the partition key goes to any lane; "
-		       "this is logged once\"", key);
+	if (key[0])
+		vg_rules_partition_key_missing(key);
 	return (int)(atomic_fetch_add(&rr, 1) % (uint64_t)lanes);
 }
 

@@ -280,11 +280,14 @@ VG_EXPORT void vg_rules_engine_free(vg_rules_engine *e);
 /* The worker an event with this partition key value goes to (tests use it). */
 VG_EXPORT int vg_rules_partition(const char *key, size_t len, int workers);
 /* The partition key of a decoded event, as its rules read it (the last of repeated
- * members): the string at top-level member key, or its "id" when that is an object; a
- * number there counts as its decimal text, written to num. key NULL: "ip", else "user"
- * (or its "id"). false when the event has none (it then goes round robin). */
+ * members): the string at top-level member key (else at the path its dots spell, as in
+ * "user.id"), or its "id" when that is an object; a number there counts as its decimal
+ * text, written to num. key NULL: "ip", else "user" (or its "id"). false when the event
+ * has none (it then goes round robin). */
 VG_EXPORT bool vg_rules_partition_key(const vg_json_doc *doc, const char *key, char num[32],
 				      const char **ret, size_t *ret_len);
+/* Logs, once per process, that an event lacked the configured partition key. */
+VG_EXPORT void vg_rules_partition_key_missing(const char *key);
 
 /* Runs one event synchronously on a single Lua state (no threads): how `vigil rules test`
  * checks fixtures. Each verdict goes to fn. The state keeps its counters and labels

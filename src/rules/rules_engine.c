@@ -114,7 +114,6 @@ struct vg_rules_engine {
 	uint64_t bad_events;  /* the producer's count */
 	vg_usec stream_time;  /* the latest event time so far (see vg_rules_engine_push) */
 	char key[64];         /* the partition key, "": the default */
-	bool key_missing_logged;
 	/* Answers ahead: worker 0 writes `learnt` under plan_mu and bumps plan_gen; the
 	 * producer copies it into `ahead` when plan_gen moves. */
 	pthread_mutex_t plan_mu;
@@ -189,6 +188,17 @@ bool vg_rules_partition_key(const vg_json_doc *doc, const char *key, char num[32
 	       member_key(doc, 0, "user", true, num, ret, ret_len);
 }
 
+void vg_rules_partition_key_missing(const char *key)
+{
+	/* A misspelt key would otherwise spread every event round robin unseen; once per
+	 * process is enough to show it. */
+	static atomic_bool logged;
+	if (!atomic_exchange(&logged, true))
+		vg_log(VG_LOG_WARN, "rules.partition_key_missing",
+		       "key=%s msg=\"an event without the partition key goes to any worker; "
+		       "this is logged once\"", key);
+}
+
 static int pick_worker(vg_rules_engine *e, const vg_json_doc *doc)
 {
 	if (e->n == 1)
@@ -198,13 +208,8 @@ static int pick_worker(vg_rules_engine *e, const vg_json_doc *doc)
 	size_t vl;
 	if (vg_rules_partition_key(doc, e->key[0] ? e->key : NULL, num, &v, &vl))
 		return vg_rules_partition(v, vl, e->n);
-	if (e->key[0] && !e->key_missing_logged) {
-		/* A misspelt key would otherwise spread every event round robin unseen. */
-		e->key_missing_logged = true;
-		vg_log(VG_LOG_WARN, "rules.partition_key_missing",
-		       "key=%s msg=\"an event without the partition key goes to any worker; "
-		       "this is logged once\"", e->key);
-	}
+	if (e->key[0])
+		vg_rules_partition_key_missing(e->key);
 	return (int)(e->rr++ % (uint64_t)e->n);
 }
 
