@@ -14,7 +14,11 @@
  * new ones read them back). Labels set while serving are also written every
  * LABEL_FLUSH_MS by a flusher thread, which takes each lane's new labels under the lane's
  * mutex (a pointer swap) and writes them outside it, so a kill -9 loses at most the last
- * LABEL_FLUSH_MS of labels and events never wait for the store.
+ * LABEL_FLUSH_MS of labels and events never wait for the store. A reload hands the labels
+ * each retired state set since the last flush to the state replacing it, and holds
+ * labels_mu from building the new states to the swap, so no flush is between its take
+ * and its write while the new states read the store: every label is in the store they
+ * read or in the batch they are handed.
  *
  * Storage: PUT writes the source to DIR/NAME.lua (a temporary file, fsync, rename, fsync
  * of the folder), so an edit survives a restart and shows in `git diff` of the folder.
@@ -56,11 +60,13 @@ typedef struct rule_stat {
 struct vg__rules_state {
 	char dir[VG_OPT_STRING_MAX];
 	pthread_mutex_t admin_mu; /* one reload or edit at a time; guards rs and banks */
+	pthread_mutex_t labels_mu; /* a label flush, or a reload's build and swap (see top);
+				    * lock order: admin_mu, labels_mu, a lane's mu, stats_mu */
 	vg_ruleset *rs;
 	vg_rules_banks *banks;
 	int nlanes;
 	lane *lanes;
-	pthread_mutex_t stats_mu; /* lock order: a lane's mu, then stats_mu */
+	pthread_mutex_t stats_mu;
 	rule_stat *stats;         /* every rule seen since start (counts outlive reloads) */
 	size_t nstats, capstats;
 	uint64_t reloads, reload_errors;
@@ -220,9 +226,11 @@ static int reload_locked(vg_api *api, vg_error *err)
 	vg_store_close(s);
 	vg_rules_opts o;
 	runner_opts(api, banks, &o);
+	pthread_mutex_lock(&st->labels_mu);
 	for (int i = 0; i < st->nlanes && !rc; i++)
 		rc = vg_rules_runner_new(rs, &o, &fresh[i], err);
 	if (rc) {
+		pthread_mutex_unlock(&st->labels_mu);
 		st->reload_errors++;
 		for (int i = 0; i < st->nlanes; i++)
 			vg_rules_runner_free(fresh[i]);
@@ -239,6 +247,7 @@ static int reload_locked(vg_api *api, vg_error *err)
 		lane *l = &st->lanes[i];
 		pthread_mutex_lock(&l->mu);
 		vg_rules_runner *old = l->r;
+		vg_rules_runner_give_labels(fresh[i], vg_rules_runner_take_labels(old));
 		l->r = fresh[i];
 		pthread_mutex_lock(&st->stats_mu);
 		/* The retired state's error counts move to the table, so totals never drop. */
@@ -251,8 +260,9 @@ static int reload_locked(vg_api *api, vg_error *err)
 		}
 		pthread_mutex_unlock(&st->stats_mu);
 		pthread_mutex_unlock(&l->mu);
-		fresh[i] = old; /* freed below, outside the lane: it writes its labels */
+		fresh[i] = old; /* freed below, outside the lane */
 	}
+	pthread_mutex_unlock(&st->labels_mu);
 	for (int i = 0; i < st->nlanes; i++)
 		vg_rules_runner_free(fresh[i]);
 	free(fresh);
@@ -271,6 +281,7 @@ static int reload_locked(vg_api *api, vg_error *err)
 static void flush_labels(vg_api *api)
 {
 	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->labels_mu);
 	for (int i = 0; i < st->nlanes; i++) {
 		lane *l = &st->lanes[i];
 		pthread_mutex_lock(&l->mu);
@@ -293,6 +304,7 @@ static void flush_labels(vg_api *api)
 			st->label_flushes++;
 		pthread_mutex_unlock(&st->flush_mu);
 	}
+	pthread_mutex_unlock(&st->labels_mu);
 }
 
 static void *flusher_main(void *arg)
@@ -327,6 +339,7 @@ int vg__api_rules_open(vg_api *api, vg_error *err)
 	struct vg__rules_state *st = vg_xcalloc(1, sizeof(*st));
 	snprintf(st->dir, sizeof(st->dir), "%s", api->cfg.rules);
 	pthread_mutex_init(&st->admin_mu, NULL);
+	pthread_mutex_init(&st->labels_mu, NULL);
 	pthread_mutex_init(&st->stats_mu, NULL);
 	pthread_mutex_init(&st->flush_mu, NULL);
 	pthread_cond_init(&st->flush_cond, NULL);
@@ -376,6 +389,7 @@ void vg__api_rules_close(vg_api *api)
 	vg_ruleset_free(st->rs);
 	free(st->stats);
 	pthread_mutex_destroy(&st->admin_mu);
+	pthread_mutex_destroy(&st->labels_mu);
 	pthread_mutex_destroy(&st->stats_mu);
 	pthread_mutex_destroy(&st->flush_mu);
 	pthread_cond_destroy(&st->flush_cond);

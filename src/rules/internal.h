@@ -226,6 +226,9 @@ const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t 
 /* Takes the label writes recorded since the last call (caller frees each and the array). */
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
 void vg__label_write_free(vg__label_write *w, size_t n);
+/* Sets w[0 .. n-1] in the state's own labels and keeps them as its own writes, as if its
+ * rules had set them; takes w. */
+void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n);
 
 /* match() for a state: as vg_rules_banks_match, remembering the last url it parsed. */
 typedef struct vg__url_memo vg__url_memo;

@@ -312,6 +312,10 @@ VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *r
  * the runner has no store_path. Cost: O(1) under the lock. */
 typedef struct vg_rules_label_batch vg_rules_label_batch;
 VG_EXPORT vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r);
+/* Hands r the labels in b (taken from the runner r replaces), so r's rules see them and
+ * r writes them with its own: labels a retired state set since the last write would
+ * otherwise reach the store only after the new state had read it. Takes b. */
+VG_EXPORT void vg_rules_runner_give_labels(vg_rules_runner *r, vg_rules_label_batch *b);
 /* Writes b's labels through s, the calling thread's store (b stays the caller's).
  * Errors: the store's. */
 VG_EXPORT VG_MUST_CHECK int vg_rules_label_batch_persist(const vg_rules_label_batch *b,

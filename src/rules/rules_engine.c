@@ -748,6 +748,14 @@ vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r)
 	return b;
 }
 
+void vg_rules_runner_give_labels(vg_rules_runner *r, vg_rules_label_batch *b)
+{
+	if (!b)
+		return;
+	vg__rules_vm_give_labels(r->vm, b->w, b->n);
+	free(b);
+}
+
 int vg_rules_label_batch_persist(const vg_rules_label_batch *b, vg_store *s, vg_error *err)
 {
 	if (!b || !b->n)

@@ -420,6 +420,18 @@ static char *dup(const char *s)
 	return vg_xstrdup(s);
 }
 
+/* Keeps w (taking its strings) for the next vg__rules_vm_take_labels. */
+static void record_write(vg__rules_vm *vm, vg__label_write w)
+{
+	if (vm->n_writes == vm->cap_writes) {
+		vm->cap_writes = vm->cap_writes ? vm->cap_writes * 2 : 64;
+		vm->writes = realloc(vm->writes, vm->cap_writes * sizeof(*vm->writes));
+		if (!vm->writes)
+			abort();
+	}
+	vm->writes[vm->n_writes++] = w;
+}
+
 static int l_label(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
@@ -429,15 +441,8 @@ static int l_label(lua_State *L)
 	if (!lua_isnoneornil(L, 4))
 		exp = vm->now + arg_window(L, 4, "a label's ttl");
 	vg_labels_set(vm->labels, kind, id, name, exp);
-	if (vm->o.record_label_writes) {
-		if (vm->n_writes == vm->cap_writes) {
-			vm->cap_writes = vm->cap_writes ? vm->cap_writes * 2 : 64;
-			vm->writes = realloc(vm->writes, vm->cap_writes * sizeof(*vm->writes));
-			if (!vm->writes)
-				abort();
-		}
-		vm->writes[vm->n_writes++] = (vg__label_write){dup(kind), dup(id), dup(name), exp};
-	}
+	if (vm->o.record_label_writes)
+		record_write(vm, (vg__label_write){dup(kind), dup(id), dup(name), exp});
 	return 0;
 }
 
@@ -1063,6 +1068,21 @@ vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n)
 	vm->writes = NULL;
 	vm->n_writes = vm->cap_writes = 0;
 	return w;
+}
+
+void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		vg_labels_set(vm->labels, w[i].kind, w[i].id, w[i].name, w[i].expires_at);
+		if (vm->o.record_label_writes) {
+			record_write(vm, w[i]);
+		} else {
+			free(w[i].kind);
+			free(w[i].id);
+			free(w[i].name);
+		}
+	}
+	free(w);
 }
 
 /* ---- rulesets ------------------------------------------------------------------------------ */

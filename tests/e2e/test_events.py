@@ -327,14 +327,22 @@ def test_metrics_count_events_verdicts_errors_and_reloads(serve, tmp_path):
     assert metric(t, "vigil_rules_loaded") == 4
 
 
-def test_labels_set_while_serving_survive_kill_9(serve, tmp_path):
+# "bad" events label their user; a labelled user's logins go to review.
+LABEL_RULES = (
+    'rule("mark", {on = "bad"}, function(e) label("user", e.user, "bad", "1h") end)\n'
+    'rule("seen", {on = "login"}, function(e) if has_label("user", e.user, "bad") then\n'
+    '  verdict("review", "marked") end end)\n')
+
+
+def serve_label_rules(serve, tmp_path):
     d = tmp_path / "rules"
     d.mkdir()
-    (d / "l.lua").write_text(
-        'rule("mark", function(e) if e.type == "bad" then label("user", e.user, "bad", "1h") end end)\n'
-        'rule("seen", function(e) if e.type == "login" and has_label("user", e.user, "bad") then\n'
-        '  verdict("review", "marked") end end)\n')
-    srv = serve("--rules", str(d), "--rules-workers", "2")
+    (d / "l.lua").write_text(LABEL_RULES)
+    return serve("--rules", str(d), "--rules-workers", "2")
+
+
+def test_labels_set_while_serving_survive_kill_9(serve, tmp_path):
+    srv = serve_label_rules(serve, tmp_path)
     r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20))))
     assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
     # No reload, no shutdown: only the periodic flush (every 2 s) can save them.
@@ -349,6 +357,46 @@ def test_labels_set_while_serving_survive_kill_9(serve, tmp_path):
                                 {"type": "login", "user": "other"}))
     assert r.status_code == 200, r.text
     assert r.json()["verdicts"]["review"] == 20, r.text
+
+
+def wait_for(what, cond, seconds=15):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_labels_set_just_before_a_reload_stay_live_and_durable(serve, tmp_path):
+    srv = serve_label_rules(serve, tmp_path)
+
+    def logins(first, n):
+        r = post_events(srv, ndjson(*({"type": "login", "user": f"u{i}"}
+                                      for i in range(first, first + n))))
+        assert r.status_code == 200, r.text
+        return r.json()["verdicts"]["review"]
+
+    def flushes():
+        return metric(srv.get("/metrics", role="admin").text,
+                      "vigil_rules_label_flushes_total", outcome="ok") or 0
+
+    # Labels set well inside the 2 s flush interval, then a reload by SIGHUP and one by an
+    # edit: the new states must see them though the store did not have them yet.
+    r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20))))
+    assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for("no reload", lambda: srv.get("/v1/rules", role="analyst").json()["reloads"] >= 1)
+    assert logins(0, 20) == 20
+    r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20, 40))))
+    assert r.status_code == 200, r.text
+    r = srv.put("/v1/rules/extra", data='rule("extra", function(e) end)\n')
+    assert r.status_code == 201, r.text
+    assert logins(0, 40) == 40
+    # They still reach the store: after a flush, a kill -9 keeps every one.
+    before = flushes()
+    wait_for("labels were never flushed", lambda: flushes() > before)
+    srv.kill()
+    srv.start()
+    assert logins(0, 41) == 40
 
 
 def test_put_rule_fixture_sees_the_live_banks(serve, tmp_path):

@@ -599,15 +599,18 @@ static void rm_db(const char *path)
 	unlink(p);
 }
 
+/* A 'flag' event labels its user; a labelled user's posts are blocked. */
+static const char SPAM_LABEL_RULE[] = "rule('l', function(e)\n"
+				      "  if e.type == 'flag' then label('user', e.u, 'spam', '1h') end\n"
+				      "  if e.type == 'post' and has_label('user', e.u, 'spam') then\n"
+				      "    verdict('block', e.u) end\n"
+				      "end)\n";
+
 Test(engine, labels_survive_a_restart)
 {
 	char db[256];
 	tmp_db(db, sizeof(db));
-	vg_ruleset *rs = load("rule('l', function(e)\n"
-			      "  if e.type == 'flag' then label('user', e.u, 'spam', '1h') end\n"
-			      "  if e.type == 'post' and has_label('user', e.u, 'spam') then\n"
-			      "    verdict('block', e.u) end\n"
-			      "end)\n");
+	vg_ruleset *rs = load(SPAM_LABEL_RULE);
 	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	vg_rules_opts o = {.workers = 2, .store_path = db, .on_verdict = collect, .ctx = &s};
 	vg_rules_engine *e;
@@ -629,6 +632,44 @@ Test(engine, labels_survive_a_restart)
 	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0);
 	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 4);
 	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+	rm_db(db);
+}
+
+Test(engine, a_runner_handed_labels_sees_them_and_writes_them)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_ruleset *rs = load(SPAM_LABEL_RULE);
+	vg_rules_opts o = {.store_path = db};
+	vg_rules_runner *old, *fresh;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &old, &err), 0, "%s", err.msg);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(old, "{\"type\":\"flag\",\"u\":\"alice\"}", &s);
+	/* The new state reads the store before the old one has written alice's label. */
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &fresh, &err), 0, "%s", err.msg);
+	vg_rules_runner_give_labels(fresh, vg_rules_runner_take_labels(old));
+	cr_assert_null(vg_rules_runner_take_labels(old), "the old state has none left to write");
+	vg_rules_runner_free(old);
+	eval(fresh, "{\"type\":\"post\",\"u\":\"alice\"}", &s);
+	eval(fresh, "{\"type\":\"post\",\"u\":\"bob\"}", &s);
+	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.reasons[0], "alice");
+	/* The new state writes the label as its own: a third state reads it from the store. */
+	vg_rules_label_batch *b = vg_rules_runner_take_labels(fresh);
+	cr_assert_eq(vg_rules_label_batch_count(b), 1);
+	vg_store *st;
+	cr_assert_eq(vg_store_open(db, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_rules_label_batch_persist(b, st, &err), 0, "%s", err.msg);
+	vg_store_close(st);
+	vg_rules_label_batch_free(b);
+	vg_rules_runner_free(fresh);
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &fresh, &err), 0, "%s", err.msg);
+	eval(fresh, "{\"type\":\"post\",\"u\":\"alice\"}", &s);
+	cr_assert_eq(s.n, 2);
+	vg_rules_runner_free(fresh);
+	vg_rules_runner_give_labels(NULL, NULL);
 	vg_ruleset_free(rs);
 	rm_db(db);
 }
