@@ -6,7 +6,8 @@
  *
  * Evaluation runs in lanes: each lane is one synchronous Lua state (vg_rules_runner) with
  * its own counters and labels, guarded by a mutex; an event's partition key picks its
- * lane, so one key's counters see all its events. A reload (SIGHUP, or an edit through
+ * lane, so one key's counters see all its events. A label one lane sets reaches the
+ * others through a vg_label_bus, before their next event. A reload (SIGHUP, or an edit through
  * the API) compiles new states for every lane first, then swaps them in one lane at a
  * time under that lane's mutex, that is between two batches: an event runs on the old
  * state or the new one, never both, never neither. Counters start empty after a reload
@@ -14,11 +15,14 @@
  * new ones read them back). Labels set while serving are also written every
  * LABEL_FLUSH_MS by a flusher thread, which takes each lane's new labels under the lane's
  * mutex (a pointer swap) and writes them outside it, so a kill -9 loses at most the last
- * LABEL_FLUSH_MS of labels and events never wait for the store. A reload hands the labels
- * each retired state set since the last flush to the state replacing it, and holds
- * labels_mu from building the new states to the swap, so no flush is between its take
- * and its write while the new states read the store: every label is in the store they
- * read or in the batch they are handed.
+ * LABEL_FLUSH_MS of labels and events never wait for the store.
+ *
+ * A reload keeps every label. Under labels_mu (so no other flush is between its take and
+ * its write) it holds the bus, flushes, builds the new states, which read the store, and
+ * hands each the labels its retired state set since that flush; then it releases the
+ * bus. A label set before the flush is in the store; one set after it by a lane is in
+ * that lane's hand-over, and in the other lanes' inboxes, which the held bus kept for
+ * the new states.
  *
  * Storage: PUT writes the source to DIR/NAME.lua (a temporary file, fsync, rename, fsync
  * of the folder), so an edit survives a restart and shows in `git diff` of the folder.
@@ -60,6 +64,7 @@ typedef struct rule_stat {
 struct vg__rules_state {
 	char dir[VG_OPT_STRING_MAX];
 	pthread_mutex_t admin_mu; /* one reload or edit at a time; guards rs and banks */
+	vg_label_bus *bus;
 	pthread_mutex_t labels_mu; /* a label flush, or a reload's build and swap (see top);
 				    * lock order: admin_mu, labels_mu, a lane's mu, stats_mu */
 	vg_ruleset *rs;
@@ -207,7 +212,44 @@ static void runner_opts(vg_api *api, const vg_rules_banks *banks, vg_rules_opts 
 		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,
 		.banks = banks,
 		.store_path = api->cfg.db,
+		.bus = api->rules->bus,
 	};
+}
+
+/* Under labels_mu: writes every lane's labels set since the last flush. */
+static void flush_labels_locked(vg_api *api)
+{
+	struct vg__rules_state *st = api->rules;
+	for (int i = 0; i < st->nlanes; i++) {
+		lane *l = &st->lanes[i];
+		pthread_mutex_lock(&l->mu);
+		vg_rules_label_batch *b = vg_rules_runner_take_labels(l->r);
+		pthread_mutex_unlock(&l->mu);
+		if (!b)
+			continue;
+		vg_error err;
+		vg_store *s = vg__api_store(api, NULL); /* this thread's, kept open */
+		int rc = s ? vg_rules_label_batch_persist(b, s, &err)
+			   : vg_error_set(&err, VG_EIO, "cannot open the store");
+		if (rc)
+			vg_log(VG_LOG_WARN, "rules.labels", "labels=%zu msg=\"%s\"",
+			       vg_rules_label_batch_count(b), err.msg);
+		vg_rules_label_batch_free(b);
+		pthread_mutex_lock(&st->flush_mu);
+		if (rc)
+			st->label_flush_errors++;
+		else
+			st->label_flushes++;
+		pthread_mutex_unlock(&st->flush_mu);
+	}
+}
+
+static void flush_labels(vg_api *api)
+{
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->labels_mu);
+	flush_labels_locked(api);
+	pthread_mutex_unlock(&st->labels_mu);
 }
 
 /* Under admin_mu: loads the folder, builds every lane's new state, then swaps them in. */
@@ -227,9 +269,14 @@ static int reload_locked(vg_api *api, vg_error *err)
 	vg_rules_opts o;
 	runner_opts(api, banks, &o);
 	pthread_mutex_lock(&st->labels_mu);
-	for (int i = 0; i < st->nlanes && !rc; i++)
+	vg_label_bus_hold(st->bus, true);
+	flush_labels_locked(api);
+	for (int i = 0; i < st->nlanes && !rc; i++) {
+		o.bus_index = i;
 		rc = vg_rules_runner_new(rs, &o, &fresh[i], err);
+	}
 	if (rc) {
+		vg_label_bus_hold(st->bus, false);
 		pthread_mutex_unlock(&st->labels_mu);
 		st->reload_errors++;
 		for (int i = 0; i < st->nlanes; i++)
@@ -262,6 +309,7 @@ static int reload_locked(vg_api *api, vg_error *err)
 		pthread_mutex_unlock(&l->mu);
 		fresh[i] = old; /* freed below, outside the lane */
 	}
+	vg_label_bus_hold(st->bus, false);
 	pthread_mutex_unlock(&st->labels_mu);
 	for (int i = 0; i < st->nlanes; i++)
 		vg_rules_runner_free(fresh[i]);
@@ -275,36 +323,6 @@ static int reload_locked(vg_api *api, vg_error *err)
 	vg_log(VG_LOG_INFO, "rules.loaded", "dir=%s rules=%zu lanes=%d", st->dir, vg_ruleset_count(rs),
 	       st->nlanes);
 	return 0;
-}
-
-/* Writes every lane's labels set since the last flush. */
-static void flush_labels(vg_api *api)
-{
-	struct vg__rules_state *st = api->rules;
-	pthread_mutex_lock(&st->labels_mu);
-	for (int i = 0; i < st->nlanes; i++) {
-		lane *l = &st->lanes[i];
-		pthread_mutex_lock(&l->mu);
-		vg_rules_label_batch *b = vg_rules_runner_take_labels(l->r);
-		pthread_mutex_unlock(&l->mu);
-		if (!b)
-			continue;
-		vg_error err;
-		vg_store *s = vg__api_store(api, NULL); /* this thread's, kept open */
-		int rc = s ? vg_rules_label_batch_persist(b, s, &err)
-			   : vg_error_set(&err, VG_EIO, "cannot open the store");
-		if (rc)
-			vg_log(VG_LOG_WARN, "rules.labels", "labels=%zu msg=\"%s\"",
-			       vg_rules_label_batch_count(b), err.msg);
-		vg_rules_label_batch_free(b);
-		pthread_mutex_lock(&st->flush_mu);
-		if (rc)
-			st->label_flush_errors++;
-		else
-			st->label_flushes++;
-		pthread_mutex_unlock(&st->flush_mu);
-	}
-	pthread_mutex_unlock(&st->labels_mu);
 }
 
 static void *flusher_main(void *arg)
@@ -349,6 +367,7 @@ int vg__api_rules_open(vg_api *api, vg_error *err)
 	if (st->nlanes > 64)
 		st->nlanes = 64;
 	st->lanes = vg_xcalloc((size_t)st->nlanes, sizeof(*st->lanes));
+	st->bus = vg_label_bus_new(st->nlanes);
 	for (int i = 0; i < st->nlanes; i++)
 		pthread_mutex_init(&st->lanes[i].mu, NULL);
 	api->rules = st;
@@ -385,6 +404,7 @@ void vg__api_rules_close(vg_api *api)
 		pthread_mutex_destroy(&st->lanes[i].mu);
 	}
 	free(st->lanes);
+	vg_label_bus_free(st->bus);
 	vg_rules_banks_free(st->banks);
 	vg_ruleset_free(st->rs);
 	free(st->stats);

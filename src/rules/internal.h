@@ -189,6 +189,8 @@ typedef struct vg__rules_vm_opts {
 	const vg_rules_banks *banks;
 	const vg_labels *shared_labels; /* labels loaded from the store; read-only, may be NULL */
 	bool record_label_writes;       /* keep each label() for persisting */
+	vg_label_bus *bus;              /* label() posts to it; each event first polls it */
+	int bus_index;
 	int worker;
 	vg__plan_fn *on_plan; /* may be NULL */
 	void *plan_ctx;
@@ -226,6 +228,11 @@ const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t 
 /* Takes the label writes recorded since the last call (caller frees each and the array). */
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
 void vg__label_write_free(vg__label_write *w, size_t n);
+/* Posts a label to every inbox but from's (rules_bus.c). */
+void vg__label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
+			const char *name, vg_usec expires_at);
+/* Sets the labels in self's inbox in labels and empties it, unless the bus is held. */
+void vg__label_bus_poll(vg_label_bus *b, int self, vg_labels *labels);
 /* Sets w[0 .. n-1] in the state's own labels and keeps them as its own writes, as if its
  * rules had set them; takes w. */
 void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n);

@@ -142,6 +142,20 @@ VG_EXPORT bool vg_labels_has(const vg_labels *l, const char *kind, const char *i
 			     const char *name, vg_usec now);
 VG_EXPORT size_t vg_labels_size(const vg_labels *l);
 
+/* ---- labels across states ----------------------------------------------------------------
+ * Every worker or server lane keeps its own labels; a bus hands a label one of them sets
+ * to all the others, which see it from their next event on (rules_bus.c). The engine
+ * makes its own; a server gives its lanes' runners one (vg_rules_opts.bus). */
+typedef struct vg_label_bus vg_label_bus;
+VG_EXPORT vg_label_bus *vg_label_bus_new(int states);
+VG_EXPORT void vg_label_bus_free(vg_label_bus *b);
+/* While held, labels are posted but no state takes them in: a server holds its bus from
+ * flushing labels before a reload to the swap, so a label that reaches neither the store
+ * the new states read nor their own hand-over waits for them in their inboxes. */
+VG_EXPORT void vg_label_bus_hold(vg_label_bus *b, bool hold);
+/* Labels not delivered because an inbox was full. */
+VG_EXPORT uint64_t vg_label_bus_dropped(const vg_label_bus *b);
+
 /* ---- address and domain sets (the bank signal types ip and domain) --------------------- */
 typedef struct vg_ipset vg_ipset;
 VG_EXPORT vg_ipset *vg_ipset_new(void);
@@ -238,6 +252,8 @@ typedef struct vg_rules_opts {
 	size_t max_labels;          /* per worker; 0: 1 << 20 */
 	const vg_rules_banks *banks; /* NULL: match() is always false */
 	const char *store_path;     /* labels persisted here and loaded at start; NULL: none */
+	vg_label_bus *bus;          /* runners only: the bus of this one's lane, and its */
+	int bus_index;              /* index there; NULL: labels stay in the runner */
 	vg_verdict_fn *on_verdict;  /* may be NULL */
 	void *ctx;
 	int match_ahead;            /* the engine's producer does learnt match() lookups

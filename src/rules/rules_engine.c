@@ -22,6 +22,9 @@
  * - Drain returns only when every pushed line has been evaluated, so counts are exact.
  * - A line that is too long, does not decode or has no string "type" is reported by
  *   the producer and never reaches a worker.
+ * - A label one worker sets reaches the others through a vg_label_bus (rules_bus.c),
+ *   which each polls before an event: the one cross-worker path, and it locks only when
+ *   a label was set.
  *
  * Answers ahead: with one worker on two cores, the producer's core idles most of the
  * time while the worker's is the bottleneck, and a fifth of the worker's time went to
@@ -108,6 +111,7 @@ struct vg_rules_engine {
 	int n;
 	uint64_t rr;
 	vg_labels *shared_labels;
+	vg_label_bus *bus; /* NULL with one worker */
 	vg_event_error_fn *on_error;
 	void *error_ctx;
 	vg_json_doc doc;      /* the producer's */
@@ -522,6 +526,7 @@ void vg_rules_engine_free(vg_rules_engine *e)
 		pthread_cond_destroy(&w->cond);
 	}
 	vg_labels_free(e->shared_labels);
+	vg_label_bus_free(e->bus);
 	vg_json_doc_done(&e->doc);
 	vg__url_memo_free(e->memo);
 	pthread_mutex_destroy(&e->plan_mu);
@@ -540,6 +545,8 @@ static void fill_vm_opts(const vg_rules_opts *o, const vg_labels *shared, int wo
 		.banks = o->banks,
 		.shared_labels = shared,
 		.record_label_writes = o->store_path != NULL,
+		.bus = o->bus,
+		.bus_index = o->bus_index,
 		.worker = worker_index,
 	};
 }
@@ -576,6 +583,8 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		snprintf(e->key, sizeof(e->key), "%s", e->o.partition_key);
 	e->o.partition_key = NULL; /* the caller's string: e->key is ours */
 	e->n = e->o.workers;
+	e->bus = e->n > 1 ? vg_label_bus_new(e->n) : NULL;
+	e->o.bus = e->bus;
 	e->w = vg_xcalloc((size_t)e->n, sizeof(*e->w));
 	for (int i = 0; i < e->n; i++) {
 		pthread_mutex_init(&e->w[i].mu, NULL);
@@ -591,6 +600,7 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 		w->eng = e;
 		w->index = i;
 		vg__rules_vm_opts vo;
+		e->o.bus_index = i;
 		fill_vm_opts(&e->o, e->shared_labels, i, &vo);
 		if (i == 0) { /* one state's plan stands for all: they run the same rules */
 			vo.on_plan = plan_learnt;

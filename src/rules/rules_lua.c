@@ -443,6 +443,8 @@ static int l_label(lua_State *L)
 	vg_labels_set(vm->labels, kind, id, name, exp);
 	if (vm->o.record_label_writes)
 		record_write(vm, (vg__label_write){dup(kind), dup(id), dup(name), exp});
+	if (vm->o.bus)
+		vg__label_bus_post(vm->o.bus, vm->o.bus_index, kind, id, name, exp);
 	return 0;
 }
 
@@ -996,6 +998,8 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event
 {
 	lua_State *L = vm->L;
 	int base = lua_gettop(L);
+	if (vm->o.bus)
+		vg__label_bus_poll(vm->o.bus, vm->o.bus_index, vm->labels);
 	vm->now = h->time;
 	vm->seq = seq;
 	vm->doc = doc;

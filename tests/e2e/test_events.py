@@ -366,11 +366,18 @@ def wait_for(what, cond, seconds=15):
         time.sleep(0.02)
 
 
-def test_labels_set_just_before_a_reload_stay_live_and_durable(serve, tmp_path):
+def test_labels_reach_every_lane_and_outlive_reloads(serve, tmp_path):
     srv = serve_label_rules(serve, tmp_path)
 
+    def mark(first, n):
+        # All from one address, so from one lane.
+        r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}", "ip": "192.0.2.1"}
+                                      for i in range(first, first + n))))
+        assert r.status_code == 200 and r.json()["accepted"] == n, r.text
+
     def logins(first, n):
-        r = post_events(srv, ndjson(*({"type": "login", "user": f"u{i}"}
+        # Each from an address of its own, so spread over both lanes.
+        r = post_events(srv, ndjson(*({"type": "login", "user": f"u{i}", "ip": f"10.1.0.{i}"}
                                       for i in range(first, first + n))))
         assert r.status_code == 200, r.text
         return r.json()["verdicts"]["review"]
@@ -379,24 +386,25 @@ def test_labels_set_just_before_a_reload_stay_live_and_durable(serve, tmp_path):
         return metric(srv.get("/metrics", role="admin").text,
                       "vigil_rules_label_flushes_total", outcome="ok") or 0
 
+    mark(0, 20)
+    assert logins(0, 20) == 20
     # Labels set well inside the 2 s flush interval, then a reload by SIGHUP and one by an
     # edit: the new states must see them though the store did not have them yet.
-    r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20))))
-    assert r.status_code == 200 and r.json()["accepted"] == 20, r.text
+    mark(20, 20)
     srv.proc.send_signal(signal.SIGHUP)
     wait_for("no reload", lambda: srv.get("/v1/rules", role="analyst").json()["reloads"] >= 1)
-    assert logins(0, 20) == 20
-    r = post_events(srv, ndjson(*({"type": "bad", "user": f"u{i}"} for i in range(20, 40))))
-    assert r.status_code == 200, r.text
+    assert logins(20, 20) == 20
+    mark(40, 20)
     r = srv.put("/v1/rules/extra", data='rule("extra", function(e) end)\n')
     assert r.status_code == 201, r.text
-    assert logins(0, 40) == 40
-    # They still reach the store: after a flush, a kill -9 keeps every one.
+    assert logins(0, 60) == 60
+    # They still reach the store: once one more label is flushed, a kill -9 keeps every one.
     before = flushes()
+    mark(60, 1)
     wait_for("labels were never flushed", lambda: flushes() > before)
     srv.kill()
     srv.start()
-    assert logins(0, 41) == 40
+    assert logins(0, 62) == 61
 
 
 def test_put_rule_fixture_sees_the_live_banks(serve, tmp_path):

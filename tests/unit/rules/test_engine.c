@@ -674,6 +674,69 @@ Test(engine, a_runner_handed_labels_sees_them_and_writes_them)
 	rm_db(db);
 }
 
+/* Two addresses whose events go to different workers of two. */
+static void two_workers_ips(char a[32], char b[32])
+{
+	snprintf(a, 32, "10.0.0.1");
+	for (int i = 2;; i++) {
+		snprintf(b, 32, "10.0.0.%d", i);
+		if (vg_rules_partition(a, strlen(a), 2) != vg_rules_partition(b, strlen(b), 2))
+			return;
+	}
+}
+
+Test(engine, a_label_set_on_one_worker_is_seen_on_the_others)
+{
+	vg_ruleset *rs = load(SPAM_LABEL_RULE);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	vg_rules_opts o = {.workers = 2, .on_verdict = collect, .ctx = &s};
+	vg_rules_engine *e;
+	vg_error err;
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	char a[32], b[32], line[128];
+	two_workers_ips(a, b);
+	/* alice is labelled on a's worker; her posts from b go to the other one. */
+	int n = snprintf(line, sizeof(line), "{\"type\":\"flag\",\"u\":\"alice\",\"ip\":\"%s\"}", a);
+	vg_rules_engine_push(e, line, (size_t)n, 1);
+	vg_rules_stats st;
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0, "%s", err.msg);
+	n = snprintf(line, sizeof(line), "{\"type\":\"post\",\"u\":\"alice\",\"ip\":\"%s\"}", b);
+	vg_rules_engine_push(e, line, (size_t)n, 2);
+	n = snprintf(line, sizeof(line), "{\"type\":\"post\",\"u\":\"alice\",\"ip\":\"%s\"}", a);
+	vg_rules_engine_push(e, line, (size_t)n, 3);
+	n = snprintf(line, sizeof(line), "{\"type\":\"post\",\"u\":\"bob\",\"ip\":\"%s\"}", b);
+	vg_rules_engine_push(e, line, (size_t)n, 4);
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 2, "alice from both addresses, not bob");
+	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+}
+
+Test(engine, a_held_bus_keeps_labels_until_it_is_released)
+{
+	vg_label_bus *bus = vg_label_bus_new(3);
+	vg_labels *l1 = vg_labels_new(16), *l2 = vg_labels_new(16);
+	vg__label_bus_post(bus, 0, "user", "alice", "spam", 0);
+	vg_label_bus_hold(bus, true);
+	vg__label_bus_poll(bus, 1, l1);
+	cr_assert_not(vg_labels_has(l1, "user", "alice", "spam", 1));
+	vg_label_bus_hold(bus, false);
+	vg__label_bus_poll(bus, 1, l1);
+	vg__label_bus_poll(bus, 2, l2);
+	vg__label_bus_poll(bus, 2, l2); /* an empty inbox */
+	cr_assert(vg_labels_has(l1, "user", "alice", "spam", 1));
+	cr_assert(vg_labels_has(l2, "user", "alice", "spam", 1));
+	/* Never to its own poster. */
+	vg_labels *l0 = vg_labels_new(16);
+	vg__label_bus_poll(bus, 0, l0);
+	cr_assert_eq(vg_labels_size(l0), 0);
+	cr_assert_eq(vg_label_bus_dropped(bus), 0);
+	vg_labels_free(l0);
+	vg_labels_free(l1);
+	vg_labels_free(l2);
+	vg_label_bus_free(bus);
+}
+
 /* Adds a signal to bank (made when missing). */
 static void add_signal(vg_store *st, const char *bank, const char *type, const char *value)
 {
