@@ -59,6 +59,7 @@ static const struct {
 	{vg__rules_routes, &vg__rules_route_count},
 	{vg__report_routes, &vg__report_route_count},
 	{vg__zone_routes, &vg__zone_route_count},
+	{vg__label_routes, &vg__label_route_count},
 };
 
 static void build_routes(vg_api *api)

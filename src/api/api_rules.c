@@ -325,6 +325,27 @@ static int reload_locked(vg_api *api, vg_error *err)
 	return 0;
 }
 
+void vg__api_rules_labels_flush(vg_api *api)
+{
+	if (api->rules)
+		flush_labels(api);
+}
+
+int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edit_fn *fn,
+			     void *ctx, vg_error *err)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return fn(ctx, err);
+	pthread_mutex_lock(&st->labels_mu);
+	flush_labels_locked(api);
+	int rc = fn(ctx, err);
+	if (rc == 0)
+		vg_label_bus_post(st->bus, -1, l->kind, l->entity, l->name, l->expires_at);
+	pthread_mutex_unlock(&st->labels_mu);
+	return rc;
+}
+
 static void *flusher_main(void *arg)
 {
 	vg_api *api = arg;

@@ -197,9 +197,18 @@ void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n);
 /* Counts lines of POST /v1/events, and appends the rules' metrics (events, verdicts by
  * rule, action and mode, rule errors, budget stops, reloads, label flushes) to out. */
 void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected);
+/* Writes every lane's labels not yet in the store (nothing without rules). */
+void vg__api_rules_labels_flush(vg_api *api);
+/* A change to one label through the API: fn makes it in the store, after every lane's
+ * pending labels are written (so fn's is the newest word on it, and no pending write
+ * undoes it), and when fn returns 0 every lane is handed l (an expiry of
+ * VG_LABEL_REMOVED for a removal). Serialised with flushes and reloads. */
+typedef int vg__label_edit_fn(void *ctx, vg_error *err);
+int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edit_fn *fn,
+			     void *ctx, vg_error *err);
 void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len);
-extern const vg__api_route vg__events_routes[], vg__rules_routes[];
-extern const size_t vg__events_route_count, vg__rules_route_count;
+extern const vg__api_route vg__events_routes[], vg__rules_routes[], vg__label_routes[];
+extern const size_t vg__events_route_count, vg__rules_route_count, vg__label_route_count;
 
 /* ---- abuse reports (api_reports.c, api_zones.c) -------------------------------------------- */
 extern const vg__api_route vg__report_routes[], vg__zone_routes[];

@@ -140,6 +140,13 @@ VG_EXPORT void vg_labels_set(vg_labels *l, const char *kind, const char *id, con
 			     vg_usec expires_at);
 VG_EXPORT bool vg_labels_has(const vg_labels *l, const char *kind, const char *id,
 			     const char *name, vg_usec now);
+/* Whether l has an entry for the label, live or expired, and its expiry. A state's own
+ * entry is newer than the table loaded from the store, so it decides has_label even when
+ * expired: that is how a removal (an expiry of VG_LABEL_REMOVED, long past) reaches a
+ * state whose loaded table still has the label. */
+VG_EXPORT bool vg_labels_get(const vg_labels *l, const char *kind, const char *id,
+			     const char *name, vg_usec *ret_expires_at);
+#define VG_LABEL_REMOVED ((vg_usec)1)
 VG_EXPORT size_t vg_labels_size(const vg_labels *l);
 
 /* ---- labels across states ----------------------------------------------------------------
@@ -153,6 +160,10 @@ VG_EXPORT void vg_label_bus_free(vg_label_bus *b);
  * flushing labels before a reload to the swap, so a label that reaches neither the store
  * the new states read nor their own hand-over waits for them in their inboxes. */
 VG_EXPORT void vg_label_bus_hold(vg_label_bus *b, bool hold);
+/* Hands a label to every state but from (-1: to all of them); an expiry of
+ * VG_LABEL_REMOVED removes it. */
+VG_EXPORT void vg_label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
+				 const char *name, vg_usec expires_at);
 /* Labels not delivered because an inbox was full. */
 VG_EXPORT uint64_t vg_label_bus_dropped(const vg_label_bus *b);
 

@@ -71,7 +71,7 @@ uint64_t vg_label_bus_dropped(const vg_label_bus *b)
 	return atomic_load_explicit(&b->dropped, memory_order_relaxed);
 }
 
-void vg__label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
+void vg_label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
 			const char *name, vg_usec expires_at)
 {
 	for (int i = 0; i < b->n; i++) {

@@ -444,7 +444,7 @@ static int l_label(lua_State *L)
 	if (vm->o.record_label_writes)
 		record_write(vm, (vg__label_write){dup(kind), dup(id), dup(name), exp});
 	if (vm->o.bus)
-		vg__label_bus_post(vm->o.bus, vm->o.bus_index, kind, id, name, exp);
+		vg_label_bus_post(vm->o.bus, vm->o.bus_index, kind, id, name, exp);
 	return 0;
 }
 
@@ -453,9 +453,11 @@ static int l_has_label(lua_State *L)
 	vg__rules_vm *vm = self(L);
 	const char *kind, *id, *name;
 	label_args(L, &kind, &id, &name);
-	bool has = vg_labels_has(vm->labels, kind, id, name, vm->now) ||
-		   (vm->o.shared_labels &&
-		    vg_labels_has(vm->o.shared_labels, kind, id, name, vm->now));
+	vg_usec exp;
+	bool has = vg_labels_get(vm->labels, kind, id, name, &exp)
+			   ? exp == 0 || exp > vm->now /* newer than the loaded table's */
+			   : vm->o.shared_labels &&
+				     vg_labels_has(vm->o.shared_labels, kind, id, name, vm->now);
 	lua_pushboolean(L, has);
 	return 1;
 }

@@ -815,8 +815,8 @@ void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *n
 	*(vg_usec *)payload(e) = expires_at;
 }
 
-bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const char *name,
-		   vg_usec now)
+bool vg_labels_get(const vg_labels *l, const char *kind, const char *id, const char *name,
+		   vg_usec *ret_expires_at)
 {
 	char key[LABEL_KEY_MAX];
 	if (l->t.n == 0)
@@ -828,6 +828,13 @@ bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const c
 	kentry *e = kt_find(&l->t, key, n, 0, h);
 	if (!e)
 		return false;
-	vg_usec exp = *(vg_usec *)payload(e);
-	return exp == 0 || exp > now;
+	*ret_expires_at = *(vg_usec *)payload(e);
+	return true;
+}
+
+bool vg_labels_has(const vg_labels *l, const char *kind, const char *id, const char *name,
+		   vg_usec now)
+{
+	vg_usec exp;
+	return vg_labels_get(l, kind, id, name, &exp) && (exp == 0 || exp > now);
 }

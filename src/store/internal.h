@@ -160,6 +160,10 @@ typedef struct vg__store_labels_ops {
 	int (*set_many)(vg_store *s, const vg_store_label *v, size_t n, vg_error *err);
 	int (*each)(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_error *err);
 	int (*purge)(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err);
+	int (*find)(vg_store *s, const vg_store_label_query *q, vg_store_label_fn *fn, void *ctx,
+		    vg_error *err);
+	int (*delete_one)(vg_store *s, const char *kind, const char *entity, const char *name,
+			  vg_usec now, bool *ret_found, vg_error *err);
 } vg__store_labels_ops;
 
 extern const vg__store_labels_ops vg__sqlite_labels_ops;

@@ -641,6 +641,22 @@ int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err)
 	return s->ops->labels->purge(s, now, ret_n, err);
 }
 
+int vg_store_label_find(vg_store *s, const vg_store_label_query *q, vg_store_label_fn *fn,
+			void *ctx, vg_error *err)
+{
+	if (!q->kind || !*q->kind)
+		return vg_error_set(err, VG_EINVAL, "a label query needs a kind");
+	if (q->limit < 1 || q->limit > 1000)
+		return vg_error_set(err, VG_EINVAL, "a label query's limit must be 1 to 1000");
+	return s->ops->labels->find(s, q, fn, ctx, err);
+}
+
+int vg_store_label_delete(vg_store *s, const char *kind, const char *entity, const char *name,
+			  bool *ret_found, vg_error *err)
+{
+	return s->ops->labels->delete_one(s, kind, entity, name, vg_time_now(), ret_found, err);
+}
+
 /* ==== abuse reports (store.h's reports section) ===================================== */
 
 void vg_store_zone_done(vg_store_zone *z)

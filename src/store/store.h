@@ -433,6 +433,24 @@ VG_EXPORT VG_MUST_CHECK int vg_store_label_set_many(vg_store *s, const vg_store_
 typedef int vg_store_label_fn(const vg_store_label *l, void *ctx);
 VG_EXPORT VG_MUST_CHECK int vg_store_label_each(vg_store *s, vg_usec now, vg_store_label_fn *fn,
 						void *ctx, vg_error *err);
+/* The labels of one kind live at now, optionally of one entity and/or one name, in
+ * (entity, name) order after (after_entity, after_name) when after_entity is set; at
+ * most limit of them (1..1000). The strings are borrowed until fn returns. Errors:
+ * VG_EINVAL (no kind, a bad limit), VG_EIO. */
+typedef struct vg_store_label_query {
+	const char *kind;
+	const char *entity, *name;             /* NULL: any */
+	const char *after_entity, *after_name; /* NULL: from the first */
+	vg_usec now;
+	size_t limit;
+} vg_store_label_query;
+VG_EXPORT VG_MUST_CHECK int vg_store_label_find(vg_store *s, const vg_store_label_query *q,
+						vg_store_label_fn *fn, void *ctx, vg_error *err);
+/* Removes a label; *ret_found says whether it was live (the caller's transaction, or its
+ * own). Errors: VG_EIO. */
+VG_EXPORT VG_MUST_CHECK int vg_store_label_delete(vg_store *s, const char *kind,
+						  const char *entity, const char *name,
+						  bool *ret_found, vg_error *err);
 /* Deletes the labels expired at now; *ret_n (may be NULL) says how many. */
 VG_EXPORT VG_MUST_CHECK int vg_store_label_purge(vg_store *s, vg_usec now, size_t *ret_n,
 						 vg_error *err);

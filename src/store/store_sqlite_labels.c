@@ -45,17 +45,10 @@ static int set_many(vg_store *s, const vg_store_label *v, size_t n, vg_error *er
 	return vg__sq_write_end(s, own, rc, err);
 }
 
-static int each(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_error *err)
+/* The walk's statement, for each() and find(). */
+static int walk(vg_store *s, sqlite3_stmt *st, vg_store_label_fn *fn, void *ctx, vg_error *err)
 {
-	sqlite3_stmt *st = NULL;
-	int src = sqlite3_prepare_v2(vg__sq_db(s),
-				     "SELECT kind, entity, name, expires_at FROM labels "
-				     "WHERE expires_at = 0 OR expires_at > ?1 ORDER BY kind, entity, name",
-				     -1, &st, NULL);
-	if (src != SQLITE_OK)
-		return vg__sq_fail(s, src, err, "label walk");
-	sqlite3_bind_int64(st, 1, now);
-	int rc = 0;
+	int rc = 0, src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		vg_store_label l = {
 			.kind = (const char *)sqlite3_column_text(st, 0),
@@ -72,6 +65,19 @@ static int each(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_e
 		rc = vg__sq_fail(s, src, err, "label walk");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int each(vg_store *s, vg_usec now, vg_store_label_fn *fn, void *ctx, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(vg__sq_db(s),
+				     "SELECT kind, entity, name, expires_at FROM labels "
+				     "WHERE expires_at = 0 OR expires_at > ?1 ORDER BY kind, entity, name",
+				     -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return vg__sq_fail(s, src, err, "label walk");
+	sqlite3_bind_int64(st, 1, now);
+	return walk(s, st, fn, ctx, err);
 }
 
 static int purge(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err)
@@ -99,8 +105,69 @@ static int purge(vg_store *s, vg_usec now, size_t *ret_n, vg_error *err)
 	return rc;
 }
 
+/* The primary key (kind, entity, name) serves every form: one kind's range, then one
+ * entity's, and the (entity, name) cursor as a row value. */
+static int find(vg_store *s, const vg_store_label_query *q, vg_store_label_fn *fn, void *ctx,
+		vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src = sqlite3_prepare_v2(vg__sq_db(s),
+				     "SELECT kind, entity, name, expires_at FROM labels "
+				     "WHERE kind = ?1 AND (?2 IS NULL OR entity = ?2) "
+				     "AND (?3 IS NULL OR name = ?3) "
+				     "AND (expires_at = 0 OR expires_at > ?4) "
+				     "AND (?5 IS NULL OR (entity, name) > (?5, ?6)) "
+				     "ORDER BY entity, name LIMIT ?7",
+				     -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return vg__sq_fail(s, src, err, "label query");
+	sqlite3_bind_text(st, 1, q->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, q->entity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, q->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, q->now);
+	sqlite3_bind_text(st, 5, q->after_entity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, q->after_name ? q->after_name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)q->limit);
+	return walk(s, st, fn, ctx, err);
+}
+
+static int delete_one(vg_store *s, const char *kind, const char *entity, const char *name,
+		      vg_usec now, bool *ret_found, vg_error *err)
+{
+	bool own;
+	int rc = vg__sq_write_begin(s, &own, err);
+	if (rc)
+		return rc;
+	sqlite3 *db = vg__sq_db(s);
+	sqlite3_stmt *st = NULL;
+	/* An expired row is a dead label: removing it removes nothing live. */
+	int src = sqlite3_prepare_v2(db,
+				     "DELETE FROM labels WHERE kind = ?1 AND entity = ?2 AND name = ?3 "
+				     "RETURNING expires_at = 0 OR expires_at > ?4",
+				     -1, &st, NULL);
+	bool found = false;
+	if (src == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, entity, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now);
+		while ((src = sqlite3_step(st)) == SQLITE_ROW)
+			found = sqlite3_column_int(st, 0) != 0;
+		src = src == SQLITE_DONE ? SQLITE_OK : src;
+	}
+	if (src != SQLITE_OK)
+		rc = vg__sq_fail(s, src, err, "label delete");
+	sqlite3_finalize(st);
+	rc = vg__sq_write_end(s, own, rc, err);
+	if (rc == 0)
+		*ret_found = found;
+	return rc;
+}
+
 const vg__store_labels_ops vg__sqlite_labels_ops = {
 	.set_many = set_many,
 	.each = each,
 	.purge = purge,
+	.find = find,
+	.delete_one = delete_one,
 };

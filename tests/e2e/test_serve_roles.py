@@ -65,6 +65,9 @@ MATRIX = [
     ("GET", "/v1/rules", "/v1/rules", {}, 409, {A, N}),
     ("PUT", "/v1/rules/{name}", "/v1/rules/ghost", {"data": b""}, 409, {A}),
     ("DELETE", "/v1/rules/{name}", "/v1/rules/ghost", {}, 409, {A}),
+    ("GET", "/v1/labels", "/v1/labels?kind=user", {}, 200, {A, N}),
+    ("PUT", "/v1/labels/{kind}/{entity}/{name}", "/v1/labels/user/role-test/x", {}, 200, {A, N}),
+    ("DELETE", "/v1/labels/{kind}/{entity}/{name}", "/v1/labels/user/ghost/x", {}, 404, {A, N}),
     # Abuse reports and zones.
     ("POST", "/v1/reports", "/v1/reports", {"json": {}}, 422, {PUBLIC}),
     ("GET", "/v1/reports/{id}/status", "/v1/reports/999/status?token=x", {}, 404, {PUBLIC}),

@@ -716,7 +716,7 @@ Test(engine, a_held_bus_keeps_labels_until_it_is_released)
 {
 	vg_label_bus *bus = vg_label_bus_new(3);
 	vg_labels *l1 = vg_labels_new(16), *l2 = vg_labels_new(16);
-	vg__label_bus_post(bus, 0, "user", "alice", "spam", 0);
+	vg_label_bus_post(bus, 0, "user", "alice", "spam", 0);
 	vg_label_bus_hold(bus, true);
 	vg__label_bus_poll(bus, 1, l1);
 	cr_assert_not(vg_labels_has(l1, "user", "alice", "spam", 1));

@@ -251,3 +251,74 @@ Test(store, resolve_path)
 	unsetenv("VIGIL_DB");
 	cr_assert_str_eq(vg_store_resolve_path(NULL), VG_STORE_DEFAULT_PATH);
 }
+
+typedef struct label_list {
+	char got[16][64];
+	int n;
+} label_list;
+
+static int collect_label(const vg_store_label *l, void *ctx)
+{
+	label_list *ll = ctx;
+	cr_assert_lt(ll->n, 16);
+	snprintf(ll->got[ll->n++], 64, "%s/%s/%s", l->kind, l->entity, l->name);
+	return 0;
+}
+
+static label_list find_labels(vg_store *s, vg_store_label_query q)
+{
+	label_list ll = {.n = 0};
+	vg_error err;
+	cr_assert_eq(vg_store_label_find(s, &q, collect_label, &ll, &err), 0, "%s", err.msg);
+	return ll;
+}
+
+Test(store, labels_are_found_by_entity_or_name_paged_and_deleted)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	const vg_usec now = 1700000000000000;
+	const vg_store_label v[] = {
+		{"user", "a", "bad", 0},         {"user", "a", "vip", now + 1},
+		{"user", "b", "bad", now + 100}, {"user", "c", "bad", now - 1}, /* expired */
+		{"ip", "a", "bad", 0},
+	};
+	cr_assert_eq(vg_store_label_set_many(s, v, 5, &err), 0, "%s", err.msg);
+	label_list ll = find_labels(s, (vg_store_label_query){.kind = "user", .now = now, .limit = 10});
+	cr_assert_eq(ll.n, 3);
+	cr_assert_str_eq(ll.got[0], "user/a/bad");
+	cr_assert_str_eq(ll.got[1], "user/a/vip");
+	cr_assert_str_eq(ll.got[2], "user/b/bad");
+	ll = find_labels(s, (vg_store_label_query){.kind = "user", .entity = "a", .now = now, .limit = 10});
+	cr_assert_eq(ll.n, 2);
+	ll = find_labels(s, (vg_store_label_query){.kind = "user", .name = "bad", .now = now, .limit = 10});
+	cr_assert_eq(ll.n, 2, "c's has expired");
+	cr_assert_str_eq(ll.got[1], "user/b/bad");
+	/* Pages: after (a, bad) comes (a, vip), then (b, bad). */
+	ll = find_labels(s, (vg_store_label_query){.kind = "user", .after_entity = "a",
+						   .after_name = "bad", .now = now, .limit = 1});
+	cr_assert_eq(ll.n, 1);
+	cr_assert_str_eq(ll.got[0], "user/a/vip");
+	ll = find_labels(s, (vg_store_label_query){.kind = "user", .after_entity = "a",
+						   .after_name = "vip", .now = now, .limit = 5});
+	cr_assert_eq(ll.n, 1);
+	cr_assert_str_eq(ll.got[0], "user/b/bad");
+	vg_store_label_query bad = {.kind = "user", .now = now, .limit = 0};
+	cr_assert_eq(vg_store_label_find(s, &bad, collect_label, &ll, &err), VG_EINVAL);
+	bad = (vg_store_label_query){.kind = "", .now = now, .limit = 1};
+	cr_assert_eq(vg_store_label_find(s, &bad, collect_label, &ll, &err), VG_EINVAL);
+
+	bool found = false;
+	cr_assert_eq(vg_store_label_delete(s, "user", "a", "bad", &found, &err), 0, "%s", err.msg);
+	cr_assert(found);
+	cr_assert_eq(vg_store_label_delete(s, "user", "a", "bad", &found, &err), 0);
+	cr_assert_not(found, "gone already");
+	/* c's label expired (against the wall clock, long after now): not a live one. */
+	cr_assert_eq(vg_store_label_delete(s, "user", "c", "bad", &found, &err), 0);
+	cr_assert_not(found);
+	ll = find_labels(s, (vg_store_label_query){.kind = "user", .now = now, .limit = 10});
+	cr_assert_eq(ll.n, 2);
+	ll = find_labels(s, (vg_store_label_query){.kind = "ip", .now = now, .limit = 10});
+	cr_assert_eq(ll.n, 1, "another kind's label stays");
+	vg_store_close(s);
+}
