@@ -602,6 +602,10 @@ void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len)
 	     "vigil_rules_label_flushes_total{outcome=\"ok\"} %llu\nvigil_rules_label_flushes_total{outcome=\"error\"} %llu\n",
 	     (unsigned long long)st->label_flushes, (unsigned long long)st->label_flush_errors);
 	pthread_mutex_unlock(&st->flush_mu);
+	EMIT("# HELP vigil_rules_labels_undelivered_total Labels not handed to a lane because its inbox was full.\n"
+	     "# TYPE vigil_rules_labels_undelivered_total counter\n"
+	     "vigil_rules_labels_undelivered_total %llu\n",
+	     (unsigned long long)vg_label_bus_dropped(st->bus));
 #undef EMIT
 	free(errs);
 	free(stops);

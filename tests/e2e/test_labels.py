@@ -7,7 +7,7 @@ import time
 import urllib.parse
 
 from conftest import ROLES, assert_error
-from test_events import ndjson, post_events, serve_label_rules
+from test_events import metric, ndjson, post_events, serve_label_rules
 
 
 def mark(srv, *users):
@@ -102,6 +102,7 @@ def test_list_take_back_and_set_labels_by_hand(serve, tmp_path):
     # A label the lanes read from the store at start is taken back as well.
     assert srv.delete(path("user", "u0", "bad"), role="analyst").status_code == 200
     assert reviewed(srv, *users) == ["u1", "u2", "u4"]
+    assert metric(srv.get("/metrics").text, "vigil_rules_labels_undelivered_total") == 0
 
 
 def test_labels_without_rules_are_the_store_s(serve):
