@@ -7,10 +7,10 @@
  * Evaluation runs in lanes: each lane is one synchronous Lua state (vg_rules_runner) with
  * its own counters and labels, guarded by a mutex; an event's partition key picks its
  * lane, so one key's counters see all its events. A label one lane sets reaches the
- * others through a vg_label_bus, before their next event. A reload (SIGHUP, or an edit through
- * the API) compiles new states for every lane first, then swaps them in one lane at a
- * time under that lane's mutex, that is between two batches: an event runs on the old
- * state or the new one, never both, never neither. Counters start empty after a reload
+ * others through a vg_label_bus, before their next event. A reload (SIGHUP, or an edit
+ * through the API) compiles new states for every lane first, then swaps them in one lane
+ * at a time under that lane's mutex, that is between two batches: an event runs on the
+ * old state or the new one, never both, never neither. Counters start empty after a reload
  * (labels do not: each state writes its labels to the store when it is retired and the
  * new ones read them back). Labels set while serving are also written every
  * LABEL_FLUSH_MS by a flusher thread, which takes each lane's new labels under the lane's
