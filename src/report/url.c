@@ -117,9 +117,12 @@ static void remove_dot_segments(char *path)
 	out[o] = '\0';
 }
 
+/* Bytes of a host, decoded; DNS allows 253, and past this nothing is a real host. */
+#define HOST_MAX 511
+
 static int canonical_host(const char *s, const char *e, struct buf *b, vg_error *err)
 {
-	char raw[512];
+	char raw[HOST_MAX + 1];
 	size_t n = 0;
 	/* Percent-decode: an IDN host may arrive escaped. */
 	for (; s < e; s++) {
@@ -194,7 +197,7 @@ static bool already_canonical(const char *u, size_t len)
 		i = 8;
 	else
 		return false;
-	size_t label = 0;
+	size_t label = 0, host = i;
 	for (; i < len && u[i] != '/'; i++) {
 		char c = u[i];
 		if (c == '.') {
@@ -207,8 +210,8 @@ static bool already_canonical(const char *u, size_t len)
 			return false;
 		}
 	}
-	if (label == 0 || i == len)
-		return false; /* empty host or last label, or no path ("/" would be added) */
+	if (label == 0 || i == len || i - host > HOST_MAX)
+		return false; /* empty host or last label, no path ("/" would be added), too long */
 	bool query = false;
 	size_t seg = i; /* index of the '/' that opened the current segment */
 	for (; i <= len; i++) {

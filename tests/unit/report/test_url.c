@@ -91,6 +91,27 @@ Test(url, bad_urls_are_refused)
 	free(huge);
 }
 
+/* The shortcut for canonical URLs and the full parse agree on a host's length: up to
+ * 511 bytes it is kept, past that refused (found by fuzz-url: the shortcut took any). */
+Test(url, a_long_host_is_refused_by_both_paths)
+{
+	for (size_t host = 509; host <= 514; host++) {
+		char url[600], out[VG_URL_MAX + 1], full[VG_URL_MAX + 1];
+		size_t n = (size_t)snprintf(url, sizeof(url), "http://");
+		for (size_t i = 0; i < host; i++)
+			url[n++] = i % 50 == 49 ? '.' : 'a';
+		memcpy(url + n, "/x", 3);
+		n += 2;
+		vg_error e;
+		int fast = vg_url_canonicalize(url, n, out, sizeof(out), &e);
+		int slow = vg_url_canonicalize_full(url, n, full, sizeof(full), &e);
+		cr_assert_eq(fast, slow, "host of %zu bytes", host);
+		cr_assert_eq(fast, host <= 511 ? 0 : VG_EINVAL, "host of %zu bytes", host);
+		if (fast == 0)
+			cr_assert_str_eq(out, full);
+	}
+}
+
 /* Property: for random printable mutations of valid URLs, whatever is accepted is
  * canonicalised to a fixed point. */
 Test(url, canonical_output_is_a_fixed_point_under_mutation)
