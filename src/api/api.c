@@ -60,6 +60,7 @@ static const struct {
 	{vg__report_routes, &vg__report_route_count},
 	{vg__zone_routes, &vg__zone_route_count},
 	{vg__label_routes, &vg__label_route_count},
+	{vg__verdict_routes, &vg__verdict_route_count},
 };
 
 static void build_routes(vg_api *api)
@@ -130,6 +131,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	if (rc)
 		goto fail;
 	api->blocks = vg__blocklist_new();
+	api->verdicts = vg__verdict_log_new();
 	rc = vg__blocklist_load(api->blocks, api->main_store, err);
 	if (rc)
 		goto fail;
@@ -176,6 +178,7 @@ void vg_api_close(vg_api *api)
 	vg__block_sync_stop(api->block_sync);
 	vg_outbox_worker_stop(api->outbox);
 	vg__blocklist_free(api->blocks);
+	vg__verdict_log_free(api->verdicts);
 	vg_bank_index_free(api->index);
 	vg_store_close(api->main_store);
 	vg__api_tokens_done(api);

@@ -94,6 +94,39 @@ static void on_verdict(const vg_verdict *v, void *p)
 	c->nacts++;
 }
 
+/* The line whose text starts at text (its number, its kept doc), or NULL. */
+static const vg__event_line *line_of(const vg__event_line *lines, size_t n, const char *text)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* lines are in body order, so their texts ascend */
+		size_t mid = lo + (hi - lo) / 2;
+		if (lines[mid].text < text)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && lines[lo].text == text ? &lines[lo] : NULL;
+}
+
+/* Every verdict but allow goes to its rule's latest (api_verdicts.c), live or shadow. */
+static void note_verdicts(vg_api *api, vg_http_req *req, const evctx *c,
+			  const vg__event_line *lines, size_t nlines)
+{
+	if (!c->nacts)
+		return;
+	vg__verdict_note *v = vg_xcalloc(c->nacts, sizeof(*v));
+	for (size_t i = 0; i < c->nacts; i++) {
+		const act *a = &c->acts[i];
+		const vg__event_line *line = line_of(lines, nlines, a->text);
+		v[i] = (vg__verdict_note){.rule = c->t[a->tally].rule, .action = a->action,
+					  .shadow = !c->t[a->tally].acts, .reason = a->reason,
+					  .event = a->text, .event_len = a->len,
+					  .line = line ? line->line : 0};
+	}
+	vg__verdict_log_add(api->verdicts, vg_http_request_id(req), v, c->nacts);
+	free(v);
+}
+
 /* Input order: by the line's place in the body, then (one line's verdicts all come from
  * one lane, in rule order) by arrival. */
 static int act_cmp(const void *a, const void *b)
@@ -294,19 +327,9 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 		const char *rule = c->t[a->tally].rule;
 		if (!c->t[a->tally].acts)
 			continue;
-		/* The event's line (its number, its kept doc), from where its text sits in the
-		 * body. */
-		size_t lo = 0, hi = j->nlines;
-		while (lo < hi) { /* lines are in body order, so their texts ascend */
-			size_t mid = lo + (hi - lo) / 2;
-			if (j->lines[mid].text < a->text)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		const vg__event_line *line = &(vg__event_line){.text = a->text, .len = a->len};
-		if (lo < j->nlines && j->lines[lo].text == a->text)
-			line = &j->lines[lo];
+		const vg__event_line *line = line_of(j->lines, j->nlines, a->text);
+		if (!line)
+			line = &(vg__event_line){.text = a->text, .len = a->len};
 		uint64_t lineno = line->line;
 		char url[VG_URL_MAX + 1] = "";
 		event_url(line, &doc, url, sizeof(url));
@@ -595,6 +618,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (c.nacts > 1)
 		qsort(c.acts, c.nacts, sizeof(*c.acts), act_cmp);
 	vg__api_rules_merge(api, c.t, c.nt);
+	note_verdicts(api, req, &c, lines, n);
 	vg__api_rules_count_events(api, n, rejected);
 	uint64_t live[VG_ACTION_COUNT] = {0}, shadow[VG_ACTION_COUNT] = {0};
 	for (size_t i = 0; i < c.nt; i++)

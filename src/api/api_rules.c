@@ -516,6 +516,15 @@ void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n)
 
 static long rule_index(const vg_ruleset *rs, const char *name);
 
+bool vg__api_rules_known(vg_api *api, const char *name)
+{
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->stats_mu);
+	bool known = stat_find(st, name, false) != NULL;
+	pthread_mutex_unlock(&st->stats_mu);
+	return known;
+}
+
 void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected)
 {
 	struct vg__rules_state *st = api->rules;
@@ -663,7 +672,7 @@ static long rule_index(const vg_ruleset *rs, const char *name)
 	return -1;
 }
 
-static bool need_rules(vg_api *api, vg_http_req *req)
+bool vg__api_rules_need(vg_api *api, vg_http_req *req)
 {
 	if (api->rules)
 		return true;
@@ -674,7 +683,7 @@ static bool need_rules(vg_api *api, vg_http_req *req)
 static void rules_list(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	(void)who;
-	if (!need_rules(api, req))
+	if (!vg__api_rules_need(api, req))
 		return;
 	struct vg__rules_state *st = api->rules;
 	pthread_mutex_lock(&st->admin_mu);
@@ -844,7 +853,7 @@ static int put_source(vg_api *api, const char *name, const char *src, size_t len
 
 static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
-	if (!need_rules(api, req))
+	if (!vg__api_rules_need(api, req))
 		return;
 	struct vg__rules_state *st = api->rules;
 	const char *name = vg_http_param(req, "name");
@@ -924,7 +933,7 @@ static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 
 static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
-	if (!need_rules(api, req))
+	if (!vg__api_rules_need(api, req))
 		return;
 	struct vg__rules_state *st = api->rules;
 	const char *name = vg_http_param(req, "name");

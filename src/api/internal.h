@@ -86,6 +86,7 @@ struct vg_api {
 	size_t nroutes;
 
 	struct vg__rules_state *rules; /* NULL without --rules (api_rules.c) */
+	struct vg__verdict_log *verdicts; /* each rule's latest verdicts (api_verdicts.c) */
 
 	struct vg__rate *report_rate; /* POST /v1/reports per client address (api_reports.c) */
 };
@@ -197,6 +198,25 @@ void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n);
 /* Counts lines of POST /v1/events, and appends the rules' metrics (events, verdicts by
  * rule, action and mode, rule errors, budget stops, reloads, label flushes) to out. */
 void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected);
+/* True with rules loaded; else answers 409 and returns false. */
+bool vg__api_rules_need(vg_api *api, vg_http_req *req);
+/* Whether a rule of that name has been loaded since the server started. */
+bool vg__api_rules_known(vg_api *api, const char *name);
+/* Each rule's latest verdicts other than allow, with their events (api_verdicts.c). */
+typedef struct vg__verdict_log vg__verdict_log;
+typedef struct vg__verdict_note {
+	const char *rule;
+	vg_action action;
+	bool shadow; /* counted as shadow: declared so, or by an API override */
+	const char *reason;
+	const char *event; /* the line as it came */
+	size_t event_len;
+	uint64_t line;
+} vg__verdict_note;
+vg__verdict_log *vg__verdict_log_new(void);
+void vg__verdict_log_free(vg__verdict_log *l);
+void vg__verdict_log_add(vg__verdict_log *l, const char *request_id, const vg__verdict_note *v,
+			 size_t n);
 /* Writes every lane's labels not yet in the store (nothing without rules). */
 void vg__api_rules_labels_flush(vg_api *api);
 /* A change to one label through the API: fn makes it in the store, after every lane's
@@ -207,8 +227,10 @@ typedef int vg__label_edit_fn(void *ctx, vg_error *err);
 int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edit_fn *fn,
 			     void *ctx, vg_error *err);
 void vg__api_rules_metrics(vg_api *api, char *out, size_t cap, size_t *len);
-extern const vg__api_route vg__events_routes[], vg__rules_routes[], vg__label_routes[];
-extern const size_t vg__events_route_count, vg__rules_route_count, vg__label_route_count;
+extern const vg__api_route vg__events_routes[], vg__rules_routes[], vg__label_routes[],
+	vg__verdict_routes[];
+extern const size_t vg__events_route_count, vg__rules_route_count, vg__label_route_count,
+	vg__verdict_route_count;
 
 /* ---- abuse reports (api_reports.c, api_zones.c) -------------------------------------------- */
 extern const vg__api_route vg__report_routes[], vg__zone_routes[];

@@ -171,6 +171,51 @@ def test_shadow_rule_is_counted_but_does_not_act(srv):
     assert after["verdicts"]["block"] == before["verdicts"]["block"]
 
 
+def test_a_rule_s_latest_verdicts_show_their_events(srv):
+    def latest(rule, **params):
+        r = srv.get(f"/v1/rules/{rule}/verdicts", role="analyst", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    r = post_events(srv, ndjson({"type": "look", "n": 1}, {"type": "trial", "n": 2},
+                                {"type": "look", "n": 3}))
+    assert r.status_code == 200, r.text
+    rid = r.headers["X-Request-Id"]
+    looks = latest("look")
+    assert looks["name"] == "look" and looks["kept"] == 50
+    first, second = looks["items"][:2]  # newest first
+    assert second["event"] == {"type": "look", "n": 1} and first["event"]["n"] == 3
+    assert first["action"] == "review" and first["reason"] == "have a look"
+    assert not first["shadow"] and first["line"] == 3 and first["request_id"] == rid
+    assert first["at"].endswith("Z") and not first["event_truncated"]
+    trials = latest("trial", shadow="true")["items"]
+    assert trials[0]["shadow"] and trials[0]["event"] == {"type": "trial", "n": 2}
+    assert trials[0]["line"] == 2
+    assert latest("trial", shadow="false")["items"] == []
+    assert len(latest("look", limit=1)["items"]) == 1
+    # Allow verdicts are not kept; a rule without verdicts has an empty list; no rule, 404.
+    assert latest("seen")["items"] == []
+    assert_error(srv.get("/v1/rules/ghost/verdicts", role="analyst"), 404)
+    for params in ({"limit": "0"}, {"limit": "51"}, {"shadow": "maybe"}):
+        assert_error(srv.get("/v1/rules/look/verdicts", role="analyst", params=params), 422)
+    # Only the last 50 are kept.
+    post_events(srv, ndjson(*({"type": "look", "n": 100 + i} for i in range(60))))
+    items = latest("look")["items"]
+    assert len(items) == 50 and items[0]["event"]["n"] == 159 and items[-1]["event"]["n"] == 110
+
+
+def test_a_long_event_is_kept_cut(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "r.lua").write_text('rule("r", function(e) verdict("review", "x") end)\n')
+    srv = serve("--rules", str(d))
+    big = {"type": "t", "pad": "x" * 3000}
+    assert post_events(srv, ndjson(big)).status_code == 200
+    item = srv.get("/v1/rules/r/verdicts", role="analyst").json()["items"][0]
+    assert item["event_truncated"] and item["event"] is None
+    assert item["event_text"] == json.dumps(big)[:2048]
+
+
 def test_rule_errors_are_counted_per_rule(srv):
     before = rules(srv)["boom"]["errors"]
     out = post_events(srv, ndjson({"type": "boom"}, {"type": "boom"})).json()

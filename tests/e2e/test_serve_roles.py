@@ -66,6 +66,7 @@ MATRIX = [
     ("PUT", "/v1/rules/{name}", "/v1/rules/ghost", {"data": b""}, 409, {A}),
     ("DELETE", "/v1/rules/{name}", "/v1/rules/ghost", {}, 409, {A}),
     ("GET", "/v1/labels", "/v1/labels?kind=user", {}, 200, {A, N}),
+    ("GET", "/v1/rules/{name}/verdicts", "/v1/rules/ghost/verdicts", {}, 409, {A, N}),
     ("PUT", "/v1/labels/{kind}/{entity}/{name}", "/v1/labels/user/role-test/x", {}, 200, {A, N}),
     ("DELETE", "/v1/labels/{kind}/{entity}/{name}", "/v1/labels/user/ghost/x", {}, 404, {A, N}),
     # Abuse reports and zones.
