@@ -279,6 +279,24 @@ static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, cons
 	return MHD_YES;
 }
 
+/* The first query argument that does not decode (a bad escape or a NUL), so it is
+ * refused rather than read as absent: "?entity=a%00b" must not list every entity. */
+typedef struct bad_arg {
+	vg_http_req *req;
+	const char *key;
+} bad_arg;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	(void)kind;
+	bad_arg *b = cls;
+	if (!value || vg__http_decode(value, strlen(value), true, b->req->arena))
+		return MHD_YES;
+	b->key = key;
+	return MHD_NO;
+}
+
 /* Starts the request: route, limits. Returns true when it was answered already. */
 static bool begin(vg_http_req *req)
 {
@@ -307,6 +325,14 @@ static bool begin(vg_http_req *req)
 		} else {
 			vg_http_respond_error(req, VG_ENOENT, "no such route");
 		}
+		return true;
+	}
+	bad_arg bad = {req, NULL};
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_arg, &bad);
+	if (bad.key) {
+		vg_http_respond_error(req, VG_EMALFORMED,
+				      "query argument '%.40s' is not well-formed percent-encoding, or "
+				      "holds a NUL", bad.key);
 		return true;
 	}
 	size_t max = srv->routes[req->route].max_body_bytes;
