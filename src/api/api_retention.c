@@ -12,6 +12,9 @@
  * personal data before its time. With the variable set the server logs a warning at
  * start.
  *
+ * Each run also deletes the rule labels that have expired (docs/rules.md): they are dead
+ * rows, never loaded or listed again, which would otherwise pile up forever.
+ *
  * Invariants: each run's erasure and its audit entry ("report.erase_personal_data": how
  * many, which report ids, the cut-off; never the data) commit in one transaction; the job
  * uses its own store connection and never logs personal data.
@@ -38,9 +41,10 @@ static bool test_clock(void)
 	return v && strcmp(v, "1") == 0;
 }
 
-/* Erases what is older than the retention at `now` (the real or the test clock). */
+/* Erases what is older than the retention at `now` (the real or the test clock), and
+ * the labels expired at now. */
 static int run_once(vg_api *api, vg_store *s, vg_usec now, const char *actor, size_t *ret_n,
-		    vg_error *err)
+		    size_t *ret_labels, vg_error *err)
 {
 	vg_usec before = now - api->cfg.report_retention;
 	int64_t *ids = NULL;
@@ -65,6 +69,9 @@ static int run_once(vg_api *api, vg_store *s, vg_usec now, const char *actor, si
 		if (n)
 			vg_log(VG_LOG_INFO, "retention.erased", "reports=%zu", n);
 		*ret_n = n;
+		rc = vg_store_label_purge(s, now, ret_labels, err);
+		if (!rc && *ret_labels)
+			vg_log(VG_LOG_INFO, "retention.labels_purged", "labels=%zu", *ret_labels);
 	}
 	return rc;
 }
@@ -81,8 +88,8 @@ static void *loop(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
 		pthread_mutex_unlock(&r->lock);
-		size_t n;
-		if (run_once(r->api, s, vg_time_now(), "retention", &n, &err) != 0)
+		size_t n, labels;
+		if (run_once(r->api, s, vg_time_now(), "retention", &n, &labels, &err) != 0)
 			vg_log(VG_LOG_ERROR, "retention.failed", "msg=\"%s\"", err.msg);
 		pthread_mutex_lock(&r->lock);
 		struct timespec until;
@@ -152,13 +159,15 @@ void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who)
 			return;
 		}
 	}
-	size_t n = 0;
+	size_t n = 0, labels = 0;
 	vg_error err;
-	if (run_once(api, s, now, who->name, &n, &err) != 0) {
+	if (run_once(api, s, now, who->name, &n, &labels, &err) != 0) {
 		vg__respond_err(req, &err);
 		return;
 	}
 	vg__json_respond(req, 200,
-			 json_pack("{s:I,s:o,s:o}", "erased", (json_int_t)n, "now", vg__json_time(now),
-				   "before", vg__json_time(now - api->cfg.report_retention)));
+			 json_pack("{s:I,s:o,s:o,s:I}", "erased", (json_int_t)n, "now",
+				   vg__json_time(now), "before",
+				   vg__json_time(now - api->cfg.report_retention), "labels_purged",
+				   (json_int_t)labels));
 }

@@ -2,7 +2,7 @@
 """Retention of reporter personal data against a real `vigil serve`: the background job
 erases name, email and client address past report_retention and audits it; the report
 stays countable; the test clock (`now` on POST /v1/admin/retention/run) is honoured only
-with VIGIL_TEST_CLOCK=1 and refused otherwise."""
+with VIGIL_TEST_CLOCK=1 and refused otherwise. The same run deletes expired labels."""
 import datetime
 import sqlite3
 import time
@@ -72,3 +72,24 @@ def test_background_job_erases_on_its_own(serve):
     name, email, addr, erased_at = reporter_fields(s.db, rid)
     assert name is None and email is None and addr is None and erased_at
     assert "Short Lived" not in s.log_text()
+
+
+def label_rows(db):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return sorted(r[0] for r in con.execute("SELECT entity FROM labels"))
+    finally:
+        con.close()
+
+
+def test_expired_labels_are_purged(serve):
+    s = serve()
+    for entity, body in (("brief", {"ttl": 0.2}), ("day", {"ttl": "1d"}), ("forever", None)):
+        r = s.put(f"/v1/labels/user/{entity}/x", role="analyst", **({"json": body} if body else {}))
+        assert r.status_code == 200, r.text
+    time.sleep(0.3)
+    assert label_rows(s.db) == ["brief", "day", "forever"]  # expired, but still a row
+    r = s.post("/v1/admin/retention/run")
+    assert r.status_code == 200 and r.json()["labels_purged"] == 1, r.text
+    assert label_rows(s.db) == ["day", "forever"]
+    assert s.post("/v1/admin/retention/run").json()["labels_purged"] == 0
