@@ -731,6 +731,19 @@ Test(engine, a_held_bus_keeps_labels_until_it_is_released)
 	vg__label_bus_poll(bus, 0, l0);
 	cr_assert_eq(vg_labels_size(l0), 0);
 	cr_assert_eq(vg_label_bus_dropped(bus), 0);
+	/* A state that never polls holds 65,536; the rest are counted, not kept. */
+	char id[32];
+	for (int i = 0; i < 65536 + 5; i++) {
+		snprintf(id, sizeof(id), "u%d", i);
+		vg_label_bus_post(bus, 0, "user", id, "n", 0);
+	}
+	cr_assert_eq(vg_label_bus_dropped(bus), 2 * 5, "5 for each of states 1 and 2");
+	vg_labels *big = vg_labels_new(1 << 17);
+	vg__label_bus_poll(bus, 1, big);
+	cr_assert_eq(vg_labels_size(big), 65536);
+	cr_assert(vg_labels_has(big, "user", "u65535", "n", 1));
+	cr_assert_not(vg_labels_has(big, "user", "u65536", "n", 1));
+	vg_labels_free(big);
 	vg_labels_free(l0);
 	vg_labels_free(l1);
 	vg_labels_free(l2);
