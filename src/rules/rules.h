@@ -122,6 +122,16 @@ VG_EXPORT size_t vg_counters_size(const vg_counters *c);
  * it, so it spans between one and two windows. max_keys bounds the (key, window) pairs as
  * for counters; each costs up to 4 KiB past 16 values and 8 KiB past the exact range.
  * The value hash is keyed at random per table. Not thread-safe. */
+/* Sliding-window sums of amounts, as counters (the same ring of buckets): add returns the
+ * total over the window, at least the true one and at most one bucket more. amount is
+ * finite and >= 0 (the caller checks). Bounded as counters. */
+typedef struct vg_sums vg_sums;
+VG_EXPORT vg_sums *vg_sums_new(size_t max_keys);
+VG_EXPORT void vg_sums_free(vg_sums *m);
+VG_EXPORT double vg_sums_add(vg_sums *m, const char *key, size_t key_len, vg_usec window,
+			     vg_usec now, double amount);
+VG_EXPORT size_t vg_sums_size(const vg_sums *m);
+
 typedef struct vg_distinct vg_distinct;
 VG_EXPORT vg_distinct *vg_distinct_new(size_t max_keys);
 VG_EXPORT void vg_distinct_free(vg_distinct *d);
@@ -258,7 +268,7 @@ typedef struct vg_rules_opts {
 				     * when an object), else round robin */
 	size_t max_event_bytes;     /* 0: VG_RULES_EVENT_MAX */
 	uint64_t budget_ms;         /* CPU time per rule per event; 0: 50 */
-	size_t max_counter_keys;    /* per worker; 0: 1 << 20 */
+	size_t max_counter_keys;    /* per worker, and as many sum keys; 0: 1 << 20 */
 	size_t max_distinct_keys;   /* per worker; 0: 1 << 16 */
 	size_t max_labels;          /* per worker; 0: 1 << 20 */
 	const vg_rules_banks *banks; /* NULL: match() is always false */

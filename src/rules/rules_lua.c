@@ -2,7 +2,7 @@
  *
  * One sandboxed LuaJIT state with its rules: how a rules folder becomes functions, how a
  * decoded event becomes the table `e` they read, and the functions a rule may call
- * (count, distinct, label, has_label, match, verdict). The engine runs one of these per
+ * (count, sum, distinct, label, has_label, match, verdict). The engine runs one of these per
  * worker thread; `vigil rules test` runs one alone.
  *
  * Invariants (the sandbox, tested in tests/unit/rules/test_sandbox.c):
@@ -80,6 +80,7 @@ struct vg__rules_vm {
 	size_t n_verdicts;
 	bool stopped; /* the budget ran out: every instruction raises until the run ends */
 	vg_counters *counters;
+	vg_sums *sums;
 	vg_distinct *distinct;
 	vg_labels *labels;
 	vg__label_write *writes;
@@ -383,6 +384,28 @@ static int l_count(lua_State *L)
 	const char *key = arg_key(L, top - 1, "count's key", buf, &n);
 	vg_usec w = arg_window(L, top, "count's window");
 	lua_pushnumber(L, (lua_Number)vg_counters_add(vm->counters, key, n, w, vm->now, 1));
+	return 1;
+}
+
+/* sum(key, amount, window) or sum(part, part, ..., amount, window). */
+static int l_sum(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	char buf[KEY_MAX + 1];
+	size_t n;
+	int top = lua_gettop(L);
+	if (top < 3)
+		return luaL_error(L, "sum takes a key, an amount and a window: "
+				  "sum(key, amount, window)");
+	const char *key = arg_key(L, top - 2, "sum's key", buf, &n);
+	if (lua_type(L, top - 1) != LUA_TNUMBER)
+		return luaL_error(L, "sum's amount must be a number");
+	double amount = lua_tonumber(L, top - 1);
+	/* Not negative, so a total is never below the truth (a refund is not an undo). */
+	if (!(amount >= 0 && amount <= 1e300))
+		return luaL_error(L, "sum's amount must be a finite number of 0 or more");
+	vg_usec w = arg_window(L, top, "sum's window");
+	lua_pushnumber(L, vg_sums_add(vm->sums, key, n, w, vm->now, amount));
 	return 1;
 }
 
@@ -762,6 +785,7 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_pop(L, 2);
 	set_fn(L, "rule", l_rule);
 	set_fn(L, "count", l_count);
+	set_fn(L, "sum", l_sum);
 	set_fn(L, "distinct", l_distinct);
 	set_fn(L, "label", l_label);
 	set_fn(L, "has_label", l_has_label);
@@ -800,6 +824,7 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 		vm->o.budget_ms = DEFAULT_BUDGET_MS;
 	vm->urls = vg__url_memo_new();
 	vm->counters = vg_counters_new(opts->max_counter_keys ? opts->max_counter_keys : 1 << 20);
+	vm->sums = vg_sums_new(opts->max_counter_keys ? opts->max_counter_keys : 1 << 20);
 	vm->distinct = vg_distinct_new(opts->max_distinct_keys ? opts->max_distinct_keys : 1 << 16);
 	vm->labels = vg_labels_new(opts->max_labels ? opts->max_labels : 1 << 20);
 	vm->L = lua_newstate(vm_alloc, vm);
@@ -869,6 +894,7 @@ void vg__rules_vm_free(vg__rules_vm *vm)
 		free(c);
 	}
 	vg_counters_free(vm->counters);
+	vg_sums_free(vm->sums);
 	vg_distinct_free(vm->distinct);
 	vg_labels_free(vm->labels);
 	vg__label_write_free(vm->writes, vm->n_writes);

@@ -503,29 +503,37 @@ size_t vg_counters_size(const vg_counters *c)
 	return c->t.n;
 }
 
+/* The bucket now falls in, for a ring of window. */
+static inline int64_t ring_bucket(vg_usec window, vg_usec now)
+{
+	vg_usec width = window / VG_RULES_COUNTER_SLOTS;
+	return now / (width < 1 ? 1 : width);
+}
+
+/* Makes b the newest bucket when it is newer than *head (or the ring is fresh), and
+ * returns how many buckets after the old head the ring moved past, which the caller
+ * clears: at most all RING of them. */
+static inline int64_t ring_move(int64_t *head, int64_t b, bool fresh)
+{
+	if (fresh)
+		*head = b;
+	if (b <= *head)
+		return 0;
+	int64_t steps = b - *head;
+	*head = b;
+	return steps < RING ? steps : RING;
+}
+
 uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_usec window,
 			 vg_usec now, uint64_t add)
 {
 	bool fresh;
 	kentry *e = kt_get(&c->t, key, key_len, window, &fresh);
-	vg_usec width = window / VG_RULES_COUNTER_SLOTS;
-	if (width < 1)
-		width = 1;
-	int64_t b = now / width;
+	int64_t b = ring_bucket(window, now);
 	ring *r = payload(e);
-	if (fresh)
-		r->head = b;
-	if (b > r->head) {
-		/* Clear the buckets the ring moves past: at most all of them. */
-		int64_t steps = b - r->head;
-		if (steps >= RING) {
-			memset(r->c, 0, sizeof(r->c));
-		} else {
-			for (int64_t i = 1; i <= steps; i++)
-				r->c[(r->head + i) % RING] = 0;
-		}
-		r->head = b;
-	}
+	int64_t old = r->head, steps = ring_move(&r->head, b, fresh);
+	for (int64_t i = 1; i <= steps; i++)
+		r->c[(old + i) % RING] = 0;
 	if (r->head - b < RING) {
 		/* An event older than the newest (out of order) still counts while its bucket
 		 * is in the ring. */
@@ -536,6 +544,57 @@ uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_use
 	for (int i = 0; i < RING; i++)
 		sum += r->c[i];
 	return sum;
+}
+
+/* ---- sums ----------------------------------------------------------------------------------
+ * Counters of amounts (bytes, cents): the same ring with a double per bucket. Amounts are
+ * finite and not negative (rules_lua.c checks), so as for counters a total is never
+ * below the true one over the window. Doubles add whole numbers exactly up to 2^53. */
+typedef struct sum_ring {
+	int64_t head;
+	double c[RING];
+} sum_ring;
+
+struct vg_sums {
+	ktable t;
+};
+
+vg_sums *vg_sums_new(size_t max_keys)
+{
+	vg_sums *m = vg_xcalloc(1, sizeof(*m));
+	kt_init(&m->t, max_keys, sizeof(sum_ring), NULL);
+	return m;
+}
+
+void vg_sums_free(vg_sums *m)
+{
+	if (!m)
+		return;
+	kt_done(&m->t);
+	free(m);
+}
+
+size_t vg_sums_size(const vg_sums *m)
+{
+	return m->t.n;
+}
+
+double vg_sums_add(vg_sums *m, const char *key, size_t key_len, vg_usec window, vg_usec now,
+		   double amount)
+{
+	bool fresh;
+	kentry *e = kt_get(&m->t, key, key_len, window, &fresh);
+	int64_t b = ring_bucket(window, now);
+	sum_ring *r = payload(e);
+	int64_t old = r->head, steps = ring_move(&r->head, b, fresh);
+	for (int64_t i = 1; i <= steps; i++)
+		r->c[(old + i) % RING] = 0;
+	if (r->head - b < RING)
+		r->c[b % RING] += amount;
+	double total = 0;
+	for (int i = 0; i < RING; i++)
+		total += r->c[i];
+	return total;
 }
 
 /* ---- distinct counts --------------------------------------------------------------------- */

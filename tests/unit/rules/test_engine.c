@@ -636,6 +636,37 @@ Test(engine, labels_survive_a_restart)
 	rm_db(db);
 }
 
+Test(engine, sum_totals_amounts_and_refuses_bad_ones)
+{
+	vg_ruleset *rs = load(
+		"rule('spend', {on = 'payment'}, function(e)\n"
+		"  local total = sum('spend', e.card, e.huge and math.huge or e.amount, '24h')\n"
+		"  if total >= 1000 then verdict('review', string.format('%.2f in 24h', total)) end\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"payment\",\"card\":\"c1\",\"amount\":400.5,\"ts\":1700000000}", &s);
+	eval(r, "{\"type\":\"payment\",\"card\":\"c2\",\"amount\":900,\"ts\":1700000001}", &s);
+	eval(r, "{\"type\":\"payment\",\"card\":\"c1\",\"amount\":599.5,\"ts\":1700003600}", &s);
+	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.reasons[0], "1000.00 in 24h");
+	/* A day and a bucket later the first payment has left the window. */
+	eval(r, "{\"type\":\"payment\",\"card\":\"c1\",\"amount\":1,\"ts\":1700095000}", &s);
+	cr_assert_eq(s.n, 1);
+	/* Amounts that are not finite numbers of 0 or more are rule errors. */
+	static const char *const bad[] = {"-1", "\"12\"", "null", "1,\"huge\":true"};
+	vg_rules_stats st;
+	for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "{\"type\":\"payment\",\"card\":\"c3\",\"amount\":%s}", bad[i]);
+		eval(r, line, &s);
+	}
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 4);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
 Test(engine, a_runner_handed_labels_sees_them_and_writes_them)
 {
 	char db[256];

@@ -68,6 +68,32 @@ Test(state, window_count_is_never_below_the_truth)
 	vg_counters_free(c);
 }
 
+Test(state, window_sum_is_never_below_the_truth)
+{
+	/* Amounts 1, 2, 3, ... every 100 ms; the total over a 10 s window lies between the
+	 * true total and it plus one bucket's (625 ms: the 7 amounts before the window). */
+	vg_sums *m = vg_sums_new(10);
+	vg_usec t0 = 1700000000 * S, w = 10 * S;
+	for (int i = 0; i < 600; i++) {
+		double got = vg_sums_add(m, "k", 1, w, t0 + i * 100000, (double)(i + 1));
+		int first = i < 100 ? 0 : i - 99; /* the oldest event inside the window */
+		double truth = 0, slack = 0;
+		for (int j = first; j <= i; j++)
+			truth += j + 1;
+		for (int j = first - 7; j < first; j++)
+			slack += j >= 0 ? j + 1 : 0;
+		cr_assert_geq(got, truth, "i=%d got %.0f want >= %.0f", i, got, truth);
+		cr_assert_leq(got, truth + slack, "i=%d got %.0f", i, got);
+	}
+	/* Other keys and windows are their own; fractions add; old amounts leave. */
+	cr_assert_eq(vg_sums_add(m, "j", 1, w, t0, 2.5), 2.5);
+	cr_assert_eq(vg_sums_add(m, "j", 1, w, t0 + S, 0.25), 2.75);
+	cr_assert_eq(vg_sums_add(m, "j", 1, 60 * S, t0, 1), 1);
+	cr_assert_eq(vg_sums_add(m, "j", 1, w, t0 + 1000 * S, 4), 4);
+	cr_assert_eq(vg_sums_size(m), 3);
+	vg_sums_free(m);
+}
+
 Test(state, counter_keys_are_bounded)
 {
 	vg_counters *c = vg_counters_new(1000);
