@@ -19,8 +19,7 @@
 
 #include "internal.h"
 
-/* What label() accepts: kind, id and name of up to 1024 bytes with two separators. */
-#define LABEL_MAX (VG_STORE_LABEL_MAX - 2)
+#define LABEL_MAX VG__LABEL_MAX
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 1000
 
@@ -42,7 +41,7 @@ static void hex_append(char *out, const char *s)
 	*out = '\0';
 }
 
-static char *token_make(const char *entity, const char *name)
+char *vg__label_token_make(const char *entity, const char *name)
 {
 	size_t e = strlen(entity), n = strlen(name);
 	char *t = vg_xmalloc(2 * (e + n) + 2);
@@ -73,8 +72,7 @@ static bool hex_decode(const char *s, size_t len, char *out)
 	return true;
 }
 
-/* Splits a token into its entity and name (in buf, of 2 * LABEL_MAX + 2 bytes). */
-static bool token_read(const char *t, char *buf, const char **entity, const char **name)
+bool vg__label_token_read(const char *t, char *buf, const char **entity, const char **name)
 {
 	const char *dash = strchr(t, '-');
 	size_t len = strlen(t);
@@ -97,7 +95,7 @@ static int add_item(const vg_store_label *l, void *ctx)
 	page *p = ctx;
 	json_array_append_new(p->items, label_json(l));
 	free(p->next);
-	p->next = token_make(l->entity, l->name);
+	p->next = vg__label_token_make(l->entity, l->name);
 	return 0;
 }
 
@@ -138,8 +136,8 @@ static void list(vg_api *api, vg_http_req *req, const vg__actor *who)
 	const char *after = vg_http_query(req, "after");
 	char *buf = NULL;
 	if (after) {
-		buf = vg_xmalloc(2 * LABEL_MAX + 2);
-		if (!token_read(after, buf, &q.after_entity, &q.after_name)) {
+		buf = vg_xmalloc(VG__LABEL_TOKEN_BUF);
+		if (!vg__label_token_read(after, buf, &q.after_entity, &q.after_name)) {
 			free(buf);
 			vg_http_respond_error(req, VG_EINVAL, "after must be the next_after of a page");
 			return;

@@ -217,6 +217,14 @@ vg__verdict_log *vg__verdict_log_new(void);
 void vg__verdict_log_free(vg__verdict_log *l);
 void vg__verdict_log_add(vg__verdict_log *l, const char *request_id, const vg__verdict_note *v,
 			 size_t n);
+/* GET /v1/labels' page token (api_labels.c): the hex (lower case) of an entity, '-', the
+ * hex of a name. make returns a malloc'd token; read splits one into buf (of
+ * VG__LABEL_TOKEN_BUF bytes), false unless the entity is not empty, both halves are hex
+ * of whole bytes with no NUL, and the two fit what label() takes together. */
+#define VG__LABEL_MAX (VG_STORE_LABEL_MAX - 2) /* kind, id and name; two separators */
+#define VG__LABEL_TOKEN_BUF (2 * VG__LABEL_MAX + 2)
+char *vg__label_token_make(const char *entity, const char *name);
+bool vg__label_token_read(const char *t, char *buf, const char **entity, const char **name);
 /* Writes every lane's labels not yet in the store (nothing without rules). */
 void vg__api_rules_labels_flush(vg_api *api);
 /* A change to one label through the API: fn makes it in the store, after every lane's
