@@ -19,7 +19,6 @@
 
 #include "internal.h"
 
-#define LABEL_MAX VG__LABEL_MAX
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 1000
 
@@ -76,7 +75,7 @@ bool vg__label_token_read(const char *t, char *buf, const char **entity, const c
 {
 	const char *dash = strchr(t, '-');
 	size_t len = strlen(t);
-	if (!dash || len > 2 * LABEL_MAX + 1)
+	if (!dash || len > 2 * VG__LABEL_MAX + 1)
 		return false;
 	size_t e = (size_t)(dash - t);
 	*entity = buf;
@@ -177,10 +176,10 @@ static bool path_label(vg_http_req *req, vg_store_label *l)
 		vg_http_respond_error(req, VG_EINVAL, "a label needs a kind, an entity and a name");
 		return false;
 	}
-	if (strlen(l->kind) + strlen(l->entity) + strlen(l->name) > LABEL_MAX) {
+	if (strlen(l->kind) + strlen(l->entity) + strlen(l->name) > VG__LABEL_MAX) {
 		vg_http_respond_error(req, VG_EINVAL,
 				      "a label's kind, entity and name are over %d bytes together",
-				      LABEL_MAX);
+				      VG__LABEL_MAX);
 		return false;
 	}
 	return true;
