@@ -113,6 +113,9 @@ VG_EXPORT void vg_counters_free(vg_counters *c);
 VG_EXPORT uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len,
 				   vg_usec window, vg_usec now, uint64_t add);
 VG_EXPORT size_t vg_counters_size(const vg_counters *c);
+/* What add of nothing would return, without adding a key or counting anything. */
+VG_EXPORT uint64_t vg_counters_get(const vg_counters *c, const char *key, size_t key_len,
+				   vg_usec window, vg_usec now);
 
 /* ---- distinct counts (HyperLogLog) ----------------------------------------------------------
  * distinct(key, value, window): an estimate of how many distinct values were seen for key.
@@ -131,6 +134,8 @@ VG_EXPORT void vg_sums_free(vg_sums *m);
 VG_EXPORT double vg_sums_add(vg_sums *m, const char *key, size_t key_len, vg_usec window,
 			     vg_usec now, double amount);
 VG_EXPORT size_t vg_sums_size(const vg_sums *m);
+VG_EXPORT double vg_sums_get(const vg_sums *m, const char *key, size_t key_len, vg_usec window,
+			     vg_usec now);
 
 typedef struct vg_distinct vg_distinct;
 VG_EXPORT vg_distinct *vg_distinct_new(size_t max_keys);

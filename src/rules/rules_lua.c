@@ -2,8 +2,8 @@
  *
  * One sandboxed LuaJIT state with its rules: how a rules folder becomes functions, how a
  * decoded event becomes the table `e` they read, and the functions a rule may call
- * (count, sum, distinct, label, has_label, match, verdict). The engine runs one of these per
- * worker thread; `vigil rules test` runs one alone.
+ * (count, counted, sum, summed, distinct, label, has_label, match, verdict). The engine
+ * runs one of these per worker thread; `vigil rules test` runs one alone.
  *
  * Invariants (the sandbox, tested in tests/unit/rules/test_sandbox.c):
  * - Only base (without dofile, loadfile, loadstring, getfenv, setfenv, collectgarbage,
@@ -372,18 +372,56 @@ static const char *arg_key(lua_State *L, int last, const char *what, char *buf, 
 	return key;
 }
 
-/* count(key, window) or count(part, part, ..., window). */
+/* The key (in parts or whole) and the window of count(), counted() and summed(), which all
+ * take fn(key, window) or fn(part, part, ..., window). The names are literals, as errors
+ * are rare and count() is the hottest call rules make. */
+static const char *key_and_window(lua_State *L, const char *fn, const char *key_what,
+				  const char *window_what, char buf[KEY_MAX + 1], size_t *ret_len,
+				  vg_usec *ret_window)
+{
+	int top = lua_gettop(L);
+	if (top < 2)
+		luaL_error(L, "%s takes a key and a window: %s(key, window)", fn, fn);
+	const char *key = arg_key(L, top - 1, key_what, buf, ret_len);
+	*ret_window = arg_window(L, top, window_what);
+	return key;
+}
+
 static int l_count(lua_State *L)
 {
 	vg__rules_vm *vm = self(L);
 	char buf[KEY_MAX + 1];
 	size_t n;
-	int top = lua_gettop(L);
-	if (top < 2)
-		return luaL_error(L, "count takes a key and a window: count(key, window)");
-	const char *key = arg_key(L, top - 1, "count's key", buf, &n);
-	vg_usec w = arg_window(L, top, "count's window");
+	vg_usec w;
+	const char *key =
+		key_and_window(L, "count", "count's key", "count's window", buf, &n, &w);
 	lua_pushnumber(L, (lua_Number)vg_counters_add(vm->counters, key, n, w, vm->now, 1));
+	return 1;
+}
+
+/* counted() and summed(): count's and sum's answers without counting or adding anything,
+ * and without making a key. */
+static int l_counted(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	char buf[KEY_MAX + 1];
+	size_t n;
+	vg_usec w;
+	const char *key =
+		key_and_window(L, "counted", "counted's key", "counted's window", buf, &n, &w);
+	lua_pushnumber(L, (lua_Number)vg_counters_get(vm->counters, key, n, w, vm->now));
+	return 1;
+}
+
+static int l_summed(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	char buf[KEY_MAX + 1];
+	size_t n;
+	vg_usec w;
+	const char *key =
+		key_and_window(L, "summed", "summed's key", "summed's window", buf, &n, &w);
+	lua_pushnumber(L, vg_sums_get(vm->sums, key, n, w, vm->now));
 	return 1;
 }
 
@@ -786,6 +824,8 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	set_fn(L, "rule", l_rule);
 	set_fn(L, "count", l_count);
 	set_fn(L, "sum", l_sum);
+	set_fn(L, "counted", l_counted);
+	set_fn(L, "summed", l_summed);
 	set_fn(L, "distinct", l_distinct);
 	set_fn(L, "label", l_label);
 	set_fn(L, "has_label", l_has_label);

@@ -524,6 +524,24 @@ static inline int64_t ring_move(int64_t *head, int64_t b, bool fresh)
 	return steps < RING ? steps : RING;
 }
 
+/* Which of a ring's buckets count at bucket b without moving it (a read): the k-th behind
+ * its head, unless a move to b would clear it. */
+static inline bool ring_counts(int64_t head, int k, int64_t b)
+{
+	return b - (head - k) < RING;
+}
+
+static inline size_t ring_at(int64_t n)
+{
+	return (size_t)((n % RING + RING) % RING);
+}
+
+/* The entry of (key, window) or NULL, for reads that must not make a key. */
+static const kentry *kt_peek(const ktable *t, const char *key, size_t len, vg_usec window)
+{
+	return t->n ? kt_find(t, key, len, window, kt_hash(t, key, len, window)) : NULL;
+}
+
 uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_usec window,
 			 vg_usec now, uint64_t add)
 {
@@ -543,6 +561,21 @@ uint64_t vg_counters_add(vg_counters *c, const char *key, size_t key_len, vg_use
 	uint64_t sum = 0;
 	for (int i = 0; i < RING; i++)
 		sum += r->c[i];
+	return sum;
+}
+
+uint64_t vg_counters_get(const vg_counters *c, const char *key, size_t key_len, vg_usec window,
+			 vg_usec now)
+{
+	const kentry *e = kt_peek(&c->t, key, key_len, window);
+	if (!e)
+		return 0;
+	const ring *r = payload((kentry *)e);
+	int64_t b = ring_bucket(window, now);
+	uint64_t sum = 0;
+	for (int k = 0; k < RING; k++)
+		if (ring_counts(r->head, k, b))
+			sum += r->c[ring_at(r->head - k)];
 	return sum;
 }
 
@@ -594,6 +627,21 @@ double vg_sums_add(vg_sums *m, const char *key, size_t key_len, vg_usec window, 
 	double total = 0;
 	for (int i = 0; i < RING; i++)
 		total += r->c[i];
+	return total;
+}
+
+double vg_sums_get(const vg_sums *m, const char *key, size_t key_len, vg_usec window,
+		   vg_usec now)
+{
+	const kentry *e = kt_peek(&m->t, key, key_len, window);
+	if (!e)
+		return 0;
+	const sum_ring *r = payload((kentry *)e);
+	int64_t b = ring_bucket(window, now);
+	double total = 0;
+	for (int k = 0; k < RING; k++)
+		if (ring_counts(r->head, k, b))
+			total += r->c[ring_at(r->head - k)];
 	return total;
 }
 

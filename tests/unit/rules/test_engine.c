@@ -667,6 +667,32 @@ Test(engine, sum_totals_amounts_and_refuses_bad_ones)
 	vg_ruleset_free(rs);
 }
 
+Test(engine, counted_and_summed_read_without_counting)
+{
+	vg_ruleset *rs = load(
+		"rule('takeover', {on = {'fail', 'ok'}}, function(e)\n"
+		"  if e.type == 'fail' then count('fail', e.user, '1h'); sum('tried', e.user, 2, '1h')\n"
+		"  elseif counted('fail', e.user, '1h') >= 3 then\n"
+		"    verdict('challenge', counted('fail', e.user, '1h') .. ' ' .. summed('tried', e.user, '1h'))\n"
+		"  end\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	for (int i = 0; i < 3; i++)
+		eval(r, "{\"type\":\"fail\",\"user\":\"a\",\"ts\":1700000000}", &s);
+	/* Reading twice counts nothing: the verdict says 3, not 4 or 5. */
+	eval(r, "{\"type\":\"ok\",\"user\":\"a\",\"ts\":1700000001}", &s);
+	eval(r, "{\"type\":\"ok\",\"user\":\"a\",\"ts\":1700000002}", &s);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.reasons[0], "3 6");
+	cr_assert_str_eq(s.reasons[1], "3 6");
+	/* A user never counted reads 0. */
+	eval(r, "{\"type\":\"ok\",\"user\":\"b\",\"ts\":1700000003}", &s);
+	cr_assert_eq(s.n, 2);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
 Test(engine, a_runner_handed_labels_sees_them_and_writes_them)
 {
 	char db[256];

@@ -94,6 +94,54 @@ Test(state, window_sum_is_never_below_the_truth)
 	vg_sums_free(m);
 }
 
+/* A read is what an add of nothing would answer, and makes no key: checked against a
+ * twin table that adds zero instead, with time moving forward by random steps (an add of
+ * zero moves the twin's ring, so an add older than a read would part them). */
+Test(state, reads_are_adds_of_nothing)
+{
+	vg_counters *c = vg_counters_new(100), *twin = vg_counters_new(100);
+	vg_sums *m = vg_sums_new(100), *mtwin = vg_sums_new(100);
+	vg_usec now = 1700000000 * S, w = 10 * S;
+	uint64_t x = 88172645463325252ull; /* xorshift: the same walk every run */
+	bool added[3] = {false, false, false};
+	for (int i = 0; i < 5000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		char k[2] = {(char)('a' + x % 3), 0};
+		now += (vg_usec)(x >> 8 & 0xfff) * 1000 * (x >> 20 & 3); /* 0 to 12 s */
+		if (x >> 40 & 1) {
+			vg_counters_add(c, k, 1, w, now, 1);
+			vg_counters_add(twin, k, 1, w, now, 1);
+			vg_sums_add(m, k, 1, w, now, (double)(x % 7));
+			vg_sums_add(mtwin, k, 1, w, now, (double)(x % 7));
+			added[x % 3] = true;
+			continue;
+		}
+		size_t keys = vg_counters_size(c);
+		uint64_t got = vg_counters_get(c, k, 1, w, now);
+		double total = vg_sums_get(m, k, 1, w, now);
+		cr_assert_eq(vg_counters_size(c), keys, "a read made a key");
+		if (!added[x % 3]) {
+			cr_assert(got == 0 && total == 0);
+			continue;
+		}
+		cr_assert_eq(got, vg_counters_add(twin, k, 1, w, now, 0), "i=%d", i);
+		cr_assert_eq(total, vg_sums_add(mtwin, k, 1, w, now, 0), "i=%d", i);
+	}
+	cr_assert_eq(vg_counters_get(c, "never", 5, w, now), 0);
+	cr_assert_eq(vg_sums_get(m, "never", 5, w, now), 0);
+	/* A read at a time before the newest bucket sees the whole ring, as an add would. */
+	vg_counters *o = vg_counters_new(10);
+	vg_counters_add(o, "k", 1, w, now, 1);
+	vg_counters_add(o, "k", 1, w, now + 5 * S, 1);
+	cr_assert_eq(vg_counters_get(o, "k", 1, w, now), 2);
+	cr_assert_eq(vg_counters_get(o, "k", 1, w, now + 5 * S + w + w / 16 + 1), 0);
+	vg_counters_free(o);
+	vg_counters_free(c);
+	vg_counters_free(twin);
+	vg_sums_free(m);
+	vg_sums_free(mtwin);
+}
+
 Test(state, counter_keys_are_bounded)
 {
 	vg_counters *c = vg_counters_new(1000);
