@@ -5,9 +5,9 @@
  * entities; an analyst needs to see why a user keeps being challenged and to take back a
  * label a rule got wrong, or to set one by hand ("this address is a known proxy").
  *
- * A change is made in the store, audited in the same transaction, and handed to every
- * lane before the answer (vg__api_rules_label_edit), so the next event already sees it;
- * lanes' own pending labels are written first, so none of them undoes the change. A
+ * A change is made in the store, audited in the same transaction, and given to every
+ * lane before the answer, with no event running meanwhile (vg__api_rules_label_edit),
+ * so the next event already sees it and no label a rule set before can undo it. A
  * listing first writes the lanes' pending labels, so it shows what rules set a moment
  * ago.
  *

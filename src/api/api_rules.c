@@ -331,6 +331,10 @@ void vg__api_rules_labels_flush(vg_api *api)
 		flush_labels(api);
 }
 
+/* With every lane held no rule runs, so the change is one step in every lane's order:
+ * no lane's pending write of the label, nor one waiting in an inbox, can land after it.
+ * Only eval ever holds a lane, one at a time, so taking them all in order cannot
+ * deadlock; events wait for one store transaction, which an operator's edit is worth. */
 int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edit_fn *fn,
 			     void *ctx, vg_error *err)
 {
@@ -338,10 +342,17 @@ int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edi
 	if (!st)
 		return fn(ctx, err);
 	pthread_mutex_lock(&st->labels_mu);
-	flush_labels_locked(api);
+	for (int i = 0; i < st->nlanes; i++)
+		pthread_mutex_lock(&st->lanes[i].mu);
 	int rc = fn(ctx, err);
-	if (rc == 0)
-		vg_label_bus_post(st->bus, -1, l->kind, l->entity, l->name, l->expires_at);
+	if (rc == 0) {
+		for (int i = 0; i < st->nlanes; i++)
+			vg_rules_runner_put_label(st->lanes[i].r, l->kind, l->entity, l->name,
+						  l->expires_at);
+		vg_label_bus_forget(st->bus, l->kind, l->entity, l->name);
+	}
+	for (int i = st->nlanes - 1; i >= 0; i--)
+		pthread_mutex_unlock(&st->lanes[i].mu);
 	pthread_mutex_unlock(&st->labels_mu);
 	return rc;
 }

@@ -227,10 +227,10 @@ char *vg__label_token_make(const char *entity, const char *name);
 bool vg__label_token_read(const char *t, char *buf, const char **entity, const char **name);
 /* Writes every lane's labels not yet in the store (nothing without rules). */
 void vg__api_rules_labels_flush(vg_api *api);
-/* A change to one label through the API: fn makes it in the store, after every lane's
- * pending labels are written (so fn's is the newest word on it, and no pending write
- * undoes it), and when fn returns 0 every lane is handed l (an expiry of
- * VG_LABEL_REMOVED for a removal). Serialised with flushes and reloads. */
+/* A change to one label through the API: fn makes it in the store while no lane runs,
+ * and when fn returns 0 every lane takes l (an expiry of VG_LABEL_REMOVED for a
+ * removal) and drops its pending writes of the label, and the inboxes drop theirs, so
+ * nothing set before the change undoes it. Serialised with flushes and reloads. */
 typedef int vg__label_edit_fn(void *ctx, vg_error *err);
 int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edit_fn *fn,
 			     void *ctx, vg_error *err);

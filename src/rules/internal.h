@@ -228,8 +228,16 @@ const char *vg__rules_vm_rule_errors(const vg__rules_vm *vm, size_t i, uint64_t 
 /* Takes the label writes recorded since the last call (caller frees each and the array). */
 vg__label_write *vg__rules_vm_take_labels(vg__rules_vm *vm, size_t *ret_n);
 void vg__label_write_free(vg__label_write *w, size_t n);
+/* Hands a label to every state but from (rules_bus.c). */
+void vg__label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
+			const char *name, vg_usec expires_at);
 /* Sets the labels in self's inbox in labels and empties it, unless the bus is held. */
 void vg__label_bus_poll(vg_label_bus *b, int self, vg_labels *labels);
+/* Sets a label in the state's own labels as a change made elsewhere (the API, already in
+ * the store): not kept as a write, and any write of the same label the state kept is
+ * dropped, so it cannot undo the change when it is flushed. */
+void vg__rules_vm_put_label(vg__rules_vm *vm, const char *kind, const char *id, const char *name,
+			    vg_usec expires_at);
 /* Sets w[0 .. n-1] in the state's own labels and keeps them as its own writes, as if its
  * rules had set them; takes w. */
 void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n);

@@ -175,10 +175,10 @@ VG_EXPORT void vg_label_bus_free(vg_label_bus *b);
  * flushing labels before a reload to the swap, so a label that reaches neither the store
  * the new states read nor their own hand-over waits for them in their inboxes. */
 VG_EXPORT void vg_label_bus_hold(vg_label_bus *b, bool hold);
-/* Hands a label to every state but from (-1: to all of them); an expiry of
- * VG_LABEL_REMOVED removes it. */
-VG_EXPORT void vg_label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
-				 const char *name, vg_usec expires_at);
+/* Drops every label (kind, id, name) waiting in any inbox: a change made to it elsewhere
+ * is newer. */
+VG_EXPORT void vg_label_bus_forget(vg_label_bus *b, const char *kind, const char *id,
+				   const char *name);
 /* Labels not delivered because an inbox was full. */
 VG_EXPORT uint64_t vg_label_bus_dropped(const vg_label_bus *b);
 
@@ -354,6 +354,11 @@ VG_EXPORT void vg_rules_runner_stats(const vg_rules_runner *r, vg_rules_stats *r
  * the runner has no store_path. Cost: O(1) under the lock. */
 typedef struct vg_rules_label_batch vg_rules_label_batch;
 VG_EXPORT vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r);
+/* A change to one label made elsewhere and already stored (an expiry of VG_LABEL_REMOVED
+ * removes it): r's rules see it from their next event, and no label write r kept from
+ * before can undo it. */
+VG_EXPORT void vg_rules_runner_put_label(vg_rules_runner *r, const char *kind, const char *id,
+					 const char *name, vg_usec expires_at);
 /* Hands r the labels in b (taken from the runner r replaces), so r's rules see them and
  * r writes them with its own: labels a retired state set since the last write would
  * otherwise reach the store only after the new state had read it. Takes b. */

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -73,7 +74,7 @@ uint64_t vg_label_bus_dropped(const vg_label_bus *b)
 	return atomic_load_explicit(&b->dropped, memory_order_relaxed);
 }
 
-void vg_label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
+void vg__label_bus_post(vg_label_bus *b, int from, const char *kind, const char *id,
 			const char *name, vg_usec expires_at)
 {
 	for (int i = 0; i < b->n; i++) {
@@ -99,6 +100,28 @@ void vg_label_bus_post(vg_label_bus *b, int from, const char *kind, const char *
 		in->w[in->n++] = (vg__label_write){vg_xstrdup(kind), vg_xstrdup(id),
 						   vg_xstrdup(name), expires_at};
 		atomic_store_explicit(&in->pending, true, memory_order_release);
+		pthread_mutex_unlock(&in->mu);
+	}
+}
+
+void vg_label_bus_forget(vg_label_bus *b, const char *kind, const char *id, const char *name)
+{
+	for (int i = 0; i < b->n; i++) {
+		inbox *in = &b->in[i];
+		pthread_mutex_lock(&in->mu);
+		size_t k = 0;
+		for (size_t j = 0; j < in->n; j++) {
+			vg__label_write *w = &in->w[j];
+			if (strcmp(w->kind, kind) == 0 && strcmp(w->id, id) == 0 &&
+			    strcmp(w->name, name) == 0) {
+				free(w->kind);
+				free(w->id);
+				free(w->name);
+			} else {
+				in->w[k++] = *w;
+			}
+		}
+		in->n = k;
 		pthread_mutex_unlock(&in->mu);
 	}
 }

@@ -758,6 +758,12 @@ vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r)
 	return b;
 }
 
+void vg_rules_runner_put_label(vg_rules_runner *r, const char *kind, const char *id,
+			       const char *name, vg_usec expires_at)
+{
+	vg__rules_vm_put_label(r->vm, kind, id, name, expires_at);
+}
+
 void vg_rules_runner_give_labels(vg_rules_runner *r, vg_rules_label_batch *b)
 {
 	if (!b)

@@ -505,7 +505,7 @@ static int l_label(lua_State *L)
 	if (vm->o.record_label_writes)
 		record_write(vm, (vg__label_write){dup(kind), dup(id), dup(name), exp});
 	if (vm->o.bus)
-		vg_label_bus_post(vm->o.bus, vm->o.bus_index, kind, id, name, exp);
+		vg__label_bus_post(vm->o.bus, vm->o.bus_index, kind, id, name, exp);
 	return 0;
 }
 
@@ -1155,6 +1155,29 @@ void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n)
 		}
 	}
 	free(w);
+}
+
+static bool same_label(const vg__label_write *w, const char *kind, const char *id,
+		       const char *name)
+{
+	return strcmp(w->kind, kind) == 0 && strcmp(w->id, id) == 0 && strcmp(w->name, name) == 0;
+}
+
+void vg__rules_vm_put_label(vg__rules_vm *vm, const char *kind, const char *id, const char *name,
+			    vg_usec expires_at)
+{
+	vg_labels_set(vm->labels, kind, id, name, expires_at);
+	size_t k = 0;
+	for (size_t i = 0; i < vm->n_writes; i++) {
+		if (same_label(&vm->writes[i], kind, id, name)) {
+			free(vm->writes[i].kind);
+			free(vm->writes[i].id);
+			free(vm->writes[i].name);
+		} else {
+			vm->writes[k++] = vm->writes[i];
+		}
+	}
+	vm->n_writes = k;
 }
 
 /* ---- rulesets ------------------------------------------------------------------------------ */

@@ -731,6 +731,37 @@ Test(engine, a_runner_handed_labels_sees_them_and_writes_them)
 	rm_db(db);
 }
 
+Test(engine, a_label_put_from_outside_beats_the_runners_pending_write)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_ruleset *rs = load(SPAM_LABEL_RULE);
+	vg_rules_opts o = {.store_path = db};
+	vg_rules_runner *r;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0, "%s", err.msg);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"flag\",\"u\":\"alice\"}", &s);
+	eval(r, "{\"type\":\"flag\",\"u\":\"bob\"}", &s);
+	/* Taken back elsewhere before the flush: alice's pending write goes, bob's stays. */
+	vg_rules_runner_put_label(r, "user", "alice", "spam", VG_LABEL_REMOVED);
+	vg_rules_label_batch *b = vg_rules_runner_take_labels(r);
+	cr_assert_eq(vg_rules_label_batch_count(b), 1);
+	vg_rules_label_batch_free(b);
+	eval(r, "{\"type\":\"post\",\"u\":\"alice\"}", &s);
+	eval(r, "{\"type\":\"post\",\"u\":\"bob\"}", &s);
+	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.reasons[0], "bob");
+	/* Set elsewhere: seen, and not written again by the runner. */
+	vg_rules_runner_put_label(r, "user", "carol", "spam", 0);
+	eval(r, "{\"type\":\"post\",\"u\":\"carol\"}", &s);
+	cr_assert_eq(s.n, 2);
+	cr_assert_null(vg_rules_runner_take_labels(r));
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+	rm_db(db);
+}
+
 /* Two addresses whose events go to different workers of two. */
 static void two_workers_ips(char a[32], char b[32])
 {
@@ -773,7 +804,7 @@ Test(engine, a_held_bus_keeps_labels_until_it_is_released)
 {
 	vg_label_bus *bus = vg_label_bus_new(3);
 	vg_labels *l1 = vg_labels_new(16), *l2 = vg_labels_new(16);
-	vg_label_bus_post(bus, 0, "user", "alice", "spam", 0);
+	vg__label_bus_post(bus, 0, "user", "alice", "spam", 0);
 	vg_label_bus_hold(bus, true);
 	vg__label_bus_poll(bus, 1, l1);
 	cr_assert_not(vg_labels_has(l1, "user", "alice", "spam", 1));
@@ -792,12 +823,15 @@ Test(engine, a_held_bus_keeps_labels_until_it_is_released)
 	char id[32];
 	for (int i = 0; i < 65536 + 5; i++) {
 		snprintf(id, sizeof(id), "u%d", i);
-		vg_label_bus_post(bus, 0, "user", id, "n", 0);
+		vg__label_bus_post(bus, 0, "user", id, "n", 0);
 	}
 	cr_assert_eq(vg_label_bus_dropped(bus), 2 * 5, "5 for each of states 1 and 2");
+	/* A label forgotten leaves every inbox; the others stay. */
+	vg_label_bus_forget(bus, "user", "u7", "n");
 	vg_labels *big = vg_labels_new(1 << 17);
 	vg__label_bus_poll(bus, 1, big);
-	cr_assert_eq(vg_labels_size(big), 65536);
+	cr_assert_eq(vg_labels_size(big), 65535);
+	cr_assert_not(vg_labels_has(big, "user", "u7", "n", 1));
 	cr_assert(vg_labels_has(big, "user", "u65535", "n", 1));
 	cr_assert_not(vg_labels_has(big, "user", "u65536", "n", 1));
 	vg_labels_free(big);
