@@ -11,8 +11,9 @@
  * states from their next event on, not at the same instant: an event another state
  * evaluates while the label is in flight does not see it.
  *
- * Invariants: an inbox's list is touched only under its mutex; `pending` is set with the
- * list non-empty and cleared by the owner as it takes the list. An inbox holds at most
+ * Invariants: an inbox's list is touched only under its mutex; `pending` is set whenever
+ * a label is added and cleared by the owner as it takes the list (a forget may leave it
+ * set over an empty list, which a poll takes as nothing). An inbox holds at most
  * INBOX_MAX labels; past that a post is dropped (its state still reads the label from
  * the store at its next start) and counted.
  */
