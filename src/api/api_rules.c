@@ -65,7 +65,8 @@ struct vg__rules_state {
 	char dir[VG_OPT_STRING_MAX];
 	pthread_mutex_t admin_mu; /* one reload or edit at a time; guards rs and banks */
 	vg_label_bus *bus;
-	pthread_mutex_t labels_mu; /* a label flush, or a reload's build and swap (see top);
+	pthread_mutex_t labels_mu; /* a label flush, a reload's build and swap (see top), or
+				    * a label edit (which then takes every lane in order);
 				    * lock order: admin_mu, labels_mu, a lane's mu, stats_mu */
 	vg_ruleset *rs;
 	vg_rules_banks *banks;
