@@ -524,11 +524,13 @@ static inline int64_t ring_move(int64_t *head, int64_t b, bool fresh)
 	return steps < RING ? steps : RING;
 }
 
-/* Which of a ring's buckets count at bucket b without moving it (a read): the k-th behind
- * its head, unless a move to b would clear it. */
-static inline bool ring_counts(int64_t head, int k, int64_t b)
+/* How many of a ring's buckets, newest first, count at bucket b without moving it (a
+ * read): all of them, less those a move to b would clear. */
+static inline int ring_live(int64_t head, int64_t b)
 {
-	return b - (head - k) < RING;
+	if (b <= head)
+		return RING;
+	return b - head < RING ? (int)(RING - (b - head)) : 0;
 }
 
 static inline size_t ring_at(int64_t n)
@@ -573,9 +575,11 @@ uint64_t vg_counters_get(const vg_counters *c, const char *key, size_t key_len, 
 	const ring *r = payload((kentry *)e);
 	int64_t b = ring_bucket(window, now);
 	uint64_t sum = 0;
-	for (int k = 0; k < RING; k++)
-		if (ring_counts(r->head, k, b))
-			sum += r->c[ring_at(r->head - k)];
+	size_t i = ring_at(r->head);
+	for (int k = ring_live(r->head, b); k > 0; k--) {
+		sum += r->c[i];
+		i = i ? i - 1 : RING - 1;
+	}
 	return sum;
 }
 
@@ -639,9 +643,11 @@ double vg_sums_get(const vg_sums *m, const char *key, size_t key_len, vg_usec wi
 	const sum_ring *r = payload((kentry *)e);
 	int64_t b = ring_bucket(window, now);
 	double total = 0;
-	for (int k = 0; k < RING; k++)
-		if (ring_counts(r->head, k, b))
-			total += r->c[ring_at(r->head - k)];
+	size_t i = ring_at(r->head);
+	for (int k = ring_live(r->head, b); k > 0; k--) {
+		total += r->c[i];
+		i = i ? i - 1 : RING - 1;
+	}
 	return total;
 }
 
