@@ -14,13 +14,24 @@ struct vg__route_ctx {
 	const vg__api_route *r;
 };
 
+/* Authentication is the routes' gate: a caller who may not post a body is answered
+ * before sending it, rather than after the server has held up to max_events_bytes. */
+static void admit(vg_http_req *req, void *ctx)
+{
+	const struct vg__route_ctx *rc = ctx;
+	vg__actor *who = vg_arena_alloc(vg_http_arena(req), sizeof(*who));
+	if (!who) {
+		vg_http_respond_error(req, VG_ENOMEM, "out of memory");
+		return;
+	}
+	if (vg__api_auth(rc->api, req, rc->r->roles, who))
+		vg_http_set_data(req, who);
+}
+
 static void dispatch(vg_http_req *req, void *ctx)
 {
 	const struct vg__route_ctx *rc = ctx;
-	vg__actor who;
-	if (!vg__api_auth(rc->api, req, rc->r->roles, &who))
-		return;
-	rc->r->fn(rc->api, req, &who);
+	rc->r->fn(rc->api, req, vg_http_data(req));
 }
 
 static void close_store(void *p)
@@ -79,6 +90,7 @@ static void build_routes(vg_api *api)
 				.method = r->method,
 				.pattern = r->pattern,
 				.fn = dispatch,
+				.gate = admit,
 				.ctx = &api->route_ctx[k],
 				.max_body_bytes = (size_t)(r->image_body ? api->cfg.max_image_bytes
 									 : api->cfg.max_json_bytes),

@@ -26,12 +26,19 @@ typedef struct vg_http_req vg_http_req;
  * handler that returns without answering gets a 500. ctx is the route's. */
 typedef void vg_http_handler(vg_http_req *req, void *ctx);
 
+/* A route's gate: runs once the request line and headers are in, before any of the
+ * body is read, so a caller the route refuses (no token, wrong role) is answered
+ * without the server first holding their upload. It refuses by answering; what it
+ * wants the handler to have it keeps with vg_http_set_data. ctx is the route's. */
+typedef void vg_http_gate(vg_http_req *req, void *ctx);
+
 typedef struct vg_http_route {
 	const char *method;    /* "GET", "POST", ... */
 	const char *pattern;   /* "/v1/banks/{name}/signals/{id}": {x} matches one segment */
 	vg_http_handler *fn;
 	void *ctx;
 	size_t max_body_bytes; /* 0: the server's default */
+	vg_http_gate *gate;    /* NULL: none */
 } vg_http_route;
 
 typedef struct vg_http_config {
@@ -70,6 +77,9 @@ VG_EXPORT const char *vg_http_client_ip(const vg_http_req *req);
 VG_EXPORT const char *vg_http_request_id(const vg_http_req *req);
 /* Memory that lives until the response has been sent. */
 VG_EXPORT vg_arena *vg_http_arena(vg_http_req *req);
+/* One pointer a gate hands its route's handler (borrowed; NULL until set). */
+VG_EXPORT void vg_http_set_data(vg_http_req *req, void *data);
+VG_EXPORT void *vg_http_data(const vg_http_req *req);
 /* The route pattern that matched ("/v1/banks/{name}"), for metrics and logs. */
 VG_EXPORT const char *vg_http_route_name(const vg_http_req *req);
 

@@ -47,6 +47,7 @@ struct vg_http_req {
 	char ip[INET6_ADDRSTRLEN];
 	const char *param_names[MAX_PARAMS], *param_values[MAX_PARAMS];
 	int nparams;
+	void *data; /* the gate's, for the handler */
 	/* the answer */
 	bool answered;
 	int status;
@@ -187,6 +188,8 @@ const char *vg_http_path(const vg_http_req *req) { return req->path; }
 const char *vg_http_request_id(const vg_http_req *req) { return req->id; }
 const char *vg_http_client_ip(const vg_http_req *req) { return req->ip; }
 vg_arena *vg_http_arena(vg_http_req *req) { return req->arena; }
+void vg_http_set_data(vg_http_req *req, void *data) { req->data = data; }
+void *vg_http_data(const vg_http_req *req) { return req->data; }
 
 const char *vg_http_route_name(const vg_http_req *req)
 {
@@ -351,6 +354,11 @@ static bool begin(vg_http_req *req)
 					      n, req->body_max);
 			return true;
 		}
+	}
+	const vg_http_route *r = &srv->routes[req->route];
+	if (r->gate) {
+		r->gate(req, r->ctx);
+		return req->answered;
 	}
 	return false;
 }

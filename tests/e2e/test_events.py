@@ -6,6 +6,8 @@ counts (no event lost, none evaluated twice)."""
 import gzip
 import json
 import signal
+import socket
+import sqlite3
 import threading
 import time
 
@@ -61,6 +63,17 @@ def test_roles(srv):
             assert srv.put("/v1/rules/x", role=role, data="x").status_code == 403
             assert srv.delete("/v1/rules/x", role=role).status_code == 403
     assert_error(post_events(srv, body, role=None), 401)
+
+
+def test_a_caller_without_a_token_is_refused_before_sending_the_body(srv):
+    # 15 MB announced, none sent: the 401 must come from the headers alone, or the server
+    # would hold every anonymous upload up to max_events_bytes before refusing it.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 15000000\r\n"
+                  b"Content-Type: application/x-ndjson\r\n\r\n")
+        answer = s.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 401"), answer
+    assert '"code":"unauthorized"' in answer.replace(" ", ""), answer
 
 
 def test_bad_lines_are_counted_and_never_stop_the_batch(srv):
