@@ -280,7 +280,7 @@ static void decision(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	json_t *t = vg__json_time(since);
-	char qreason[3 * sizeof(reason)], qurl[6 * sizeof(url) + 3], body[sizeof(qreason) + sizeof(qurl) + 160];
+	char qreason[6 * sizeof(reason) + 3], qurl[6 * sizeof(url) + 3], body[sizeof(qreason) + sizeof(qurl) + 160];
 	vg_json_quote(reason, strlen(reason), qreason, sizeof(qreason));
 	vg_json_quote(url, strlen(url), qurl, sizeof(qurl));
 	int n = snprintf(body, sizeof(body),

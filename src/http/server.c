@@ -124,7 +124,7 @@ void vg_http_respond(vg_http_req *req, int status, const char *content_type, con
 /* The JSON error body every error answer has: {"error": {"code", "message"}}. */
 static void respond_json_error(vg_http_req *req, int status, const char *name, const char *msg)
 {
-	char qmsg[1600], body[2048];
+	char qmsg[6 * 512 + 3], body[sizeof(qmsg) + 96]; /* msg: up to 511 bytes */
 	vg_json_quote(msg, strlen(msg), qmsg, sizeof(qmsg));
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":%s}}\n",
 			 name, qmsg);

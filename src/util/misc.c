@@ -89,43 +89,59 @@ size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *ret_cp)
 size_t vg_json_quote(const char *str, size_t len, char *out, size_t out_size)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t o = 0;
-#define PUT(ch)                              \
-	do {                                 \
-		if (o + 1 < out_size)        \
-			out[o] = (char)(ch); \
-		o++;                         \
-	} while (0)
-	PUT('"');
+	/* need counts the whole quote; o what fits. Each piece (a character or an escape)
+	 * goes in whole or not at all, with room kept for the closing quote and the NUL,
+	 * so a cut quote is still one JSON string. */
+	size_t need = 2, o = 0;
+	bool room = out_size >= 3;
+	if (room)
+		out[o++] = '"';
 	for (size_t i = 0; i < len;) {
+		char piece[8];
+		size_t n;
 		unsigned c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') { /* most bytes */
+			need++;
+			if (room && o + 3 <= out_size)
+				out[o++] = (char)c;
+			else
+				room = false;
+			i++;
+			continue;
+		}
 		if (c == '"' || c == '\\') {
-			PUT('\\');
-			PUT(c);
+			piece[0] = '\\';
+			piece[1] = (char)c;
+			n = 2;
 			i++;
 		} else if (c < 0x20) {
-			char esc[8];
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			for (int k = 0; k < 6; k++)
-				PUT(esc[k]);
+			snprintf(piece, sizeof(piece), "\\u%04x", c);
+			n = 6;
 			i++;
 		} else {
-			size_t n = vg_utf8_next(s + i, len - i, NULL);
+			n = vg_utf8_next(s + i, len - i, NULL);
 			if (n == 0) {
-				PUT(0xef); /* U+FFFD */
-				PUT(0xbf);
-				PUT(0xbd);
+				memcpy(piece, "\xef\xbf\xbd", 3); /* U+FFFD */
+				n = 3;
 				i++;
 			} else {
-				for (size_t k = 0; k < n; k++)
-					PUT(s[i + k]);
+				memcpy(piece, s + i, n);
 				i += n;
 			}
 		}
+		need += n;
+		if (room && o + n + 2 <= out_size) {
+			memcpy(out + o, piece, n);
+			o += n;
+		} else {
+			room = false;
+		}
 	}
-	PUT('"');
-#undef PUT
-	if (out_size)
-		out[o < out_size ? o : out_size - 1] = '\0';
-	return o;
+	if (out_size >= 3) {
+		out[o++] = '"';
+		out[o] = '\0';
+	} else if (out_size) {
+		out[0] = '\0';
+	}
+	return need;
 }

@@ -175,10 +175,6 @@ VG_EXPORT void vg_tune_malloc(void);
 /* Number of online CPUs, at least 1. */
 VG_EXPORT int vg_cpu_count(void);
 
-/* Appends s as a JSON string literal (with quotes) to out, escaping as RFC 8259 asks;
- * bytes that are not valid UTF-8 become U+FFFD, so the output is always valid JSON.
- * Returns the number of bytes written, or the number needed when out is too small
- * (out is then NUL-terminated but truncated). */
 /* Length of the well-formed UTF-8 sequence at s (avail bytes left), 1..4, or 0: no
  * overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629 4). Its code point goes
  * to *ret_cp unless that is NULL. */
@@ -186,6 +182,12 @@ VG_EXPORT size_t vg_utf8_next(const unsigned char *s, size_t avail, unsigned *re
 /* 3 when the len bytes at p begin with a UTF-8 byte order mark, else 0. Text inputs skip
  * one at their start, as Windows tools and spreadsheet programs write it there. */
 VG_EXPORT size_t vg_utf8_bom(const void *p, size_t len);
+/* Writes s to out as a JSON string literal (with quotes) and a NUL, escaping as RFC 8259
+ * asks; bytes that are not valid UTF-8 become U+FFFD, so the output is always valid JSON.
+ * Returns the length of the whole literal (without the NUL) whatever out_size is. When
+ * out is too small the literal is cut before the first character or escape that does
+ * not fit and still closed, so it stays one valid JSON string; with out_size under 3
+ * there is no room for "" and out gets just the NUL. 6 * len + 3 bytes always suffice. */
 VG_EXPORT size_t vg_json_quote(const char *s, size_t len, char *out, size_t out_size);
 
 #endif

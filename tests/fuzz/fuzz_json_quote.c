@@ -5,7 +5,8 @@
  * the input with each byte that is not part of a valid UTF-8 sequence replaced by
  * U+FFFD. The output is decoded here by a separate, table-driven reader and compared
  * with that expectation. The size protocol is checked too: the length returned is the
- * same whatever out_size is, and a short buffer gets a NUL-terminated prefix and not a
+ * same whatever out_size is, and a short buffer gets a literal cut before the first
+ * piece that does not fit, still closed and decoding to a prefix of the value, and not a
  * byte past its end (each buffer is malloc'd to its exact size so ASan sees overruns).
  */
 #include <stdlib.h>
@@ -138,17 +139,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t g = decode((const uint8_t *)full, n, got);
 	VG_FUZZ_CHECK(g == w && memcmp(got, want, w) == 0);
 
-	/* Short buffers: one byte (just the NUL), one byte short, and one picked by the
-	 * input. Each gets the same return and a terminated prefix of the full output. */
-	size_t shorts[] = {1, n, 1 + (size ? data[0] : 0) % n};
+	/* Short buffers: one and two bytes (just the NUL), one byte short, and one picked
+	 * by the input. Each gets the same return and, from 3 bytes, the full output's
+	 * opening cut before a piece (escape or character) and closed again: one literal
+	 * that decodes to a prefix of the value, longer than cap - 8 (a piece is at most 6
+	 * bytes). */
+	size_t shorts[] = {1, 2, n, 1 + (size ? data[0] : 0) % n};
+	uint8_t *part = malloc(n);
+	VG_FUZZ_CHECK(part);
 	for (size_t t = 0; t < VG_ARRAY_LEN(shorts); t++) {
 		size_t cap = shorts[t];
 		char *buf = malloc(cap);
 		VG_FUZZ_CHECK(buf);
 		VG_FUZZ_CHECK(vg_json_quote(s, size, buf, cap) == n);
-		VG_FUZZ_CHECK(buf[cap - 1] == '\0' && memcmp(buf, full, cap - 1) == 0);
+		size_t len = strlen(buf);
+		VG_FUZZ_CHECK(len < cap);
+		if (cap < 3) {
+			VG_FUZZ_CHECK(len == 0);
+		} else {
+			VG_FUZZ_CHECK(len + 8 > cap && memcmp(buf, full, len - 1) == 0);
+			size_t k = decode((const uint8_t *)buf, len, part);
+			VG_FUZZ_CHECK(k <= w && memcmp(part, want, k) == 0);
+			/* The cut is between pieces: the rest of the full output starts one. */
+			const char *rest = full + len - 1;
+			VG_FUZZ_CHECK(*rest == '\\' || *rest == '"' || ((uint8_t)*rest & 0xc0) != 0x80);
+		}
 		free(buf);
 	}
+	free(part);
 	free(full);
 	free(got);
 	free(want);

@@ -243,12 +243,22 @@ Test(json_quote, escapes_and_replaces_invalid_utf8)
 	cr_assert_str_eq(quote("a\0b", 3), "\"a\\u0000b\"");
 }
 
-Test(json_quote, reports_needed_size_when_truncated)
+Test(json_quote, a_cut_quote_is_still_one_json_string)
 {
-	char small[4];
-	size_t need = vg_json_quote("hello", 5, small, sizeof(small));
-	cr_assert_eq(need, 7);
-	cr_assert_eq(strlen(small), 3);
+	char small[5];
+	cr_assert_eq(vg_json_quote("hello", 5, small, sizeof(small)), 7);
+	cr_assert_str_eq(small, "\"he\"");
+	/* An escape or a character that does not fit whole is left out whole. */
+	char b[9];
+	cr_assert_eq(vg_json_quote("ab\tc", 4, b, sizeof(b)), 11);
+	cr_assert_str_eq(b, "\"ab\"");
+	cr_assert_eq(vg_json_quote("a\xc3\xa9" "b", 4, b, 5), 6);
+	cr_assert_str_eq(b, "\"a\"");
+	/* Under 3 bytes there is no room for "": just the NUL. */
+	cr_assert_eq(vg_json_quote("x", 1, b, 2), 3);
+	cr_assert_str_eq(b, "");
+	cr_assert_eq(vg_json_quote("x", 1, b, 3), 3);
+	cr_assert_str_eq(b, "\"\"");
 }
 
 Test(utf8_bom, is_three_bytes_at_the_start_only)
