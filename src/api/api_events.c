@@ -137,8 +137,8 @@ static int act_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* gunzips in into a new buffer of at most max bytes. Errors: VG_EMALFORMED,
- * VG_ETOOBIG. */
+/* gunzips in, one gzip member or several, into a new buffer of at most max bytes.
+ * Errors: VG_EMALFORMED, VG_ETOOBIG. */
 static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size_t *ret_len,
 		  vg_error *err)
 {
@@ -176,8 +176,15 @@ static int gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **ret, size
 		z.avail_out = (uInt)(cap - have);
 		int zr = inflate(&z, Z_NO_FLUSH);
 		have = cap - z.avail_out;
-		if (zr == Z_STREAM_END)
-			break;
+		if (zr == Z_STREAM_END) {
+			if (z.avail_in == 0)
+				break;
+			/* Gzip members may follow one another (RFC 1952 2.2; `cat a.gz b.gz`):
+			 * each is read. Bytes after a member that are not one fail below rather
+			 * than be dropped unseen. */
+			inflateReset(&z);
+			continue;
+		}
 		if (zr == Z_BUF_ERROR && z.avail_in == 0) {
 			rc = vg_error_set(err, VG_EMALFORMED, "the gzip body is truncated");
 			break;
@@ -394,7 +401,12 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 				json_object_set_new(payload, "url", json_string(url));
 			if (case_id)
 				json_object_set_new(payload, "case_id", json_integer(case_id));
-			json_t *ev = json_loadb(a->text, a->len, 0, NULL);
+			/* The event decoder reads an integer past int64 as a real, where
+			 * jansson refuses it: read it the same way, or the data would be lost. */
+			json_error_t jerr;
+			json_t *ev = json_loadb(a->text, a->len, 0, &jerr);
+			if (!ev && json_error_code(&jerr) == json_error_numeric_overflow)
+				ev = json_loadb(a->text, a->len, JSON_DECODE_INT_AS_REAL, NULL);
 			if (ev)
 				json_object_set_new(payload, "data", ev);
 			char *text = json_dumps(payload, JSON_COMPACT);
@@ -617,15 +629,20 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__api_rules_eval(api, lines, n, on_verdict, &c);
 	if (c.nacts > 1)
 		qsort(c.acts, c.nacts, sizeof(*c.acts), act_cmp);
-	vg__api_rules_merge(api, c.t, c.nt);
-	note_verdicts(api, req, &c, lines, n);
-	vg__api_rules_count_events(api, n, rejected);
+	vg__api_rules_modes(api, c.t, c.nt);
 	uint64_t live[VG_ACTION_COUNT] = {0}, shadow[VG_ACTION_COUNT] = {0};
 	for (size_t i = 0; i < c.nt; i++)
 		for (int a = 0; a < VG_ACTION_COUNT; a++)
 			(c.t[i].acts ? live : shadow)[a] += c.t[i].n[a];
 	json_t *actions = json_pack("{s:i,s:i,s:i,s:i}", "blocks", 0, "cases", 0, "webhooks", 0, "skipped", 0);
 	int rc = act_all(api, req, who, &c, lines, n, actions, &err);
+	/* Counted and listed only once acknowledged: a failed batch is sent again, and its
+	 * verdicts did not act. (Its rules have run: counters count its events twice.) */
+	if (!rc) {
+		vg__api_rules_merge(api, c.t, c.nt);
+		note_verdicts(api, req, &c, lines, n);
+		vg__api_rules_count_events(api, n, rejected);
+	}
 	for (size_t i = 0; i < c.nacts; i++)
 		free(c.acts[i].reason);
 	free(c.acts);

@@ -512,16 +512,25 @@ void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict
 	free(per);
 }
 
-void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n)
+void vg__api_rules_modes(vg_api *api, vg__rule_tally *t, size_t n)
 {
 	struct vg__rules_state *st = api->rules;
 	pthread_mutex_lock(&st->stats_mu);
 	for (size_t i = 0; i < n; i++) {
 		rule_stat *r = stat_find(st, t[i].rule, true);
-		bool shadow = r->override >= 0 ? r->override == 1 : t[i].declared_shadow;
+		t[i].acts = !(r->override >= 0 ? r->override == 1 : t[i].declared_shadow);
+	}
+	pthread_mutex_unlock(&st->stats_mu);
+}
+
+void vg__api_rules_merge(vg_api *api, const vg__rule_tally *t, size_t n)
+{
+	struct vg__rules_state *st = api->rules;
+	pthread_mutex_lock(&st->stats_mu);
+	for (size_t i = 0; i < n; i++) {
+		rule_stat *r = stat_find(st, t[i].rule, true);
 		for (int a = 0; a < VG_ACTION_COUNT; a++)
-			(shadow ? r->shadow : r->live)[a] += t[i].n[a];
-		t[i].acts = !shadow;
+			(t[i].acts ? r->live : r->shadow)[a] += t[i].n[a];
 	}
 	pthread_mutex_unlock(&st->stats_mu);
 }

@@ -186,15 +186,17 @@ typedef struct vg__event_line {
 } vg__event_line;
 void vg__api_rules_eval(vg_api *api, vg__event_line *lines, size_t n, vg_verdict_fn *fn, void *ctx);
 int vg__api_rules_lanes(vg_api *api);
-/* One request's verdicts of one rule. merge adds them to the rule's live or shadow
- * column, by its API override when set, else its own shadow flag, and sets acts. */
+/* One request's verdicts of one rule. modes sets acts: live or shadow, by the rule's
+ * API override when set, else its own shadow flag. merge, once the request's actions
+ * are committed, adds the counts to the rule's live or shadow column as acts says. */
 typedef struct vg__rule_tally {
 	char rule[VG_RULES_NAME_MAX + 1];
 	bool declared_shadow;
 	uint64_t n[VG_ACTION_COUNT];
 	bool acts; /* out */
 } vg__rule_tally;
-void vg__api_rules_merge(vg_api *api, vg__rule_tally *t, size_t n);
+void vg__api_rules_modes(vg_api *api, vg__rule_tally *t, size_t n);
+void vg__api_rules_merge(vg_api *api, const vg__rule_tally *t, size_t n);
 /* Counts lines of POST /v1/events, and appends the rules' metrics (events, verdicts by
  * rule, action and mode, rule errors, budget stops, reloads, label flushes) to out. */
 void vg__api_rules_count_events(vg_api *api, size_t accepted, size_t rejected);

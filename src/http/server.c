@@ -139,6 +139,8 @@ void vg_http_respond_error(vg_http_req *req, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (code == VG_EBUSY)
+		vg_http_add_header(req, "Retry-After", "1");
 	respond_json_error(req, vg_error_http_status(code), vg_error_name(code), msg);
 }
 

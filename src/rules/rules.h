@@ -32,9 +32,10 @@
  * by its members as (key string node, value subtree) pairs; an array's by its elements.
  * `next` is the index just past a node's subtree, so a reader skips a member in O(1).
  * Accepts exactly what jansson's json_loadb(..., 0) accepts for an object (RFC 8259,
- * valid UTF-8, no \u0000, no lone surrogates, integers within int64, finite reals),
- * checked by a differential test and a fuzz target. Duplicate keys are kept in order; a
- * reader takes the last, as jansson does. */
+ * valid UTF-8, no \u0000, no lone surrogates, finite reals), checked by a differential
+ * test and a fuzz target, but for one thing by design: an integer past int64, which
+ * jansson refuses, is read as a real (as JSON_DECODE_INT_AS_REAL would, and as Lua holds
+ * it anyway). Duplicate keys are kept in order; a reader takes the last, as jansson does. */
 typedef enum {
 	VG_JSON_NULL,
 	VG_JSON_FALSE,

@@ -100,6 +100,10 @@ static int fail(sq *q, int rc, vg_error *err, const char *what)
 	case SQLITE_CORRUPT: code = VG_ECORRUPT; break;
 	case SQLITE_NOMEM: code = VG_ENOMEM; break;
 	case SQLITE_TOOBIG: code = VG_ETOOBIG; break;
+	/* Another process held the database past the busy timeout: passing, so the
+	 * caller is told to try again (HTTP 503), not that something broke. */
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: code = VG_EBUSY; break;
 	default: code = VG_EIO; break;
 	}
 	return vg_error_set(err, code, "%s: %s", what,

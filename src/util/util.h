@@ -33,6 +33,7 @@
 	X(EAUTH, "unauthorized", 401, "missing or bad token")                         \
 	X(EFORBIDDEN, "forbidden", 403, "role not allowed")                           \
 	X(ERATE, "rate_limited", 429, "too many requests")                            \
+	X(EBUSY, "unavailable", 503, "busy: try again shortly")                       \
 	X(EIO, "io_error", 500, "input/output error")                                 \
 	X(ENOMEM, "out_of_memory", 500, "out of memory")                              \
 	X(EINTERNAL, "internal", 500, "internal error")

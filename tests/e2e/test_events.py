@@ -107,6 +107,16 @@ def test_gzip(srv):
         {k: plain[k] for k in ("accepted", "rejected", "errors")}
     assert_error(post_events(srv, b"\x1f\x8bnot gzip at all", headers={"Content-Encoding": "gzip"}), 400)
     assert_error(post_events(srv, body, headers={"Content-Encoding": "br"}), 415)
+    # Echoed back, 400 tabs quote to 2,400 bytes: the error body must still be JSON.
+    assert_error(post_events(srv, body, headers={"Content-Encoding": "x" + "\t" * 400 + "y"}), 415)
+    # Members one after another (`cat a.gz b.gz`) are one gzip body: every line counts.
+    two = gzip.compress(ndjson({"type": "a"}, {"type": "b"}).encode()) + \
+        gzip.compress(ndjson({"type": "c"}, "nope").encode())
+    out = post_events(srv, two, headers={"Content-Encoding": "gzip"}).json()
+    assert (out["accepted"], out["rejected"]) == (3, 1), out
+    # Bytes after a member that are not one are refused, not dropped unseen.
+    tail = gzip.compress(ndjson({"type": "a"}).encode()) + b"trailing"
+    assert_error(post_events(srv, tail, headers={"Content-Encoding": "gzip"}), 400)
     # A bomb: 17 MB of newlines in 17 KB; the decompressed bound (16 MB) stops it.
     bomb = gzip.compress(b"\n" * (17 << 20))
     assert len(bomb) < 100000
@@ -383,6 +393,41 @@ def test_metrics_count_events_verdicts_errors_and_reloads(serve, tmp_path):
     assert metric(t, "vigil_rule_errors_total", rule="hit") == 0
     assert metric(t, "vigil_rules_reloads_total", outcome="ok") == 1
     assert metric(t, "vigil_rules_loaded") == 4
+
+
+def test_a_batch_the_database_cannot_take_is_503_and_counts_nothing(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "b.lua").write_text('rule("bad-url", function(e) verdict("block", "known bad") end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    post_events(srv, ndjson({"type": "warm"}))  # tokens cached, lanes started
+    before = srv.get("/metrics", role="admin").text
+    # Another process holds the write lock past the 5 s busy timeout.
+    db = sqlite3.connect(str(srv.db), timeout=1, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        r = post_events(srv, ndjson({"type": "bad", "url": "https://locked.example/a"}),
+                        timeout=30)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert_error(r, 503, "unavailable")
+    assert r.headers.get("Retry-After") == "1"
+    after = srv.get("/metrics", role="admin").text
+    for name, labels in (("vigil_events_total", {"outcome": "accepted"}),
+                         ("vigil_rule_verdicts_total",
+                          {"rule": "bad-url", "action": "block", "mode": "live"})):
+        assert metric(after, name, **labels) == metric(before, name, **labels), name
+    listed = srv.get("/v1/rules/bad-url/verdicts", role="analyst").json()["items"]
+    assert [v["event"]["type"] for v in listed] == ["warm"], listed
+    assert srv.get("/v1/decision", role="admin",
+                   params={"url": "https://locked.example/a"}).json()["action"] == "allow"
+    # Sent again once the lock is gone, the batch acts and is counted once.
+    r = post_events(srv, ndjson({"type": "bad", "url": "https://locked.example/a"}))
+    assert r.status_code == 200, r.text
+    after = srv.get("/metrics", role="admin").text
+    assert metric(after, "vigil_events_total", outcome="accepted") == \
+        metric(before, "vigil_events_total", outcome="accepted") + 1
 
 
 # "bad" events label their user; a labelled user's logins go to review.

@@ -212,3 +212,32 @@ def test_an_unreachable_receiver_is_retried_then_dead(serve, bridge):
     _, oid = scan(srv, bridge)
     item = wait_state(srv, oid, "dead")
     assert item["attempts"] == 2 and item["last_error"]
+
+
+def test_rule_verdicts_post_signed_webhooks_with_their_event(serve, receiver, tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.lua").write_text('rule("bad", {on = "bad"}, function(e) verdict("block", "bad") end)\n'
+                                 'rule("ok", function(e) verdict("allow", "fine") end)\n')
+    srv = serve("--rules", str(rules), "--webhook-backoff", "50ms",
+                env={"VIGIL_RULES_WEBHOOK_URL": receiver.url, "VIGIL_RULES_WEBHOOK_SECRET": SECRET})
+    # The second event holds an integer past int64, which the event decoder reads as a
+    # real: its webhook must carry the event all the same.
+    body = (json.dumps({"type": "bad", "url": "https://w.example/1", "user": {"id": "u1"}}) + "\n" +
+            '{"type":"bad","url":"https://w.example/2","n":123456789012345678901234567890}\n' +
+            json.dumps({"type": "fine"}) + "\n")
+    r = srv.post("/v1/events", role="ingest", data=body.encode(),
+                 headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["actions"]["webhooks"] == 2, r.text
+    got = sorted(receiver.wait(2), key=lambda q: json.loads(q["body"])["line"])
+    for q in got:
+        ts = q["headers"]["X-Vigil-Timestamp"]
+        want = hmac.new(SECRET.encode(), ts.encode() + b"." + q["body"], hashlib.sha256).hexdigest()
+        assert q["headers"]["X-Vigil-Signature"] == "sha256=" + want
+    first, second = (json.loads(q["body"]) for q in got)
+    assert (first["event"], first["rule"], first["action"], first["line"]) == ("verdict", "bad", "block", 1)
+    assert first["data"] == {"type": "bad", "url": "https://w.example/1", "user": {"id": "u1"}}
+    assert second["line"] == 2 and second["data"]["url"] == "https://w.example/2"
+    assert second["data"]["n"] == pytest.approx(1.2345678901234568e29)
+    time.sleep(0.3)
+    assert len(receiver.requests) == 2, "an allow verdict posts nothing"
