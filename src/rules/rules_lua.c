@@ -1166,7 +1166,7 @@ static bool same_label(const vg__label_write *w, const char *kind, const char *i
 void vg__rules_vm_put_label(vg__rules_vm *vm, const char *kind, const char *id, const char *name,
 			    vg_usec expires_at)
 {
-	vg_labels_set(vm->labels, kind, id, name, expires_at);
+	vg_labels_pin(vm->labels, kind, id, name, expires_at);
 	size_t k = 0;
 	for (size_t i = 0; i < vm->n_writes; i++) {
 		if (same_label(&vm->writes[i], kind, id, name)) {
