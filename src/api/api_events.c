@@ -571,10 +571,10 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 		blen = n;
 	}
 
-	/* Split, decode and place every line; bad ones are answered, not evaluated. */
-	size_t cap = 1;
-	for (size_t i = 0; i < blen; i++)
-		cap += body[i] == '\n';
+	/* Split, decode and place every line; bad ones are answered, not evaluated. The
+	 * table grows with the events kept (each at least 12 bytes of text), not with the
+	 * body's newlines: a body of blank lines would otherwise ask for 40 bytes a byte. */
+	size_t cap = 1024;
 	vg__event_line *lines = malloc(cap * sizeof(*lines));
 	if (!lines) {
 		free(inflated);
@@ -583,6 +583,7 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 	}
 	int nlanes = vg__api_rules_lanes(api);
 	size_t max_line = (size_t)api->cfg.max_event_bytes, n = 0, rejected = 0;
+	bool oom = false;
 	json_t *errors = json_array();
 	vg_json_doc doc;
 	vg_json_doc_init(&doc, 0);
@@ -619,11 +620,28 @@ static void events(vg_api *api, vg_http_req *req, const vg__actor *who)
 									"message", vg__json_str(why)));
 			continue;
 		}
+		if (n == cap) {
+			vg__event_line *more = realloc(lines, 2 * cap * sizeof(*lines));
+			if (!more) {
+				oom = true;
+				break;
+			}
+			lines = more;
+			cap *= 2;
+		}
 		int lane = pick_lane(&doc, api->cfg.rules_partition_key, nlanes);
 		lines[n++] = (vg__event_line){.text = line, .len = len, .line = lineno,
 					      .lane = lane, .doc = keep(docs, &doc)};
 	}
 	vg_json_doc_done(&doc);
+	if (oom) {
+		json_decref(errors);
+		free(lines);
+		vg_arena_free(docs);
+		free(inflated);
+		vg_http_respond_error(req, VG_ENOMEM, "out of memory");
+		return;
+	}
 
 	evctx c = {.magic = EVCTX_MAGIC};
 	vg__api_rules_eval(api, lines, n, on_verdict, &c);

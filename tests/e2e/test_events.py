@@ -98,6 +98,13 @@ def test_bad_lines_are_counted_and_never_stop_the_batch(srv):
     assert (out["accepted"], out["rejected"]) == (1, 1), out
 
 
+def test_a_large_batch_with_blank_lines_between(srv):
+    # 5,000 events (the line table grows past its first 1,024) among 200,000 blank lines.
+    body = ("\n" * 40).join(json.dumps({"type": "a", "i": i}) for i in range(5000))
+    out = post_events(srv, body).json()
+    assert (out["accepted"], out["rejected"], out["verdicts"]["allow"]) == (5000, 0, 5000), out
+
+
 def test_gzip(srv):
     body = ndjson({"type": "a"}, "nope", {"type": "b"})
     plain = post_events(srv, body).json()
