@@ -124,8 +124,9 @@ VG_EXPORT uint64_t vg_counters_get(const vg_counters *c, const char *key, size_t
  * takes over (at most ~2.1% rms measured, near 12,000 values; tests hold every estimate
  * within 8%, the mean in 2.5%), until both windows have gone by. Windows are tumbling
  * pairs: the estimate covers the current window and the one before it, so it spans
- * between one and two windows; an older event counts in neither. max_keys bounds the (key, window) pairs as
- * for counters; each costs up to 4 KiB past 16 values and 8 KiB past the exact range.
+ * between one and two windows; an older event counts in neither. max_keys bounds the
+ * (key, window) pairs as for counters; each costs up to 4 KiB past 16 values and 8 KiB
+ * past the exact range.
  * The value hash is keyed at random per table. Not thread-safe. */
 /* Sliding-window sums of amounts, as counters (the same ring of buckets): add returns the
  * total over the window, at least the true one and at most one bucket more. amount is

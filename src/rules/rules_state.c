@@ -937,29 +937,32 @@ static size_t label_key(char *buf, size_t cap, const char *kind, const char *id,
 
 #define LABEL_KEY_MAX 1024
 
-void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *name,
-		   vg_usec expires_at)
+/* The entry of the label with its expiry set, or NULL when the label is not one
+ * (rules_lua.c refuses such labels before they get here). */
+static kentry *label_put(vg_labels *l, const char *kind, const char *id, const char *name,
+			 vg_usec expires_at)
 {
 	char key[LABEL_KEY_MAX];
 	size_t n = label_key(key, sizeof(key), kind, id, name);
 	if (!n)
-		return; /* rules.c refuses such labels before they get here */
+		return NULL;
 	bool fresh;
 	kentry *e = kt_get(&l->t, key, n, 0, &fresh);
 	*(vg_usec *)payload(e) = expires_at;
+	return e;
+}
+
+void vg_labels_set(vg_labels *l, const char *kind, const char *id, const char *name,
+		   vg_usec expires_at)
+{
+	label_put(l, kind, id, name, expires_at);
 }
 
 void vg_labels_pin(vg_labels *l, const char *kind, const char *id, const char *name,
 		   vg_usec expires_at)
 {
-	char key[LABEL_KEY_MAX];
-	size_t n = label_key(key, sizeof(key), kind, id, name);
-	if (!n)
-		return;
-	bool fresh;
-	kentry *e = kt_get(&l->t, key, n, 0, &fresh);
-	*(vg_usec *)payload(e) = expires_at;
-	if (!e->pinned && l->t.pinned < l->t.max / 2) {
+	kentry *e = label_put(l, kind, id, name, expires_at);
+	if (e && !e->pinned && l->t.pinned < l->t.max / 2) {
 		e->pinned = true;
 		l->t.pinned++;
 	}
