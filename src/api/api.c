@@ -138,8 +138,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	rc = vg__api_bootstrap_admin(api, ret_new_admin_token, err);
 	if (rc)
 		goto fail;
-	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
-	rc = vg_bank_index_open(api->main_store, &io, &api->index, err);
+	rc = vg__api_reindex(api, api->main_store, err);
 	if (rc)
 		goto fail;
 	api->blocks = vg__blocklist_new();

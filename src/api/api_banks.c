@@ -35,17 +35,51 @@ static json_t *bank_json(const vg_store_bank *b, bool with_secret_flag)
 
 int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err)
 {
+	/* The seq first: a change committed while the index is read may be in it or not,
+	 * and either way the next follow sees a newer seq and reads again. */
+	vg_store_watermark wm;
+	int rc = vg_store_watermark_get(s, &wm, err);
+	if (rc)
+		return rc;
 	vg_bank_index *idx;
 	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
-	int rc = vg_bank_index_open(s, &io, &idx, err);
+	rc = vg_bank_index_open(s, &io, &idx, err);
 	if (rc)
 		return rc;
 	pthread_rwlock_wrlock(&api->index_lock);
 	vg_bank_index *old = api->index;
 	api->index = idx;
+	api->index_seq = wm.seq;
 	pthread_rwlock_unlock(&api->index_lock);
 	vg_bank_index_free(old);
 	return 0;
+}
+
+int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err)
+{
+	rc = vg__api_finish(s, rc, err);
+	int64_t seq = rc ? 0 : vg_store_committed_seq(s);
+	if (seq) {
+		pthread_rwlock_wrlock(&api->index_lock);
+		if (seq == api->index_seq + 1)
+			api->index_seq = seq;
+		pthread_rwlock_unlock(&api->index_lock);
+	}
+	return rc;
+}
+
+void vg__api_index_follow(vg_api *api, vg_store *s)
+{
+	vg_store_watermark wm;
+	vg_error err;
+	if (vg_store_watermark_get(s, &wm, &err) != 0)
+		return;
+	pthread_rwlock_rdlock(&api->index_lock);
+	bool behind = wm.seq != api->index_seq;
+	pthread_rwlock_unlock(&api->index_lock);
+	if (behind && vg__api_reindex(api, s, &err) != 0)
+		vg_log(VG_LOG_WARN, "index.follow_failed", "error=%s msg=\"%s\"",
+		       vg_error_name(err.code), err.msg);
 }
 
 /* Checks a body's actions / webhook fields; answers 422 and returns false when bad. */
@@ -154,7 +188,7 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
 		json_decref(d);
 	}
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
 	else
@@ -203,7 +237,7 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "bank.update", "bank", name, d, &err);
 		json_decref(d);
 	}
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (!rc && je)
 		rc = vg__api_reindex(api, s, &err);
 	if (rc)
@@ -227,7 +261,7 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_delete(s, name, &err);
 	if (!rc)
 		rc = vg__api_audit(api, s, who->name, "bank.delete", "bank", name, NULL, &err);
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (!rc)
 		rc = vg__api_reindex(api, s, &err);
 	if (rc)
@@ -320,7 +354,7 @@ static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, d, &err);
 		json_decref(d);
 	}
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);
 		goto out;
@@ -419,7 +453,7 @@ static void signal_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg__api_audit(api, s, who->name, "signal.remove", "bank", name, d, &err);
 		json_decref(d);
 	}
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (!rc) {
 		pthread_rwlock_wrlock(&api->index_lock);
 		int irc = vg_bank_index_remove(api->index, id, sig.type, sig.value, &err);

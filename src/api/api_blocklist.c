@@ -7,7 +7,8 @@
  * store has committed the block or the lift, so a decision never shows a block that a
  * crash could lose. Blocks written by another process (`vigil report ingest-mail`, a
  * second server) are picked up by a thread that watches the store's block watermark
- * and reloads the table when it moves, within SYNC_INTERVAL_MS.
+ * and reloads the table when it moves, within SYNC_INTERVAL_MS. The same thread has
+ * the bank index follow banks changed by another process (vg__api_index_follow).
  */
 #include <stdlib.h>
 #include <time.h>
@@ -215,6 +216,8 @@ static void *sync_main(void *arg)
 				mark = seen; /* try again next time */
 			seen = mark;
 		}
+		if (s)
+			vg__api_index_follow(y->api, s);
 		pthread_mutex_lock(&y->mu);
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);

@@ -439,13 +439,15 @@ static struct {
 	bool leading;
 } group = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false};
 
-static void run_alone(vg_store *s, act_job *j)
+/* Commits through vg__api_finish_banks: the first live verdict creates the reserved
+ * bank, a bank change the index must not mistake for another process's. */
+static void run_alone(vg_api *api, vg_store *s, act_job *j)
 {
 	job_reset(j);
 	int rc = vg_store_begin(s, &j->err);
 	if (!rc)
 		rc = act_one(s, j, &j->err);
-	j->rc = vg__api_finish(s, rc, &j->err);
+	j->rc = vg__api_finish_banks(api, s, rc, &j->err);
 }
 
 static void run_batch(vg_api *api, act_job *batch)
@@ -457,20 +459,20 @@ static void run_batch(vg_api *api, act_job *batch)
 		return;
 	}
 	if (!batch->next) {
-		run_alone(s, batch);
+		run_alone(api, s, batch);
 		return;
 	}
 	vg_error err;
 	int rc = vg_store_begin(s, &err);
 	for (act_job *j = batch; j && !rc; j = j->next)
 		rc = act_one(s, j, &j->err);
-	if (!vg__api_finish(s, rc, &err) && !rc) {
+	if (!vg__api_finish_banks(api, s, rc, &err) && !rc) {
 		for (act_job *j = batch; j; j = j->next)
 			j->rc = 0;
 		return;
 	}
 	for (act_job *j = batch; j; j = j->next)
-		run_alone(s, j);
+		run_alone(api, s, j);
 }
 
 static void group_run(act_job *job)

@@ -269,7 +269,7 @@ static void c_bank_create(vg_api *api, vg_http_req *req, const vg__actor *who)
 	}
 	if (!rc)
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, NULL, &err);
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);
 		goto out;
@@ -339,7 +339,7 @@ static void c_bank_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 		if (!rc)
 			rc = vg__api_audit(api, s, who->name, e ? "bank.enable" : "bank.disable", "bank", name,
 					   NULL, &err);
-		rc = vg__api_finish(s, rc, &err);
+		rc = vg__api_finish_banks(api, s, rc, &err);
 		if (!rc)
 			rc = vg__api_reindex(api, s, &err);
 	}
@@ -363,7 +363,7 @@ static void c_bank_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_delete(s, name, &err);
 	if (!rc)
 		rc = vg__api_audit(api, s, who->name, "bank.delete", "bank", name, NULL, &err);
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (!rc)
 		rc = vg__api_reindex(api, s, &err);
 	if (rc && rc != VG_ENOENT) /* HMA answers Done for a missing bank too */
@@ -436,7 +436,7 @@ static void c_bank_signal(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_error_set(&err, VG_EMALFORMED, "No signals given");
 	if (!rc)
 		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, NULL, &err);
-	rc = vg__api_finish(s, rc, &err);
+	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);
 		goto out;

@@ -108,6 +108,10 @@ static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int
 			continue; /* deleted since the index was read */
 		if (rc)
 			return rc;
+		if (!b.enabled) { /* disabled since (by another process: the index follows) */
+			vg_store_bank_done(&b);
+			continue;
+		}
 		int mask = 0;
 		if (vg__api_actions_parse(b.actions, &mask) != 0)
 			mask = 0;

@@ -71,6 +71,7 @@ struct vg_api {
 
 	pthread_rwlock_t index_lock; /* readers query; bank edits write */
 	vg_bank_index *index;
+	int64_t index_seq; /* the store's change seq the index is known to reflect */
 
 	struct vg__token_cache *tokens;
 	vg__blocklist *blocks;
@@ -149,8 +150,17 @@ bool vg__api_url_arg(vg_http_req *req, const char *name, char *out, size_t size,
 int vg__api_actions_parse(const char *json, int *ret);
 json_t *vg__api_block_json(const vg_store_block *b);
 /* Rebuilds the bank index from the store and swaps it in, after a bank is enabled,
- * disabled or deleted (signal changes update the index in place instead). */
+ * disabled or deleted (signal changes update the index in place instead), or when
+ * another process changed the banks (vg__api_index_follow). */
 int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err);
+/* vg__api_finish for a transaction that may change banks or signals: once it commits,
+ * the index is known to reflect it when it reflected everything before it (this
+ * commit's seq is one past index_seq). The caller then brings the index in step with
+ * the commit (in place, or by vg__api_reindex). */
+int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err);
+/* Rebuilds the index when the store's change seq is not the one the index reflects: a
+ * bank or signal changed by another process (the CLI's add, import, disable, delete). */
+void vg__api_index_follow(vg_api *api, vg_store *s);
 /* Wakes the outbox worker after a commit that enqueued something. */
 void vg__api_outbox_kick(vg_api *api);
 /* Ends a transaction begun with vg_store_begin: commits when rc is 0, else rolls back

@@ -28,6 +28,7 @@ typedef struct vg__store_ops {
 	int (*commit)(vg_store *s, vg_error *err);
 	void (*rollback)(vg_store *s);
 	int (*watermark_get)(vg_store *s, vg_store_watermark *ret, vg_error *err);
+	int64_t (*committed_seq)(const vg_store *s);
 	int (*bank_create)(vg_store *s, const char *name, const char *description,
 			   vg_error *err);
 	int (*bank_get)(vg_store *s, const char *name, vg_store_bank *ret, vg_error *err);

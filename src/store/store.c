@@ -60,6 +60,11 @@ int vg_store_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
 	return s->ops->watermark_get(s, ret, err);
 }
 
+int64_t vg_store_committed_seq(const vg_store *s)
+{
+	return s->ops->committed_seq(s);
+}
+
 static int check_name(const char *name, vg_error *err)
 {
 	if (!name || !*name || strlen(name) > VG_STORE_NAME_MAX)

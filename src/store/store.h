@@ -61,6 +61,10 @@ typedef struct vg_store_watermark {
 
 VG_EXPORT VG_MUST_CHECK int vg_store_watermark_get(vg_store *s, vg_store_watermark *ret,
 						   vg_error *err);
+/* The seq this connection's last commit moved the watermark to, or 0 when that commit
+ * changed no bank or signal: with the seq a derived view had, it tells whether the view
+ * now follows on from this commit alone (seq one more) or another writer's came between. */
+VG_EXPORT int64_t vg_store_committed_seq(const vg_store *s);
 
 /* ---- banks ----------------------------------------------------------------------------- */
 typedef struct vg_store_bank {

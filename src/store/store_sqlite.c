@@ -85,6 +85,7 @@ typedef struct sq {
 	int64_t *touched; /* banks whose signals changed in this transaction */
 	size_t n_touched, cap_touched;
 	sqlite3_stmt *svc[VG__SQ_SLOTS]; /* store_sqlite_service.c's cached statements */
+	int64_t committed_seq;           /* vg_store_committed_seq */
 } sq;
 
 static int fail(sq *q, int rc, vg_error *err, const char *what)
@@ -214,6 +215,7 @@ static int tx_open(sq *q, vg_error *err)
 static int tx_close(sq *q, vg_error *err)
 {
 	int rc = 0;
+	int64_t seq = 0;
 	sqlite3_stmt *st = NULL;
 	if (q->dirty) {
 		vg_usec now = vg_time_now();
@@ -232,10 +234,15 @@ static int tx_close(sq *q, vg_error *err)
 		if (rc == 0 &&
 		    (rc = prepare(q,
 				  "UPDATE store_state SET change_seq = change_seq + 1, "
-				  "last_signal_id = MAX(last_signal_id, ?1) WHERE id = 1",
+				  "last_signal_id = MAX(last_signal_id, ?1) WHERE id = 1 "
+				  "RETURNING change_seq",
 				  &st, err)) == 0) {
 			sqlite3_bind_int64(st, 1, q->next_id ? q->next_id - 1 : 0);
 			int s = sqlite3_step(st);
+			if (s == SQLITE_ROW) {
+				seq = sqlite3_column_int64(st, 0);
+				s = sqlite3_step(st);
+			}
 			if (s != SQLITE_DONE)
 				rc = fail(q, s, err, "database");
 			sqlite3_finalize(st);
@@ -245,6 +252,7 @@ static int tx_close(sq *q, vg_error *err)
 		rc = exec(q, "COMMIT", err);
 	if (rc != 0)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	q->committed_seq = rc == 0 ? seq : 0;
 	tx_reset(q);
 	gate_leave(q);
 	return rc;
@@ -397,6 +405,11 @@ static int sq_schema_version(vg_store *s, int *ret, vg_error *err)
 		rc = fail(q, step, err, "database");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int64_t sq_committed_seq(const vg_store *s)
+{
+	return ((const sq *)s)->committed_seq;
 }
 
 static int sq_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
@@ -796,6 +809,7 @@ static const vg__store_ops sqlite_ops = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.watermark_get = sq_watermark_get,
+	.committed_seq = sq_committed_seq,
 	.bank_create = sq_bank_create,
 	.bank_get = sq_bank_get,
 	.bank_list = sq_bank_list,
