@@ -80,6 +80,9 @@ void vg__api_index_follow(vg_api *api, vg_store *s)
 	if (behind && vg__api_reindex(api, s, &err) != 0)
 		vg_log(VG_LOG_WARN, "index.follow_failed", "error=%s msg=\"%s\"",
 		       vg_error_name(err.code), err.msg);
+	/* Rules' banks change with every bank edit, the server's own too: they are read,
+	 * not updated in place. */
+	vg__api_rules_follow_banks(api, s, wm.seq);
 }
 
 /* Checks a body's actions / webhook fields; answers 422 and returns false when bad. */

@@ -70,6 +70,7 @@ struct vg__rules_state {
 				    * lock order: admin_mu, labels_mu, a lane's mu, stats_mu */
 	vg_ruleset *rs;
 	vg_rules_banks *banks;
+	int64_t banks_seq; /* the store's change seq banks reflect */
 	int nlanes;
 	lane *lanes;
 	pthread_mutex_t stats_mu;
@@ -261,9 +262,12 @@ static int reload_locked(vg_api *api, vg_error *err)
 	vg_rules_banks *banks = NULL;
 	vg_rules_runner **fresh = vg_xcalloc((size_t)st->nlanes, sizeof(*fresh));
 	vg_store *s = NULL;
+	vg_store_watermark wm = {0};
 	int rc = vg_ruleset_load_dir(st->dir, &rs, err);
 	if (!rc)
 		rc = vg_store_open(api->cfg.db, &s, err);
+	if (!rc) /* before the banks: a change made while they are read is read again */
+		rc = vg_store_watermark_get(s, &wm, err);
 	if (!rc)
 		rc = vg_rules_banks_open(s, (int)api->cfg.threshold, &banks, err);
 	vg_store_close(s);
@@ -318,12 +322,40 @@ static int reload_locked(vg_api *api, vg_error *err)
 	vg_rules_banks_free(st->banks);
 	vg_ruleset_free(st->rs);
 	st->banks = banks;
+	st->banks_seq = wm.seq;
 	st->rs = rs;
 	st->reloads++;
 	st->loaded_at = vg_time_now();
 	vg_log(VG_LOG_INFO, "rules.loaded", "dir=%s rules=%zu lanes=%d", st->dir, vg_ruleset_count(rs),
 	       st->nlanes);
 	return 0;
+}
+
+void vg__api_rules_follow_banks(vg_api *api, vg_store *s, int64_t seq)
+{
+	struct vg__rules_state *st = api->rules;
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->admin_mu);
+	vg_rules_banks *banks = NULL;
+	vg_store_watermark wm;
+	vg_error err;
+	int rc = 0;
+	if (st->banks && st->banks_seq != seq && (rc = vg_store_watermark_get(s, &wm, &err)) == 0 &&
+	    (rc = vg_rules_banks_refresh(st->banks, s, &banks, &err)) == 0) {
+		for (int i = 0; i < st->nlanes; i++) {
+			pthread_mutex_lock(&st->lanes[i].mu);
+			vg_rules_runner_set_banks(st->lanes[i].r, banks);
+			pthread_mutex_unlock(&st->lanes[i].mu);
+		}
+		vg_rules_banks_free(st->banks); /* no lane reads it any more */
+		st->banks = banks;
+		st->banks_seq = wm.seq;
+	}
+	pthread_mutex_unlock(&st->admin_mu);
+	if (rc)
+		vg_log(VG_LOG_WARN, "rules.banks_follow_failed", "error=%s msg=\"%s\"",
+		       vg_error_name(err.code), err.msg);
 }
 
 void vg__api_rules_labels_flush(vg_api *api)

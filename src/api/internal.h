@@ -158,8 +158,9 @@ int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err);
  * commit's seq is one past index_seq). The caller then brings the index in step with
  * the commit (in place, or by vg__api_reindex). */
 int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err);
-/* Rebuilds the index when the store's change seq is not the one the index reflects: a
- * bank or signal changed by another process (the CLI's add, import, disable, delete). */
+/* Rebuilds the index when the store's change seq is not the one the index reflects (a
+ * bank or signal changed by another process: the CLI's add, import, disable, delete),
+ * and brings the rules' banks up to it (vg__api_rules_follow_banks). */
 void vg__api_index_follow(vg_api *api, vg_store *s);
 /* Wakes the outbox worker after a commit that enqueued something. */
 void vg__api_outbox_kick(vg_api *api);
@@ -239,6 +240,10 @@ char *vg__label_token_make(const char *entity, const char *name);
 bool vg__label_token_read(const char *t, char *buf, const char **entity, const char **name);
 /* Writes every lane's labels not yet in the store (nothing without rules). */
 void vg__api_rules_labels_flush(vg_api *api);
+/* Brings match()'s banks up to the store's change seq (nothing without rules, or when
+ * they are there already): the banks changed since are read again and every lane
+ * moves to the new set between two of its events. s is the calling thread's store. */
+void vg__api_rules_follow_banks(vg_api *api, vg_store *s, int64_t seq);
 /* A change to one label through the API: fn makes it in the store while no lane runs,
  * and when fn returns 0 every lane takes l (an expiry of VG_LABEL_REMOVED for a
  * removal) and drops its pending writes of the label, and the inboxes drop theirs, so

@@ -238,6 +238,9 @@ void vg__label_bus_poll(vg_label_bus *b, int self, vg_labels *labels);
  * dropped, so it cannot undo the change when it is flushed. */
 void vg__rules_vm_put_label(vg__rules_vm *vm, const char *kind, const char *id, const char *name,
 			    vg_usec expires_at);
+/* Points match() at banks from the next event on; a bank missing from them is logged
+ * again. */
+void vg__rules_vm_set_banks(vg__rules_vm *vm, const vg_rules_banks *banks);
 /* Sets w[0 .. n-1] in the state's own labels and keeps them as its own writes, as if its
  * rules had set them; takes w. */
 void vg__rules_vm_give_labels(vg__rules_vm *vm, vg__label_write *w, size_t n);

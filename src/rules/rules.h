@@ -241,6 +241,12 @@ VG_EXPORT const char *vg_ruleset_rule_on(const vg_ruleset *rs, size_t i, size_t 
 typedef struct vg_rules_banks vg_rules_banks;
 VG_EXPORT VG_MUST_CHECK int vg_rules_banks_open(vg_store *s, int pdq_threshold,
 						vg_rules_banks **ret, vg_error *err);
+/* A set reflecting the store now, reading again only the banks changed since old was
+ * read (by updated_at); the rest it takes over from old, which stays valid, and must
+ * stay alive, while anyone may still read it: free old once every user has moved to the
+ * new set. Refreshes and frees of related sets are made by one thread at a time. */
+VG_EXPORT VG_MUST_CHECK int vg_rules_banks_refresh(vg_rules_banks *old, vg_store *s,
+						   vg_rules_banks **ret, vg_error *err);
 VG_EXPORT void vg_rules_banks_free(vg_rules_banks *b);
 /* Whether value is in the bank named bank (false for an unknown bank). Thread-safe. */
 VG_EXPORT bool vg_rules_banks_match(const vg_rules_banks *b, const char *bank,
@@ -367,6 +373,9 @@ VG_EXPORT vg_rules_label_batch *vg_rules_runner_take_labels(vg_rules_runner *r);
  * before can undo it. */
 VG_EXPORT void vg_rules_runner_put_label(vg_rules_runner *r, const char *kind, const char *id,
 					 const char *name, vg_usec expires_at);
+/* match() reads banks from r's next event on (borrowed: keep it alive while r may use
+ * it). Not while r evaluates: the caller's lock that guards r guards this too. */
+VG_EXPORT void vg_rules_runner_set_banks(vg_rules_runner *r, const vg_rules_banks *banks);
 /* Hands r the labels in b (taken from the runner r replaces), so r's rules see them and
  * r writes them with its own: labels a retired state set since the last write would
  * otherwise reach the store only after the new state had read it. Takes b. */

@@ -11,6 +11,11 @@
  * counts taken at open: an ip in an ip-only bank goes straight to the address set, a
  * PDQ hash is hex-decoded once and never tried as MD5 or SHA-256 in a bank without them.
  *
+ * A refresh (a running server's banks changed) reads again only the banks whose
+ * updated_at moved, and takes the others' parts over from the set it replaces: the
+ * parts are immutable, so both sets may use them until the old one is freed, and each
+ * part has one owner, the set that frees it.
+ *
  * Invariants: immutable after open; a value that is not of a type's shape is simply not
  * in that part; a lookup never touches the store (the store is one thread's object).
  */
@@ -23,6 +28,8 @@
 typedef struct rbank {
 	char name[VG_STORE_NAME_MAX + 1];
 	size_t name_len;
+	int64_t id;
+	vg_usec updated_at; /* the bank's, when it was read */
 	vg_bank_index *idx;
 	vg_strset *exact;   /* text values and canonical urls */
 	vg_strset *domains; /* lower-case domains */
@@ -33,6 +40,7 @@ typedef struct rbank {
 
 struct vg_rules_banks {
 	rbank *v;
+	bool *owns; /* apart from v, which readers use: a refresh moves ownership */
 	size_t n;
 	int threshold;
 };
@@ -42,12 +50,15 @@ void vg_rules_banks_free(vg_rules_banks *b)
 	if (!b)
 		return;
 	for (size_t i = 0; i < b->n; i++) {
+		if (!b->owns[i])
+			continue;
 		vg_bank_index_free(b->v[i].idx);
 		vg_strset_free(b->v[i].exact);
 		vg_strset_free(b->v[i].domains);
 		vg_ipset_free(b->v[i].ips);
 	}
 	free(b->v);
+	free(b->owns);
 	free(b);
 }
 
@@ -80,7 +91,46 @@ static int add_signal(const vg_store_signal *sig, void *ctx)
 	return 0;
 }
 
-int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg_error *err)
+/* Reads bank sb's live signals into rb. */
+static int read_bank(vg_store *s, const vg_store_bank *sb, rbank *rb, vg_error *err)
+{
+	static const char *const set_types[] = {"text", "url", "domain", "ip"};
+	rb->exact = vg_strset_new();
+	rb->domains = vg_strset_new();
+	rb->ips = vg_ipset_new();
+	vg_bank_index_opts io = {.bank_ids = &sb->id, .n_bank_ids = 1};
+	int rc = vg_bank_index_open(s, &io, &rb->idx, err);
+	vg_store_filter f = {.bank_ids = &sb->id, .n_bank_ids = 1,
+			     .types = set_types, .n_types = VG_ARRAY_LEN(set_types)};
+	if (!rc)
+		rc = vg_store_signal_each(s, &f, add_signal, rb, err);
+	vg_ipset_seal(rb->ips);
+	rb->has_exact = vg_strset_size(rb->exact) > 0;
+	rb->has_domains = vg_strset_size(rb->domains) > 0;
+	rb->has_ips = !vg_ipset_empty(rb->ips);
+	rb->has_md5 = rb->idx && vg_bank_index_count(rb->idx, "md5") > 0;
+	rb->has_sha256 = rb->idx && vg_bank_index_count(rb->idx, "sha256") > 0;
+	rb->has_pdq = rb->idx && vg_bank_index_count(rb->idx, "pdq") > 0;
+	return rc;
+}
+
+/* The bank of old that holds sb as it is now, or NULL. */
+static const rbank *unchanged(const vg_rules_banks *old, const vg_store_bank *sb, size_t *ret_i)
+{
+	for (size_t i = 0; old && i < old->n; i++) {
+		const rbank *rb = &old->v[i];
+		if (rb->id == sb->id && rb->updated_at == sb->updated_at && old->owns[i] &&
+		    strcmp(rb->name, sb->name) == 0) {
+			*ret_i = i;
+			return rb;
+		}
+	}
+	return NULL;
+}
+
+/* Every enabled bank, from old when unchanged there (then owned by old until the end). */
+static int build(vg_rules_banks *old, vg_store *s, int pdq_threshold, vg_rules_banks **ret,
+		 vg_error *err)
 {
 	vg_store_bank *banks = NULL;
 	size_t nb = 0;
@@ -90,39 +140,51 @@ int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg
 	vg_rules_banks *b = vg_xcalloc(1, sizeof(*b));
 	b->threshold = pdq_threshold < 0 ? 31 : pdq_threshold;
 	b->v = vg_xcalloc(nb ? nb : 1, sizeof(*b->v));
-	static const char *const set_types[] = {"text", "url", "domain", "ip"};
-	for (size_t i = 0; i < nb; i++) {
+	b->owns = vg_xcalloc(nb ? nb : 1, sizeof(*b->owns));
+	size_t *from = vg_xcalloc(nb ? nb : 1, sizeof(*from)); /* old's index + 1, or 0 */
+	for (size_t i = 0; i < nb && !rc; i++) {
 		if (!banks[i].enabled)
 			continue;
-		rbank *rb = &b->v[b->n++];
+		size_t k = b->n++;
+		size_t at;
+		const rbank *same = unchanged(old, &banks[i], &at);
+		if (same) {
+			b->v[k] = *same;
+			from[k] = at + 1;
+			continue;
+		}
+		rbank *rb = &b->v[k];
 		snprintf(rb->name, sizeof(rb->name), "%s", banks[i].name);
 		rb->name_len = strlen(rb->name);
-		rb->exact = vg_strset_new();
-		rb->domains = vg_strset_new();
-		rb->ips = vg_ipset_new();
-		vg_bank_index_opts io = {.bank_ids = &banks[i].id, .n_bank_ids = 1};
-		if ((rc = vg_bank_index_open(s, &io, &rb->idx, err)))
-			goto out;
-		vg_store_filter f = {.bank_ids = &banks[i].id, .n_bank_ids = 1,
-				     .types = set_types, .n_types = VG_ARRAY_LEN(set_types)};
-		if ((rc = vg_store_signal_each(s, &f, add_signal, rb, err)))
-			goto out;
-		vg_ipset_seal(rb->ips);
-		rb->has_exact = vg_strset_size(rb->exact) > 0;
-		rb->has_domains = vg_strset_size(rb->domains) > 0;
-		rb->has_ips = !vg_ipset_empty(rb->ips);
-		rb->has_md5 = vg_bank_index_count(rb->idx, "md5") > 0;
-		rb->has_sha256 = vg_bank_index_count(rb->idx, "sha256") > 0;
-		rb->has_pdq = vg_bank_index_count(rb->idx, "pdq") > 0;
+		rb->id = banks[i].id;
+		rb->updated_at = banks[i].updated_at;
+		b->owns[k] = true;
+		rc = read_bank(s, &banks[i], rb, err);
 	}
-out:
 	vg_store_bank_list_free(banks, nb);
 	if (rc) {
-		vg_rules_banks_free(b);
+		vg_rules_banks_free(b); /* frees only what it read itself */
+		free(from);
 		return rc;
 	}
+	for (size_t k = 0; k < b->n; k++)
+		if (from[k]) { /* taken over: now the new set's to free */
+			b->owns[k] = true;
+			old->owns[from[k] - 1] = false;
+		}
+	free(from);
 	*ret = b;
 	return 0;
+}
+
+int vg_rules_banks_open(vg_store *s, int pdq_threshold, vg_rules_banks **ret, vg_error *err)
+{
+	return build(NULL, s, pdq_threshold, ret, err);
+}
+
+int vg_rules_banks_refresh(vg_rules_banks *old, vg_store *s, vg_rules_banks **ret, vg_error *err)
+{
+	return build(old, s, old->threshold, ret, err);
 }
 
 /* A value of 32 or 64 hex digits against the bank's MD5, or SHA-256 and PDQ, entries

@@ -764,6 +764,11 @@ void vg_rules_runner_put_label(vg_rules_runner *r, const char *kind, const char 
 	vg__rules_vm_put_label(r->vm, kind, id, name, expires_at);
 }
 
+void vg_rules_runner_set_banks(vg_rules_runner *r, const vg_rules_banks *banks)
+{
+	vg__rules_vm_set_banks(r->vm, banks);
+}
+
 void vg_rules_runner_give_labels(vg_rules_runner *r, vg_rules_label_batch *b)
 {
 	if (!b)

@@ -1180,6 +1180,12 @@ void vg__rules_vm_put_label(vg__rules_vm *vm, const char *kind, const char *id, 
 	vm->n_writes = k;
 }
 
+void vg__rules_vm_set_banks(vg__rules_vm *vm, const vg_rules_banks *banks)
+{
+	vm->o.banks = banks;
+	vm->n_missing_banks = 0;
+}
+
 /* ---- rulesets ------------------------------------------------------------------------------ */
 static int ruleset_finish(vg_ruleset *rs, vg_ruleset **ret, vg_error *err)
 {

@@ -8,6 +8,7 @@ import json
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -435,6 +436,46 @@ def test_a_batch_the_database_cannot_take_is_503_and_counts_nothing(serve, tmp_p
     after = srv.get("/metrics", role="admin").text
     assert metric(after, "vigil_events_total", outcome="accepted") == \
         metric(before, "vigil_events_total", outcome="accepted") + 1
+
+
+def test_rules_see_bank_changes_without_a_reload(vigil_bin, serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "p.lua").write_text(
+        'rule("phish", {on = "http"}, function(e)\n'
+        '  local n = count("seen", e.ip, "1h")\n'
+        '  if match("phish", e.url) then verdict("block", "phish after " .. n) end\n'
+        'end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    assert srv.post("/v1/banks", json={"name": "phish"}).status_code == 201
+
+    posted = []
+
+    def verdicts(url):
+        out = post_events(srv, ndjson({"type": "http", "ip": "10.9.9.9", "url": url})).json()
+        posted.append(url)
+        return out["verdicts"]["block"]
+
+    url = "https://phish.example/login"
+    assert verdicts(url) == 0
+    # Added through the API: match() sees it within the follower's interval.
+    r = srv.post("/v1/banks/phish/signals", role="analyst", json={"signals": [{"type": "url", "value": url}]})
+    assert r.status_code == 200, r.text
+    wait_for("the rules never saw the API's signal", lambda: verdicts(url) == 1)
+    # Added by another process (the CLI), in a bank that did not exist at load.
+    subprocess.run([str(vigil_bin), "bank", "create", "other", "--db", str(srv.db)], check=True,
+                   capture_output=True)
+    subprocess.run([str(vigil_bin), "bank", "add", "phish", "--type", "domain", "evil.example",
+                    "--db", str(srv.db)], check=True, capture_output=True)
+    wait_for("the rules never saw the CLI's signal", lambda: verdicts("https://a.evil.example/") == 1)
+    # Removed: no longer matched. Counters went on through every change (no reload).
+    subprocess.run([str(vigil_bin), "bank", "remove", "phish", "--type", "url", url,
+                    "--db", str(srv.db)], check=True, capture_output=True)
+    wait_for("a removed signal kept matching", lambda: verdicts(url) == 0)
+    assert verdicts("https://b.evil.example/") == 1
+    newest = srv.get("/v1/rules/phish/verdicts", role="analyst", params={"limit": 1}).json()["items"]
+    assert newest[0]["reason"] == f"phish after {len(posted)}", (newest, len(posted))
+    assert srv.get("/v1/rules", role="analyst").json()["reloads"] == 0
 
 
 # "bad" events label their user; a labelled user's logins go to review.
