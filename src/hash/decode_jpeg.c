@@ -170,11 +170,16 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 		goto out;
 	}
 
+	JSAMPROW rows[1] = {row};
 	int y;
 	while ((y = vg__sink_next_row(sink)) >= 0) {
 		if ((JDIMENSION)y > cinfo.output_scanline && !dc_only)
 			jpeg_skip_scanlines(&cinfo, (JDIMENSION)y - cinfo.output_scanline);
-		JSAMPROW rows[1] = {row};
+		/* Buffered-image mode cannot skip: the rows before y are read and dropped (at
+		 * 1/8 scale, cheap). Taking the next row as row y scrambled tall images. */
+		while (cinfo.output_scanline < (JDIMENSION)y && !jerr.truncated)
+			if (jpeg_read_scanlines(&cinfo, rows, 1) != 1)
+				break;
 		if (jpeg_read_scanlines(&cinfo, rows, 1) != 1 || jerr.truncated)
 			break;
 		if (cmyk)
