@@ -4,7 +4,8 @@
  * request and response shapes, so that its clients can point at vigil unchanged (adding
  * only a bearer token: HMA has no authentication, vigil does not drop its own). They use
  * the same banks and indexes as /v1. Differences an HMA user should know:
- * - /h/hash hashes as HMA does (no 512x512 pre-resize: `--compat hma`).
+ * - /h/hash hashes as HMA does (no 512x512 pre-resize: `--compat hma`), and like HMA
+ *   answers "" for a hash of quality under 50, so clients never look one up.
  * - a bank's "bank_content_id" is vigil's signal id; each signal is its own content.
  * - bank names are vigil's lower-case slugs; HMA's upper-case names are lower-cased.
  * - HMA's per-bank enabled_ratio coin flip is 0 or 1 here: a bank is on or off.
@@ -16,6 +17,7 @@
 #include "internal.h"
 
 #define HMA_THRESHOLD 31
+#define HMA_QUALITY_MIN 50 /* signal_type/pdq: QUALITY_THRESHOLD */
 
 static void status(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
@@ -45,8 +47,9 @@ static void hash_photo(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg__respond_err(req, &err);
 		return;
 	}
-	char hex[VG_PDQ_HEX_LEN + 1];
-	vg_pdq_to_hex(&img.pdq[0], hex);
+	char hex[VG_PDQ_HEX_LEN + 1] = "";
+	if (img.quality >= HMA_QUALITY_MIN)
+		vg_pdq_to_hex(&img.pdq[0], hex);
 	vg__json_respond(req, 200, json_pack("{s:s}", "pdq", hex));
 }
 

@@ -41,6 +41,10 @@ def test_hash_takes_a_multipart_photo(srv, pdq_dir, bridge):
     r = srv.post("/h/hash", role="scanner", data={"note": "x"},
                  files={"photo": ("square.jpg", small.read_bytes())})
     assert r.json() == {"pdq": expected[0]}
+    # Quality 3: HMA's hash_from_bytes answers "" under 50, and so does vigil.
+    low = pdq_dir / "images" / "reg-test-input" / "labelme-subset" / "q0003.jpg"
+    r = srv.post("/h/hash", role="scanner", files={"photo": ("q.jpg", low.read_bytes())})
+    assert (r.status_code, r.json()) == (200, {"pdq": ""}), r.text
 
 
 def test_banks_curation(srv):
