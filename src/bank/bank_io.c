@@ -227,6 +227,53 @@ static int plain_check_one(const vg_store_signal *sig, void *ctx)
 			    sig->type, (long long)sig->id, why);
 }
 
+/* The types of a bank's signals other than md5 and pdq (which a plain import tells
+ * apart by length): two, or one beside md5 or pdq, cannot come back from one plain
+ * import, whose lines are all of its --type or all guessed. */
+typedef struct plain_types {
+	char first[VG_STORE_TYPE_MAX + 1];
+	char second[VG_STORE_TYPE_MAX + 1];
+} plain_types;
+
+static int plain_type_one(const vg_store_signal *sig, void *ctx)
+{
+	plain_types *t = ctx;
+	if (!t->first[0])
+		snprintf(t->first, sizeof(t->first), "%s", sig->type);
+	else if (strcmp(t->first, sig->type) != 0)
+		snprintf(t->second, sizeof(t->second), "%s", sig->type);
+	return 0;
+}
+
+static int found_one(const vg_store_signal *sig, void *ctx)
+{
+	(void)sig, (void)ctx;
+	return VG_EEXIST; /* enough: stop the walk */
+}
+
+/* VG_EINVAL when one plain import could not give the bank's signals their types back. */
+static int plain_check_types(vg_store *s, int64_t bank_id, vg_error *err)
+{
+	static const char *const guessed[] = {"md5", "pdq"};
+	static const char *const others[] = {"sha256", "url", "domain", "ip", "text"};
+	plain_types t = {{0}, {0}};
+	vg_store_filter f = {.bank_ids = &bank_id, .n_bank_ids = 1, .types = others,
+			     .n_types = VG_ARRAY_LEN(others)};
+	int rc = vg_store_signal_each(s, &f, plain_type_one, &t, err);
+	if (rc || !t.first[0])
+		return rc;
+	if (t.second[0])
+		return vg_error_set(err, VG_EINVAL, "the bank holds %s and %s signals, which one plain "
+				    "import cannot tell apart: use csv or ndjson", t.first, t.second);
+	f.types = guessed;
+	f.n_types = VG_ARRAY_LEN(guessed);
+	rc = vg_store_signal_each(s, &f, found_one, NULL, err);
+	if (rc == VG_EEXIST)
+		return vg_error_set(err, VG_EINVAL, "the bank holds %s signals beside md5 or pdq, which "
+				    "one plain import cannot tell apart: use csv or ndjson", t.first);
+	return rc;
+}
+
 int vg_bank_export(vg_store *s, int64_t bank_id, vg_bank_format format, FILE *out,
 		   size_t *ret_n, vg_error *err)
 {
@@ -239,7 +286,8 @@ int vg_bank_export(vg_store *s, int64_t bank_id, vg_bank_format format, FILE *ou
 		static const char *const unfit_types[] = {"url", "text"};
 		vg_store_filter uf = {.bank_ids = &bank_id, .n_bank_ids = 1, .types = unfit_types,
 				      .n_types = VG_ARRAY_LEN(unfit_types)};
-		if ((rc = vg_store_signal_each(s, &uf, plain_check_one, err, err)))
+		if ((rc = vg_store_signal_each(s, &uf, plain_check_one, err, err)) ||
+		    (rc = plain_check_types(s, bank_id, err)))
 			return rc;
 	}
 	if (format == VG_BANK_CSV)

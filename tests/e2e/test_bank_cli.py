@@ -176,18 +176,15 @@ def test_export_import_round_trip(bank, tmp_path, fmt):
     bank("create", "src", check=0)
     bank("add", "src", PDQ, "--metadata", '{"source": "a,b", "n": 1}', check=0)
     bank("add", "src", MD5, check=0)
-    bank("add", "src", "--type", "sha256", SHA, "--metadata", '{"q": "say \\"x\\""}', check=0)
+    # Plain carries no type, and reads 64 hex digits back as pdq: it refuses a sha256
+    # beside them (test_bank_types), so its round trip is of md5 and pdq.
+    if fmt != "plain":
+        bank("add", "src", "--type", "sha256", SHA, "--metadata", '{"q": "say \\"x\\""}', check=0)
     exported = bank("export", "src", "--format", fmt, check=0).stdout
     f = tmp_path / ("out." + fmt)
     f.write_bytes(exported)
     bank("create", "dst", check=0)
-    extra = ["--type", "sha256"] if fmt == "plain" else []
-    if fmt == "plain":  # plain carries no type: import the SHA-256 line on its own
-        lines = exported.decode().splitlines()
-        f.write_text("\n".join(l for l in lines if not l.startswith(SHA)) + "\n")
-        bank("import", "dst", f, "--format", fmt, check=0)
-        f.write_text("\n".join(l for l in lines if l.startswith(SHA)) + "\n")
-    bank("import", "dst", f, "--format", fmt, *extra, check=0)
+    bank("import", "dst", f, "--format", fmt, check=0)
 
     def content(name):
         return sorted((o["type"], o["value"], json.dumps(o.get("metadata"), sort_keys=True))

@@ -203,6 +203,32 @@ def test_plain_export_refuses_what_plain_cannot_carry(bank, tmp_path):
     assert contents(bank, "back") == contents(bank, "ok")
 
 
+SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_plain_export_refuses_types_one_import_cannot_tell_apart(bank):
+    # 64 hex digits read back as pdq without --type: a sha256 beside a pdq, or beside any
+    # other type, would come back wrong or not at all.
+    for name, sigs in (("sp", [("sha256", SHA), ("pdq", BRIDGE_PDQ)]),
+                       ("sd", [("sha256", SHA), ("domain", "evil.example")]),
+                       ("tm", [("text", "hello"), ("md5", "0" * 32)])):
+        bank("create", name, check=0)
+        for typ, value in sigs:
+            bank("add", name, "--type", typ, value, check=0)
+        p = export(bank, name, "plain", check=1)
+        assert p.stdout == b"" and b"cannot tell apart: use csv or ndjson" in p.stderr, p.stderr
+    # One type, with --type back; or md5 and pdq, told apart by length without it.
+    for name, sigs, again in (("s", [("sha256", SHA)], ("--type", "sha256")),
+                              ("mp", [("md5", "0" * 32), ("pdq", BRIDGE_PDQ)], ())):
+        bank("create", name, check=0)
+        for typ, value in sigs:
+            bank("add", name, "--type", typ, value, check=0)
+        out = export(bank, name, "plain").stdout
+        bank("create", name + "-back", check=0)
+        bank("import", name + "-back", "-", *again, input=out, check=0)
+        assert contents(bank, name + "-back") == contents(bank, name)
+
+
 def test_image_matching_ignores_the_new_types(vigil, bank):
     bank("create", "mixed", check=0)
     bank("add", "mixed", "--type", "text", BRIDGE_PDQ, check=0)  # a text that looks like a PDQ
