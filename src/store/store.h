@@ -560,9 +560,10 @@ VG_EXPORT VG_MUST_CHECK int vg_store_report_erase(vg_store *s, vg_usec before, v
 						  vg_error *err);
 
 /* ---- the report lifecycle of cases -------------------------------------------------------- */
-/* The report case for dedup_key ("<category> <canonical url>") created at or after since,
- * whatever its stage, with "report_attached" (note "report N") in its history; or a new
- * one (kind report, stage new, status open, bank "") with "opened". Errors: VG_EINVAL. */
+/* The open report case (new, triaged or actioned) for dedup_key ("<category> <canonical
+ * url>") created at or after since, with "report_attached" (note "report N") in its
+ * history; or, when there is none (a rejected or closed one is never joined), a new one
+ * (kind report, stage new, status open, bank "") with "opened". Errors: VG_EINVAL. */
 VG_EXPORT VG_MUST_CHECK int vg_store_report_case_open_or_attach(
 	vg_store *s, const char *dedup_key, const char *url, const char *category,
 	const char *priority, vg_usec since, int64_t report_id, const char *actor,

@@ -480,9 +480,11 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 	vg_usec now = vg_time_now();
 	char note[48];
 	snprintf(note, sizeof(note), "report %lld", (long long)report_id);
+	/* Only an open case is joined: one rejected or closed within the window is a decision
+	 * already taken, and a report attached to it would reach no reviewer and no party. */
 	if ((rc = vg__sq_prepare(s,
 			  "SELECT id FROM cases WHERE dedup_key = ?1 AND created_at >= ?2 "
-			  "AND kind = 'report' ORDER BY id DESC LIMIT 1",
+			  "AND kind = 'report' AND status = 'open' ORDER BY id DESC LIMIT 1",
 			  &st, err)))
 		goto out;
 	sqlite3_bind_text(st, 1, dedup_key, -1, SQLITE_STATIC);

@@ -158,3 +158,26 @@ def test_no_authority_report_for_other_cases(srv, hook):
     assert srv.post(f"/v1/cases/{rej}/decision", json={"decision": "reject"}).status_code == 200
     assert_error(srv.get(f"/v1/cases/{rej}/authority-report"), 409)
     assert_error(srv.get("/v1/cases/99999/authority-report"), 404)
+
+
+def test_dedup_never_joins_a_closed_case(srv, hook):
+    # Found in review: a report within the window joined a rejected (or closed) case, so it
+    # reached nobody and no open case held it.
+    cid, _ = new_case(srv, hook, "reopen.example", category="phishing")
+    assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "reject"}).status_code == 200
+    r = report(srv, category="phishing", urls=["https://reopen.example/x"])
+    assert r.status_code == 201, r.text
+    (c,) = r.json()["cases"]
+    assert c["created"] and c["case_id"] != cid, c
+    fresh = srv.get(f"/v1/cases/{c['case_id']}").json()
+    assert fresh["status"] == "open" and fresh["stage"] == "new"
+    assert srv.get(f"/v1/cases/{cid}").json()["stage"] == "rejected"
+    got = hook.drain()
+    assert "/reopen/owner" in got and "/reopen/host" in got  # a new case is news again
+    # The open case is joined, as before; once closed after an action, not any more.
+    again = report(srv, category="phishing", urls=["https://reopen.example/x"]).json()
+    assert again["cases"][0] == {**c, "created": False}
+    for d in ("block_url", "close"):
+        assert srv.post(f"/v1/cases/{c['case_id']}/decision", json={"decision": d}).status_code == 200
+    third = report(srv, category="phishing", urls=["https://reopen.example/x"]).json()
+    assert third["cases"][0]["created"] and third["cases"][0]["case_id"] not in (cid, c["case_id"])

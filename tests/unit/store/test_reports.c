@@ -109,6 +109,19 @@ Test(reports, dedup_attaches_within_the_window_only)
 							 "public", &c3, &created, &err), 0);
 	cr_assert(created);
 	cr_assert_neq(c3, c1);
+	/* A rejected case is not joined, even within the window (found in review). */
+	const char *spam = "spam https://example.com/";
+	int64_t c4, c5;
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, spam, "https://example.com/", "spam",
+							 "low", 0, r1, "public", &c4, &created,
+							 &err), 0);
+	cr_assert_eq(vg_store_case_transition(s, c4, "rejected", "reject", NULL, NULL, "a", &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, spam, "https://example.com/", "spam",
+							 "low", 0, r2, "public", &c5, &created,
+							 &err), 0);
+	cr_assert(created);
+	cr_assert_neq(c5, c4);
 	vg_store_case c;
 	cr_assert_eq(vg_store_case_get(s, c1, &c, &err), 0);
 	cr_assert_str_eq(c.kind, "report");
