@@ -29,6 +29,10 @@
 #include "internal.h"
 #include "report/report.h"
 
+/* Every URL the report library accepts fits the store's report URL, case URL and block
+ * columns; otherwise one long URL would fail a whole report after intake accepted it. */
+_Static_assert(VG_REPORT_URL_MAX <= VG_STORE_VALUE_MAX, "report URLs must fit the store");
+
 /* ---- the per-address token bucket -----------------------------------------------------
  * A fixed table (no allocation per request, bounded memory whatever the number of
  * addresses): an address hashes to one slot; a slot held by another address is taken
@@ -621,6 +625,10 @@ int vg_api_report_ingest_mail(const vg_api_report_ctx *ctx, const void *data, si
 		c.source = "email";
 		c.message_id = m.message_id;
 		rc = vg_api_report_store(&c, m.report, ret, err);
+		/* Refused after parsing (the store said no, the transaction rolled back): the
+		 * message is recorded all the same, so no refused mail goes unaccounted. */
+		if (rc)
+			record_rejected(ctx, &m, err);
 	}
 	vg_report_mail_done(&m);
 	return rc;

@@ -101,3 +101,28 @@ def test_cli_ingest_mail(vigil_bin, tmp_path, serve):
     assert "report.mail_rejected" in audit and "broken-arf-2@isp.example" in audit
     assert run("ingest-mail", "--db", str(db), "a", "b").returncode == 2
     assert run("bogus").returncode == 2
+
+
+def raw_mail(srv, text):
+    return srv.post("/v1/reports/email", role="intake", data=text.encode(),
+                    headers={"Content-Type": "message/rfc822"})
+
+
+def test_url_too_long_to_store_is_skipped_and_refusals_recorded(srv, hook):
+    # Found in review: a URL over the store's 2048 bytes refused the whole mail (the usable
+    # URLs too), and the refusal left no audit entry.
+    zone(srv, "longmail.example", hook, "longmail")
+    long_url = "http://other.example/track?" + "x" * 2100
+    r = raw_mail(srv, "From: someone@people.example\r\nMessage-ID: <long-1@people.example>\r\n\r\n"
+                      f"Spam at http://longmail.example/spam and {long_url} thanks\r\n")
+    assert r.status_code == 201, r.text
+    assert [c["url"] for c in r.json()["cases"]] == ["http://longmail.example/spam"]
+    hook.drain(0.3)
+    before = len(rejected(srv))
+    e = assert_error(raw_mail(srv, "From: someone@people.example\r\n"
+                                   "Message-ID: <long-2@people.example>\r\n\r\n"
+                                   f"Only {long_url}\r\n"), 422)
+    assert e["code"] == "invalid"
+    recs = rejected(srv)
+    assert len(recs) == before + 1 and recs[-1]["object_id"] == "long-2@people.example", recs
+    assert "someone@" not in json.dumps(recs)

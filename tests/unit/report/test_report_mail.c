@@ -191,3 +191,29 @@ Test(report_mail, not_spam_feedback_is_refused)
 	cr_assert_eq(vg_report_mail_parse(msg, strlen(msg), &m, &err), VG_EINVAL);
 	cr_assert_str_eq(m.message_id, "ns@isp.example");
 }
+
+/* Found in review: a URL the store cannot hold made the whole mail fail. It is skipped,
+ * as any unusable URL in a message, and the others still make the report. */
+Test(report_mail, url_over_the_report_bound_is_skipped)
+{
+	size_t cap = 8 * 1024;
+	char *msg = malloc(cap);
+	size_t k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <long@b.example>\r\n\r\n"
+				    "See http://spam.example/spam and http://other.example/track?");
+	memset(msg + k, 'x', 2100);
+	k += 2100;
+	k += (size_t)snprintf(msg + k, cap - k, " thanks\r\n");
+	cr_assert_eq(vg_report_mail_parse(msg, k, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_str_eq(m.report->urls[0], "http://spam.example/spam");
+	vg_report_mail_done(&m);
+	vg_report_mail_init(&m);
+	/* With no other URL, the message has none: invalid, as one without any. */
+	k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <long2@b.example>\r\n\r\n"
+			     "http://other.example/track?");
+	memset(msg + k, 'x', 2100);
+	k += 2100;
+	cr_assert_eq(vg_report_mail_parse(msg, k, &m, &err), VG_EINVAL);
+	cr_assert_str_eq(m.message_id, "long2@b.example");
+	free(msg);
+}
