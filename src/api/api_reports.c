@@ -7,8 +7,8 @@
  * `vigil report ingest-mail`. The pipeline: parse and canonicalise (src/report), find each URL's
  * zone (api_zones.c), open or join one case per (category, URL) within the dedup window,
  * route with the category's policy (vg_report_route_compute) into outbox items, and match
- * evidence hashes against the banks, blocking the report's URLs on a match as /v1/scan
- * does.
+ * evidence hashes against the banks, blocking the report's URLs on the operator's zones on
+ * a match as /v1/scan does.
  *
  * Invariants:
  * - Everything a report causes (report row, URLs, evidence, cases, blocks, outbox items,
@@ -157,9 +157,11 @@ static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone
 	return rc;
 }
 
-/* Matches the evidence hashes; on a match blocks every URL of the report (with its case)
- * as /v1/scan's block_url does. The blocks to put in memory after the commit go to
- * *blocks. */
+/* Matches the evidence hashes; on a match blocks each URL of the report that is on one of
+ * the operator's zones (case_of[u] != 0), with its case, as /v1/scan's block_url does. A
+ * URL on no zone is someone else's site: the operator has no say over it, and a block
+ * without a case is one no rejection would ever lift. The blocks to put in memory after
+ * the commit go to *blocks. */
 typedef struct pending {
 	int64_t id;
 	char url[VG_URL_MAX + 1];
@@ -206,6 +208,8 @@ static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_re
 		json_decref(mj);
 		*blocks = vg_xcalloc(r->n_urls, sizeof(**blocks));
 		for (size_t u = 0; u < r->n_urls && !rc; u++) {
+			if (!case_of[u])
+				continue; /* on no zone of ours */
 			char reason[160];
 			snprintf(reason, sizeof(reason), "report evidence matched bank %s (signal %lld)",
 				 m.v[0].bank, (long long)m.v[0].signal_id);
@@ -417,6 +421,8 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 		for (size_t k = 0; k < rt.n_intents && !rc; k++)
 			rc = notify(s, id, r, &groups[g], &rt.intents[k], done, &err);
 	}
+	/* Only a report with a URL on a zone is matched: only those URLs can be blocked, and
+	 * matching the others would tell the public intake whether a hash is in a bank. */
 	if (!rc && ours && route0.match_evidence && r->n_evidence)
 		rc = match_evidence(ctx, s, r, case_of, matches, &blocks, &nblocks, &err);
 	rc = vg__api_finish(s, rc, &err);

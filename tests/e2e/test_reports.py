@@ -260,3 +260,38 @@ def test_url_too_long_to_store_is_a_field_error(srv, hook):
     assert r.status_code == 201, r.text
     assert r.json()["cases"][0]["url"] == edge and r.json()["cases"][0]["created"]
     hook.drain(0.3)
+
+
+def test_evidence_match_blocks_only_urls_on_our_zones(srv, hook):
+    # Found in review: a match blocked every URL of the report, third-party sites too
+    # (blocks with no case, so rejecting the case never lifted them).
+    zone(srv, "evz.example", hook, "evz")
+    assert srv.post("/v1/banks", json={"name": "known-zones"}).status_code in (200, 201)
+    assert srv.patch("/v1/banks/known-zones", json={"actions": ["block_url"]}).status_code == 200
+    md5 = "fedcba9876543210fedcba9876543210"
+    add = srv.post("/v1/banks/known-zones/signals",
+                   json={"signals": [{"type": "md5", "value": md5}]})
+    assert add.status_code in (200, 201), add.text
+    ours, theirs = "https://evz.example/img", "https://third-party.invalid/img"
+    r = report(srv, category="csam", urls=[ours, theirs], evidence=[{"md5": md5}])
+    assert r.status_code == 201, r.text
+    assert r.json()["blocked"] and r.json()["matches"][0]["bank"] == "known-zones"
+    (case,) = r.json()["cases"]
+
+    def decision(url):
+        return srv.get("/v1/decision", role="scanner", params={"url": url}).status_code
+
+    assert decision(ours) == 451 and decision(theirs) != 451
+    blocks = srv.get("/v1/blocks", role="analyst").json()["items"]
+    assert not any(b["url"] == theirs for b in blocks)
+    assert any(b["url"] == ours and b["case_id"] == case["case_id"] for b in blocks)
+    # Rejecting the case lifts everything the report blocked.
+    rej = srv.post(f"/v1/cases/{case['case_id']}/decision", json={"decision": "reject"})
+    assert rej.status_code == 200 and rej.json()["blocks_lifted"] == 1, rej.text
+    assert decision(ours) != 451 and decision(theirs) != 451
+    # A report on no zone of ours is not matched at all: nothing of ours to act on, and the
+    # public intake must not answer whether a hash is in a bank.
+    n = report(srv, category="csam", urls=[theirs], evidence=[{"md5": md5}]).json()
+    assert n["status"] == "not_ours" and n["matches"] == [] and not n["blocked"]
+    assert decision(theirs) != 451
+    hook.drain(0.3)
