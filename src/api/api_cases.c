@@ -242,45 +242,57 @@ static const char *priority_up(const char *p)
 	return !strcmp(p, "low") ? "normal" : "high";
 }
 
-static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_store_case *c,
+/* The stage (and priority) decision moves case c to, if the lifecycle allows it: what was
+ * acted on is closed, not rejected; what was not acted on is rejected, not closed.
+ * VG_EEXIST (409) otherwise. *ret_stage may point into c. */
+static int report_next(const vg_store_case *c, const char *decision, const char **ret_stage,
+		       const char **ret_priority, vg_error *err)
+{
+	bool actioned = strcmp(c->stage, "actioned") == 0;
+	if (strcmp(c->status, "open") != 0)
+		return vg_error_set(err, VG_EEXIST, "the case is closed");
+	if (!strcmp(decision, "close") && !actioned)
+		return vg_error_set(err, VG_EEXIST, "only an actioned case can be closed; reject it");
+	if (!strcmp(decision, "reject") && actioned)
+		return vg_error_set(err, VG_EEXIST, "an actioned case is closed, not rejected");
+	*ret_priority = NULL;
+	if (!strcmp(decision, "block_url") || !strcmp(decision, "notify")) {
+		*ret_stage = "actioned";
+	} else if (!strcmp(decision, "escalate")) {
+		*ret_stage = strcmp(c->stage, "new") == 0 ? "triaged" : c->stage;
+		*ret_priority = priority_up(c->priority);
+	} else {
+		*ret_stage = !strcmp(decision, "reject") ? "rejected" : "closed";
+	}
+	return 0;
+}
+
+/* A decision on report case id. The case is read again under the write lock, and the
+ * lifecycle checked on that copy (and once more by vg_store_case_transition's UPDATE):
+ * checked on a copy read before the transaction, a reject and a block_url arriving
+ * together could both pass and leave a blocked case rejected. */
+static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id,
 			  const char *decision, const char *note, const vg__actor *who)
 {
 	vg_error err;
 	const char *stage = NULL, *priority = NULL;
-	bool open = strcmp(c->status, "open") == 0;
-	bool actioned = strcmp(c->stage, "actioned") == 0;
-	if (!strcmp(decision, "block_url") || !strcmp(decision, "notify")) {
-		stage = "actioned";
-	} else if (!strcmp(decision, "escalate")) {
-		stage = strcmp(c->stage, "new") == 0 ? "triaged" : c->stage;
-		priority = priority_up(c->priority);
-	} else if (!strcmp(decision, "reject")) {
-		stage = "rejected";
-	} else if (!strcmp(decision, "close")) {
-		stage = "closed";
-	} else {
+	if (strcmp(decision, "block_url") && strcmp(decision, "notify") &&
+	    strcmp(decision, "escalate") && strcmp(decision, "reject") && strcmp(decision, "close")) {
 		vg_http_respond_error(req, VG_EINVAL, "a report case's decision must be block_url, "
 						      "notify, reject, escalate or close");
-		return;
-	}
-	/* The order of the lifecycle: what was acted on is closed, not rejected; what was
-	 * not acted on is rejected, not closed. */
-	if (!open) {
-		vg_http_respond_error(req, VG_EEXIST, "the case is closed");
-		return;
-	}
-	if (!strcmp(decision, "close") && !actioned) {
-		vg_http_respond_error(req, VG_EEXIST, "only an actioned case can be closed; reject it");
-		return;
-	}
-	if (!strcmp(decision, "reject") && actioned) {
-		vg_http_respond_error(req, VG_EEXIST, "an actioned case is closed, not rejected");
 		return;
 	}
 	json_t *done = json_array();
 	int64_t block_id = 0, *lifted = NULL;
 	size_t nlifted = 0;
+	vg_store_case cur;
+	const vg_store_case *c = &cur;
+	bool have_case = false;
 	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		have_case = (rc = vg_store_case_get(s, id, &cur, &err)) == 0;
+	if (!rc)
+		rc = report_next(c, decision, &stage, &priority, &err);
 	if (!rc && !strcmp(decision, "block_url"))
 		rc = case_block(s, c, who->name, &block_id, &err);
 	if (!rc && !strcmp(decision, "notify"))
@@ -302,6 +314,8 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_s
 		json_decref(d);
 	}
 	rc = vg__api_finish(s, rc, &err);
+	if (have_case)
+		vg_store_case_done(&cur);
 	if (rc) {
 		free(lifted);
 		json_decref(done);
@@ -322,7 +336,7 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, const vg_s
 	free(lifted);
 	if (json_array_size(done))
 		vg__api_outbox_kick(api);
-	json_t *out = full_case(s, c->id, &err);
+	json_t *out = full_case(s, id, &err);
 	if (!out) {
 		json_decref(done);
 		vg__respond_err(req, &err);
@@ -375,7 +389,7 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 	}
 	bool is_report = strcmp(rc0.kind, "report") == 0;
 	if (is_report)
-		report_decide(api, req, s, &rc0, decision, note, who);
+		report_decide(api, req, s, id, decision, note, who);
 	vg_store_case_done(&rc0);
 	if (is_report) {
 		json_decref(body);

@@ -586,8 +586,10 @@ VG_EXPORT VG_MUST_CHECK int vg_store_case_assign(vg_store *s, int64_t id, const 
  * as the case's decision and the history event's action) and note; priority (NULL:
  * unchanged) raises or lowers it. actioned sets first_action_at once; rejected and
  * closed close the case (status closed, closed_at). Reports attached to the case get
- * first_action_at and closed_at the same way. Errors: VG_ENOENT, VG_EEXIST (closed),
- * VG_EINVAL. */
+ * first_action_at and closed_at the same way. The lifecycle is checked in the same
+ * statement as the update, so two concurrent decisions cannot both pass it: only a case
+ * not actioned can be rejected, only an actioned one closed. Errors: VG_ENOENT,
+ * VG_EEXIST (closed, or the lifecycle refuses the move), VG_EINVAL. */
 VG_EXPORT VG_MUST_CHECK int vg_store_case_transition(vg_store *s, int64_t id, const char *stage,
 						     const char *decision, const char *priority,
 						     const char *note, const char *actor,

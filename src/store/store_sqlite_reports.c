@@ -568,12 +568,26 @@ static int case_query(vg_store *s, const vg_store_case_filter *f, int64_t after_
 	return rc;
 }
 
-/* VG_ENOENT or VG_EEXIST for a case the update did not change. */
-static int not_open(vg_store *s, int64_t id, vg_error *err)
+/* VG_ENOENT or VG_EEXIST for a case the update did not change: closed, or (moving to
+ * stage, NULL for none) actioned and so not to be rejected, or not actioned and so not
+ * to be closed. */
+static int refused(vg_store *s, int64_t id, const char *stage, vg_error *err)
 {
-	int64_t one;
-	int rc = one_int(s, "SELECT 1 FROM cases WHERE id = ?1", id, &one, "case", err);
-	return rc ? rc : vg_error_set(err, VG_EEXIST, "case %lld is closed", (long long)id);
+	int64_t actioned = 0;
+	int rc = one_int(s, "SELECT stage = 'actioned' FROM cases WHERE id = ?1 "
+			 "AND status = 'open'", id, &actioned, "open case", err);
+	if (rc == VG_ENOENT) {
+		int64_t one;
+		rc = one_int(s, "SELECT 1 FROM cases WHERE id = ?1", id, &one, "case", err);
+		return rc ? rc : vg_error_set(err, VG_EEXIST, "case %lld is closed", (long long)id);
+	}
+	if (rc)
+		return rc;
+	if (stage && !strcmp(stage, "rejected") && actioned)
+		return vg_error_set(err, VG_EEXIST, "an actioned case is closed, not rejected");
+	if (stage && !strcmp(stage, "closed") && !actioned)
+		return vg_error_set(err, VG_EEXIST, "only an actioned case can be closed; reject it");
+	return vg_error_set(err, VG_EEXIST, "case %lld changed meanwhile", (long long)id);
 }
 
 static int case_assign(vg_store *s, int64_t id, const char *assignee, const char *actor,
@@ -596,7 +610,7 @@ static int case_assign(vg_store *s, int64_t id, const char *assignee, const char
 	if ((rc = run1(s, st, err)))
 		goto out;
 	if (sqlite3_changes(vg__sq_db(s)) == 0) {
-		rc = not_open(s, id, err);
+		rc = refused(s, id, NULL, err);
 		goto out;
 	}
 	rc = case_event(s, id, now, actor, "assigned", assignee, err);
@@ -623,7 +637,12 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 			  "ELSE first_action_at END, "
 			  "status = CASE WHEN ?8 THEN 'closed' ELSE status END, "
 			  "closed_at = CASE WHEN ?8 THEN ?6 ELSE closed_at END "
-			  "WHERE id = ?1 AND status = 'open'",
+			  /* The lifecycle here, not in the caller's earlier read: what was
+			   * acted on is closed, not rejected; what was not is rejected, not
+			   * closed. A reject racing a block_url cannot then both succeed. */
+			  "WHERE id = ?1 AND status = 'open' "
+			  "AND (?2 <> 'rejected' OR stage <> 'actioned') "
+			  "AND (?2 <> 'closed' OR stage = 'actioned')",
 			  &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -637,7 +656,7 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 	if ((rc = run1(s, st, err)))
 		goto out;
 	if (sqlite3_changes(vg__sq_db(s)) == 0) {
-		rc = not_open(s, id, err);
+		rc = refused(s, id, stage, err);
 		goto out;
 	}
 	if ((rc = case_event(s, id, now, actor, decision, note, err)))

@@ -181,3 +181,33 @@ def test_dedup_never_joins_a_closed_case(srv, hook):
         assert srv.post(f"/v1/cases/{c['case_id']}/decision", json={"decision": d}).status_code == 200
     third = report(srv, category="phishing", urls=["https://reopen.example/x"]).json()
     assert third["cases"][0]["created"] and third["cases"][0]["case_id"] not in (cid, c["case_id"])
+
+
+def test_concurrent_reject_and_block_url_cannot_both_succeed(srv, hook):
+    # Found in review: the lifecycle was checked on a copy of the case read before the
+    # decision's transaction, so a reject racing a block_url could both answer 200 and
+    # leave a rejected case whose URL stayed blocked.
+    import threading
+    for i in range(12):
+        cid, _ = new_case(srv, hook, f"race{i}.example", category="phishing")
+        go = threading.Barrier(2)
+        got = {}
+
+        def decide(d):
+            go.wait()
+            got[d] = srv.post(f"/v1/cases/{cid}/decision", json={"decision": d})
+
+        ts = [threading.Thread(target=decide, args=(d,)) for d in ("reject", "block_url")]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        codes = sorted(r.status_code for r in got.values())
+        assert codes == [200, 409], {d: (r.status_code, r.text) for d, r in got.items()}
+        c = srv.get(f"/v1/cases/{cid}").json()
+        blocked = srv.get("/v1/decision", role="scanner",
+                          params={"url": f"https://race{i}.example/x"}).status_code == 451
+        if got["reject"].status_code == 200:
+            assert c["stage"] == "rejected" and not blocked, c
+        else:
+            assert c["stage"] == "actioned" and blocked, c

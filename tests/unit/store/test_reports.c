@@ -183,6 +183,41 @@ Test(reports, stages_follow_the_lifecycle)
 	vg_store_close(s);
 }
 
+/* Found in review: the lifecycle was checked only by the API on a copy read before its
+ * transaction, so a reject racing a block_url could reject an actioned case. The store
+ * now refuses the move itself, in the UPDATE. */
+Test(reports, transition_checks_the_lifecycle_atomically)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t rid = report_ok(s, NULL), cid;
+	bool created;
+	cr_assert_eq(vg_store_report_case_open_or_attach(s, "spam https://c.example/", "https://c.example/",
+							 "spam", "low", 0, rid, "public", &cid,
+							 &created, &err), 0);
+	cr_assert_eq(vg_store_case_transition(s, cid, "closed", "close", NULL, NULL, "a", &err),
+		     VG_EEXIST, "not actioned: rejected, never closed");
+	cr_assert_str_eq(err.msg, "only an actioned case can be closed; reject it");
+	cr_assert_eq(vg_store_case_transition(s, cid, "actioned", "block_url", NULL, NULL, "a",
+					      &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_case_transition(s, cid, "rejected", "reject", NULL, NULL, "a", &err),
+		     VG_EEXIST, "actioned: closed, never rejected");
+	cr_assert_str_eq(err.msg, "an actioned case is closed, not rejected");
+	vg_store_case c;
+	cr_assert_eq(vg_store_case_get(s, cid, &c, &err), 0);
+	cr_assert_str_eq(c.stage, "actioned");
+	cr_assert_str_eq(c.status, "open");
+	cr_assert_eq(c.closed_at, 0);
+	vg_store_case_done(&c);
+	cr_assert_eq(vg_store_case_transition(s, cid, "closed", "close", NULL, NULL, "a", &err), 0);
+	cr_assert_eq(vg_store_case_transition(s, cid, "closed", "close", NULL, NULL, "a", &err),
+		     VG_EEXIST);
+	char want[64];
+	snprintf(want, sizeof(want), "case %lld is closed", (long long)cid);
+	cr_assert_str_eq(err.msg, want);
+	vg_store_close(s);
+}
+
 static int count_hash(const char *type, const char *hex, void *ctx)
 {
 	(void)type;
