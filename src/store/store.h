@@ -553,8 +553,9 @@ VG_EXPORT VG_MUST_CHECK int vg_store_case_evidence(vg_store *s, int64_t case_id,
 							     void *ctx),
 						   void *ctx, vg_error *err);
 /* Erases the reporter personal data (name, email, client address) of every report
- * created before `before` and not erased yet, setting erased_at to now; the ids erased
- * into a new array (free(); NULL when none). */
+ * created before `before` and not erased yet, setting erased_at to now, and the
+ * "reporter" member of the outbox payloads (pending, done or dead) of every erased
+ * report; the ids erased into a new array (free(); NULL when none). */
 VG_EXPORT VG_MUST_CHECK int vg_store_report_erase(vg_store *s, vg_usec before, vg_usec now,
 						  int64_t **ret_ids, size_t *ret_n,
 						  vg_error *err);

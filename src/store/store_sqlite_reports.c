@@ -432,7 +432,29 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 		goto out;
 	sqlite3_bind_int64(st, 1, before);
 	sqlite3_bind_int64(st, 2, now);
-	rc = run1(s, st, err);
+	if ((rc = run1(s, st, err)))
+		goto out;
+	/* The reporter also sits in the payloads of notifications where share was full
+	 * (api_reports.c notify(), key "report-<id>-zone-<zone>-<party>"). Erased there too,
+	 * whatever the item's state: delivered and dead items are kept as a record, and a
+	 * pending one is then delivered without it rather than carry the reporter past
+	 * retention (an attempt already under way sends what it read). One statement per
+	 * report, on the key's prefix range, so the key's unique index finds its items. */
+	for (size_t i = 0; i < n && !rc; i++) {
+		char lo[40], hi[40];
+		snprintf(lo, sizeof(lo), "report-%lld-", (long long)ids[i]);
+		snprintf(hi, sizeof(hi), "report-%lld.", (long long)ids[i]); /* '.' follows '-' */
+		if ((rc = vg__sq_prepare(s,
+				  "UPDATE outbox SET payload = json_remove(payload, '$.reporter') "
+				  "WHERE idempotency_key >= ?1 AND idempotency_key < ?2 "
+				  "AND json_valid(payload) "
+				  "AND json_type(payload, '$.reporter') IS NOT NULL",
+				  &st, err)))
+			break;
+		sqlite3_bind_text(st, 1, lo, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, hi, -1, SQLITE_TRANSIENT);
+		rc = run1(s, st, err);
+	}
 out:
 	rc = wend(s, &w, rc, err);
 	if (rc) {

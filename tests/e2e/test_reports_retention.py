@@ -4,6 +4,7 @@ erases name, email and client address past report_retention and audits it; the r
 stays countable; the test clock (`now` on POST /v1/admin/retention/run) is honoured only
 with VIGIL_TEST_CLOCK=1 and refused otherwise. The same run deletes expired labels."""
 import datetime
+import json
 import sqlite3
 import time
 
@@ -93,3 +94,59 @@ def test_expired_labels_are_purged(serve):
     assert r.status_code == 200 and r.json()["labels_purged"] == 1, r.text
     assert label_rows(s.db) == ["day", "forever"]
     assert s.post("/v1/admin/retention/run").json()["labels_purged"] == 0
+
+
+def outbox_of(db, rid):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT idempotency_key, state, payload FROM outbox "
+                           "WHERE idempotency_key LIKE ? ORDER BY id", (f"report-{rid}-%",))
+        return {k: (st, json.loads(p)) for k, st, p in rows.fetchall()}
+    finally:
+        con.close()
+
+
+def test_retention_erases_the_reporter_from_outbox_payloads(serve):
+    # Found in review: where share was full, the reporter's name and email were copied
+    # into the outbox payloads, and retention erased only the report's own columns.
+    from test_reports import Receiver
+    hook = Receiver()
+    try:
+        s = serve("--webhook-attempts", "1", env={"VIGIL_TEST_CLOCK": "1"})
+        for name, owner in (("kept.example", f"{hook.url}/owner"),
+                            ("lost.example", "http://127.0.0.1:1/gone")):
+            z = s.post("/v1/zones", json={"name": name, "owner_contact": {"webhook_url": owner},
+                                          "host_contact": {"email": "abuse@host.example"}})
+            assert z.status_code == 201, z.text
+        r = s.post("/v1/reports", role=None, json={
+            "category": "phishing", "urls": ["https://kept.example/a", "https://lost.example/b"],
+            "reporter": {"name": "Retained Person", "email": "kept@example.org"},
+            "share": {"owner": "full", "host": "full"}})
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        # Delivered to the receiver (done), refused by a closed port (dead), and email with
+        # no SMTP relay (pending).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            states = sorted(st for st, _ in outbox_of(s.db, rid).values())
+            if states == ["dead", "done", "pending", "pending"]:
+                break
+            time.sleep(0.1)
+        assert states == ["dead", "done", "pending", "pending"], outbox_of(s.db, rid)
+        assert all(p["reporter"]["email"] == "kept@example.org"
+                   for _, p in outbox_of(s.db, rid).values())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        r = s.post("/v1/admin/retention/run", params={"now": iso(now + datetime.timedelta(days=179))})
+        assert r.status_code == 200 and r.json()["erased"] == 0, r.text
+        assert all("reporter" in p for _, p in outbox_of(s.db, rid).values())
+        r = s.post("/v1/admin/retention/run", params={"now": iso(now + datetime.timedelta(days=181))})
+        assert r.status_code == 200 and r.json()["erased"] == 1, r.text
+        items = outbox_of(s.db, rid)
+        assert len(items) == 4
+        for st, p in items.values():
+            assert "reporter" not in p, (st, p)
+            assert p["report_id"] == rid and p["urls"] and p["category"] == "phishing"
+        text = json.dumps(items)
+        assert "Retained" not in text and "kept@example.org" not in text
+    finally:
+        hook.httpd.shutdown()
