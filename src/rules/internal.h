@@ -316,6 +316,16 @@ bool vg__watch_end(vg__watch *w);
 /* In the hook: true when the running position is the one to stop (raise), false when
  * the stop came too late (the hook is taken off; go on). */
 bool vg__watch_hook(vg__watch *w);
+/* From the state's own thread, during a run: stops the run at its next instruction, as
+ * the watchdog would (the memory cap asks so, rather than fail an allocation deep in
+ * LuaJIT). False, and nothing done, when idle. */
+bool vg__watch_stop_now(vg__watch *w);
+/* In the hook: takes back a stop (and the hook) that turned out not to be needed. A
+ * budget stop the watchdog makes meanwhile comes again at its next look. */
+void vg__watch_cancel(vg__watch *w);
+/* In the hook: the run's CPU time so far does not count (it went to work done for the
+ * state, such as a collection the memory cap asked for). */
+void vg__watch_restart(vg__watch *w);
 
 /* The event's head. Its time is a top-level numeric "ts" (seconds since the epoch)
  * when present and sane, else wall (the clock; 0 lets a caller read the clock only for

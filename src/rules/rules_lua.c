@@ -15,8 +15,17 @@
  * - Every event's rules are bounded: the watchdog (rules_watchdog.c) stops the rule
  *   running when the event's rules have used their budget of CPU time (and the stop
  *   raises at every instruction after that, so a pcall inside the rule cannot swallow
- *   it); the rules after it start a fresh budget. The state's allocator refuses memory
- *   past a fixed cap. The JIT is never opened: compiled code would not see the stop.
+ *   it); the rules after it start a fresh budget. xpcall is pcall's: LuaJIT runs a
+ *   message handler inside the hook that raised the stop, where no hook fires, so a
+ *   handler that loops was never stopped; here it runs after the call has unwound, under
+ *   the budget, and not at all for a stop. The JIT is never opened: compiled code would
+ *   not see the stop.
+ * - Memory: past STATE_MEMORY_SOFT the hook collects at the rule's next instruction, and
+ *   raises "memory cap reached" there if the state still holds more than that (a rule
+ *   may catch it, once, to let go); allocations are refused only past STATE_MEMORY_MAX. (Refusing at the cap made LuaJIT
+ *   unwind out of memory, which could crash it, and left the garbage of the rule that hit
+ *   it uncollected, failing every rule after it.) Memory a rules file keeps in its
+ *   globals counts for every rule of the state.
  * - A rule that fails leaves its verdicts unsent and the other rules still run.
  * - The vm pointer that C functions receive as an upvalue carries a magic number that is
  *   checked on every call.
@@ -33,7 +42,8 @@
 
 #define VM_MAGIC 0x7669676c72756c65ull /* "viglrule" */
 #define DEFAULT_BUDGET_MS 50
-#define STATE_MEMORY_MAX ((size_t)512 << 20)
+#define STATE_MEMORY_SOFT ((size_t)512 << 20) /* the cap rules see */
+#define STATE_MEMORY_MAX (STATE_MEMORY_SOFT + ((size_t)64 << 20)) /* refused past this */
 #define MAX_VERDICTS_PER_RULE 8
 #define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
 #define MISSING_BANKS_LOGGED 16 /* names; a rule pack naming more has other troubles */
@@ -79,6 +89,8 @@ struct vg__rules_vm {
 	pending *verdicts; /* MAX_VERDICTS_PER_RULE per rule */
 	size_t n_verdicts;
 	bool stopped; /* the budget ran out: every instruction raises until the run ends */
+	bool mem_stop;    /* past STATE_MEMORY_SOFT: the hook collects, then maybe fails it */
+	vg_usec gc_after; /* monotonic: no collection by the cap before then */
 	vg_counters *counters;
 	vg_sums *sums;
 	vg_distinct *distinct;
@@ -184,8 +196,12 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		}
 		return NULL;
 	}
-	if (nsize > osize && vm->mem_used + (nsize - osize) > STATE_MEMORY_MAX)
-		return NULL; /* Lua raises "not enough memory" in the rule */
+	if (nsize > osize && vm->mem_used + (nsize - osize) > STATE_MEMORY_SOFT) {
+		if (vm->mem_used + (nsize - osize) > STATE_MEMORY_MAX)
+			return NULL; /* Lua raises "not enough memory" in the rule */
+		if (!vm->mem_stop && vg__watch_stop_now(&vm->watch))
+			vm->mem_stop = true;
+	}
 	void *p;
 	if (ptr && osize <= SMALL_MAX && nsize <= SMALL_MAX &&
 	    size_class(osize) == size_class(nsize)) {
@@ -213,16 +229,45 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+/* Whether the hook's instruction is a rule's own code, rather than the driver around
+ * the rules ("=runner") or a C function's: where an allocation the rule made can fail in
+ * a way the rule's own pcall sees. */
+static bool in_rule_code(lua_State *L, lua_Debug *ar)
+{
+	return lua_getinfo(L, "S", ar) && ar->source && ar->source[0] == '@';
+}
+
 /* Set on the state by the watchdog when a run is over budget. Once it has raised, it
  * raises at every instruction (the hook count is 1) until the run's pcall returns. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-	(void)ar;
 	void *ud;
 	lua_getallocf(L, &ud); /* the allocator's ud is the vm */
 	vg__rules_vm *vm = ud;
 	if (!vm->stopped && !vg__watch_hook(&vm->watch))
 		return;
+	if (vm->mem_stop && !vm->stopped) {
+		/* Past the soft cap, and now at a point where unwinding is safe. The next
+		 * allocation past it asks again. */
+		vm->mem_stop = false;
+		vg__watch_cancel(&vm->watch); /* a budget stop comes again at the next look */
+		if (!in_rule_code(L, ar))
+			return; /* the plumbing's: a rule fails at its own next allocation */
+		/* Much of it may be garbage: only what is still held after a full collection
+		 * fails the rule, with an error it may catch, as LuaJIT's "not enough memory",
+		 * to let go of what it holds. A collection of 512 MiB takes seconds, so while
+		 * a rules file holds on to its memory they are spaced to take at most a tenth
+		 * of the time. */
+		vg_usec now = vg_time_mono();
+		if (now >= vm->gc_after) {
+			lua_gc(L, LUA_GCCOLLECT, 0);
+			vg__watch_restart(&vm->watch); /* the collection is not the rule's time */
+			vm->gc_after = vg_time_mono() + 9 * (vg_time_mono() - now);
+			if (vm->mem_used <= STATE_MEMORY_SOFT)
+				return;
+		}
+		luaL_error(L, "memory cap of %d MiB reached", (int)(STATE_MEMORY_SOFT >> 20));
+	}
 	vm->stopped = true;
 	luaL_error(L, "budget of %d ms of CPU time exceeded", (int)vm->o.budget_ms);
 }
@@ -237,6 +282,7 @@ static int run(vg__rules_vm *vm, int nargs, uint64_t position, bool *ret_stopped
 	vg__watch_end(&vm->watch);
 	*ret_stopped = rc != 0 && vm->stopped;
 	vm->stopped = false;
+	vm->mem_stop = false; /* a crossing the run outlived: the next one asks again */
 	return rc;
 }
 
@@ -780,6 +826,38 @@ static void push_file_env(lua_State *L)
 	lua_setfield(L, env, "load");
 }
 
+/* xpcall(f, handler, ...) as pcall and a call: LuaJIT would run the handler inside the
+ * hook that raised a budget stop, where no hook fires, so a handler that loops would
+ * never stop (see the invariants at the top). Here f's error unwinds first; a stop is
+ * passed on without the handler, and any other error goes to the handler as a plain
+ * call, under the budget. The handler sees the message, not f's stack, which nothing in
+ * the sandbox could read anyway (no debug library). */
+static int l_xpcall(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	int n = lua_gettop(L);
+	if (n < 2)
+		return luaL_error(L, "bad argument #2 to 'xpcall' (value expected)");
+	lua_pushvalue(L, 1);
+	for (int i = 3; i <= n; i++)
+		lua_pushvalue(L, i);
+	if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == 0) {
+		lua_pushboolean(L, 1);
+		lua_insert(L, n + 1);
+		return lua_gettop(L) - n;
+	}
+	if (vm->stopped)
+		return lua_error(L);
+	lua_pushvalue(L, 2);
+	lua_insert(L, -2);
+	int rc = lua_pcall(L, 1, 1, 0);
+	if (rc != 0 && vm->stopped)
+		return lua_error(L);
+	lua_pushboolean(L, 0);
+	lua_insert(L, -2);
+	return 2;
+}
+
 /* ---- building the sandbox ------------------------------------------------------------------ */
 static void open_lib(lua_State *L, const char *name, lua_CFunction fn)
 {
@@ -821,6 +899,7 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_pushliteral(L, "string");
 	lua_setfield(L, -2, "__metatable"); /* getmetatable("") answers this */
 	lua_pop(L, 2);
+	set_fn(L, "xpcall", l_xpcall);
 	set_fn(L, "rule", l_rule);
 	set_fn(L, "count", l_count);
 	set_fn(L, "sum", l_sum);

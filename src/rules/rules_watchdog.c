@@ -158,6 +158,41 @@ bool vg__watch_end(vg__watch *w)
 	return true;
 }
 
+bool vg__watch_stop_now(vg__watch *w)
+{
+	pthread_mutex_lock(&mu);
+	uint64_t pos = atomic_load_explicit(&w->position, memory_order_relaxed);
+	if (pos && atomic_load_explicit(&w->stop, memory_order_relaxed) != pos) {
+		atomic_store_explicit(&w->stop, pos, memory_order_release);
+		lua_sethook(w->L, w->hook, LUA_MASKCOUNT, 1);
+	}
+	pthread_mutex_unlock(&mu);
+	return pos != 0;
+}
+
+void vg__watch_cancel(vg__watch *w)
+{
+	pthread_mutex_lock(&mu);
+	lua_sethook(w->L, NULL, 0, 0);
+	atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&mu);
+}
+
+void vg__watch_restart(vg__watch *w)
+{
+	/* A position the watchdog has not seen: it measures the run from its next look. */
+	pthread_mutex_lock(&mu);
+	uint64_t pos = atomic_load_explicit(&w->position, memory_order_relaxed);
+	if (pos) {
+		atomic_store_explicit(&w->position, pos ^ ((uint64_t)1 << 63), memory_order_release);
+		if (atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+			lua_sethook(w->L, NULL, 0, 0);
+			atomic_store_explicit(&w->stop, 0, memory_order_relaxed);
+		}
+	}
+	pthread_mutex_unlock(&mu);
+}
+
 bool vg__watch_hook(vg__watch *w)
 {
 	uint64_t stop = atomic_load_explicit(&w->stop, memory_order_acquire);

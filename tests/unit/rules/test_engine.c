@@ -420,14 +420,55 @@ Test(engine, memory_is_capped)
 	vg_rules_runner *r;
 	vg_error err;
 	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0);
+	/* Event after event: what the failed rule built is collected, so the rule after it
+	 * never fails for it. */
+	for (int i = 1; i <= 3; i++) {
+		seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+		eval(r, "{\"type\":\"x\"}", &s);
+		cr_assert_eq(s.n, 1, "event %d", i);
+		vg_rules_stats st;
+		vg_rules_runner_stats(r, &st);
+		cr_assert_eq(st.rule_errors, (uint64_t)i, "out of memory is a rule error");
+	}
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
+/* A message handler used to run inside the hook that raised the budget stop, where no
+ * hook fires: a handler that looped was never stopped. xpcall is pcall's now: the
+ * handler runs after the call unwound, under the budget, and not at all for a stop. */
+Test(engine, xpcall_handlers_run_under_the_budget, .timeout = 30)
+{
+	vg_ruleset *rs = load(
+		"rule('spin', function(e)\n"
+		"  xpcall(function() while true do end end, function(m) while true do end end)\n"
+		"end)\n"
+		"rule('handled', function(e)\n"
+		"  local ok, v = xpcall(function(a, b) error('boom ' .. a .. b, 0) end,\n"
+		"    function(m) return 'handled: ' .. m end, 'x', 'y')\n"
+		"  local ok2, r1, r2 = xpcall(function(a) return a, 2 end, print, 1)\n"
+		"  local ok3, v3 = xpcall(function() error('x') end, function(m) error('again', 0) end)\n"
+		"  verdict('allow', tostring(ok) .. ' ' .. v .. ' ' .. tostring(ok2) .. r1 .. r2 ..\n"
+		"    ' ' .. tostring(ok3) .. ' ' .. v3)\n"
+		"end)\n");
+	vg_rules_opts o = {.budget_ms = 50};
+	vg_rules_runner *r;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0);
 	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	eval(r, "{\"type\":\"x\"}", &s);
 	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.reasons[0], "false handled: boom xy true12 false again");
 	vg_rules_stats st;
 	vg_rules_runner_stats(r, &st);
-	cr_assert_eq(st.rule_errors, 1, "out of memory is a rule error");
+	cr_assert_eq(st.budget_stops, 1);
 	vg_rules_runner_free(r);
 	vg_ruleset_free(rs);
+	/* At load time too: `vigil rules check` and PUT /v1/rules compile the file. */
+	const char *src = "xpcall(function() while true do end end, function() while true do end end)\n"
+			  "rule('a', function(e) end)";
+	cr_assert_eq(vg_ruleset_load_string("x.lua", src, strlen(src), &rs, &err), VG_EINVAL);
+	cr_assert(strstr(err.msg, "budget"), "%s", err.msg);
 }
 
 /* ---- the threaded engine ----------------------------------------------------------------- */
