@@ -22,10 +22,9 @@
  *   not see the stop.
  * - Memory: past STATE_MEMORY_SOFT the hook collects at the rule's next instruction, and
  *   raises "memory cap reached" there if the state still holds more than that (a rule
- *   may catch it, once, to let go); allocations are refused only past STATE_MEMORY_MAX. (Refusing at the cap made LuaJIT
- *   unwind out of memory, which could crash it, and left the garbage of the rule that hit
- *   it uncollected, failing every rule after it.) Memory a rules file keeps in its
- *   globals counts for every rule of the state.
+ *   may catch it, once, to let go); allocations are refused only past STATE_MEMORY_MAX.
+ *   (Refusing at the cap made LuaJIT unwind out of memory, which could crash it.) Memory
+ *   a rules file keeps in its globals counts for every rule of the state.
  * - A rule that fails leaves its verdicts unsent and the other rules still run.
  * - The vm pointer that C functions receive as an upvalue carries a magic number that is
  *   checked on every call.
