@@ -146,7 +146,6 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	rc = vg__blocklist_load(api->blocks, api->main_store, err);
 	if (rc)
 		goto fail;
-	api->block_sync = vg__block_sync_start(api);
 	vg_outbox_config oc;
 	vg_outbox_config_init(&oc);
 	oc.db_path = cfg->db;
@@ -165,6 +164,8 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	rc = vg__api_rules_open(api, err);
 	if (rc)
 		goto fail;
+	/* After the rules: the thread that follows other writers reloads their banks too. */
+	api->block_sync = vg__block_sync_start(api);
 	api->report_rate = vg__rate_new();
 	build_routes(api);
 	/* Event batches have their own bound (compressed or not), far above a JSON body's. */
@@ -185,8 +186,8 @@ void vg_api_close(vg_api *api)
 {
 	if (!api)
 		return;
+	vg__block_sync_stop(api->block_sync); /* first: it reaches the rules' banks */
 	vg__api_rules_close(api); /* writes the rules' labels to the store */
-	vg__block_sync_stop(api->block_sync);
 	vg_outbox_worker_stop(api->outbox);
 	vg__blocklist_free(api->blocks);
 	vg__verdict_log_free(api->verdicts);
