@@ -62,7 +62,10 @@ int vg__decode_png(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 		goto out;
 	}
 	png_set_read_fn(png, &src, on_read);
-	png_set_user_limits(png, opts->max_side, opts->max_side);
+	/* libpng's own limits up to the format's, so vg__check_dims judges the size and says
+	 * "too large" (413); libpng refusing it first said "corrupt" (422). Nothing is
+	 * allocated for pixels before that check. */
+	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
 	png_set_chunk_malloc_max(png, CHUNK_MAX);
 	png_read_info(png, info);
 
