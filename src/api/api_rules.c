@@ -338,10 +338,10 @@ void vg__api_rules_follow_banks(vg_api *api, vg_store *s, int64_t seq)
 		return;
 	pthread_mutex_lock(&st->admin_mu);
 	vg_rules_banks *banks = NULL;
-	vg_store_watermark wm;
 	vg_error err;
 	int rc = 0;
-	if (st->banks && st->banks_seq != seq && (rc = vg_store_watermark_get(s, &wm, &err)) == 0 &&
+	/* seq was read before the banks are: a change made meanwhile is read again. */
+	if (st->banks && st->banks_seq != seq &&
 	    (rc = vg_rules_banks_refresh(st->banks, s, &banks, &err)) == 0) {
 		for (int i = 0; i < st->nlanes; i++) {
 			pthread_mutex_lock(&st->lanes[i].mu);
@@ -350,7 +350,7 @@ void vg__api_rules_follow_banks(vg_api *api, vg_store *s, int64_t seq)
 		}
 		vg_rules_banks_free(st->banks); /* no lane reads it any more */
 		st->banks = banks;
-		st->banks_seq = wm.seq;
+		st->banks_seq = seq;
 	}
 	pthread_mutex_unlock(&st->admin_mu);
 	if (rc)

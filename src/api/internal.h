@@ -240,9 +240,10 @@ char *vg__label_token_make(const char *entity, const char *name);
 bool vg__label_token_read(const char *t, char *buf, const char **entity, const char **name);
 /* Writes every lane's labels not yet in the store (nothing without rules). */
 void vg__api_rules_labels_flush(vg_api *api);
-/* Brings match()'s banks up to the store's change seq (nothing without rules, or when
- * they are there already): the banks changed since are read again and every lane
- * moves to the new set between two of its events. s is the calling thread's store. */
+/* Brings match()'s banks up to the store's change seq, read before this call (nothing
+ * without rules, or when they are there already): the banks changed since are read
+ * again and every lane moves to the new set between two of its events. s is the calling
+ * thread's store. */
 void vg__api_rules_follow_banks(vg_api *api, vg_store *s, int64_t seq);
 /* A change to one label through the API: fn makes it in the store while no lane runs,
  * and when fn returns 0 every lane takes l (an expiry of VG_LABEL_REMOVED for a

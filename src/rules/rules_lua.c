@@ -261,7 +261,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		if (now >= vm->gc_after) {
 			lua_gc(L, LUA_GCCOLLECT, 0);
 			vg__watch_restart(&vm->watch); /* the collection is not the rule's time */
-			vm->gc_after = vg_time_mono() + 9 * (vg_time_mono() - now);
+			vg_usec done = vg_time_mono();
+			vm->gc_after = done + 9 * (done - now);
 			if (vm->mem_used <= STATE_MEMORY_SOFT)
 				return;
 		}
