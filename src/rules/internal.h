@@ -316,6 +316,8 @@ bool vg__watch_end(vg__watch *w);
 /* In the hook: true when the running position is the one to stop (raise), false when
  * the stop came too late (the hook is taken off; go on). */
 bool vg__watch_hook(vg__watch *w);
+/* Whether a stop for the running position is waiting; changes nothing. */
+bool vg__watch_due(vg__watch *w);
 /* From the state's own thread, during a run: stops the run at its next instruction, as
  * the watchdog would (the memory cap asks so, rather than fail an allocation deep in
  * LuaJIT). False, and nothing done, when idle. */
@@ -326,6 +328,14 @@ void vg__watch_cancel(vg__watch *w);
 /* In the hook: the run's CPU time so far does not count (it went to work done for the
  * state, such as a collection the memory cap asked for). */
 void vg__watch_restart(vg__watch *w);
+
+/* Lua's pattern functions under the budget (rules_pattern.c): sets find, match, gmatch
+ * and gsub in the table at index table. Every few thousand steps of matching they call
+ * poll->fn, which may raise: they hold nothing but Lua values, so the longjmp is safe. */
+typedef struct vg__pattern_poll {
+	void (*fn)(struct lua_State *L);
+} vg__pattern_poll;
+void vg__pattern_open(struct lua_State *L, int table, const vg__pattern_poll *poll);
 
 /* The event's head. Its time is a top-level numeric "ts" (seconds since the epoch)
  * when present and sane, else wall (the clock; 0 lets a caller read the clock only for

@@ -858,6 +858,23 @@ static int l_xpcall(lua_State *L)
 	return 2;
 }
 
+/* The pattern functions' poll (rules_pattern.c): a budget stop raises here, inside a
+ * long match that the hook cannot enter. A memory stop waiting for the hook gives way,
+ * as the watchdog stops nothing while one is pending; the next allocation past the cap
+ * asks again. */
+static void pattern_poll(lua_State *L)
+{
+	vg__rules_vm *vm = self(L);
+	if (vm->mem_stop) {
+		vm->mem_stop = false;
+		vg__watch_cancel(&vm->watch);
+	}
+	if (!vm->stopped && !vg__watch_due(&vm->watch))
+		return;
+	vm->stopped = true;
+	luaL_error(L, "budget of %d ms of CPU time exceeded", (int)vm->o.budget_ms);
+}
+
 /* ---- building the sandbox ------------------------------------------------------------------ */
 static void open_lib(lua_State *L, const char *name, lua_CFunction fn)
 {
@@ -891,6 +908,8 @@ static int build_sandbox(vg__rules_vm *vm, vg_error *err)
 	lua_getglobal(L, "string");
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
+	static const vg__pattern_poll poll = {pattern_poll};
+	vg__pattern_open(L, -1, &poll);
 	lua_pop(L, 1);
 	/* package.loaded would reach every library opened so far; it is not opened, but the
 	 * registry's _LOADED table is reachable from nothing a rule can call. */

@@ -193,15 +193,20 @@ void vg__watch_restart(vg__watch *w)
 	pthread_mutex_unlock(&mu);
 }
 
-bool vg__watch_hook(vg__watch *w)
+bool vg__watch_due(vg__watch *w)
 {
 	uint64_t stop = atomic_load_explicit(&w->stop, memory_order_acquire);
-	if (stop && stop == atomic_load_explicit(&w->position, memory_order_relaxed))
+	return stop && stop == atomic_load_explicit(&w->position, memory_order_relaxed);
+}
+
+bool vg__watch_hook(vg__watch *w)
+{
+	if (vg__watch_due(w))
 		return true;
 	/* A stop for a rule that has returned since: only the hook goes (checked again under
 	 * the mutex, where the watchdog decides). */
 	pthread_mutex_lock(&mu);
-	stop = atomic_load_explicit(&w->stop, memory_order_relaxed);
+	uint64_t stop = atomic_load_explicit(&w->stop, memory_order_relaxed);
 	bool live = stop && stop == atomic_load_explicit(&w->position, memory_order_relaxed);
 	if (!live) {
 		lua_sethook(w->L, NULL, 0, 0);

@@ -471,6 +471,44 @@ Test(engine, xpcall_handlers_run_under_the_budget, .timeout = 30)
 	cr_assert(strstr(err.msg, "budget"), "%s", err.msg);
 }
 
+/* A pattern that backtracks on a hostile field is one C call: LuaJIT's own took 17 s
+ * on this event and nothing could stop it. The rules' own patterns poll the budget. A
+ * pcall around the match cannot keep the rule alive, and the next rule and the next
+ * event are evaluated as usual. */
+Test(engine, a_backtracking_pattern_is_stopped_by_the_budget, .timeout = 30)
+{
+	vg_ruleset *rs = load(
+		"rule('trim', function(e)\n"
+		"  local ok, t = pcall(string.match, e.s, '^%s*(.-)%s*$')\n"
+		"  verdict('allow', 'trimmed ' .. tostring(t))\n"
+		"end)\n"
+		"rule('gsub', function(e) verdict('allow', (e.s:gsub('%s+', ' '))) end)\n");
+	vg_rules_opts o = {.budget_ms = 20};
+	vg_rules_runner *r;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0);
+	size_t n = 60000;
+	char *line = malloc(n + 64);
+	int at = sprintf(line, "{\"type\":\"x\",\"s\":\"a");
+	memset(line + at, ' ', n);
+	strcpy(line + at + n, "a\"}");
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	vg_usec t0 = vg_time_mono();
+	eval(r, line, &s);
+	cr_assert_lt(vg_time_mono() - t0, 5000000, "stopped near the budget, not after the match");
+	cr_assert_eq(s.n, 1, "only gsub spoke");
+	cr_assert_str_eq(s.reasons[0], "a a");
+	eval(r, "{\"type\":\"x\",\"s\":\"  b  \"}", &s);
+	cr_assert_eq(s.n, 3);
+	cr_assert_str_eq(s.reasons[1], "trimmed b");
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.budget_stops, 1);
+	free(line);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
 /* ---- the threaded engine ----------------------------------------------------------------- */
 typedef struct wmap {
 	pthread_mutex_t mu;
