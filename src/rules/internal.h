@@ -329,6 +329,11 @@ void vg__watch_cancel(vg__watch *w);
  * state, such as a collection the memory cap asked for). */
 void vg__watch_restart(vg__watch *w);
 
+/* The text of a number in keys, labels and the partition key: a whole number (below
+ * 2^63) in full, "100000000000001", else the shortest of 15 to 17 significant digits
+ * that reads back as the same double, "0.1". Returns its length (under 32). */
+size_t vg__rules_number_text(double d, char buf[32]);
+
 /* Lua's pattern functions under the budget (rules_pattern.c): sets find, match, gmatch
  * and gsub in the table at index table. Every few thousand steps of matching they call
  * poll->fn, which may raise: they hold nothing but Lua values, so the longjmp is safe. */

@@ -38,8 +38,10 @@
  * bottleneck. An answer is what the worker's own lookup would give: same banks, same
  * value, byte for byte.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,17 +155,30 @@ static bool member_key(const vg_json_doc *doc, size_t obj, const char *key, bool
 		*ret = nd->v.str;
 		*ret_len = nd->len;
 		return nd->len > 0;
-	case VG_JSON_INT:
-		*ret_len = (size_t)snprintf(num, 32, "%lld", (long long)nd->v.i);
+	case VG_JSON_INT: /* as the rules see it: a double, past 2^53 rounded */
+		*ret_len = vg__rules_number_text((double)nd->v.i, num);
 		*ret = num;
 		return true;
 	case VG_JSON_REAL:
-		*ret_len = (size_t)snprintf(num, 32, "%.17g", nd->v.d);
+		*ret_len = vg__rules_number_text(nd->v.d, num);
 		*ret = num;
 		return true;
 	default:
 		return false;
 	}
+}
+
+size_t vg__rules_number_text(double d, char buf[32])
+{
+	if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && floor(d) == d)
+		return (size_t)snprintf(buf, 32, "%lld", (long long)d);
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(buf, 32, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	return (size_t)n;
 }
 
 /* The key text at a dotted path ("user.id"): each part but the last names an object. */

@@ -566,6 +566,38 @@ Test(engine, partition_keys_by_name_path_and_default)
 	cr_assert_str_eq(key_of(ev, "ip.x"), "-"); /* not an object on the way */
 	cr_assert_str_eq(key_of(ev, "user..id"), "-");
 	cr_assert_str_eq(key_of(ev, "nope"), "-");
+	/* Numbers as the rules see them: doubles, in full, the shortest text that reads back. */
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":100000000000001}", NULL),
+			 "100000000000001");
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":9007199254740993}", NULL),
+			 "9007199254740992");
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":3.0}", NULL), "3");
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":0.1}", NULL), "0.1");
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":1e300}", NULL), "1e+300");
+}
+
+/* Lua writes numbers with 14 digits, so ids 100000000000001 and 100000000000002 were one
+ * key: one user's counters and labels were the other's. Keys write numbers in full, as
+ * the partition key does. */
+Test(engine, numeric_ids_keep_their_own_counters_and_labels)
+{
+	vg_ruleset *rs = load(
+		"rule('c', function(e)\n"
+		"  if e.mark then label('user', e.id, 'suspect') end\n"
+		"  verdict('allow', count('u', e.id, '1h') .. ' ' .. distinct('d', e.id, e.id, '1h')\n"
+		"    .. ' ' .. tostring(has_label('user', e.id, 'suspect')))\n"
+		"end)\n");
+	vg_rules_runner *r = runner(rs);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"x\",\"id\":100000000000001,\"mark\":true}", &s);
+	eval(r, "{\"type\":\"x\",\"id\":100000000000002}", &s);
+	eval(r, "{\"type\":\"x\",\"id\":100000000000001}", &s);
+	cr_assert_eq(s.n, 3);
+	cr_assert_str_eq(s.reasons[0], "1 1 true");
+	cr_assert_str_eq(s.reasons[1], "1 1 false");
+	cr_assert_str_eq(s.reasons[2], "2 1 true");
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
 }
 
 Test(engine, partitioning_keeps_a_key_on_one_worker_and_counts_exactly)
