@@ -154,7 +154,7 @@ static bool member_key(const vg_json_doc *doc, size_t obj, const char *key, bool
 	case VG_JSON_STRING:
 		*ret = nd->v.str;
 		*ret_len = nd->len;
-		return nd->len > 0;
+		return true; /* "" too: the rules read it as a value like any other */
 	case VG_JSON_INT: /* as the rules see it: a double, past 2^53 rounded */
 		*ret_len = vg__rules_number_text((double)nd->v.i, num);
 		*ret = num;

@@ -494,9 +494,12 @@ static const char *parse_number(const char *p, vg_json_node *nd, failure *f)
 			eneg = *p++ == '-';
 		if (!is_digit(*p))
 			return bad(f, p, VG_EMALFORMED, "bad number");
+		/* Past a billion only the exponent's size matters: it outweighs any fraction's
+		 * digits in a document under a gigabyte. (A cap of 100,000 did not:
+		 * 0.<99,990 zeros>1e1000000 came out 1e9, not an overflow.) */
 		int64_t x = 0;
 		for (; is_digit(*p); p++)
-			if (x < 100000) /* far past any double; only its size matters then */
+			if (x < 100000000)
 				x = x * 10 + (*p - '0');
 		e += eneg ? -x : x;
 	}
@@ -595,7 +598,7 @@ static const char *parse_doc(const char *p, const char *end, char *o, vg_json_do
 	span r;
 open: /* at '{' or '[' */
 	if (n >= cap)
-		return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+		return bad(f, p, VG_ETOOBIG, "more keys and values than the event limit");
 	if (depth >= VG_RULES_DEPTH_MAX)
 		return bad(f, p, VG_ETOOBIG, "nesting deeper than the event limit");
 	if (depth)
@@ -619,7 +622,7 @@ key: /* at a member */
 			return bad(f, p, VG_EMALFORMED, "expected a string key");
 	}
 	if (n >= cap)
-		return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+		return bad(f, p, VG_ETOOBIG, "more keys and values than the event limit");
 	r = parse_string(p + 1, end, o, f);
 	if (!r.p)
 		return NULL;
@@ -635,7 +638,7 @@ key: /* at a member */
 value: /* at a value */
 	if (*p == '"') { /* the usual value, here rather than in parse_scalar's switch */
 		if (n >= cap)
-			return bad(f, p, VG_ETOOBIG, "more values than the event limit");
+			return bad(f, p, VG_ETOOBIG, "more keys and values than the event limit");
 		r = parse_string(p + 1, end, o, f);
 		if (!r.p)
 			return NULL;
@@ -649,7 +652,7 @@ value: /* at a value */
 		goto open;
 	if (n >= cap)
 		return p == end ? bad(f, p, VG_EMALFORMED, "unexpected end of input")
-				: bad(f, p, VG_ETOOBIG, "more values than the event limit");
+				: bad(f, p, VG_ETOOBIG, "more keys and values than the event limit");
 	r = parse_scalar(p, end, o, &nodes[n], (uint32_t)n + 1, f);
 	if (!r.p)
 		return NULL;

@@ -572,6 +572,8 @@ Test(engine, partition_keys_by_name_path_and_default)
 	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":9007199254740993}", NULL),
 			 "9007199254740992");
 	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":3.0}", NULL), "3");
+	/* An empty ip is a value the rules count like any other, not a missing one. */
+	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":\"\",\"user\":\"u\"}", NULL), "");
 	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":0.1}", NULL), "0.1");
 	cr_assert_str_eq(key_of("{\"type\":\"t\",\"ip\":1e300}", NULL), "1e+300");
 }

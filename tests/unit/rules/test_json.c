@@ -176,7 +176,7 @@ Test(json, bounds_and_lookups)
  * be refused when strtod overflows (as jansson refuses it). */
 static void real_matches_strtod(vg_json_doc *doc, const char *num)
 {
-	char buf[1200];
+	static char buf[120000];
 	int w = snprintf(buf, sizeof(buf), "{\"a\":%s}", num);
 	cr_assert(w > 0 && (size_t)w < sizeof(buf));
 	errno = 0;
@@ -227,6 +227,18 @@ Test(json, edge_reals_match_strtod)
 	vg_json_doc_init(&doc, 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		real_matches_strtod(&doc, cases[i]);
+	/* A long fraction's zeros against a long exponent: 1e-99991 times 1e100000 is 1e9,
+	 * times 1e1000000 an overflow, which once came out 1e9 too (the exponent was cut
+	 * at 100,000). */
+	static char num[100100];
+	memcpy(num, "0.", 2);
+	memset(num + 2, '0', 99990);
+	strcpy(num + 99992, "1e100000");
+	real_matches_strtod(&doc, num);
+	strcpy(num + 99992, "1e1000000");
+	real_matches_strtod(&doc, num);
+	strcpy(num + 99992, "1e99999999999999");
+	real_matches_strtod(&doc, num);
 	vg_json_doc_done(&doc);
 }
 
