@@ -303,13 +303,17 @@ static vg__rules_vm *self(lua_State *L)
 /* A string or number argument. A number becomes the text vg__rules_number_text gives
  * it, as the partition key's does: with Lua's own "%.14g", user ids 100000000000001 and
  * 100000000000002 were one text, so one user's counters and labels were the other's. */
-static const char *arg_str(lua_State *L, int i, const char *what, size_t *len)
+__attribute__((noinline)) static void number_to_text(lua_State *L, int i)
 {
-	if (lua_type(L, i) == LUA_TNUMBER) {
-		char num[32];
-		lua_pushlstring(L, num, vg__rules_number_text(lua_tonumber(L, i), num));
-		lua_replace(L, i);
-	}
+	char num[32];
+	lua_pushlstring(L, num, vg__rules_number_text(lua_tonumber(L, i), num));
+	lua_replace(L, i);
+}
+
+static inline const char *arg_str(lua_State *L, int i, const char *what, size_t *len)
+{
+	if (lua_type(L, i) == LUA_TNUMBER)
+		number_to_text(L, i);
 	/* lua_tolstring answers NULL for every other type: one API call, not two. */
 	const char *s = lua_tolstring(L, i, len);
 	if (!s)
