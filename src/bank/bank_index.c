@@ -6,7 +6,7 @@
  * vg_mih and vg_digest_set cost and nothing per signal on top.
  *
  * Snapshots: the PDQ part of the all-enabled-banks index can start from a vg_mih
- * snapshot file. Beside it, "<path>.meta" records the store watermark (birth, seq) and
+ * snapshot file. Beside it, "<path>.meta" records the store watermark (birth, seq, tag) and
  * the entry count the snapshot was built from. The snapshot is written first and the
  * meta second, each atomically, and the watermark is read before the store is walked;
  * so whatever a crash or a concurrent writer leaves, a meta never vouches for a snapshot
@@ -173,13 +173,14 @@ static int read_meta(const char *path, vg_store_watermark *ret_wm, size_t *ret_c
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	long long birth, seq;
+	long long birth, seq, tag;
 	unsigned long long count;
-	if (sscanf(buf, META_MAGIC "\nbirth %lld\nseq %lld\ncount %llu\n", &birth, &seq,
-		   &count) != 3)
-		return VG_ECORRUPT;
+	if (sscanf(buf, META_MAGIC "\nbirth %lld\nseq %lld\ntag %lld\ncount %llu\n", &birth,
+		   &seq, &tag, &count) != 4)
+		return VG_ECORRUPT; /* an older meta too: the snapshot is rebuilt once */
 	ret_wm->birth = birth;
 	ret_wm->seq = seq;
+	ret_wm->tag = tag;
 	*ret_count = (size_t)count;
 	return 0;
 }
@@ -190,8 +191,9 @@ static int write_meta(const char *path, const vg_store_watermark *wm, size_t cou
 	char tmp[4096], text[256];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		return vg_error_set(err, VG_EINVAL, "snapshot path too long");
-	int len = snprintf(text, sizeof(text), META_MAGIC "\nbirth %lld\nseq %lld\ncount %zu\n",
-			   (long long)wm->birth, (long long)wm->seq, count);
+	int len = snprintf(text, sizeof(text),
+			   META_MAGIC "\nbirth %lld\nseq %lld\ntag %lld\ncount %zu\n",
+			   (long long)wm->birth, (long long)wm->seq, (long long)wm->tag, count);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return vg_error_set(err, VG_EIO, "%s: %s", tmp, strerror(errno));
@@ -212,7 +214,7 @@ static bool try_snapshot(const char *path, const char *meta_path, const vg_store
 	vg_store_watermark saved;
 	size_t count;
 	if (read_meta(meta_path, &saved, &count) != 0 || saved.birth != wm->birth ||
-	    saved.seq != wm->seq)
+	    saved.seq != wm->seq || saved.tag != wm->tag)
 		return false;
 	vg_mih *mih = NULL;
 	vg_error err;

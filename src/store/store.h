@@ -51,12 +51,15 @@ VG_EXPORT VG_MUST_CHECK int vg_store_commit(vg_store *s, vg_error *err);
 VG_EXPORT void vg_store_rollback(vg_store *s);
 
 /* Identifies the store's content: birth is the database's creation time, seq moves
- * forward on every committed change to banks or signals. Two equal watermarks of the
- * same path mean the same content, which is how derived files (index snapshots) know
- * whether they are stale. */
+ * forward on every committed change to banks or signals, and tag is a random number
+ * each such commit sets (a backup restored and written to again reaches an old seq with
+ * other content, never an old tag). Two equal watermarks of the same path mean the
+ * same content, which is how derived files (index snapshots) know whether they are
+ * stale. */
 typedef struct vg_store_watermark {
 	int64_t birth;
 	int64_t seq;
+	int64_t tag;
 } vg_store_watermark;
 
 VG_EXPORT VG_MUST_CHECK int vg_store_watermark_get(vg_store *s, vg_store_watermark *ret,

@@ -211,6 +211,15 @@ static int tx_open(sq *q, vg_error *err)
 	return rc;
 }
 
+/* A fresh random tag for store_state.change_tag (see migration 5): SQLite's generator,
+ * seeded from the system's randomness. */
+static int64_t change_tag(void)
+{
+	uint64_t v;
+	sqlite3_randomness(sizeof(v), &v);
+	return (int64_t)(v >> 1);
+}
+
 /* Records the transaction's changes in store_state and commits. */
 static int tx_close(sq *q, vg_error *err)
 {
@@ -233,11 +242,12 @@ static int tx_close(sq *q, vg_error *err)
 		}
 		if (rc == 0 &&
 		    (rc = prepare(q,
-				  "UPDATE store_state SET change_seq = change_seq + 1, "
+				  "UPDATE store_state SET change_seq = change_seq + 1, change_tag = ?2, "
 				  "last_signal_id = MAX(last_signal_id, ?1) WHERE id = 1 "
 				  "RETURNING change_seq",
 				  &st, err)) == 0) {
 			sqlite3_bind_int64(st, 1, q->next_id ? q->next_id - 1 : 0);
+			sqlite3_bind_int64(st, 2, change_tag());
 			int s = sqlite3_step(st);
 			if (s == SQLITE_ROW) {
 				seq = sqlite3_column_int64(st, 0);
@@ -416,13 +426,15 @@ static int sq_watermark_get(vg_store *s, vg_store_watermark *ret, vg_error *err)
 {
 	sq *q = (sq *)s;
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(q, "SELECT created_at, change_seq FROM store_state WHERE id = 1", &st, err);
+	int rc = prepare(q, "SELECT created_at, change_seq, change_tag FROM store_state WHERE id = 1",
+			 &st, err);
 	if (rc)
 		return rc;
 	int step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
 		ret->birth = sqlite3_column_int64(st, 0);
 		ret->seq = sqlite3_column_int64(st, 1);
+		ret->tag = sqlite3_column_int64(st, 2);
 	} else {
 		rc = step == SQLITE_DONE ? vg_error_set(err, VG_ECORRUPT, "store_state is empty")
 					 : fail(q, step, err, "database");

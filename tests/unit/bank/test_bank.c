@@ -244,6 +244,58 @@ Test(bank, snapshot_is_used_only_while_current)
 	vg_store_close(s);
 }
 
+/* A database restored from a backup and written to again reaches the change count the
+ * snapshot was made at, with other content. The snapshot must not pass for current: it
+ * held X, which the restored store lost, and lacked Y. */
+Test(bank, a_snapshot_of_content_a_restore_lost_is_stale)
+{
+	vg_store *s = open_store();
+	vg_error err;
+	int64_t a = make_bank(s, "a"), id;
+	vg_store_add_result r;
+	char hex[65], x[65], y[65], snap[300], cmd[1200];
+	snprintf(snap, sizeof(snap), "%s.pdq-index", tmp.path);
+	cr_assert_eq(vg_store_begin(s, &err), 0);
+	for (int i = 0; i < 200; i++) {
+		random_hex(hex);
+		cr_assert_eq(vg_bank_signal_add(s, a, "pdq", hex, NULL, &id, &r, &err), 0);
+	}
+	cr_assert_eq(vg_store_commit(s, &err), 0);
+	vg_store_close(s);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s.bak'", tmp.path, tmp.path);
+	cr_assert_eq(system(cmd), 0);
+
+	s = open_store();
+	random_hex(x);
+	cr_assert_eq(vg_bank_signal_add(s, a, "pdq", x, NULL, &id, &r, &err), 0);
+	vg_bank_index_opts o = {.snapshot_path = snap, .snapshot_min_entries = 100};
+	vg_bank_index *idx;
+	cr_assert_eq(vg_bank_index_open(s, &o, &idx, &err), 0, "%s", err.msg);
+	vg_bank_index_free(idx); /* the snapshot, with X, is written */
+	vg_store_close(s);
+
+	snprintf(cmd, sizeof(cmd), "cp '%s.bak' '%s' && rm -f '%s-wal' '%s-shm'", tmp.path,
+		 tmp.path, tmp.path, tmp.path);
+	cr_assert_eq(system(cmd), 0);
+	s = open_store();
+	random_hex(y);
+	cr_assert_eq(vg_bank_signal_add(s, a, "pdq", y, NULL, &id, &r, &err), 0);
+	cr_assert_eq(vg_bank_index_open(s, &o, &idx, &err), 0, "%s", err.msg);
+	cr_assert_not(vg_bank_index_from_snapshot(idx), "the same change count, not the same content");
+	vg_pdq hy, hx;
+	cr_assert_eq(vg_pdq_from_hex(y, 64, &hy), 0);
+	cr_assert_eq(vg_pdq_from_hex(x, 64, &hx), 0);
+	vg_mih_hits hits;
+	vg_mih_hits_init(&hits, 0);
+	cr_assert_eq(vg_bank_index_query_pdq(idx, &hy, 0, &hits), 0);
+	cr_assert_eq(hits.n, 1, "Y, which the store has, matches");
+	cr_assert_eq(vg_bank_index_query_pdq(idx, &hx, 0, &hits), 0);
+	cr_assert_eq(hits.n, 0, "X, which the restore lost, does not");
+	vg_mih_hits_done(&hits);
+	vg_bank_index_free(idx);
+	vg_store_close(s);
+}
+
 Test(bank, million_signal_import_timing, .timeout = 240)
 {
 	enum { N = 1000000 };
