@@ -116,11 +116,10 @@ void vg_api_attach_server(vg_api *api, vg_http_server *srv)
 	api->srv = srv;
 }
 
-int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_token, vg_error *err)
+int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 {
 	vg_api *api = vg_xcalloc(1, sizeof(*api));
 	api->cfg = *cfg;
-	*ret_new_admin_token = NULL;
 	pthread_key_create(&api->store_key, close_store);
 	pthread_rwlock_init(&api->index_lock, NULL);
 	vg__api_tokens_init(api);
@@ -133,9 +132,6 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	if (rc)
 		goto fail;
 	rc = vg_store_open(cfg->db, &api->main_store, err);
-	if (rc)
-		goto fail;
-	rc = vg__api_bootstrap_admin(api, ret_new_admin_token, err);
 	if (rc)
 		goto fail;
 	rc = vg__api_reindex(api, api->main_store, err);
@@ -176,8 +172,6 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, char **ret_new_admin_tok
 	*ret = api;
 	return 0;
 fail:
-	free(*ret_new_admin_token);
-	*ret_new_admin_token = NULL;
 	vg_api_close(api);
 	return rc;
 }

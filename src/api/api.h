@@ -69,11 +69,13 @@ VG_EXPORT extern const size_t vg_api_option_count;
 typedef struct vg_api vg_api;
 
 /* Opens the store (creating and migrating it), loads the bank indexes and the block list,
- * and starts the outbox worker. When the store has no live admin token, creates one and
- * writes its secret to *ret_new_admin_token (a new string the caller prints once and
- * frees; NULL otherwise). Errors: the store's, VG_ENOMEM. */
-VG_EXPORT VG_MUST_CHECK int vg_api_open(const vg_api_config *cfg, vg_api **ret,
-					char **ret_new_admin_token, vg_error *err);
+ * and starts the outbox worker. Errors: the store's, VG_ENOMEM. */
+VG_EXPORT VG_MUST_CHECK int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err);
+/* When the store has no live admin token, creates one and writes its secret to *ret (a
+ * new string the caller prints once and frees; NULL otherwise). Call it last, once the
+ * server is listening: a token made by a start that then fails would never be shown,
+ * and the next start, finding it, would make none. */
+VG_EXPORT VG_MUST_CHECK int vg_api_bootstrap_admin(vg_api *api, char **ret, vg_error *err);
 /* The route table, borrowed for the api's life. */
 VG_EXPORT const vg_http_route *vg_api_routes(vg_api *api, size_t *ret_n);
 /* Lets /metrics include the server's request counters. */

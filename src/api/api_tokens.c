@@ -48,8 +48,9 @@ out:
 	return rc;
 }
 
-int vg__api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err)
+int vg_api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err)
 {
+	*ret_secret = NULL;
 	size_t live = 0;
 	int rc = vg_store_token_count_live(api->main_store, "admin", &live, err);
 	if (rc || live)

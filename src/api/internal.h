@@ -103,7 +103,6 @@ void vg__api_tokens_init(vg_api *api);
 void vg__api_tokens_done(vg_api *api);
 /* Forgets cached tokens (after a revoke through the API). */
 void vg__api_tokens_flush(vg_api *api);
-int vg__api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err);
 int vg__api_role_parse(const char *name);
 const char *vg__api_role_name(int role);
 

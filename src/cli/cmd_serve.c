@@ -81,9 +81,20 @@ static int run(int argc, char **argv)
 	}
 	vg_log_set_level(parse_level(cfg.log_level));
 
+	/* Before the slow start (a big bank's index takes seconds): a SIGHUP from logrotate
+	 * meanwhile would otherwise end the process, and a SIGTERM is answered once up. */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction hup = {.sa_handler = on_hup};
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
+
 	vg_api *api;
 	char *admin = NULL;
-	if (vg_api_open(&cfg, &api, &admin, &err) != 0) {
+	if (vg_api_open(&cfg, &api, &err) != 0) {
 		fprintf(stderr, "vigil serve: %s\n", err.msg);
 		return VG_EXIT_FAIL;
 	}
@@ -100,7 +111,12 @@ static int run(int argc, char **argv)
 	vg_http_server *srv;
 	if (vg_http_start(&hc, routes, nroutes, &srv, &err) != 0) {
 		fprintf(stderr, "vigil serve: %s\n", err.msg);
-		free(admin);
+		vg_api_close(api);
+		return VG_EXIT_FAIL;
+	}
+	if (vg_api_bootstrap_admin(api, &admin, &err) != 0) {
+		fprintf(stderr, "vigil serve: %s\n", err.msg);
+		vg_http_stop(srv);
 		vg_api_close(api);
 		return VG_EXIT_FAIL;
 	}
@@ -118,14 +134,6 @@ static int run(int argc, char **argv)
 	fflush(stdout);
 	vg_log(VG_LOG_INFO, "serve.started", "listen=%s port=%d", cfg.listen, vg_http_port(srv));
 
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction hup = {.sa_handler = on_hup};
-	sigemptyset(&hup.sa_mask);
-	sigaction(SIGHUP, &hup, NULL);
 	while (!stop_signal) {
 		if (reload_signal) {
 			reload_signal = 0;

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Running `vigil serve`: /healthz, /readyz and /metrics (Prometheus text), configuration
 precedence (flags > VIGIL_* environment > --config file > defaults, as --print-config
-shows it), bad configuration (exit 2, one line on stderr), and logs that never hold a
-token, however hard the requests try to put one there."""
+shows it), bad configuration (exit 2, one line on stderr), logs that never hold a
+token, however hard the requests try to put one there, and a first admin token that a
+failed start does not use up."""
 import hashlib
 import os
 import re
+import socket
 import subprocess
 
-from conftest import BRIDGE_PDQ
+from conftest import BRIDGE_PDQ, Server, _finish
 
 
 def test_healthz_and_readyz(server):
@@ -190,3 +192,28 @@ def test_logs_never_hold_tokens(serve, bridge):
         assert secret not in text
         assert secret[3:] not in text
         assert hashlib.sha256(secret.encode()).hexdigest() not in text
+
+
+def test_a_failed_first_start_keeps_the_admin_token_for_the_next(vigil_bin, tmp_path):
+    """The first admin token is made once the server listens. Made earlier, a start that
+    then failed (a busy port, a rules folder that does not compile) left a token that was
+    never shown, and every later start, finding one, printed none."""
+    db = tmp_path / "vigil.db"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.lua").write_text("rule('x', function(e) end")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for flags in (["--listen", f"127.0.0.1:{port}"], ["--rules", str(rules)]):
+            r = subprocess.run([str(vigil_bin), "serve", "--db", str(db), *flags],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 1, r
+            assert r.stdout == "", "no token printed by a start that failed"
+    srv = Server(vigil_bin, tmp_path / "ok", db=db).start()
+    try:
+        assert "admin" in srv.tokens, "the next start prints the first admin token"
+        assert srv.request("GET", "/v1/banks").status_code == 200
+    finally:
+        _finish([srv])
