@@ -76,6 +76,7 @@ static int run(int argc, char **argv)
 	    vg_config_flags(vg_api_options, vg_api_option_count, &cfg, argc, argv, &err) != 0)
 		return vg_cli_usage_error("serve", "%s", err.msg);
 	if (cfg.print_config) {
+		cfg.print_config = false; /* so that the output, read back as a file, serves */
 		vg_config_print(vg_api_options, vg_api_option_count, &cfg, stdout);
 		return VG_EXIT_OK;
 	}

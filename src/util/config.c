@@ -296,8 +296,10 @@ static void format_value(const vg_opt *o, const void *cfg, char *out, size_t siz
 		int64_t us = *(const int64_t *)f;
 		if (us % 1000000 == 0)
 			snprintf(out, size, "%llds", (long long)(us / 1000000));
-		else
+		else if (us % 1000 == 0)
 			snprintf(out, size, "%lldms", (long long)(us / 1000));
+		else /* never rounded: the output reads back as the value in use */
+			snprintf(out, size, "%lldus", (long long)us);
 		break;
 	}
 	}

@@ -9,6 +9,7 @@ def test_config_doc_matches_the_option_table(vigil):
     table = vigil("serve", "--print-config-doc", check=0).stdout.decode()
     doc = (ROOT / "docs" / "config.md").read_text()
     assert table.strip() in doc, "regenerate docs/config.md with `vigil serve --print-config-doc`"
+    assert doc.count(table.splitlines()[0]) == 1, "the table's header, once"
 
 
 def test_every_command_is_in_help_and_the_readme(vigil):

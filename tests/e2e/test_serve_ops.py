@@ -115,6 +115,22 @@ def test_configuration_precedence(vigil_bin, tmp_path):
     assert (d["threads"], d["threshold"]) == ("9", "20")
 
 
+def test_printed_configuration_reads_back_as_itself(vigil_bin, tmp_path):
+    """--print-config's output is a config file: read back, it gives the same values,
+    durations under a millisecond included, and it serves rather than prints again."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+
+    def printed(*args):
+        return subprocess.run([str(vigil_bin), "serve", *args, "--print-config"], env=env,
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+    text = printed("--webhook-backoff", "1500us", "--report-dedup-window", "0.5ms")
+    assert "webhook_backoff = 1500us\n" in text and "report_dedup_window = 500us\n" in text
+    assert "print_config = false\n" in text
+    conf = tmp_path / "printed.conf"
+    conf.write_text(text)
+    assert printed("--config", conf) == text.replace('config = ""', f'config = "{conf}"')
+
+
 def test_configuration_reaches_the_server(serve):
     srv = serve("--max-json-bytes", "1KB", env={"VIGIL_THRESHOLD": "5"})
     r = srv.post("/v1/banks", json={"name": "c", "description": "d" * 1100})
