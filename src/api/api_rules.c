@@ -817,9 +817,15 @@ static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_e
 	size_t fxlen;
 	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, err) != 0)
 		return 0; /* no fixture: nothing to test */
-	vg_rules_opts o;
-	runner_opts(api, api->rules->banks, &o);
-	o.store_path = NULL; /* a fixture's labels are its own */
+	/* The fixture's state is its own: no store, and no label bus, which would hand the
+	 * labels it sets to the live lanes (refused edit or not) and let its polls drain lane
+	 * 0's inbox. Only the live banks are shared, and only read. */
+	vg_rules_opts o = {
+		.workers = 1,
+		.max_event_bytes = (size_t)api->cfg.max_event_bytes,
+		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,
+		.banks = api->rules->banks,
+	};
 	vg_rules_runner *r = NULL;
 	int rc = vg_rules_runner_new(rs, &o, &r, err);
 	const char *p = (const char *)fx, *end = p + fxlen;

@@ -583,3 +583,57 @@ def test_put_rule_fixture_sees_the_live_banks(serve, tmp_path):
     assert r.status_code == 201, r.text
     out = post_events(srv, ndjson({"type": "h", "ip": "203.0.113.8"})).json()
     assert out["verdicts"]["block"] == 1, out
+
+
+# Uploads by a user labelled "reported" go to review; "report" events label their subject.
+REVIEW_REPORTED = (
+    'rule("reported-uploads", {on = "upload"}, function(e)\n'
+    '  if has_label("user", e.user.id, "reported") then verdict("review", "reported") end\n'
+    'end)\n')
+MARK_REPORTED = 'rule("mark", {on = "report"}, function(e) label("user", e.subject, "reported") end)\n'
+
+
+def uploads_reviewed(srv, user, n=32):
+    """Uploads by user from n addresses, so over every lane: how many went to review."""
+    r = post_events(srv, ndjson(*({"type": "upload", "ip": f"10.0.0.{i}", "user": {"id": user}}
+                                  for i in range(n))))
+    assert r.status_code == 200 and r.json()["accepted"] == n, r.text
+    return r.json()["verdicts"]["review"]
+
+
+def test_a_put_fixture_s_labels_reach_no_lane(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text(REVIEW_REPORTED)
+    # The fixture labels a user, then fails, so the edit is refused.
+    (d / "fx.test.ndjson").write_text(ndjson({"type": "report", "subject": "victim", "expect": []},
+                                             {"type": "report", "subject": "x", "expect": "block"}))
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    src = MARK_REPORTED.replace('"mark"', '"fx"')
+    err = assert_error(srv.put("/v1/rules/fx", data=src, headers={"Content-Type": "text/plain"}), 422)
+    assert "fx.test.ndjson line 2" in err["message"], err
+    assert uploads_reviewed(srv, "victim") == 0
+    # Nor does a fixture that passes: its events were never the live stream's.
+    (d / "fx.test.ndjson").write_text(ndjson({"type": "report", "subject": "victim2", "expect": []}))
+    r = srv.put("/v1/rules/fx", data=src, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    assert uploads_reviewed(srv, "victim2") == 0
+    assert srv.get("/v1/labels", role="analyst", params={"kind": "user"}).json()["items"] == []
+
+
+def test_a_put_fixture_takes_no_label_from_a_lane_s_inbox(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text(MARK_REPORTED + REVIEW_REPORTED)
+    (d / "fx.test.ndjson").write_text(ndjson({"type": "x", "expect": "block"}))  # fails
+    srv = serve("--rules", str(d), "--rules-workers", "2")
+    # Reports from four addresses, so some lane sets a label the other has waiting in its
+    # inbox when the fixture runs; that lane must still take it in.
+    users = [f"m{i}" for i in range(4)]
+    r = post_events(srv, ndjson(*({"type": "report", "ip": f"192.0.2.{i + 1}", "subject": u}
+                                  for i, u in enumerate(users))))
+    assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+    assert_error(srv.put("/v1/rules/fx", data='rule("fx", function(e) end)\n',
+                         headers={"Content-Type": "text/plain"}), 422)
+    for u in users:
+        assert uploads_reviewed(srv, u) == 32, u
