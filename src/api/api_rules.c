@@ -990,6 +990,38 @@ static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__json_respond(req, created ? 201 : 200, out);
 }
 
+/* Under admin_mu: 0 when file (its source at src) defines rule name and no other, so
+ * removing it removes that rule alone. A file that does not define name is no rule's
+ * (404: DELETE /v1/rules/logins must not take logins.lua's failed-logins with it); one
+ * that defines others too is refused (409) rather than taking them along unasked. */
+static int file_is_only(struct vg__rules_state *st, const char *file, const char *name,
+			const char *src, size_t len, vg_error *err)
+{
+	vg_ruleset *rs = NULL;
+	vg_error lerr;
+	int rc = 0;
+	if (vg_ruleset_load_string(file, src, len, &rs, &lerr) != 0) {
+		if (rule_index(st->rs, name) >= 0)
+			rc = vg_error_set(err, VG_EEXIST, "%s does not load alone, so it is not removed: %s",
+					  file, lerr.msg);
+		else
+			rc = vg_error_set(err, VG_ENOENT, "no rule named '%s'", name);
+	} else if (rule_index(rs, name) < 0) {
+		rc = rule_index(st->rs, name) >= 0
+			     ? vg_error_set(err, VG_EEXIST, "rule '%s' is defined in another file of the folder, not %s; edit that file",
+					    name, file)
+			     : vg_error_set(err, VG_ENOENT, "no rule named '%s' (%s defines '%s')", name,
+					    file, vg_ruleset_rule_name(rs, 0, NULL));
+	} else if (vg_ruleset_count(rs) > 1) {
+		size_t others = vg_ruleset_count(rs) - 1;
+		rc = vg_error_set(err, VG_EEXIST, "%s defines %zu rule%s besides '%s' (such as '%s'), which deleting it would delete too; PUT rule '%s' alone first, or edit the file",
+				  file, others, others == 1 ? "" : "s", name,
+				  vg_ruleset_rule_name(rs, rule_index(rs, name) == 0 ? 1 : 0, NULL), name);
+	}
+	vg_ruleset_free(rs);
+	return rc;
+}
+
 static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	if (!vg__api_rules_need(api, req))
@@ -1017,6 +1049,8 @@ static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 					  name, file);
 		else
 			rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
+	} else if ((rc = file_is_only(st, file, name, (const char *)old, oldlen, &err)) != 0) {
+		/* err says why: no such rule, or the file holds others too */
 	} else if (remove_synced(st->dir, file) != 0) {
 		rc = vg_error_set(&err, VG_EIO, "cannot remove %s", path);
 	} else if ((rc = reload_locked(api, &err)) != 0) {

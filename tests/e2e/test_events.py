@@ -637,3 +637,28 @@ def test_a_put_fixture_takes_no_label_from_a_lane_s_inbox(serve, tmp_path):
                          headers={"Content-Type": "text/plain"}), 422)
     for u in users:
         assert uploads_reviewed(srv, u) == 32, u
+
+
+def test_delete_of_a_name_that_is_no_rule_removes_no_file(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) verdict("allow", "seen") end)\n')
+    (d / "logins.lua").write_text('rule("failed-logins", {on = "login"}, function(e) end)\n')
+    (d / "pair.lua").write_text('rule("pair", function(e) end)\nrule("pair-2", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    # logins.lua holds failed-logins, not a rule named logins.
+    err = assert_error(srv.delete("/v1/rules/logins"), 404, "not_found")
+    assert "logins" in err["message"]
+    assert (d / "logins.lua").exists() and "failed-logins" in rules(srv)
+    # A file that holds other rules too is not removed under them.
+    err = assert_error(srv.delete("/v1/rules/pair"), 409)
+    assert "pair-2" in err["message"], err
+    assert (d / "pair.lua").exists() and {"pair", "pair-2"} <= set(rules(srv))
+    # Once the file is the rule's alone, it goes.
+    r = srv.put("/v1/rules/pair", data='rule("pair", function(e) end)\n',
+                headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200, r.text
+    r = srv.delete("/v1/rules/pair")
+    assert r.status_code == 200, r.text
+    assert not (d / "pair.lua").exists() and "pair" not in rules(srv)
+    assert_error(srv.delete("/v1/rules/pair"), 404, "not_found")
