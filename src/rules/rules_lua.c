@@ -375,7 +375,20 @@ static int l_rule(lua_State *L)
 	bool shadow = false;
 	if (!lua_isnil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
+		/* A misspelt option (shaddow = true) would make a live rule, or one that runs
+		 * on every type, of one its author meant to measure or to narrow. */
+		for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
+			size_t kl = 0;
+			const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
+			if (!k || !((kl == 2 && memcmp(k, "on", 2) == 0) ||
+				    (kl == 6 && memcmp(k, "shadow", 6) == 0)))
+				return luaL_error(L, "rule '%s': unknown option %s%s%s (the options are on and shadow)",
+						  name, k ? "'" : "a ", k ? k : luaL_typename(L, -2), k ? "'" : " key");
+		}
 		lua_getfield(L, 3, "shadow");
+		if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+			return luaL_error(L, "rule '%s': shadow is true or false, not %s", name,
+					  luaL_typename(L, -1));
 		shadow = lua_toboolean(L, -1);
 		lua_pop(L, 1);
 		vg__rules_on_parse(L, 3);

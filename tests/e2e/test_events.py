@@ -259,6 +259,9 @@ def test_put_and_delete_rules(srv, rules_dir):
     assert_error(srv.put("/v1/rules/new-one", data="rule(", headers={"Content-Type": "text/plain"}), 422)
     assert_error(srv.put("/v1/rules/new-one", data='rule("other", function(e) end)'), 422)
     assert_error(srv.put("/v1/rules/new-one", data='os.exit(1)'), 422)  # the sandbox
+    err = assert_error(srv.put("/v1/rules/new-one",
+                               data='rule("new-one", {shaddow = true}, function(e) end)'), 422)
+    assert "new-one.lua:1: rule 'new-one': unknown option 'shaddow'" in err["message"], err
     assert not (rules_dir / "new-one.lua").exists()
     # A name another file defines: the folder load fails and nothing changes.
     assert_error(srv.put("/v1/rules/seen", data='rule("seen", function(e) end)'), 422)

@@ -229,6 +229,21 @@ def test_rules_check(vigil, tmp_path):
     vigil("rules", check=2)
 
 
+def test_a_misspelt_option_is_refused_with_its_file_and_line(vigil, tmp_path):
+    # {shaddow = true} made a live rule of one meant to be measured.
+    for opts, why in (('{on = "signup", shaddow = true}', "unknown option 'shaddow'"),
+                      ('{one = "login"}', "unknown option 'one'"),
+                      ('{"login"}', "unknown option a number key"),
+                      ('{on = "signup", shadow = "yes"}', "shadow is true or false, not string")):
+        d = write_rules(tmp_path / f"o{len(why)}", a=f'\nrule("new-rule", {opts}, function(e) end)\n')
+        (d / "a.test.ndjson").write_text(json.dumps({"type": "signup", "expect": []}) + "\n")
+        for cmd in ("check", "test"):
+            err = vigil("rules", cmd, d, check=1).stderr.decode()
+            assert f"a.lua:2: rule 'new-rule': {why}" in err, (cmd, err)
+    ok = write_rules(tmp_path / "ok", a='rule("x", {on = "a", shadow = false}, function(e) end)')
+    vigil("rules", "check", ok, check=0)
+
+
 def test_rules_test_fixtures(vigil, tmp_path):
     p = vigil("rules", "test", EXAMPLES, check=0)
     assert b"0 failures" in p.stdout
