@@ -138,9 +138,12 @@ static int run(int argc, char **argv)
 	while (!stop_signal) {
 		if (reload_signal) {
 			reload_signal = 0;
-			if (vg_api_reload(api, &err) != 0)
-				vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=\"%s\"", err.msg);
-			else
+			if (vg_api_reload(api, &err) != 0) {
+				/* A Lua error quotes the rules source: quoted, it stays one line. */
+				char msg[sizeof(err.msg) * 6 + 3];
+				vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
+				vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s", msg);
+			} else
 				vg_log(VG_LOG_INFO, "serve.reloaded", NULL);
 			continue;
 		}

@@ -1148,10 +1148,12 @@ static void rule_failed(vg__rules_vm *vm, rule *ru, bool budget)
 		ru->errors++;
 	}
 	if (vm->error_logs++ < 100) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s", lua_msg(L));
+		/* Quoted: the message may carry event data, which must not forge log lines. */
+		char msg[256 * 6 + 3];
+		const char *m = lua_msg(L);
+		vg_json_quote(m, strnlen(m, 255), msg, sizeof(msg));
 		vg_log(VG_LOG_WARN, budget ? "rules.budget" : "rules.error",
-		       "rule=%s worker=%d seq=%llu msg=\"%s\"", ru->name, vm->o.worker,
+		       "rule=%s worker=%d seq=%llu msg=%s", ru->name, vm->o.worker,
 		       (unsigned long long)vm->seq, msg);
 	}
 	lua_pop(L, 1);
@@ -1213,9 +1215,12 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event
 			/* Making the event's tables failed: only memory can. */
 			vm->n_verdicts = 0;
 			vm->stats.rule_errors++;
-			if (vm->error_logs++ < 100)
-				vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=\"%s\"",
-				       vm->o.worker, (unsigned long long)seq, lua_msg(L));
+			if (vm->error_logs++ < 100) {
+				char msg[256 * 6 + 3];
+				vg_json_quote(lua_msg(L), strnlen(lua_msg(L), 255), msg, sizeof(msg));
+				vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=%s",
+				       vm->o.worker, (unsigned long long)seq, msg);
+			}
 			set_cur(vm, 0);
 			break;
 		}

@@ -665,3 +665,17 @@ def test_delete_of_a_name_that_is_no_rule_removes_no_file(serve, tmp_path):
     assert r.status_code == 200, r.text
     assert not (d / "pair.lua").exists() and "pair" not in rules(srv)
     assert_error(srv.delete("/v1/rules/pair"), 404, "not_found")
+
+
+def test_a_failed_reload_is_logged_on_one_line(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    (d / "base.lua").write_text('error("no\\nts=2026-01-01T00:00:00.000Z level=info event=forged")\n')
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for("no reload_failed", lambda: "serve.reload_failed" in srv.log_text())
+    lines = srv.log_text().splitlines()
+    assert not any(l.startswith("ts=2026-01-01") for l in lines), lines
+    failed = [l for l in lines if "event=serve.reload_failed" in l]
+    assert failed[0].endswith(' msg="base.lua:1: no\\u000ats=2026-01-01T00:00:00.000Z level=info event=forged"'), failed

@@ -90,6 +90,20 @@ rule("escapes", function(e) if e.type == "esc" then os.execute("touch /tmp/x") e
     assert "line 6:" not in err  # a blank line is not an event
 
 
+def test_a_rule_error_from_event_data_cannot_forge_log_lines(vigil, tmp_path):
+    rules = write_rules(tmp_path / "r", kinds="""
+rule("kinds", function(e) error("unknown kind " .. e.kind, 0) end)
+""")
+    forged = 'x" admin=yes\nts=2026-01-01T00:00:00.000Z level=info event=audit.ok msg="forged'
+    p = vigil("replay", "--rules", rules, "--workers", "1", "-",
+              input=events({"type": "t", "kind": forged}), check=0)
+    lines = [l for l in p.stderr.decode().splitlines() if l.startswith("ts=")]
+    assert len(lines) == 1 and "event=rules.error" in lines[0], lines
+    # The message is one quoted value, as the other log values are.
+    assert lines[0].endswith(' msg="unknown kind x\\" admin=yes\\u000ats=2026-01-01T00:00:00.000Z'
+                             ' level=info event=audit.ok msg=\\"forged"'), lines[0]
+
+
 def test_gzip_input_and_byte_order_mark(vigil, tmp_path):
     rules = write_rules(tmp_path / "r", fails=FAILS)
     body = events(*logins(300, 4))
