@@ -205,6 +205,20 @@ static int overrides_save(struct vg__rules_state *st, vg_error *err)
 	return rc;
 }
 
+/* Under admin_mu: sets rule name's override (-1 none, 0 live, 1 shadow) in memory and
+ * answers the one it had. A deleted rule's override goes with it: kept, it would turn
+ * the next rule of that name live (or shadow) against what that rule declares. */
+static int set_override(struct vg__rules_state *st, const char *name, int override)
+{
+	pthread_mutex_lock(&st->stats_mu);
+	rule_stat *r = stat_find(st, name, override >= 0);
+	int was = r ? r->override : -1;
+	if (r)
+		r->override = override;
+	pthread_mutex_unlock(&st->stats_mu);
+	return was;
+}
+
 /* ---- loading and reloading -------------------------------------------------------------- */
 static void runner_opts(vg_api *api, const vg_rules_banks *banks, vg_rules_opts *o)
 {
@@ -969,9 +983,7 @@ static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc && idx < 0)
 		rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
 	if (!rc && shadow >= 0) {
-		pthread_mutex_lock(&st->stats_mu);
-		stat_find(st, name, true)->override = shadow == 2 ? -1 : shadow;
-		pthread_mutex_unlock(&st->stats_mu);
+		(void)set_override(st, name, shadow == 2 ? -1 : shadow);
 		rc = overrides_save(st, &err);
 	}
 	json_t *out = rc ? NULL : rule_json(st, (size_t)idx);
@@ -1040,6 +1052,7 @@ static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	snprintf(path, sizeof(path), "%s/%s", st->dir, file);
 	vg_error err;
 	int rc = 0;
+	int override = -1; /* the shadow override the delete drops, if any */
 	pthread_mutex_lock(&st->admin_mu);
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
@@ -1051,6 +1064,10 @@ static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 			rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
 	} else if ((rc = file_is_only(st, file, name, (const char *)old, oldlen, &err)) != 0) {
 		/* err says why: no such rule, or the file holds others too */
+	} else if ((override = set_override(st, name, -1)) >= 0 &&
+		   (rc = overrides_save(st, &err)) != 0) {
+		(void)set_override(st, name, override); /* nothing changed */
+		override = -1;
 	} else if (remove_synced(st->dir, file) != 0) {
 		rc = vg_error_set(&err, VG_EIO, "cannot remove %s", path);
 	} else if ((rc = reload_locked(api, &err)) != 0) {
@@ -1058,14 +1075,23 @@ static void rule_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		(void)write_atomic(st->dir, file, old, oldlen, &werr);
 		err.code = VG_EEXIST; /* e.g. the last rule of the folder */
 	}
+	if (rc && override >= 0) { /* the rule stays: so does its override */
+		vg_error werr;
+		(void)set_override(st, name, override);
+		if (overrides_save(st, &werr) != 0)
+			vg_log(VG_LOG_WARN, "rules.overrides", "error=%s rule=%s", vg_error_name(werr.code),
+			       name);
+	}
 	free(old);
 	pthread_mutex_unlock(&st->admin_mu);
 	if (rc) {
 		vg__respond_err(req, &err);
 		return;
 	}
-	if (vg__api_audit(api, s, who->name, "rule.delete", "rule", name, NULL, &err) != 0)
+	json_t *detail = override >= 0 ? json_pack("{s:b}", "shadow_override", override) : NULL;
+	if (vg__api_audit(api, s, who->name, "rule.delete", "rule", name, detail, &err) != 0)
 		vg_log(VG_LOG_WARN, "rules.audit_failed", "error=%s", vg_error_name(err.code));
+	json_decref(detail);
 	vg__json_respond(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
 }
 

@@ -679,3 +679,37 @@ def test_a_failed_reload_is_logged_on_one_line(serve, tmp_path):
     assert not any(l.startswith("ts=2026-01-01") for l in lines), lines
     failed = [l for l in lines if "event=serve.reload_failed" in l]
     assert failed[0].endswith(' msg="base.lua:1: no\\u000ats=2026-01-01T00:00:00.000Z level=info event=forged"'), failed
+
+
+def test_a_shadow_override_goes_with_its_deleted_rule(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    plain = {"Content-Type": "text/plain"}
+    old = 'rule("x", {shadow = true}, function(e) verdict("block", "old") end)\n'
+    assert srv.put("/v1/rules/x", data=old, headers=plain).status_code == 201
+    assert srv.put("/v1/rules/x", json={"shadow": False}).json()["shadow"] is False  # promoted
+    r = srv.delete("/v1/rules/x")
+    assert r.status_code == 200, r.text
+    assert json.loads((d / ".vigil-shadow.json").read_text()) == {}
+    # A new rule of the same name, declared shadow, is measured, not put live.
+    new = 'rule("x", {shadow = true}, function(e) verdict("block", "new, to be measured") end)\n'
+    r = srv.put("/v1/rules/x", data=new, headers=plain)
+    assert r.status_code == 201 and r.json()["shadow"] is True, r.text
+    assert r.json()["shadow_override"] is None
+    out = post_events(srv, ndjson({"type": "t", "url": "https://victim.example/"})).json()
+    assert out["verdicts"]["block"] == 0 and out["shadow_verdicts"]["block"] == 1, out
+    assert out["actions"]["blocks"] == 0, out
+    # Nor does it come back at a restart.
+    srv.stop()
+    srv.start()
+    assert rules(srv)["x"]["shadow"] is True
+    # A delete that is refused keeps the override.
+    assert srv.put("/v1/rules/x", json={"shadow": False}).status_code == 200
+    (d / "x.lua").write_text(new + 'rule("x-2", function(e) end)\n')
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for("no reload", lambda: "x-2" in rules(srv))
+    assert_error(srv.delete("/v1/rules/x"), 409)
+    assert json.loads((d / ".vigil-shadow.json").read_text()) == {"x": False}
+    assert rules(srv)["x"]["shadow"] is False
