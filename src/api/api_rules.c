@@ -764,65 +764,23 @@ static void rules_list(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__json_respond(req, 200, out);
 }
 
-/* ---- fixtures: the same contract as `vigil rules test` ---------------------------------- */
-typedef struct got {
-	char rule[VG_RULES_NAME_MAX + 1];
-	vg_action action;
-	bool used;
-} got;
+/* ---- fixtures: run as `vigil rules test` runs them (vg_rules_fixture_run) ------------ */
+typedef struct first_failure {
+	size_t line;
+	char msg[256]; /* more than the answer's vg_error keeps */
+} first_failure;
 
-typedef struct gotv {
-	got v[64];
-	size_t n;
-	bool overflow;
-} gotv;
-
-static void collect(const vg_verdict *v, void *ctx)
+static bool keep_first(size_t line, const char *msg, void *ctx)
 {
-	gotv *g = ctx;
-	if (g->n == VG_ARRAY_LEN(g->v)) {
-		g->overflow = true;
-		return;
-	}
-	snprintf(g->v[g->n].rule, sizeof(g->v[0].rule), "%s", v->rule);
-	g->v[g->n].action = v->action;
-	g->v[g->n++].used = false;
+	first_failure *f = ctx;
+	f->line = line;
+	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	return false; /* the first failure is the answer */
 }
 
-/* Whether the verdicts in g equal the "expect" list as a multiset. */
-static bool expect_met(json_t *expect, gotv *g, char *why, size_t cap)
-{
-	for (size_t i = 0; i < json_array_size(expect); i++) {
-		const char *want = json_string_value(json_array_get(expect, i));
-		const char *colon = want ? strrchr(want, ':') : NULL;
-		int a = want ? vg_action_parse(colon ? colon + 1 : want) : -1;
-		if (a < 0) {
-			snprintf(why, cap, "\"expect\" item %zu is not an action or rule:action", i + 1);
-			return false;
-		}
-		bool found = false;
-		for (size_t k = 0; k < g->n && !found; k++) {
-			got *x = &g->v[k];
-			if (!x->used && (int)x->action == a &&
-			    (!colon || (strlen(x->rule) == (size_t)(colon - want) &&
-					strncmp(x->rule, want, (size_t)(colon - want)) == 0)))
-				x->used = found = true;
-		}
-		if (!found) {
-			snprintf(why, cap, "expected %s", want);
-			return false;
-		}
-	}
-	for (size_t k = 0; k < g->n; k++)
-		if (!g->v[k].used) {
-			snprintf(why, cap, "unexpected %s:%s", g->v[k].rule, vg_action_name(g->v[k].action));
-			return false;
-		}
-	return true;
-}
-
-/* Runs dir/name.test.ndjson, when it exists, through rs alone on one fresh state, with
- * the live banks (under admin_mu), so match() answers as it will once the rule is live. */
+/* Runs dir/name.test.ndjson, when it exists, through rs alone on a state of its own,
+ * with the live banks (under admin_mu), so match() answers as it will once the rule is
+ * live; nothing else live reaches the fixture, nor anything of it the lanes. */
 static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_error *err)
 {
 	char path[VG_OPT_STRING_MAX + 300];
@@ -831,55 +789,20 @@ static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_e
 	size_t fxlen;
 	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, err) != 0)
 		return 0; /* no fixture: nothing to test */
-	/* The fixture's state is its own: no store, and no label bus, which would hand the
-	 * labels it sets to the live lanes (refused edit or not) and let its polls drain lane
-	 * 0's inbox. Only the live banks are shared, and only read. */
-	vg_rules_opts o = {
-		.workers = 1,
-		.max_event_bytes = (size_t)api->cfg.max_event_bytes,
-		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,
+	vg_rules_fixture_opts o = {
 		.banks = api->rules->banks,
+		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,
+		.max_event_bytes = (size_t)api->cfg.max_event_bytes,
 	};
-	vg_rules_runner *r = NULL;
-	int rc = vg_rules_runner_new(rs, &o, &r, err);
-	const char *p = (const char *)fx, *end = p + fxlen;
-	for (size_t lineno = 1; p < end && !rc; lineno++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		const char *line = p;
-		p = nl ? nl + 1 : end;
-		size_t k = 0;
-		while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
-			k++;
-		if (k == len)
-			continue;
-		json_t *ev = json_loadb(line, len, 0, NULL);
-		json_t *e = json_object_get(ev, "expect");
-		json_t *expect = json_is_string(e) ? json_pack("[O]", e) : json_incref(e);
-		char why[300];
-		gotv g = {0};
-		vg_error eerr;
-		if (!json_is_array(expect))
-			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: no \"expect\" list", name,
-					  lineno);
-		else if (vg_rules_runner_eval(r, line, len, collect, &g, &eerr) != 0)
-			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: bad event: %s", name,
-					  lineno, eerr.msg);
-		else if (g.overflow || !expect_met(expect, &g, why, sizeof(why)))
-			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: %s", name, lineno,
-					  g.overflow ? "too many verdicts" : why);
-		json_decref(expect);
-		json_decref(ev);
+	first_failure f = {0};
+	vg_rules_fixture_result res;
+	int rc = vg_rules_fixture_run(rs, (const char *)fx, fxlen, &o, keep_first, &f, &res, err);
+	if (rc == 0 && res.failures) {
+		if (f.line)
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson line %zu: %s", name, f.line, f.msg);
+		else
+			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson: %s", name, f.msg);
 	}
-	if (!rc) {
-		vg_rules_stats s;
-		vg_rules_runner_stats(r, &s);
-		if (s.rule_errors || s.budget_stops)
-			rc = vg_error_set(err, VG_EINVAL, "%s.test.ndjson: %llu rule errors, %llu budget stops",
-					  name, (unsigned long long)s.rule_errors,
-					  (unsigned long long)s.budget_stops);
-	}
-	vg_rules_runner_free(r);
 	free(fx);
 	return rc;
 }

@@ -9,9 +9,10 @@
  *
  * A fixture passes when the verdicts equal the expectations as a multiset: each expected
  * item takes one verdict of that action (from that rule, for rule:action), and no verdict
- * is left over. Any mismatch is reported with file, line, wanted and got; exit 1.
+ * is left over. Any mismatch is reported with file, line, wanted and got; exit 1. The
+ * runner is the rules folder's (vg_rules_fixture_run), the one PUT /v1/rules/{name} uses,
+ * so a fixture passes here exactly when it passes there.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,32 +21,6 @@
 #include "rules/rules.h"
 
 #define FIXTURE_MAX ((size_t)64 << 20)
-#define GOT_MAX 64
-
-typedef struct got {
-	char rule[VG_RULES_NAME_MAX + 1];
-	vg_action action;
-	bool used;
-} got;
-
-typedef struct gotv {
-	got v[GOT_MAX];
-	size_t n;
-	bool overflow;
-} gotv;
-
-static void collect(const vg_verdict *v, void *ctx)
-{
-	gotv *g = ctx;
-	if (g->n == GOT_MAX) {
-		g->overflow = true;
-		return;
-	}
-	got *x = &g->v[g->n++];
-	snprintf(x->rule, sizeof(x->rule), "%s", v->rule);
-	x->action = v->action;
-	x->used = false;
-}
 
 static int cmd_check(const char *dir)
 {
@@ -76,76 +51,14 @@ static int cmd_check(const char *dir)
 	return VG_EXIT_OK;
 }
 
-/* Appends "a, b, c" of the got list to out. */
-static void describe_got(const gotv *g, char *out, size_t cap)
+static bool print_failure(size_t line, const char *msg, void *ctx)
 {
-	size_t o = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < g->n && o < cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, "%s%s:%s", i ? ", " : "", g->v[i].rule,
-				      vg_action_name(g->v[i].action));
-	if (g->n == 0)
-		snprintf(out, cap, "nothing");
-}
-
-/* Checks one fixture line's expectations against g. Returns true when they match. */
-static bool check_expect(json_t *expect, gotv *g, char *why, size_t cap)
-{
-	size_t n = json_array_size(expect);
-	for (size_t i = 0; i < n; i++) {
-		const char *want = json_string_value(json_array_get(expect, i));
-		char rule[VG_RULES_NAME_MAX + 1] = "";
-		const char *act = want;
-		const char *colon = strrchr(want, ':');
-		if (colon) {
-			snprintf(rule, sizeof(rule), "%.*s", (int)(colon - want), want);
-			act = colon + 1;
-		}
-		int a = vg_action_parse(act);
-		bool found = false;
-		for (size_t k = 0; k < g->n && !found; k++) {
-			got *x = &g->v[k];
-			if (!x->used && (int)x->action == a && (!colon || strcmp(x->rule, rule) == 0))
-				x->used = found = true;
-		}
-		if (!found) {
-			snprintf(why, cap, "expected %s", want);
-			return false;
-		}
-	}
-	for (size_t k = 0; k < g->n; k++)
-		if (!g->v[k].used) {
-			snprintf(why, cap, "unexpected %s:%s", g->v[k].rule,
-				 vg_action_name(g->v[k].action));
-			return false;
-		}
+	const char *fixture = ctx;
+	if (line)
+		fprintf(stderr, "FAIL %s:%zu: %s\n", fixture, line, msg);
+	else
+		fprintf(stderr, "FAIL %s: %s\n", fixture, msg);
 	return true;
-}
-
-/* Normalises an "expect" value to an array of valid strings; NULL with why on error. */
-static json_t *expect_list(json_t *ev, char *why, size_t cap)
-{
-	json_t *e = json_object_get(ev, "expect");
-	if (!e) {
-		snprintf(why, cap, "no \"expect\" field");
-		return NULL;
-	}
-	json_t *arr = json_is_string(e) ? json_pack("[O]", e) : json_incref(e);
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		snprintf(why, cap, "\"expect\" must be a string or an array of strings");
-		return NULL;
-	}
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const char *s = json_string_value(json_array_get(arr, i));
-		const char *colon = s ? strrchr(s, ':') : NULL;
-		if (!s || vg_action_parse(colon ? colon + 1 : s) < 0) {
-			snprintf(why, cap, "\"expect\" item %zu is not an action or rule:action", i + 1);
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
 }
 
 /* Runs one x.lua with its x.test.ndjson. Adds to *ret_events and *ret_failures. */
@@ -155,82 +68,28 @@ static int test_file(const char *dir, const char *lua, const vg_rules_banks *ban
 	char path[4096], fixture[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, lua);
 	snprintf(fixture, sizeof(fixture), "%s/%.*s.test.ndjson", dir, (int)(strlen(lua) - 4), lua);
-	uint8_t *src, *fx;
+	uint8_t *src = NULL, *fx;
 	size_t srclen, fxlen;
 	vg_error err;
 	if (vg_file_read(fixture, FIXTURE_MAX, &fx, &fxlen, &err) != 0)
 		return 0; /* no fixture: nothing to test */
-	if (vg_file_read(path, FIXTURE_MAX, &src, &srclen, &err) != 0) {
-		free(fx);
-		fprintf(stderr, "%s: %s\n", path, err.msg);
-		(*ret_failures)++;
-		return -1;
-	}
 	vg_ruleset *rs = NULL;
-	vg_rules_runner *r = NULL;
-	vg_rules_opts opts = {.workers = 1, .banks = banks};
-	int rc = vg_ruleset_load_string(lua, (const char *)src, srclen, &rs, &err);
+	vg_rules_fixture_result res;
+	vg_rules_fixture_opts opts = {.banks = banks};
+	int rc = vg_file_read(path, FIXTURE_MAX, &src, &srclen, &err);
 	if (rc == 0)
-		rc = vg_rules_runner_new(rs, &opts, &r, &err);
+		rc = vg_ruleset_load_string(lua, (const char *)src, srclen, &rs, &err);
+	if (rc == 0)
+		rc = vg_rules_fixture_run(rs, (const char *)fx, fxlen, &opts, print_failure, fixture,
+					  &res, &err);
 	if (rc) {
 		fprintf(stderr, "%s: %s\n", path, err.msg);
 		(*ret_failures)++;
-		goto out;
+	} else {
+		printf("%s %s: %zu events\n", res.failures ? "FAIL" : "ok  ", lua, res.events);
+		*ret_events += res.events;
+		*ret_failures += res.failures;
 	}
-	size_t failures = 0, events = 0;
-	const char *p = (const char *)fx, *end = p + fxlen;
-	p += vg_utf8_bom(p, fxlen);
-	for (size_t lineno = 1; p < end; lineno++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		const char *line = p;
-		p = nl ? nl + 1 : end;
-		size_t k = 0;
-		while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
-			k++;
-		if (k == len)
-			continue;
-		char why[512];
-		json_error_t jerr;
-		json_t *ev = json_loadb(line, len, 0, &jerr);
-		json_t *expect = ev ? expect_list(ev, why, sizeof(why)) : NULL;
-		if (!ev)
-			snprintf(why, sizeof(why), "not JSON: %s", jerr.text);
-		if (!expect) {
-			fprintf(stderr, "FAIL %s:%zu: %s\n", fixture, lineno, why);
-			failures++;
-			json_decref(ev);
-			continue;
-		}
-		gotv g = {0};
-		events++;
-		if (vg_rules_runner_eval(r, line, len, collect, &g, &err) != 0) {
-			fprintf(stderr, "FAIL %s:%zu: bad event: %s\n", fixture, lineno, err.msg);
-			failures++;
-		} else if (g.overflow || !check_expect(expect, &g, why, sizeof(why))) {
-			char desc[1024];
-			describe_got(&g, desc, sizeof(desc));
-			char *want = json_dumps(expect, JSON_COMPACT);
-			fprintf(stderr, "FAIL %s:%zu: %s: wanted %s, got %s\n", fixture, lineno,
-				g.overflow ? "too many verdicts" : why, want ? want : "?", desc);
-			free(want);
-			failures++;
-		}
-		json_decref(expect);
-		json_decref(ev);
-	}
-	vg_rules_stats st;
-	vg_rules_runner_stats(r, &st);
-	if (st.rule_errors || st.budget_stops) {
-		fprintf(stderr, "FAIL %s: %llu rule errors, %llu budget stops\n", fixture,
-			(unsigned long long)st.rule_errors, (unsigned long long)st.budget_stops);
-		failures++;
-	}
-	printf("%s %s: %zu events\n", failures ? "FAIL" : "ok  ", lua, events);
-	*ret_events += events;
-	*ret_failures += failures;
-out:
-	vg_rules_runner_free(r);
 	vg_ruleset_free(rs);
 	free(src);
 	free(fx);

@@ -391,4 +391,36 @@ VG_EXPORT void vg_rules_label_batch_free(vg_rules_label_batch *b);
 VG_EXPORT const char *vg_rules_runner_rule_errors(const vg_rules_runner *r, size_t i,
 						  uint64_t *ret_errors, uint64_t *ret_budget_stops);
 
+/* ---- fixtures ------------------------------------------------------------------------------
+ * x.test.ndjson beside x.lua: events in order, each with "expect" naming the verdicts it
+ * must produce: an action ("block"), a rule's action ("too-many-logins:block"), a list
+ * of them, or [] for none; the verdicts must equal the list as a multiset (rules_fixture.c).
+ * `vigil rules test` and PUT /v1/rules/{name} both run fixtures here. */
+typedef struct vg_rules_fixture_opts {
+	const vg_rules_banks *banks; /* borrowed; NULL: match() finds nothing */
+	uint64_t budget_ms;          /* as vg_rules_opts */
+	size_t max_event_bytes;      /* as vg_rules_opts */
+} vg_rules_fixture_opts;
+
+typedef struct vg_rules_fixture_result {
+	size_t events;   /* lines run as events */
+	size_t failures; /* failures reported */
+} vg_rules_fixture_result;
+
+/* One failure: line is the fixture's line number (1-based, blank lines counted; 0 for
+ * the fixture as a whole), msg what went wrong, borrowed for the call. Return false to
+ * stop at it. */
+typedef bool vg_rules_fixture_fail_fn(size_t line, const char *msg, void *ctx);
+
+/* Runs the fixture text (len bytes; a UTF-8 byte order mark at its start is skipped)
+ * through rs on one fresh state of its own, with no store and no label bus: nothing a
+ * fixture does reaches anything else. Each failure (a line that is not a JSON object, has
+ * no valid "expect", does not decode as an event, or gets other verdicts; rule errors
+ * and budget stops) goes to fail (may be NULL). Errors, with nothing run: the state's (a
+ * file of rs that does not load). */
+VG_EXPORT VG_MUST_CHECK int vg_rules_fixture_run(const vg_ruleset *rs, const char *text, size_t len,
+						 const vg_rules_fixture_opts *opts,
+						 vg_rules_fixture_fail_fn *fail, void *ctx,
+						 vg_rules_fixture_result *ret, vg_error *err);
+
 #endif

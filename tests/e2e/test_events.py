@@ -713,3 +713,32 @@ def test_a_shadow_override_goes_with_its_deleted_rule(serve, tmp_path):
     assert_error(srv.delete("/v1/rules/x"), 409)
     assert json.loads((d / ".vigil-shadow.json").read_text()) == {"x": False}
     assert rules(srv)["x"]["shadow"] is False
+
+
+def test_put_runs_a_fixture_as_rules_test_does(vigil, serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    cli = tmp_path / "cli"
+    cli.mkdir()
+    src = 'rule("n", function(e) if e.type == "n" then verdict("challenge", "hm") end end)\n'
+    (cli / "n.lua").write_text(src)
+    good = ndjson({"type": "n", "expect": "challenge"}, {"type": "z", "expect": []}).encode()
+    for fixture, line, why in (
+            (b"\xef\xbb\xbf" + good, None, None),  # a byte order mark, as an editor saves
+            (good + b"{not json\n", 3, "not a JSON object"),
+            (good + b'{"type": "z"}\n', 3, 'no "expect" field'),
+            (good + b'{"type": "n", "expect": "block"}\n', 3,
+             'expected block: wanted ["block"], got n:challenge')):
+        (d / "n.test.ndjson").write_bytes(fixture)
+        (cli / "n.test.ndjson").write_bytes(fixture)
+        r = srv.put("/v1/rules/n", data=src, headers={"Content-Type": "text/plain"})
+        p = vigil("rules", "test", cli)
+        if line is None:
+            assert r.status_code in (200, 201), r.text
+            assert p.returncode == 0, p.stderr
+            continue
+        err = assert_error(r, 422)
+        assert err["message"].startswith(f"n.test.ndjson line {line}: {why}"), err
+        assert p.returncode == 1 and f"n.test.ndjson:{line}: {why}" in p.stderr.decode(), p.stderr
