@@ -201,7 +201,7 @@ const vg_cmd vg_cmd_rules = {
 		"       events in order through x.lua alone. Each event carries \"expect\": an\n"
 		"       action (\"block\"), a rule's action (\"too-many-logins:block\"), a list\n"
 		"       of them, or [] for no verdict. The verdicts must equal the list.\n"
-		"       Rule errors and budget stops fail the file too. With --db, match()\n"
+		"       A rule error or budget stop fails its line too. With --db, match()\n"
 		"       looks in that database's banks (read once; labels are not written).\n"
 		"\n"
 		"See docs/rules.md for the rule language.\n"

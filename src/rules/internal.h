@@ -194,6 +194,8 @@ typedef struct vg__rules_vm_opts {
 	int worker;
 	vg__plan_fn *on_plan; /* may be NULL */
 	void *plan_ctx;
+	vg_rule_error_fn *on_error; /* may be NULL: failures are logged */
+	void *error_ctx;
 	uint32_t relearn_events; /* 0: 2^20 (rules_event.c); tests set fewer */
 } vg__rules_vm_opts;
 

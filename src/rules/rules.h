@@ -281,6 +281,12 @@ typedef struct vg_verdict {
 /* Called from worker threads, possibly at the same time: the callee serialises. */
 typedef void vg_verdict_fn(const vg_verdict *v, void *ctx);
 
+/* A rule run that failed: it raised an error (msg, borrowed for the call) or, budget
+ * true, the budget stopped it. rule is NULL when the event failed before any rule ran
+ * (making its table ran out of memory). Called as vg_verdict_fn is, while the event is
+ * evaluated. */
+typedef void vg_rule_error_fn(const char *rule, bool budget, const char *msg, void *ctx);
+
 typedef struct vg_rules_opts {
 	int workers;                /* 1..64; 0: 1 */
 	const char *partition_key;  /* top-level field; NULL: "ip", else "user" (its "id"
@@ -296,6 +302,10 @@ typedef struct vg_rules_opts {
 	int bus_index;              /* index there; NULL: labels stay in the runner */
 	vg_verdict_fn *on_verdict;  /* may be NULL */
 	void *ctx;
+	vg_rule_error_fn *on_rule_error; /* each rule error and budget stop, in place of
+					  * its log line (the first 100 per state); NULL:
+					  * logged */
+	void *error_ctx;
 	int match_ahead;            /* the engine's producer does learnt match() lookups
 				     * (rules_engine.c): 0 when it has a core to spare and
 				     * the worker is behind, 1 always, -1 never */

@@ -563,6 +563,8 @@ static void fill_vm_opts(const vg_rules_opts *o, const vg_labels *shared, int wo
 		.bus = o->bus,
 		.bus_index = o->bus_index,
 		.worker = worker_index,
+		.on_error = o->on_rule_error,
+		.error_ctx = o->error_ctx,
 	};
 }
 

@@ -1012,7 +1012,12 @@ int vg__rules_vm_new(const vg_ruleset *rs, const vg__rules_vm_opts *opts, vg__ru
 			lua_setfenv(vm->L, -2);
 		}
 		if (loaded != 0 || run(vm, 0, ++vm->serial << 16 | 1, &stopped) != 0) {
-			rc = vg_error_set(err, VG_EINVAL, "%s", lua_msg(vm->L));
+			/* A budget stop, or error(msg, 0), has no "file:line:" of its own. */
+			const char *m = lua_msg(vm->L);
+			size_t fl = strlen(f->name);
+			bool named = strncmp(m, f->name, fl) == 0 && m[fl] == ':';
+			rc = vg_error_set(err, VG_EINVAL, "%s%s%s", named ? "" : f->name,
+					  named ? "" : ": ", m);
 			lua_pop(vm->L, 1);
 			goto out;
 		}
@@ -1147,7 +1152,9 @@ static void rule_failed(vg__rules_vm *vm, rule *ru, bool budget)
 		vm->stats.rule_errors++;
 		ru->errors++;
 	}
-	if (vm->error_logs++ < 100) {
+	if (vm->o.on_error) {
+		vm->o.on_error(ru->name, budget, lua_msg(L), vm->o.error_ctx);
+	} else if (vm->error_logs++ < 100) {
 		/* Quoted: the message may carry event data, which must not forge log lines. */
 		char msg[256 * 6 + 3];
 		const char *m = lua_msg(L);
@@ -1215,7 +1222,9 @@ void vg__rules_vm_eval(vg__rules_vm *vm, const vg_json_doc *doc, const vg__event
 			/* Making the event's tables failed: only memory can. */
 			vm->n_verdicts = 0;
 			vm->stats.rule_errors++;
-			if (vm->error_logs++ < 100) {
+			if (vm->o.on_error) {
+				vm->o.on_error(NULL, false, lua_msg(L), vm->o.error_ctx);
+			} else if (vm->error_logs++ < 100) {
 				char msg[256 * 6 + 3];
 				vg_json_quote(lua_msg(L), strnlen(lua_msg(L), 255), msg, sizeof(msg));
 				vg_log(VG_LOG_WARN, "rules.error", "worker=%d seq=%llu msg=%s",

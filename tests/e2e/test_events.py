@@ -742,3 +742,12 @@ def test_put_runs_a_fixture_as_rules_test_does(vigil, serve, tmp_path):
         err = assert_error(r, 422)
         assert err["message"].startswith(f"n.test.ndjson line {line}: {why}"), err
         assert p.returncode == 1 and f"n.test.ndjson:{line}: {why}" in p.stderr.decode(), p.stderr
+    # A rule error fails the line it came on, named by its rule, here as there.
+    src = 'rule("n", function(e) if e.type == "boom" then error("kaput") end end)\n'
+    (cli / "n.lua").write_text(src)
+    fixture = ndjson({"type": "z", "expect": []}, {"type": "boom", "expect": []})
+    (d / "n.test.ndjson").write_text(fixture)
+    (cli / "n.test.ndjson").write_text(fixture)
+    err = assert_error(srv.put("/v1/rules/n", data=src, headers={"Content-Type": "text/plain"}), 422)
+    assert err["message"] == "n.test.ndjson line 2: rule n: n.lua:1: kaput", err
+    assert "n.test.ndjson:2: rule n: n.lua:1: kaput" in vigil("rules", "test", cli, check=1).stderr.decode()

@@ -274,6 +274,27 @@ def test_rules_test_fixtures(vigil, tmp_path):
     assert b"0 failures" in vigil("rules", "test", d, check=0).stdout
 
 
+def test_rules_test_reports_rule_errors_and_stops_at_their_line(vigil, tmp_path):
+    d = write_rules(tmp_path / "t", a="""
+rule("a", function(e)
+  if e.type == "x" then count("k", "5min") end
+  if e.type == "y" then while true do end end
+end)
+""")
+    (d / "a.test.ndjson").write_text(events({"type": "z", "expect": []}, {"type": "x", "expect": []},
+                                            {"type": "y", "expect": []}).decode())
+    err = vigil("rules", "test", d, check=1).stderr.decode()
+    fx = d / "a.test.ndjson"
+    assert f"FAIL {fx}:2: rule a: a.lua:3: count's window must be a duration" in err, err
+    assert f"FAIL {fx}:3: rule a: budget of 50 ms of CPU time exceeded" in err, err
+    assert "event=rules." not in err, err  # told once, as a failure, not also as a log line
+    # A file that loops as it loads is named.
+    loop = write_rules(tmp_path / "loop", a='rule("x", function(e) end)', b="while true do end")
+    for cmd in ("check", "test"):
+        err = vigil("rules", cmd, loop, check=1).stderr.decode()
+        assert "b.lua: budget of 50 ms of CPU time exceeded" in err, err
+
+
 def test_rules_test_fixtures_match_against_a_database(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "nets", "--db", db, check=0)

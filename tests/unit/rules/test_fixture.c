@@ -146,3 +146,40 @@ Test(fixture, each_run_starts_from_a_fresh_state)
 	cr_expect_eq(f.n, 0, "%s", f.msgs[0]);
 	vg_ruleset_free(rs);
 }
+
+Test(fixture, rule_errors_and_budget_stops_fail_their_line_with_the_rule, .timeout = 30)
+{
+	vg_ruleset *rs = load("rule('ok', function(e) verdict('allow', 'fine') end)\n"
+			      "rule('a', function(e)\n"
+			      "  if e.type == 'x' then error('kind ' .. e.kind) end\n"
+			      "  if e.type == 'y' then while true do end end\n"
+			      "end)\n");
+	fails f = {0};
+	vg_rules_fixture_result res = run(rs,
+					  "{\"type\":\"z\",\"expect\":\"allow\"}\n"
+					  "{\"type\":\"x\",\"kind\":\"k\",\"expect\":\"allow\"}\n"
+					  "{\"type\":\"y\",\"expect\":\"allow\"}\n",
+					  &f);
+	cr_expect_eq(res.events, 3);
+	cr_assert_eq(f.n, 2);
+	cr_expect_eq(f.lines[0], 2);
+	cr_expect_str_eq(f.msgs[0], "rule a: t.lua:3: kind k");
+	cr_expect_eq(f.lines[1], 3);
+	cr_expect_str_eq(f.msgs[1], "rule a: budget of 20 ms of CPU time exceeded");
+	vg_ruleset_free(rs);
+}
+
+Test(fixture, a_file_that_does_not_load_is_an_error_naming_it, .timeout = 30)
+{
+	vg_ruleset *rs;
+	vg_error err;
+	const char *loops = "while true do end\nrule('x', function(e) end)\n";
+	cr_assert_neq(vg_ruleset_load_string("loops.lua", loops, strlen(loops), &rs, &err), 0);
+	cr_expect_str_eq(err.msg, "loops.lua: budget of 50 ms of CPU time exceeded");
+	const char *raises = "error('no', 0)\n";
+	cr_assert_neq(vg_ruleset_load_string("raises.lua", raises, strlen(raises), &rs, &err), 0);
+	cr_expect_str_eq(err.msg, "raises.lua: no");
+	const char *placed = "error('no')\n";
+	cr_assert_neq(vg_ruleset_load_string("placed.lua", placed, strlen(placed), &rs, &err), 0);
+	cr_expect_str_eq(err.msg, "placed.lua:1: no");
+}
