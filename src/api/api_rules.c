@@ -787,8 +787,13 @@ static int run_fixture(vg_api *api, const vg_ruleset *rs, const char *name, vg_e
 	snprintf(path, sizeof(path), "%s/%s.test.ndjson", api->rules->dir, name);
 	uint8_t *fx;
 	size_t fxlen;
-	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, err) != 0)
-		return 0; /* no fixture: nothing to test */
+	vg_error rerr;
+	if (vg_file_read(path, FIXTURE_MAX, &fx, &fxlen, &rerr) != 0) {
+		if (rerr.code == VG_ENOENT)
+			return 0; /* no fixture: nothing to test */
+		/* One that cannot be read is not one that passes. */
+		return vg_error_set(err, VG_EINVAL, "cannot read %s.test.ndjson: %s", name, rerr.msg);
+	}
 	vg_rules_fixture_opts o = {
 		.banks = api->rules->banks,
 		.budget_ms = (uint64_t)api->cfg.rules_budget_ms,

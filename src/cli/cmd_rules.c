@@ -61,9 +61,10 @@ static bool print_failure(size_t line, const char *msg, void *ctx)
 	return true;
 }
 
-/* Runs one x.lua with its x.test.ndjson. Adds to *ret_events and *ret_failures. */
-static int test_file(const char *dir, const char *lua, const vg_rules_banks *banks,
-		     size_t *ret_events, size_t *ret_failures)
+/* Runs one x.lua with its x.test.ndjson. Adds to *ret_events and *ret_failures; answers
+ * whether there was a fixture to run (one that cannot be read is a failure, not none). */
+static bool test_file(const char *dir, const char *lua, const vg_rules_banks *banks,
+		      size_t *ret_events, size_t *ret_failures)
 {
 	char path[4096], fixture[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, lua);
@@ -71,8 +72,13 @@ static int test_file(const char *dir, const char *lua, const vg_rules_banks *ban
 	uint8_t *src = NULL, *fx;
 	size_t srclen, fxlen;
 	vg_error err;
-	if (vg_file_read(fixture, FIXTURE_MAX, &fx, &fxlen, &err) != 0)
-		return 0; /* no fixture: nothing to test */
+	if (vg_file_read(fixture, FIXTURE_MAX, &fx, &fxlen, &err) != 0) {
+		if (err.code == VG_ENOENT)
+			return false; /* no fixture: nothing to test */
+		fprintf(stderr, "FAIL %s: %s\n", fixture, err.msg);
+		(*ret_failures)++;
+		return true;
+	}
 	vg_ruleset *rs = NULL;
 	vg_rules_fixture_result res;
 	vg_rules_fixture_opts opts = {.banks = banks};
@@ -93,7 +99,7 @@ static int test_file(const char *dir, const char *lua, const vg_rules_banks *ban
 	vg_ruleset_free(rs);
 	free(src);
 	free(fx);
-	return rc;
+	return true;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -140,7 +146,7 @@ static int cmd_test(const char *dir, const char *db)
 		return VG_EXIT_FAIL;
 	}
 	char **luas = vg_xcalloc(files.n ? files.n : 1, sizeof(char *));
-	size_t nl = 0, dl = strlen(dir);
+	size_t nl = 0, dl = strlen(dir), events = 0, failures = 0, tested = 0;
 	for (size_t i = 0; i < files.n; i++) {
 		const char *f = files.items[i];
 		size_t l = strlen(f);
@@ -150,12 +156,23 @@ static int cmd_test(const char *dir, const char *db)
 			luas[nl++] = vg_xstrdup(base);
 	}
 	qsort(luas, nl, sizeof(*luas), cmp_str);
-	size_t events = 0, failures = 0, tested = 0;
+	/* A fixture no x.lua is beside tests nothing, however it fails: a misnamed one
+	 * (login.test.ndjson beside logins.lua) would otherwise pass unseen. */
+	for (size_t i = 0; i < files.n; i++) {
+		const char *f = files.items[i], *base = f + dl + (f[dl] == '/');
+		size_t bl = strlen(base), sl = strlen(".test.ndjson");
+		if (strchr(base, '/') || bl <= sl || strcmp(base + bl - sl, ".test.ndjson") != 0)
+			continue;
+		char lua[4096];
+		snprintf(lua, sizeof(lua), "%.*s.lua", (int)(bl - sl), base);
+		const char *key = lua;
+		if (!bsearch(&key, luas, nl, sizeof(*luas), cmp_str)) {
+			fprintf(stderr, "FAIL %s: no %s beside it to test\n", f, lua);
+			failures++;
+		}
+	}
 	for (size_t i = 0; i < nl; i++) {
-		size_t before = events + failures;
-		(void)test_file(dir, luas[i], banks, &events, &failures);
-		if (events + failures != before)
-			tested++;
+		tested += test_file(dir, luas[i], banks, &events, &failures);
 		free(luas[i]);
 	}
 	free(luas);
@@ -163,8 +180,11 @@ static int cmd_test(const char *dir, const char *db)
 	vg_rules_banks_free(banks);
 	printf("%zu file%s with fixtures, %zu events, %zu failure%s\n", tested,
 	       tested == 1 ? "" : "s", events, failures, failures == 1 ? "" : "s");
-	if (tested == 0)
-		fprintf(stderr, "vigil rules test: no x.test.ndjson next to any x.lua in %s\n", dir);
+	if (tested == 0 || (events == 0 && failures == 0)) {
+		fprintf(stderr, "vigil rules test: %s in %s: nothing was tested\n",
+			tested ? "the fixtures hold no events" : "no x.test.ndjson next to any x.lua", dir);
+		return VG_EXIT_FAIL;
+	}
 	return failures ? VG_EXIT_FAIL : VG_EXIT_OK;
 }
 
@@ -203,9 +223,12 @@ const vg_cmd vg_cmd_rules = {
 		"       of them, or [] for no verdict. The verdicts must equal the list.\n"
 		"       A rule error or budget stop fails its line too. With --db, match()\n"
 		"       looks in that database's banks (read once; labels are not written).\n"
+		"       A fixture with no .lua beside it, or one that cannot be read, fails;\n"
+		"       so does a folder where no fixture ran an event.\n"
 		"\n"
 		"See docs/rules.md for the rule language.\n"
 		"\n"
-		"Exit status: 0 valid / all fixtures pass, 1 an error or a mismatch, 2 usage.\n",
+		"Exit status: 0 valid / all fixtures pass, 1 an error, a failure or nothing\n"
+		"tested, 2 usage.\n",
 	.run = run,
 };

@@ -751,3 +751,15 @@ def test_put_runs_a_fixture_as_rules_test_does(vigil, serve, tmp_path):
     err = assert_error(srv.put("/v1/rules/n", data=src, headers={"Content-Type": "text/plain"}), 422)
     assert err["message"] == "n.test.ndjson line 2: rule n: n.lua:1: kaput", err
     assert "n.test.ndjson:2: rule n: n.lua:1: kaput" in vigil("rules", "test", cli, check=1).stderr.decode()
+
+
+def test_a_put_whose_fixture_cannot_be_read_is_refused(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    (d / "n.test.ndjson").mkdir()
+    srv = serve("--rules", str(d))
+    err = assert_error(srv.put("/v1/rules/n", data='rule("n", function(e) end)\n',
+                               headers={"Content-Type": "text/plain"}), 422)
+    assert err["message"] == "cannot read n.test.ndjson: not a regular file", err
+    assert not (d / "n.lua").exists()

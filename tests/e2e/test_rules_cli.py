@@ -295,6 +295,26 @@ end)
         assert "b.lua: budget of 50 ms of CPU time exceeded" in err, err
 
 
+def test_a_misnamed_fixture_is_an_error_not_a_pass(vigil, tmp_path):
+    d = write_rules(tmp_path / "t", logins=FAILS)
+    # login.test.ndjson beside logins.lua: before, nothing ran and the exit was 0.
+    fx = d / "login.test.ndjson"
+    fx.write_text(json.dumps({"type": "login", "ip": "1.2.3.4", "ok": False, "expect": "block"}) + "\n")
+    err = vigil("rules", "test", d, check=1).stderr.decode()
+    assert f"FAIL {fx}: no login.lua beside it to test" in err, err
+    assert "nothing was tested" in err, err
+    # No fixture at all, or one without events, tests nothing either.
+    fx.unlink()
+    assert "nothing was tested" in vigil("rules", "test", d, check=1).stderr.decode()
+    (d / "logins.test.ndjson").write_text("\n")
+    assert "nothing was tested" in vigil("rules", "test", d, check=1).stderr.decode()
+    # A fixture that cannot be read fails; it is not taken for none.
+    (d / "logins.test.ndjson").unlink()
+    (d / "logins.test.ndjson").mkdir()
+    err = vigil("rules", "test", d, check=1).stderr.decode()
+    assert f"FAIL {d / 'logins.test.ndjson'}: not a regular file" in err, err
+
+
 def test_rules_test_fixtures_match_against_a_database(vigil, tmp_path):
     db = tmp_path / "v.db"
     vigil("bank", "create", "nets", "--db", db, check=0)
