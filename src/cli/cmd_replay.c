@@ -362,7 +362,8 @@ const vg_cmd vg_cmd_replay = {
 		"  --budget-ms N         CPU milliseconds for the rules of one event (default 50)\n"
 		"\n"
 		"Exit status: 0 replayed (bad lines are counted, not fatal), 1 the rules, the\n"
-		"input or the database failed (input that breaks off, such as truncated gzip,\n"
-		"is replayed up to there and summarised), 2 usage.\n",
+		"input, the database or the output failed (input that breaks off, such as\n"
+		"truncated gzip, is replayed up to there and summarised; output that cannot be\n"
+		"written, such as a full disk, is named on stderr), 2 usage.\n",
 	.run = run,
 };

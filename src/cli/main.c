@@ -2,8 +2,10 @@
  *
  * vigil's entry point: finds the subcommand and hands it argv. `vigil help [CMD]`,
  * `vigil version` and the usage errors live here; everything else is one file per
- * command.
+ * command. Every command's standard output is checked here once it returns: output a
+ * command could not write is a failure, whichever command it was.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,5 +85,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigil: unknown command '%s' (see `vigil help`)\n", argv[1]);
 		return VG_EXIT_USAGE;
 	}
-	return c->run(argc - 1, argv + 1);
+	int rc = c->run(argc - 1, argv + 1);
+	/* Results go through stdout's buffer, so a full disk or a closed descriptor shows
+	 * only at this last flush, or in the error flag an earlier write left: either way
+	 * the output the caller asked for is not all there, and exit 0 would say it is. */
+	errno = 0;
+	bool flushed = fflush(stdout) == 0;
+	if (!flushed || ferror(stdout)) {
+		fprintf(stderr, "vigil %s: cannot write standard output%s%s\n", c->name,
+			!flushed && errno ? ": " : "", !flushed && errno ? strerror(errno) : "");
+		if (rc == VG_EXIT_OK)
+			rc = VG_EXIT_FAIL;
+	}
+	return rc;
 }

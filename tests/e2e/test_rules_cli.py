@@ -7,6 +7,7 @@ statuses."""
 import gzip
 import json
 import pathlib
+import subprocess
 
 import pytest
 
@@ -102,6 +103,22 @@ rule("kinds", function(e) error("unknown kind " .. e.kind, 0) end)
     # The message is one quoted value, as the other log values are.
     assert lines[0].endswith(' msg="unknown kind x\\" admin=yes\\u000ats=2026-01-01T00:00:00.000Z'
                              ' level=info event=audit.ok msg=\\"forged"'), lines[0]
+
+
+def test_output_that_cannot_be_written_is_a_failure(vigil_bin, tmp_path):
+    rules = write_rules(tmp_path / "r", fails=FAILS)
+    inp = tmp_path / "ev.ndjson"
+    inp.write_bytes(events(*logins(3, 4)))
+    for args in (["replay", "--rules", rules, "--workers", "1", "--verdicts", "-", inp],
+                 ["replay", "--rules", rules, "--workers", "1", "--json", inp],
+                 ["rules", "check", rules],
+                 ["version"]):
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([str(vigil_bin), *map(str, args)], stdout=full,
+                               stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        assert f"vigil {args[0]}: cannot write standard output: No space left on device" in \
+            p.stderr.decode(), (args, p.stderr)
 
 
 def test_gzip_input_and_byte_order_mark(vigil, tmp_path):
