@@ -23,3 +23,20 @@ def test_every_command_is_in_help_and_the_readme(vigil):
             continue
         assert vigil("help", cmd, check=0).stdout, cmd
         assert f"vigil {cmd}" in readme, f"README does not mention `vigil {cmd}`"
+
+
+def doc_block(doc, lang, after):
+    """The first ```lang block of doc after the text `after`."""
+    start = doc.index(f"```{lang}\n", doc.index(after)) + len(lang) + 4
+    return doc[start:doc.index("```", start)]
+
+
+def test_the_rules_guide_s_fixture_passes_against_its_first_rule(vigil, tmp_path):
+    doc = (ROOT / "docs" / "rules.md").read_text()
+    rule = doc_block(doc, "lua", "## A first rule")
+    assert rule.startswith("-- rules/logins.lua\n"), rule
+    (tmp_path / "logins.lua").write_text(rule)
+    (tmp_path / "logins.test.ndjson").write_text(doc_block(doc, "json", "## Testing rules"))
+    p = vigil("rules", "test", tmp_path)
+    assert p.returncode == 0, p.stderr.decode()
+    assert b"1 file with fixtures, 6 events, 0 failures" in p.stdout, p.stdout

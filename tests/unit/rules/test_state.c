@@ -29,7 +29,13 @@ Test(state, durations)
 	cr_assert_eq(u, 86400 * S);
 	cr_assert_eq(vg_rules_duration_parse("250ms", 5, &u), 0);
 	cr_assert_eq(u, 250000);
-	static const char *const bad[] = {"", "s", "0s", "-1s", "10", "10x", "1.5s", "99999999999999h"};
+	/* The bounds docs/rules.md gives: 1 to 1,000,000,000 of a unit, 53,375,995 days in all. */
+	cr_assert_eq(vg_rules_duration_parse("1000000000s", 11, &u), 0);
+	cr_assert_eq(u, 1000000000 * S);
+	cr_assert_eq(vg_rules_duration_parse("53375995d", 9, &u), 0);
+	cr_assert_eq(u, 53375995ll * 86400 * S);
+	static const char *const bad[] = {"", "s", "0s", "-1s", "10", "10x", "1.5s", "99999999999999h",
+					  "1000000001s", "53375996d"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_neq(vg_rules_duration_parse(bad[i], strlen(bad[i]), &u), 0, "%s", bad[i]);
 }
