@@ -203,12 +203,10 @@ def test_usage_errors(bank, vigil):
     assert vigil("help", "bank", check=0).stdout.startswith(b"usage: vigil bank")
 
 
-def test_db_from_environment(vigil, tmp_path, monkeypatch):
+def test_db_from_environment(vigil_bin, tmp_path):
     import os
     import subprocess
-    import pathlib
-    binary = pathlib.Path(__file__).resolve().parents[2] / "build" / "vigil"
     env = dict(os.environ, VIGIL_DB=str(tmp_path / "env.db"))
-    subprocess.run([str(binary), "bank", "create", "e"], env=env, check=True,
+    subprocess.run([str(vigil_bin), "bank", "create", "e"], env=env, check=True,
                    capture_output=True)
     assert (tmp_path / "env.db").exists()
