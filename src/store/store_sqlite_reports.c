@@ -622,8 +622,11 @@ static int case_assign(vg_store *s, int64_t id, const char *assignee, const char
 	sqlite3_stmt *st = NULL;
 	vg_usec now = vg_time_now();
 	if ((rc = vg__sq_prepare(s,
-			  "UPDATE cases SET assignee = ?2, updated_at = ?3, stage = CASE stage "
-			  "WHEN 'new' THEN 'triaged' ELSE stage END WHERE id = ?1 AND status = 'open'",
+			  /* Only a report case advances: a scan case stays new while open
+			   * (docs/reports.md), its one decision closes it. */
+			  "UPDATE cases SET assignee = ?2, updated_at = ?3, stage = CASE WHEN "
+			  "stage = 'new' AND kind = 'report' THEN 'triaged' ELSE stage END "
+			  "WHERE id = ?1 AND status = 'open'",
 			  &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
