@@ -451,7 +451,9 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 
 /* ---- POST /v1/cases/{id}/assign ------------------------------------------------------- */
 
-/* Whether a live token is named name: cases are assigned to people who can act on them. */
+/* Whether a live token is named name and may review cases (analyst or admin): cases are
+ * assigned to people who can act on them, and a scanner or intake token cannot even open
+ * one. */
 static int token_live(vg_store *s, const char *name, bool *ret, vg_error *err)
 {
 	vg_store_token *t;
@@ -461,7 +463,8 @@ static int token_live(vg_store *s, const char *name, bool *ret, vg_error *err)
 		return rc;
 	bool found = false;
 	for (size_t i = 0; i < n && !found; i++)
-		found = t[i].revoked_at == 0 && strcmp(t[i].name, name) == 0;
+		found = t[i].revoked_at == 0 && strcmp(t[i].name, name) == 0 &&
+			(!strcmp(t[i].role, "analyst") || !strcmp(t[i].role, "admin"));
 	free(t);
 	*ret = found;
 	return 0;
@@ -484,7 +487,8 @@ static void assign(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_error_set(&err, VG_EINVAL, "assignee must be a token name of 1 to %d bytes",
 				  VG_STORE_NAME_MAX);
 	} else if ((rc = token_live(s, assignee, &live, &err)) == 0 && !live) {
-		rc = vg_error_set(&err, VG_EINVAL, "assignee names no live token");
+		rc = vg_error_set(&err, VG_EINVAL,
+				  "assignee names no live analyst or admin token");
 	}
 	/* The assignment, its history event and its audit entry commit together. */
 	if (!rc && (rc = vg_store_begin(s, &err)) == 0) {

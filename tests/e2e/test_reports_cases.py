@@ -40,11 +40,12 @@ def test_assign_to_a_token_name(srv, hook):
     listed = srv.get("/v1/cases", role="analyst", params={"assignee": "e2e-analyst"}).json()
     assert cid in [x["id"] for x in listed["items"]]
     # Reassigning keeps the stage; a name no live token has, or none, is refused.
-    again = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-scanner"}).json()
-    assert again["assignee"] == "e2e-scanner" and again["stage"] == "triaged"
+    srv.add_token("analyst", "e2e-analyst-two")
+    again = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-analyst-two"}).json()
+    assert again["assignee"] == "e2e-analyst-two" and again["stage"] == "triaged"
     assert_error(srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "nobody-here"}), 422)
     assert_error(srv.post(f"/v1/cases/{cid}/assign", json={}), 422)
-    assert_error(srv.post("/v1/cases/99999/assign", json={"assignee": "e2e-scanner"}), 404)
+    assert_error(srv.post("/v1/cases/99999/assign", json={"assignee": "e2e-analyst"}), 404)
     assert_error(srv.post(f"/v1/cases/{cid}/assign", role="scanner",
                           json={"assignee": "e2e-scanner"}), 403)
     audit = srv.get("/v1/audit", params={"limit": 1000}).text
@@ -211,3 +212,35 @@ def test_concurrent_reject_and_block_url_cannot_both_succeed(srv, hook):
             assert c["stage"] == "rejected" and not blocked, c
         else:
             assert c["stage"] == "actioned" and blocked, c
+
+
+def test_assign_refuses_a_token_that_cannot_review(srv, hook):
+    # Found in review: a case could be assigned to a scanner or intake token, which cannot
+    # even open the case it was given.
+    cid, _ = new_case(srv, hook, "assignrole.example")
+    for name in ("e2e-scanner", "e2e-intake"):
+        r = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": name})
+        assert_error(r, 422)
+        assert "analyst or admin" in r.json()["error"]["message"]
+    c = srv.get(f"/v1/cases/{cid}").json()
+    assert c["assignee"] is None and c["stage"] == "new"
+    assert [e["action"] for e in c["history"]] == ["opened"]
+
+
+def test_assigning_a_scan_case_keeps_it_new(srv, hook, bridge):
+    # Found in review: assigning a scan case moved it to triaged, although scan cases stay
+    # new while open, so ?status=new no longer listed it.
+    import hashlib
+    data = (bridge / "aaa-orig.jpg").read_bytes()
+    assert srv.post("/v1/banks", json={"name": "assignscan", "actions": ["open_case"]}).status_code == 201
+    assert srv.post("/v1/banks/assignscan/signals", json={"signals": [
+        {"type": "md5", "value": hashlib.md5(data).hexdigest()}]}).status_code in (200, 201)
+    out = srv.post("/v1/scan", role="scanner", params={"url": "https://scanassign.example/i.jpg"},
+                   data=data, headers={"Content-Type": "image/jpeg"}).json()
+    (cid,) = [a["case_id"] for a in out["actions"] if a["type"] == "open_case"]
+    r = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-analyst"})
+    assert r.status_code == 200, r.text
+    assert r.json()["kind"] == "scan" and r.json()["stage"] == "new"
+    assert r.json()["assignee"] == "e2e-analyst"
+    listed = srv.get("/v1/cases", params={"status": "new", "limit": 1000}).json()["items"]
+    assert cid in [c["id"] for c in listed]
