@@ -686,13 +686,17 @@ static int case_transition(vg_store *s, int64_t id, const char *stage, const cha
 	}
 	if ((rc = case_event(s, id, now, actor, decision, note, err)))
 		goto out;
-	/* The reports of the case: their first action and closing times, for the figures. */
+	/* The reports of the case: their first action and closing times, for the figures. A
+	 * report with several URLs has a case for each; it is closed once the last of them
+	 * is (this case is closed already by the UPDATE above), not when the first is. */
 	if (acts || closes) {
 		if ((rc = vg__sq_prepare(s,
 				  "UPDATE reports SET "
 				  "first_action_at = CASE WHEN ?2 AND first_action_at IS NULL THEN ?3 "
 				  "ELSE first_action_at END, "
-				  "closed_at = CASE WHEN ?4 AND closed_at IS NULL THEN ?3 "
+				  "closed_at = CASE WHEN ?4 AND closed_at IS NULL AND NOT EXISTS "
+				  "(SELECT 1 FROM report_urls o JOIN cases oc ON oc.id = o.case_id "
+				  "WHERE o.report_id = reports.id AND oc.status = 'open') THEN ?3 "
 				  "ELSE closed_at END "
 				  "WHERE id IN (SELECT report_id FROM report_urls WHERE case_id = ?1)",
 				  &st, err)))

@@ -80,3 +80,25 @@ def test_range_and_errors(srv):
     # Counts only: nothing of the reports themselves.
     text = srv.get("/v1/transparency", params={"format": "csv"}).text
     assert "tr.example" not in text and "http" not in text
+
+
+def status_of(srv, rep):
+    return srv.get(f"/v1/reports/{rep['id']}/status", role=None,
+                   params={"token": rep["status_token"]}).json()
+
+
+def test_a_report_is_closed_only_when_all_its_cases_are(srv, hook):
+    # Found in review: rejecting one case of a report with two URLs stamped the whole
+    # report closed while its other case was still open (and later actioned).
+    zone(srv, "twourls.example", hook, "tu")
+    rep = report(srv, category="phishing",
+                 urls=["https://twourls.example/1", "https://twourls.example/2"]).json()
+    c1, c2 = (c["case_id"] for c in rep["cases"])
+    assert srv.post(f"/v1/cases/{c1}/decision", json={"decision": "reject"}).status_code == 200
+    assert status_of(srv, rep)["closed_at"] is None
+    assert srv.post(f"/v1/cases/{c2}/decision", json={"decision": "block_url"}).status_code == 200
+    st = status_of(srv, rep)
+    assert st["first_action_at"] and st["closed_at"] is None
+    assert srv.post(f"/v1/cases/{c2}/decision", json={"decision": "close"}).status_code == 200
+    st = status_of(srv, rep)
+    assert st["closed_at"] and st["closed_at"] >= st["first_action_at"], st
