@@ -526,6 +526,20 @@ static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const 
 		sqlite3_bind_int64(st, 2, now);
 		if ((rc = run1(s, st, err)) == 0)
 			rc = case_event(s, id, now, actor, "report_attached", note, err);
+		/* A case a reviewer already acted on (block_url or notify) acted on this
+		 * report's content too: the report counts as acted on when it joined, so the
+		 * transparency figures neither drop it from the acted-on reports nor wait for
+		 * an action that will never come again. */
+		if (!rc && (rc = vg__sq_prepare(s,
+				     "UPDATE reports SET first_action_at = ?3 WHERE id = ?1 "
+				     "AND first_action_at IS NULL AND (SELECT first_action_at FROM "
+				     "cases WHERE id = ?2) IS NOT NULL",
+				     &st, err)) == 0) {
+			sqlite3_bind_int64(st, 1, report_id);
+			sqlite3_bind_int64(st, 2, id);
+			sqlite3_bind_int64(st, 3, now);
+			rc = run1(s, st, err);
+		}
 		goto out;
 	}
 	if ((rc = vg__sq_prepare(s,

@@ -87,6 +87,25 @@ def status_of(srv, rep):
                    params={"token": rep["status_token"]}).json()
 
 
+def test_a_report_joining_an_actioned_case_counts_as_acted_on(srv, hook):
+    # Found in review: a report that joined a case a reviewer had already blocked never got
+    # first_action_at, so the figures left it out of the acted-on reports.
+    zone(srv, "joinacted.example", hook, "ja")
+    first = report(srv, category="phishing", urls=["https://joinacted.example/x"]).json()
+    cid = first["cases"][0]["case_id"]
+    assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "block_url"}).status_code == 200
+    before = srv.get("/v1/transparency", role="analyst").json()["time_to_first_action"]["count"]
+    late = report(srv, category="phishing", urls=["https://joinacted.example/x"]).json()
+    assert late["cases"][0] == {**first["cases"][0], "created": False}
+    st = status_of(srv, late)
+    assert st["first_action_at"] and st["first_action_at"] >= st["received_at"], st
+    f = srv.get("/v1/transparency", role="analyst").json()["time_to_first_action"]
+    assert f["count"] == before + 1
+    # Closing the case then closes both reports.
+    assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "close"}).status_code == 200
+    assert status_of(srv, late)["closed_at"] and status_of(srv, first)["closed_at"]
+
+
 def test_a_report_is_closed_only_when_all_its_cases_are(srv, hook):
     # Found in review: rejecting one case of a report with two URLs stamped the whole
     # report closed while its other case was still open (and later actioned).
