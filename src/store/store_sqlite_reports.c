@@ -438,14 +438,20 @@ static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_
 	 * (api_reports.c notify(), key "report-<id>-zone-<zone>-<party>"). Erased there too,
 	 * whatever the item's state: delivered and dead items are kept as a record, and a
 	 * pending one is then delivered without it rather than carry the reporter past
-	 * retention (an attempt already under way sends what it read). One statement per
+	 * retention (an attempt already under way sends what it read). Such an item's
+	 * last_error goes in the same statement: what the receiver answered may quote the
+	 * reporter it was sent, and nothing can tell a quote from the rest. One statement per
 	 * report, on the key's prefix range, so the key's unique index finds its items. */
 	for (size_t i = 0; i < n && !rc; i++) {
 		char lo[40], hi[40];
 		snprintf(lo, sizeof(lo), "report-%lld-", (long long)ids[i]);
 		snprintf(hi, sizeof(hi), "report-%lld.", (long long)ids[i]); /* '.' follows '-' */
 		if ((rc = vg__sq_prepare(s,
-				  "UPDATE outbox SET payload = json_remove(payload, '$.reporter') "
+				  /* last_error too: a receiver's answer (webhook_deliver.c keeps
+				   * its first bytes) or an SMTP reply may quote the reporter. */
+				  "UPDATE outbox SET payload = json_remove(payload, '$.reporter'), "
+				  "last_error = CASE WHEN last_error IS NULL THEN NULL ELSE "
+				  "'[erased: may have quoted the reporter]' END "
 				  "WHERE idempotency_key >= ?1 AND idempotency_key < ?2 "
 				  "AND json_valid(payload) "
 				  "AND json_type(payload, '$.reporter') IS NOT NULL",

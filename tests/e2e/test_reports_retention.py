@@ -150,3 +150,56 @@ def test_retention_erases_the_reporter_from_outbox_payloads(serve):
         assert "Retained" not in text and "kept@example.org" not in text
     finally:
         hook.httpd.shutdown()
+
+
+def test_retention_erases_the_receivers_answer_quoting_the_reporter(serve):
+    # Found in review: a receiver that refused a notification and quoted the reporter in
+    # its answer left the reporter in outbox.last_error after retention.
+    import http.server
+    import threading
+
+    class Quoting(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            rep = body.get("reporter") or {}
+            msg = json.dumps({"error": f"unknown {rep.get('email')} ({rep.get('name')})"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Quoting)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        s = serve("--webhook-attempts", "1", "--report-burst", "1000",
+                  env={"VIGIL_TEST_CLOCK": "1"})
+        url = f"http://127.0.0.1:{httpd.server_port}"
+        assert s.post("/v1/zones", json={"name": "quote.example",
+                                         "owner_contact": {"webhook_url": url + "/o"},
+                                         "host_contact": {"webhook_url": url + "/h"}}).status_code == 201
+        r = s.post("/v1/reports", role=None, json={
+            "category": "phishing", "urls": ["https://quote.example/a"],
+            "reporter": {"name": "Quentin Quoted", "email": "quentin@quoted.example"},
+            "share": {"owner": "full", "host": "full"}})
+        assert r.status_code == 201, r.text
+        deadline = time.time() + 10
+        while time.time() < deadline and "quoted.example" not in s.get(
+                "/v1/outbox", params={"state": "dead"}).text:
+            time.sleep(0.1)
+        assert "quoted.example" in s.get("/v1/outbox", params={"state": "dead"}).text
+        far = iso(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=400))
+        assert s.post("/v1/admin/retention/run", params={"now": far}).json()["erased"] == 1
+        dead = s.get("/v1/outbox", params={"state": "dead"}).text
+        assert "quoted.example" not in dead and "Quentin" not in dead
+        con = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT payload, last_error FROM outbox").fetchall()
+        finally:
+            con.close()
+        assert rows and all("quoted.example" not in f"{p}{e}" for p, e in rows), rows
+        assert all(e is None or e.startswith("[erased") for _, e in rows), rows
+    finally:
+        httpd.shutdown()
