@@ -549,8 +549,9 @@ typedef struct vg_store_report_url {
 VG_EXPORT VG_MUST_CHECK int vg_store_report_urls(vg_store *s, int64_t report_id,
 						 int (*fn)(const vg_store_report_url *u, void *ctx),
 						 void *ctx, vg_error *err);
-/* The distinct evidence hashes of every report attached to case_id (type and hex
- * borrowed until fn returns). */
+/* The distinct evidence hashes of the reports attached to case_id before its last
+ * block_url or notify decision, the ones a reviewer saw (none if nobody acted); type and
+ * hex borrowed until fn returns. */
 VG_EXPORT VG_MUST_CHECK int vg_store_case_evidence(vg_store *s, int64_t case_id,
 						   int (*fn)(const char *type, const char *hex,
 							     void *ctx),

@@ -382,9 +382,19 @@ static int case_evidence(vg_store *s, int64_t case_id,
 {
 	sqlite3_stmt *st = NULL;
 	int rc = vg__sq_prepare(s,
+			 /* Only what a reviewer could have seen: the reports that opened or
+			  * joined the case (history "opened"/"report_attached", note "report
+			  * N", written by report_case_open_or_attach) before its last
+			  * block_url or notify. Event ids grow under the write lock, so they
+			  * order the history; a report arriving after the review is no
+			  * reviewed evidence, and none at all when nobody acted. */
 			 "SELECT DISTINCT e.type, e.hex FROM report_evidence e "
 			 "JOIN report_urls u ON u.report_id = e.report_id "
-			 "WHERE u.case_id = ?1 ORDER BY e.type, e.hex",
+			 "WHERE u.case_id = ?1 AND EXISTS (SELECT 1 FROM case_events a "
+			 "WHERE a.case_id = ?1 AND a.action IN ('opened', 'report_attached') "
+			 "AND a.note = 'report ' || e.report_id AND a.id < (SELECT MAX(d.id) "
+			 "FROM case_events d WHERE d.case_id = ?1 AND d.action IN "
+			 "('block_url', 'notify'))) ORDER BY e.type, e.hex",
 			 &st, err);
 	if (rc)
 		return rc;

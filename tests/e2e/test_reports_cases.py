@@ -244,3 +244,21 @@ def test_assigning_a_scan_case_keeps_it_new(srv, hook, bridge):
     assert r.json()["assignee"] == "e2e-analyst"
     listed = srv.get("/v1/cases", params={"status": "new", "limit": 1000}).json()["items"]
     assert cid in [c["id"] for c in listed]
+
+
+def test_authority_report_holds_only_reviewed_evidence(srv, hook):
+    # Found in review: the authority report took the hashes of every report on the case,
+    # also those that arrived after the reviewer's decision and that nobody saw.
+    seen, unseen = "aa" * 16, "bb" * 16
+    cid, _ = new_case(srv, hook, "seen.example", category="csam", evidence=[{"md5": seen}])
+    assert srv.post(f"/v1/cases/{cid}/decision",
+                    json={"decision": "block_url", "note": "seen"}).status_code == 200
+    late = report(srv, category="csam", urls=["https://seen.example/x"],
+                  evidence=[{"md5": unseen}])
+    assert late.status_code == 201 and late.json()["cases"][0]["case_id"] == cid
+    text = srv.get(f"/v1/cases/{cid}/authority-report").text
+    assert seen in text and unseen not in text
+    # Once a reviewer acts again, the case as it then stood was reviewed.
+    assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"}).status_code == 200
+    text = srv.get(f"/v1/cases/{cid}/authority-report").text
+    assert seen in text and unseen in text

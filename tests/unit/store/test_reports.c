@@ -242,7 +242,12 @@ Test(reports, evidence_and_erasure)
 	cr_assert_eq(vg_store_report_add_evidence(s, rid, "md5", md5, &err), 0, "%s", err.msg);
 	cr_assert_eq(vg_store_report_add_evidence(s, rid, "md5", md5, &err), 0, "a repeat is fine");
 	cr_assert_eq(vg_store_report_add_evidence(s, rid, "sha256", md5, &err), VG_EINVAL);
+	/* Only evidence a reviewer saw: none before an action, this report's after one. */
 	int nh = 0;
+	cr_assert_eq(vg_store_case_evidence(s, cid, count_hash, &nh, &err), 0);
+	cr_assert_eq(nh, 0);
+	cr_assert_eq(vg_store_case_transition(s, cid, "actioned", "block_url", NULL, NULL, "ann",
+					      &err), 0, "%s", err.msg);
 	cr_assert_eq(vg_store_case_evidence(s, cid, count_hash, &nh, &err), 0);
 	cr_assert_eq(nh, 1);
 
