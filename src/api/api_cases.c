@@ -237,6 +237,51 @@ static int case_block(vg_store *s, const vg_store_case *c, const char *actor,
 	return rc;
 }
 
+struct seen_event {
+	const char *action;
+	bool found;
+};
+
+static int has_event(const vg_store_case_event *e, void *ctx)
+{
+	struct seen_event *q = ctx;
+	q->found = q->found || strcmp(e->action, q->action) == 0;
+	return 0;
+}
+
+/* Whether the case's history already holds decision. */
+static int decided_before(vg_store *s, int64_t id, const char *decision, bool *ret,
+			  vg_error *err)
+{
+	struct seen_event q = {decision, false};
+	int rc = vg_store_case_history(s, id, has_event, &q, err);
+	if (!rc)
+		*ret = q.found;
+	return rc;
+}
+
+/* A block_url or notify that would change nothing is refused (409) rather than recorded:
+ * counted again, it would make the transparency figures claim actions nobody took
+ * (notify twice: two notifications counted, one sent; block_url twice: two blocks counted,
+ * one placed). notify is per case and party in the outbox, so a second one never sends
+ * anything; block_url is a repeat only while the URL is still blocked (a block lifted by
+ * hand may be placed again). Called under the write lock, after case_block. */
+static int refuse_repeat(vg_store *s, const vg_store_case *c, const char *decision,
+			 int64_t block_id, vg_error *err)
+{
+	bool before = false;
+	if (strcmp(decision, "notify") && strcmp(decision, "block_url"))
+		return 0;
+	if (!strcmp(decision, "block_url") && block_id)
+		return 0; /* placed a block now: an action */
+	int rc = decided_before(s, c->id, decision, &before, err);
+	if (rc || !before)
+		return rc;
+	return vg_error_set(err, VG_EEXIST, !strcmp(decision, "notify")
+		? "the case's parties were notified already; nothing to do"
+		: "the case's URL is blocked already; nothing to do");
+}
+
 static const char *priority_up(const char *p)
 {
 	return !strcmp(p, "low") ? "normal" : "high";
@@ -295,6 +340,8 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 		rc = report_next(c, decision, &stage, &priority, &err);
 	if (!rc && !strcmp(decision, "block_url"))
 		rc = case_block(s, c, who->name, &block_id, &err);
+	if (!rc)
+		rc = refuse_repeat(s, c, decision, block_id, &err);
 	if (!rc && !strcmp(decision, "notify"))
 		rc = case_notify(api, s, c, done, &err);
 	if (!rc && !strcmp(decision, "reject"))

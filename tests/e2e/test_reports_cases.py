@@ -262,3 +262,25 @@ def test_authority_report_holds_only_reviewed_evidence(srv, hook):
     assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"}).status_code == 200
     text = srv.get(f"/v1/cases/{cid}/authority-report").text
     assert seen in text and unseen in text
+
+
+def test_a_repeated_decision_that_changes_nothing_is_not_an_action(srv, hook):
+    # Found in review: notify twice counted two notifications (one outbox item each party),
+    # block_url twice counted two blocks (one placed).
+    cid, _ = new_case(srv, hook, "again.example", category="phishing")
+    for d in ("notify", "block_url"):
+        assert srv.post(f"/v1/cases/{cid}/decision", json={"decision": d}).status_code == 200
+        r = srv.post(f"/v1/cases/{cid}/decision", json={"decision": d, "note": "again"})
+        assert_error(r, 409)
+        assert "nothing to do" in r.json()["error"]["message"]
+    c = srv.get(f"/v1/cases/{cid}").json()
+    assert [e["action"] for e in c["history"]] == ["opened", "notify", "block_url"]
+    audit = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    assert len([a for a in audit if a["action"] == "case.decide"
+                and a["object_id"] == str(cid)]) == 2
+    # A block lifted by hand may be placed again: that is an action.
+    (b,) = [b for b in srv.get("/v1/blocks", params={"limit": 1000}).json()["items"]
+            if b["case_id"] == cid and not b.get("lifted_at")]
+    assert srv.delete(f"/v1/blocks/{b['id']}").status_code in (200, 204)
+    r = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "block_url"})
+    assert r.status_code == 200 and r.json()["block_id"], r.text
