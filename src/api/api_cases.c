@@ -214,7 +214,7 @@ static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, json_t 
 /* block_url: the case's URL, as /v1/scan's block_url does; the block goes into memory
  * after the commit (*ret_block_id 0 when the URL was blocked already). */
 static int case_block(vg_store *s, const vg_store_case *c, const char *actor,
-		      int64_t *ret_block_id, vg_error *err)
+		      int64_t *ret_block_id, int64_t *ret_joined, vg_error *err)
 {
 	if (!c->url || !c->url[0])
 		return vg_error_set(err, VG_EEXIST, "the case has no URL to block");
@@ -234,6 +234,7 @@ static int case_block(vg_store *s, const vg_store_case *c, const char *actor,
 		free(dt);
 	}
 	*ret_block_id = created ? bid : 0;
+	*ret_joined = created ? 0 : bid;
 	return rc;
 }
 
@@ -241,6 +242,48 @@ struct seen_event {
 	const char *action;
 	bool found;
 };
+
+/* Before case c's blocks are lifted: those another case relies on pass to it
+ * (vg_store_block_hand_over), each with an audit entry naming both cases, so the trail
+ * shows why a block outlived the case that placed it. */
+static int hand_over(vg_api *api, vg_store *s, int64_t case_id, const char *actor,
+		     vg_store_block_handover **ret, size_t *ret_n, vg_error *err)
+{
+	vg_store_block_handover *h = NULL;
+	size_t n = 0;
+	int rc = vg_store_block_hand_over(s, case_id, &h, &n, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		char sid[24];
+		snprintf(sid, sizeof(sid), "%lld", (long long)h[i].block_id);
+		json_t *d = json_pack("{s:I,s:I}", "from_case_id", (json_int_t)case_id,
+				      "to_case_id", (json_int_t)h[i].to_case_id);
+		rc = vg__api_audit(api, s, actor, "block.hand_over", "block", sid, d, err);
+		json_decref(d);
+	}
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	*ret = h;
+	*ret_n = n;
+	return 0;
+}
+
+/* After the commit: a block handed over keeps answering 451, with its new reason. */
+static void hand_over_done(vg_api *api, vg_store *s, vg_store_block_handover *h, size_t n)
+{
+	vg_error err;
+	for (size_t i = 0; i < n; i++) {
+		vg_store_block b;
+		if (vg_store_block_get(s, h[i].block_id, &b, &err) == 0) {
+			if (!b.lifted_at)
+				vg__blocklist_put(api->blocks, b.url, b.id, b.reason ? b.reason : "",
+						  b.created_at);
+			vg_store_block_done(&b);
+		}
+	}
+	free(h);
+}
 
 static int has_event(const vg_store_case_event *e, void *ctx)
 {
@@ -328,8 +371,9 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 		return;
 	}
 	json_t *done = json_array();
-	int64_t block_id = 0, *lifted = NULL;
-	size_t nlifted = 0;
+	int64_t block_id = 0, joined = 0, *lifted = NULL;
+	size_t nlifted = 0, nhanded = 0;
+	vg_store_block_handover *handed = NULL;
 	vg_store_case cur;
 	const vg_store_case *c = &cur;
 	bool have_case = false;
@@ -339,11 +383,13 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 	if (!rc)
 		rc = report_next(c, decision, &stage, &priority, &err);
 	if (!rc && !strcmp(decision, "block_url"))
-		rc = case_block(s, c, who->name, &block_id, &err);
+		rc = case_block(s, c, who->name, &block_id, &joined, &err);
 	if (!rc)
 		rc = refuse_repeat(s, c, decision, block_id, &err);
 	if (!rc && !strcmp(decision, "notify"))
 		rc = case_notify(api, s, c, done, &err);
+	if (!rc && !strcmp(decision, "reject"))
+		rc = hand_over(api, s, c->id, who->name, &handed, &nhanded, &err);
 	if (!rc && !strcmp(decision, "reject"))
 		rc = vg_store_block_lift_by_case(s, c->id, who->name, &lifted, &nlifted, &err);
 	if (!rc)
@@ -355,8 +401,12 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 		json_t *d = json_pack("{s:s,s:s,s:i,s:i}", "decision", decision, "stage", stage,
 				      "notifications", (int)json_array_size(done), "blocks_lifted",
 				      (int)nlifted);
+		if (nhanded)
+			json_object_set_new(d, "blocks_handed_over", json_integer((json_int_t)nhanded));
 		if (block_id)
 			json_object_set_new(d, "block_id", json_integer((json_int_t)block_id));
+		if (joined) /* the URL was blocked already: this case now relies on it */
+			json_object_set_new(d, "relies_on_block_id", json_integer((json_int_t)joined));
 		rc = vg__api_audit(api, s, who->name, "case.decide", "case", sid, d, &err);
 		json_decref(d);
 	}
@@ -365,10 +415,12 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 		vg_store_case_done(&cur);
 	if (rc) {
 		free(lifted);
+		free(handed);
 		json_decref(done);
 		vg__respond_err(req, &err);
 		return;
 	}
+	hand_over_done(api, s, handed, nhanded);
 	/* In memory only after the commit, so a rolled-back block never answers 451. */
 	if (block_id) {
 		vg_store_block b;
@@ -390,6 +442,7 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 		return;
 	}
 	json_object_set_new(out, "blocks_lifted", json_integer((json_int_t)nlifted));
+	json_object_set_new(out, "blocks_handed_over", json_integer((json_int_t)nhanded));
 	json_object_set_new(out, "notifications", done);
 	json_object_set_new(out, "block_id", block_id ? json_integer((json_int_t)block_id) : json_null());
 	vg__json_respond(req, 200, out);
@@ -448,7 +501,8 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	int64_t *lifted = NULL;
-	size_t nlifted = 0;
+	size_t nlifted = 0, nhanded = 0;
+	vg_store_block_handover *handed = NULL;
 	vg_store_case c = {0};
 	bool have_case = false;
 	int rc = vg_store_begin(s, &err);
@@ -457,6 +511,8 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc)
 		rc = vg_store_case_get(s, id, &c, &err);
 	have_case = rc == 0;
+	if (!rc && !strcmp(decision, "dismiss"))
+		rc = hand_over(api, s, id, who->name, &handed, &nhanded, &err);
 	if (!rc && !strcmp(decision, "dismiss"))
 		rc = vg_store_block_lift_by_case(s, id, who->name, &lifted, &nlifted, &err);
 	if (!rc && !strcmp(decision, "confirm") && c.bank_id) {
@@ -472,6 +528,8 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		char sid[24];
 		snprintf(sid, sizeof(sid), "%lld", (long long)id);
 		json_t *d = json_pack("{s:s,s:i}", "decision", decision, "blocks_lifted", (int)nlifted);
+		if (nhanded)
+			json_object_set_new(d, "blocks_handed_over", json_integer((json_int_t)nhanded));
 		rc = vg__api_audit(api, s, who->name, "case.decide", "case", sid, d, &err);
 		json_decref(d);
 	}
@@ -481,9 +539,11 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg_store_case_done(&c);
 	if (rc) {
 		free(lifted);
+		free(handed);
 		vg__respond_err(req, &err);
 		return;
 	}
+	hand_over_done(api, s, handed, nhanded);
 	for (size_t i = 0; i < nlifted; i++)
 		vg__blocklist_remove_id(api->blocks, lifted[i]);
 	free(lifted);
@@ -493,6 +553,7 @@ static void decide(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	json_object_set_new(out, "blocks_lifted", json_integer((json_int_t)nlifted));
+	json_object_set_new(out, "blocks_handed_over", json_integer((json_int_t)nhanded));
 	vg__json_respond(req, 200, out);
 }
 

@@ -211,6 +211,8 @@ typedef struct vg__store_reports_ops {
 			    vg_error *err);
 	int (*figures_get)(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
 			   vg_error *err);
+	int (*block_hand_over)(vg_store *s, int64_t case_id, vg_store_block_handover **ret,
+			       size_t *ret_n, vg_error *err);
 } vg__store_reports_ops;
 
 extern const vg__store_reports_ops vg__sqlite_reports_ops;

@@ -898,6 +898,12 @@ void vg_store_figures_done(vg_store_figures *f)
 	memset(f, 0, sizeof(*f));
 }
 
+int vg_store_block_hand_over(vg_store *s, int64_t case_id, vg_store_block_handover **ret,
+			     size_t *ret_n, vg_error *err)
+{
+	return s->ops->reports->block_hand_over(s, case_id, ret, ret_n, err);
+}
+
 int vg_store_figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
 			 vg_error *err)
 {

@@ -741,6 +741,81 @@ out:
 	return wend(s, &w, rc, err);
 }
 
+/* ---- blocks several cases rely on -------------------------------------------------------
+ * One active block per URL, owned by the case that placed it (blocks.case_id). Another case
+ * may rely on the same block without owning it: a report case whose reviewer decided
+ * block_url on a URL blocked already, or an undismissed scan case of a bank that blocks.
+ * Lifting the block with its owner would silently undo their decision; the block passes
+ * to one of them instead (a reviewed report case first, then the oldest), with the reason
+ * that case would have given. Reliance is read from the history and banks, not stored, so
+ * every path that ever joined a block (scan, report intake, review) is covered. */
+
+static int block_hand_over(vg_store *s, int64_t case_id, vg_store_block_handover **ret,
+			   size_t *ret_n, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, true, err);
+	if (rc)
+		return rc;
+	vg_store_block_handover *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	if ((rc = vg__sq_prepare(s,
+			  "SELECT b.id, (SELECT c.id FROM cases c WHERE c.url = b.url AND "
+			  "c.id <> ?1 AND ((c.kind = 'report' AND EXISTS (SELECT 1 FROM "
+			  "case_events e WHERE e.case_id = c.id AND e.action = 'block_url')) OR "
+			  "(c.kind = 'scan' AND (c.decision IS NULL OR c.decision = 'confirm') "
+			  "AND EXISTS (SELECT 1 FROM banks k, json_each(CASE WHEN "
+			  "json_valid(k.actions) THEN k.actions ELSE '[]' END) a WHERE "
+			  "k.id = c.bank_id AND a.value = 'block_url'))) "
+			  "ORDER BY c.kind = 'report' DESC, c.id LIMIT 1) FROM blocks b "
+			  "WHERE b.case_id = ?1 AND b.lifted_at IS NULL ORDER BY b.id",
+			  &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, case_id);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue; /* nobody else relies on it: lifted with its case */
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4;
+			vg_store_block_handover *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = vg_error_set(err, VG_ENOMEM, "out of memory handing blocks over");
+				break;
+			}
+			v = nv;
+		}
+		v[n].block_id = sqlite3_column_int64(st, 0);
+		v[n].to_case_id = sqlite3_column_int64(st, 1);
+		n++;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if ((rc = vg__sq_prepare(s,
+				  "UPDATE blocks SET case_id = ?2, reason = (SELECT CASE c.kind WHEN "
+				  "'report' THEN c.category || ' report reviewed (case ' || c.id || ')' "
+				  "ELSE 'matched bank ' || c.bank || ' (case ' || c.id || ')' END "
+				  "FROM cases c WHERE c.id = ?2) WHERE id = ?1",
+				  &st, err)))
+			break;
+		sqlite3_bind_int64(st, 1, v[i].block_id);
+		sqlite3_bind_int64(st, 2, v[i].to_case_id);
+		rc = run1(s, st, err);
+	}
+out:
+	rc = wend(s, &w, rc, err);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* ---- reports of a case; the transparency figures ---------------------------------------- */
 
 static int case_reports(vg_store *s, int64_t case_id,
@@ -866,5 +941,6 @@ const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.case_assign = case_assign,
 	.case_transition = case_transition,
 	.case_reports = case_reports,
+	.block_hand_over = block_hand_over,
 	.figures_get = figures_get,
 };

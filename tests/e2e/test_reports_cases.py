@@ -237,7 +237,8 @@ def test_assigning_a_scan_case_keeps_it_new(srv, hook, bridge):
         {"type": "md5", "value": hashlib.md5(data).hexdigest()}]}).status_code in (200, 201)
     out = srv.post("/v1/scan", role="scanner", params={"url": "https://scanassign.example/i.jpg"},
                    data=data, headers={"Content-Type": "image/jpeg"}).json()
-    (cid,) = [a["case_id"] for a in out["actions"] if a["type"] == "open_case"]
+    (cid,) = [a["case_id"] for a in out["actions"]
+              if a["type"] == "open_case" and a["bank"] == "assignscan"]
     r = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-analyst"})
     assert r.status_code == 200, r.text
     assert r.json()["kind"] == "scan" and r.json()["stage"] == "new"
@@ -284,3 +285,54 @@ def test_a_repeated_decision_that_changes_nothing_is_not_an_action(srv, hook):
     assert srv.delete(f"/v1/blocks/{b['id']}").status_code in (200, 204)
     r = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "block_url"})
     assert r.status_code == 200 and r.json()["block_id"], r.text
+
+
+def test_rejecting_another_case_keeps_a_reviewers_block(srv, hook, bridge):
+    # Found in review: block_url on a URL another case had blocked placed nothing of its
+    # own; rejecting (or dismissing) that other case lifted the only block and the URL was
+    # served again while this case stayed actioned.
+    import hashlib
+    md5 = "fedcba9876543210fedcba9876543210"
+    assert srv.post("/v1/banks", json={"name": "handover", "actions": ["block_url"]}).status_code == 201
+    assert srv.post("/v1/banks/handover/signals", json={"signals": [
+        {"type": "md5", "value": md5}]}).status_code in (200, 201)
+    zone(srv, "handover.example", hook, "ho")
+    url = "https://handover.example/x"
+    csam = report(srv, category="csam", urls=[url], evidence=[{"md5": md5}]).json()
+    assert srv.get("/v1/decision", role="scanner", params={"url": url}).status_code == 451
+    phish = report(srv, category="phishing", urls=[url]).json()["cases"][0]["case_id"]
+    assert srv.post(f"/v1/cases/{phish}/decision", json={"decision": "block_url"}).status_code == 200
+    r = srv.post(f"/v1/cases/{csam['cases'][0]['case_id']}/decision", json={"decision": "reject"})
+    assert r.status_code == 200 and r.json()["blocks_lifted"] == 0, r.text
+    assert r.json()["blocks_handed_over"] == 1
+    d = srv.get("/v1/decision", role="scanner", params={"url": url})
+    assert d.status_code == 451 and "csam" not in d.text, d.text
+    (b,) = [b for b in srv.get("/v1/blocks", params={"limit": 1000}).json()["items"]
+            if b["url"] == url and not b.get("lifted_at")]
+    assert b["case_id"] == phish
+    audit = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    assert any(a["action"] == "block.hand_over" and a["object_id"] == str(b["id"]) for a in audit)
+
+    # The same with a scan case owning the block and dismissed as a false match.
+    data = (bridge / "aaa-orig.jpg").read_bytes()
+    assert srv.post("/v1/banks", json={"name": "handscan",
+                                       "actions": ["block_url", "open_case"]}).status_code == 201
+    assert srv.post("/v1/banks/handscan/signals", json={"signals": [
+        {"type": "md5", "value": hashlib.md5(data).hexdigest()}]}).status_code in (200, 201)
+    img = "https://handover.example/img.jpg"
+    out = srv.post("/v1/scan", role="scanner", params={"url": img}, data=data,
+                   headers={"Content-Type": "image/jpeg"}).json()
+    (scan_case,) = [a["case_id"] for a in out["actions"]
+                    if a["type"] == "open_case" and a["bank"] == "handscan"]
+    rc = report(srv, category="phishing", urls=[img]).json()["cases"][0]["case_id"]
+    assert srv.post(f"/v1/cases/{rc}/decision", json={"decision": "block_url"}).status_code == 200
+    r = srv.post(f"/v1/cases/{scan_case}/decision", json={"decision": "dismiss"})
+    assert r.status_code == 200 and r.json()["blocks_lifted"] == 0, r.text
+    assert srv.get("/v1/decision", role="scanner", params={"url": img}).status_code == 451
+    # Nobody else relying: rejecting lifts, as before.
+    lone, _ = new_case(srv, hook, "lone.example", category="csam",
+                       evidence=[{"md5": md5}])
+    r = srv.post(f"/v1/cases/{lone}/decision", json={"decision": "reject"}).json()
+    assert r["blocks_lifted"] == 1 and r["blocks_handed_over"] == 0
+    assert srv.get("/v1/decision", role="scanner",
+                   params={"url": "https://lone.example/x"}).status_code != 451
