@@ -698,6 +698,17 @@ static bool parse_when(const char *v, vg_usec *ret, bool *ret_day)
 	return true;
 }
 
+/* The last instant the range can end at: 9999-12-31T23:59:59.999Z. A later end (to =
+ * 9999-12-31 counted whole) would read 10000-01-01, which no RFC 3339 reader takes. */
+#define RANGE_END_MAX ((vg_usec)253402300799999000LL)
+
+/* A bound of the range as the answer shows it. vg__json_time writes 0 (the epoch, the
+ * earliest from) as null, meaning "never" for its other callers; here it is a time. */
+static json_t *range_time(vg_usec t)
+{
+	return t <= 0 ? json_string("1970-01-01T00:00:00.000Z") : vg__json_time(t);
+}
+
 /* Nearest rank: the smallest value with at least p of the values at or below it. */
 static double rank_seconds(const vg_usec *v, size_t n, double p)
 {
@@ -729,7 +740,15 @@ static void transparency(vg_api *api, vg_http_req *req, const vg__actor *who)
 		if (day) /* a day named as the end is counted whole */
 			to += 86400LL * 1000000;
 	}
+	if (to > RANGE_END_MAX + 1000) {
+		vg_http_respond_error(req, VG_EINVAL, "to must be at most 9999-12-31");
+		return;
+	}
+	if (to > RANGE_END_MAX)
+		to = RANGE_END_MAX;
 	from = to - 30LL * 86400 * 1000000;
+	if (from < 0) /* nothing was reported before 1970 */
+		from = 0;
 	if (qf && !parse_when(qf, &from, &day)) {
 		vg_http_respond_error(req, VG_EINVAL, "from must be YYYY-MM-DD or an RFC 3339 "
 							      "time (YYYY-MM-DDTHH:MM:SSZ)");
@@ -763,7 +782,7 @@ static void transparency(vg_api *api, vg_http_req *req, const vg__actor *who)
 	json_t *p90 = f.n_delays ? json_real(rank_seconds(f.first_action_delays, f.n_delays, 0.9))
 				 : json_null();
 	json_t *out = json_pack("{s:o,s:o,s:{s:I,s:o,s:o,s:o},s:o,s:{s:I,s:I},s:{s:I,s:o,s:o}}",
-				"from", vg__json_time(from), "to", vg__json_time(to), "reports",
+				"from", range_time(from), "to", range_time(to), "reports",
 				"total", (json_int_t)total, "by_category", by_cat, "by_source",
 				by_src, "by_category_source", pairs, "actions", actions, "blocks",
 				"placed", (json_int_t)f.blocks_placed, "lifted",

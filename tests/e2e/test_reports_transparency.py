@@ -121,3 +121,28 @@ def test_a_report_is_closed_only_when_all_its_cases_are(srv, hook):
     assert srv.post(f"/v1/cases/{c2}/decision", json={"decision": "close"}).status_code == 200
     st = status_of(srv, rep)
     assert st["closed_at"] and st["closed_at"] >= st["first_action_at"], st
+
+
+def test_range_bounds_are_times_never_null(srv):
+    # Found in review: from = 1970-01-01 answered "from": null (the epoch read as "never"),
+    # and to = 9999-12-31 answered "10000-01-01...", which no RFC 3339 reader takes.
+    r = srv.get("/v1/transparency", params={"from": "1970-01-01", "to": "1970-01-31"}).json()
+    assert r["from"] == "1970-01-01T00:00:00.000Z" and r["to"].startswith("1970-02-01T00:00:00")
+    r = srv.get("/v1/transparency", params={"to": "1970-01-10"}).json()
+    assert r["from"] == "1970-01-01T00:00:00.000Z", r
+    r = srv.get("/v1/transparency", params={"to": "9999-12-31"})
+    assert r.status_code == 200, r.text
+    assert r.json()["to"] == "9999-12-31T23:59:59.999Z" and r.json()["from"].startswith("9999-12-01")
+    assert_error(srv.get("/v1/transparency", params={"to": "9999-12-31T23:00:00-05:00"}), 422)
+    assert_error(srv.get("/v1/transparency", params={"from": "1969-12-31"}), 422)
+
+
+def test_openapi_lists_the_case_filters_the_server_takes():
+    # Found in review: listCases documented status open|closed only, and no category or
+    # assignee, though the server takes stages and both filters.
+    import yaml
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    params = {p["name"]: p for p in spec["paths"]["/v1/cases"]["get"]["parameters"] if "name" in p}
+    assert {"status", "category", "assignee"} <= set(params)
+    assert set(params["status"]["schema"]["enum"]) == {
+        "open", "closed", "new", "triaged", "actioned", "rejected"}
