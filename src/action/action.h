@@ -17,8 +17,9 @@
  *
  * `email` items are sent through the SMTP relay of vg_outbox_config.smtp_url (when set)
  * as one plain-text message to the item's target address, with the same retry rules: a
- * 2xx/3xx SMTP reply to the whole transaction is done, a 5xx reply is dead, anything
- * else (4xx, no connection, a timeout) is retried (email_deliver.c).
+ * 2xx/3xx SMTP reply to the whole transaction is done, a 5xx reply to RCPT TO or DATA is
+ * dead, anything else (4xx, a refused AUTH or MAIL FROM: the operator's settings, no
+ * connection, a timeout) is retried (email_deliver.c).
  *
  * The signature header is sent only when the item has a secret. A receiver recomputes
  * the HMAC over the timestamp header, one ASCII dot and the raw body bytes, compares in

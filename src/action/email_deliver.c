@@ -133,6 +133,19 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
+/* Notes when RCPT TO goes out, from libcurl's trace of the commands it sends (the AUTH
+ * line carries the credentials: only its first bytes are looked at, nothing is kept). */
+static int on_trace(CURL *e, curl_infotype type, char *data, size_t size, void *userdata)
+{
+	(void)e;
+	vg__delivery *d = userdata;
+	if (!d || d->magic != VG__DELIVERY_MAGIC)
+		abort();
+	if (type == CURLINFO_HEADER_OUT && size >= 4 && !strncasecmp(data, "RCPT", 4))
+		d->rcpt_sent = true;
+	return 0;
+}
+
 /* The whole message: headers, then the text as base64 in 76-character lines. */
 static int build(vg__delivery *d, const vg_store_outbox *item, const vg_outbox_config *cfg,
 		 json_t *p, vg_usec now, vg_error *err)
@@ -236,6 +249,10 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 	SET(CURLOPT_READFUNCTION, on_read);
 	SET(CURLOPT_READDATA, (void *)d);
 	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)d->message_len);
+	/* The trace is how vg__email_finish knows which command a refusal answered. */
+	SET(CURLOPT_DEBUGFUNCTION, on_trace);
+	SET(CURLOPT_DEBUGDATA, (void *)d);
+	SET(CURLOPT_VERBOSE, 1L);
 	if (cfg->smtp_user[0]) {
 		SET(CURLOPT_USERNAME, cfg->smtp_user);
 		SET(CURLOPT_PASSWORD, cfg->smtp_password);
@@ -264,9 +281,17 @@ void vg__email_finish(vg__delivery *d, CURLcode rc)
 		d->outcome = VG__OUTCOME_DONE;
 		return;
 	}
-	/* A 5xx reply is the relay refusing this message or recipient for good; 4xx and
-	 * no reply at all (refused, TLS, timeout) may pass later. */
-	d->outcome = code >= 500 && code <= 599 ? VG__OUTCOME_DEAD : VG__OUTCOME_RETRY;
+	/* A 5xx reply to RCPT TO or DATA is the relay refusing this recipient or message
+	 * for good. A refusal before that (greeting, AUTH, MAIL FROM: 553 and the like) or
+	 * an authentication code wherever it comes (530, 534, 535, 538: RFC 4954) is about
+	 * the operator's smtp_user, smtp_password or smtp_from, which a fix will cure, so it
+	 * is retried like a bad smtp_url; so are 4xx and no reply at all (refused, TLS,
+	 * timeout). */
+	bool auth = rc == CURLE_LOGIN_DENIED || code == 530 || code == 534 || code == 535 ||
+		    code == 538;
+	bool about_message = d->rcpt_sent && !auth;
+	d->outcome =
+		about_message && code >= 500 && code <= 599 ? VG__OUTCOME_DEAD : VG__OUTCOME_RETRY;
 	if (code)
 		snprintf(d->error, sizeof(d->error), "SMTP %ld: %s", code,
 			 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));

@@ -54,6 +54,7 @@ typedef struct vg__delivery {
 	char *message;
 	size_t message_len, message_pos;
 	struct curl_slist *rcpt;
+	bool rcpt_sent; /* RCPT TO went out: a 5xx from now on is about this message */
 } vg__delivery;
 
 /* Builds the POST for one attempt at item (a webhook) at wall-clock time now, signing

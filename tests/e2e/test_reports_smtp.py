@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Email notifications through an SMTP relay against a real `vigil serve`: a tiny local
 SMTP sink (socketserver, speaking just enough SMTP) receives the owner's and host's
-messages for a report; a recipient the relay refuses for good (5xx) is dead; without
-smtp_url email items stay pending."""
+messages for a report; a recipient the relay refuses for good (5xx) is dead; a relay
+refusing vigil's own credentials or sender is retried; without smtp_url email items stay
+pending."""
 import base64
 import email
 import email.policy
@@ -18,9 +19,11 @@ from test_reports import report
 
 
 class Sink:
-    """Accepts every message except for recipients starting with "refuse"."""
+    """Accepts every message except for recipients starting with "refuse" and senders
+    starting with "refused" (553). With a password, it offers AUTH PLAIN, answers a wrong
+    one with 535 and MAIL FROM before AUTH with 530."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self.got = queue.Queue()
         outer = self
 
@@ -30,7 +33,7 @@ class Sink:
 
             def handle(self):
                 self.say("220 sink ESMTP")
-                sender, rcpts = None, []
+                sender, rcpts, authed = None, [], password is None
                 while True:
                     line = self.rfile.readline()
                     if not line:
@@ -38,10 +41,26 @@ class Sink:
                     cmd = line.decode("latin-1").strip()
                     up = cmd.upper()
                     if up.startswith(("EHLO", "HELO")):
-                        self.say("250 sink")
+                        if password is None:
+                            self.say("250 sink")
+                        else:
+                            self.say("250-sink")
+                            self.say("250 AUTH PLAIN")
+                    elif up.startswith("AUTH PLAIN") and password is not None:
+                        arg = cmd.split(" ", 2)[2] if cmd.count(" ") >= 2 else None
+                        if arg is None:
+                            self.say("334 ")
+                            arg = self.rfile.readline().decode().strip()
+                        authed = base64.b64decode(arg).split(b"\0")[-1].decode() == password
+                        self.say("235 ok" if authed else "535 5.7.8 credentials invalid")
                     elif up.startswith("MAIL FROM:"):
-                        sender, rcpts = cmd[10:].strip(), []
-                        self.say("250 ok")
+                        if not authed:
+                            self.say("530 5.7.0 authentication required")
+                        elif cmd[10:].strip().strip("<>").startswith("refused"):
+                            self.say("553 5.7.1 sender not allowed")
+                        else:
+                            sender, rcpts = cmd[10:].strip(), []
+                            self.say("250 ok")
                     elif up.startswith("RCPT TO:"):
                         to = cmd[8:].strip()
                         if to.strip("<>").startswith("refuse"):
@@ -148,3 +167,44 @@ def test_without_smtp_url_email_waits(serve):
     pending = [o for o in s.get("/v1/outbox", params={"state": "pending"}).json()["items"]
                if o["kind"] == "email"]
     assert len(pending) == 1 and pending[0]["attempts"] == 0
+
+
+def test_a_relay_refusing_our_credentials_or_sender_retries(serve):
+    # Found in review: every 5xx was dead, so a wrong smtp_password (535) or a sender the
+    # relay will not take (553) lost every queued notification for good. They are the
+    # operator's settings, not the item's: retried until fixed, then delivered.
+    relay = Sink(password="right-pass")
+    try:
+        common = ["--smtp-url", relay.url, "--smtp-user", "vigil", "--webhook-backoff", "100ms",
+                  "--webhook-backoff-max", "200ms", "--webhook-attempts", "100"]
+        s = serve(*common, "--smtp-password", "typo-pass", "--smtp-from", "abuse@vigil.example")
+        s.post("/v1/zones", json={"name": "auth.example", "host_contact": {"email": "h@auth.example"}})
+        assert report(s, category="spam", urls=["https://auth.example/"]).status_code == 201
+
+        def waiting(code):
+            end = time.time() + 5
+            while time.time() < end:
+                items = [o for o in outbox(s, "pending") if o["kind"] == "email"]
+                if items and items[0]["attempts"] >= 2 and code in (items[0]["last_error"] or ""):
+                    return items
+                time.sleep(0.1)
+            raise AssertionError((outbox(s, "pending"), outbox(s, "dead")))
+        waiting("535")
+        assert not outbox(s, "dead")
+        s.stop()
+        s.flags = [*common, "--smtp-password", "right-pass", "--smtp-from", "refused@vigil.example"]
+        s.start()
+        waiting("553")
+        assert not outbox(s, "dead") and relay.got.empty()
+        s.stop()
+        s.flags = [*common, "--smtp-password", "right-pass", "--smtp-from", "abuse@vigil.example"]
+        s.start()
+        got = relay.messages(1)
+        assert len(got) == 1 and got[0][1] == ["<h@auth.example>"], got
+        end = time.time() + 5
+        while time.time() < end and not [o for o in outbox(s, "done") if o["kind"] == "email"]:
+            time.sleep(0.1)
+        assert [o["target"] for o in outbox(s, "done") if o["kind"] == "email"] == ["h@auth.example"]
+        assert not outbox(s, "dead")
+    finally:
+        relay.srv.shutdown()
