@@ -217,3 +217,63 @@ Test(report_mail, url_over_the_report_bound_is_skipped)
 	cr_assert_str_eq(m.message_id, "long2@b.example");
 	free(msg);
 }
+
+/* A message of n nested multiparts (each boundary parameter written as decl, its name and
+ * what comes before the value), then dashes lines of "--", then a URL in the innermost
+ * text part. */
+static char *nested(int n, const char *decl, size_t dashes, size_t *ret_len)
+{
+	size_t cap = 256 + (size_t)n * 96 + dashes * 3;
+	char *msg = malloc(cap);
+	size_t k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <deep@b.example>\r\n"
+					      "MIME-Version: 1.0\r\n");
+	for (int i = 0; i < n; i++) {
+		k += (size_t)snprintf(msg + k, cap - k, "Content-Type: multipart/mixed; ");
+		bool quoted = decl[strlen(decl) - 1] == '"';
+		k += (size_t)snprintf(msg + k, cap - k, "%sb%d%s\r\n\r\n--b%d\r\n", decl, i,
+				      quoted ? "\"" : "", i);
+	}
+	k += (size_t)snprintf(msg + k, cap - k, "Content-Type: text/plain\r\n\r\n");
+	for (size_t i = 0; i < dashes; i++)
+		k += (size_t)snprintf(msg + k, cap - k, "--\n");
+	k += (size_t)snprintf(msg + k, cap - k, "http://deep.example/x\r\n");
+	*ret_len = k;
+	return msg;
+}
+
+/* Found in review: GMime's parser costs O(lines x open boundaries), so 2000 nested
+ * multiparts and 3M lines of "--" took 24 s of CPU. More boundaries than the walk reads
+ * parts, or more comparisons than MAX_BOUNDARY_CHECKS, are refused before GMime runs,
+ * and the Message-ID is still read for the audit entry. */
+Test(report_mail, boundaries_that_would_make_gmime_slow_are_refused)
+{
+	static const char *const decls[] = {"boundary=", "boundary=\"", "BOUNDARY = ", "boundary*=",
+					    "boundary*0="};
+	size_t len;
+	for (size_t i = 0; i < sizeof(decls) / sizeof(decls[0]); i++) {
+		vg_report_mail_done(&m);
+		char *msg = nested(257, decls[i], 0, &len);
+		cr_assert_eq(vg_report_mail_parse(msg, len, &m, &err), VG_EMALFORMED, "%s", decls[i]);
+		cr_assert_not_null(strstr(err.msg, "boundaries"), "%s", err.msg);
+		cr_assert_str_eq(m.message_id, "deep@b.example");
+		free(msg);
+	}
+	/* 200 boundaries: 160000 "--" lines may be compared with each, 170000 may not. */
+	vg_report_mail_done(&m);
+	char *msg = nested(200, decls[0], 160000, &len);
+	int rc = vg_report_mail_parse(msg, len, &m, &err);
+	cr_assert(rc == 0 || rc == VG_EINVAL, "%d %s", rc, err.msg); /* the URL is too deep */
+	free(msg);
+	vg_report_mail_done(&m);
+	msg = nested(200, decls[0], 170000, &len);
+	cr_assert_eq(vg_report_mail_parse(msg, len, &m, &err), VG_EMALFORMED);
+	cr_assert_not_null(strstr(err.msg, "boundary lines"), "%s", err.msg);
+	cr_assert_str_eq(m.message_id, "deep@b.example");
+	free(msg);
+	/* A few boundaries never meet the bound, however many "--" lines follow. */
+	vg_report_mail_done(&m);
+	msg = nested(3, decls[0], 1000000, &len);
+	cr_assert_eq(vg_report_mail_parse(msg, len, &m, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(m.report->urls[0], "http://deep.example/x");
+	free(msg);
+}
