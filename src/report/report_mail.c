@@ -4,10 +4,13 @@
  * vg_report and the message's metadata (report.h). The only file in vigil that sees GMime.
  *
  * Three readings, tried in this order:
- *  - X-ARF (an X-XARF header; the report is a JSON part, either the flat form of X-ARF
- *    0.2/3 with "Category", "Report-Type", "Source", "Source-Type", "Date", or version 4's
- *    {"Report": {"ReportClass", "ReportType", "Url", "SourceIp", "Date"}}); the type, then
- *    the category, is mapped to ours by xarf_category().
+ *  - X-ARF (an X-XARF header; the report is a JSON part in one of three forms: version 4
+ *    of the xarf-spec, one flat object with lower-case keys "xarf_version", "category",
+ *    "type", "url", "infringing_url", "source_identifier", "timestamp"; version 3,
+ *    {"Version": "3", "Report": {"ReportClass", "ReportType", "Url", "SourceUrl",
+ *    "SourceIp", "Date"}}; or the flat form of X-ARF 0.1/0.2 with "Category",
+ *    "Report-Type", "Source", "Source-Type", "Date"); the type, then the category, is
+ *    mapped to ours by xarf_category().
  *  - ARF (RFC 5965: multipart/report; report-type=feedback-report): the machine-readable
  *    message/feedback-report part gives Feedback-Type (abuse -> spam, fraud -> phishing,
  *    virus -> malware, other and anything unknown -> other; not-spam is refused), Reported-URI
@@ -458,11 +461,22 @@ static json_t *find_xarf_json(GMimeObject *obj, struct walk *w, int depth)
 	free(bytes);
 	if (j && (!json_is_object(j) ||
 		  !(json_object_get(j, "Category") || json_object_get(j, "Report-Type") ||
-		    json_is_object(json_object_get(j, "Report"))))) {
+		    json_is_object(json_object_get(j, "Report")) ||
+		    json_object_get(j, "xarf_version") || json_object_get(j, "category")))) {
 		json_decref(j);
 		j = NULL;
 	}
 	return j;
+}
+
+/* Version 4's source_identifier: an IP address, a domain or another name of the source.
+ * Only an address or an http(s) URL is of use (a bare domain names no page). */
+static void xarf4_source(vg_report *r, const char *v)
+{
+	if (!strncasecmp(v, "http://", 7) || !strncasecmp(v, "https://", 8))
+		(void)vg__report_add_url(r, v, strlen(v), NULL);
+	else
+		set_ip(r, v);
 }
 
 static int read_xarf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error *err)
@@ -472,9 +486,19 @@ static int read_xarf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error
 	if (!root)
 		return vg_error_set(err, VG_EMALFORMED, "X-ARF message without a JSON report part");
 	json_t *rep = json_object_get(root, "Report");
-	json_t *o = json_is_object(rep) ? rep : root; /* version 4 nests; 0.2 and 3 are flat */
-	const char *category = jstr(o, "ReportClass") ? jstr(o, "ReportClass") : jstr(root, "Category");
-	const char *type = jstr(o, "ReportType") ? jstr(o, "ReportType") : jstr(root, "Report-Type");
+	/* Version 4 is flat with lower-case keys, version 3 nests under "Report", 0.2 is
+	 * flat with capitalised ones. */
+	bool v4 = json_object_get(root, "xarf_version") ||
+		  (!json_is_object(rep) && jstr(root, "category"));
+	json_t *o = json_is_object(rep) && !v4 ? rep : root;
+	const char *category, *type;
+	if (v4) {
+		category = jstr(root, "category");
+		type = jstr(root, "type");
+	} else {
+		category = jstr(o, "ReportClass") ? jstr(o, "ReportClass") : jstr(root, "Category");
+		type = jstr(o, "ReportType") ? jstr(o, "ReportType") : jstr(root, "Report-Type");
+	}
 	if (!category && !type) {
 		json_decref(root);
 		return vg_error_set(err, VG_EMALFORMED, "X-ARF report without a category or type");
@@ -485,8 +509,20 @@ static int read_xarf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error
 	lower(m->feedback_type);
 	r->category = xarf_category(category, type);
 
+	if (v4) {
+		/* "url" for content, "infringing_url" for most copyright types. */
+		xarf_url(r, json_object_get(root, "url"));
+		xarf_url(r, json_object_get(root, "infringing_url"));
+		if (jstr(root, "source_identifier"))
+			xarf4_source(r, jstr(root, "source_identifier"));
+		if (jstr(root, "timestamp"))
+			r->incident_time = decode_date(jstr(root, "timestamp"));
+		json_decref(root);
+		return 0;
+	}
 	xarf_url(r, json_object_get(o, "Url"));
 	xarf_url(r, json_object_get(o, "URL"));
+	xarf_url(r, json_object_get(o, "SourceUrl"));
 	const char *src = jstr(o, "Source");
 	const char *stype = jstr(o, "Source-Type");
 	if (src) {

@@ -52,9 +52,16 @@ def test_arf_becomes_a_routed_report(srv, hook):
 
 def test_xarf_and_plain(srv, hook):
     zone(srv, "login.example", hook, "xarf")
+    x = mail(srv, "xarf-v3.eml")
+    assert x.status_code == 201, x.text
+    assert x.json()["category"] == "phishing" and x.json()["status"] == "received"
+    # Found in review: X-ARF 4 as the xarf-spec writes it (flat, lower-case keys) was
+    # refused as malformed.
+    zone(srv, "pay.example", hook, "xarf4")
     x = mail(srv, "xarf-v4.eml")
     assert x.status_code == 201, x.text
     assert x.json()["category"] == "phishing" and x.json()["status"] == "received"
+    assert [c["url"] for c in x.json()["cases"]] == ["https://pay.example/verify/"]
     p = mail(srv, "plain.eml", role="admin")
     assert p.status_code == 201, p.text
     assert p.json()["status"] == "not_ours"  # fake-shop.example is no zone of ours

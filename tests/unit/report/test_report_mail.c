@@ -92,9 +92,9 @@ Test(report_mail, arf_virus_is_malware_and_skips_other_schemes)
 	cr_assert_null(m.report->reporter_name);
 }
 
-Test(report_mail, xarf_v4_phishing)
+Test(report_mail, xarf_v3_phishing)
 {
-	cr_assert_eq(parse_fixture("xarf-v4.eml"), 0, "%s", err.msg);
+	cr_assert_eq(parse_fixture("xarf-v3.eml"), 0, "%s", err.msg);
 	const vg_report *r = m.report;
 	cr_assert_eq(m.kind, VG_REPORT_SOURCE_XARF);
 	cr_assert_eq(r->category, VG_REPORT_PHISHING);
@@ -103,7 +103,91 @@ Test(report_mail, xarf_v4_phishing)
 	cr_assert_str_eq(r->urls[0], "https://login.example/secure/");
 	cr_assert_str_eq(r->source_ip, "198.51.100.7");
 	cr_assert_eq(r->incident_time, (vg_usec)1709811900 * 1000000);
-	cr_assert_str_eq(m.message_id, "xarf-4@reporter.example");
+	cr_assert_str_eq(m.message_id, "xarf-3@reporter.example");
+}
+
+/* Found in review: version 4 of the xarf-spec (one flat object, lower-case keys) was
+ * refused as "without a JSON report part"; the code read version 3 and called it 4. */
+Test(report_mail, xarf_v4_phishing)
+{
+	cr_assert_eq(parse_fixture("xarf-v4.eml"), 0, "%s", err.msg);
+	const vg_report *r = m.report;
+	cr_assert_eq(m.kind, VG_REPORT_SOURCE_XARF);
+	cr_assert_eq(r->category, VG_REPORT_PHISHING);
+	cr_assert_str_eq(m.feedback_type, "content/phishing");
+	cr_assert_eq(r->n_urls, 1);
+	cr_assert_str_eq(r->urls[0], "https://pay.example/verify/");
+	cr_assert_str_eq(r->source_ip, "203.0.113.80");
+	cr_assert_eq(r->incident_time, (vg_usec)1736756100 * 1000000);
+	cr_assert_str_eq(m.message_id, "xarf-v4-1@brand-watch.example");
+}
+
+/* An X-XARF message whose only part is the JSON report. */
+static int parse_xarf_json(const char *json)
+{
+	char msg[4096];
+	int k = snprintf(
+		msg, sizeof(msg),
+		"From: desk@rep.example\r\nMessage-ID: <x@rep.example>\r\nX-XARF: PLAIN\r\n"
+		"MIME-Version: 1.0\r\nContent-Type: application/json\r\n\r\n%s\r\n",
+		json);
+	cr_assert(k > 0 && (size_t)k < sizeof(msg));
+	vg_report_mail_done(&m);
+	return vg_report_mail_parse(msg, (size_t)k, &m, &err);
+}
+
+Test(report_mail, xarf_v4_categories_and_sources)
+{
+	static const struct {
+		const char *json;
+		vg_report_category category;
+		const char *url, *ip;
+	} cases[] = {
+		{"{\"xarf_version\": \"4.0.0\", \"category\": \"copyright\", \"type\": \"p2p\", "
+		 "\"source_identifier\": \"2001:db8::7\", \"infringing_url\": "
+		 "\"http://films.example/a\"}",
+		 VG_REPORT_COPYRIGHT, "http://films.example/a", "2001:db8::7"},
+		{"{\"xarf_version\": \"4.1.0\", \"category\": \"messaging\", \"type\": "
+		 "\"bulk_messaging\", "
+		 "\"source_identifier\": \"https://list.example/join\"}",
+		 VG_REPORT_SPAM, "https://list.example/join", ""},
+		{"{\"xarf_version\": \"4.0.0\", \"category\": \"content\", \"type\": \"csam\", "
+		 "\"source_identifier\": \"192.0.2.9\", \"url\": \"http://bad.example/x\"}",
+		 VG_REPORT_CSAM, "http://bad.example/x", "192.0.2.9"},
+		{"{\"xarf_version\": \"4.0.0\", \"category\": \"content\", \"type\": "
+		 "\"brand_infringement\", "
+		 "\"source_identifier\": \"lookalike.example\", \"url\": "
+		 "\"http://lookalike.example/\"}",
+		 VG_REPORT_TRADEMARK, "http://lookalike.example/", ""},
+		{"{\"xarf_version\": \"4.0.0\", \"category\": \"content\", \"type\": \"malware\", "
+		 "\"url\": [\"http://dl.example/a.exe\"]}",
+		 VG_REPORT_MALWARE, "http://dl.example/a.exe", ""},
+		{"{\"xarf_version\": \"4.0.0\", \"category\": \"content\", \"type\": "
+		 "\"exposed_data\", "
+		 "\"url\": \"http://open.example/dump.sql\"}",
+		 VG_REPORT_OTHER, "http://open.example/dump.sql", ""},
+		/* No version, but version 4's keys. */
+		{"{\"category\": \"content\", \"type\": \"fraud\", \"url\": "
+		 "\"http://win.example/\"}",
+		 VG_REPORT_PHISHING, "http://win.example/", ""},
+		/* Version 3 as its samples write it: the page in Report.SourceUrl. */
+		{"{\"Version\": \"3\", \"Report\": {\"ReportClass\": \"Content\", \"ReportType\": "
+		 "\"Phishing\", "
+		 "\"SourceIp\": \"192.0.2.55\", \"SourceUrl\": "
+		 "\"http://phish.example/index.html\"}}",
+		 VG_REPORT_PHISHING, "http://phish.example/index.html", "192.0.2.55"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(parse_xarf_json(cases[i].json), 0, "%zu: %s", i, err.msg);
+		cr_assert_eq(m.report->category, cases[i].category, "%zu", i);
+		cr_assert_eq(m.report->n_urls, 1, "%zu", i);
+		cr_assert_str_eq(m.report->urls[0], cases[i].url, "%zu", i);
+		cr_assert_str_eq(m.report->source_ip, cases[i].ip, "%zu", i);
+	}
+	/* Version 4 with neither category nor type is no report. */
+	cr_assert_eq(
+		parse_xarf_json("{\"xarf_version\": \"4.0.0\", \"url\": \"http://x.example/\"}"),
+		VG_EMALFORMED);
 }
 
 Test(report_mail, xarf_flat_copyright_in_base64_text_part)
@@ -225,8 +309,9 @@ static char *nested(int n, const char *decl, size_t dashes, size_t *ret_len)
 {
 	size_t cap = 256 + (size_t)n * 96 + dashes * 3;
 	char *msg = malloc(cap);
-	size_t k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <deep@b.example>\r\n"
-					      "MIME-Version: 1.0\r\n");
+	size_t k = (size_t)snprintf(msg, cap,
+				    "From: a@b.example\r\nMessage-ID: <deep@b.example>\r\n"
+				    "MIME-Version: 1.0\r\n");
 	for (int i = 0; i < n; i++) {
 		k += (size_t)snprintf(msg + k, cap - k, "Content-Type: multipart/mixed; ");
 		bool quoted = decl[strlen(decl) - 1] == '"';
@@ -247,13 +332,14 @@ static char *nested(int n, const char *decl, size_t dashes, size_t *ret_len)
  * and the Message-ID is still read for the audit entry. */
 Test(report_mail, boundaries_that_would_make_gmime_slow_are_refused)
 {
-	static const char *const decls[] = {"boundary=", "boundary=\"", "BOUNDARY = ", "boundary*=",
-					    "boundary*0="};
+	static const char *const decls[] = {"boundary=", "boundary=\"",
+					    "BOUNDARY = ", "boundary*=", "boundary*0="};
 	size_t len;
 	for (size_t i = 0; i < sizeof(decls) / sizeof(decls[0]); i++) {
 		vg_report_mail_done(&m);
 		char *msg = nested(257, decls[i], 0, &len);
-		cr_assert_eq(vg_report_mail_parse(msg, len, &m, &err), VG_EMALFORMED, "%s", decls[i]);
+		cr_assert_eq(vg_report_mail_parse(msg, len, &m, &err), VG_EMALFORMED, "%s",
+			     decls[i]);
 		cr_assert_not_null(strstr(err.msg, "boundaries"), "%s", err.msg);
 		cr_assert_str_eq(m.message_id, "deep@b.example");
 		free(msg);
