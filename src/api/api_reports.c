@@ -604,8 +604,18 @@ static void record_rejected(const vg_api_report_ctx *ctx, const vg_report_mail *
 			    const vg_error *why)
 {
 	char mid[257] = "";
-	if (m->message_id)
-		snprintf(mid, sizeof(mid), "%s", m->message_id);
+	if (m->message_id) {
+		/* At most 256 bytes, cut before a character, never inside one: a torn UTF-8
+		 * sequence in the object id made the entry unprintable as JSON. */
+		size_t n = strlen(m->message_id);
+		if (n > sizeof(mid) - 1) {
+			n = sizeof(mid) - 1;
+			while (n > 0 && ((unsigned char)m->message_id[n] & 0xc0) == 0x80)
+				n--;
+		}
+		memcpy(mid, m->message_id, n);
+		mid[n] = '\0';
+	}
 	json_t *d = json_pack("{s:o,s:s,s:s,s:s}", "message_id", mid[0] ? vg__json_str(mid) : json_null(),
 			      "reason", why->msg, "error", vg_error_name(why->code), "kind",
 			      vg_report_source_name(m->kind));

@@ -65,6 +65,24 @@ static int do_verify(vg_store *s, const opts *o)
 	return VG_EXIT_FAIL;
 }
 
+/* A JSON string of s even when s is not valid UTF-8 (an entry written by an older
+ * version or by hand): bad bytes become U+FFFD rather than the whole line going
+ * missing, since json_pack gives NULL for such a string. */
+static json_t *text(const char *s)
+{
+	json_t *j = json_string(s ? s : "");
+	if (j)
+		return j;
+	size_t n = strlen(s), cap = 6 * n + 3;
+	char *q = malloc(cap);
+	if (q) {
+		vg_json_quote(s, n, q, cap);
+		j = json_loads(q, JSON_DECODE_ANY, NULL);
+		free(q);
+	}
+	return j ? j : json_string("");
+}
+
 static void print_entry(const vg_store_audit *a, bool json)
 {
 	char at[ISO_MAX];
@@ -79,13 +97,13 @@ static void print_entry(const vg_store_audit *a, bool json)
 	 * written by hand) goes out as a string rather than breaking the line. */
 	json_t *detail = json_loads(a->detail, JSON_REJECT_DUPLICATES, NULL);
 	if (!detail)
-		detail = json_string(a->detail);
-	vg_cli_print_json(json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "id",
+		detail = text(a->detail);
+	vg_cli_print_json(json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
 				    (json_int_t)a->id, "at", at, "at_usec", (json_int_t)a->at,
-				    "actor", a->actor, "action", a->action, "object_type",
-				    a->object_type, "object_id", a->object_id, "detail",
-				    detail ? detail : json_null(), "prev_hash", a->prev_hash, "hash",
-				    a->hash));
+				    "actor", text(a->actor), "action", text(a->action),
+				    "object_type", text(a->object_type), "object_id",
+				    text(a->object_id), "detail", detail, "prev_hash",
+				    text(a->prev_hash), "hash", text(a->hash)));
 }
 
 static int do_list(vg_store *s, const opts *o)

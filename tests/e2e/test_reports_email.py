@@ -158,3 +158,33 @@ def test_boundaries_that_would_stall_the_parser_are_refused_at_once(srv):
         "".join(f"Content-Type: multipart/mixed; boundary={i}\r\n\r\n--{i}\r\n"
                 for i in range(300)) + "Content-Type: text/plain\r\n\r\nx\r\n--top--\r\n"
     assert_error(raw_mail(srv, shallow), 422, "malformed")
+
+
+def test_a_long_utf8_message_id_is_cut_whole_and_listed(vigil_bin, tmp_path):
+    # Found in review: a refused mail's Message-ID was cut at 256 bytes inside a UTF-8
+    # character, and `vigil audit list --json` (the documented way to find refusals)
+    # silently left the entry out.
+    import sqlite3
+    db = tmp_path / "mid.db"
+    mid = "a" + "\u00e9" * 200 + "@x.example"
+    msg = f"From: a@b.example\r\nMessage-ID: <{mid}>\r\n\r\nno url here\r\n".encode()
+    p = subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db), "-"],
+                       input=msg, capture_output=True)
+    assert p.returncode == 1, p.stderr
+
+    def listed():
+        out = subprocess.run([str(vigil_bin), "audit", "list", "--db", str(db), "--json"],
+                             capture_output=True, check=True).stdout.decode()
+        return [json.loads(line) for line in out.splitlines()]
+    rows = [a for a in listed() if a["action"] == "report.mail_rejected"]
+    assert len(rows) == 1, rows
+    oid = rows[0]["object_id"]
+    assert len(oid.encode()) <= 256 and mid.startswith(oid) and oid.endswith("\u00e9"), oid
+    assert rows[0]["detail"]["message_id"] == oid
+    # An entry that holds bytes that are no UTF-8 (written by an older version) is still
+    # listed, its bad bytes as U+FFFD, rather than dropped.
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE audit SET object_id = CAST(? AS TEXT) WHERE action = 'report.mail_rejected'",
+                  (b"torn-\xc3",))
+    rows = [a for a in listed() if a["action"] == "report.mail_rejected"]
+    assert len(rows) == 1 and rows[0]["object_id"] == "torn-\ufffd", rows
