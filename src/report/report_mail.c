@@ -108,6 +108,70 @@ static bool url_end(unsigned char c)
 	return c <= 0x20 || c == 0x7f || strchr("<>\"'`{}|\\^", c);
 }
 
+/* Characters past ASCII that end a URL written in prose, as a space or a quote does:
+ * white space and invisible ones (no-break and ideographic spaces, zero-width space,
+ * bidi controls), quotation marks and brackets (curly quotes, guillemets, CJK corner
+ * brackets), none of which a URL in text holds unencoded. */
+static bool unicode_end(gunichar c)
+{
+	switch (g_unichar_type(c)) {
+	case G_UNICODE_SPACE_SEPARATOR:
+	case G_UNICODE_LINE_SEPARATOR:
+	case G_UNICODE_PARAGRAPH_SEPARATOR:
+	case G_UNICODE_FORMAT:
+	case G_UNICODE_CONTROL:
+	case G_UNICODE_INITIAL_PUNCTUATION:
+	case G_UNICODE_FINAL_PUNCTUATION:
+	case G_UNICODE_OPEN_PUNCTUATION:
+	case G_UNICODE_CLOSE_PUNCTUATION: return true;
+	default: return false;
+	}
+}
+
+/* The length of the URL starting at text[i], http(s):// (skip bytes) already seen. */
+static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
+{
+	size_t e = i + skip;
+	while (e < n && e - i < VG_URL_MAX) {
+		unsigned char c = (unsigned char)text[e];
+		if (c < 0x80) {
+			if (url_end(c))
+				break;
+			e++;
+			continue;
+		}
+		unsigned cp;
+		size_t k = vg_utf8_next((const unsigned char *)text + e, n - e, &cp);
+		if (k && unicode_end(cp))
+			break;
+		e += k ? k : 1; /* a stray byte is left to the canonicaliser to judge */
+	}
+	/* Sentence punctuation after a URL is not part of it (ASCII .,;:!? and, past ASCII,
+	 * the other punctuation and dashes: ideographic full stop and comma, fullwidth
+	 * marks, ellipsis); a closing bracket is, only when the URL opened one. */
+	while (e > i + skip) {
+		char c = text[e - 1];
+		if (strchr(".,;:!?", c) || (c == ')' && !memchr(text + i, '(', e - i)) ||
+		    (c == ']' && !memchr(text + i, '[', e - i))) {
+			e--;
+			continue;
+		}
+		size_t start = e - 1;
+		while (start > i + skip && e - start < 4 &&
+		       ((unsigned char)text[start] & 0xc0) == 0x80)
+			start--;
+		unsigned cp;
+		if ((unsigned char)c < 0x80 ||
+		    vg_utf8_next((const unsigned char *)text + start, e - start, &cp) != e - start)
+			break;
+		GUnicodeType t = g_unichar_type(cp);
+		if (t != G_UNICODE_OTHER_PUNCTUATION && t != G_UNICODE_DASH_PUNCTUATION)
+			break;
+		e = start;
+	}
+	return e;
+}
+
 /* Adds every http(s) URL in text[0..n). In HTML, "&amp;" inside a URL is "&". */
 static void scan_text(struct scan *sc, const char *text, size_t n, bool html)
 {
@@ -119,20 +183,7 @@ static void scan_text(struct scan *sc, const char *text, size_t n, bool html)
 										 : 0;
 		if (!skip)
 			continue;
-		size_t e = i + skip;
-		while (e < n && !url_end((unsigned char)text[e]) && e - i < VG_URL_MAX)
-			e++;
-		/* Sentence punctuation after a URL is not part of it; a closing bracket is,
-		 * only when the URL opened one. */
-		while (e > i + skip) {
-			char c = text[e - 1];
-			if (strchr(".,;:!?", c) ||
-			    (c == ')' && !memchr(text + i, '(', e - i)) ||
-			    (c == ']' && !memchr(text + i, '[', e - i)))
-				e--;
-			else
-				break;
-		}
+		size_t e = url_span(text, n, i, skip);
 		sc->candidates++;
 		char buf[VG_URL_MAX + 1];
 		size_t k = 0;

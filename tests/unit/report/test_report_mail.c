@@ -363,3 +363,52 @@ Test(report_mail, boundaries_that_would_make_gmime_slow_are_refused)
 	cr_assert_str_eq(m.report->urls[0], "http://deep.example/x");
 	free(msg);
 }
+
+/* A plain-text message with body (UTF-8) and no other part. */
+static int parse_text(const char *content_type, const char *body)
+{
+	char msg[8192];
+	int k = snprintf(
+		msg, sizeof(msg),
+		"From: a@b.example\r\nMessage-ID: <t@b.example>\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s\r\n",
+		content_type, body);
+	cr_assert(k > 0 && (size_t)k < sizeof(msg));
+	vg_report_mail_done(&m);
+	return vg_report_mail_parse(msg, (size_t)k, &m, &err);
+}
+
+/* Found in review: a URL ran on through Unicode spaces and punctuation (a closing curly
+ * quote, a no-break space, CJK brackets and full stop), which then went into the report
+ * percent-encoded. They end a URL as their ASCII kin do; letters past ASCII stay. */
+Test(report_mail, unicode_spaces_quotes_and_punctuation_end_a_url)
+{
+	cr_assert_eq(
+		parse_text(
+			"text/plain",
+			"\xe2\x80\x9chttp://u.example/curly\xe2\x80\x9d, "          /* “...” */
+			"http://u.example/nbsp\xc2\xa0next "                        /* NBSP */
+			"\xe3\x80\x8chttp://u.example/cjk\xe3\x80\x8d\xe3\x80\x82 " /* 「...」。 */
+			"http://u.example/ideo\xe3\x80\x82 "                        /* 。 */
+			"http://u.example/wide\xe3\x80\x80x "                       /* U+3000 */
+			"http://u.example/zw\xe2\x80\x8bx "                         /* U+200B */
+			"\xc2\xabhttp://u.example/guill\xc2\xbb "                   /* «...» */
+			"http://u.example/bang\xef\xbc\x81 "                        /* ！ */
+			"http://u.example/dots\xe2\x80\xa6 "                        /* … */
+			"http://u.example/caf\xc3\xa9/\xe8\xb7\xaf " /* letters stay */
+			"http://u.example/dash\xe2\x80\x94"),        /* — */
+		0, "%s", err.msg);
+	static const char *const want[] = {
+		"http://u.example/curly", "http://u.example/nbsp",
+		"http://u.example/cjk",   "http://u.example/ideo",
+		"http://u.example/wide",  "http://u.example/zw",
+		"http://u.example/guill", "http://u.example/bang",
+		"http://u.example/dots",  "http://u.example/caf%C3%A9/%E8%B7%AF",
+		"http://u.example/dash",
+	};
+	for (size_t i = 0; i < m.report->n_urls; i++)
+		cr_log_info("url %s", m.report->urls[i]);
+	cr_assert_eq(m.report->n_urls, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert(has_url(m.report, want[i]), "%s", want[i]);
+}
