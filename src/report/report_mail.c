@@ -172,8 +172,87 @@ static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
 	return e;
 }
 
-/* Adds every http(s) URL in text[0..n). In HTML, "&amp;" inside a URL is "&". */
-static void scan_text(struct scan *sc, const char *text, size_t n, bool html)
+/* Named character references worth decoding for URLs: HTML's own specials, and the
+ * spaces, quotes and punctuation that end or follow a URL in prose. Any other stays as
+ * written (a URL may hold "&name;" as text). */
+static const struct {
+	const char *name, *utf8;
+} entities[] = {
+	{"amp", "&"},
+	{"AMP", "&"},
+	{"lt", "<"},
+	{"LT", "<"},
+	{"gt", ">"},
+	{"GT", ">"},
+	{"quot", "\""},
+	{"QUOT", "\""},
+	{"apos", "'"},
+	{"nbsp", "\xc2\xa0"},
+	{"ensp", "\xe2\x80\x82"},
+	{"emsp", "\xe2\x80\x83"},
+	{"thinsp", "\xe2\x80\x89"},
+	{"shy", "\xc2\xad"},
+	{"lsquo", "\xe2\x80\x98"},
+	{"rsquo", "\xe2\x80\x99"},
+	{"ldquo", "\xe2\x80\x9c"},
+	{"rdquo", "\xe2\x80\x9d"},
+	{"laquo", "\xc2\xab"},
+	{"raquo", "\xc2\xbb"},
+	{"hellip", "\xe2\x80\xa6"},
+	{"ndash", "\xe2\x80\x93"},
+	{"mdash", "\xe2\x80\x94"},
+};
+
+/* Decodes character references in HTML text in place ("&lt;", "&#39;", "&#x2F;", the
+ * names above), so "&lt;http://x/&gt;" is a URL between brackets and "&amp;" in one is
+ * "&". A reference never decodes to more bytes than it takes, so the text only
+ * shrinks; a numeric one that names no character is U+FFFD. Returns the new length. */
+static size_t decode_entities(char *t, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		const char *semi = t[i] == '&' ? memchr(t + i, ';', n - i < 12 ? n - i : 12) : NULL;
+		if (!semi) {
+			t[o++] = t[i++];
+			continue;
+		}
+		const char *ref = t + i + 1;
+		size_t len = (size_t)(semi - ref), k = 0;
+		char out[8];
+		if (len >= 2 && ref[0] == '#') {
+			bool hex = ref[1] == 'x' || ref[1] == 'X';
+			size_t d = hex ? 2 : 1;
+			unsigned long cp = 0;
+			for (; d < len && (hex ? isxdigit((unsigned char)ref[d])
+					       : isdigit((unsigned char)ref[d]));
+			     d++)
+				cp = cp * (hex ? 16 : 10) +
+				     (unsigned long)g_ascii_xdigit_value(ref[d]);
+			if (d == len && d > (hex ? 2u : 1u)) {
+				if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+					cp = 0xfffd;
+				k = (size_t)g_unichar_to_utf8((gunichar)cp, out);
+			}
+		} else {
+			for (size_t e = 0; e < VG_ARRAY_LEN(entities) && !k; e++)
+				if (strlen(entities[e].name) == len &&
+				    !memcmp(ref, entities[e].name, len))
+					k = (size_t)snprintf(out, sizeof(out), "%s",
+							     entities[e].utf8);
+		}
+		if (!k) {
+			t[o++] = t[i++];
+			continue;
+		}
+		memcpy(t + o, out, k);
+		o += k;
+		i += len + 2;
+	}
+	return o;
+}
+
+/* Adds every http(s) URL in text[0..n). */
+static void scan_text(struct scan *sc, const char *text, size_t n)
 {
 	for (size_t i = 0; i + 7 < n && sc->candidates < MAX_URL_CANDIDATES; i++) {
 		if (text[i] != 'h' && text[i] != 'H')
@@ -185,17 +264,8 @@ static void scan_text(struct scan *sc, const char *text, size_t n, bool html)
 			continue;
 		size_t e = url_span(text, n, i, skip);
 		sc->candidates++;
-		char buf[VG_URL_MAX + 1];
-		size_t k = 0;
-		for (size_t p = i; p < e && k < VG_URL_MAX; p++) {
-			if (html && text[p] == '&' && e - p >= 5 && !strncmp(text + p, "&amp;", 5)) {
-				buf[k++] = '&';
-				p += 4;
-			} else {
-				buf[k++] = text[p];
-			}
-		}
-		int rc = vg__report_add_url(sc->r, buf, k, NULL);
+		int rc = vg__report_add_url(sc->r, text + i,
+					    e - i < VG_URL_MAX ? e - i : VG_URL_MAX, NULL);
 		(void)rc; /* an invalid or surplus URL in prose is skipped, not an error */
 		i = e > i ? e - 1 : i;
 	}
@@ -239,8 +309,10 @@ static void scan_object(struct scan *sc, struct walk *w, GMimeObject *obj, int d
 		if (!html && !g_mime_content_type_is_type(ct, "text", "plain"))
 			return;
 		char *text = g_mime_text_part_get_text(GMIME_TEXT_PART(obj));
-		if (text)
-			scan_text(sc, text, strlen(text), html);
+		if (text) {
+			size_t n = strlen(text);
+			scan_text(sc, text, html ? decode_entities(text, n) : n);
+		}
 		g_free(text);
 	}
 }

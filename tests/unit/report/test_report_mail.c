@@ -412,3 +412,39 @@ Test(report_mail, unicode_spaces_quotes_and_punctuation_end_a_url)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		cr_assert(has_url(m.report, want[i]), "%s", want[i]);
 }
+
+/* Found in review: only "&amp;" was decoded in HTML, so "&gt;", "&quot;", "&nbsp;" and
+ * numeric references ended up inside URLs. References are decoded before the scan. */
+Test(report_mail, html_character_references_are_decoded_before_urls_are_taken)
+{
+	cr_assert_eq(
+		parse_text(
+			"text/html",
+			"<p>&lt;http://h.example/login&gt; &quot;http://h.example/q&quot; "
+			"http://h.example/nb&nbsp;here <a href=\"http://h.example/a?x=1&amp;y=2\">"
+			"http:&#x2F;&#47;h.example/num&#39;s</a> &ldquo;http://h.example/ld&rdquo; "
+			"http://h.example/keep&copy;x http://h.example/bad&#0;x "
+			"http://h.example/big&#x110000;x "
+			"&amp;lt;http://h.example/twice&amp;gt;</p>"),
+		0, "%s", err.msg);
+	static const char *const want[] = {
+		"http://h.example/login",
+		"http://h.example/q",
+		"http://h.example/nb",
+		"http://h.example/a?x=1&y=2",
+		"http://h.example/num",
+		"http://h.example/ld",
+		"http://h.example/keep&copy;x",
+		"http://h.example/bad%EF%BF%BDx",
+		"http://h.example/big%EF%BF%BDx",
+		"http://h.example/twice&gt",
+	};
+	for (size_t i = 0; i < m.report->n_urls; i++)
+		cr_log_info("url %s", m.report->urls[i]);
+	cr_assert_eq(m.report->n_urls, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert(has_url(m.report, want[i]), "%s", want[i]);
+	/* In plain text a reference is just text. */
+	cr_assert_eq(parse_text("text/plain", "http://h.example/p&gt;x"), 0, "%s", err.msg);
+	cr_assert_str_eq(m.report->urls[0], "http://h.example/p&gt;x");
+}
