@@ -12,13 +12,16 @@
  * Blocks placed here reach a running `vigil serve`'s decision API within a few seconds
  * (it watches the store's block watermark); outbox items are delivered by its worker.
  *
- * Exit status: 0 stored; 1 refused (malformed, no report in it, too big) or the database
- * failed; 2 a usage error.
+ * Exit status: 0 stored; 1 refused (malformed, no report in it, too big); 75
+ * (EX_TEMPFAIL, sysexits.h) when the database or the input failed in a way that may pass
+ * (busy, locked, I/O, memory), so a mail server's pipe defers the message and tries again
+ * rather than bouncing a report vigil never judged; 2 a usage error.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "api/api.h"
 #include "bank/bank.h"
@@ -67,6 +70,23 @@ static int read_stdin(size_t max, uint8_t **ret, size_t *ret_len, vg_error *err)
 	return 0;
 }
 
+/* The exit status for a failure with code: refused for what the message is (or names: a
+ * FILE that is not there) is 1, anything that may pass on another try is EX_TEMPFAIL.
+ * ECORRUPT is among the latter: the parser calls a bad message malformed, so only the
+ * database can be corrupt, which the operator will mend. */
+static int fail_status(int code)
+{
+	switch (code) {
+	case VG_EBUSY:
+	case VG_ERATE:
+	case VG_EIO:
+	case VG_ENOMEM:
+	case VG_EINTERNAL:
+	case VG_ECORRUPT: return EX_TEMPFAIL;
+	default: return VG_EXIT_FAIL;
+	}
+}
+
 /* The server's settings that shape an intake (dedup window, PDQ threshold, routing),
  * read from the same layers as `vigil serve`: defaults < --config file < VIGIL_*. */
 static int server_settings(const char *config, vg_api_config *cfg, vg_error *err)
@@ -100,14 +120,16 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 			 : vg_file_read(file, VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err);
 	if (rc) {
 		fprintf(stderr, "vigil report ingest-mail: %s: %s\n", file, err.msg);
-		return VG_EXIT_FAIL;
+		return fail_status(rc);
 	}
+	/* From here on a failure to open what the intake needs (the database locked by
+	 * another writer, a full disk, a missing volume) says nothing of the message. */
 	vg_store *s;
 	const char *path = vg_store_resolve_path(db);
 	if (vg_store_open(path, &s, &err) != 0) {
 		fprintf(stderr, "vigil report ingest-mail: %s: %s\n", path, err.msg);
 		free(data);
-		return VG_EXIT_FAIL;
+		return EX_TEMPFAIL;
 	}
 	/* The enabled banks, as vigil serve matches evidence against them. */
 	vg_bank_index *idx = NULL;
@@ -116,7 +138,7 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 		fprintf(stderr, "vigil report ingest-mail: the bank index: %s\n", err.msg);
 		vg_store_close(s);
 		free(data);
-		return VG_EXIT_FAIL;
+		return EX_TEMPFAIL;
 	}
 	vg_api_report_ctx ctx = {
 		.store = s,
@@ -129,11 +151,12 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 	};
 	vg_api_report_result res;
 	int status = VG_EXIT_OK;
-	if (vg_api_report_ingest_mail(&ctx, data, len, &res, &err) != 0) {
+	rc = vg_api_report_ingest_mail(&ctx, data, len, &res, &err);
+	if (rc != 0) {
 		if (json)
 			printf("{\"error\":{\"code\":\"%s\"}}\n", vg_error_name(err.code));
 		fprintf(stderr, "vigil report ingest-mail: %s: %s\n", file, err.msg);
-		status = VG_EXIT_FAIL;
+		status = fail_status(rc);
 	} else {
 		if (json)
 			printf("%s\n", res.json);
@@ -208,6 +231,7 @@ const vg_cmd vg_cmd_report = {
 		"                  the server's\n"
 		"  --json          print the stored report as POST /v1/reports/email answers it\n"
 		"\n"
-		"Exit status: 0 stored, 1 refused or the database failed, 2 usage.\n",
+		"Exit status: 0 stored, 1 refused, 75 (EX_TEMPFAIL: the database or the input\n"
+		"failed, try again later; a mail server defers the message), 2 usage.\n",
 	.run = run,
 };

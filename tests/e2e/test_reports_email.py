@@ -188,3 +188,28 @@ def test_a_long_utf8_message_id_is_cut_whole_and_listed(vigil_bin, tmp_path):
                   (b"torn-\xc3",))
     rows = [a for a in listed() if a["action"] == "report.mail_rejected"]
     assert len(rows) == 1 and rows[0]["object_id"] == "torn-\ufffd", rows
+
+
+def test_cli_defers_when_the_database_is_busy(vigil_bin, tmp_path):
+    # Found in review: a locked database made `vigil report ingest-mail` exit 1, as a
+    # refused message does, so a mail server's pipe bounced the report instead of
+    # deferring it. A failure that may pass exits 75 (EX_TEMPFAIL); a refusal still 1.
+    import sqlite3
+    db = tmp_path / "busy.db"
+    run = lambda name: subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db),
+                                       str(MAIL / name)], capture_output=True)
+    assert run("plain.eml").returncode == 0
+    lock = sqlite3.connect(db, isolation_level=None, timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        p = run("plain.eml")
+        assert p.returncode == 75, (p.returncode, p.stderr)
+        assert b"locked" in p.stderr or b"busy" in p.stderr, p.stderr
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+    assert run("plain.eml").returncode == 0
+    assert run("malformed-arf-no-type.eml").returncode == 1
+    assert run("plain-no-url.eml").returncode == 1
+    # A named FILE that is not there is no passing failure either.
+    assert run("no-such-file.eml").returncode == 1
