@@ -49,6 +49,9 @@
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
+static int prescan(const char *data, size_t n, vg_error *err);
+static GMimeMessage *construct(const char *data, size_t len);
+
 static void gmime_setup(void)
 {
 	g_mime_init();
@@ -289,6 +292,16 @@ struct walk {
 	int parts;
 };
 
+/* An enclosed message GMime left a leaf: message/rfc822 (or message/global) sent base64
+ * or quoted-printable, which GMime does not decode into a message of its own. */
+static bool encoded_message(GMimeObject *obj)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	return GMIME_IS_PART(obj) && !GMIME_IS_TEXT_PART(obj) && ct &&
+	       (g_mime_content_type_is_type(ct, "message", "rfc822") ||
+		g_mime_content_type_is_type(ct, "message", "global"));
+}
+
 /* Scans every text/plain and text/html part under obj, into enclosed messages too. */
 static void scan_object(struct scan *sc, struct walk *w, GMimeObject *obj, int depth)
 {
@@ -303,6 +316,19 @@ static void scan_object(struct scan *sc, struct walk *w, GMimeObject *obj, int d
 		GMimeMessage *msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 		if (msg)
 			scan_object(sc, w, g_mime_message_get_mime_part(msg), depth + 1);
+	} else if (encoded_message(obj)) {
+		/* Decoded, it is a message like any other, read within the same depth and
+		 * part limits; its bytes are no more than the part's, and one the prescan
+		 * would refuse is skipped (the rest of the mail still counts). */
+		size_t len;
+		char *bytes = part_bytes(GMIME_PART(obj), &len);
+		GMimeMessage *msg =
+			bytes && len && !prescan(bytes, len, NULL) ? construct(bytes, len) : NULL;
+		free(bytes);
+		if (msg) {
+			scan_object(sc, w, g_mime_message_get_mime_part(msg), depth + 1);
+			g_object_unref(msg);
+		}
 	} else if (GMIME_IS_TEXT_PART(obj)) {
 		GMimeContentType *ct = g_mime_object_get_content_type(obj);
 		bool html = g_mime_content_type_is_type(ct, "text", "html");
@@ -478,7 +504,7 @@ static int read_arf(GMimeObject *top, vg_report *r, vg_report_mail *m, vg_error 
 		struct walk w = {0};
 		for (int i = 0; i < n; i++) {
 			GMimeObject *p = g_mime_multipart_get_part(mp, i);
-			if (GMIME_IS_MESSAGE_PART(p))
+			if (GMIME_IS_MESSAGE_PART(p) || encoded_message(p))
 				scan_object(&sc, &w, p, 1);
 		}
 	}

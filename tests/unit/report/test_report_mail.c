@@ -6,6 +6,7 @@
  * the Message-ID still read. VIGIL_SOURCE_ROOT (set by meson) finds the fixtures.
  */
 #include <criterion/criterion.h>
+#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,4 +448,52 @@ Test(report_mail, html_character_references_are_decoded_before_urls_are_taken)
 	/* In plain text a reference is just text. */
 	cr_assert_eq(parse_text("text/plain", "http://h.example/p&gt;x"), 0, "%s", err.msg);
 	cr_assert_str_eq(m.report->urls[0], "http://h.example/p&gt;x");
+}
+
+/* Found in review: a message/rfc822 part sent base64 or quoted-printable is a leaf to
+ * GMime, so the URLs of a forwarded or ARF-enclosed message in one were lost. */
+Test(report_mail, an_encoded_enclosed_message_is_read)
+{
+	cr_assert_eq(parse_fixture("fwd-b64-enclosed.eml"), 0, "%s", err.msg);
+	cr_assert_eq(m.report->n_urls, 2);
+	cr_assert(has_url(m.report, "https://pills.example/order?id=9&r=1"));
+	cr_assert(has_url(m.report, "http://pills.example/today"));
+	cr_assert_str_eq(m.report->reporter_email, "helga@people.example");
+	vg_report_mail_done(&m);
+	cr_assert_eq(parse_fixture("arf-qp-enclosed.eml"), 0, "%s", err.msg);
+	cr_assert_eq(m.report->category, VG_REPORT_SPAM);
+	cr_assert_str_eq(m.report->source_ip, "192.0.2.44");
+	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_str_eq(m.report->urls[0], "http://prize.example/claim?user=42&token="
+					    "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop");
+}
+
+/* A message enclosed base64 in one enclosed base64 in ... levels deep. */
+static char *enclosed(int levels)
+{
+	char *msg = g_strdup("Content-Type: text/plain\r\n\r\nhttp://deep.example/\r\n");
+	for (int i = 0; i < levels; i++) {
+		char *b64 = g_base64_encode((const guchar *)msg, strlen(msg));
+		char *next = g_strdup_printf("From: a@b.example\r\nMessage-ID: <enc@b.example>\r\n"
+					     "Content-Type: message/rfc822\r\n"
+					     "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n",
+					     b64);
+		g_free(b64);
+		g_free(msg);
+		msg = next;
+	}
+	return msg;
+}
+
+Test(report_mail, encoded_enclosed_messages_keep_to_the_depth_limit)
+{
+	char *msg = enclosed(3);
+	cr_assert_eq(vg_report_mail_parse(msg, strlen(msg), &m, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(m.report->urls[0], "http://deep.example/");
+	g_free(msg);
+	vg_report_mail_done(&m);
+	msg = enclosed(12); /* past MAX_DEPTH: never read, however it is encoded */
+	cr_assert_eq(vg_report_mail_parse(msg, strlen(msg), &m, &err), VG_EINVAL);
+	cr_assert_str_eq(m.message_id, "enc@b.example");
+	g_free(msg);
 }
