@@ -186,7 +186,8 @@ typedef struct vg_report_mail {
 	vg_report *report;    /* NULL unless the parse returned 0; taken by setting it NULL */
 	vg_report_source kind; /* what the message was read as (ARF, XARF, MAIL) */
 	char *message_id;     /* without angle brackets */
-	char *from;	      /* the From address: personal data, never logged */
+	char *from;           /* the From address: personal data, never logged; NULL when over
+			       * VG_REPORT_EMAIL_MAX bytes */
 	char *subject;	      /* UTF-8, at most 998 bytes */
 	vg_usec date;	      /* the Date header; 0 when absent or unreadable */
 	char *feedback_type;  /* ARF Feedback-Type or X-ARF "class/type", lower case, as sent */

@@ -758,9 +758,12 @@ static void read_metadata(GMimeMessage *msg, vg_report_mail *m)
 	for (int i = 0; from && i < internet_address_list_length(from); i++) {
 		InternetAddress *ia = internet_address_list_get_address(from, i);
 		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
-			m->from = bounded_copy(
-				internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)),
-				VG_REPORT_EMAIL_MAX);
+			/* An address over the bound is no address of ours: cut, it would be
+			 * someone else's (POST /v1/reports refuses it alike). */
+			const char *addr =
+				internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+			if (addr && strlen(addr) <= VG_REPORT_EMAIL_MAX)
+				m->from = bounded_copy(addr, VG_REPORT_EMAIL_MAX);
 			break;
 		}
 	}

@@ -497,3 +497,35 @@ Test(report_mail, encoded_enclosed_messages_keep_to_the_depth_limit)
 	cr_assert_str_eq(m.message_id, "enc@b.example");
 	g_free(msg);
 }
+
+/* A message From "Long" <60 r's @ subs times "sub." evil.example>: 73 + 4 * subs bytes. */
+static int parse_from(int subs)
+{
+	char msg[1024], addr[512];
+	size_t k = 0;
+	for (int i = 0; i < 60; i++)
+		addr[k++] = 'r';
+	addr[k++] = '@';
+	for (int i = 0; i < subs; i++)
+		k += (size_t)snprintf(addr + k, sizeof(addr) - k, "sub.");
+	snprintf(addr + k, sizeof(addr) - k, "evil.example");
+	int n = snprintf(msg, sizeof(msg),
+			 "From: Long <%s>\r\nMessage-ID: <lf@x>\r\n\r\nhttp://evil.example/lf\r\n",
+			 addr);
+	vg_report_mail_done(&m);
+	return vg_report_mail_parse(msg, (size_t)n, &m, &err);
+}
+
+/* Found in review: a From address over 254 bytes was cut to 254 and then checked, so the
+ * report named a different address. It is no reporter address at all, as in POST
+ * /v1/reports; the report itself still stands. */
+Test(report_mail, a_from_address_over_the_bound_is_no_reporter)
+{
+	cr_assert_eq(parse_from(46), 0, "%s", err.msg); /* 257 bytes */
+	cr_assert_null(m.report->reporter_email, "%s", m.report->reporter_email);
+	cr_assert_null(m.from);
+	cr_assert_str_eq(m.report->reporter_name, "Long");
+	cr_assert_eq(parse_from(45), 0, "%s", err.msg); /* 253 bytes: kept whole */
+	cr_assert_not_null(m.report->reporter_email);
+	cr_assert_eq(strlen(m.report->reporter_email), 253);
+}
