@@ -621,11 +621,14 @@ static void assign(vg_api *api, vg_http_req *req, const vg__actor *who)
 /* ---- GET /v1/cases/{id}/authority-report ------------------------------------------------
  * The CyberTipline-style XML of a reviewed csam report case, built by
  * vg_report_authority_xml from the case, its reports' times and source address, and the
- * evidence hashes: the document has no field that could hold content. Audited, as
- * preparing a report to the authorities is a decision someone must answer for. */
+ * evidence hashes: the document has no field that could hold content. The incident time
+ * is the earliest a report named (ARF Arrival-Date, X-ARF Date), else the earliest
+ * arrival. Audited, as preparing a report to the authorities is a decision someone must
+ * answer for. */
 
 typedef struct authority_acc {
 	vg_usec first;       /* the earliest report: when the content was reported */
+	vg_usec incident;    /* the earliest incident time a report named; 0: none did */
 	char ip[46];         /* the first source address a report named */
 	vg_report_evidence *hashes;
 	size_t n, cap;
@@ -636,6 +639,8 @@ static int authority_report_of(const vg_store_report *r, void *ctx)
 	authority_acc *a = ctx;
 	if (!a->first || r->created_at < a->first)
 		a->first = r->created_at;
+	if (r->incident_at > 0 && (!a->incident || r->incident_at < a->incident))
+		a->incident = r->incident_at;
 	if (!a->ip[0] && r->source_ip[0])
 		snprintf(a->ip, sizeof(a->ip), "%s", r->source_ip);
 	return 0;
@@ -707,7 +712,7 @@ static void authority(vg_api *api, vg_http_req *req, const vg__actor *who)
 								 : "vigil operator",
 			.org_email = api->cfg.report_org_email[0] ? api->cfg.report_org_email : NULL,
 			.case_id = sid,
-			.incident_time = a.first ? a.first : c.created_at,
+			.incident_time = a.incident ? a.incident : a.first ? a.first : c.created_at,
 			.urls = urls,
 			.n_urls = c.url && c.url[0] ? 1 : 0,
 			.ip = a.ip[0] ? a.ip : NULL,

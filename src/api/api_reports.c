@@ -317,6 +317,11 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 	snprintf(row.jurisdiction, sizeof(row.jurisdiction), "%s", r->jurisdiction);
 	snprintf(row.source_ip, sizeof(row.source_ip), "%s", r->source_ip);
 	snprintf(row.status_token_hash, sizeof(row.status_token_hash), "%s", token_hash);
+	/* The reporter's word for when it happened; a time after today is no incident time
+	 * (a wrong clock or a made-up date), it is dropped rather than put in an authority
+	 * report. */
+	if (r->incident_time > 0 && r->incident_time <= vg_time_now() + 86400LL * 1000000)
+		row.incident_at = r->incident_time;
 
 	zone_group *groups = vg_xcalloc(r->n_urls + 1, sizeof(*groups));
 	size_t ngroups = 0;

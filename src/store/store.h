@@ -533,6 +533,8 @@ typedef struct vg_store_report {
 							     * absent or erased */
 	char *message_id; /* mail intake; NULL otherwise */
 	vg_usec created_at, first_action_at, closed_at, erased_at; /* 0: not yet */
+	vg_usec incident_at; /* when the reporter says it happened (ARF Arrival-Date, X-ARF
+			      * Date); 0: not given */
 } vg_store_report;
 
 VG_EXPORT void vg_store_report_done(vg_store_report *r);

@@ -220,8 +220,9 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 			  "INSERT INTO reports (id, category, source, kind, description, "
 			  "reporter_name, reporter_email, client_addr, share_owner, share_host, "
 			  "jurisdiction, source_ip, status, status_token_hash, message_id, "
-			  "created_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM reports), "
-			  "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			  "created_at, incident_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 "
+			  "FROM reports), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			  "?14, ?15, ?16)",
 			  &st, err)) == 0) {
 		sqlite3_bind_text(st, 1, r->category, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->source, -1, SQLITE_STATIC);
@@ -238,6 +239,8 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 		sqlite3_bind_text(st, 13, r->status_token_hash, -1, SQLITE_STATIC);
 		bind_opt(st, 14, r->message_id);
 		sqlite3_bind_int64(st, 15, r->created_at ? r->created_at : vg_time_now());
+		if (r->incident_at > 0)
+			sqlite3_bind_int64(st, 16, r->incident_at);
 		rc = run1(s, st, err);
 	}
 	int64_t id = sqlite3_last_insert_rowid(vg__sq_db(s));
@@ -254,7 +257,8 @@ static int report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *e
 			 "SELECT id, category, source, kind, description, reporter_name, "
 			 "reporter_email, client_addr, share_owner, share_host, jurisdiction, "
 			 "source_ip, status, status_token_hash, message_id, created_at, "
-			 "first_action_at, closed_at, erased_at FROM reports WHERE id = ?1",
+			 "first_action_at, closed_at, erased_at, incident_at FROM reports "
+			 "WHERE id = ?1",
 			 &st, err);
 	if (rc)
 		return rc;
@@ -280,6 +284,7 @@ static int report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *e
 		r.first_action_at = col_id(st, 16);
 		r.closed_at = col_id(st, 17);
 		r.erased_at = col_id(st, 18);
+		r.incident_at = col_id(st, 19);
 		*ret = r;
 	} else if (step == SQLITE_DONE) {
 		rc = vg_error_set(err, VG_ENOENT, "no report %lld", (long long)id);

@@ -213,3 +213,32 @@ def test_cli_defers_when_the_database_is_busy(vigil_bin, tmp_path):
     assert run("plain-no-url.eml").returncode == 1
     # A named FILE that is not there is no passing failure either.
     assert run("no-such-file.eml").returncode == 1
+
+
+def test_the_incident_time_a_report_names_is_the_authority_reports(srv, hook):
+    # Found in review: the ARF Arrival-Date / X-ARF Date was parsed and dropped, so the
+    # authority report gave when vigil received the mail as the incident time.
+    zone(srv, "incident.example", hook, "incident")
+    rep = {"Version": "3", "Report": {"ReportClass": "Content", "ReportType": "csam",
+                                      "Date": "2024-03-07T11:45:00Z", "SourceIp": "198.51.100.7",
+                                      "Url": "http://incident.example/x"}}
+    msg = ("From: Desk <desk@rep.example>\r\nMessage-ID: <it@rep.example>\r\nX-XARF: PLAIN\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: application/json\r\n\r\n" + json.dumps(rep) + "\r\n")
+    r = raw_mail(srv, msg)
+    assert r.status_code == 201, r.text
+    cid = r.json()["cases"][0]["case_id"]
+    d = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "block_url", "note": "seen"})
+    assert d.status_code == 200, d.text
+    a = srv.get(f"/v1/cases/{cid}/authority-report", role="analyst")
+    assert a.status_code == 200, a.text
+    assert "<incidentDateTime>2024-03-07T11:45:00Z</incidentDateTime>" in a.text, a.text
+    # A time in the future is no incident time: the arrival is given instead.
+    rep["Report"].update(Date="2999-01-01T00:00:00Z", Url="http://incident.example/y")
+    r = raw_mail(srv, msg.replace("it@rep", "it2@rep").split("\r\n\r\n")[0] + "\r\n\r\n"
+                 + json.dumps(rep) + "\r\n")
+    assert r.status_code == 201, r.text
+    cid = r.json()["cases"][0]["case_id"]
+    srv.post(f"/v1/cases/{cid}/decision", json={"decision": "block_url"})
+    a = srv.get(f"/v1/cases/{cid}/authority-report", role="analyst")
+    assert a.status_code == 200 and "2999" not in a.text, a.text
+    assert f"<incidentDateTime>{time.strftime('%Y-%m-%d', time.gmtime())}" in a.text, a.text

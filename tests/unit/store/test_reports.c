@@ -334,3 +334,32 @@ Test(reports, case_reports_and_figures)
 	cr_assert_eq(vg_store_figures_get(s, 2, 1, &f, &err), VG_EINVAL);
 	vg_store_close(s);
 }
+
+/* Found in review: the incident time a report named was never stored, so the authority
+ * report gave the arrival instead. It is kept; a report that named none reads 0. */
+Test(reports, incident_time_is_kept)
+{
+	vg_store *s = open_ok();
+	vg_store_report r = {.category = "csam",
+			     .source = "email",
+			     .kind = "xarf",
+			     .share_owner = "anonymous",
+			     .share_host = "anonymous",
+			     .status = "received",
+			     .incident_at = (vg_usec)1709811900 * 1000000};
+	memset(r.status_token_hash, 'a', 64);
+	int64_t with, without;
+	vg_error err;
+	cr_assert_eq(vg_store_report_create(s, &r, &with, &err), 0, "%s", err.msg);
+	r.incident_at = 0;
+	cr_assert_eq(vg_store_report_create(s, &r, &without, &err), 0, "%s", err.msg);
+	vg_store_report got;
+	cr_assert_eq(vg_store_report_get(s, with, &got, &err), 0, "%s", err.msg);
+	cr_assert_eq(got.incident_at, (vg_usec)1709811900 * 1000000);
+	cr_assert_gt(got.created_at, got.incident_at);
+	vg_store_report_done(&got);
+	cr_assert_eq(vg_store_report_get(s, without, &got, &err), 0, "%s", err.msg);
+	cr_assert_eq(got.incident_at, 0);
+	vg_store_report_done(&got);
+	vg_store_close(s);
+}
