@@ -6,9 +6,10 @@
  * /v1/reports/email, so both doors store a report the same way: zones, cases within the
  * dedup window, routing into the outbox, evidence matched against the enabled banks.
  *
- * Invariants: the message is bounded (VG_REPORT_MAIL_MAX_BYTES) before it is parsed; a
- * message that is no report is recorded in the audit log with its Message-ID and the
- * reason (never its sender) and exits 1; nothing here prints the reporter's address.
+ * Invariants: at most VG_REPORT_MAIL_MAX_BYTES + 1 bytes are read, and a longer message is
+ * refused by the intake like any other; a message that is no report (too big included)
+ * is recorded in the audit log with its Message-ID and the reason (never its sender) and
+ * exits 1; nothing here prints the reporter's address.
  * Blocks placed here reach a running `vigil serve`'s decision API within a few seconds
  * (it watches the store's block watermark); outbox items are delivered by its worker.
  *
@@ -17,6 +18,7 @@
  * (busy, locked, I/O, memory), so a mail server's pipe defers the message and tries again
  * rather than bouncing a report vigil never judged; 2 a usage error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,39 +33,34 @@
 
 #define AUDIT_ACTOR "cli"
 
-/* Standard input up to max bytes (VG_ETOOBIG past it): a pipe has no size to check first. */
-static int read_stdin(size_t max, uint8_t **ret, size_t *ret_len, vg_error *err)
+/* The input, or its first max + 1 bytes when it is longer (a pipe has no size to check
+ * first). The intake refuses an over-long message itself and records the refusal, with
+ * the Message-ID its head gives, as it records any other: the head is all it needs. */
+static int read_stream(FILE *in, size_t max, uint8_t **ret, size_t *ret_len, vg_error *err)
 {
 	size_t cap = 65536, n = 0;
 	uint8_t *buf = malloc(cap);
 	if (!buf)
 		return vg_error_set(err, VG_ENOMEM, "out of memory");
-	for (;;) {
+	while (n <= max) {
 		if (n == cap) {
-			if (cap > max) {
-				free(buf);
-				return vg_error_set(err, VG_ETOOBIG, "the message is over %zu bytes", max);
-			}
-			uint8_t *nb = realloc(buf, cap * 2);
+			size_t want = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			uint8_t *nb = realloc(buf, want);
 			if (!nb) {
 				free(buf);
 				return vg_error_set(err, VG_ENOMEM, "out of memory");
 			}
 			buf = nb;
-			cap *= 2;
+			cap = want;
 		}
-		size_t got = fread(buf + n, 1, cap - n, stdin);
+		size_t got = fread(buf + n, 1, cap - n, in);
 		n += got;
 		if (got == 0)
 			break;
 	}
-	if (ferror(stdin)) {
+	if (ferror(in)) {
 		free(buf);
-		return vg_error_set(err, VG_EIO, "cannot read standard input");
-	}
-	if (n > max) {
-		free(buf);
-		return vg_error_set(err, VG_ETOOBIG, "the message is over %zu bytes", max);
+		return vg_error_set(err, VG_EIO, "cannot read the message");
 	}
 	*ret = buf;
 	*ret_len = n;
@@ -115,9 +112,17 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 	uint8_t *data = NULL;
 	size_t len = 0;
 	vg_error err;
-	int rc = strcmp(file, "-") == 0
-			 ? read_stdin(VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err)
-			 : vg_file_read(file, VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err);
+	bool is_stdin = strcmp(file, "-") == 0;
+	int rc = is_stdin ? read_stream(stdin, VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err)
+			  : vg_file_read(file, VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err);
+	if (rc == VG_ETOOBIG && !is_stdin) {
+		/* Its head, so that the refusal below is recorded like any other. */
+		FILE *f = fopen(file, "rb");
+		rc = f ? read_stream(f, VG_REPORT_MAIL_MAX_BYTES, &data, &len, &err)
+		       : vg_error_set(&err, VG_EIO, "%s", strerror(errno));
+		if (f)
+			fclose(f);
+	}
 	if (rc) {
 		fprintf(stderr, "vigil report ingest-mail: %s: %s\n", file, err.msg);
 		return fail_status(rc);

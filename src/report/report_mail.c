@@ -19,7 +19,8 @@
  *  - plain: every http(s) URL in the text/plain and text/html parts.
  *
  * Invariants: input over VG_REPORT_MAIL_MAX_BYTES is refused before GMime sees it, and
- * so is input whose boundaries would make GMime's parser slow (prescan()); MIME
+ * so is input whose boundaries would make GMime's parser slow (prescan()): of such a
+ * message GMime sees the header alone (within the bound), for its Message-ID; MIME
  * nesting is followed at most MAX_DEPTH levels and MAX_PARTS parts; at most
  * MAX_URL_CANDIDATES strings are tried as URLs; the metadata is filled before anything can
  * fail, so a malformed message still yields its Message-ID; nothing is logged (From and
@@ -784,18 +785,20 @@ static void set_reporter(GMimeMessage *msg, vg_report_mail *m, vg_report *r)
 
 int vg_report_mail_parse(const void *data, size_t len, vg_report_mail *m, vg_error *err)
 {
-	if (len > VG_REPORT_MAIL_MAX_BYTES)
-		return vg_error_set(err, VG_ETOOBIG, "a message holds at most %u bytes",
-				    VG_REPORT_MAIL_MAX_BYTES);
 	if (len == 0)
 		return vg_error_set(err, VG_EMALFORMED, "empty message");
 	pthread_once(&gmime_once, gmime_setup);
 
 	vg_report *r = NULL;
-	int rc = prescan(data, len, err);
+	int rc = len > VG_REPORT_MAIL_MAX_BYTES
+			 ? vg_error_set(err, VG_ETOOBIG, "a message holds at most %u bytes",
+					VG_REPORT_MAIL_MAX_BYTES)
+			 : prescan(data, len, err);
 	if (rc) {
-		/* The header alone is cheap to parse and names the Message-ID for the audit. */
-		GMimeMessage *head = construct(data, header_len(data, len));
+		/* The header alone (within the bound) is cheap to parse and names the
+		 * Message-ID for the audit. */
+		size_t within = len < VG_REPORT_MAIL_MAX_BYTES ? len : VG_REPORT_MAIL_MAX_BYTES;
+		GMimeMessage *head = construct(data, header_len(data, within));
 		if (head) {
 			read_metadata(head, m);
 			g_object_unref(head);

@@ -242,3 +242,27 @@ def test_the_incident_time_a_report_names_is_the_authority_reports(srv, hook):
     a = srv.get(f"/v1/cases/{cid}/authority-report", role="analyst")
     assert a.status_code == 200 and "2999" not in a.text, a.text
     assert f"<incidentDateTime>{time.strftime('%Y-%m-%d', time.gmtime())}" in a.text, a.text
+
+
+def test_a_message_over_the_bound_is_recorded_by_both_doors(srv, vigil_bin, tmp_path):
+    # Found in review: `vigil report ingest-mail` refused a message over 10 MiB before it
+    # opened the store, so it left no audit entry, though every refusal gets one.
+    big = lambda mid: (f"Message-ID: <{mid}@big.example>\r\nFrom: a@b.example\r\n\r\n"
+                       "http://big.example/ " + "a" * (11 << 20)).encode()
+    db = tmp_path / "big.db"
+    (tmp_path / "big.eml").write_bytes(big("file"))
+    run = lambda *a, **kw: subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db",
+                                           str(db), *a], capture_output=True, **kw)
+    p = run(str(tmp_path / "big.eml"))
+    assert p.returncode == 1 and b"at most" in p.stderr, p.stderr
+    p = run("-", input=big("stdin"))
+    assert p.returncode == 1 and b"at most" in p.stderr, p.stderr
+    out = subprocess.run([str(vigil_bin), "audit", "list", "--db", str(db), "--json"],
+                         capture_output=True, check=True).stdout.decode()
+    recs = [json.loads(line) for line in out.splitlines()]
+    recs = [a for a in recs if a["action"] == "report.mail_rejected"]
+    assert [a["object_id"] for a in recs] == ["file@big.example", "stdin@big.example"], recs
+    assert all(a["detail"]["error"] == "too_large" for a in recs)
+    # The HTTP door names the Message-ID of such a message too.
+    assert_error(raw_mail(srv, big("http").decode()), 413)
+    assert rejected(srv)[-1]["object_id"] == "http@big.example"

@@ -251,6 +251,14 @@ Test(report_mail, bounds)
 	size_t n = VG_REPORT_MAIL_MAX_BYTES + 1;
 	char *big = calloc(1, n);
 	cr_assert_eq(vg_report_mail_parse(big, n, &m, &err), VG_ETOOBIG);
+	cr_assert_null(m.message_id);
+	/* The header of a message over the bound still names it, for the audit entry. */
+	const char *head = "Message-ID: <big@b.example>\r\nFrom: a@b.example\r\n\r\n";
+	memcpy(big, head, strlen(head));
+	memset(big + strlen(head), 'a', n - strlen(head));
+	cr_assert_eq(vg_report_mail_parse(big, n, &m, &err), VG_ETOOBIG);
+	cr_assert_str_eq(m.message_id, "big@b.example");
+	cr_assert_null(m.report);
 	free(big);
 }
 
