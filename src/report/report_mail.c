@@ -291,6 +291,8 @@ static char *part_bytes(GMimePart *part, size_t *ret_len)
 
 struct walk {
 	int parts;
+	size_t decoded; /* bytes of encoded enclosed messages parsed again, at most
+			 * VG_REPORT_MAIL_MAX_BYTES in all */
 };
 
 /* An enclosed message GMime left a leaf: message/rfc822 (or message/global) sent base64
@@ -319,12 +321,16 @@ static void scan_object(struct scan *sc, struct walk *w, GMimeObject *obj, int d
 			scan_object(sc, w, g_mime_message_get_mime_part(msg), depth + 1);
 	} else if (encoded_message(obj)) {
 		/* Decoded, it is a message like any other, read within the same depth and
-		 * part limits; its bytes are no more than the part's, and one the prescan
-		 * would refuse is skipped (the rest of the mail still counts). */
+		 * part limits. Parsed again, its bytes count against one more message's
+		 * worth in all, so nesting cannot multiply the work; one past that, or one
+		 * the prescan would refuse, is skipped (the rest of the mail still counts). */
 		size_t len;
 		char *bytes = part_bytes(GMIME_PART(obj), &len);
+		bool fits = bytes && len && len <= VG_REPORT_MAIL_MAX_BYTES - w->decoded;
 		GMimeMessage *msg =
-			bytes && len && !prescan(bytes, len, NULL) ? construct(bytes, len) : NULL;
+			fits && !prescan(bytes, len, NULL) ? construct(bytes, len) : NULL;
+		if (msg)
+			w->decoded += len;
 		free(bytes);
 		if (msg) {
 			scan_object(sc, w, g_mime_message_get_mime_part(msg), depth + 1);

@@ -537,3 +537,42 @@ Test(report_mail, a_from_address_over_the_bound_is_no_reporter)
 	cr_assert_not_null(m.report->reporter_email);
 	cr_assert_eq(strlen(m.report->reporter_email), 253);
 }
+
+/* Encoded enclosed messages are parsed again from their decoded bytes: at most one more
+ * message's worth in all, so nesting them cannot multiply the work. Four levels of 2.4
+ * MiB each: the second level parses 7.2 MiB again, the third would pass the bound. */
+Test(report_mail, encoded_enclosed_messages_share_one_bound)
+{
+	size_t pad = 2400 * 1024;
+	char *msg = g_strdup("");
+	for (int level = 4; level >= 1; level--) {
+		/* Quoted-printable of short lines: only '=' needs encoding. */
+		char **parts = g_strsplit(msg, "=", -1);
+		char *qp = g_strjoinv("=3D", parts);
+		g_strfreev(parts);
+		char *padding = g_malloc(pad + 1);
+		for (size_t i = 0; i < pad; i += 3)
+			memcpy(padding + i, "x\r\n", pad - i < 3 ? pad - i : 3);
+		padding[pad] = '\0';
+		char *next = g_strdup_printf(
+			"From: a@b.example\r\nMessage-ID: <l%d@b.example>\r\n"
+			"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n"
+			"Content-Type: text/plain\r\n\r\nhttp://level%d.example/\r\n%s--b%d\r\n"
+			"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: "
+			"quoted-printable"
+			"\r\n\r\n%s\r\n--b%d--\r\n",
+			level, level, level, level, padding, level, qp, level);
+		g_free(padding);
+		g_free(qp);
+		g_free(msg);
+		msg = next;
+	}
+	cr_assert_lt(strlen(msg), VG_REPORT_MAIL_MAX_BYTES);
+	cr_assert_eq(vg_report_mail_parse(msg, strlen(msg), &m, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < m.report->n_urls; i++)
+		cr_log_info("url %s", m.report->urls[i]);
+	cr_assert(has_url(m.report, "http://level1.example/"));
+	cr_assert(has_url(m.report, "http://level2.example/"));
+	cr_assert_eq(m.report->n_urls, 2);
+	g_free(msg);
+}
