@@ -29,6 +29,15 @@ int vg__bank_url_normalize(const char *value, size_t len, char out[VG_BANK_VALUE
 		return vg_error_set(err, VG_EINVAL, "empty url");
 	if (len > VG_URL_MAX)
 		return vg_error_set(err, VG_EINVAL, "url of %zu bytes is over %d", len, VG_URL_MAX);
+	/* vg_url_canonicalize reads a URL as a browser does, and a browser takes a space in a
+	 * path as %20. In a bank's value it is more likely a slip ("https://x/ , note" in a
+	 * plain file), so a signal says it with %20. */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)value[i] <= 0x20 || value[i] == 0x7f)
+			return vg_error_set(err, VG_EINVAL,
+					    "url holds a space or control character "
+					    "(byte %zu; write a space as %%20)",
+					    i + 1);
 	char canon[VG_URL_MAX + 1];
 	vg_error uerr;
 	if (vg_url_canonicalize(value, len, canon, sizeof(canon), &uerr) != 0)

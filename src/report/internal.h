@@ -41,4 +41,32 @@ int vg__report_evidence_parse(vg_report_hash_type type, const char *hex, size_t 
 void vg__report_field_error(vg_report_fields *fields, const char *field, int index,
 			    const char *fmt, ...) VG_PRINTF(4, 5);
 
+/* ---- URLs (url.c, url_host.c) ------------------------------------------------------- */
+
+/* Bytes of a host, decoded; DNS allows 253, and past this nothing is a real host. */
+#define VG__URL_HOST_MAX 511
+
+/* An http or https URL cut where a browser cuts it (WHATWG URL): ranges into the input,
+ * which may still hold tabs and newlines (a browser drops them; every reader skips them).
+ * The fragment and the user information are left out. */
+typedef struct vg__url_cut {
+	char scheme[6];                /* "http" or "https" */
+	const char *host, *host_end;   /* host and port */
+	const char *path, *path_end;   /* up to '?' or '#'; a '\' in it is a '/' */
+	const char *query, *query_end; /* after '?', up to '#'; NULL: no query */
+} vg__url_cut;
+
+/* Cuts url[0..len): leading and trailing C0 controls and spaces skipped, the scheme http
+ * or https in any case, then at least two of '/' and '\', then the authority up to the
+ * first '/', '\', '?' or '#'; the user information ends at its last '@'. With whole
+ * false it stops after the authority (path and query unset), reading no further.
+ * VG_EINVAL with the reason. */
+int vg__url_cut_read(const char *url, size_t len, bool whole, vg__url_cut *ret, vg_error *err);
+
+/* The canonical form of a host name in [s, e) (percent-encoded maybe), and of what is
+ * between an IP literal's brackets, brackets added: into out, NUL-terminated, at most cap
+ * bytes. VG_EINVAL with the reason. */
+int vg__url_name_host(const char *s, const char *e, char *out, size_t cap, vg_error *err);
+int vg__url_ipv6_host(const char *s, const char *e, char *out, size_t cap, vg_error *err);
+
 #endif

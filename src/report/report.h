@@ -14,7 +14,8 @@
  * Invariant: canonicalising a canonical URL returns it unchanged, and two URLs that
  * differ only in what RFC 3986 calls equivalent (case of scheme and host, IDN or
  * punycode, default port, dot segments, percent-encoding of unreserved characters,
- * hex case of escapes, fragment) canonicalise to the same string.
+ * hex case of escapes, fragment), or that a browser reads as one URL (a raw "{" and its
+ * escape), canonicalise to the same string.
  */
 #ifndef VG_REPORT_H
 #define VG_REPORT_H
@@ -27,9 +28,11 @@
  * punycode (UTS #46 non-transitional), no user information, no default port, no
  * fragment, dot segments resolved, empty path as "/", percent-encoding normalised
  * (unreserved characters decoded, other escapes upper-case, bytes outside the URL
- * grammar encoded). Writes a NUL-terminated string of at most VG_URL_MAX bytes.
- * Errors: VG_EINVAL with the reason (not a URL, another scheme, bad host or port,
- * over VG_URL_MAX). Thread-safe. */
+ * grammar encoded). The URL is read as a browser reads it (WHATWG URL): blanks around
+ * it, tabs and newlines in it and the fragment ignored, a '\' as a '/', characters
+ * browsers tolerate in a path or query ("{", "|", a stray "%") encoded. Writes a
+ * NUL-terminated string of at most VG_URL_MAX bytes. Errors: VG_EINVAL with the reason
+ * (not a URL, another scheme, bad host or port, over VG_URL_MAX). Thread-safe. */
 VG_EXPORT VG_MUST_CHECK int vg_url_canonicalize(const char *url, size_t len, char *out,
 						size_t out_size, vg_error *err);
 /* The same without the shortcut for URLs already in canonical form (a scan of the bytes
@@ -40,6 +43,16 @@ VG_EXPORT VG_MUST_CHECK int vg_url_canonicalize_full(const char *url, size_t len
 
 /* The host of a canonical URL (copied into out); VG_EINVAL if out is too small. */
 VG_EXPORT VG_MUST_CHECK int vg_url_host(const char *canonical, char *out, size_t out_size);
+
+/* The host a browser would connect to for url[0..len), in the form a canonical URL
+ * carries, read from the authority alone: for a URL that does not canonicalise (too
+ * long, a bad port, a character in the path no browser minds) it still names the host a
+ * domain bank must see. When no IDNA reading of the whole name exists, the longest run of
+ * its last labels that has one (a subdomain label cannot hide its domain). Whenever
+ * vg_url_canonicalize succeeds, this is vg_url_host of its result. Reads no further than
+ * the authority, whatever len is. VG_EINVAL with the reason. Thread-safe. */
+VG_EXPORT VG_MUST_CHECK int vg_url_host_lenient(const char *url, size_t len, char *out,
+						size_t out_size, vg_error *err);
 
 /* The registrable domain of a lower-case host ("www.example.co.uk" -> "example.co.uk"),
  * from libpsl's built-in public suffix list; the host itself for IP addresses and hosts

@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * URL canonicalisation (report.h). liburiparser validates the grammar and splits the
- * URL into parts; each part is then normalised here by the rules of RFC 3986 section 6.2
- * (case, percent-encoding, dot segments) and scheme-based normalisation for http and
- * https (default port, empty path), with libidn2 turning an international host into
- * punycode. Building the output ourselves, part by part, keeps every rule in one place
- * and makes the result a fixed point: canonical input comes back unchanged.
+ * URL canonicalisation (report.h). A URL is first read as a browser reads it (the WHATWG
+ * URL standard, for http and https): blanks around it and tabs and newlines in it are
+ * dropped, the fragment goes from the first '#', any run of two or more '/' and '\'
+ * opens the authority, the user information ends at its last '@', a '\' in the path is
+ * a '/', and a byte a browser tolerates in a path or query but RFC 3986 does not (a
+ * space, '"', '{', '|', a '%' without two hex digits after it, ...) is percent-encoded.
+ * Otherwise a URL every browser opens, "https://evil.example/?q={x}", would be no URL
+ * here, and slip past every url and domain bank. liburiparser then validates the
+ * grammar and splits the URL into parts; each part is normalised here by the rules of
+ * RFC 3986 section 6.2 (case, percent-encoding, dot segments) and scheme-based
+ * normalisation for http and https (default port, empty path); url_host.c puts the host
+ * in one form. Building the output ourselves, part by part, keeps every rule in one
+ * place and makes the result a fixed point: canonical input comes back unchanged.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <idn2.h>
 #include <libpsl.h>
 #include <uriparser/Uri.h>
 
-#include "report.h"
+#include "internal.h"
 
 struct buf {
 	char *p;
@@ -40,24 +45,48 @@ static void putc_(struct buf *b, char c)
 	put(b, &c, 1);
 }
 
+/* The byte classes below are spelt out in ASCII rather than asked of <ctype.h> and
+ * strchr: they run on every byte of every URL that takes the full parse. */
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = tolower(c);
+	c |= 0x20;
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static bool alpha(unsigned c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
 }
 
 static bool unreserved(unsigned c)
 {
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+	return alpha(c) || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 /* Characters kept literally in a path segment or a query besides the unreserved ones:
  * sub-delims, ':' and '@' (RFC 3986 pchar), and '/' and '?' in a query. */
 static bool keep_literal(unsigned c, bool query)
 {
-	return strchr("!$&'()*+,;=:@", (int)c) || (query && (c == '/' || c == '?'));
+	switch (c) {
+	case '!':
+	case '$':
+	case '&':
+	case '\'':
+	case '(':
+	case ')':
+	case '*':
+	case '+':
+	case ',':
+	case ';':
+	case '=':
+	case ':':
+	case '@': return true;
+	case '/':
+	case '?': return query;
+	default: return false;
+	}
 }
 
 /* Appends [s, e) with percent-encoding normalised: %XX of an unreserved character is
@@ -117,68 +146,136 @@ static void remove_dot_segments(char *path)
 	out[o] = '\0';
 }
 
-/* Bytes of a host, decoded; DNS allows 253, and past this nothing is a real host. */
-#define HOST_MAX 511
-
-static int canonical_host(const char *s, const char *e, struct buf *b, vg_error *err)
+static bool tab_or_newline(char c)
 {
-	char raw[HOST_MAX + 1];
+	return c == '\t' || c == '\n' || c == '\r';
+}
+
+int vg__url_cut_read(const char *url, size_t len, bool whole, vg__url_cut *ret, vg_error *err)
+{
+	const char *p = url, *e = url + len;
+	while (p < e && (unsigned char)*p <= 0x20)
+		p++;
+	while (e > p && (unsigned char)e[-1] <= 0x20)
+		e--;
+	char scheme[8];
+	size_t sn = 0;
+	for (;; p++) {
+		if (p == e)
+			return vg_error_set(err, VG_EINVAL, "URL needs an http or https scheme");
+		if (tab_or_newline(*p))
+			continue;
+		if (*p == ':')
+			break;
+		unsigned char c = (unsigned char)*p;
+		bool ok = alpha(c) ||
+			  (sn && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+		if (!ok || sn + 1 == sizeof(scheme))
+			return vg_error_set(err, VG_EINVAL, "URL needs an http or https scheme");
+		scheme[sn++] = (char)(alpha(c) ? c | 0x20 : c);
+	}
+	scheme[sn] = '\0';
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		return vg_error_set(err, VG_EINVAL, "scheme '%s' is not http or https", scheme);
+	/* "http:/x" is a path on an http page, so one slash is not enough; two or more, of
+	 * either kind, open the authority whatever page the link is on. */
+	size_t slashes = 0;
+	for (p++; p < e && (*p == '/' || *p == '\\' || tab_or_newline(*p)); p++)
+		slashes += !tab_or_newline(*p);
+	if (slashes < 2)
+		return vg_error_set(err, VG_EINVAL, "URL needs '//' after '%s:'", scheme);
+	const char *host = p;
+	for (; p < e && *p != '/' && *p != '\\' && *p != '?' && *p != '#'; p++)
+		if (*p == '@')
+			host = p + 1;
+	vg__url_cut c = {.host = host, .host_end = p};
+	memcpy(c.scheme, scheme, sn + 1);
+	if (whole) {
+		c.path = p;
+		while (p < e && *p != '?' && *p != '#')
+			p++;
+		c.path_end = p;
+		if (p < e && *p == '?') {
+			c.query = ++p;
+			while (p < e && *p != '#')
+				p++;
+			c.query_end = p;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Appends [s, e) of a path (or a query) with every byte outside RFC 3986's grammar
+ * percent-encoded, as a browser sends it (it sends some of them raw, which servers read
+ * as the same); a '\' in a path is a '/'. */
+static size_t put_tolerant(char *out, const char *s, const char *e, bool query)
+{
+	static const char hex[] = "0123456789ABCDEF";
 	size_t n = 0;
-	/* Percent-decode: an IDN host may arrive escaped. */
 	for (; s < e; s++) {
-		if (n + 1 >= sizeof(raw))
-			return vg_error_set(err, VG_EINVAL, "host too long");
-		if (*s == '%' && e - s >= 3 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			raw[n++] = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+		unsigned c = (unsigned char)*s;
+		if (!query && c == '\\')
+			c = '/';
+		if (c == '%' && e - s >= 3 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+			memcpy(out + n, s, 3);
+			n += 3;
 			s += 2;
+		} else if (unreserved(c) || keep_literal(c, query) || c == '/') {
+			out[n++] = (char)c;
 		} else {
-			raw[n++] = *s;
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
 		}
 	}
-	raw[n] = '\0';
-	if (n && raw[n - 1] == '.')
-		raw[--n] = '\0'; /* the root label: "example.com." is "example.com" */
-	if (!n || raw[n - 1] == '.')
-		return vg_error_set(err, VG_EINVAL, "empty host or label");
-	bool ascii = true;
-	for (size_t i = 0; i < n; i++) {
-		if (raw[i] == 0)
-			return vg_error_set(err, VG_EINVAL, "NUL in host");
-		ascii &= (unsigned char)raw[i] < 0x80;
+	return n;
+}
+
+/* The URI a browser would read url[0..len) as, for uriparser: scheme, "//", host and
+ * port (non-ASCII bytes encoded, as RFC 3987 maps an IRI), path and query encoded. A
+ * new string into *ret. */
+static int browser_uri(const char *url, size_t len, char **ret, size_t *ret_len, vg_error *err)
+{
+	/* Tabs and newlines out first: "%4\n1" is "%41" to a browser. */
+	char *buf = malloc(4 * len + 16);
+	if (!buf)
+		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	char *clean = buf + 3 * len + 15, *out = buf;
+	size_t cn = 0;
+	for (size_t i = 0; i < len; i++)
+		if (!tab_or_newline(url[i]))
+			clean[cn++] = url[i];
+	vg__url_cut c;
+	int rc = vg__url_cut_read(clean, cn, true, &c, err);
+	if (rc) {
+		free(buf);
+		return rc;
 	}
-	char *conv = NULL;
-	const char *host = raw;
-	if (!ascii) {
-		int rc = idn2_to_ascii_8z(raw, &conv, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-		if (rc != IDN2_OK)
-			return vg_error_set(err, VG_EINVAL, "bad international host: %s",
-					    idn2_strerror(rc));
-		/* Characters IDNA maps to nothing can hide a root dot ("example.\uFEFF" becomes
-		 * "example."): drop it here too, so the canonical form canonicalises to itself. */
-		size_t cn = strlen(conv);
-		if (cn && conv[cn - 1] == '.')
-			conv[--cn] = '\0';
-		if (!cn || conv[cn - 1] == '.') {
-			idn2_free(conv);
-			return vg_error_set(err, VG_EINVAL, "empty host or label");
+	size_t n = strlen(c.scheme);
+	memcpy(out, c.scheme, n);
+	memcpy(out + n, "://", 3);
+	n += 3;
+	for (const char *p = c.host; p < c.host_end; p++) {
+		unsigned char h = (unsigned char)*p;
+		if (h < 0x80) {
+			out[n++] = (char)h;
+		} else {
+			static const char hex[] = "0123456789ABCDEF";
+			out[n++] = '%';
+			out[n++] = hex[h >> 4];
+			out[n++] = hex[h & 15];
 		}
-		host = conv;
 	}
-	int rc = 0;
-	for (const char *p = host; *p; p++) {
-		char c = (char)tolower((unsigned char)*p);
-		if (!(isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_')) {
-			rc = vg_error_set(err, VG_EINVAL, "character '%c' not allowed in a host", *p);
-			break;
-		}
-		if (c == '.' && (p == host || p[1] == '.')) {
-			rc = vg_error_set(err, VG_EINVAL, "empty label in host");
-			break;
-		}
-		putc_(b, c);
+	n += put_tolerant(out + n, c.path, c.path_end, false);
+	if (c.query) {
+		out[n++] = '?';
+		n += put_tolerant(out + n, c.query, c.query_end, true);
 	}
-	idn2_free(conv);
-	return rc;
+	out[n] = '\0';
+	*ret = buf;
+	*ret_len = n;
+	return 0;
 }
 
 /* Whether url is already canonical, proven by a scan that accepts only what the full
@@ -210,7 +307,7 @@ static bool already_canonical(const char *u, size_t len)
 			return false;
 		}
 	}
-	if (label == 0 || i == len || i - host > HOST_MAX)
+	if (label == 0 || i == len || i - host > VG__URL_HOST_MAX)
 		return false; /* empty host or last label, no path ("/" would be added), too long */
 	bool query = false;
 	size_t seg = i; /* index of the '/' that opened the current segment */
@@ -253,37 +350,20 @@ int vg_url_canonicalize_full(const char *url, size_t len, char *out, size_t out_
 {
 	if (len > VG_URL_MAX)
 		return vg_error_set(err, VG_EINVAL, "URL over %d bytes", VG_URL_MAX);
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] == 0x7f)
-			return vg_error_set(err, VG_EINVAL, "URL holds a space or control character");
-
-	/* People paste IRIs ("https://bücher.example/straße"); uriparser reads URIs. Encode
-	 * every non-ASCII byte first: that is the URI the IRI stands for (RFC 3987 3.1). */
-	char *ascii = malloc(3 * len + 1);
-	if (!ascii)
-		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	char *ascii = NULL;
 	size_t alen = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)url[i];
-		if (c < 0x80) {
-			ascii[alen++] = (char)c;
-		} else {
-			static const char hex[] = "0123456789ABCDEF";
-			ascii[alen++] = '%';
-			ascii[alen++] = hex[c >> 4];
-			ascii[alen++] = hex[c & 15];
-		}
-	}
-	ascii[alen] = '\0';
+	int rc = browser_uri(url, len, &ascii, &alen, err);
+	if (rc)
+		return rc;
 
 	UriUriA uri;
 	const char *errpos;
 	if (uriParseSingleUriExA(&uri, ascii, ascii + alen, &errpos) != URI_SUCCESS) {
 		size_t at = (size_t)(errpos - ascii);
 		free(ascii);
-		return vg_error_set(err, VG_EINVAL, "not a URL (error near byte %zu)", at);
+		return vg_error_set(err, VG_EINVAL,
+				    "not a URL (error near byte %zu of its URI form)", at);
 	}
-	int rc = 0;
 	char *tmp = malloc(out_size + 1);
 	struct buf b = {.p = tmp, .cap = out_size};
 	if (!tmp) {
@@ -292,37 +372,26 @@ int vg_url_canonicalize_full(const char *url, size_t len, char *out, size_t out_
 	}
 	tmp[0] = '\0';
 
+	/* browser_uri wrote the scheme in lower case, and only http or https. */
 	size_t slen = (size_t)(uri.scheme.afterLast - uri.scheme.first);
-	char scheme[8] = "";
-	if (!uri.scheme.first || slen >= sizeof(scheme)) {
-		rc = vg_error_set(err, VG_EINVAL, "URL needs an http or https scheme");
-		goto out;
-	}
-	for (size_t i = 0; i < slen; i++)
-		scheme[i] = (char)tolower((unsigned char)uri.scheme.first[i]);
-	scheme[slen] = '\0';
-	int default_port = !strcmp(scheme, "http") ? 80 : !strcmp(scheme, "https") ? 443 : 0;
-	if (!default_port) {
-		rc = vg_error_set(err, VG_EINVAL, "scheme '%s' is not http or https", scheme);
-		goto out;
-	}
-	put(&b, scheme, slen);
+	int default_port = slen == 4 ? 80 : 443;
+	put(&b, uri.scheme.first, slen);
 	put(&b, "://", 3);
 
 	if (!uri.hostText.first || uri.hostText.first == uri.hostText.afterLast) {
 		rc = vg_error_set(err, VG_EINVAL, "URL has no host");
 		goto out;
 	}
-	if (uri.hostData.ip6 || uri.hostData.ipFuture.first) {
-		putc_(&b, '[');
-		for (const char *p = uri.hostText.first; p < uri.hostText.afterLast; p++)
-			putc_(&b, (char)tolower((unsigned char)*p));
-		putc_(&b, ']');
-	} else {
-		rc = canonical_host(uri.hostText.first, uri.hostText.afterLast, &b, err);
-		if (rc)
-			goto out;
-	}
+	char host[VG__URL_HOST_MAX + 3];
+	if (uri.hostData.ip6 || uri.hostData.ipFuture.first)
+		rc = vg__url_ipv6_host(uri.hostText.first, uri.hostText.afterLast, host,
+				       sizeof(host), err);
+	else
+		rc = vg__url_name_host(uri.hostText.first, uri.hostText.afterLast, host,
+				       sizeof(host), err);
+	if (rc)
+		goto out;
+	put(&b, host, strlen(host));
 
 	if (uri.portText.first && uri.portText.first < uri.portText.afterLast) {
 		long port = 0;

@@ -233,21 +233,24 @@ void vg__url_memo_free(vg__url_memo *m)
 	free(m);
 }
 
-/* Canonicalises the url value into m (unless m holds it already); false when it is no
- * url. */
-static bool url_parts(vg__url_memo *m, const char *value, size_t len)
+/* Canonicalises the url value into m (unless m holds it already); ok is false when it
+ * does not canonicalise. The host is set either way when a browser would find one: a url
+ * that is too long for us or holds something we refuse still goes to its host, and a
+ * domain bank must see that host. */
+static void url_parts(vg__url_memo *m, const char *value, size_t len)
 {
 	if (len <= VG_URL_MAX && m->raw_len == len && memcmp(m->raw, value, len) == 0)
-		return m->ok;
+		return;
 	m->ok = vg_url_canonicalize(value, len, m->canon, sizeof(m->canon), NULL) == 0;
-	if (!m->ok || vg_url_host(m->canon, m->host, sizeof(m->host)) != 0)
+	int rc = m->ok ? vg_url_host(m->canon, m->host, sizeof(m->host))
+		       : vg_url_host_lenient(value, len, m->host, sizeof(m->host), NULL);
+	if (rc != 0)
 		m->host[0] = '\0'; /* no host: only the exact lookup */
 	m->raw_len = 0;
 	if (len <= VG_URL_MAX) {
 		memcpy(m->raw, value, len);
 		m->raw_len = len;
 	}
-	return m->ok;
 }
 
 /* Starts with http:// or https://, in any case (as strncasecmp would say, inline: this
@@ -261,6 +264,17 @@ static bool is_http(const char *v, size_t len)
 	if ((v[4] | 0x20) == 's')
 		i = 5;
 	return v[i] == ':' && v[i + 1] == '/' && v[i + 2] == '/';
+}
+
+/* Whether a browser might read v as an http(s) URL though is_http says no (" HTTPS:\\x",
+ * "ht<tab>tp://x"): then vg_url_canonicalize says. No domain or address holds a ':' after
+ * an 'h', so the lookups such a value skips could not have found it. */
+static bool maybe_url(const char *v, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (unsigned char)v[i] <= 0x20)
+		i++;
+	return i < len && (v[i] | 0x20) == 'h' && memchr(v + i, ':', len - i);
 }
 
 static bool has_non_ascii(const char *v, size_t n)
@@ -305,10 +319,9 @@ bool vg__rules_banks_match_at(const vg_rules_banks *b, int bank, const char *val
 		return true;
 	if ((len == 32 || len == 64) && match_hex(b, rb, value, len))
 		return true;
-	if ((rb->has_exact || rb->has_domains) && is_http(value, len)) {
-		if (!url_parts(memo, value, len))
-			return false;
-		return (rb->has_exact &&
+	if ((rb->has_exact || rb->has_domains) && (is_http(value, len) || maybe_url(value, len))) {
+		url_parts(memo, value, len);
+		return (rb->has_exact && memo->ok &&
 			vg_strset_contains(rb->exact, memo->canon, strlen(memo->canon))) ||
 		       (rb->has_domains && memo->host[0] &&
 			vg_strset_contains_domain(rb->domains, memo->host, strlen(memo->host)));

@@ -356,3 +356,47 @@ def test_rules_match_sees_signals_added_by_the_cli(vigil, bank, tmp_path):
     assert summary["verdicts"]["report"] == 1 and summary["verdicts"]["challenge"] == 1
     lines = sorted(json.loads(l)["line"] for l in out.read_text().splitlines())
     assert lines == [1, 3, 4, 5, 7, 9]
+
+
+MATCH_RULE = """
+rule("m", function(e)
+	if match(e.bank, e.v) then verdict("block", "hit") end
+end)
+"""
+
+
+def matched(vigil, bank, tmp_path, pairs):
+    """The values of (bank, value) pairs a rule's match() finds, through `vigil replay`."""
+    rules = tmp_path / "mrules"
+    rules.mkdir(exist_ok=True)
+    (rules / "m.lua").write_text(MATCH_RULE)
+    out = tmp_path / "mverdicts.ndjson"
+    body = "".join(json.dumps({"type": "t", "bank": b, "v": v}, ensure_ascii=False) + "\n"
+                   for b, v in pairs).encode()
+    vigil("replay", "--rules", rules, "--db", bank.db, "--verdicts", out, "-", input=body, check=0)
+    lines = {json.loads(l)["line"] for l in out.read_text().splitlines()}
+    return [v for i, (_, v) in enumerate(pairs, 1) if i in lines]
+
+
+def test_a_url_browsers_open_meets_the_domain_ban_of_its_host(vigil, bank, tmp_path):
+    # Found by review: match() gave up on a URL uriparser refused before it asked the
+    # domain set, so "?q={x}" or an emoji host got a link past a domain ban.
+    bank("create", "d", check=0)
+    bank("add", "d", "--type", "domain", "evil.example", "💩.la", check=0)
+    yes = ["https://evil.example/login", "https://evil.example/login?q={x}",
+           "https://evil.example/a|b", "https://evil.example/a^b", "https://evil.example/100%",
+           "https://evil.example/#a#b", "https://cdn.evil.example/x?cb=`1`",
+           "http://xn--ls8h.la/", "http://💩.la/", "HTTPS:\\\\evil.example\\x",
+           "https://evil.example:port/", "https://x{y.evil.example/",
+           "https://evil.example/" + "a" * 9000]
+    no = ["https://notevil.example/?q={x}", "https://good.example/?u=https://evil.example/",
+          "http:/evil.example/"]
+    assert matched(vigil, bank, tmp_path, [("d", v) for v in yes + no]) == yes
+    # The same spellings are one url signal.
+    out = jlines(bank("add", "d", "--type", "url", "--json", "https://evil.example/a?q={x}|y",
+                      check=0))[0]
+    assert out["value"] == "https://evil.example/a?q=%7Bx%7D%7Cy"
+    again = jlines(bank("add", "d", "--type", "url", "--json", "--",
+                        "https://evil.example/a?q=%7Bx%7D|y#a#b", check=0))[0]
+    assert again["result"] == "duplicate"
+

@@ -145,6 +145,21 @@ def test_block_verdict_reaches_the_decision_api(srv):
     assert "bad-url" in d.json()["reason"]
 
 
+def test_a_block_on_a_url_browsers_open_agrees_with_every_spelling_of_it(srv):
+    # Found by review: a URL uriparser refused ("?q={x}") was no URL, so the block verdict
+    # blocked nothing and the decision API answered 422. It is read as a browser reads it.
+    url = "https://Bad.Example/p?q={x}|y#frag"
+    r = post_events(srv, ndjson({"type": "bad", "url": url}))
+    assert r.json()["actions"]["blocks"] == 1, r.json()
+    for spelling in (url, "https://bad.example/p?q=%7Bx%7D%7Cy", "https:\\\\bad.example\\p?q={x}|y",
+                     " https://bad.exa\tmple/p?q={x}|y#a#b "):
+        d = srv.get("/v1/decision", role="scanner", params={"url": spelling})
+        assert d.status_code == 451, (spelling, d.text)
+        assert d.json()["url"] == "https://bad.example/p?q=%7Bx%7D%7Cy"
+    assert srv.get("/v1/decision", role="scanner",
+                   params={"url": "https://bad.example/p?q={y}"}).status_code == 200
+
+
 def test_concurrent_requests_commit_their_actions_together(srv):
     """Requests' actions share transactions (group commit); each request still gets its
     own counts, and every block and case it reported is there afterwards."""

@@ -29,6 +29,10 @@ static const norm_case accepted[] = {
 	{"url", "https://EXAMPLE.com:443/%7euser/?q=a,b#frag", "https://example.com/~user/?q=a,b"},
 	{"url", "https://bücher.example/straße", "https://xn--bcher-kva.example/stra%C3%9Fe"},
 	{"url", "http://[2001:DB8::1]:8080/x", "http://[2001:db8::1]:8080/x"},
+	/* read as a browser reads it */
+	{"url", "https://evil.example/a?q={x}|y#a#b", "https://evil.example/a?q=%7Bx%7D%7Cy"},
+	{"url", "http:///path", "http://path/"},
+	{"url", "http://\xf0\x9f\x92\xa9.la/100%", "http://xn--ls8h.la/100%25"},
 	/* domain: lower-case ASCII, punycode, no trailing dot */
 	{"domain", "Bücher.example", "xn--bcher-kva.example"},
 	{"domain", "BÜCHER.EXAMPLE.", "xn--bcher-kva.example"},
@@ -39,6 +43,7 @@ static const norm_case accepted[] = {
 	{"domain", "_dmarc.example.com", "_dmarc.example.com"},
 	{"domain", "zip", "zip"},
 	{"domain", "1password.com", "1password.com"},
+	{"domain", "\xf0\x9f\x92\xa9.la", "xn--ls8h.la"},
 	/* ip: inet_ntop form, host bits zeroed, /N only when shorter than the address */
 	{"ip", "2001:DB8::0/32", "2001:db8::/32"},
 	{"ip", "10.1.2.3/8", "10.0.0.0/8"},
@@ -69,7 +74,9 @@ static const norm_case rejected[] = {
 	{"url", "ftp://example.com/", "scheme"},
 	{"url", "example.com/path", "scheme"},
 	{"url", "http://exa mple.com/", "space"},
-	{"url", "http:///path", "host"},
+	{"url", "http://", "host"},
+	{"url", "http:/x.example/", "'//'"},
+	{"url", "http://x.example/a b", "space"},
 	{"domain", "", "empty"},
 	{"domain", "http://example.com", "host name alone"},
 	{"domain", "example.com/path", "host name alone"},

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * URL canonicalisation: equivalent spellings agree, canonical forms are fixed points
- * (checked on every example and on random mutations), and bad URLs are refused.
+ * URL canonicalisation: equivalent spellings agree (those of RFC 3986 and those a browser
+ * reads as one URL), canonical forms are fixed points (checked on every example and on
+ * random mutations), bad URLs are refused, and the host of a URL that does not
+ * canonicalise is still the host a browser would open.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -70,12 +72,13 @@ Test(url, different_urls_stay_different)
 
 Test(url, bad_urls_are_refused)
 {
+	/* After "http:", one slash is a path on a page of the same scheme: two are needed. */
 	static const char *const bad[] = {
 		"", "example.com/x", "ftp://example.com/x", "javascript:alert(1)", "https://",
-		"https:///path", "https://exa mple.com/", "https://example.com:99999/",
-		"https://ex..ample.com/", "https://exa<mple.com/", "http://example.com/\x01",
-		"https://%00.example/", "mailto:a@b.c",
-	};
+		"https://exa mple.com/", "https://example.com:99999/", "https://ex..ample.com/",
+		"https://exa<mple.com/", "https://%00.example/", "mailto:a@b.c", "http:/example.com/",
+		"http:example.com", "https://ex%zzample.com/", "https://a\x01b.example/",
+		"https://x{y.example/", " \t "};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char out[VG_URL_MAX + 1];
 		vg_error e;
@@ -89,6 +92,92 @@ Test(url, bad_urls_are_refused)
 	char out[VG_URL_MAX + 1];
 	cr_assert_eq(vg_url_canonicalize(huge, strlen(huge), out, sizeof(out), NULL), VG_EINVAL);
 	free(huge);
+}
+
+/* Found by review: uriparser refused URLs that every browser opens, so they matched no url
+ * or domain signal ("https://evil.example/?q={x}" got past a ban on evil.example). They
+ * are read as WHATWG's URL parser reads them, and meet the spelling RFC 3986 allows. */
+Test(url, a_url_browsers_open_canonicalises_like_its_escaped_spelling)
+{
+	static const char *const groups[][7] = {
+		{"https://evil.example/login?q=%7Bx%7D", "https://evil.example/login?q={x}",
+		 "https://evil.example/login?q={x}#a#b",
+		 " \x01https://evil.example/login?q={x}\x1f ",
+		 "https://evil.exa\tmple/login?q={\nx}\r", NULL},
+		{"https://evil.example/a%7Cb%5E%60%22%3C%3E%20c%5B%5D",
+		 "https://evil.example/a|b^`\"<> c[]", NULL},
+		{"https://evil.example/100%25", "https://evil.example/100%",
+		 "https://evil.example/100%25#%", NULL},
+		/* A browser drops tabs and newlines before it reads an escape. */
+		{"https://evil.example/A", "https://evil.example/%4\n1", NULL},
+		/* Any run of two or more slashes opens the authority; '\' is '/' before the query. */
+		{"https://evil.example/a/b?c%5Cd", "https:\\\\evil.example\\a\\b?c\\d",
+		 "https:/\\evil.example/a\\b?c%5cd", "https:///evil.example/a/b?c%5Cd",
+		 "HTTPS://evil.example\\x\\..\\a/b?c\\d", NULL},
+		/* The user information ends at the last '@', whatever it holds. */
+		{"http://evil.example/", "http://u{s@a@evil.example:80/",
+		 "http://user:p%w@evil.example", NULL},
+		/* UTS #46 converts an emoji, which IDNA 2008 refuses: browsers open it. */
+		{"http://xn--ls8h.la/", "http://\xf0\x9f\x92\xa9.la/", "http://%F0%9F%92%A9.la/",
+		 "http://\xf0\x9f\x92\xa9\xe3\x80\x82la/", NULL},
+		{"https://example.com/%01%7F", "https://example.com/\x01\x7f", NULL},
+	};
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		const char *first = canon(groups[g][0]);
+		cr_assert_str_eq(first, groups[g][0], "the first of each group is canonical");
+		for (int i = 1; groups[g][i]; i++)
+			cr_assert_str_eq(canon(groups[g][i]), first, "%s", groups[g][i]);
+		assert_fixed_point(first);
+	}
+	/* Still different URLs: '\' is data in a query, an escaped '/' is no separator. */
+	cr_assert_str_neq(canon("https://x.example/?a\\b"), canon("https://x.example/?a/b"));
+	cr_assert_str_neq(canon("https://x.example/a%5Cb"), canon("https://x.example/a\\b"));
+}
+
+/* The host, from the authority alone, of what does not canonicalise; and of what does,
+ * the canonical URL's host. */
+Test(url, the_host_of_a_url_that_does_not_canonicalise)
+{
+	static const char *const cases[][2] = {
+		{"https://evil.example:99999/", "evil.example"},
+		{"https://evil.example:port/", "evil.example"},
+		{"https://user@x{y.evil.example/", "evil.example"},
+		{"https://-\xf0\x9f\x92\xa9.cdn.evil.example/", "cdn.evil.example"},
+		{"https://a..evil.example/", "evil.example"},
+		{" hTTps:\\\\Evil.Example.\\x", "evil.example"},
+		{"http://\xf0\x9f\x92\xa9.la", "xn--ls8h.la"},
+		{"http://[2001:db8::1]:x/", "[2001:db8::1]"},
+	};
+	char host[600];
+	vg_error e;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(vg_url_host_lenient(cases[i][0], strlen(cases[i][0]), host,
+						 sizeof(host), &e),
+			     0, "%s: %s", cases[i][0], e.msg);
+		cr_assert_str_eq(host, cases[i][1], "%s", cases[i][0]);
+	}
+	/* Longer than a URL may be here, which a browser does not mind. */
+	char *huge = malloc(VG_URL_MAX + 100);
+	memset(huge, 'a', VG_URL_MAX + 99);
+	memcpy(huge, "https://evil.example/", 21);
+	cr_assert_eq(vg_url_host_lenient(huge, VG_URL_MAX + 99, host, sizeof(host), &e), 0);
+	cr_assert_str_eq(host, "evil.example");
+	/* As many labels as bytes in the host. */
+	memset(huge, '.', 8 + 490);
+	memcpy(huge, "https://", 8);
+	memcpy(huge + 8 + 490, "evil.example/", 14);
+	cr_assert_eq(vg_url_host_lenient(huge, strlen(huge), host, sizeof(host), &e), 0, "%s",
+		     e.msg);
+	cr_assert_str_eq(host, "evil.example");
+	free(huge);
+	/* No host a browser would open: a forbidden code point, an invalid escape, no "//". */
+	static const char *const none[] = {"https://exa<mple.com/", "https://ev%il.example/",
+					   "http:/evil.example/", "https://", "ftp://evil.example/",
+					   "https://[::1/", "evil.example", "https://@/"};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		cr_assert_eq(vg_url_host_lenient(none[i], strlen(none[i]), host, sizeof(host), &e),
+			     VG_EINVAL, "%s gave %s", none[i], host);
+	cr_assert_eq(vg_url_host_lenient("https://evil.example/", 21, host, 5, &e), VG_EINVAL);
 }
 
 /* The shortcut for canonical URLs and the full parse agree on a host's length: up to
@@ -120,7 +209,7 @@ Test(url, canonical_output_is_a_fixed_point_under_mutation)
 		"https://Example.COM:443/a/../b/./c%7e?x=%41&y=z#f", "http://a.b.c/%2e%2E/x/",
 		"https://[::1]:443/p?q", "http://xn--bcher-kva.example/a%2fb%2F",
 	};
-	static const char alphabet[] = "abcXYZ019%/.:?#@[]~-_!$&'()*+,;=";
+	static const char alphabet[] = "abcXYZ019%/.:?#@[]~-_!$&'()*+,;={}|^`\\\" \t";
 	srand(7);
 	int accepted = 0;
 	for (int i = 0; i < 20000; i++) {
@@ -131,10 +220,15 @@ Test(url, canonical_output_is_a_fixed_point_under_mutation)
 			size_t pos = 8 + (size_t)rand() % (n - 8);
 			u[pos] = alphabet[rand() % (int)(sizeof(alphabet) - 1)];
 		}
-		char out[VG_URL_MAX + 1];
+		char out[VG_URL_MAX + 1], host[VG_URL_MAX + 1], lenient[VG_URL_MAX + 1];
 		if (vg_url_canonicalize(u, n, out, sizeof(out), NULL) == 0) {
 			accepted++;
 			assert_fixed_point(out);
+			/* The host read from the authority alone is the canonical URL's. */
+			cr_assert_eq(vg_url_host(out, host, sizeof(host)), 0);
+			cr_assert_eq(vg_url_host_lenient(u, n, lenient, sizeof(lenient), NULL), 0,
+				     "%s", u);
+			cr_assert_str_eq(lenient, host, "%s", u);
 		}
 	}
 	cr_assert_gt(accepted, 1000);
