@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "report/report.h"
 
 struct entry {
 	char *url; /* NULL: empty; TOMBSTONE: deleted */
@@ -157,7 +158,14 @@ size_t vg__blocklist_count(vg__blocklist *b)
 
 static int load_one(const vg_store_block *blk, void *ctx)
 {
-	vg__blocklist_put(ctx, blk->url, blk->id, blk->reason, blk->created_at);
+	/* Keyed by the URL's canonical form as this version writes it: a block stored when
+	 * canonicalisation wrote some URLs otherwise (an IPv6 host's zeros, an IPv4 host as
+	 * one number) still answers the decision for every spelling. */
+	char canon[VG_URL_MAX + 1];
+	const char *key = blk->url;
+	if (vg_url_canonicalize(blk->url, strlen(blk->url), canon, sizeof(canon), NULL) == 0)
+		key = canon;
+	vg__blocklist_put(ctx, key, blk->id, blk->reason, blk->created_at);
 	return 0;
 }
 

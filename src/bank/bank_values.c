@@ -105,6 +105,14 @@ int vg__bank_domain_normalize(const char *value, size_t len, char out[VG_BANK_VA
 					    "path or user ('%c' at %zu; for a URL use type url)",
 					    c, i + 1);
 	}
+	/* A last label of digits makes the name an IPv4 address or nothing (as in a URL). */
+	size_t end = len > 1 && value[len - 1] == '.' ? len - 1 : len, digits = 0;
+	while (digits < end && value[end - 1 - digits] >= '0' && value[end - 1 - digits] <= '9')
+		digits++;
+	if (digits && (digits == end || value[end - 1 - digits] == '.'))
+		return vg_error_set(err, VG_EINVAL,
+				    "a domain ending in a number looks like an IP "
+				    "address: use type ip");
 	/* The URL canonicaliser already lower-cases a host, maps an international one to
 	 * punycode (UTS #46, non-transitional) and drops the root label's dot: reusing it
 	 * keeps domain signals and the hosts of canonical urls one and the same string. */

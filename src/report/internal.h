@@ -63,9 +63,9 @@ typedef struct vg__url_cut {
  * VG_EINVAL with the reason. */
 int vg__url_cut_read(const char *url, size_t len, bool whole, vg__url_cut *ret, vg_error *err);
 
-/* The canonical form of a host name in [s, e) (percent-encoded maybe), and of what is
- * between an IP literal's brackets, brackets added: into out, NUL-terminated, at most cap
- * bytes. VG_EINVAL with the reason. */
+/* The canonical form of a host name or IPv4 address in [s, e) (percent-encoded maybe),
+ * and of the IPv6 address between an IP literal's brackets, brackets added: into out,
+ * NUL-terminated, at most cap bytes. VG_EINVAL with the reason. */
 int vg__url_name_host(const char *s, const char *e, char *out, size_t cap, vg_error *err);
 int vg__url_ipv6_host(const char *s, const char *e, char *out, size_t cap, vg_error *err);
 

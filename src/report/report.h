@@ -14,8 +14,8 @@
  * Invariant: canonicalising a canonical URL returns it unchanged, and two URLs that
  * differ only in what RFC 3986 calls equivalent (case of scheme and host, IDN or
  * punycode, default port, dot segments, percent-encoding of unreserved characters,
- * hex case of escapes, fragment), or that a browser reads as one URL (a raw "{" and its
- * escape), canonicalise to the same string.
+ * hex case of escapes, fragment), or that a browser reads as one URL (the spellings of
+ * one IP address, a raw "{" and its escape), canonicalise to the same string.
  */
 #ifndef VG_REPORT_H
 #define VG_REPORT_H
@@ -25,14 +25,16 @@
 #define VG_URL_MAX 8192 /* bytes in a URL, in or out */
 
 /* Canonical form of an http or https URL: lower-case scheme and host, IDN host in
- * punycode (UTS #46 non-transitional), no user information, no default port, no
- * fragment, dot segments resolved, empty path as "/", percent-encoding normalised
- * (unreserved characters decoded, other escapes upper-case, bytes outside the URL
- * grammar encoded). The URL is read as a browser reads it (WHATWG URL): blanks around
- * it, tabs and newlines in it and the fragment ignored, a '\' as a '/', characters
- * browsers tolerate in a path or query ("{", "|", a stray "%") encoded. Writes a
- * NUL-terminated string of at most VG_URL_MAX bytes. Errors: VG_EINVAL with the reason
- * (not a URL, another scheme, bad host or port, over VG_URL_MAX). Thread-safe. */
+ * punycode (UTS #46 non-transitional), an IPv4 host as four decimal parts, an IPv6 host
+ * as inet_ntop writes it (RFC 5952), no user information, no default port, no fragment,
+ * dot segments resolved, empty path as "/", percent-encoding normalised (unreserved
+ * characters decoded, other escapes upper-case, bytes outside the URL grammar encoded).
+ * The URL is read as a browser reads it (WHATWG URL): blanks around it, tabs and
+ * newlines in it and the fragment ignored, a '\' as a '/', characters browsers tolerate
+ * in a path or query ("{", "|", a stray "%") encoded, an IPv4 host in any spelling
+ * browsers read ("3221225985", "0xc0.0.2.1"). Writes a NUL-terminated string of at most
+ * VG_URL_MAX bytes. Errors: VG_EINVAL with the reason (not a URL, another scheme, bad
+ * host or port, over VG_URL_MAX). Thread-safe. */
 VG_EXPORT VG_MUST_CHECK int vg_url_canonicalize(const char *url, size_t len, char *out,
 						size_t out_size, vg_error *err);
 /* The same without the shortcut for URLs already in canonical form (a scan of the bytes

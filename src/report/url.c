@@ -282,9 +282,11 @@ static int browser_uri(const char *url, size_t len, char **ret, size_t *ret_len,
  * parse returns unchanged: "http" or "https", "://", a host of [a-z0-9_-] labels joined
  * by single dots (no user information, no port), then a path of "/"-separated segments
  * (none "." or "..") and an optional query, each of unreserved and sub-delimiter
- * characters only: no "%", no fragment, nothing to encode. Anything else takes the full
- * parse, so the shortcut can only be conservative. Events and reports mostly carry such
- * URLs, and uriparser, allocations included, costs ~20 times this scan. */
+ * characters only: no "%", no fragment, nothing to encode. A last label that starts with
+ * a digit may make the host an IPv4 address to rewrite ("3221225985"), so it takes the
+ * full parse too. Anything else takes the full parse, so the shortcut can only be
+ * conservative. Events and reports mostly carry such URLs, and uriparser, allocations
+ * included, costs ~20 times this scan. */
 static bool already_canonical(const char *u, size_t len)
 {
 	size_t i;
@@ -307,8 +309,10 @@ static bool already_canonical(const char *u, size_t len)
 			return false;
 		}
 	}
-	if (label == 0 || i == len || i - host > VG__URL_HOST_MAX)
-		return false; /* empty host or last label, no path ("/" would be added), too long */
+	/* An empty host or last label, an address maybe, no path ("/" would be added), too long */
+	if (label == 0 || (u[i - label] >= '0' && u[i - label] <= '9') || i == len ||
+	    i - host > VG__URL_HOST_MAX)
+		return false;
 	bool query = false;
 	size_t seg = i; /* index of the '/' that opened the current segment */
 	for (; i <= len; i++) {
@@ -383,7 +387,10 @@ int vg_url_canonicalize_full(const char *url, size_t len, char *out, size_t out_
 		goto out;
 	}
 	char host[VG__URL_HOST_MAX + 3];
-	if (uri.hostData.ip6 || uri.hostData.ipFuture.first)
+	if (uri.hostData.ipFuture.first)
+		rc = vg_error_set(err, VG_EINVAL,
+				  "an IPvFuture host is no address a browser reads");
+	else if (uri.hostData.ip6)
 		rc = vg__url_ipv6_host(uri.hostText.first, uri.hostText.afterLast, host,
 				       sizeof(host), err);
 	else

@@ -9,10 +9,15 @@
  * - a name is percent-decoded, mapped by UTS #46 (non-transitional) and converted to
  *   punycode; an emoji or symbol that IDNA 2008 disallows but UTS #46 keeps (💩.la) is
  *   converted too, as browsers do;
- * - an IP literal is lower-cased.
+ * - a name whose last label is a number is an IPv4 address in any of the spellings
+ *   browsers read (3221225985, 0xc0.0.2.1, 0300.0.2.1, 192.0.2.1), written as four
+ *   decimal parts, or no host at all;
+ * - an IPv6 literal is read by inet_pton and written by inet_ntop (RFC 5952).
  *
  * Invariant: the output is lower-case printable ASCII and a fixed point.
  */
+#include <arpa/inet.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <idn2.h>
@@ -25,6 +30,77 @@ static int hexval(int c)
 		return c - '0';
 	c |= 0x20;
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* ---- IPv4, as WHATWG reads it ------------------------------------------------------ */
+
+/* One part of an IPv4 address: decimal, 0x hex (an empty "0x" is 0) or octal after a
+ * leading 0. false when it is no number; a value past 2^32 - 1 is held at 2^32, which
+ * every caller refuses. */
+static bool ipv4_number(const char *s, size_t n, uint64_t *ret)
+{
+	if (n == 0)
+		return false;
+	unsigned radix = 10;
+	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2, n -= 2, radix = 16;
+	} else if (n >= 2 && s[0] == '0') {
+		s += 1, n -= 1, radix = 8;
+	}
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = hexval((unsigned char)s[i]);
+		if (d < 0 || (unsigned)d >= radix)
+			return false;
+		v = v * radix + (unsigned)d;
+		if (v > 0xffffffffu)
+			v = 0x100000000u;
+	}
+	*ret = v;
+	return true;
+}
+
+/* WHATWG's "ends in a number": the last label is all digits, or a 0x hex number. Such a
+ * host is an IPv4 address or nothing, never a name. */
+static bool ends_in_number(const char *h, size_t n)
+{
+	const char *dot = memrchr(h, '.', n);
+	const char *last = dot ? dot + 1 : h;
+	size_t ln = (size_t)(h + n - last);
+	if (ln == 0)
+		return false;
+	bool digits = true;
+	for (size_t i = 0; i < ln; i++)
+		digits &= last[i] >= '0' && last[i] <= '9';
+	uint64_t v;
+	return digits || (ln >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') &&
+			  ipv4_number(last, ln, &v));
+}
+
+/* Reads h[0..n) (no trailing dot) as 1 to 4 parts, the last filling the bytes the others
+ * leave, and writes it as dotted decimal into out[16]. */
+static bool ipv4_parse(const char *h, size_t n, char out[16])
+{
+	uint64_t part[4];
+	size_t np = 0;
+	for (const char *p = h, *end = h + n; p <= end;) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		const char *stop = dot ? dot : end;
+		if (np == 4 || !ipv4_number(p, (size_t)(stop - p), &part[np]))
+			return false;
+		np++;
+		p = stop + 1;
+	}
+	uint64_t addr = part[np - 1];
+	if (addr >= (uint64_t)1 << (8 * (5 - np)))
+		return false;
+	for (size_t i = 0; i + 1 < np; i++) {
+		if (part[i] > 255)
+			return false;
+		addr |= part[i] << (8 * (3 - i));
+	}
+	struct in_addr a = {.s_addr = htonl((uint32_t)addr)};
+	return inet_ntop(AF_INET, &a, out, 16) != NULL;
 }
 
 /* ---- names --------------------------------------------------------------------------- */
@@ -65,8 +141,8 @@ static int to_ascii(const char *raw, char *out, size_t cap, vg_error *err)
 }
 
 /* Host name raw (decoded, NUL-terminated, no root dot) in canonical form into out: IDNA,
- * lower case, [a-z0-9_-] labels. */
-static int name_host(const char *raw, size_t n, char *out, size_t cap, vg_error *err)
+ * lower case, [a-z0-9_-] labels; with ip, an IPv4 address when it ends in a number. */
+static int name_host(const char *raw, size_t n, bool ip, char *out, size_t cap, vg_error *err)
 {
 	char conv[VG__URL_HOST_MAX + 1];
 	const char *host = raw;
@@ -99,6 +175,8 @@ static int name_host(const char *raw, size_t n, char *out, size_t cap, vg_error 
 		out[i] = c;
 	}
 	out[n] = '\0';
+	if (ip && ends_in_number(out, n) && !ipv4_parse(out, n, out))
+		return vg_error_set(err, VG_EINVAL, "host ends in a number but is no IPv4 address");
 	return 0;
 }
 
@@ -134,25 +212,26 @@ int vg__url_name_host(const char *s, const char *e, char *out, size_t cap, vg_er
 	char raw[VG__URL_HOST_MAX + 1];
 	size_t n;
 	int rc = decode_host(s, e, raw, &n, err);
-	return rc ? rc : name_host(raw, n, out, cap, err);
+	return rc ? rc : name_host(raw, n, true, out, cap, err);
 }
 
 int vg__url_ipv6_host(const char *s, const char *e, char *out, size_t cap, vg_error *err)
 {
+	char text[INET6_ADDRSTRLEN + 1];
+	unsigned char a[16];
 	size_t n = (size_t)(e - s);
-	if (n + 3 > cap)
-		return vg_error_set(err, VG_EINVAL, "bad IP literal");
+	if (n >= sizeof(text))
+		return vg_error_set(err, VG_EINVAL, "bad IPv6 address");
+	memcpy(text, s, n);
+	text[n] = '\0';
+	/* No zone ("%25eth0"): it names an interface of the machine that reads the URL. */
+	if (inet_pton(AF_INET6, text, a) != 1)
+		return vg_error_set(err, VG_EINVAL, "bad IPv6 address");
+	if (!inet_ntop(AF_INET6, a, text, sizeof(text)) || strlen(text) + 3 > cap)
+		return vg_error_set(err, VG_EINVAL, "bad IPv6 address");
 	out[0] = '[';
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		/* What an IP literal may hold: hex digits, ':', '.', and in an IPvFuture
-		 * unreserved and sub-delimiter characters. */
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c && strchr(":.-_~!$&'()*+,;=", c))))
-			return vg_error_set(err, VG_EINVAL, "bad IP literal");
-		out[1 + i] = c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
-	}
-	memcpy(out + 1 + n, "]", 2);
+	memcpy(out + 1, text, strlen(text));
+	memcpy(out + 1 + strlen(text), "]", 2);
 	return 0;
 }
 
@@ -178,7 +257,7 @@ static bool label_host(const char *s, const char *e, char *conv, size_t cap)
 	size_t n = (size_t)(e - s);
 	memcpy(label, s, n);
 	label[n] = '\0';
-	return n > 0 && name_host(label, n, conv, cap, NULL) == 0 && !strchr(conv, '.');
+	return n > 0 && name_host(label, n, false, conv, cap, NULL) == 0 && !strchr(conv, '.');
 }
 
 /* The longest run of raw's last labels that converts, when the whole name does not: a
@@ -221,6 +300,8 @@ static int suffix_host(const char *raw, size_t n, char *out, size_t cap, vg_erro
 		memcpy(out + on, conv, cn + 1);
 		on += cn;
 	}
+	if (ends_in_number(out, on))
+		return vg_error_set(err, VG_EINVAL, "host ends in a number but is no IPv4 address");
 	return 0;
 }
 
@@ -255,7 +336,7 @@ int vg_url_host_lenient(const char *url, size_t len, char *out, size_t out_size,
 	if (n && hp[0] == '[') {
 		const char *close = memchr(hp, ']', n);
 		if (!close)
-			return vg_error_set(err, VG_EINVAL, "bad IP literal");
+			return vg_error_set(err, VG_EINVAL, "bad IPv6 address");
 		rc = vg__url_ipv6_host(hp + 1, close, host, sizeof(host), err);
 	} else {
 		const char *colon = memchr(hp, ':', n);
@@ -264,10 +345,10 @@ int vg_url_host_lenient(const char *url, size_t len, char *out, size_t out_size,
 		size_t rn;
 		rc = decode_host(hp, end, raw, &rn, err);
 		if (!rc) {
-			rc = name_host(raw, rn, host, sizeof(host), err);
-			/* A browser opens no host with a forbidden code point; a name may have
-			 * labels to skip. */
-			if (rc && !forbidden(raw, rn))
+			rc = name_host(raw, rn, true, host, sizeof(host), err);
+			/* A number is an address or nothing, and a browser opens no host with a
+			 * forbidden code point; a name may have labels to skip. */
+			if (rc && !ends_in_number(raw, rn) && !forbidden(raw, rn))
 				rc = suffix_host(raw, rn, host, sizeof(host), err);
 		}
 	}

@@ -400,3 +400,20 @@ def test_a_url_browsers_open_meets_the_domain_ban_of_its_host(vigil, bank, tmp_p
                         "https://evil.example/a?q=%7Bx%7D|y#a#b", check=0))[0]
     assert again["result"] == "duplicate"
 
+
+def test_an_ip_host_in_a_url_is_one_signal_however_spelt(vigil, bank, tmp_path):
+    # Found by review: IPv6 hosts were only lower-cased, so [2001:0db8:0:0::1] and
+    # [2001:db8::1] were two signals and one did not match the other.
+    bank("create", "u", check=0)
+    first = jlines(bank("add", "u", "--type", "url", "--json", "https://[2001:db8::1]/p", check=0))[0]
+    again = jlines(bank("add", "u", "--type", "url", "--json", "https://[2001:0db8:0:0::1]/p",
+                        check=0))[0]
+    assert again["result"] == "duplicate" and again["signal_id"] == first["signal_id"]
+    out = jlines(bank("add", "u", "--type", "url", "--json", "http://[::ffff:192.0.2.1]/", check=0))[0]
+    assert out["value"] == "http://[::ffff:192.0.2.1]/"
+    out = jlines(bank("add", "u", "--type", "url", "--json", "http://0xc0.0.2.2/", check=0))[0]
+    assert out["value"] == "http://192.0.2.2/"
+    values = ["https://[2001:db8::1]/p", "https://[2001:DB8:0::0:1]/p",
+              "https://[2001:0db8:0000:0000:0000:0000:0000:0001]/p", "http://[::ffff:c000:201]/",
+              "http://3221225986/", "http://192.000.002.002/", "https://[2001:db8::2]/p"]
+    assert matched(vigil, bank, tmp_path, [("u", v) for v in values]) == values[:-1]

@@ -778,3 +778,25 @@ def test_a_put_whose_fixture_cannot_be_read_is_refused(serve, tmp_path):
                                headers={"Content-Type": "text/plain"}), 422)
     assert err["message"] == "cannot read n.test.ndjson: not a regular file", err
     assert not (d / "n.lua").exists()
+
+def test_an_ip_host_is_one_url_in_blocks_and_decisions(serve, tmp_path):
+    # Found by review: an IPv6 host was only lower-cased, so [2001:0db8:0:0::1] and
+    # [2001:db8::1] were two URLs, and an IPv4 host as one number another; browsers open
+    # one address. A block stored in the old form is read in the new one.
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "b.lua").write_text('rule("bad-url", function(e) verdict("block", "known bad") end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "1")
+    r = post_events(srv, ndjson({"type": "bad", "url": "http://[2001:0DB8:0:0::1]/x"},
+                                {"type": "bad", "url": "http://3221225985/y"}))
+    assert r.json()["actions"]["blocks"] == 2, r.json()
+    for url in ("http://[2001:db8::1]/x", "http://[2001:0db8:0000::0001]:80/x",
+                "http://192.0.2.1/y", "http://0xc0.0.2.1/y", "http://192.000.002.001/y"):
+        assert srv.get("/v1/decision", role="scanner", params={"url": url}).status_code == 451, url
+    srv.stop()
+    db = sqlite3.connect(str(srv.db), isolation_level=None)
+    db.execute("UPDATE blocks SET url = 'http://[2001:0db8:0:0::1]/x' WHERE url LIKE 'http://[%'")
+    db.close()
+    srv.start()
+    d = srv.get("/v1/decision", role="scanner", params={"url": "http://[2001:DB8::1]/x"})
+    assert d.status_code == 451, d.text

@@ -33,6 +33,10 @@ static const norm_case accepted[] = {
 	{"url", "https://evil.example/a?q={x}|y#a#b", "https://evil.example/a?q=%7Bx%7D%7Cy"},
 	{"url", "http:///path", "http://path/"},
 	{"url", "http://\xf0\x9f\x92\xa9.la/100%", "http://xn--ls8h.la/100%25"},
+	/* an IP host in one form */
+	{"url", "http://[2001:0DB8:0:0::1]/", "http://[2001:db8::1]/"},
+	{"url", "http://0xc0.0.2.1/", "http://192.0.2.1/"},
+	{"url", "http://3221225985/", "http://192.0.2.1/"},
 	/* domain: lower-case ASCII, punycode, no trailing dot */
 	{"domain", "Bücher.example", "xn--bcher-kva.example"},
 	{"domain", "BÜCHER.EXAMPLE.", "xn--bcher-kva.example"},
@@ -92,6 +96,9 @@ static const norm_case rejected[] = {
 	{"domain", "192.0.2.1", "type ip"},
 	{"domain", "10.1", "type ip"},
 	{"domain", "example.123", "type ip"},
+	{"domain", "3221225985", "type ip"},
+	{"domain", "0xc0.0.2.1", "type ip"},
+	{"domain", "evil.0x1", "number"},
 	{"domain", "ex!ample.com", "not allowed"},
 	{"domain", "\xff.com", "international"},
 	{"ip", "", "empty"},

@@ -134,6 +134,54 @@ Test(url, a_url_browsers_open_canonicalises_like_its_escaped_spelling)
 	cr_assert_str_neq(canon("https://x.example/a%5Cb"), canon("https://x.example/a\\b"));
 }
 
+/* Found by review: an IPv6 host was only lower-cased, so the spellings of one address
+ * were different signals; and an IPv4 host as browsers also read it (one number, hex,
+ * octal, fewer parts) was taken for a name. Both are written in one form. */
+Test(url, an_ip_host_is_written_in_one_form)
+{
+	static const char *const groups[][8] = {
+		{"https://[2001:db8::1]/p", "https://[2001:0db8:0:0::1]/p",
+		 "https://[2001:DB8:0::0:1]/p",
+		 "https://[2001:0db8:0000:0000:0000:0000:0000:0001]:443/p", NULL},
+		{"http://[::ffff:192.0.2.1]/", "http://[::ffff:c000:201]/",
+		 "http://[::FFFF:C000:0201]/", NULL},
+		{"http://[2001:db8:0:1:1:1:1:1]/", "http://[2001:db8::1:1:1:1:1]/", NULL},
+		{"http://[::1]/", "http://[0:0:0:0:0:0:0:1]/", NULL},
+		{"http://192.0.2.1/", "http://3221225985/", "http://0xc0.0.2.1/",
+		 "http://0XC0.0x0.0X2.0x1/", "http://0300.0.2.1/", "http://192.000.002.001/",
+		 "http://192.0.513/", "http://192.0.2.1./"},
+		{"http://127.0.0.1/", "http://127.1/", "http://0x7f000001/", "http://017700000001/",
+		 NULL},
+		{"http://0.0.0.0/", "http://0/", "http://0x/", "http://0.0x0/", NULL},
+		{"http://255.255.255.255/", "http://4294967295/", "http://0xffffffff/", NULL},
+	};
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		const char *first = canon(groups[g][0]);
+		cr_assert_str_eq(first, groups[g][0], "the first of each group is canonical");
+		for (int i = 1; i < 8 && groups[g][i]; i++)
+			cr_assert_str_eq(canon(groups[g][i]), first, "%s", groups[g][i]);
+		assert_fixed_point(first);
+	}
+	/* A name whose last label is a number is an address or nothing, as to a browser. */
+	static const char *const bad[] = {
+		"http://1.2.3.4.5/",  "http://256.1.1.1/",        "http://1.2.3.256/",
+		"http://4294967296/", "http://0x100000000/",      "http://09/",
+		"http://1.2.3.08/",   "http://example.123/",      "http://example.0x1/",
+		"http://1..2/",       "http://[2001:db8::1::2]/", "http://[fe80::1%25eth0]/",
+		"http://[v1.x]/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char out[VG_URL_MAX + 1];
+		vg_error e;
+		cr_assert_eq(vg_url_canonicalize(bad[i], strlen(bad[i]), out, sizeof(out), &e),
+			     VG_EINVAL, "'%s' was accepted as %s", bad[i], out);
+	}
+	/* A number as one label among names is a name; so is a label that only begins with
+	 * digits. */
+	cr_assert_str_eq(canon("http://1.example/"), "http://1.example/");
+	cr_assert_str_eq(canon("http://example.1x/"), "http://example.1x/");
+}
+
 /* The host, from the authority alone, of what does not canonicalise; and of what does,
  * the canonical URL's host. */
 Test(url, the_host_of_a_url_that_does_not_canonicalise)
@@ -146,7 +194,8 @@ Test(url, the_host_of_a_url_that_does_not_canonicalise)
 		{"https://a..evil.example/", "evil.example"},
 		{" hTTps:\\\\Evil.Example.\\x", "evil.example"},
 		{"http://\xf0\x9f\x92\xa9.la", "xn--ls8h.la"},
-		{"http://[2001:db8::1]:x/", "[2001:db8::1]"},
+		{"http://[2001:0db8::1]:x/", "[2001:db8::1]"},
+		{"https://3221225985:x/", "192.0.2.1"},
 	};
 	char host[600];
 	vg_error e;
@@ -173,7 +222,8 @@ Test(url, the_host_of_a_url_that_does_not_canonicalise)
 	/* No host a browser would open: a forbidden code point, an invalid escape, no "//". */
 	static const char *const none[] = {"https://exa<mple.com/", "https://ev%il.example/",
 					   "http:/evil.example/", "https://", "ftp://evil.example/",
-					   "https://[::1/", "evil.example", "https://@/"};
+					   "https://[::1/", "evil.example", "https://@/",
+					   "https://x{y.1.2.3.4.5:x/", "https://x{y.evil.0x1/"};
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
 		cr_assert_eq(vg_url_host_lenient(none[i], strlen(none[i]), host, sizeof(host), &e),
 			     VG_EINVAL, "%s gave %s", none[i], host);
