@@ -3,9 +3,10 @@
  * The banks behind match(bank, value): every enabled bank's live signals, read from the
  * store once when the engine starts, into structures that answer from any worker without
  * a lock. PDQ, MD5 and SHA-256 go through a vg_bank_index per bank (PDQ within the
- * threshold); text and url through a string set (urls canonicalised with
- * vg_url_canonicalize on both sides); domain through the same set with parent domains;
- * ip through an address range set.
+ * threshold); text and url through a string set each (a text is compared as it is, a url
+ * canonicalised with vg_url_canonicalize on both sides: apart, so that a text signal
+ * that looks like a url is not matched by other spellings of it); domain through a set
+ * with parent domains; ip through an address range set.
  *
  * A lookup tries only the parts its bank holds (most banks hold one type), decided from
  * counts taken at open: an ip in an ip-only bank goes straight to the address set, a
@@ -31,11 +32,12 @@ typedef struct rbank {
 	int64_t id;
 	vg_usec updated_at; /* the bank's, when it was read */
 	vg_bank_index *idx;
-	vg_strset *exact;   /* text values and canonical urls */
+	vg_strset *texts;   /* text values, as they are */
+	vg_strset *urls;    /* canonical urls */
 	vg_strset *domains; /* lower-case domains */
 	vg_ipset *ips;
 	/* Which parts hold anything, set once the bank is read: a lookup skips the rest. */
-	bool has_exact, has_domains, has_ips, has_md5, has_sha256, has_pdq;
+	bool has_texts, has_urls, has_domains, has_ips, has_md5, has_sha256, has_pdq;
 } rbank;
 
 struct vg_rules_banks {
@@ -53,7 +55,8 @@ void vg_rules_banks_free(vg_rules_banks *b)
 		if (!b->owns[i])
 			continue;
 		vg_bank_index_free(b->v[i].idx);
-		vg_strset_free(b->v[i].exact);
+		vg_strset_free(b->v[i].texts);
+		vg_strset_free(b->v[i].urls);
 		vg_strset_free(b->v[i].domains);
 		vg_ipset_free(b->v[i].ips);
 	}
@@ -68,11 +71,11 @@ static int add_signal(const vg_store_signal *sig, void *ctx)
 	const char *v = sig->value;
 	size_t n = strlen(v);
 	if (strcmp(sig->type, "text") == 0) {
-		vg_strset_add(rb->exact, v, n);
+		vg_strset_add(rb->texts, v, n);
 	} else if (strcmp(sig->type, "url") == 0) {
 		char canon[VG_URL_MAX + 1];
 		if (vg_url_canonicalize(v, n, canon, sizeof(canon), NULL) == 0)
-			vg_strset_add(rb->exact, canon, strlen(canon));
+			vg_strset_add(rb->urls, canon, strlen(canon));
 	} else if (strcmp(sig->type, "domain") == 0) {
 		char low[256];
 		if (n && v[n - 1] == '.')
@@ -95,7 +98,8 @@ static int add_signal(const vg_store_signal *sig, void *ctx)
 static int read_bank(vg_store *s, const vg_store_bank *sb, rbank *rb, vg_error *err)
 {
 	static const char *const set_types[] = {"text", "url", "domain", "ip"};
-	rb->exact = vg_strset_new();
+	rb->texts = vg_strset_new();
+	rb->urls = vg_strset_new();
 	rb->domains = vg_strset_new();
 	rb->ips = vg_ipset_new();
 	vg_bank_index_opts io = {.bank_ids = &sb->id, .n_bank_ids = 1};
@@ -105,7 +109,8 @@ static int read_bank(vg_store *s, const vg_store_bank *sb, rbank *rb, vg_error *
 	if (!rc)
 		rc = vg_store_signal_each(s, &f, add_signal, rb, err);
 	vg_ipset_seal(rb->ips);
-	rb->has_exact = vg_strset_size(rb->exact) > 0;
+	rb->has_texts = vg_strset_size(rb->texts) > 0;
+	rb->has_urls = vg_strset_size(rb->urls) > 0;
 	rb->has_domains = vg_strset_size(rb->domains) > 0;
 	rb->has_ips = !vg_ipset_empty(rb->ips);
 	rb->has_md5 = rb->idx && vg_bank_index_count(rb->idx, "md5") > 0;
@@ -245,7 +250,7 @@ static void url_parts(vg__url_memo *m, const char *value, size_t len)
 	int rc = m->ok ? vg_url_host(m->canon, m->host, sizeof(m->host))
 		       : vg_url_host_lenient(value, len, m->host, sizeof(m->host), NULL);
 	if (rc != 0)
-		m->host[0] = '\0'; /* no host: only the exact lookup */
+		m->host[0] = '\0'; /* no host: only the url lookup */
 	m->raw_len = 0;
 	if (len <= VG_URL_MAX) {
 		memcpy(m->raw, value, len);
@@ -315,14 +320,15 @@ bool vg__rules_banks_match_at(const vg_rules_banks *b, int bank, const char *val
 	if (bank < 0 || len == 0)
 		return false;
 	const rbank *rb = &b->v[bank];
-	if (rb->has_exact && vg_strset_contains(rb->exact, value, len))
+	if (rb->has_texts && vg_strset_contains(rb->texts, value, len))
 		return true;
 	if ((len == 32 || len == 64) && match_hex(b, rb, value, len))
 		return true;
-	if ((rb->has_exact || rb->has_domains) && (is_http(value, len) || maybe_url(value, len))) {
+	/* A url only by its canonical form: a raw value that is one is found the same way. */
+	if ((rb->has_urls || rb->has_domains) && (is_http(value, len) || maybe_url(value, len))) {
 		url_parts(memo, value, len);
-		return (rb->has_exact && memo->ok &&
-			vg_strset_contains(rb->exact, memo->canon, strlen(memo->canon))) ||
+		return (rb->has_urls && memo->ok &&
+			vg_strset_contains(rb->urls, memo->canon, strlen(memo->canon))) ||
 		       (rb->has_domains && memo->host[0] &&
 			vg_strset_contains_domain(rb->domains, memo->host, strlen(memo->host)));
 	}

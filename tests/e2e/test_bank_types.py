@@ -401,6 +401,18 @@ def test_a_url_browsers_open_meets_the_domain_ban_of_its_host(vigil, bank, tmp_p
     assert again["result"] == "duplicate"
 
 
+def test_a_text_signal_that_looks_like_a_url_is_still_exact(vigil, bank, tmp_path):
+    # Found by review: texts and canonical urls shared one set in match(), so the text
+    # "http://example.com/" matched "HTTP://EXAMPLE.COM:80" though text is exact.
+    bank("create", "t", check=0)
+    bank("add", "t", "--type", "text", "http://example.com/", check=0)
+    bank("add", "t", "--type", "url", "http://b.example/", check=0)
+    values = ["http://example.com/", "HTTP://EXAMPLE.COM:80", "http://user:pw@Example.com./#frag",
+              "http://example.com", "HTTP://B.example:80#x"]
+    assert matched(vigil, bank, tmp_path, [("t", v) for v in values]) == [
+        "http://example.com/", "HTTP://B.example:80#x"]
+
+
 def test_an_ip_host_in_a_url_is_one_signal_however_spelt(vigil, bank, tmp_path):
     # Found by review: IPv6 hosts were only lower-cased, so [2001:0db8:0:0::1] and
     # [2001:db8::1] were two signals and one did not match the other.

@@ -124,3 +124,25 @@ Test(rules_banks, a_url_browsers_open_meets_the_url_signal_it_spells)
 	cr_assert_not(match(b, "u", "https://evil.example/"));
 	vg_rules_banks_free(b);
 }
+
+/* Found by review: texts and canonical urls shared one set, so a text signal that looked
+ * like a url matched every spelling of that url, though a text is compared byte for byte;
+ * and a url signal matched a raw text of its canonical form only by accident. */
+Test(rules_banks, a_text_signal_matches_only_its_own_bytes)
+{
+	vg_rules_banks *b = banks_with("t", "text", "http://example.com/", NULL);
+	cr_assert(match(b, "t", "http://example.com/"));
+	static const char *const no[] = {"HTTP://EXAMPLE.COM:80",
+					 "http://user:pw@Example.com./#frag", "http://example.com",
+					 "http://example.com/#x"};
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		cr_assert_not(match(b, "t", no[i]), "%s", no[i]);
+	vg_rules_banks_free(b);
+	/* Beside a url signal of the same bank, each keeps its own rule. */
+	b = banks_with("m", "text", "http://a.example/", "url", "http://B.example:80", NULL);
+	cr_assert(match(b, "m", "http://a.example/"));
+	cr_assert_not(match(b, "m", "HTTP://a.example"));
+	cr_assert(match(b, "m", "http://b.example/"));
+	cr_assert(match(b, "m", "HTTP://B.EXAMPLE#x"));
+	vg_rules_banks_free(b);
+}
