@@ -200,7 +200,9 @@ static int export_one(const vg_store_signal *sig, void *ctx)
 }
 
 /* Why a plain line could not give this signal back, or NULL when it can. A plain line of
- * a url or text is all value (no metadata), and lines are trimmed and may be comments. */
+ * a url or text is all value (no metadata), lines are trimmed and may be comments, and an
+ * import drops a byte order mark at the start of the file, which the first line's text
+ * could be. */
 static const char *plain_unfit(const vg_store_signal *sig)
 {
 	const vg__bank_type *t = vg__bank_type_find(sig->type, strlen(sig->type));
@@ -213,6 +215,8 @@ static const char *plain_unfit(const vg_store_signal *sig)
 		return "begins or ends with a space";
 	if (t->kind == VG__BANK_KIND_TEXT && sig->value[0] == '#')
 		return "begins with '#'";
+	if (t->kind == VG__BANK_KIND_TEXT && vg_utf8_bom(sig->value, n))
+		return "begins with U+FEFF (an import reads it as a byte order mark)";
 	return NULL;
 }
 
