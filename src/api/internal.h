@@ -16,6 +16,12 @@
 #include "bank/bank.h"
 #include "store/store.h"
 
+/* Every URL the API canonicalises (/v1/scan, /v1/decision, an event's "url", a report's
+ * URLs) fits the store's scan, block, case and report columns: otherwise one long URL
+ * that passed intake would fail its whole transaction (a scan that matched would block
+ * nothing, one event would fail its whole batch). */
+_Static_assert(VG_URL_MAX <= VG_STORE_URL_MAX, "canonical URLs must fit the store");
+
 /* Roles, as a bit mask so that a route lists who may call it. */
 enum {
 	VG__ROLE_ADMIN = 1 << 0,

@@ -381,7 +381,7 @@ int vg_store_scan_record(vg_store *s, const vg_store_scan *scan, int64_t *ret_id
 	if (!scan)
 		return vg_error_set(err, VG_EINVAL, "no scan");
 	if ((rc = check_str(scan->actor, 1, VG_STORE_ACTOR_MAX, "scan actor", err)) ||
-	    (rc = check_opt(scan->url, VG_STORE_VALUE_MAX, "scan url", err)) ||
+	    (rc = check_opt(scan->url, VG_STORE_URL_MAX, "scan url", err)) ||
 	    (rc = check_opt(scan->pdq, 64, "pdq", err)) ||
 	    (rc = check_opt(scan->md5, 64, "md5", err)) ||
 	    (rc = check_opt(scan->sha256, 64, "sha256", err)))
@@ -414,7 +414,7 @@ int vg_store_block_add(vg_store *s, const char *url, const char *reason, int64_t
 		       vg_error *err)
 {
 	int rc;
-	if ((rc = check_str(url, 1, VG_STORE_VALUE_MAX, "block url", err)) ||
+	if ((rc = check_str(url, 1, VG_STORE_URL_MAX, "block url", err)) ||
 	    (rc = check_opt(reason, VG_STORE_TEXT_MAX, "block reason", err)) ||
 	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
 		return rc;
@@ -475,7 +475,7 @@ int vg_store_case_open_or_attach(vg_store *s, const char *url, int64_t bank_id, 
 				 vg_error *err)
 {
 	int rc;
-	if ((rc = check_opt(url, VG_STORE_VALUE_MAX, "case url", err)) ||
+	if ((rc = check_opt(url, VG_STORE_URL_MAX, "case url", err)) ||
 	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
 		return rc;
 	if (bank_id <= 0 || scan_id < 0)
@@ -787,7 +787,7 @@ int vg_store_report_add_url(vg_store *s, int64_t report_id, const char *url, int
 			    const char *zone, int64_t case_id, vg_error *err)
 {
 	int rc;
-	if ((rc = check_str(url, 1, VG_STORE_VALUE_MAX, "report url", err)) ||
+	if ((rc = check_str(url, 1, VG_STORE_URL_MAX, "report url", err)) ||
 	    (rc = check_opt(zone, 253, "zone name", err)))
 		return rc;
 	if (zone_id < 0 || case_id < 0)
@@ -832,8 +832,8 @@ int vg_store_report_case_open_or_attach(vg_store *s, const char *dedup_key, cons
 					bool *ret_created, vg_error *err)
 {
 	int rc;
-	if ((rc = check_str(dedup_key, 1, VG_STORE_VALUE_MAX + 32, "dedup key", err)) ||
-	    (rc = check_str(url, 1, VG_STORE_VALUE_MAX, "case url", err)) ||
+	if ((rc = check_str(dedup_key, 1, VG_STORE_URL_MAX + 32, "dedup key", err)) ||
+	    (rc = check_str(url, 1, VG_STORE_URL_MAX, "case url", err)) ||
 	    (rc = check_str(category, 1, 15, "category", err)) ||
 	    (rc = check_str(actor, 1, VG_STORE_ACTOR_MAX, "actor", err)))
 		return rc;

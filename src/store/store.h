@@ -27,7 +27,12 @@ typedef struct vg_store vg_store;
 #define VG_STORE_DEFAULT_PATH "./vigil.db"
 #define VG_STORE_NAME_MAX 64   /* bytes in a bank name */
 #define VG_STORE_TYPE_MAX 15   /* bytes in a signal type name */
-#define VG_STORE_VALUE_MAX 2048 /* bytes in a signal value (URLs later) */
+#define VG_STORE_VALUE_MAX 2048 /* bytes in a signal value */
+/* Bytes in a canonical URL the service keeps: a scan's, a block's, a case's, a report's.
+ * As long as the longest URL the API accepts (VG_URL_MAX in report.h; the api folder
+ * asserts it), so a URL that passed intake never fails in the store: signed CDN URLs of
+ * several KB are common, and a scan of one that matched must still block it. */
+#define VG_STORE_URL_MAX 8192
 
 /* The database to use: flag when not NULL, else $VIGIL_DB when set and not empty, else
  * VG_STORE_DEFAULT_PATH. Returns a borrowed string. */
@@ -287,7 +292,7 @@ typedef struct vg_store_block {
 
 /* Frees the strings vg_store_block_get filled; NULL is fine. */
 VG_EXPORT void vg_store_block_done(vg_store_block *b);
-/* Blocks url (1 to VG_STORE_VALUE_MAX bytes) for reason (NULL: ""). When url has an
+/* Blocks url (1 to VG_STORE_URL_MAX bytes) for reason (NULL: ""). When url has an
  * active block already, returns its id with *ret_created false and changes nothing.
  * bank_id and case_id 0 mean none. Errors: VG_EINVAL (empty url or actor, an unknown
  * bank or case). */

@@ -160,6 +160,32 @@ def test_a_block_on_a_url_browsers_open_agrees_with_every_spelling_of_it(srv):
                    params={"url": "https://bad.example/p?q={y}"}).status_code == 200
 
 
+def test_an_event_url_over_2048_bytes_acts_and_never_fails_its_batch(serve, tmp_path):
+    """Found in review: the store held URLs of 2048 bytes, the API canonicalises up to
+    8192, so one event with a long url and a block verdict failed the whole batch (422,
+    nothing blocked). Now such a url is blocked and cased like any other, and one too long
+    to be a URL at all is skipped alone."""
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "r.lua").write_text(RULES)
+    srv = serve("--rules", str(d), "--max-event-bytes", "65536")
+    short = "https://long.example/a"
+    head = "https://long.example/b?t="
+    edge = head + "A" * (8192 - len(head))  # VG_URL_MAX once canonical
+    over = edge + "A"
+    r = post_events(srv, ndjson({"type": "bad", "url": short}, {"type": "bad", "url": edge},
+                                {"type": "look", "url": edge}, {"type": "bad", "url": over}))
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["actions"] == {"blocks": 2, "cases": 1, "webhooks": 0, "skipped": 1}, r.json()
+    for u in (short, edge):
+        assert srv.get("/v1/decision", role="scanner", params={"url": u}).status_code == 451
+    assert srv.get("/v1/decision", role="scanner", params={"url": over}).status_code == 422
+    cases = srv.get("/v1/cases", role="analyst").json()["items"]
+    assert [c["url"] for c in cases] == [edge]
+    blocks = srv.get("/v1/blocks", role="analyst").json()["items"]
+    assert sorted(b["url"] for b in blocks) == sorted([short, edge])
+
+
 def test_concurrent_requests_commit_their_actions_together(srv):
     """Requests' actions share transactions (group commit); each request still gets its
     own counts, and every block and case it reported is there afterwards."""

@@ -201,6 +201,30 @@ def test_delete_block_unblocks(serve, bridge):
         action(again, "block_url")["block_id"]
 
 
+def test_scan_at_a_url_over_2048_bytes_blocks_cases_and_audits(serve, bridge):
+    # Found in review: /v1/scan took canonical URLs up to 8192 bytes but the store only
+    # 2048, so a matching image at a long (signed CDN) URL was answered 422 and nothing
+    # was blocked, cased or audited. Up to 8192 bytes it is all kept.
+    srv = serve()
+    make_bank(srv, actions=("block_url", "open_case"))
+    head = "https://cdn.example/img.jpg?sig="
+    url = head + "A" * (8192 - len(head))
+    out = scan(srv, url, bridge / "aaa-orig.jpg")
+    assert out["verdict"] == "block" and out["url"] == url
+    block, case = action(out, "block_url"), action(out, "open_case")
+    assert block["created"] and case["created"]
+    d = decision(srv, url)
+    assert d.status_code == 451 and d.json()["block_id"] == block["block_id"]
+    [c] = srv.get("/v1/cases", role="analyst").json()["items"]
+    assert (c["id"], c["url"]) == (case["case_id"], url)
+    audit = srv.get("/v1/audit", role="analyst", params={"limit": 1000}).json()["items"]
+    assert {"scan.match", "case.open", "block.create"} <= {e["action"] for e in audit}
+    # One byte more is not a URL the API takes: refused before anything is done.
+    r = srv.post("/v1/scan", role="scanner", params={"url": url + "A"},
+                 data=(bridge / "aaa-orig.jpg").read_bytes())
+    assert_error(r, 422, "invalid")
+
+
 def test_unmatched_scan_allows_and_records_nothing(serve, pdq_dir):
     srv = serve()
     make_bank(srv)

@@ -1107,3 +1107,45 @@ Test(service, writes_commit_together_or_not_at_all)
 	expect_ok(s, 2);
 	vg_store_close(s);
 }
+
+/* Found in review: the store held URLs of at most 2048 bytes where the API accepts
+ * VG_URL_MAX (8192), so a scan of a matching image at a signed CDN URL of 3 KB failed and
+ * rolled back its block, case and audit entries. Every URL column now holds
+ * VG_STORE_URL_MAX bytes, and refuses one more. */
+Test(service, urls_up_to_the_store_url_bound_are_kept_everywhere)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t bank = make_bank(s, "b");
+	char *url = malloc(VG_STORE_URL_MAX + 2);
+	int k = snprintf(url, VG_STORE_URL_MAX + 2, "https://cdn.example/i.jpg?sig=");
+	memset(url + k, 'A', VG_STORE_URL_MAX - (size_t)k);
+	url[VG_STORE_URL_MAX] = '\0';
+
+	int64_t scan = make_scan(s, url), case_id, block_id;
+	bool created;
+	cr_assert_eq(vg_store_case_open_or_attach(s, url, bank, scan, "t", &case_id, &created, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(vg_store_block_add(s, url, "m", bank, case_id, "t", &block_id, &created, &err),
+		     0, "%s", err.msg);
+	vg_store_block b;
+	cr_assert_eq(vg_store_block_get(s, block_id, &b, &err), 0);
+	cr_assert_eq(strlen(b.url), VG_STORE_URL_MAX);
+	vg_store_block_done(&b);
+	vg_store_case c;
+	cr_assert_eq(vg_store_case_get(s, case_id, &c, &err), 0);
+	cr_assert_str_eq(c.url, url);
+	vg_store_case_done(&c);
+
+	/* One byte more is refused by each, before the database. */
+	url[VG_STORE_URL_MAX] = 'A';
+	url[VG_STORE_URL_MAX + 1] = '\0';
+	vg_store_scan sc = {.actor = "t", .url = url, .verdict = "allow"};
+	cr_assert_eq(vg_store_scan_record(s, &sc, &scan, &err), VG_EINVAL);
+	cr_assert_eq(vg_store_case_open_or_attach(s, url, bank, 0, "t", &case_id, &created, &err),
+		     VG_EINVAL);
+	cr_assert_eq(vg_store_block_add(s, url, "m", bank, 0, "t", &block_id, &created, &err),
+		     VG_EINVAL);
+	free(url);
+	vg_store_close(s);
+}
