@@ -29,10 +29,6 @@
 #include "internal.h"
 #include "report/report.h"
 
-/* Every URL the report library accepts fits the store's report URL, case URL and block
- * columns; otherwise one long URL would fail a whole report after intake accepted it. */
-_Static_assert(VG_REPORT_URL_MAX <= VG_STORE_VALUE_MAX, "report URLs must fit the store");
-
 /* ---- the per-address token bucket -----------------------------------------------------
  * A fixed table (no allocation per request, bounded memory whatever the number of
  * addresses): an address hashes to one slot; a slot held by another address is taken

@@ -72,11 +72,9 @@ VG_EXPORT VG_MUST_CHECK int vg_url_registrable_domain(const char *host, char *ou
 #define VG_REPORT_NAME_MAX 256		   /* bytes of reporter name */
 #define VG_REPORT_EMAIL_MAX 254		   /* bytes of reporter email (RFC 5321 path) */
 #define VG_REPORT_EVIDENCE_MAX 100	   /* evidence hashes in one report */
-/* Bytes in one canonical URL of a report. Below VG_URL_MAX because a report URL becomes a
- * report row, a case and maybe a block, which the store holds up to VG_STORE_VALUE_MAX
- * (2048) bytes; a longer one must be refused here, per URL, and not fail the whole report
- * in the store (api_reports.c asserts the two agree). */
-#define VG_REPORT_URL_MAX 2048
+/* A report's URLs are canonical URLs of at most VG_URL_MAX bytes, as /v1/scan takes: the
+ * store keeps that much in a report row, a case and a block (src/api/internal.h asserts
+ * it), so a longer URL is refused per URL by canonicalisation and never fails a report. */
 
 /* The fixed list of categories; the API names them as vg_report_category_name() does. */
 typedef enum {

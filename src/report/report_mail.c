@@ -132,11 +132,17 @@ static bool unicode_end(gunichar c)
 	}
 }
 
-/* The length of the URL starting at text[i], http(s):// (skip bytes) already seen. */
+/* Bytes of a URL candidate read from prose: VG_URL_MAX and trailing punctuation. */
+#define URL_SCAN_MAX (VG_URL_MAX + 64)
+
+/* The length of the URL starting at text[i], http(s):// (skip bytes) already seen; 0
+ * when it runs past URL_SCAN_MAX. Such a URL is skipped whole, like any unusable one:
+ * cut at the bound it would be another URL, which nobody reported. The bound also keeps
+ * the punctuation loop's memchr from going quadratic. */
 static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
 {
 	size_t e = i + skip;
-	while (e < n && e - i < VG_URL_MAX) {
+	while (e < n && e - i < URL_SCAN_MAX) {
 		unsigned char c = (unsigned char)text[e];
 		if (c < 0x80) {
 			if (url_end(c))
@@ -150,6 +156,8 @@ static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
 			break;
 		e += k ? k : 1; /* a stray byte is left to the canonicaliser to judge */
 	}
+	if (e - i >= URL_SCAN_MAX && e < n)
+		return 0;
 	/* Sentence punctuation after a URL is not part of it (ASCII .,;:!? and, past ASCII,
 	 * the other punctuation and dashes: ideographic full stop and comma, fullwidth
 	 * marks, ellipsis); a closing bracket is, only when the URL opened one. */
@@ -268,9 +276,16 @@ static void scan_text(struct scan *sc, const char *text, size_t n)
 			continue;
 		size_t e = url_span(text, n, i, skip);
 		sc->candidates++;
-		int rc = vg__report_add_url(sc->r, text + i,
-					    e - i < VG_URL_MAX ? e - i : VG_URL_MAX, NULL);
-		(void)rc; /* an invalid or surplus URL in prose is skipped, not an error */
+		if (e == 0) { /* too long: skip to its end */
+			for (e = i + skip; e < n && !url_end((unsigned char)text[e]); e++)
+				;
+			i = e - 1;
+			continue;
+		}
+		/* An invalid, surplus or over-long URL (canonicalisation refuses one over
+		 * VG_URL_MAX) in prose is skipped, not an error. */
+		int rc = vg__report_add_url(sc->r, text + i, e - i, NULL);
+		(void)rc;
 		i = e > i ? e - 1 : i;
 	}
 }

@@ -121,13 +121,11 @@ char *vg__report_strndup(const char *s, size_t n)
 int vg__report_add_url(vg_report *r, const char *url, size_t len, vg_error *err)
 {
 	char canon[VG_URL_MAX + 1];
+	/* The bound (VG_URL_MAX) is on the canonical form, which is what is stored and can
+	 * grow (escapes): canonicalisation refuses a URL longer once canonical. */
 	int rc = vg_url_canonicalize(url, len, canon, sizeof(canon), err);
 	if (rc)
 		return rc;
-	/* After canonicalising: that is what is stored, and it can grow (escapes). */
-	if (strlen(canon) > VG_REPORT_URL_MAX)
-		return vg_error_set(err, VG_EINVAL, "longer than %d bytes once canonical",
-				    VG_REPORT_URL_MAX);
 	/* Linear: at most 250 URLs, and a report is built once. */
 	for (size_t i = 0; i < r->n_urls; i++)
 		if (!strcmp(r->urls[i], canon))

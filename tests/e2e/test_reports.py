@@ -248,14 +248,15 @@ def test_a_bad_routing_file_stops_the_server(vigil, tmp_path):
 
 def test_url_too_long_to_store_is_a_field_error(srv, hook):
     # Found in review: intake took URLs up to 8192 bytes, the store only 2048, so one long
-    # URL failed the whole report with a 422 naming no field.
+    # URL failed the whole report with a 422 naming no field. The store now holds 8192
+    # bytes, as /v1/scan takes; a longer URL is a field error.
     zone(srv, "longurl.example", hook, "longurl")
-    long_url = "http://other.example/track?" + "x" * 2100
+    long_url = "http://other.example/track?" + "x" * 8200
     e = assert_error(report(srv, category="spam", urls=["http://longurl.example/spam", long_url]), 422)
     assert e["fields"] == [{"field": "urls", "index": 1, "message": e["fields"][0]["message"]}], e
-    assert "2048" in e["fields"][0]["message"] and "xxxx" not in json.dumps(e)
+    assert "8192" in e["fields"][0]["message"] and "xxxx" not in json.dumps(e)
     # At the bound it is stored, with its case.
-    edge = "http://longurl.example/" + "y" * (2048 - len("http://longurl.example/"))
+    edge = "http://longurl.example/" + "y" * (8192 - len("http://longurl.example/"))
     r = report(srv, category="spam", urls=[edge])
     assert r.status_code == 201, r.text
     assert r.json()["cases"][0]["url"] == edge and r.json()["cases"][0]["created"]

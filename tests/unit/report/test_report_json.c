@@ -397,25 +397,26 @@ Test(report_json, free_accepts_null)
 }
 
 /* Found in review: a URL over what the store holds passed intake and failed the whole
- * report in the store, with no field error. Now it is one field error with its index;
- * the bound is on the canonical form, which is what gets stored. */
-Test(report_json, url_over_the_report_bound_is_a_field_error)
+ * report in the store, with no field error. The store now holds VG_URL_MAX, as much as
+ * /v1/scan takes; a URL over it is one field error with its index. The bound is on the
+ * canonical form, which is what gets stored. */
+Test(report_json, url_over_the_url_bound_is_a_field_error)
 {
-	size_t pad = VG_REPORT_URL_MAX - strlen("http://x.example/");
+	size_t pad = VG_URL_MAX - strlen("http://x.example/");
 	char *body = malloc(pad + 256);
 	int k = sprintf(body, "{\"category\":\"spam\",\"urls\":[\"http://ok.example/\",\"http://x.example/");
 	memset(body + k, 'a', pad);
 	strcpy(body + k + pad, "\"]}");
-	vg_report *r = ok(body); /* exactly VG_REPORT_URL_MAX bytes: fine */
+	vg_report *r = ok(body); /* exactly VG_URL_MAX bytes: fine */
 	cr_assert_eq(r->n_urls, 2);
-	cr_assert_eq(strlen(r->urls[1]), VG_REPORT_URL_MAX);
+	cr_assert_eq(strlen(r->urls[1]), VG_URL_MAX);
 	vg_report_free(r);
 	/* One byte more, and a URL that only grows past the bound once canonical ("^" is
 	 * escaped as %5E). */
 	strcpy(body + k + pad, "a\"]}");
 	cr_assert_eq(bad(body, "urls"), 1);
 	cr_assert_eq(fields.n, 1);
-	cr_assert_not_null(strstr(fields.items[0].message, "2048"), "%s", fields.items[0].message);
+	cr_assert_not_null(strstr(fields.items[0].message, "8192"), "%s", fields.items[0].message);
 	memset(body + k, '^', pad / 2);
 	strcpy(body + k + pad / 2, "\"]}");
 	cr_assert_eq(bad(body, "urls"), 1);

@@ -285,27 +285,39 @@ Test(report_mail, not_spam_feedback_is_refused)
 	cr_assert_str_eq(m.message_id, "ns@isp.example");
 }
 
-/* Found in review: a URL the store cannot hold made the whole mail fail. It is skipped,
- * as any unusable URL in a message, and the others still make the report. */
-Test(report_mail, url_over_the_report_bound_is_skipped)
+/* Found in review: a URL the store cannot hold made the whole mail fail. Now a report
+ * keeps URLs up to VG_URL_MAX, as /v1/scan does; a longer one is skipped, as any unusable
+ * URL in a message, and the others still make the report. One far longer than the bound
+ * is skipped whole, never cut into a shorter URL that nobody reported. */
+Test(report_mail, urls_up_to_the_bound_are_kept_longer_ones_skipped_not_cut)
 {
-	size_t cap = 8 * 1024;
+	size_t cap = 64 * 1024;
 	char *msg = malloc(cap);
 	size_t k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <long@b.example>\r\n\r\n"
-				    "See http://spam.example/spam and http://other.example/track?");
-	memset(msg + k, 'x', 2100);
-	k += 2100;
+				    "See http://spam.example/spam, http://kept.example/t?");
+	size_t pad = VG_URL_MAX - strlen("http://kept.example/t?");
+	memset(msg + k, 'k', pad);
+	k += pad;
+	k += (size_t)snprintf(msg + k, cap - k, ". And http://other.example/track?");
+	memset(msg + k, 'x', 20000);
+	k += 20000;
+	k += (size_t)snprintf(msg + k, cap - k, " and http://just.example/t?");
+	pad = VG_URL_MAX + 1 - strlen("http://just.example/t?");
+	memset(msg + k, 'j', pad);
+	k += pad;
 	k += (size_t)snprintf(msg + k, cap - k, " thanks\r\n");
 	cr_assert_eq(vg_report_mail_parse(msg, k, &m, &err), 0, "%s", err.msg);
-	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_eq(m.report->n_urls, 2);
 	cr_assert_str_eq(m.report->urls[0], "http://spam.example/spam");
+	cr_assert_eq(strlen(m.report->urls[1]), VG_URL_MAX);
+	cr_assert(!strncmp(m.report->urls[1], "http://kept.example/t?kkk", 25));
 	vg_report_mail_done(&m);
 	vg_report_mail_init(&m);
 	/* With no other URL, the message has none: invalid, as one without any. */
 	k = (size_t)snprintf(msg, cap, "From: a@b.example\r\nMessage-ID: <long2@b.example>\r\n\r\n"
 			     "http://other.example/track?");
-	memset(msg + k, 'x', 2100);
-	k += 2100;
+	memset(msg + k, 'x', 20000);
+	k += 20000;
 	cr_assert_eq(vg_report_mail_parse(msg, k, &m, &err), VG_EINVAL);
 	cr_assert_str_eq(m.message_id, "long2@b.example");
 	free(msg);
