@@ -24,12 +24,14 @@
  *   the item pending with the attempt uncounted, and it is sent again (same
  *   Idempotency-Key).
  * - Only "webhook" items, and "email" items when an SMTP relay is configured, are
- *   claimed; others (authority_report drafts) never are.
+ *   claimed; others (authority_report drafts) never are. The store is asked for those
+ *   kinds only, each read as its own index range: pending items of other kinds wait
+ *   without end (drafts until a person acts), and however many pile up they can never
+ *   fill the page and hide a webhook behind them.
+ * - A page holds the items in slots plus at least as many more as there are slots, and
+ *   items due now come before those due later: so whenever a slot is free and an item
+ *   is due, the page shows it.
  * - The counters move only after the store has the outcome.
- *
- * The store's due list is oldest first and not filtered by kind, so a pile of drafts
- * (which stay pending until a person acts) could fill a page. The claim step widens the
- * page whenever a full page left slots empty, up to MAX_DUE_LIMIT items.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,7 +44,6 @@
 
 #define WORKER_MAGIC 0x7667626fu /* "vgbo": the thread's void * argument */
 #define MAX_CONCURRENCY 1024
-#define MAX_DUE_LIMIT 16384
 #define STOP_GRACE_US 1000000 /* beyond the timeout, while stopping */
 
 struct vg_outbox_worker {
@@ -57,8 +58,9 @@ struct vg_outbox_worker {
 	/* Below: the worker thread's own. */
 	vg__delivery **slots; /* cfg.concurrency entries; NULL when free */
 	int used;             /* non-NULL slots */
-	size_t due_limit;     /* current page size for vg_store_outbox_due ... */
-	size_t due_base;      /* ... and its floor */
+	size_t due_limit;     /* page size for vg_store_outbox_due: 2 * slots + 32 */
+	const char *kinds[2]; /* what this worker delivers: webhook, and email with a relay */
+	size_t n_kinds;
 	bool backlog;         /* more was due than slots at the last claim */
 	vg_usec retry_wake;   /* monotonic: the earliest retry scheduled since that claim */
 	uint64_t rng;
@@ -160,46 +162,31 @@ static vg_usec claim(vg_outbox_worker *w)
 	vg_usec now = vg_time_now();
 	vg_usec wake = poll;
 	w->backlog = false;
-	for (;;) {
-		vg_store_outbox *items = NULL;
-		size_t n = 0;
-		vg_error e;
-		/* Asking about the next poll interval too shows what falls due before then. */
-		if (vg_store_outbox_due(w->store, now + poll, w->due_limit, &items, &n, &e)) {
-			atomic_fetch_add(&w->store_errors, 1);
-			vg_log(VG_LOG_DEBUG, "outbox.due_failed", "error=%s", vg_error_name(e.code));
-			return poll;
-		}
-		for (size_t i = 0; i < n; i++) {
-			const vg_store_outbox *it = &items[i];
-			bool deliverable = strcmp(it->kind, "webhook") == 0 ||
-					   (w->cfg.smtp_url[0] && strcmp(it->kind, "email") == 0);
-			if (!deliverable || held(w, it->id))
-				continue;
-			if (it->next_at > now) {
-				if (it->next_at - now < wake)
-					wake = it->next_at - now;
-				continue;
-			}
-			if (w->used == w->cfg.concurrency || !start(w, it, now)) {
-				w->backlog = w->used == w->cfg.concurrency;
-				continue;
-			}
-		}
-		/* The page is in next_at order: when its last item is due now, more due
-		 * items may lie past it, hidden behind drafts and items in flight. If that
-		 * left slots empty, look at a longer page. At the cap, wait for the next
-		 * poll (looking again at once would only spin). */
-		bool more = n == w->due_limit && items[n - 1].next_at <= now;
-		vg_store_outbox_list_free(items, n);
-		if (more && w->used < w->cfg.concurrency && w->due_limit < MAX_DUE_LIMIT) {
-			w->due_limit *= 2;
+	vg_store_outbox *items = NULL;
+	size_t n = 0;
+	vg_error e;
+	/* Asking about the next poll interval too shows what falls due before then. */
+	if (vg_store_outbox_due(w->store, now + poll, w->kinds, w->n_kinds, w->due_limit, &items,
+				&n, &e)) {
+		atomic_fetch_add(&w->store_errors, 1);
+		vg_log(VG_LOG_DEBUG, "outbox.due_failed", "error=%s", vg_error_name(e.code));
+		return poll;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const vg_store_outbox *it = &items[i];
+		if (held(w, it->id))
+			continue;
+		if (it->next_at > now) {
+			if (it->next_at - now < wake)
+				wake = it->next_at - now;
 			continue;
 		}
-		if (n < w->due_limit / 4 && w->due_limit / 2 >= w->due_base)
-			w->due_limit /= 2;
-		break;
+		if (w->used == w->cfg.concurrency || !start(w, it, now)) {
+			w->backlog = w->used == w->cfg.concurrency;
+			continue;
+		}
 	}
+	vg_store_outbox_list_free(items, n);
 	return wake < 1 ? 1 : wake;
 }
 
@@ -419,7 +406,10 @@ int vg_outbox_worker_start(const vg_outbox_config *cfg, vg_outbox_worker **ret, 
 	w->cfg.db_path = NULL;
 	w->slots = vg_xcalloc((size_t)cfg->concurrency, sizeof(*w->slots));
 	w->retry_wake = INT64_MAX;
-	w->due_base = w->due_limit = (size_t)cfg->concurrency * 2 + 32;
+	w->due_limit = (size_t)cfg->concurrency * 2 + 32;
+	w->kinds[w->n_kinds++] = "webhook";
+	if (cfg->smtp_url[0])
+		w->kinds[w->n_kinds++] = "email";
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != (ssize_t)sizeof(w->rng))
 		w->rng = (uint64_t)vg_time_now();
 	atomic_init(&w->stopping, false);

@@ -111,8 +111,9 @@ typedef struct vg__store_service_ops {
 			      const char *payload, const char *secret,
 			      const char *idempotency_key, vg_usec next_at, int64_t *ret_id,
 			      vg_error *err);
-	int (*outbox_due)(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
-			  size_t *ret_n, vg_error *err);
+	/* kinds checked by store.c (n_kinds 0: any kind) */
+	int (*outbox_due)(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
+			  size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err);
 	/* to: "done", "dead", or "pending" for a retry at next_at; error may be NULL. */
 	int (*outbox_finish)(vg_store *s, int64_t id, const char *to, vg_usec next_at,
 			     const char *error, vg_error *err);

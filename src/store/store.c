@@ -571,10 +571,29 @@ int vg_store_outbox_enqueue(vg_store *s, const char *kind, const char *target,
 					       next_at, ret_id, err);
 }
 
-int vg_store_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
-			size_t *ret_n, vg_error *err)
+/* n_kinds distinct valid kinds, at most VG_STORE_OUTBOX_KINDS_MAX. */
+static int check_kinds(const char *const *kinds, size_t n_kinds, vg_error *err)
 {
-	return s->ops->service->outbox_due(s, now, limit, ret, ret_n, err);
+	if (n_kinds > VG_STORE_OUTBOX_KINDS_MAX || (n_kinds && !kinds))
+		return vg_error_set(err, VG_EINVAL, "at most %d outbox kinds",
+				    VG_STORE_OUTBOX_KINDS_MAX);
+	for (size_t i = 0; i < n_kinds; i++) {
+		if (!kind_ok(kinds[i]))
+			return vg_error_set(err, VG_EINVAL, "outbox kind must be 1 to 23 of a-z 0-9 _");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(kinds[i], kinds[j]) == 0)
+				return vg_error_set(err, VG_EINVAL, "outbox kind %s named twice", kinds[i]);
+	}
+	return 0;
+}
+
+int vg_store_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
+			size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	int rc = check_kinds(kinds, n_kinds, err);
+	if (rc)
+		return rc;
+	return s->ops->service->outbox_due(s, now, kinds, n_kinds, limit, ret, ret_n, err);
 }
 
 int vg_store_outbox_done(vg_store *s, int64_t id, vg_error *err)

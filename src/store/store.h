@@ -413,11 +413,18 @@ VG_EXPORT VG_MUST_CHECK int vg_store_outbox_enqueue(vg_store *s, const char *kin
 						    const char *secret,
 						    const char *idempotency_key, vg_usec next_at,
 						    int64_t *ret_id, vg_error *err);
-/* Pending rows with next_at <= now, oldest next_at first (then id), at most limit (0:
- * all). Free with vg_store_outbox_list_free. */
-VG_EXPORT VG_MUST_CHECK int vg_store_outbox_due(vg_store *s, vg_usec now, size_t limit,
-						vg_store_outbox **ret, size_t *ret_n,
-						vg_error *err);
+#define VG_STORE_OUTBOX_KINDS_MAX 8 /* kinds one due query may name */
+
+/* Pending rows of one of kinds (n_kinds distinct kinds, at most VG_STORE_OUTBOX_KINDS_MAX;
+ * n_kinds 0: every kind) with next_at <= now, oldest next_at first (then id), at most
+ * limit (0: all). Free with vg_store_outbox_list_free. Each kind is read as its own index
+ * range, so pending rows of other kinds, however many and however old, neither hide
+ * these nor cost the query anything: a worker names the kinds it delivers. Errors:
+ * VG_EINVAL (a bad or repeated kind, too many). */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_due(vg_store *s, vg_usec now,
+						const char *const *kinds, size_t n_kinds,
+						size_t limit, vg_store_outbox **ret,
+						size_t *ret_n, vg_error *err);
 /* The transitions out of pending. error (NULL: none) is kept in last_error, cut to
  * VG_STORE_ERROR_MAX bytes. Errors: VG_ENOENT (no such row), VG_EEXIST (done or dead
  * already). */

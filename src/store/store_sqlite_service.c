@@ -1120,19 +1120,78 @@ out:
 	return rc;
 }
 
-static int sq_outbox_due(vg_store *s, vg_usec now, size_t limit, vg_store_outbox **ret,
-			 size_t *ret_n, vg_error *err)
+static int due_cmp(const void *a, const void *b)
+{
+	const vg_store_outbox *x = a, *y = b;
+	if (x->next_at != y->next_at)
+		return x->next_at < y->next_at ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* One query per kind, each an index range of outbox_due_kind (migration 0005) that stops
+ * at limit; the lists are merged in (next_at, id) order and cut at limit. One IN (...)
+ * over the kinds would read (state, next_at) instead, through every pending row of the
+ * other kinds. */
+static int sq_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
+			 size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = vg__sq_prepare(s,
-			 OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 "
-					"ORDER BY next_at, id LIMIT ?2",
-			 &st, err);
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, now);
-	bind_limit(st, 2, limit);
-	return outbox_rows(s, st, ret, ret_n, err);
+	int rc;
+	if (n_kinds == 0) {
+		rc = vg__sq_prepare(s,
+				    OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 "
+						   "ORDER BY next_at, id LIMIT ?2",
+				    &st, err);
+		if (rc)
+			return rc;
+		sqlite3_bind_int64(st, 1, now);
+		bind_limit(st, 2, limit);
+		return outbox_rows(s, st, ret, ret_n, err);
+	}
+	vg_store_outbox *all = NULL;
+	size_t n = 0;
+	for (size_t k = 0; k < n_kinds; k++) {
+		vg_store_outbox *part = NULL;
+		size_t m = 0;
+		rc = vg__sq_prepare(s,
+				    OUTBOX_COLUMNS "WHERE state = 'pending' AND kind = ?3 AND "
+						   "next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+				    &st, err);
+		if (rc == 0) {
+			sqlite3_bind_int64(st, 1, now);
+			bind_limit(st, 2, limit);
+			sqlite3_bind_text(st, 3, kinds[k], -1, SQLITE_STATIC);
+			rc = outbox_rows(s, st, &part, &m, err);
+		}
+		if (rc == 0 && m) {
+			vg_store_outbox *g = realloc(all, (n + m) * sizeof(*g));
+			if (!g) {
+				vg_store_outbox_list_free(part, m);
+				rc = vg_error_set(err, VG_ENOMEM, "out of memory listing the outbox");
+			} else {
+				all = g;
+				memcpy(all + n, part, m * sizeof(*part));
+				n += m;
+				free(part); /* its strings now belong to all */
+			}
+		}
+		if (rc) {
+			vg_store_outbox_list_free(all, n);
+			return rc;
+		}
+	}
+	if (n > 1)
+		qsort(all, n, sizeof(*all), due_cmp);
+	for (; limit && n > limit; n--) { /* the rows past limit: their strings only */
+		vg_store_outbox *o = &all[n - 1];
+		free(o->target);
+		free(o->payload);
+		free(o->secret);
+		free(o->last_error);
+	}
+	*ret = all;
+	*ret_n = n;
+	return 0;
 }
 
 /* An error text cut to VG_STORE_ERROR_MAX bytes on a UTF-8 character boundary, so a long

@@ -739,6 +739,42 @@ Test(outbox, authority_report_drafts_are_left_alone)
 	vg_outbox_worker_stop(w);
 }
 
+/* Found in review: the worker's page was every pending kind oldest first, widened up to
+ * 16384 items, so once more undeliverable items (drafts, email without a relay) than
+ * that were older than a webhook, the webhook was never sent. The worker now asks the
+ * store for the kinds it delivers only. */
+Test(outbox, a_pile_of_undeliverable_items_never_starves_webhooks)
+{
+	enum { PILE = 20000 };
+	vg_error e;
+	int64_t id;
+	cr_assert_eq(vg_store_begin(db, &e), 0);
+	for (int i = 0; i < PILE; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "old-%d", i);
+		/* Older than the webhook: next_at in the past. */
+		cr_assert_eq(vg_store_outbox_enqueue(db, i % 2 ? "email" : "authority_report",
+						     i % 2 ? "a@b.example" : target, "{}", NULL, key,
+						     vg_time_now() - 1000000000 + i, &id, &e),
+			     0, "%s", e.msg);
+	}
+	cr_assert_eq(vg_store_commit(db, &e), 0, "%s", e.msg);
+	vg_outbox_config cfg;
+	config(&cfg); /* no smtp_url: email items are not this worker's */
+	cfg.concurrency = 2;
+	id = webhook(1, NULL);
+	vg_outbox_worker *w = start(&cfg);
+	cr_assert(wait_for(1, 0, 5000), "the webhook behind the pile was never sent");
+	vg_outbox_worker_stop(w);
+	cr_assert_eq(received(), 1);
+	vg_store_outbox *o = row(id);
+	cr_assert_str_eq(o->state, "done");
+	vg_store_outbox_list_free(o, 1);
+	size_t p, d, x;
+	counts(&p, &d, &x);
+	cr_assert_eq(p, (size_t)PILE, "the pile is left alone");
+}
+
 Test(outbox, delivers_many_at_once_each_once)
 {
 	enum { N = 48, DELAY_MS = 100 };

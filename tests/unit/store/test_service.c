@@ -955,11 +955,11 @@ Test(service, outbox_state_machine)
 
 	vg_store_outbox *o;
 	size_t n;
-	cr_assert_eq(vg_store_outbox_due(s, 99, 0, &o, &n, &err), 0);
+	cr_assert_eq(vg_store_outbox_due(s, 99, NULL, 0, 0, &o, &n, &err), 0);
 	cr_assert_eq(n, 1, "only what is due");
 	cr_assert_eq(o[0].id, b);
 	vg_store_outbox_list_free(o, n);
-	cr_assert_eq(vg_store_outbox_due(s, 1000, 0, &o, &n, &err), 0);
+	cr_assert_eq(vg_store_outbox_due(s, 1000, NULL, 0, 0, &o, &n, &err), 0);
 	cr_assert_eq(n, 3);
 	cr_assert_eq(o[0].id, b, "oldest next_at first");
 	cr_assert_eq(o[1].id, a);
@@ -976,16 +976,16 @@ Test(service, outbox_state_machine)
 	cr_assert_eq(o[1].next_at, 100);
 	cr_assert_gt(o[1].created_at, 0);
 	vg_store_outbox_list_free(o, n);
-	cr_assert_eq(vg_store_outbox_due(s, 1000, 2, &o, &n, &err), 0);
+	cr_assert_eq(vg_store_outbox_due(s, 1000, NULL, 0, 2, &o, &n, &err), 0);
 	cr_assert_eq(n, 2, "limit");
 	vg_store_outbox_list_free(o, n);
 
 	/* a: fails once, then is delivered. */
 	cr_assert_eq(vg_store_outbox_retry(s, a, 2000, "HTTP 503", &err), 0, "%s", err.msg);
-	cr_assert_eq(vg_store_outbox_due(s, 1000, 0, &o, &n, &err), 0);
+	cr_assert_eq(vg_store_outbox_due(s, 1000, NULL, 0, 0, &o, &n, &err), 0);
 	cr_assert_eq(n, 2, "a retry waits for its next_at");
 	vg_store_outbox_list_free(o, n);
-	cr_assert_eq(vg_store_outbox_due(s, 2000, 0, &o, &n, &err), 0);
+	cr_assert_eq(vg_store_outbox_due(s, 2000, NULL, 0, 0, &o, &n, &err), 0);
 	cr_assert_eq(n, 3);
 	cr_assert_eq(o[2].id, a);
 	cr_assert_eq(o[2].attempts, 1);
@@ -1040,6 +1040,69 @@ Test(service, outbox_state_machine)
 	cr_assert_eq(o[0].id, b);
 	vg_store_outbox_list_free(o, n);
 	cr_assert_eq(vg_store_outbox_list(s, "stuck", 0, 0, &o, &n, &err), VG_EINVAL);
+	vg_store_close(s);
+}
+
+/* Found in review: the due list was every pending kind, oldest first. A worker skips the
+ * kinds it cannot deliver (drafts wait for a person; email without a relay), so enough
+ * old ones filled every page and starved the webhooks behind them for good. Asked for
+ * its kinds, the store returns only those, in due order, whatever else is pending. */
+Test(service, outbox_due_returns_only_the_kinds_asked_for)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t id;
+	char key[32];
+	cr_assert_eq(vg_store_begin(s, &err), 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "draft-%d", i);
+		cr_assert_eq(vg_store_outbox_enqueue(s, i % 2 ? "email" : "authority_report", "x",
+						     "{}", NULL, key, 10 + i, &id, &err),
+			     0, "%s", err.msg);
+	}
+	cr_assert_eq(vg_store_commit(s, &err), 0);
+	int64_t late, early, mail;
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://h.example/", "{}", NULL, "w-late",
+					     9000, &late, &err), 0);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://h.example/", "{}", NULL, "w-early",
+					     5000, &early, &err), 0);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "email", "a@b.example", "{}", NULL, "m", 7000, &mail,
+					     &err), 0);
+
+	vg_store_outbox *o;
+	size_t n;
+	const char *hooks[] = {"webhook"};
+	cr_assert_eq(vg_store_outbox_due(s, 10000, hooks, 1, 1, &o, &n, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(o[0].id, early, "behind 3000 older items of other kinds");
+	vg_store_outbox_list_free(o, n);
+	cr_assert_eq(vg_store_outbox_due(s, 10000, hooks, 1, 0, &o, &n, &err), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(o[1].id, late);
+	vg_store_outbox_list_free(o, n);
+	cr_assert_eq(vg_store_outbox_due(s, 8000, hooks, 1, 0, &o, &n, &err), 0);
+	cr_assert_eq(n, 1, "only what is due");
+	vg_store_outbox_list_free(o, n);
+
+	/* Two kinds: merged in (next_at, id) order and cut at the limit. */
+	const char *both[] = {"webhook", "email"};
+	cr_assert_eq(vg_store_outbox_due(s, 10000, both, 2, 0, &o, &n, &err), 0);
+	cr_assert_eq(n, 1500 + 3);
+	for (size_t i = 1; i < n; i++)
+		cr_assert(o[i - 1].next_at < o[i].next_at ||
+			  (o[i - 1].next_at == o[i].next_at && o[i - 1].id < o[i].id), "row %zu", i);
+	cr_assert_eq(o[n - 1].id, late);
+	vg_store_outbox_list_free(o, n);
+	cr_assert_eq(vg_store_outbox_due(s, 10000, both, 2, 1502, &o, &n, &err), 0);
+	cr_assert_eq(n, 1502);
+	cr_assert_eq(o[1500].id, early);
+	cr_assert_eq(o[1501].id, mail);
+	vg_store_outbox_list_free(o, n);
+
+	const char *twice[] = {"webhook", "webhook"}, *bad[] = {"Web Hook"};
+	cr_assert_eq(vg_store_outbox_due(s, 10000, twice, 2, 0, &o, &n, &err), VG_EINVAL);
+	cr_assert_eq(vg_store_outbox_due(s, 10000, bad, 1, 0, &o, &n, &err), VG_EINVAL);
+	cr_assert_eq(vg_store_outbox_due(s, 10000, NULL, 1, 0, &o, &n, &err), VG_EINVAL);
 	vg_store_close(s);
 }
 
