@@ -43,9 +43,13 @@ struct json_t;
 void vg_cli_print_json(struct json_t *obj);
 
 /* Opens the store at db (NULL: $VIGIL_DB, else ./vigil.db) for `vigil CMD SUB`. Returns 0
- * with *ret; or prints `vigil CMD SUB: PATH: why` to stderr and returns VG_EXIT_FAIL. */
+ * with *ret; or prints `vigil CMD SUB: PATH: why` to stderr and returns VG_EXIT_FAIL.
+ * Only a subcommand that makes something (bank create, token create) passes create: any
+ * other fails on a missing database instead of making an empty one, where a mistyped
+ * path would read as "nothing here" (audit verify: "ok: 0 entries"). */
 struct vg_store;
-int vg_cli_store_open(const char *cmd, const char *sub, const char *db, struct vg_store **ret);
+int vg_cli_store_open(const char *cmd, const char *sub, const char *db, bool create,
+		      struct vg_store **ret);
 
 /* The end of `vigil CMD SUB` after vg_cli_store_open: closes s, then flushes stdout. A
  * failed write (a full disk, a closed pipe) prints `vigil CMD SUB: cannot write output`

@@ -50,11 +50,13 @@ void vg_cli_print_json(json_t *obj)
 	json_decref(obj);
 }
 
-int vg_cli_store_open(const char *cmd, const char *sub, const char *db, vg_store **ret)
+int vg_cli_store_open(const char *cmd, const char *sub, const char *db, bool create,
+		      vg_store **ret)
 {
 	vg_error err;
 	const char *path = vg_store_resolve_path(db);
-	if (vg_store_open(path, ret, &err) != 0) {
+	int rc = create ? vg_store_open(path, ret, &err) : vg_store_open_existing(path, ret, &err);
+	if (rc != 0) {
 		fprintf(stderr, "vigil %s %s: %s: %s\n", cmd, sub, path, err.msg);
 		return VG_EXIT_FAIL;
 	}

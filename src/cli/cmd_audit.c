@@ -3,7 +3,9 @@
  * `vigil audit`: check and read the hash-chained audit log (DESIGN.md invariant 4:
  * every action is auditable). `verify` recomputes the whole chain and fails loudly on any
  * edit, deletion, reordering or cut tail, naming the first entry that breaks; `list`
- * pages through the entries. Read-only: neither subcommand writes to the database.
+ * pages through the entries. Read-only: neither subcommand writes to the log, and
+ * neither creates a database where none is (a mistyped path must not read "ok: 0
+ * entries"); an older vigil database is migrated, as every command does.
  *
  * Exit status: 0 the chain holds / listed; 1 the chain is broken or the database failed;
  * 2 a usage error.
@@ -186,7 +188,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("audit", "verify always walks the whole log");
 
 	vg_store *s;
-	int status = vg_cli_store_open("audit", sub, o.db, &s);
+	int status = vg_cli_store_open("audit", sub, o.db, false, &s);
 	if (status)
 		return status;
 	status = verify ? do_verify(s, &o) : do_list(s, &o);
@@ -208,7 +210,9 @@ const vg_cmd vg_cmd_audit = {
 		"  list      the entries in order: id, time (UTC), actor, action, object, detail\n"
 		"\n"
 		"options:\n"
-		"  --db PATH     the database (default: $VIGIL_DB, else ./vigil.db)\n"
+		"  --db PATH     the database (default: $VIGIL_DB, else ./vigil.db); a missing\n"
+		"                file, or one without vigil's schema, is an error (exit 1):\n"
+		"                nothing is created\n"
 		"  --json        one JSON object per line\n"
 		"  --after ID    list: only entries after entry ID\n"
 		"  --limit N     list: at most N entries\n"

@@ -448,7 +448,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("bank", "wrong number of arguments for 'bank %s'", name);
 
 	vg_store *s;
-	int status = vg_cli_store_open("bank", name, o.db, &s);
+	int status = vg_cli_store_open("bank", name, o.db, strcmp(name, "create") == 0, &s);
 	if (status)
 		return status;
 	if (strcmp(name, "create") == 0)
@@ -540,7 +540,8 @@ const vg_cmd vg_cmd_bank = {
 		"  vigil bank import spam-phrases phrases.txt --type text\n"
 		"\n"
 		"options:\n"
-		"  --db PATH         the database (default: $VIGIL_DB, else ./vigil.db)\n"
+		"  --db PATH         the database (default: $VIGIL_DB, else ./vigil.db); only\n"
+		"                    create makes it when missing, the others need it\n"
 		"  --json            one JSON object per line (export: ndjson)\n"
 		"  --max-bytes N     refuse import files over N bytes (1073741824); lines over\n"
 		"                    65536 bytes are rejected\n"

@@ -232,7 +232,7 @@ static int run(int argc, char **argv)
 	if (db) {
 		vg_store *s;
 		if (vg_store_open(db, &s, &err) != 0) {
-			fprintf(stderr, "vigil replay: %s\n", err.msg);
+			fprintf(stderr, "vigil replay: %s: %s\n", db, err.msg);
 			goto out;
 		}
 		int rc = vg_rules_banks_open(s, (int)threshold, &banks, &err);

@@ -115,11 +115,13 @@ static int open_banks(const char *db, vg_rules_banks **ret)
 		return 0;
 	vg_store *s;
 	vg_error err;
-	int rc = vg_store_open(db, &s, &err);
-	if (rc == 0) {
-		rc = vg_rules_banks_open(s, 31, ret, &err); /* as vigil replay */
-		vg_store_close(s);
+	int rc = vg_store_open_existing(db, &s, &err);
+	if (rc) {
+		fprintf(stderr, "vigil rules test: %s: %s\n", db, err.msg);
+		return rc;
 	}
+	rc = vg_rules_banks_open(s, 31, ret, &err); /* as vigil replay */
+	vg_store_close(s);
 	if (rc)
 		fprintf(stderr, "vigil rules test: %s\n", err.msg);
 	return rc;
@@ -222,9 +224,9 @@ const vg_cmd vg_cmd_rules = {
 		"       action (\"block\"), a rule's action (\"too-many-logins:block\"), a list\n"
 		"       of them, or [] for no verdict. The verdicts must equal the list.\n"
 		"       A rule error or budget stop fails its line too. With --db, match()\n"
-		"       looks in that database's banks (read once; labels are not written).\n"
-		"       A fixture with no .lua beside it, or one that cannot be read, fails;\n"
-		"       so does a folder where no fixture ran an event.\n"
+		"       looks in that database's banks (read once; labels are not written;\n"
+		"       it must exist). A fixture with no .lua beside it, or one that cannot\n"
+		"       be read, fails; so does a folder where no fixture ran an event.\n"
 		"\n"
 		"See docs/rules.md for the rule language.\n"
 		"\n"

@@ -194,7 +194,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("token", "--role and --name are for create");
 
 	vg_store *s;
-	int status = vg_cli_store_open("token", sub, o.db, &s);
+	int status = vg_cli_store_open("token", sub, o.db, strcmp(sub, "create") == 0, &s);
 	if (status)
 		return status;
 	if (strcmp(sub, "create") == 0)
@@ -227,7 +227,8 @@ const vg_cmd vg_cmd_token = {
 		"Creating and revoking are recorded in the audit log as actor \"cli\".\n"
 		"\n"
 		"options:\n"
-		"  --db PATH   the database (default: $VIGIL_DB, else ./vigil.db)\n"
+		"  --db PATH   the database (default: $VIGIL_DB, else ./vigil.db); only\n"
+		"              create makes it when missing, list and revoke need it\n"
 		"  --json      list and revoke: one JSON object per line\n"
 		"\n"
 		"Exit status: 0 done, 1 a failure (a live token has the name, no live token\n"

@@ -55,7 +55,8 @@ struct vg_store {
 	const vg__store_ops *ops;
 };
 
-int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err);
+/* create: make the file when missing (vg_store_open); else vg_store_open_existing's terms. */
+int vg__store_sqlite_open(const char *path, bool create, vg_store **ret, vg_error *err);
 
 /* ---- the scanning service's operations ------------------------------------------------
  * One entry per public call of store.h's service section. store.c has checked every

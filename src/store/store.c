@@ -26,7 +26,14 @@ int vg_store_open(const char *path, vg_store **ret, vg_error *err)
 	if (!path || !*path)
 		return vg_error_set(err, VG_EINVAL, "empty database path");
 	/* postgres:// URLs will pick the PostgreSQL backend here. */
-	return vg__store_sqlite_open(path, ret, err);
+	return vg__store_sqlite_open(path, true, ret, err);
+}
+
+int vg_store_open_existing(const char *path, vg_store **ret, vg_error *err)
+{
+	if (!path || !*path)
+		return vg_error_set(err, VG_EINVAL, "empty database path");
+	return vg__store_sqlite_open(path, false, ret, err);
 }
 
 void vg_store_close(vg_store *s)

@@ -42,6 +42,14 @@ VG_EXPORT const char *vg_store_resolve_path(const char *flag);
  * Errors: VG_EIO (cannot open or write; the reason in err), VG_ECORRUPT (not a
  * database, or a schema newer than this build knows). */
 VG_EXPORT VG_MUST_CHECK int vg_store_open(const char *path, vg_store **ret, vg_error *err);
+/* Like vg_store_open, but never creates anything: for commands that read (`vigil audit`,
+ * `bank list`, `match --db`...), where a mistyped path must fail rather than make a new,
+ * empty database that then answers "ok, nothing here". A vigil database of an older
+ * schema is migrated as vg_store_open does. Errors: VG_ENOENT (no file at path, or a
+ * file without vigil's schema: an empty file or another program's database, left as it
+ * was), and vg_store_open's. */
+VG_EXPORT VG_MUST_CHECK int vg_store_open_existing(const char *path, vg_store **ret,
+						   vg_error *err);
 /* Rolls back an open transaction and closes; NULL is fine. */
 VG_EXPORT void vg_store_close(vg_store *s);
 

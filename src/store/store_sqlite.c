@@ -21,11 +21,13 @@
  * - Hot statements are prepared once and reused (a million-row import spends its time in
  *   the B-tree, not the SQL compiler). SQLite's errors become VG_E* codes here.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sqlite_util.h"
@@ -836,13 +838,51 @@ static const vg__store_ops sqlite_ops = {
 	.reports = &vg__sqlite_reports_ops,
 };
 
-int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err)
+/* Whether the open database holds vigil's schema (a schema_version row): read before
+ * anything is written, so a file that is not ours is left as it was. */
+static int has_schema(sq *q, bool *ret, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(q,
+			 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+			 "name = 'schema_version'",
+			 &st, err);
+	if (rc)
+		return rc;
+	int step = sqlite3_step(st);
+	bool table = step == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+	if (step != SQLITE_ROW)
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	if (rc || !table) {
+		*ret = false;
+		return rc;
+	}
+	if ((rc = prepare(q, "SELECT COUNT(*) FROM schema_version", &st, err)))
+		return rc;
+	step = sqlite3_step(st);
+	*ret = step == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+	if (step != SQLITE_ROW)
+		rc = fail(q, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int vg__store_sqlite_open(const char *path, bool create, vg_store **ret, vg_error *err)
 {
 	sq *q = vg_xcalloc(1, sizeof(*q));
 	q->base.ops = &sqlite_ops;
-	int rc = sqlite3_open_v2(path, &q->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc;
+	/* Without create, a missing file is its own error (SQLite's "unable to open" would
+	 * not say which), and the open below cannot make one meanwhile. */
+	if (!create && access(path, F_OK) != 0 && errno == ENOENT) {
+		rc = vg_error_set(err, VG_ENOENT, "no such database (the file does not exist)");
+		goto out;
+	}
+	rc = sqlite3_open_v2(path, &q->db,
+			     SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		rc = vg_error_set(err, VG_EIO, "cannot open database %s: %s", path,
 				  q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
@@ -850,6 +890,16 @@ int vg__store_sqlite_open(const char *path, vg_store **ret, vg_error *err)
 	}
 	sqlite3_extended_result_codes(q->db, 1);
 	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	if (!create) {
+		bool ours = false;
+		if ((rc = has_schema(q, &ours, err)))
+			goto out;
+		if (!ours) {
+			rc = vg_error_set(err, VG_ENOENT,
+					  "not a vigil database (it has no vigil schema)");
+			goto out;
+		}
+	}
 
 	/* journal_mode answers with the mode it ended in; anything but WAL (a read-only
 	 * directory, a file system without shared memory) would break durability's terms. */

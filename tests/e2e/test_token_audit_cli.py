@@ -137,7 +137,6 @@ def make_log(token, n):
 
 
 def test_verify_ok_list_and_paging(token, audit):
-    assert out(audit("verify", check=0)).strip() == "ok: 0 entries"
     make_log(token, 6)
     assert out(audit("verify", check=0)).strip() == "ok: 6 entries"
     assert jlines(audit("verify", "--json", check=0)) == [{"ok": True, "entries": 6}]
@@ -161,6 +160,41 @@ def test_verify_ok_list_and_paging(token, audit):
     audit("verify", "--after", "1", check=2)
     audit("verify", "extra", check=2)
     audit("nothing", check=2)
+
+
+def test_a_missing_or_foreign_database_fails_and_is_left_alone(vigil, audit, token, db,
+                                                               tmp_path):
+    # Found in review: `audit verify` on a mistyped path made a new database and said
+    # "ok: 0 entries", exit 0. Commands that only read open without creating.
+    for args in (["verify"], ["verify", "--json"], ["list"]):
+        p = audit(*args, check=1)
+        assert p.stdout == b"", p.stdout
+        assert p.stderr.decode() == f"vigil audit {args[0]}: {db}: no such database " \
+                                    "(the file does not exist)\n", p.stderr
+    token("list", check=1)
+    token("revoke", "x", check=1)
+    for args in (["bank", "list"], ["bank", "show", "b"], ["bank", "export", "b"],
+                 ["bank", "delete", "b"], ["bank", "add", "b", "0" * 32],
+                 ["match", "--hash", "0" * 32]):
+        p = vigil(*args, "--db", db, check=1)
+        assert b"no such database" in p.stderr, (args, p.stderr)
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
+    # A file that is not vigil's (empty, or another program's database) is not touched.
+    db.write_bytes(b"")
+    p = audit("verify", check=1)
+    assert b"not a vigil database" in p.stderr, p.stderr
+    assert db.read_bytes() == b""
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE notes (x TEXT)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    assert b"not a vigil database" in audit("list", check=1).stderr
+    assert db.read_bytes() == before and rows(db, "SELECT name FROM sqlite_master") == [("notes",)]
+    # Making one is still what create does.
+    db.unlink()
+    token("create", "--role", "admin", "--name", "a", check=0)
+    assert out(audit("verify", check=0)).strip() == "ok: 1 entries"
 
 
 @pytest.mark.parametrize("statements, bad, words", [

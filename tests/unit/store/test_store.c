@@ -51,6 +51,35 @@ Test(store, migrations_are_idempotent)
 	vg_store_close(s);
 }
 
+/* Found in review: `vigil audit verify` on a mistyped path created and migrated a new
+ * database and answered "ok: 0 entries". Opening an existing one never creates. */
+Test(store, open_existing_never_creates)
+{
+	vg_store *s = NULL;
+	vg_error err;
+	cr_assert_eq(vg_store_open_existing(tmp.path, &s, &err), VG_ENOENT);
+	cr_assert_null(s);
+	cr_assert_neq(access(tmp.path, F_OK), 0, "nothing made");
+	/* An empty file is not a vigil database, and stays as it was. */
+	FILE *f = fopen(tmp.path, "w");
+	fclose(f);
+	cr_assert_eq(vg_store_open_existing(tmp.path, &s, &err), VG_ENOENT);
+	cr_assert_not_null(strstr(err.msg, "not a vigil database"), "%s", err.msg);
+	f = fopen(tmp.path, "r");
+	cr_assert_eq(fgetc(f), EOF, "still empty");
+	fclose(f);
+	unlink(tmp.path);
+	/* One made by vg_store_open opens. */
+	s = open_ok();
+	vg_store_close(s);
+	s = NULL;
+	cr_assert_eq(vg_store_open_existing(tmp.path, &s, &err), 0, "%s", err.msg);
+	int v;
+	cr_assert_eq(vg_store_schema_version(s, &v, &err), 0);
+	cr_assert_geq(v, 5);
+	vg_store_close(s);
+}
+
 Test(store, not_a_database_is_an_error)
 {
 	FILE *f = fopen(tmp.path, "w");
