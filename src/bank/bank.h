@@ -150,6 +150,13 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_import(vg_store *s, int64_t bank_id, const c
 					   size_t len, const vg_bank_parse_opts *opts,
 					   vg_bank_reject_fn *on_reject, void *ctx,
 					   vg_bank_import_stats *ret, vg_error *err);
+/* The same inside the caller's transaction (vg_store_begin): nothing is committed, so
+ * what belongs with the import (its audit entry) commits with it. On an error the caller
+ * rolls back. */
+VG_EXPORT VG_MUST_CHECK int vg_bank_import_tx(vg_store *s, int64_t bank_id, const char *data,
+					      size_t len, const vg_bank_parse_opts *opts,
+					      vg_bank_reject_fn *on_reject, void *ctx,
+					      vg_bank_import_stats *ret, vg_error *err);
 
 /* Reads a whole import source, a file path or "-" for standard input, into a new buffer
  * (caller frees). Errors: VG_ETOOBIG past max_bytes (before reading a file; as soon as

@@ -51,22 +51,33 @@ static void import_reject(size_t line, const char *reason, void *ctx)
 		c->on_reject(line, reason, c->reject_ctx);
 }
 
+int vg_bank_import_tx(vg_store *s, int64_t bank_id, const char *data, size_t len,
+		      const vg_bank_parse_opts *opts, vg_bank_reject_fn *on_reject, void *ctx,
+		      vg_bank_import_stats *ret, vg_error *err)
+{
+	import_ctx c = {
+		.s = s, .bank_id = bank_id, .on_reject = on_reject, .reject_ctx = ctx, .err = err};
+	int rc = vg_bank_parse(data, len, opts, import_record, import_reject, &c, err);
+	if (rc == 0)
+		*ret = c.stats;
+	return rc;
+}
+
 int vg_bank_import(vg_store *s, int64_t bank_id, const char *data, size_t len,
 		   const vg_bank_parse_opts *opts, vg_bank_reject_fn *on_reject, void *ctx,
 		   vg_bank_import_stats *ret, vg_error *err)
 {
-	import_ctx c = {
-		.s = s, .bank_id = bank_id, .on_reject = on_reject, .reject_ctx = ctx, .err = err};
+	vg_bank_import_stats st;
 	int rc = vg_store_begin(s, err);
 	if (rc)
 		return rc;
-	rc = vg_bank_parse(data, len, opts, import_record, import_reject, &c, err);
+	rc = vg_bank_import_tx(s, bank_id, data, len, opts, on_reject, ctx, &st, err);
 	if (rc == 0)
 		rc = vg_store_commit(s, err);
 	else
 		vg_store_rollback(s);
 	if (rc == 0)
-		*ret = c.stats;
+		*ret = st;
 	return rc;
 }
 

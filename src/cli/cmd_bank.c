@@ -7,6 +7,11 @@
  * prints. Every write has reached the disk when the command reports it (store.h). Values
  * and reasons quoted on stderr have their control characters shown as '?'.
  *
+ * Every change (create, delete, enable, disable, add, remove, import) appends its audit
+ * entry, actor "cli", in the same transaction as the change, with the action names and
+ * details the API's bank routes use (api_banks.c): a change made from a shell is as
+ * accountable as one made over HTTP (DESIGN.md invariant 4).
+ *
  * Exit status: 0 success; 1 a failure in the work (no such bank, a rejected value or
  * import line: the rest still goes in); 2 a usage error.
  */
@@ -22,6 +27,7 @@
 #include "store/store.h"
 
 #define MAX_REJECTS_IN_JSON 1000
+#define AUDIT_ACTOR "cli" /* as `vigil token` records its changes */
 
 typedef struct opts {
 	const char *db;
@@ -79,13 +85,43 @@ static int fail(const char *sub, const vg_error *err)
 	return VG_EXIT_FAIL;
 }
 
+/* Appends the audit entry of a change to bank in the open transaction; takes detail (a
+ * JSON object, or NULL for none). */
+static int audit(vg_store *s, const char *action, const char *bank, json_t *detail,
+		 vg_error *err)
+{
+	char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(detail);
+	int rc = vg_store_audit_append(s, AUDIT_ACTOR, action, "bank", bank, text, NULL, err);
+	free(text);
+	return rc;
+}
+
+/* Ends the transaction: commits when rc is 0, else rolls back; returns rc or the
+ * commit's error. */
+static int finish(vg_store *s, int rc, vg_error *err)
+{
+	if (rc) {
+		vg_store_rollback(s);
+		return rc;
+	}
+	return vg_store_commit(s, err);
+}
+
 /* ---- banks ------------------------------------------------------------------------- */
 
 static int do_create(vg_store *s, const opts *o, const char *name)
 {
 	vg_error err;
 	vg_store_bank b;
-	if (vg_bank_create(s, name, o->description, &err) != 0)
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_bank_create(s, name, o->description, &err);
+	if (!rc)
+		rc = audit(s, "bank.create", name,
+			   json_pack("{s:s}", "description", o->description ? o->description : ""),
+			   &err);
+	if (finish(s, rc, &err) != 0)
 		return fail("create", &err);
 	if (o->json) {
 		if (vg_store_bank_get(s, name, &b, &err) != 0)
@@ -144,7 +180,12 @@ static int do_show(vg_store *s, const opts *o, const char *name)
 static int do_delete(vg_store *s, const opts *o, const char *name)
 {
 	vg_error err;
-	if (vg_store_bank_delete(s, name, &err) != 0)
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_bank_delete(s, name, &err);
+	if (!rc)
+		rc = audit(s, "bank.delete", name, NULL, &err);
+	if (finish(s, rc, &err) != 0)
 		return fail("delete", &err);
 	if (o->json)
 		vg_cli_print_json(json_pack("{s:s, s:b}", "name", name, "deleted", 1));
@@ -156,7 +197,12 @@ static int do_delete(vg_store *s, const opts *o, const char *name)
 static int do_enable(vg_store *s, const opts *o, const char *name, bool enabled)
 {
 	vg_error err;
-	if (vg_store_bank_set_enabled(s, name, enabled, &err) != 0)
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_bank_set_enabled(s, name, enabled, &err);
+	if (!rc)
+		rc = audit(s, "bank.update", name, json_pack("{s:b}", "enabled", enabled), &err);
+	if (finish(s, rc, &err) != 0)
 		return fail(enabled ? "enable" : "disable", &err);
 	if (o->json)
 		vg_cli_print_json(json_pack("{s:s, s:b}", "name", name, "enabled", enabled));
@@ -173,6 +219,33 @@ static const char *const result_names[] = {
 	[VG_STORE_REVIVED] = "revived",
 };
 
+/* Prints what add or remove did, once it is durable: results holds one object per
+ * line ({"signal_id", "type", "value", "result"} for add; {"value", "removed", "forms"}
+ * for remove). */
+static void print_results(json_t *results, bool json, bool add)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(results, i, r)
+	{
+		if (json) {
+			json_t *line = json_deep_copy(r);
+			json_object_del(line, "forms");
+			vg_cli_print_json(line);
+		} else if (add) {
+			printf("%s %lld %s %s\n", json_string_value(json_object_get(r, "result")),
+			       (long long)json_integer_value(json_object_get(r, "signal_id")),
+			       json_string_value(json_object_get(r, "type")),
+			       json_string_value(json_object_get(r, "value")));
+		} else {
+			size_t k;
+			json_t *form;
+			json_array_foreach(json_object_get(r, "forms"), k, form)
+				printf("removed %s\n", json_string_value(form));
+		}
+	}
+}
+
 static int do_add(vg_store *s, const opts *o, const char *name, char **values, int n)
 {
 	vg_error err;
@@ -182,7 +255,13 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 	int64_t bank_id = b.id;
 	vg_store_bank_done(&b);
 
+	/* One transaction with its audit entry; a rejected value is skipped (it wrote
+	 * nothing), a store failure takes everything back. */
+	if (vg_store_begin(s, &err) != 0)
+		return fail("add", &err);
 	int status = VG_EXIT_OK;
+	size_t count[3] = {0};
+	json_t *results = json_array();
 	for (int i = 0; i < n; i++) {
 		const char *type = o->type ? o->type : vg_bank_type_infer(values[i], strlen(values[i]));
 		char shown[81];
@@ -201,21 +280,35 @@ static int do_add(vg_store *s, const opts *o, const char *name, char **values, i
 		    0) {
 			char msg[sizeof(err.msg)];
 			fprintf(stderr, "vigil bank add: %s: %s\n", shown, SHOW(err.msg, msg));
-			if (err.code != VG_EINVAL)
-				return VG_EXIT_FAIL; /* the store itself failed: stop */
+			if (err.code != VG_EINVAL) { /* the store itself failed: stop */
+				vg_store_rollback(s);
+				json_decref(results);
+				return VG_EXIT_FAIL;
+			}
 			status = VG_EXIT_FAIL;
 			continue;
 		}
+		count[res]++;
 		char norm[VG_BANK_VALUE_BUF];
 		if (vg_bank_value_normalize(type, values[i], strlen(values[i]), norm, &err) != 0)
 			snprintf(norm, sizeof(norm), "?");
-		if (o->json)
-			vg_cli_print_json(json_pack("{s:I, s:s, s:s, s:s}", "signal_id",
-						    (json_int_t)id, "type", type, "value", norm,
-						    "result", result_names[res]));
-		else
-			printf("%s %lld %s %s\n", result_names[res], (long long)id, type, norm);
+		json_array_append_new(results, json_pack("{s:I, s:s, s:s, s:s}", "signal_id",
+							 (json_int_t)id, "type", type, "value", norm,
+							 "result", result_names[res]));
 	}
+	int rc = 0;
+	if (json_array_size(results))
+		rc = audit(s, "signal.add", name,
+			   json_pack("{s:I, s:I, s:I}", "added", (json_int_t)count[VG_STORE_ADDED],
+				     "revived", (json_int_t)count[VG_STORE_REVIVED], "duplicates",
+				     (json_int_t)count[VG_STORE_DUPLICATE]),
+			   &err);
+	if (finish(s, rc, &err) != 0) {
+		json_decref(results);
+		return fail("add", &err);
+	}
+	print_results(results, o->json, true);
+	json_decref(results);
 	return status;
 }
 
@@ -251,7 +344,11 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 	int64_t bank_id = b.id;
 	vg_store_bank_done(&b);
 
+	/* One transaction, with an audit entry per signal removed (as the API's). */
+	if (vg_store_begin(s, &err) != 0)
+		return fail("remove", &err);
 	int status = VG_EXIT_OK;
+	json_t *results = json_array();
 	for (int i = 0; i < n; i++) {
 		char forms[MAX_FORMS][VG_BANK_VALUE_BUF];
 		const char *types[MAX_FORMS];
@@ -264,24 +361,40 @@ static int do_remove(vg_store *s, const opts *o, const char *name, char **values
 			status = VG_EXIT_FAIL;
 			continue;
 		}
+		json_t *done = json_array();
 		for (size_t k = 0; k < nforms; k++) {
 			size_t r;
-			if (vg_store_signal_remove(s, bank_id, types[k], forms[k], &r, &err) != 0)
+			int rc = vg_store_signal_remove(s, bank_id, types[k], forms[k], &r, &err);
+			if (!rc && r)
+				rc = audit(s, "signal.remove", name,
+					   json_pack("{s:s, s:s, s:I}", "type", types[k], "value",
+						     forms[k], "removed", (json_int_t)r),
+					   &err);
+			if (rc) {
+				vg_store_rollback(s);
+				json_decref(done);
+				json_decref(results);
 				return fail("remove", &err);
+			}
 			if (r && !removed)
 				shown = forms[k];
 			removed += r;
-			if (r && !o->json)
-				printf("removed %s\n", forms[k]);
+			if (r)
+				json_array_append_new(done, json_string(forms[k]));
 		}
 		if (removed == 0) {
 			fprintf(stderr, "vigil bank remove: %s: not in bank %s\n", arg, name);
 			status = VG_EXIT_FAIL;
 		}
-		if (o->json)
-			vg_cli_print_json(json_pack("{s:s, s:I}", "value", shown, "removed",
-						    (json_int_t)removed));
+		json_array_append_new(results, json_pack("{s:s, s:I, s:o}", "value", shown, "removed",
+							 (json_int_t)removed, "forms", done));
 	}
+	if (vg_store_commit(s, &err) != 0) {
+		json_decref(results);
+		return fail("remove", &err);
+	}
+	print_results(results, o->json, false);
+	json_decref(results);
 	return status;
 }
 
@@ -336,7 +449,17 @@ static int do_import(vg_store *s, const opts *o, const char *name, const char *f
 			 .list = o->json ? json_array() : NULL};
 	vg_bank_import_stats st;
 	vg_usec t0 = vg_time_mono();
-	int r = vg_bank_import(s, bank_id, data, len, &po, on_reject, &rc, &st, &err);
+	int r = vg_store_begin(s, &err);
+	if (!r)
+		r = vg_bank_import_tx(s, bank_id, data, len, &po, on_reject, &rc, &st, &err);
+	if (!r)
+		r = audit(s, "signal.import", name,
+			  json_pack("{s:s, s:I, s:I, s:I, s:I}", "file", rc.file, "added",
+				    (json_int_t)st.added, "duplicates", (json_int_t)st.duplicates,
+				    "revived", (json_int_t)st.revived, "rejected",
+				    (json_int_t)st.rejected),
+			  &err);
+	r = finish(s, r, &err);
 	double secs = (double)(vg_time_mono() - t0) / 1e6;
 	free(data);
 	if (r != 0) {
@@ -532,6 +655,9 @@ const vg_cmd vg_cmd_bank = {
 		"A line's own type wins over --type, which wins over inference from the length\n"
 		"(32 hex digits: md5; 64: pdq; SHA-256 lists need --type sha256). The same\n"
 		"(bank, type, value) twice is one signal.\n"
+		"\n"
+		"Every change (create, delete, enable, disable, add, remove, import) is\n"
+		"recorded in the audit log as actor \"cli\", with the change itself.\n"
 		"\n"
 		"examples:\n"
 		"  vigil bank add phish --type url 'https://login.example.net/verify?id=1'\n"

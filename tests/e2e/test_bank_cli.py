@@ -210,3 +210,39 @@ def test_db_from_environment(vigil_bin, tmp_path):
     subprocess.run([str(vigil_bin), "bank", "create", "e"], env=env, check=True,
                    capture_output=True)
     assert (tmp_path / "env.db").exists()
+
+
+def test_every_change_is_audited_as_cli(bank, vigil, tmp_path):
+    # Found in review: bank changes through the API were audited, the same changes
+    # through the CLI were not. Each now appends its entry (actor "cli") in the same
+    # transaction; a refused change appends none.
+    def entries():
+        p = vigil("audit", "list", "--json", "--db", bank.db, check=0)
+        return [(e["actor"], e["action"], e["object_type"], e["object_id"], e["detail"])
+                for e in jlines(p)]
+
+    bank("create", "b", "--description", "d", check=0)
+    bank("create", "b", check=1)             # exists: refused, not audited
+    bank("add", "b", PDQ, MD5, "nothex", check=1)  # one bad value: the others go in
+    bank("add", "b", PDQ, check=0)
+    bank("remove", "b", MD5, check=0)
+    bank("remove", "b", MD5, check=1)        # not there any more: nothing to audit
+    bank("disable", "b", check=0)
+    bank("enable", "b", check=0)
+    f = tmp_path / "list.txt"
+    f.write_text(f"{SHA}\nnot a hash\n")
+    bank("import", "b", f, "--type", "sha256", check=1)
+    bank("delete", "b", check=0)
+    bank("delete", "b", check=1)
+    assert entries() == [
+        ("cli", "bank.create", "bank", "b", {"description": "d"}),
+        ("cli", "signal.add", "bank", "b", {"added": 2, "revived": 0, "duplicates": 0}),
+        ("cli", "signal.add", "bank", "b", {"added": 0, "revived": 0, "duplicates": 1}),
+        ("cli", "signal.remove", "bank", "b", {"type": "md5", "value": MD5, "removed": 1}),
+        ("cli", "bank.update", "bank", "b", {"enabled": False}),
+        ("cli", "bank.update", "bank", "b", {"enabled": True}),
+        ("cli", "signal.import", "bank", "b", {"file": str(f), "added": 1, "duplicates": 0,
+                                              "revived": 0, "rejected": 1}),
+        ("cli", "bank.delete", "bank", "b", {}),
+    ]
+    assert vigil("audit", "verify", "--db", bank.db, check=0).stdout == b"ok: 8 entries\n"
