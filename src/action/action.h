@@ -38,9 +38,11 @@
  * - At least once: an item is marked done only after a 2xx. A crash between the 2xx and
  *   that mark delivers it again, with the same Idempotency-Key, so receivers can drop
  *   the repeat.
- * - Never twice at the same time: the worker claims an item in memory from when it
- *   starts an attempt until that attempt's outcome is committed. This holds for one
- *   worker per database, which is how `vigil serve` runs it.
+ * - Never twice at the same time: a worker claims an item in the store, under the write
+ *   lock and for a lease longer than one attempt can last, before it starts an attempt;
+ *   committing the outcome ends the claim. So this holds across workers, processes and
+ *   servers sharing one database. A worker that dies holding items loses them when
+ *   their lease ends (the attempt timeout plus 10 s), and they are sent again.
  * - `authority_report` items are drafts for a person to check and submit to the
  *   child-protection authority themselves. They are not deliveries: the worker never
  *   claims, sends, retries or kills them; they stay pending until a person acts.

@@ -6,10 +6,10 @@
  *
  * A loop turn:
  *   1. claim, when kicked, when the poll interval has passed, or when a slot freed up
- *      while more items were due than slots: ask the store for pending items due
- *      within the next poll interval, start attempts for the webhook items due now that
- *      no slot holds, and remember when the earliest of the others falls due (so a
- *      retry scheduled 30 ms ahead is sent 30 ms later, not at the next poll);
+ *      while more items were due than slots: claim in the store as many due items as
+ *      there are free slots (vg_store_outbox_claim), start an attempt at each, and ask
+ *      when the next item falls due (so a retry scheduled 30 ms ahead is sent 30 ms
+ *      later, not at the next poll);
  *   2. let libcurl move every transfer forward, and judge the finished ones;
  *   3. write the outcomes, all of one turn in one transaction (one fsync, not one per
  *      item), and only then free their slots;
@@ -17,9 +17,16 @@
  *      vg_outbox_worker_kick()/stop() wakes it (curl_multi_wakeup).
  *
  * Invariants:
+ * - An item is sent by one worker at a time, across threads, processes and servers on
+ *   one database: it is claimed in the store, under the write lock, before its attempt
+ *   starts, for a lease (the attempt timeout plus LEASE_MARGIN_US) longer than the
+ *   attempt can last; recording the outcome ends the claim, and so does giving back an
+ *   item whose attempt was cut short or could not start. A worker that dies holding
+ *   items loses them when their lease ends, and they are sent again.
  * - An item is in at most one slot, and it stays there from the start of its attempt
- *   until its outcome is committed; the claim step skips items a slot holds. So an item
- *   is never sent twice at once, even while the store is failing to record outcomes.
+ *   until its outcome is committed; the claim step skips items a slot holds (a lease
+ *   that ran out while the store kept failing to record an outcome). So an item is
+ *   never sent twice at once, even while the store is failing.
  * - Outcomes are written only after the attempt ended; a crash before the write leaves
  *   the item pending with the attempt uncounted, and it is sent again (same
  *   Idempotency-Key).
@@ -27,10 +34,7 @@
  *   claimed; others (authority_report drafts) never are. The store is asked for those
  *   kinds only, each read as its own index range: pending items of other kinds wait
  *   without end (drafts until a person acts), and however many pile up they can never
- *   fill the page and hide a webhook behind them.
- * - A page holds the items in slots plus at least as many more as there are slots, and
- *   items due now come before those due later: so whenever a slot is free and an item
- *   is due, the page shows it.
+ *   hide a webhook behind them.
  * - The counters move only after the store has the outcome.
  */
 #include <inttypes.h>
@@ -45,6 +49,10 @@
 #define WORKER_MAGIC 0x7667626fu /* "vgbo": the thread's void * argument */
 #define MAX_CONCURRENCY 1024
 #define STOP_GRACE_US 1000000 /* beyond the timeout, while stopping */
+/* A claim's lease beyond the attempt timeout (libcurl ends every attempt by then): room
+ * for the loop turn that writes the outcome. Also how long the items of a worker that
+ * died wait before another sends them. */
+#define LEASE_MARGIN_US 10000000
 
 struct vg_outbox_worker {
 	uint32_t magic;
@@ -58,7 +66,7 @@ struct vg_outbox_worker {
 	/* Below: the worker thread's own. */
 	vg__delivery **slots; /* cfg.concurrency entries; NULL when free */
 	int used;             /* non-NULL slots */
-	size_t due_limit;     /* page size for vg_store_outbox_due: 2 * slots + 32 */
+	vg_usec lease_us;     /* how long a claim holds: timeout + LEASE_MARGIN_US */
 	const char *kinds[2]; /* what this worker delivers: webhook, and email with a relay */
 	size_t n_kinds;
 	bool backlog;         /* more was due than slots at the last claim */
@@ -155,6 +163,18 @@ static bool start(vg_outbox_worker *w, const vg_store_outbox *item, vg_usec now)
 	return true;
 }
 
+/* Ends this worker's claim on an item it will not attempt now; should that fail, the
+ * lease ends it later. */
+static void give_back(vg_outbox_worker *w, int64_t id)
+{
+	vg_error e;
+	if (vg_store_outbox_release(w->store, id, &e) != 0) {
+		atomic_fetch_add(&w->store_errors, 1);
+		vg_log(VG_LOG_DEBUG, "outbox.release_failed", "id=%" PRId64 " error=%s", id,
+		       vg_error_name(e.code));
+	}
+}
+
 /* Step 1. Returns how long until the next claim is worth making. */
 static vg_usec claim(vg_outbox_worker *w)
 {
@@ -162,31 +182,33 @@ static vg_usec claim(vg_outbox_worker *w)
 	vg_usec now = vg_time_now();
 	vg_usec wake = poll;
 	w->backlog = false;
+	size_t free_slots = (size_t)(w->cfg.concurrency - w->used);
 	vg_store_outbox *items = NULL;
 	size_t n = 0;
 	vg_error e;
-	/* Asking about the next poll interval too shows what falls due before then. */
-	if (vg_store_outbox_due(w->store, now + poll, w->kinds, w->n_kinds, w->due_limit, &items,
-				&n, &e)) {
+	if (vg_store_outbox_claim(w->store, now, now + w->lease_us, w->kinds, w->n_kinds,
+				  free_slots, &items, &n, &e)) {
 		atomic_fetch_add(&w->store_errors, 1);
-		vg_log(VG_LOG_DEBUG, "outbox.due_failed", "error=%s", vg_error_name(e.code));
+		vg_log(VG_LOG_DEBUG, "outbox.claim_failed", "error=%s", vg_error_name(e.code));
 		return poll;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const vg_store_outbox *it = &items[i];
-		if (held(w, it->id))
+		if (held(w, items[i].id))
 			continue;
-		if (it->next_at > now) {
-			if (it->next_at - now < wake)
-				wake = it->next_at - now;
-			continue;
-		}
-		if (w->used == w->cfg.concurrency || !start(w, it, now)) {
-			w->backlog = w->used == w->cfg.concurrency;
-			continue;
-		}
+		if (!start(w, &items[i], now))
+			give_back(w, items[i].id);
 	}
+	/* Every slot taken by a full claim: more may be due, so claim again as soon as a
+	 * slot frees up. */
+	w->backlog = n == free_slots && w->used == w->cfg.concurrency;
 	vg_store_outbox_list_free(items, n);
+	vg_usec next = 0;
+	if (vg_store_outbox_next_due(w->store, now, w->kinds, w->n_kinds, &next, &e) != 0) {
+		atomic_fetch_add(&w->store_errors, 1);
+		vg_log(VG_LOG_DEBUG, "outbox.due_failed", "error=%s", vg_error_name(e.code));
+	} else if (next && next - now < wake) {
+		wake = next - now;
+	}
 	return wake < 1 ? 1 : wake;
 }
 
@@ -319,6 +341,7 @@ static void drain(vg_outbox_worker *w)
 		if (d->outcome == VG__OUTCOME_PENDING) {
 			curl_multi_remove_handle(w->multi, d->easy);
 			atomic_fetch_sub(&w->in_flight, 1);
+			give_back(w, d->id); /* a restart sends it at once, not after the lease */
 		} else {
 			atomic_fetch_add(&w->store_errors, 1); /* outcome never written */
 		}
@@ -406,7 +429,7 @@ int vg_outbox_worker_start(const vg_outbox_config *cfg, vg_outbox_worker **ret, 
 	w->cfg.db_path = NULL;
 	w->slots = vg_xcalloc((size_t)cfg->concurrency, sizeof(*w->slots));
 	w->retry_wake = INT64_MAX;
-	w->due_limit = (size_t)cfg->concurrency * 2 + 32;
+	w->lease_us = cfg->timeout_us + LEASE_MARGIN_US;
 	w->kinds[w->n_kinds++] = "webhook";
 	if (cfg->smtp_url[0])
 		w->kinds[w->n_kinds++] = "email";

@@ -115,6 +115,12 @@ typedef struct vg__store_service_ops {
 	/* kinds checked by store.c (n_kinds 0: any kind) */
 	int (*outbox_due)(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
 			  size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err);
+	int (*outbox_claim)(vg_store *s, vg_usec now, vg_usec lease_until,
+			    const char *const *kinds, size_t n_kinds, size_t limit,
+			    vg_store_outbox **ret, size_t *ret_n, vg_error *err);
+	int (*outbox_release)(vg_store *s, int64_t id, vg_error *err);
+	int (*outbox_next_due)(vg_store *s, vg_usec after, const char *const *kinds,
+			       size_t n_kinds, vg_usec *ret, vg_error *err);
 	/* to: "done", "dead", or "pending" for a retry at next_at; error may be NULL. */
 	int (*outbox_finish)(vg_store *s, int64_t id, const char *to, vg_usec next_at,
 			     const char *error, vg_error *err);

@@ -603,6 +603,33 @@ int vg_store_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, size
 	return s->ops->service->outbox_due(s, now, kinds, n_kinds, limit, ret, ret_n, err);
 }
 
+int vg_store_outbox_claim(vg_store *s, vg_usec now, vg_usec lease_until,
+			  const char *const *kinds, size_t n_kinds, size_t limit,
+			  vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	int rc = check_kinds(kinds, n_kinds, err);
+	if (rc)
+		return rc;
+	if (lease_until <= now || limit == 0)
+		return vg_error_set(err, VG_EINVAL, "a claim needs a lease past now and a limit");
+	return s->ops->service->outbox_claim(s, now, lease_until, kinds, n_kinds, limit, ret,
+					     ret_n, err);
+}
+
+int vg_store_outbox_release(vg_store *s, int64_t id, vg_error *err)
+{
+	return s->ops->service->outbox_release(s, id, err);
+}
+
+int vg_store_outbox_next_due(vg_store *s, vg_usec after, const char *const *kinds,
+			     size_t n_kinds, vg_usec *ret, vg_error *err)
+{
+	int rc = check_kinds(kinds, n_kinds, err);
+	if (rc)
+		return rc;
+	return s->ops->service->outbox_next_due(s, after, kinds, n_kinds, ret, err);
+}
+
 int vg_store_outbox_done(vg_store *s, int64_t id, vg_error *err)
 {
 	return s->ops->service->outbox_finish(s, id, "done", 0, NULL, err);

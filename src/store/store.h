@@ -410,6 +410,7 @@ typedef struct vg_store_outbox {
 	char state[12]; /* "pending" | "done" | "dead" */
 	int attempts;
 	vg_usec next_at, created_at, updated_at;
+	vg_usec claimed_until; /* a worker holds it until then (vg_store_outbox_claim); 0: none */
 } vg_store_outbox;
 
 /* kind (1 to 23 bytes of a-z 0-9 _), target (non-empty), payload (at most
@@ -433,9 +434,30 @@ VG_EXPORT VG_MUST_CHECK int vg_store_outbox_due(vg_store *s, vg_usec now,
 						const char *const *kinds, size_t n_kinds,
 						size_t limit, vg_store_outbox **ret,
 						size_t *ret_n, vg_error *err);
-/* The transitions out of pending. error (NULL: none) is kept in last_error, cut to
- * VG_STORE_ERROR_MAX bytes. Errors: VG_ENOENT (no such row), VG_EEXIST (done or dead
- * already). */
+/* What a worker takes to deliver, so that no two workers (threads, processes, servers on
+ * one database) ever send one item at the same time: under the write lock, at most limit
+ * (>= 1) pending rows of kinds (as vg_store_outbox_due) with next_at <= now that nobody
+ * holds (claimed_until unset or <= now), oldest next_at first, each then held until
+ * lease_until (> now). A transition out of pending (below) or vg_store_outbox_release
+ * ends the hold; a worker that dies holding a row loses it at lease_until, and the row
+ * is claimed (and sent, with its Idempotency-Key) again. So lease_until must lie past the
+ * longest attempt. Nothing claimable: no write at all. Errors: VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_claim(vg_store *s, vg_usec now, vg_usec lease_until,
+						  const char *const *kinds, size_t n_kinds,
+						  size_t limit, vg_store_outbox **ret,
+						  size_t *ret_n, vg_error *err);
+/* Gives a claimed row back without an attempt (one cut short, one that could not start):
+ * claimable again at once. A row not pending is left alone (not an error). */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_release(vg_store *s, int64_t id, vg_error *err);
+/* The earliest next_at later than after among pending rows of kinds (as
+ * vg_store_outbox_due), claimed or not, or 0 when there is none: when a worker should
+ * look again. */
+VG_EXPORT VG_MUST_CHECK int vg_store_outbox_next_due(vg_store *s, vg_usec after,
+						     const char *const *kinds, size_t n_kinds,
+						     vg_usec *ret, vg_error *err);
+/* The transitions out of pending; each ends a claim. error (NULL: none) is kept in
+ * last_error, cut to VG_STORE_ERROR_MAX bytes. Errors: VG_ENOENT (no such row),
+ * VG_EEXIST (done or dead already). */
 VG_EXPORT VG_MUST_CHECK int vg_store_outbox_done(vg_store *s, int64_t id, vg_error *err);
 /* Stays pending until next_at; attempts + 1. */
 VG_EXPORT VG_MUST_CHECK int vg_store_outbox_retry(vg_store *s, int64_t id, vg_usec next_at,

@@ -9,8 +9,8 @@
  * - Every write runs under the write lock: in its own BEGIN IMMEDIATE transaction, or in
  *   the caller's (vg_store_begin is IMMEDIATE too). So the read-then-write sequences here
  *   (the audit head, the open case of a URL, the active block of a URL, the live token of
- *   a name) see no other writer between their read and their write, whichever thread or
- *   process it is.
+ *   a name, the unclaimed due rows of the outbox) see no other writer between their read
+ *   and their write, whichever thread or process it is.
  * - A call that writes more than one row does so inside a savepoint when it runs in the
  *   caller's transaction, so a failure leaves nothing half-written for the caller to
  *   commit by mistake.
@@ -47,6 +47,7 @@ enum {
 	SL_OUTBOX_INSERT,
 	SL_OUTBOX_FINISH,
 	SL_OUTBOX_STATE,
+	SL_OUTBOX_CLAIM,
 	SL_COUNT
 };
 _Static_assert(SL_COUNT <= VG__SQ_SLOTS, "raise VG__SQ_SLOTS in internal.h");
@@ -1030,7 +1031,7 @@ static int sq_case_scans(vg_store *s, int64_t id,
 
 #define OUTBOX_COLUMNS                                                                      \
 	"SELECT id, kind, target, payload, secret, last_error, idempotency_key, state, "   \
-	"attempts, next_at, created_at, updated_at FROM outbox "
+	"attempts, next_at, created_at, updated_at, claimed_until FROM outbox "
 
 static void read_outbox(sqlite3_stmt *st, vg_store_outbox *o)
 {
@@ -1046,6 +1047,7 @@ static void read_outbox(sqlite3_stmt *st, vg_store_outbox *o)
 	o->next_at = sqlite3_column_int64(st, 9);
 	o->created_at = sqlite3_column_int64(st, 10);
 	o->updated_at = sqlite3_column_int64(st, 11);
+	o->claimed_until = col_id(st, 12);
 }
 
 /* vg__sq_collect's typed wrappers. */
@@ -1128,35 +1130,41 @@ static int due_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* One query per kind, each an index range of outbox_due_kind (migration 0005) that stops
- * at limit; the lists are merged in (next_at, id) order and cut at limit. One IN (...)
- * over the kinds would read (state, next_at) instead, through every pending row of the
- * other kinds. */
-static int sq_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
-			 size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+/* Pending rows of kinds due at now (unheld_only: and not claimed at now), in (next_at, id)
+ * order, at most limit. One query per kind, each an index range of outbox_due_kind
+ * (migration 0005) that stops at limit; the lists are merged and cut at limit. One
+ * IN (...) over the kinds would read (state, next_at) instead, through every pending row
+ * of the other kinds. Rows claimed by others are skipped inside the range: at most one
+ * per attempt in flight. */
+static int due_rows(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
+		    size_t limit, bool unheld_only, vg_store_outbox **ret, size_t *ret_n,
+		    vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
+	const char *held = unheld_only ? "AND (claimed_until IS NULL OR claimed_until <= ?1) " : "";
+	char sql[512];
 	if (n_kinds == 0) {
-		rc = vg__sq_prepare(s,
-				    OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 "
-						   "ORDER BY next_at, id LIMIT ?2",
-				    &st, err);
-		if (rc)
+		snprintf(sql, sizeof(sql),
+			 OUTBOX_COLUMNS "WHERE state = 'pending' AND next_at <= ?1 %s"
+					"ORDER BY next_at, id LIMIT ?2",
+			 held);
+		if ((rc = vg__sq_prepare(s, sql, &st, err)))
 			return rc;
 		sqlite3_bind_int64(st, 1, now);
 		bind_limit(st, 2, limit);
 		return outbox_rows(s, st, ret, ret_n, err);
 	}
+	snprintf(sql, sizeof(sql),
+		 OUTBOX_COLUMNS "WHERE state = 'pending' AND kind = ?3 AND next_at <= ?1 %s"
+				"ORDER BY next_at, id LIMIT ?2",
+		 held);
 	vg_store_outbox *all = NULL;
 	size_t n = 0;
 	for (size_t k = 0; k < n_kinds; k++) {
 		vg_store_outbox *part = NULL;
 		size_t m = 0;
-		rc = vg__sq_prepare(s,
-				    OUTBOX_COLUMNS "WHERE state = 'pending' AND kind = ?3 AND "
-						   "next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
-				    &st, err);
+		rc = vg__sq_prepare(s, sql, &st, err);
 		if (rc == 0) {
 			sqlite3_bind_int64(st, 1, now);
 			bind_limit(st, 2, limit);
@@ -1194,6 +1202,111 @@ static int sq_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, siz
 	return 0;
 }
 
+static int sq_outbox_due(vg_store *s, vg_usec now, const char *const *kinds, size_t n_kinds,
+			 size_t limit, vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	return due_rows(s, now, kinds, n_kinds, limit, false, ret, ret_n, err);
+}
+
+static int sq_outbox_claim(vg_store *s, vg_usec now, vg_usec lease_until,
+			   const char *const *kinds, size_t n_kinds, size_t limit,
+			   vg_store_outbox **ret, size_t *ret_n, vg_error *err)
+{
+	vg_store_outbox *rows = NULL;
+	size_t n = 0;
+	/* A read first, outside the write lock: a worker looks several times a second, and
+	 * mostly finds nothing, which then costs no write transaction. */
+	int rc = due_rows(s, now, kinds, n_kinds, limit, true, &rows, &n, err);
+	vg_store_outbox_list_free(rows, n);
+	if (rc || n == 0) {
+		if (rc == 0) {
+			*ret = NULL;
+			*ret_n = 0;
+		}
+		return rc;
+	}
+	/* Read again under the lock: another worker may have claimed them meanwhile. */
+	wtx w;
+	if ((rc = wbegin(s, &w, true, err)))
+		return rc;
+	rows = NULL;
+	n = 0;
+	rc = due_rows(s, now, kinds, n_kinds, limit, true, &rows, &n, err);
+	sqlite3_stmt *st = NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if ((rc = cached(s, SL_OUTBOX_CLAIM,
+				 "UPDATE outbox SET claimed_until = ?2 WHERE id = ?1", &st, err)))
+			break;
+		sqlite3_bind_int64(st, 1, rows[i].id);
+		sqlite3_bind_int64(st, 2, lease_until);
+		rc = run(s, st, err);
+		rows[i].claimed_until = lease_until;
+	}
+	rc = wend(s, &w, rc, err);
+	if (rc) {
+		vg_store_outbox_list_free(rows, n);
+		return rc;
+	}
+	*ret = rows;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_outbox_release(vg_store *s, int64_t id, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	rc = vg__sq_prepare(s,
+			    "UPDATE outbox SET claimed_until = NULL WHERE id = ?1 AND "
+			    "state = 'pending'",
+			    &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		int step = sqlite3_step(st);
+		if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		sqlite3_finalize(st);
+	}
+	return wend(s, &w, rc, err);
+}
+
+static int sq_outbox_next_due(vg_store *s, vg_usec after, const char *const *kinds,
+			      size_t n_kinds, vg_usec *ret, vg_error *err)
+{
+	vg_usec best = 0;
+	/* Per kind, for the index range again; MIN over one is a single seek. */
+	for (size_t k = 0; k < (n_kinds ? n_kinds : 1); k++) {
+		sqlite3_stmt *st = NULL;
+		int rc = vg__sq_prepare(s,
+					n_kinds ? "SELECT MIN(next_at) FROM outbox WHERE state = "
+						  "'pending' AND kind = ?2 AND next_at > ?1"
+						: "SELECT MIN(next_at) FROM outbox WHERE state = "
+						  "'pending' AND next_at > ?1",
+					&st, err);
+		if (rc)
+			return rc;
+		sqlite3_bind_int64(st, 1, after);
+		if (n_kinds)
+			sqlite3_bind_text(st, 2, kinds[k], -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			vg_usec t = col_id(st, 0);
+			if (t && (!best || t < best))
+				best = t;
+		} else {
+			rc = vg__sq_fail(s, step, err, "database");
+		}
+		sqlite3_finalize(st);
+		if (rc)
+			return rc;
+	}
+	*ret = best;
+	return 0;
+}
+
 /* An error text cut to VG_STORE_ERROR_MAX bytes on a UTF-8 character boundary, so a long
  * transport error never makes the bookkeeping fail. */
 static int error_len(const char *e)
@@ -1218,7 +1331,7 @@ static int sq_outbox_finish(vg_store *s, int64_t id, const char *to, vg_usec nex
 	/* Every transition counts the delivery it follows as an attempt; done keeps the
 	 * last error for the record. Only a pending row moves: done and dead are final. */
 	if ((rc = cached(s, SL_OUTBOX_FINISH,
-			 "UPDATE outbox SET state = ?2, attempts = attempts + 1, "
+			 "UPDATE outbox SET state = ?2, attempts = attempts + 1, claimed_until = NULL, "
 			 "next_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_at END, "
 			 "last_error = CASE WHEN ?2 = 'done' THEN last_error ELSE ?4 END, "
 			 "updated_at = ?5 WHERE id = ?1 AND state = 'pending'",
@@ -1325,6 +1438,9 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.case_scans = sq_case_scans,
 	.outbox_enqueue = sq_outbox_enqueue,
 	.outbox_due = sq_outbox_due,
+	.outbox_claim = sq_outbox_claim,
+	.outbox_release = sq_outbox_release,
+	.outbox_next_due = sq_outbox_next_due,
 	.outbox_finish = sq_outbox_finish,
 	.outbox_list = sq_outbox_list,
 	.outbox_counts = sq_outbox_counts,

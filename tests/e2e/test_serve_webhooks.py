@@ -26,6 +26,7 @@ class Receiver:
         self.requests = []
         self.script = []
         self.then = 200
+        self.delay = 0  # seconds before each answer
         self.cond = threading.Condition()
         outer = self
 
@@ -38,6 +39,7 @@ class Receiver:
                                            "headers": dict(self.headers), "body": body,
                                            "status": status})
                     outer.cond.notify_all()
+                time.sleep(outer.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -241,3 +243,19 @@ def test_rule_verdicts_post_signed_webhooks_with_their_event(serve, receiver, tm
     assert second["data"]["n"] == pytest.approx(1.2345678901234568e29)
     time.sleep(0.3)
     assert len(receiver.requests) == 2, "an allow verdict posts nothing"
+
+
+def test_two_servers_on_one_database_send_a_webhook_once(serve, receiver, bridge):
+    # Found in review: each server's outbox worker claimed items in its own memory, so
+    # while one server's attempt waited on a slow receiver the other sent the same item.
+    # Claims are in the database now.
+    receiver.delay = 1.0
+    a = serve()
+    serve(db=a.db, roles=False)  # the second server: its worker polls the same outbox
+    setup_bank(a, receiver)
+    _, oid = scan(a, bridge)
+    receiver.wait(1)
+    time.sleep(1.5)  # both workers polled several times meanwhile
+    assert len(receiver.requests) == 1, [r["headers"]["Idempotency-Key"] for r in receiver.requests]
+    item = wait_state(a, oid, "done")
+    assert item["attempts"] == 1

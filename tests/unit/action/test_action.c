@@ -816,6 +816,40 @@ Test(outbox, delivers_many_at_once_each_once)
 		    (long long)took / MS, atomic_load(&rx.max_active));
 }
 
+/* Found in review: two `vigil serve` on one database sent the same webhook twice at once:
+ * each worker's claim was in its own memory. Claimed in the store, every item goes out
+ * once, whichever worker takes it. */
+Test(outbox, two_workers_on_one_database_send_each_item_once)
+{
+	enum { N = 60 };
+	rx.delay_ms = 50;
+	vg_outbox_config cfg;
+	config(&cfg);
+	cfg.concurrency = 8;
+	for (int i = 0; i < N; i++)
+		webhook(i, NULL);
+	vg_outbox_worker *w1 = start(&cfg), *w2 = start(&cfg);
+	vg_outbox_worker_kick(w1);
+	vg_outbox_worker_kick(w2);
+	cr_assert(wait_for(N, 0, 10000));
+	usleep(200 * MS); /* a second send would arrive by now */
+	vg_outbox_stats s1, s2;
+	vg_outbox_worker_stats(w1, &s1);
+	vg_outbox_worker_stats(w2, &s2);
+	vg_outbox_worker_stop(w1);
+	vg_outbox_worker_stop(w2);
+	cr_assert_eq(received(), N, "%d requests for %d items", received(), N);
+	cr_assert_eq(s1.delivered + s2.delivered, (uint64_t)N);
+	cr_log_info("worker 1 sent %llu, worker 2 %llu", (unsigned long long)s1.delivered,
+		    (unsigned long long)s2.delivered);
+	bool seen[N] = {0};
+	for (int i = 0; i < N; i++) {
+		int k = atoi(rx.reqs[i].key + 4);
+		cr_assert(k >= 0 && k < N && !seen[k], "%s twice", rx.reqs[i].key);
+		seen[k] = true;
+	}
+}
+
 Test(outbox, stop_with_deliveries_in_flight_is_prompt_and_loses_nothing)
 {
 	enum { N = 40 };

@@ -1106,6 +1106,80 @@ Test(service, outbox_due_returns_only_the_kinds_asked_for)
 	vg_store_close(s);
 }
 
+/* Found in review: a worker's claim was in its memory only, so two servers on one
+ * database sent the same webhook at the same time. A claim is now in the store: no
+ * other connection's claim returns a held row until its lease ends or its outcome is
+ * written. */
+Test(service, outbox_claims_hold_across_connections_until_outcome_or_lease)
+{
+	vg_store *s = open_ok(), *other = open_ok();
+	vg_error err;
+	int64_t a, b, c;
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://h/", "{}", NULL, "a", 100, &a, &err), 0);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://h/", "{}", NULL, "b", 200, &b, &err), 0);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://h/", "{}", NULL, "c", 5000, &c, &err), 0);
+	const char *hooks[] = {"webhook"};
+	vg_store_outbox *o, *o2;
+	size_t n, n2;
+	cr_assert_eq(vg_store_outbox_claim(s, 1000, 2000, hooks, 1, 1, &o, &n, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(o[0].id, a, "oldest first");
+	cr_assert_eq(o[0].claimed_until, 2000);
+	vg_store_outbox_list_free(o, n);
+	/* Another connection (another server) gets what is left, and only that. */
+	cr_assert_eq(vg_store_outbox_claim(other, 1000, 2000, hooks, 1, 10, &o2, &n2, &err), 0);
+	cr_assert_eq(n2, 1);
+	cr_assert_eq(o2[0].id, b);
+	vg_store_outbox_list_free(o2, n2);
+	cr_assert_eq(vg_store_outbox_claim(other, 1500, 2500, hooks, 1, 10, &o2, &n2, &err), 0);
+	cr_assert_eq(n2, 0, "held, and c is not due");
+	vg_store_outbox_list_free(o2, n2);
+	/* The listing still shows held rows, with their lease. */
+	cr_assert_eq(vg_store_outbox_due(s, 1500, hooks, 1, 0, &o, &n, &err), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(o[1].claimed_until, 2000);
+	vg_store_outbox_list_free(o, n);
+
+	/* An outcome ends the claim: a retry is claimable when due again. */
+	cr_assert_eq(vg_store_outbox_retry(s, a, 1800, "HTTP 503", &err), 0);
+	cr_assert_eq(vg_store_outbox_claim(other, 1900, 3000, hooks, 1, 10, &o2, &n2, &err), 0);
+	cr_assert_eq(n2, 1);
+	cr_assert_eq(o2[0].id, a);
+	vg_store_outbox_list_free(o2, n2);
+	/* Given back: claimable at once. */
+	cr_assert_eq(vg_store_outbox_release(other, a, &err), 0);
+	cr_assert_eq(vg_store_outbox_claim(s, 1900, 3000, hooks, 1, 10, &o, &n, &err), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(o[0].id, a);
+	vg_store_outbox_list_free(o, n);
+	/* A lease that ran out (its worker died) lets another claim it. */
+	cr_assert_eq(vg_store_outbox_claim(other, 2000, 4000, hooks, 1, 10, &o2, &n2, &err), 0);
+	cr_assert_eq(n2, 1);
+	cr_assert_eq(o2[0].id, b, "b's lease ended at 2000; a is held until 3000");
+	vg_store_outbox_list_free(o2, n2);
+	cr_assert_eq(vg_store_outbox_done(other, b, &err), 0);
+	cr_assert_eq(vg_store_outbox_release(other, b, &err), 0, "done: left alone");
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE state = 'done' AND "
+			       "claimed_until IS NULL"), 1);
+
+	/* When to look again: the next next_at after a time, held or not. */
+	vg_usec next;
+	cr_assert_eq(vg_store_outbox_next_due(s, 1000, hooks, 1, &next, &err), 0);
+	cr_assert_eq(next, 1800);
+	cr_assert_eq(vg_store_outbox_next_due(s, 1800, hooks, 1, &next, &err), 0);
+	cr_assert_eq(next, 5000);
+	cr_assert_eq(vg_store_outbox_next_due(s, 5000, hooks, 1, &next, &err), 0);
+	cr_assert_eq(next, 0, "none");
+	const char *drafts[] = {"authority_report"};
+	cr_assert_eq(vg_store_outbox_next_due(s, 0, drafts, 1, &next, &err), 0);
+	cr_assert_eq(next, 0);
+
+	cr_assert_eq(vg_store_outbox_claim(s, 100, 100, hooks, 1, 1, &o, &n, &err), VG_EINVAL);
+	cr_assert_eq(vg_store_outbox_claim(s, 100, 200, hooks, 1, 0, &o, &n, &err), VG_EINVAL);
+	vg_store_close(other);
+	vg_store_close(s);
+}
+
 /* ---- transactions ------------------------------------------------------------------ */
 
 /* What one scan that blocks does, in one transaction. */
