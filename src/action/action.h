@@ -73,6 +73,16 @@ VG_EXPORT VG_MUST_CHECK int vg_webhook_sign(const char *secret, const char *time
 VG_EXPORT bool vg_webhook_verify(const char *secret, const char *timestamp, const char *body,
 				 size_t len, const char *signature);
 
+/* ---- email addresses -------------------------------------------------------------- */
+
+/* Whether addr is an address an email item can be sent to: one addr-spec (local@domain)
+ * that goes into RCPT TO and To: as it is, 1 to 254 bytes, one '@' with something on
+ * either side, no control character, space, or any of <>,;"(). So no display name
+ * ("Abuse <a@b>"), no list ("a@b, c@d"), no header injection. Whoever stores an email
+ * contact checks it with this, so an address the worker would refuse is refused when it
+ * is set, not found dead later. Pure, thread-safe. */
+VG_EXPORT bool vg_email_address_ok(const char *addr);
+
 /* ---- retry policy ---------------------------------------------------------------- */
 
 /* The delay before the next attempt once `attempts` attempts (>= 1) have failed:

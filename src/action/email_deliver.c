@@ -40,8 +40,9 @@ static bool line_safe(const char *s, size_t max)
 	return n > 0;
 }
 
-/* An addr-spec we can put in RCPT TO and To: one @, no spaces, brackets or breaks. */
-static bool address_ok(const char *a)
+/* An addr-spec we can put in RCPT TO and To: one @, no spaces, brackets or breaks. The
+ * zones API refuses any other contact with this same test (action.h). */
+bool vg_email_address_ok(const char *a)
 {
 	if (!a || !line_safe(a, 254))
 		return false;
@@ -197,11 +198,11 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 		return vg_error_set(err, VG_ENOMEM, "no memory for a delivery");
 	d->email = true;
 
-	if (!address_ok(item->target)) {
+	if (!vg_email_address_ok(item->target)) {
 		*ret = vg__delivery_unusable(d, "target is not an email address");
 		return 0;
 	}
-	if (!address_ok(cfg->smtp_from)) {
+	if (!vg_email_address_ok(cfg->smtp_from)) {
 		/* The operator's setting, not the item's fault: keep it for when it is fixed. */
 		d->outcome = VG__OUTCOME_RETRY;
 		snprintf(d->error, sizeof(d->error), "smtp_from is not an email address");

@@ -88,6 +88,26 @@ def test_zones_crud_and_roles(srv, hook):
     assert_error(srv.get(f"/v1/zones/{z['id']}"), 404)
 
 
+def test_a_zone_email_the_worker_cannot_send_to_is_refused(srv):
+    # Found in review: any text with an '@' was taken, and the email worker, which takes
+    # one plain address, made every notification to such a zone dead at once.
+    for bad in ["Abuse Desk <abuse@z.example>", "owner@z.example, legal@z.example",
+                "a@b@z.example", "@z.example", "abuse@", "ab use@z.example",
+                "abuse@z.example\r\nBcc: x@y.example", "a" * 250 + "@z.example"]:
+        for key in ("owner_contact", "host_contact"):
+            e = assert_error(srv.post("/v1/zones", json={"name": "bad-email.example",
+                                                         key: {"email": bad}}), 422)
+            assert key in e["message"] and "address" in e["message"], e
+    z = srv.post("/v1/zones", json={"name": "bad-email.example",
+                                    "host_contact": {"email": "abuse@z.example"}})
+    assert z.status_code == 201, z.text
+    e = assert_error(srv.patch(f"/v1/zones/{z.json()['id']}",
+                               json={"owner_contact": {"email": "Owner <o@z.example>"}}), 422)
+    assert "owner_contact" in e["message"]
+    assert srv.get(f"/v1/zones/{z.json()['id']}").json()["owner_contact"]["email"] is None
+    assert srv.delete(f"/v1/zones/{z.json()['id']}").status_code == 200
+
+
 def test_phishing_notifies_owner_and_host_without_reporter_by_default(srv, hook):
     zone(srv, "phish.example", hook, "phish")
     r = report(srv, category="phishing", urls=["HTTPS://www.Phish.example/login#x"],

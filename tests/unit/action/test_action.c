@@ -89,6 +89,37 @@ Test(webhook_sign, refuses_missing_inputs)
 	cr_assert_not(vg_webhook_verify("", "1", "x", 1, "sha256="));
 }
 
+/* ---- email addresses ---------------------------------------------------------------- */
+
+Test(email_address, one_plain_address_only)
+{
+	cr_assert(vg_email_address_ok("abuse@host.example"));
+	cr_assert(vg_email_address_ok("a.b+tag@x"));
+	const char *bad[] = {"",
+			     "abuse",
+			     "@host.example",
+			     "abuse@",
+			     "a@b@c",
+			     "Abuse Desk <abuse@host.example>",
+			     "<abuse@host.example>",
+			     "a@host.example, b@host.example",
+			     "a@host.example;b@host.example",
+			     "a b@host.example",
+			     "\"a\"@host.example",
+			     "a@host.example\r\nBcc: c@d",
+			     "(c)a@host.example",
+			     NULL};
+	for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++)
+		cr_assert_not(vg_email_address_ok(bad[i]), "%s", bad[i] ? bad[i] : "NULL");
+	char long_[300];
+	memset(long_, 'a', sizeof(long_));
+	strcpy(long_ + 254 - strlen("@x.example"), "@x.example");
+	cr_assert(vg_email_address_ok(long_), "254 bytes");
+	memset(long_, 'a', sizeof(long_));
+	strcpy(long_ + 255 - strlen("@x.example"), "@x.example");
+	cr_assert_not(vg_email_address_ok(long_), "255 bytes");
+}
+
 /* ---- backoff ---------------------------------------------------------------------- */
 
 Test(outbox_backoff, doubles_from_the_first_delay_with_jitter_over_the_upper_half)
