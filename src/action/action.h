@@ -139,6 +139,17 @@ typedef struct vg_outbox_stats {
 VG_EXPORT VG_MUST_CHECK int vg_outbox_worker_start(const vg_outbox_config *cfg,
 						   vg_outbox_worker **ret, vg_error *err);
 
+/* Changes the delivery policy of a running worker (SIGHUP): max_attempts,
+ * first_backoff_us, max_backoff_us and timeout_us are taken from cfg, the rest of cfg is
+ * ignored. The worker applies them at its next loop turn: attempts starting from then on
+ * use the new timeout (and their claims its lease), and every outcome recorded from then
+ * on the new attempt limit and backoff; an attempt in flight keeps the timeout it started
+ * with. Errors: VG_EINVAL (a setting out of vg_outbox_worker_start's range; nothing
+ * changes). Thread-safe; NULL w is fine. */
+VG_EXPORT VG_MUST_CHECK int vg_outbox_worker_set_policy(vg_outbox_worker *w,
+							const vg_outbox_config *cfg,
+							vg_error *err);
+
 /* Wakes the worker now, so an item enqueued (and committed) just before is sent without
  * waiting for the next poll. Cheap, thread-safe, never blocks; NULL is fine. */
 VG_EXPORT void vg_outbox_worker_kick(vg_outbox_worker *w);

@@ -62,6 +62,11 @@ struct vg_outbox_worker {
 	pthread_t thread;
 	atomic_bool stopping, kicked;
 	atomic_uint_fast64_t delivered, retried, dead, store_errors, in_flight;
+	/* A new policy from vg_outbox_worker_set_policy, waiting for the worker thread to
+	 * copy it into cfg at its next loop turn (cfg is that thread's alone). */
+	pthread_mutex_t policy_lock;
+	vg_outbox_config next_policy; /* under policy_lock */
+	atomic_bool policy_changed;
 
 	/* Below: the worker thread's own. */
 	vg__delivery **slots; /* cfg.concurrency entries; NULL when free */
@@ -349,6 +354,20 @@ static void drain(vg_outbox_worker *w)
 	}
 }
 
+/* Copies a policy set since the last turn into cfg, on the worker thread. */
+static void take_policy(vg_outbox_worker *w)
+{
+	if (!atomic_exchange(&w->policy_changed, false))
+		return;
+	pthread_mutex_lock(&w->policy_lock);
+	w->cfg.max_attempts = w->next_policy.max_attempts;
+	w->cfg.first_backoff_us = w->next_policy.first_backoff_us;
+	w->cfg.max_backoff_us = w->next_policy.max_backoff_us;
+	w->cfg.timeout_us = w->next_policy.timeout_us;
+	pthread_mutex_unlock(&w->policy_lock);
+	w->lease_us = w->cfg.timeout_us + LEASE_MARGIN_US;
+}
+
 static void *run(void *arg)
 {
 	vg_outbox_worker *w = arg;
@@ -357,6 +376,7 @@ static void *run(void *arg)
 	vg_usec next_claim = 0; /* monotonic */
 	int running = 0;
 	while (!atomic_load(&w->stopping)) {
+		take_policy(w);
 		vg_usec now = vg_time_mono();
 		bool want = w->backlog || now >= next_claim;
 		if (w->used < w->cfg.concurrency) {
@@ -401,22 +421,34 @@ static void worker_free(vg_outbox_worker *w)
 		curl_multi_cleanup(w->multi);
 	vg_store_close(w->store);
 	free(w->slots);
+	pthread_mutex_destroy(&w->policy_lock);
 	w->magic = 0;
 	free(w);
+}
+
+/* The settings vg_outbox_worker_start and vg_outbox_worker_set_policy refuse. */
+static int check_policy(const vg_outbox_config *cfg, vg_error *err)
+{
+	if (cfg->max_attempts < 1 || cfg->first_backoff_us < 1 ||
+	    cfg->max_backoff_us < cfg->first_backoff_us || cfg->timeout_us < 1000)
+		return vg_error_set(err, VG_EINVAL,
+				    "outbox worker: a setting is out of range (attempts >= 1, "
+				    "0 < first backoff <= max backoff, timeout >= 1 ms)");
+	return 0;
 }
 
 int vg_outbox_worker_start(const vg_outbox_config *cfg, vg_outbox_worker **ret, vg_error *err)
 {
 	if (!cfg || !cfg->db_path || !*cfg->db_path)
 		return vg_error_set(err, VG_EINVAL, "outbox worker: no database path");
-	if (cfg->max_attempts < 1 || cfg->first_backoff_us < 1 ||
-	    cfg->max_backoff_us < cfg->first_backoff_us || cfg->timeout_us < 1000 ||
-	    cfg->concurrency < 1 || cfg->concurrency > MAX_CONCURRENCY ||
+	int prc = check_policy(cfg, err);
+	if (prc)
+		return prc;
+	if (cfg->concurrency < 1 || cfg->concurrency > MAX_CONCURRENCY ||
 	    cfg->poll_interval_us < 1)
 		return vg_error_set(err, VG_EINVAL,
-				    "outbox worker: a setting is out of range (attempts >= 1, "
-				    "0 < first backoff <= max backoff, timeout >= 1 ms, "
-				    "concurrency 1..%d, poll interval > 0)",
+				    "outbox worker: a setting is out of range (concurrency 1..%d, "
+				    "poll interval > 0)",
 				    MAX_CONCURRENCY);
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
@@ -442,6 +474,8 @@ int vg_outbox_worker_start(const vg_outbox_config *cfg, vg_outbox_worker **ret, 
 	atomic_init(&w->dead, 0);
 	atomic_init(&w->store_errors, 0);
 	atomic_init(&w->in_flight, 0);
+	pthread_mutex_init(&w->policy_lock, NULL);
+	atomic_init(&w->policy_changed, false);
 
 	int rc = vg_store_open(cfg->db_path, &w->store, err);
 	if (rc)
@@ -463,6 +497,20 @@ int vg_outbox_worker_start(const vg_outbox_config *cfg, vg_outbox_worker **ret, 
 out:
 	worker_free(w);
 	return rc;
+}
+
+int vg_outbox_worker_set_policy(vg_outbox_worker *w, const vg_outbox_config *cfg,
+				vg_error *err)
+{
+	int rc = check_policy(cfg, err);
+	if (rc || !w)
+		return rc;
+	pthread_mutex_lock(&w->policy_lock);
+	w->next_policy = *cfg;
+	pthread_mutex_unlock(&w->policy_lock);
+	atomic_store(&w->policy_changed, true);
+	curl_multi_wakeup(w->multi);
+	return 0;
 }
 
 void vg_outbox_worker_kick(vg_outbox_worker *w)

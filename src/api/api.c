@@ -2,7 +2,8 @@
  *
  * The api's life: open the store and the indexes, build the route table from each
  * resource's table (wrapping every route in authentication), hand out one store
- * connection per HTTP thread, and close it all down in reverse order.
+ * connection per HTTP thread, apply the options SIGHUP reloads, and close it all down in
+ * reverse order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,21 @@ void vg_api_attach_server(vg_api *api, vg_http_server *srv)
 	api->srv = srv;
 }
 
+/* The outbox worker's delivery policy from cfg's webhook_* options. */
+static void outbox_policy(const vg_api_config *cfg, vg_outbox_config *oc)
+{
+	vg_outbox_config_init(oc);
+	oc->max_attempts = (int)cfg->webhook_attempts;
+	oc->first_backoff_us = cfg->webhook_backoff;
+	oc->max_backoff_us = cfg->webhook_backoff_max;
+	oc->timeout_us = cfg->webhook_timeout;
+}
+
 int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 {
 	vg_api *api = vg_xcalloc(1, sizeof(*api));
 	api->cfg = *cfg;
+	pthread_mutex_init(&api->cfg_lock, NULL);
 	pthread_key_create(&api->store_key, close_store);
 	pthread_rwlock_init(&api->index_lock, NULL);
 	vg__api_tokens_init(api);
@@ -143,12 +155,8 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 	if (rc)
 		goto fail;
 	vg_outbox_config oc;
-	vg_outbox_config_init(&oc);
+	outbox_policy(cfg, &oc);
 	oc.db_path = cfg->db;
-	oc.max_attempts = (int)cfg->webhook_attempts;
-	oc.first_backoff_us = cfg->webhook_backoff;
-	oc.max_backoff_us = cfg->webhook_backoff_max;
-	oc.timeout_us = cfg->webhook_timeout;
 	/* Email notifications (docs/reports.md): without smtp_url they stay pending. */
 	snprintf(oc.smtp_url, sizeof(oc.smtp_url), "%s", cfg->smtp_url);
 	snprintf(oc.smtp_from, sizeof(oc.smtp_from), "%s", cfg->smtp_from);
@@ -176,6 +184,51 @@ fail:
 	return rc;
 }
 
+void vg__api_cfg_str(vg_api *api, size_t field, char out[VG_OPT_STRING_MAX])
+{
+	pthread_mutex_lock(&api->cfg_lock);
+	memcpy(out, (const char *)&api->cfg + field, VG_OPT_STRING_MAX);
+	pthread_mutex_unlock(&api->cfg_lock);
+	out[VG_OPT_STRING_MAX - 1] = '\0';
+}
+
+int vg_api_reconfigure(vg_api *api, const vg_api_config *next, vg_error *err)
+{
+	/* The worker first: it is the one part that can refuse (a first backoff over the
+	 * longest), and then nothing at all has changed. */
+	vg_outbox_config oc;
+	outbox_policy(next, &oc);
+	int rc = vg_outbox_worker_set_policy(api->outbox, &oc, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < vg_api_option_count; i++) {
+		const vg_opt *o = &vg_api_options[i];
+		char *cur = (char *)&api->cfg + o->offset;
+		const char *nx = (const char *)next + o->offset;
+		/* Only this thread writes cfg, so its own plain reads race with nothing. */
+		bool same = o->type == VG_OPT_STRING ? strcmp(cur, nx) == 0
+			    : o->type == VG_OPT_BOOL ? *(const bool *)cur == *(const bool *)nx
+						       : *(const int64_t *)cur == *(const int64_t *)nx;
+		if (same)
+			continue;
+		if (!o->reloadable) {
+			vg_log(VG_LOG_WARN, "config.reload_ignored", "option=%s why=\"takes a restart\"",
+			       o->name);
+			continue;
+		}
+		if (o->type == VG_OPT_STRING) {
+			pthread_mutex_lock(&api->cfg_lock);
+			memcpy(cur, nx, VG_OPT_STRING_MAX);
+			pthread_mutex_unlock(&api->cfg_lock);
+		} else {
+			/* Every reloadable option but the strings is an int64_t (VG__CFG). */
+			__atomic_store_n((int64_t *)cur, *(const int64_t *)nx, __ATOMIC_RELAXED);
+		}
+		vg_log(VG_LOG_INFO, "config.reloaded", "option=%s", o->name);
+	}
+	return 0;
+}
+
 void vg_api_close(vg_api *api)
 {
 	if (!api)
@@ -190,6 +243,7 @@ void vg_api_close(vg_api *api)
 	vg__api_tokens_done(api);
 	vg__api_metrics_done(api);
 	pthread_rwlock_destroy(&api->index_lock);
+	pthread_mutex_destroy(&api->cfg_lock);
 	/* Threads' own connections close through the key's destructor as they exit; the
 	 * HTTP pool has exited before this is called. */
 	pthread_key_delete(api->store_key);

@@ -90,6 +90,16 @@ VG_EXPORT VG_MUST_CHECK int vg_api_token_mint(vg_store *s, const char *name, con
 					      const char *actor, char ret_secret[VG_API_TOKEN_LEN + 1],
 					      vg_error *err);
 
+/* What SIGHUP applies of a configuration read again (the file, the environment and the
+ * flags, as at start): every option the table marks reloadable takes effect for the
+ * requests, reports, retention runs and deliveries that start afterwards (webhook_*: see
+ * vg_outbox_worker_set_policy; log_level is the caller's, vg_log_set_level). Another
+ * option that changed is logged (config.reload_ignored) and keeps its value until a
+ * restart. Errors: VG_EINVAL (the webhook settings do not fit together); then nothing
+ * changes. Call from one thread at a time (vigil serve's main thread). */
+VG_EXPORT VG_MUST_CHECK int vg_api_reconfigure(vg_api *api, const vg_api_config *next,
+					       vg_error *err);
+
 /* What SIGHUP reloads: the rules folder (and the banks match() sees). Events in flight
  * finish on the old rules; the next batch of each lane runs on the new ones, so no event
  * is lost or evaluated twice. On error the old rules stay and the reason is logged and

@@ -12,6 +12,7 @@
  * sends a reporter's name or email, or anything to the site owner of a csam, ncii or
  * terrorism case.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -706,11 +707,13 @@ static void authority(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc)
 		rc = vg_store_case_evidence(s, id, authority_hash, &a, &err);
 	char *xml = NULL;
+	char org_name[VG_OPT_STRING_MAX], org_email[VG_OPT_STRING_MAX];
+	vg__api_cfg_str(api, offsetof(vg_api_config, report_org_name), org_name);
+	vg__api_cfg_str(api, offsetof(vg_api_config, report_org_email), org_email);
 	if (!rc) {
 		vg_report_authority in = {
-			.org_name = api->cfg.report_org_name[0] ? api->cfg.report_org_name
-								 : "vigil operator",
-			.org_email = api->cfg.report_org_email[0] ? api->cfg.report_org_email : NULL,
+			.org_name = org_name[0] ? org_name : "vigil operator",
+			.org_email = org_email[0] ? org_email : NULL,
 			.case_id = sid,
 			.incident_time = a.incident ? a.incident : a.first ? a.first : c.created_at,
 			.urls = urls,

@@ -91,7 +91,7 @@ int vg__api_match_image(vg_api *api, vg_store *s, const vg_image_result *img, co
 {
 	int rc = 0;
 	pthread_rwlock_rdlock(&api->index_lock);
-	if (img->quality >= api->cfg.quality_floor)
+	if (img->quality >= VG__CFG(api, quality_floor))
 		for (int v = 0; v < (dihedral ? VG_DIH_COUNT : 1) && !rc; v++)
 			rc = vg_bank_match_pdq(api->index, s, &img->pdq[v], threshold, banks, nbanks, m, err);
 	if (!rc)
@@ -120,7 +120,7 @@ static void match_json(vg_api *api, vg_http_req *req, vg_store *s)
 	const char *pdq = json_string_value(json_object_get(body, "pdq"));
 	const char *md5 = json_string_value(json_object_get(body, "md5"));
 	const char *sha = json_string_value(json_object_get(body, "sha256"));
-	int threshold = (int)api->cfg.threshold;
+	int threshold = (int)VG__CFG(api, threshold);
 	if (th && (!json_is_integer(th) || json_integer_value(th) < 0 || json_integer_value(th) > 63)) {
 		vg_http_respond_error(req, VG_EINVAL, "threshold must be an integer from 0 to 63");
 		goto out;
@@ -177,7 +177,7 @@ static void match(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	/* An image: threshold and banks come from the query string. */
-	int threshold = (int)api->cfg.threshold;
+	int threshold = (int)VG__CFG(api, threshold);
 	const char *th = vg_http_query(req, "threshold");
 	if (th) {
 		char *end;
@@ -199,7 +199,7 @@ static void match(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg__respond_err(req, &err);
 	} else {
 		json_t *out = vg__api_hashes_json(&img, &dig);
-		json_object_set_new(out, "low_quality", json_boolean(img.quality < api->cfg.quality_floor));
+		json_object_set_new(out, "low_quality", json_boolean(img.quality < VG__CFG(api, quality_floor)));
 		json_object_set_new(out, "matches", vg_bank_matches_json(&m));
 		vg__json_respond(req, 200, out);
 	}

@@ -171,7 +171,7 @@ static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_re
 {
 	vg_api *api = ctx->api;
 	const vg_bank_index *index = api ? api->index : ctx->index;
-	int threshold = api ? (int)api->cfg.threshold : ctx->threshold;
+	int threshold = api ? (int)VG__CFG(api, threshold) : ctx->threshold;
 	vg_bank_matches m;
 	vg_bank_matches_init(&m);
 	int rc = 0;
@@ -283,7 +283,7 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 {
 	vg_store *s = ctx->store;
 	const char *source = ctx->source, *actor = ctx->actor;
-	vg_usec window = ctx->api ? ctx->api->cfg.report_dedup_window : ctx->dedup_window;
+	vg_usec window = ctx->api ? VG__CFG(ctx->api, report_dedup_window) : ctx->dedup_window;
 	vg_report_policy policy;
 	if (ctx->api)
 		policy = ctx->api->routing;
@@ -496,8 +496,8 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	(void)who;
 	const char *addr = vg_http_client_ip(req);
-	int wait = rate_take(api->report_rate, addr ? addr : "", (double)api->cfg.report_rate,
-			     (double)api->cfg.report_burst);
+	int wait = rate_take(api->report_rate, addr ? addr : "", (double)VG__CFG(api, report_rate),
+			     (double)VG__CFG(api, report_burst));
 	if (wait > 0) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", wait);

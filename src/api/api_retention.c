@@ -46,7 +46,7 @@ static bool test_clock(void)
 static int run_once(vg_api *api, vg_store *s, vg_usec now, const char *actor, size_t *ret_n,
 		    size_t *ret_labels, vg_error *err)
 {
-	vg_usec before = now - api->cfg.report_retention;
+	vg_usec before = now - VG__CFG(api, report_retention);
 	int64_t *ids = NULL;
 	size_t n = 0;
 	int rc = vg_store_begin(s, err);
@@ -168,6 +168,6 @@ void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who)
 	vg__json_respond(req, 200,
 			 json_pack("{s:I,s:o,s:o,s:I}", "erased", (json_int_t)n, "now",
 				   vg__json_time(now), "before",
-				   vg__json_time(now - api->cfg.report_retention), "labels_purged",
+				   vg__json_time(now - VG__CFG(api, report_retention)), "labels_purged",
 				   (json_int_t)labels));
 }

@@ -283,7 +283,7 @@ static int reload_locked(vg_api *api, vg_error *err)
 	if (!rc) /* before the banks: a change made while they are read is read again */
 		rc = vg_store_watermark_get(s, &wm, err);
 	if (!rc)
-		rc = vg_rules_banks_open(s, (int)api->cfg.threshold, &banks, err);
+		rc = vg_rules_banks_open(s, (int)VG__CFG(api, threshold), &banks, err);
 	vg_store_close(s);
 	vg_rules_opts o;
 	runner_opts(api, banks, &o);

@@ -210,12 +210,12 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 	struct pending_block blocks[64];
 	size_t nblocks = 0;
 	bool block = false;
-	int rc = vg__api_match_image(api, s, &img, &dig, (int)api->cfg.threshold, false, NULL, 0, &m, &err);
+	int rc = vg__api_match_image(api, s, &img, &dig, (int)VG__CFG(api, threshold), false, NULL, 0, &m, &err);
 	if (rc)
 		goto fail;
 	out = vg__api_hashes_json(&img, &dig);
 	json_object_set_new(out, "url", json_string(url));
-	json_object_set_new(out, "low_quality", json_boolean(img.quality < api->cfg.quality_floor));
+	json_object_set_new(out, "low_quality", json_boolean(img.quality < VG__CFG(api, quality_floor)));
 	json_object_set_new(out, "matches", vg_bank_matches_json(&m));
 	if (m.n) {
 		/* Record and act, all or nothing. */

@@ -69,7 +69,11 @@ void vg__block_sync_stop(vg__block_sync *y);
 struct vg__token_cache;
 
 struct vg_api {
+	/* The options. Those SIGHUP may change (reload: yes in api_config.c) are written by
+	 * vg_api_reconfigure while requests run: read a number with VG__CFG, a string with
+	 * vg__api_cfg_str. The others never change after vg_api_open. */
 	vg_api_config cfg;
+	pthread_mutex_t cfg_lock; /* the reloadable strings of cfg */
 	vg_report_policy routing; /* the defaults and report_routing_file, loaded once */
 	char snapshot[VG_OPT_STRING_MAX + 16];
 	pthread_key_t store_key; /* each HTTP thread's own store connection */
@@ -97,6 +101,12 @@ struct vg_api {
 
 	struct vg__rate *report_rate; /* POST /v1/reports per client address (api_reports.c) */
 };
+
+/* A reloadable number of api->cfg (int64_t): written with an atomic store by
+ * vg_api_reconfigure, so a reader sees the old value or the new, never a torn one. */
+#define VG__CFG(api, field) __atomic_load_n(&(api)->cfg.field, __ATOMIC_RELAXED)
+/* A reloadable string of api->cfg (field: its offsetof), copied into out under cfg_lock. */
+void vg__api_cfg_str(vg_api *api, size_t field, char out[VG_OPT_STRING_MAX]);
 
 /* The calling thread's store connection, opened on first use. NULL (and a 500 already
  * answered) when it cannot be opened. */

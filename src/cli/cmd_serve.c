@@ -3,7 +3,9 @@
  * `vigil serve`: the scanning service. Reads the option table (defaults < --config file
  * < VIGIL_* environment < flags), opens the api, serves until SIGTERM or SIGINT, then
  * stops accepting, lets requests in flight finish, flushes and exits 0. On first start
- * it prints a new admin token once, on stdout.
+ * it prints a new admin token once, on stdout. SIGHUP reads the same layers again and
+ * applies the reloadable options (vg_api_reconfigure), then reloads the rules folder; a
+ * configuration that no longer parses changes nothing and is logged.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +55,44 @@ static vg_log_level parse_level(const char *s)
 	return VG_LOG_INFO;
 }
 
+/* defaults < --config file < VIGIL_* environment < flags, into cfg. */
+static int load_config(int argc, char **argv, vg_api_config *cfg, vg_error *err)
+{
+	int rc = vg_config_defaults(vg_api_options, vg_api_option_count, cfg, err);
+	const char *file = config_path(argc, argv);
+	if (!rc && file)
+		rc = vg_config_file(vg_api_options, vg_api_option_count, cfg, file, err);
+	if (!rc)
+		rc = vg_config_env(vg_api_options, vg_api_option_count, cfg, err);
+	if (!rc)
+		rc = vg_config_flags(vg_api_options, vg_api_option_count, cfg, argc, argv, err);
+	return rc;
+}
+
+/* SIGHUP: the options first (the rules' banks read the threshold), then the rules. */
+static void reload(vg_api *api, int argc, char **argv)
+{
+	vg_api_config next;
+	vg_error err;
+	int rc = load_config(argc, argv, &next, &err);
+	if (!rc)
+		rc = vg_api_reconfigure(api, &next, &err);
+	/* A Lua error quotes the rules source: quoted, a message stays one line. */
+	char msg[sizeof(err.msg) * 6 + 3];
+	if (rc) {
+		vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
+		vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s what=config", msg);
+	} else {
+		vg_log_set_level(parse_level(next.log_level));
+		if (vg_api_reload(api, &err) != 0) {
+			vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
+			vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s", msg);
+		} else {
+			vg_log(VG_LOG_INFO, "serve.reloaded", NULL);
+		}
+	}
+}
+
 static int run(int argc, char **argv)
 {
 	vg_api_config cfg;
@@ -67,13 +107,7 @@ static int run(int argc, char **argv)
 			return VG_EXIT_OK;
 		}
 	}
-	if (vg_config_defaults(vg_api_options, vg_api_option_count, &cfg, &err) != 0)
-		return vg_cli_usage_error("serve", "%s", err.msg);
-	const char *file = config_path(argc, argv);
-	if (file && vg_config_file(vg_api_options, vg_api_option_count, &cfg, file, &err) != 0)
-		return vg_cli_usage_error("serve", "%s", err.msg);
-	if (vg_config_env(vg_api_options, vg_api_option_count, &cfg, &err) != 0 ||
-	    vg_config_flags(vg_api_options, vg_api_option_count, &cfg, argc, argv, &err) != 0)
+	if (load_config(argc, argv, &cfg, &err) != 0)
 		return vg_cli_usage_error("serve", "%s", err.msg);
 	if (cfg.print_config) {
 		cfg.print_config = false; /* so that the output, read back as a file, serves */
@@ -138,13 +172,7 @@ static int run(int argc, char **argv)
 	while (!stop_signal) {
 		if (reload_signal) {
 			reload_signal = 0;
-			if (vg_api_reload(api, &err) != 0) {
-				/* A Lua error quotes the rules source: quoted, it stays one line. */
-				char msg[sizeof(err.msg) * 6 + 3];
-				vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
-				vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s", msg);
-			} else
-				vg_log(VG_LOG_INFO, "serve.reloaded", NULL);
+			reload(api, argc, argv);
 			continue;
 		}
 		pause();
@@ -175,6 +203,9 @@ const vg_cmd vg_cmd_serve = {
 		"  --print-config-doc   print the option table as Markdown and exit\n"
 		"\n"
 		"SIGTERM or SIGINT: stop accepting, finish requests in flight, exit 0.\n"
-		"SIGHUP: reload the --rules folder (events in flight finish on the old rules).\n",
+		"SIGHUP: read the configuration again (file, environment, flags) and apply the\n"
+		"options docs/config.md marks reload: yes, then reload the --rules folder\n"
+		"(events in flight finish on the old rules). Other options that changed are\n"
+		"logged and wait for a restart; a file that no longer parses changes nothing.\n",
 	.run = run,
 };

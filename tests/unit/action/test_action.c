@@ -574,6 +574,39 @@ Test(outbox, retries_server_errors_with_growing_delays_until_done)
 	vg_outbox_worker_stop(w);
 }
 
+/* SIGHUP's webhook_* options: a running worker takes a new policy, and a bad one is
+ * refused whole. */
+Test(outbox, a_new_policy_applies_to_the_next_outcomes)
+{
+	script(6, (int[]){500, 500, 500, 500, 500, 500});
+	vg_outbox_config cfg;
+	config(&cfg);
+	cfg.max_attempts = 1;
+	vg_outbox_worker *w = start(&cfg);
+	vg_outbox_config next;
+	vg_outbox_config_init(&next);
+	next.max_attempts = 3;
+	next.first_backoff_us = next.max_backoff_us = 5 * MS;
+	next.timeout_us = 5000 * MS;
+	vg_error e;
+	vg_outbox_config bad = next;
+	bad.max_backoff_us = 1 * MS; /* under the first backoff */
+	cr_assert_eq(vg_outbox_worker_set_policy(w, &bad, &e), VG_EINVAL);
+	bad = next;
+	bad.max_attempts = 0;
+	cr_assert_eq(vg_outbox_worker_set_policy(w, &bad, &e), VG_EINVAL);
+	cr_assert_eq(vg_outbox_worker_set_policy(w, &next, &e), 0, "%s", e.msg);
+	int64_t id = webhook(1, NULL);
+	vg_outbox_worker_kick(w);
+	cr_assert(wait_for(0, 1, 5000));
+	vg_outbox_worker_stop(w);
+	cr_assert_eq(received(), 3, "three attempts, not the one it started with");
+	vg_store_outbox *o = row(id);
+	cr_assert_eq(o->attempts, 3);
+	vg_store_outbox_list_free(o, 1);
+	cr_assert_eq(vg_outbox_worker_set_policy(NULL, &next, &e), 0);
+}
+
 Test(outbox, client_errors_are_dead_at_once)
 {
 	script(2, (int[]){400, 302});
