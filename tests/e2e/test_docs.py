@@ -40,3 +40,32 @@ def test_the_rules_guide_s_fixture_passes_against_its_first_rule(vigil, tmp_path
     p = vigil("rules", "test", tmp_path)
     assert p.returncode == 0, p.stderr.decode()
     assert b"1 file with fixtures, 6 events, 0 failures" in p.stdout, p.stdout
+
+
+def test_option_defaults_quoted_elsewhere_are_the_real_ones(vigil):
+    # Found in review: docs/webhooks.md said webhook_attempts defaults to 8; it is 12.
+    # Every "| option | default | ..." table in docs/ must agree with the option table.
+    table = vigil("serve", "--print-config-doc", check=0).stdout.decode()
+    defaults = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 2 and cells[0].startswith("`"):
+            defaults[cells[0].strip("`")] = cells[2].strip("`")
+    checked = 0
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        rows = None
+        for line in doc.read_text().splitlines():
+            if line.startswith("| option | default |"):
+                rows = []
+                continue
+            if rows is None or not line.startswith("|"):
+                rows = None
+                continue
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[0].startswith("`"):
+                name = cells[0].strip("`")
+                assert name in defaults, f"{doc.name}: no option {name}"
+                assert cells[1].strip("`") == defaults[name], \
+                    f"{doc.name}: {name} defaults to {defaults[name]}, not {cells[1]}"
+                checked += 1
+    assert checked >= 4
