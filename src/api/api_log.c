@@ -2,7 +2,9 @@
  *
  * What vigil did, for people to read: GET /v1/outbox (actions waiting, done or given
  * up) and GET /v1/audit (the hash-chained log of every change). Outbox secrets are never
- * shown; payloads are.
+ * shown; payloads are. An audit entry carries what its hash covers exactly as stored
+ * (at_usec, detail_text) beside the readable forms (at in milliseconds, detail as an
+ * object), so a client can recompute the chain (store.h has the layout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +63,17 @@ static void audit(vg_api *api, vg_http_req *req, const vg__actor *who)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *detail = a[i].detail ? json_loads(a[i].detail, 0, NULL) : NULL;
-		json_array_append_new(arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s}", "id",
-						     (json_int_t)a[i].id, "at", vg__json_time(a[i].at),
-						     "actor", vg__json_str(a[i].actor), "action",
+		json_array_append_new(arr, json_pack("{s:I,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s}",
+						     "id", (json_int_t)a[i].id, "at",
+						     vg__json_time(a[i].at), "at_usec",
+						     (json_int_t)a[i].at, "actor",
+						     vg__json_str(a[i].actor), "action",
 						     vg__json_str(a[i].action), "object_type",
 						     vg__json_str(a[i].object_type), "object_id",
 						     vg__json_str(a[i].object_id), "detail",
-						     detail ? detail : json_object(), "prev_hash",
-						     a[i].prev_hash, "hash", a[i].hash));
+						     detail ? detail : json_object(), "detail_text",
+						     vg__json_str(a[i].detail ? a[i].detail : ""),
+						     "prev_hash", a[i].prev_hash, "hash", a[i].hash));
 	}
 	vg_store_audit_list_free(a, n);
 	vg__api_page_respond(req, arr, page.limit);

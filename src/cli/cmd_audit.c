@@ -100,12 +100,15 @@ static void print_entry(const vg_store_audit *a, bool json)
 	json_t *detail = json_loads(a->detail, JSON_REJECT_DUPLICATES, NULL);
 	if (!detail)
 		detail = text(a->detail);
-	vg_cli_print_json(json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-				    (json_int_t)a->id, "at", at, "at_usec", (json_int_t)a->at,
+	/* detail_text is the text the hash covers, as stored: the object above is parsed
+	 * and written again, which need not give the same bytes back. */
+	vg_cli_print_json(json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+				    "id", (json_int_t)a->id, "at", at, "at_usec", (json_int_t)a->at,
 				    "actor", text(a->actor), "action", text(a->action),
 				    "object_type", text(a->object_type), "object_id",
-				    text(a->object_id), "detail", detail, "prev_hash",
-				    text(a->prev_hash), "hash", text(a->hash)));
+				    text(a->object_id), "detail", detail, "detail_text",
+				    text(a->detail), "prev_hash", text(a->prev_hash), "hash",
+				    text(a->hash)));
 }
 
 static int do_list(vg_store *s, const opts *o)
@@ -213,7 +216,9 @@ const vg_cmd vg_cmd_audit = {
 		"  --db PATH     the database (default: $VIGIL_DB, else ./vigil.db); a missing\n"
 		"                file, or one without vigil's schema, is an error (exit 1):\n"
 		"                nothing is created\n"
-		"  --json        one JSON object per line\n"
+		"  --json        one JSON object per line, with at_usec and detail_text: what\n"
+		"                each entry's hash covers, as stored (docs/openapi.yaml,\n"
+		"                GET /v1/audit, says how to recompute it)\n"
 		"  --after ID    list: only entries after entry ID\n"
 		"  --limit N     list: at most N entries\n"
 		"\n"

@@ -126,3 +126,34 @@ def test_every_change_is_audited_chained_and_verifiable(serve, bridge, tmp_path)
         proc = verify(srv.binary, copy)
         assert proc.returncode == 1, (sql, proc.stdout, proc.stderr)
         assert b"broken" in proc.stderr or b"chain" in proc.stderr, proc.stderr
+
+
+def test_a_client_can_recompute_every_hash_from_the_api(serve, bridge):
+    # Found in review: /v1/audit gave `at` in milliseconds (the hash covers microseconds)
+    # and `detail` parsed and written again, so no client could check a hash. Each entry
+    # now carries at_usec and detail_text, exactly as hashed (docs/openapi.yaml).
+    import datetime
+    import hashlib
+    import json
+    srv = serve()
+    # Details whose bytes a parse-and-dump changes: key order, non-ASCII, escapes.
+    assert srv.post("/v1/banks", json={"name": "recompute", "actions": ["block_url"],
+                                       "description": "Bücher / \"quoted\" \u2028 tab\t"}
+                    ).status_code == 201
+    assert srv.post("/v1/banks/recompute/signals", role="analyst",
+                    json={"signals": [{"type": "pdq", "value": BRIDGE_PDQ}]}).status_code == 200
+    r = srv.post("/v1/scan", role="scanner", params={"url": "https://h.example/ü?a=1&b=2"},
+                 data=(bridge / "aaa-orig.jpg").read_bytes())
+    assert r.status_code == 200 and r.json()["verdict"] == "block", r.text
+    entries = all_entries(srv)
+    assert len(entries) >= 4
+    prev = "0" * 64
+    for e in entries:
+        assert e["prev_hash"] == prev
+        text = "\n".join([e["prev_hash"], str(e["id"]), str(e["at_usec"]), e["actor"],
+                          e["action"], e["object_type"], e["object_id"], e["detail_text"]])
+        assert hashlib.sha256(text.encode()).hexdigest() == e["hash"], e
+        assert json.loads(e["detail_text"]) == e["detail"]
+        second = datetime.datetime.fromtimestamp(e["at_usec"] // 1000000, datetime.timezone.utc)
+        assert e["at"].startswith(second.strftime("%Y-%m-%dT%H:%M:%S")), e
+        prev = e["hash"]

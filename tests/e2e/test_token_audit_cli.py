@@ -146,8 +146,8 @@ def test_verify_ok_list_and_paging(token, audit):
     for prev, e in zip([None] + every, every):
         want = hashlib.sha256("\n".join([
             prev["hash"] if prev else "0" * 64, str(e["id"]), str(e["at_usec"]), e["actor"],
-            e["action"], e["object_type"], e["object_id"],
-            json.dumps(e["detail"], separators=(",", ":"))]).encode()).hexdigest()
+            e["action"], e["object_type"], e["object_id"], e["detail_text"]]).encode()).hexdigest()
+        assert json.loads(e["detail_text"]) == e["detail"]
         assert e["hash"] == want, "the chain's documented layout"
     page = jlines(audit("list", "--json", "--after", "2", "--limit", "3", check=0))
     assert [e["id"] for e in page] == [3, 4, 5]
