@@ -74,12 +74,12 @@ static int add_event(const vg_store_case_event *e, void *ctx)
 static int add_scan(const vg_store_scan *sc, int64_t scan_id, void *ctx)
 {
 	json_t *matches = sc->matches ? json_loads(sc->matches, 0, NULL) : NULL;
-	json_array_append_new(ctx, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:i,s:o}", "scan_id",
+	json_array_append_new(ctx, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:i,s:o,s:o}", "scan_id",
 					     (json_int_t)scan_id, "at", vg__json_time(sc->at), "url",
 					     vg__json_str(sc->url), "pdq", vg__json_str(sc->pdq), "md5",
 					     vg__json_str(sc->md5), "sha256", vg__json_str(sc->sha256),
-					     "quality", sc->quality, "matches",
-					     matches ? matches : json_array()));
+					     "quality", sc->quality, "verdict", vg__json_str(sc->verdict),
+					     "matches", matches ? matches : json_array()));
 	return 0;
 }
 

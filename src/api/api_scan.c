@@ -4,10 +4,11 @@
  * it, carry out each matched bank's actions), GET /v1/decision (the edge's question:
  * may I serve this URL?), GET /v1/blocks and DELETE /v1/blocks/{id}.
  *
- * Invariant: everything a scan decides (the scan record, blocks, cases, outbox items,
- * audit entries) is written in one store transaction; only after it commits does the
- * in-memory block list change and the outbox worker wake. A 2xx therefore means all of
- * it is durable, and a crash before the commit leaves none of it.
+ * Invariant: everything a scan decides (the scan record with the verdict it answers,
+ * blocks, cases, outbox items, audit entries) is written in one store transaction; only
+ * after it commits does the in-memory block list change and the outbox worker wake. A
+ * 2xx therefore means all of it is durable, and a crash before the commit leaves none of
+ * it.
  */
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -189,6 +190,16 @@ static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int
 	return 0;
 }
 
+/* Whether url is on the block list already (an earlier scan, a rule, a report, a
+ * person): then this scan's verdict is block too, whatever its own banks do. */
+static bool blocked_already(vg_api *api, const char *url)
+{
+	int64_t id;
+	char reason[16];
+	vg_usec since;
+	return vg__blocklist_get(api->blocks, url, &id, reason, 1, &since);
+}
+
 static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	char url[VG_URL_MAX + 1];
@@ -229,12 +240,18 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 			free(matches);
 			goto fail;
 		}
+		/* Recorded first, since its actions name it; its verdict is known once they
+		 * have run, and set before the commit. */
 		vg_store_scan rec = {.actor = who->name, .url = url, .pdq = pdq, .md5 = md5, .sha256 = sha,
 				     .quality = img.quality, .verdict = "allow", .matches = matches};
 		int64_t scan_id = 0;
 		rc = vg_store_scan_record(s, &rec, &scan_id, &err);
 		if (!rc)
 			rc = act(api, s, who->name, url, scan_id, &m, out, done, blocks, &nblocks, &block, &err);
+		if (!rc && !block)
+			block = blocked_already(api, url);
+		if (!rc && block)
+			rc = vg_store_scan_set_verdict(s, scan_id, "block", &err);
 		if (!rc) {
 			char id[24];
 			snprintf(id, sizeof(id), "%lld", (long long)scan_id);
@@ -249,12 +266,8 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 			vg__blocklist_put(api->blocks, url, blocks[i].id, blocks[i].reason, blocks[i].since);
 		vg__api_outbox_kick(api);
 	}
-	if (!block) {
-		int64_t id;
-		char reason[16];
-		vg_usec since;
-		block = vg__blocklist_get(api->blocks, url, &id, reason, 1, &since);
-	}
+	if (!block)
+		block = blocked_already(api, url);
 	json_object_set_new(out, "verdict", json_string(block ? "block" : "allow"));
 	json_object_set_new(out, "actions", done);
 	done = NULL;

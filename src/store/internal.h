@@ -81,6 +81,7 @@ typedef struct vg__store_service_ops {
 	int (*bank_update)(vg_store *s, const char *name, const vg_store_bank_patch *patch,
 			   vg_error *err);
 
+	int (*scan_set_verdict)(vg_store *s, int64_t id, const char *verdict, vg_error *err);
 	int (*scan_record)(vg_store *s, const vg_store_scan *scan, int64_t *ret_id,
 			   vg_error *err);
 

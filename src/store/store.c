@@ -403,6 +403,13 @@ int vg_store_scan_record(vg_store *s, const vg_store_scan *scan, int64_t *ret_id
 	return s->ops->service->scan_record(s, scan, ret_id, err);
 }
 
+int vg_store_scan_set_verdict(vg_store *s, int64_t id, const char *verdict, vg_error *err)
+{
+	if (!verdict || (strcmp(verdict, "block") != 0 && strcmp(verdict, "allow") != 0))
+		return vg_error_set(err, VG_EINVAL, "scan verdict must be block or allow");
+	return s->ops->service->scan_set_verdict(s, id, verdict, err);
+}
+
 /* ---- blocks ------------------------------------------------------------------------ */
 
 void vg_store_block_done(vg_store_block *b)

@@ -288,6 +288,11 @@ typedef struct vg_store_scan {
  * VG_ETOOBIG. */
 VG_EXPORT VG_MUST_CHECK int vg_store_scan_record(vg_store *s, const vg_store_scan *scan,
 						 int64_t *ret_id, vg_error *err);
+/* Sets a recorded scan's verdict ("block" | "allow"): a scan is recorded before its
+ * actions (they name it), which decide the verdict, so the caller sets it last, in the
+ * same transaction. Errors: VG_ENOENT (no such scan), VG_EINVAL. */
+VG_EXPORT VG_MUST_CHECK int vg_store_scan_set_verdict(vg_store *s, int64_t id,
+						      const char *verdict, vg_error *err);
 
 /* ---- blocks: at most one active block per URL ------------------------------------------ */
 typedef struct vg_store_block {

@@ -542,6 +542,26 @@ static int sq_scan_record(vg_store *s, const vg_store_scan *scan, int64_t *ret_i
 	return rc;
 }
 
+static int sq_scan_set_verdict(vg_store *s, int64_t id, const char *verdict, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	if ((rc = vg__sq_prepare(s, "UPDATE scans SET verdict = ?2 WHERE id = ?1", &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, verdict, -1, SQLITE_STATIC);
+		int step = sqlite3_step(st);
+		if (step != SQLITE_DONE)
+			rc = vg__sq_fail(s, step, err, "database");
+		else if (sqlite3_changes(vg__sq_db(s)) == 0)
+			rc = vg_error_set(err, VG_ENOENT, "no scan %lld", (long long)id);
+		sqlite3_finalize(st);
+	}
+	return wend(s, &w, rc, err);
+}
+
 /* ---- blocks ------------------------------------------------------------------------ */
 
 #define BLOCK_COLUMNS                                                                       \
@@ -1425,6 +1445,7 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.audit_verify = sq_audit_verify,
 	.bank_update = sq_bank_update,
 	.scan_record = sq_scan_record,
+	.scan_set_verdict = sq_scan_set_verdict,
 	.block_add = sq_block_add,
 	.block_get = sq_block_get,
 	.block_lift = sq_block_lift,

@@ -225,6 +225,35 @@ def test_scan_at_a_url_over_2048_bytes_blocks_cases_and_audits(serve, bridge):
     assert_error(r, 422, "invalid")
 
 
+def test_a_scan_is_recorded_with_the_verdict_it_answered(serve, bridge):
+    # Found in review: a scan that blocked was stored with verdict "allow" (the record is
+    # written before its actions decide). Each scan's record now says what it answered,
+    # in the same transaction: block by its own bank, block because the URL was blocked
+    # already, or allow.
+    import sqlite3
+    srv = serve()
+    make_bank(srv, name="blocks", actions=("block_url", "open_case"))
+    out = scan(srv, "https://v.example/1", bridge / "aaa-orig.jpg")
+    assert out["verdict"] == "block"
+    make_bank(srv, name="cases", actions=("open_case",))
+    srv.patch("/v1/banks/blocks", json={"enabled": False})
+    already = scan(srv, "https://v.example/1", bridge / "aaa-orig.jpg")
+    assert already["verdict"] == "block"  # on the block list since the first scan
+    other = scan(srv, "https://v.example/2", bridge / "aaa-orig.jpg")
+    assert other["verdict"] == "allow"
+    got = {}
+    for c in srv.get("/v1/cases", role="analyst").json()["items"]:
+        for m in srv.get(f"/v1/cases/{c['id']}", role="analyst").json()["matches"]:
+            got[m["scan_id"]] = m["verdict"]
+    want = {out["scan_id"]: "block", already["scan_id"]: "block", other["scan_id"]: "allow"}
+    assert got == want
+    con = sqlite3.connect(srv.db)
+    try:
+        assert dict(con.execute("SELECT id, verdict FROM scans").fetchall()) == want
+    finally:
+        con.close()
+
+
 def test_unmatched_scan_allows_and_records_nothing(serve, pdq_dir):
     srv = serve()
     make_bank(srv)

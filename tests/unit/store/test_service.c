@@ -563,6 +563,12 @@ Test(service, scans_are_recorded_without_moving_the_watermark)
 	bad.at = 1234;
 	cr_assert_eq(vg_store_scan_record(s, &bad, &b, &err), 0);
 	cr_assert_eq(raw_count("SELECT at FROM scans WHERE id = 3"), 1234);
+
+	/* The verdict is set once the scan's actions have decided it. */
+	cr_assert_eq(vg_store_scan_set_verdict(s, b, "block", &err), 0, "%s", err.msg);
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM scans WHERE id = 3 AND verdict = 'block'"), 1);
+	cr_assert_eq(vg_store_scan_set_verdict(s, b, "maybe", &err), VG_EINVAL);
+	cr_assert_eq(vg_store_scan_set_verdict(s, 999, "block", &err), VG_ENOENT);
 	vg_store_close(s);
 }
 
