@@ -123,14 +123,14 @@ static void respond_zone(vg_http_req *req, vg_store *s, int64_t id, int status)
 	vg_store_zone_done(&z);
 }
 
-/* Runs write (create, update or delete) and its audit entry in one transaction. */
+/* The audit entry of a change to zone id, named name, in the caller's transaction. */
 static int audited(vg_api *api, vg_store *s, const vg__actor *who, const char *action,
 		   int64_t id, const char *name, vg_error *err)
 {
 	(void)api;
 	char sid[24];
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
-	json_t *d = json_pack("{s:s}", "name", name ? name : "");
+	json_t *d = json_pack("{s:s}", "name", name);
 	char *dt = json_dumps(d, JSON_COMPACT);
 	int rc = vg_store_audit_append(s, who->name, action, "zone", sid, dt, NULL, err);
 	free(dt);
@@ -237,11 +237,16 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 			 (const char **)&z.host_webhook_url))
 		goto out;
 	vg_error err;
+	/* The name for the audit entry, read in the transaction that changes the zone. */
+	vg_store_zone was = {0};
 	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_zone_get(s, id, &was, &err);
 	if (!rc)
 		rc = vg_store_zone_update(s, &z, &err);
 	if (!rc)
-		rc = audited(api, s, who, "zone.update", id, NULL, &err);
+		rc = audited(api, s, who, "zone.update", id, was.name, &err);
+	vg_store_zone_done(&was);
 	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
@@ -258,11 +263,16 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!s || !vg__api_id_param(req, "id", &id))
 		return;
 	vg_error err;
+	/* The name for the audit entry, read before the zone is gone. */
+	vg_store_zone was = {0};
 	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = vg_store_zone_get(s, id, &was, &err);
 	if (!rc)
 		rc = vg_store_zone_delete(s, id, &err);
 	if (!rc)
-		rc = audited(api, s, who, "zone.delete", id, NULL, &err);
+		rc = audited(api, s, who, "zone.delete", id, was.name, &err);
+	vg_store_zone_done(&was);
 	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);

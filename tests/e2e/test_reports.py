@@ -88,6 +88,24 @@ def test_zones_crud_and_roles(srv, hook):
     assert_error(srv.get(f"/v1/zones/{z['id']}"), 404)
 
 
+def test_zone_audit_entries_name_the_zone(srv, hook):
+    # Found in review: zone.update and zone.delete were audited with {"name": ""}.
+    z = zone(srv, "audited.example", hook, "audited")
+    assert srv.patch(f"/v1/zones/{z['id']}", json={"owner_contact": {"webhook_url": None}}
+                     ).status_code == 200
+    assert srv.delete(f"/v1/zones/{z['id']}").status_code == 200
+    assert_error(srv.delete(f"/v1/zones/{z['id']}"), 404)
+    audit = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
+    # From this zone's creation on (a deleted zone's id may be given again).
+    first = max(i for i, a in enumerate(audit) if a["action"] == "zone.create"
+                and a["object_id"] == str(z["id"]))
+    mine = [(a["action"], a["detail"]) for a in audit[first:]
+            if a["object_type"] == "zone" and a["object_id"] == str(z["id"])]
+    assert mine == [("zone.create", {"name": "audited.example"}),
+                    ("zone.update", {"name": "audited.example"}),
+                    ("zone.delete", {"name": "audited.example"})], mine
+
+
 def test_a_zone_email_the_worker_cannot_send_to_is_refused(srv):
     # Found in review: any text with an '@' was taken, and the email worker, which takes
     # one plain address, made every notification to such a zone dead at once.
