@@ -113,36 +113,34 @@ static bool url_end(unsigned char c)
 }
 
 /* Characters past ASCII that end a URL written in prose, as a space or a quote does:
- * white space and invisible ones (no-break and ideographic spaces, zero-width space,
- * bidi controls), quotation marks and brackets (curly quotes, guillemets, CJK corner
- * brackets), none of which a URL in text holds unencoded. */
+ * white space, quotation marks and brackets (curly quotes, guillemets, CJK corner
+ * brackets), and the invisible characters no URL keeps (zero-width space, word joiner,
+ * byte order mark, bidi marks and controls). Not the soft hyphen or the zero-width
+ * joiner and non-joiner: a domain name may hold them (IDNA maps the first away and
+ * keeps the others in some scripts), so the canonicaliser judges them, as it does in a
+ * structured report's url field. */
 static bool unicode_end(gunichar c)
 {
 	switch (g_unichar_type(c)) {
 	case G_UNICODE_SPACE_SEPARATOR:
 	case G_UNICODE_LINE_SEPARATOR:
 	case G_UNICODE_PARAGRAPH_SEPARATOR:
-	case G_UNICODE_FORMAT:
 	case G_UNICODE_CONTROL:
 	case G_UNICODE_INITIAL_PUNCTUATION:
 	case G_UNICODE_FINAL_PUNCTUATION:
 	case G_UNICODE_OPEN_PUNCTUATION:
 	case G_UNICODE_CLOSE_PUNCTUATION: return true;
+	case G_UNICODE_FORMAT: return c != 0xad && c != 0x200c && c != 0x200d;
 	default: return false;
 	}
 }
 
-/* Bytes of a URL candidate read from prose: VG_URL_MAX and trailing punctuation. */
-#define URL_SCAN_MAX (VG_URL_MAX + 64)
-
-/* The length of the URL starting at text[i], http(s):// (skip bytes) already seen; 0
- * when it runs past URL_SCAN_MAX. Such a URL is skipped whole, like any unusable one:
- * cut at the bound it would be another URL, which nobody reported. The bound also keeps
- * the punctuation loop's memchr from going quadratic. */
-static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
+/* The URL starting at text[i], its http(s):// the first skip bytes: returns its length
+ * without the sentence punctuation after it, and puts where it ends in *ret_end. */
+static size_t url_span(const char *text, size_t n, size_t i, size_t skip, size_t *ret_end)
 {
 	size_t e = i + skip;
-	while (e < n && e - i < URL_SCAN_MAX) {
+	while (e < n) {
 		unsigned char c = (unsigned char)text[e];
 		if (c < 0x80) {
 			if (url_end(c))
@@ -156,15 +154,15 @@ static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
 			break;
 		e += k ? k : 1; /* a stray byte is left to the canonicaliser to judge */
 	}
-	if (e - i >= URL_SCAN_MAX && e < n)
-		return 0;
+	*ret_end = e;
 	/* Sentence punctuation after a URL is not part of it (ASCII .,;:!? and, past ASCII,
 	 * the other punctuation and dashes: ideographic full stop and comma, fullwidth
-	 * marks, ellipsis); a closing bracket is, only when the URL opened one. */
+	 * marks, ellipsis); a closing bracket is, only when the URL opened one. Brackets
+	 * are never trimmed, so whether one opened is known once, before the loop. */
+	bool paren = memchr(text + i, '(', e - i), square = memchr(text + i, '[', e - i);
 	while (e > i + skip) {
 		char c = text[e - 1];
-		if (strchr(".,;:!?", c) || (c == ')' && !memchr(text + i, '(', e - i)) ||
-		    (c == ']' && !memchr(text + i, '[', e - i))) {
+		if (strchr(".,;:!?", c) || (c == ')' && !paren) || (c == ']' && !square)) {
 			e--;
 			continue;
 		}
@@ -181,7 +179,7 @@ static size_t url_span(const char *text, size_t n, size_t i, size_t skip)
 			break;
 		e = start;
 	}
-	return e;
+	return e - i;
 }
 
 /* Named character references worth decoding for URLs: HTML's own specials, and the
@@ -199,11 +197,11 @@ static const struct {
 	{"quot", "\""},
 	{"QUOT", "\""},
 	{"apos", "'"},
+	{"shy", ""}, /* a soft hyphen shows as nothing: link text breaks a URL with it */
 	{"nbsp", "\xc2\xa0"},
 	{"ensp", "\xe2\x80\x82"},
 	{"emsp", "\xe2\x80\x83"},
 	{"thinsp", "\xe2\x80\x89"},
-	{"shy", "\xc2\xad"},
 	{"lsquo", "\xe2\x80\x98"},
 	{"rsquo", "\xe2\x80\x99"},
 	{"ldquo", "\xe2\x80\x9c"},
@@ -230,6 +228,7 @@ static size_t decode_entities(char *t, size_t n)
 		}
 		const char *ref = t + i + 1;
 		size_t len = (size_t)(semi - ref), k = 0;
+		bool hit = false;
 		char out[8];
 		if (len >= 2 && ref[0] == '#') {
 			bool hex = ref[1] == 'x' || ref[1] == 'X';
@@ -244,15 +243,18 @@ static size_t decode_entities(char *t, size_t n)
 				if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 					cp = 0xfffd;
 				k = (size_t)g_unichar_to_utf8((gunichar)cp, out);
+				hit = true;
 			}
 		} else {
-			for (size_t e = 0; e < VG_ARRAY_LEN(entities) && !k; e++)
+			for (size_t e = 0; e < VG_ARRAY_LEN(entities) && !hit; e++)
 				if (strlen(entities[e].name) == len &&
-				    !memcmp(ref, entities[e].name, len))
+				    !memcmp(ref, entities[e].name, len)) {
 					k = (size_t)snprintf(out, sizeof(out), "%s",
 							     entities[e].utf8);
+					hit = true;
+				}
 		}
-		if (!k) {
+		if (!hit) {
 			t[o++] = t[i++];
 			continue;
 		}
@@ -274,19 +276,16 @@ static void scan_text(struct scan *sc, const char *text, size_t n)
 										 : 0;
 		if (!skip)
 			continue;
-		size_t e = url_span(text, n, i, skip);
+		size_t end, len = url_span(text, n, i, skip, &end);
 		sc->candidates++;
-		if (e == 0) { /* too long: skip to its end */
-			for (e = i + skip; e < n && !url_end((unsigned char)text[e]); e++)
-				;
-			i = e - 1;
-			continue;
+		/* A URL over VG_URL_MAX is skipped whole, like any unusable one: cut at the
+		 * bound it would be another URL, which nobody reported. An invalid or surplus
+		 * URL in prose is skipped too, not an error. */
+		if (len <= VG_URL_MAX) {
+			int rc = vg__report_add_url(sc->r, text + i, len, NULL);
+			(void)rc;
 		}
-		/* An invalid, surplus or over-long URL (canonicalisation refuses one over
-		 * VG_URL_MAX) in prose is skipped, not an error. */
-		int rc = vg__report_add_url(sc->r, text + i, e - i, NULL);
-		(void)rc;
-		i = e > i ? e - 1 : i;
+		i = end - 1;
 	}
 }
 

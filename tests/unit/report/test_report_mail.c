@@ -434,6 +434,52 @@ Test(report_mail, unicode_spaces_quotes_and_punctuation_end_a_url)
 		cr_assert(has_url(m.report, want[i]), "%s", want[i]);
 }
 
+/* Found in review of the merge: a URL over the bound was skipped only up to an ASCII
+ * end, so the next URL after a no-break space was lost; sentence punctuation after a
+ * URL at the bound counted against it; and the soft hyphen and zero-width non-joiner,
+ * which a domain name may hold, cut a host short. */
+Test(report_mail, urls_in_prose_end_where_a_reader_sees_them_end)
+{
+	size_t cap = 32 * 1024;
+	char *body = malloc(cap);
+	size_t k = (size_t)snprintf(body, cap, "see http://a.example/");
+	memset(body + k, 'a', 9000);
+	k += 9000;
+	k += (size_t)snprintf(body + k, cap - k, "\xc2\xa0http://b.example/x and http://c.example/");
+	size_t pad = VG_URL_MAX - strlen("http://c.example/");
+	memset(body + k, 'c', pad);
+	k += pad;
+	memset(body + k, '.', 100);
+	k += 100;
+	k += (size_t)snprintf(body + k, cap - k, " http://exa\xc2\xadmple.com/x "
+				   "http://\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85.ir/x");
+	char *msg = malloc(cap + 512);
+	int n = snprintf(msg, cap + 512,
+			 "From: a@b.example\r\nMessage-ID: <p@b.example>\r\nMIME-Version: 1.0\r\n"
+			 "Content-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n", body);
+	vg_report_mail_done(&m);
+	cr_assert_eq(vg_report_mail_parse(msg, (size_t)n, &m, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < m.report->n_urls; i++)
+		cr_log_info("url %.80s", m.report->urls[i]);
+	cr_assert_eq(m.report->n_urls, 4);
+	cr_assert(has_url(m.report, "http://b.example/x"));
+	cr_assert(has_url(m.report, "http://example.com/x"), "the soft hyphen is IDNA's to drop");
+	cr_assert(has_url(m.report, "http://xn--mgbn2ecje63gr19l.ir/x"), "ZWNJ is part of the name");
+	bool at_bound = false;
+	for (size_t i = 0; i < m.report->n_urls; i++)
+		at_bound |= strlen(m.report->urls[i]) == VG_URL_MAX;
+	cr_assert(at_bound, "a URL at the bound, then 100 dots, is kept");
+	free(body);
+	free(msg);
+	/* In HTML link text, &shy; is nothing: the URL is the one the link shows. */
+	cr_assert_eq(parse_text("text/html", "<a href=\"http://s.example/verylongpath\">"
+					     "http://s.example/very&shy;longpath</a>"),
+		     0, "%s", err.msg);
+	cr_assert_eq(m.report->n_urls, 1);
+	cr_assert_str_eq(m.report->urls[0], "http://s.example/verylongpath");
+}
+
 /* Found in review: only "&amp;" was decoded in HTML, so "&gt;", "&quot;", "&nbsp;" and
  * numeric references ended up inside URLs. References are decoded before the scan. */
 Test(report_mail, html_character_references_are_decoded_before_urls_are_taken)
