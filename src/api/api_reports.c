@@ -165,6 +165,24 @@ typedef struct pending {
 	vg_usec since;
 } pending;
 
+
+/* Intake found the URL blocked already: when another case placed the block, case_id
+ * relies on it too, should that one be rejected (vg_store_block_hand_over). */
+static int note_joined(vg_store *s, int64_t block_id, int64_t case_id, vg_error *err)
+{
+	vg_store_block b;
+	int rc = vg_store_block_get(s, block_id, &b, err);
+	if (rc)
+		return rc;
+	bool other = b.case_id != case_id;
+	vg_store_block_done(&b);
+	if (!other)
+		return 0;
+	char note[48];
+	snprintf(note, sizeof(note), "block %lld", (long long)block_id);
+	return vg_store_case_note(s, case_id, "report", "block_joined", note, err);
+}
+
 static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_report *r,
 			  const int64_t *case_of, json_t *matches, pending **blocks,
 			  size_t *nblocks, vg_error *err)
@@ -213,6 +231,8 @@ static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_re
 			bool created = false;
 			rc = vg_store_block_add(s, r->urls[u], reason, m.v[0].bank_id, case_of[u],
 						"report", &bid, &created, err);
+			if (!rc && !created && case_of[u])
+				rc = note_joined(s, bid, case_of[u], err);
 			if (!rc && created) {
 				char sid[24];
 				snprintf(sid, sizeof(sid), "%lld", (long long)bid);

@@ -222,6 +222,8 @@ typedef struct vg__store_reports_ops {
 			   vg_error *err);
 	int (*block_hand_over)(vg_store *s, int64_t case_id, vg_store_block_handover **ret,
 			       size_t *ret_n, vg_error *err);
+	int (*case_note)(vg_store *s, int64_t case_id, const char *actor, const char *action,
+			 const char *note, vg_error *err);
 } vg__store_reports_ops;
 
 extern const vg__store_reports_ops vg__sqlite_reports_ops;

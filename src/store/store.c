@@ -964,6 +964,12 @@ int vg_store_block_hand_over(vg_store *s, int64_t case_id, vg_store_block_handov
 	return s->ops->reports->block_hand_over(s, case_id, ret, ret_n, err);
 }
 
+int vg_store_case_note(vg_store *s, int64_t case_id, const char *actor, const char *action,
+		       const char *note, vg_error *err)
+{
+	return s->ops->reports->case_note(s, case_id, actor, action, note, err);
+}
+
 int vg_store_figures_get(vg_store *s, vg_usec from, vg_usec to, vg_store_figures *ret,
 			 vg_error *err)
 {

@@ -329,14 +329,21 @@ typedef struct vg_store_block_handover {
 	int64_t block_id, to_case_id;
 } vg_store_block_handover;
 /* Before case_id's blocks are lifted (a rejected report case, a dismissed scan case): each
- * active block it owns that another case relies on (a report case that decided block_url,
- * or an undismissed scan case of a bank whose actions hold block_url, on the same URL)
+ * active block it owns that another case relies on (a report case not rejected that decided
+ * block_url or joined the block at intake, or an undismissed scan case of a bank whose actions hold block_url, on the same URL)
  * passes to that case, a report case first, then the lowest id, with that case's reason;
  * the lift then leaves it. The blocks handed over into a new array (free(); NULL when
  * none). Call in the transaction that lifts. */
 VG_EXPORT VG_MUST_CHECK int vg_store_block_hand_over(vg_store *s, int64_t case_id,
 						     vg_store_block_handover **ret,
 						     size_t *ret_n, vg_error *err);
+/* Appends an event (action, with an optional note) to a case's history, in its own
+ * transaction or the caller's: what the store should know of a case beyond its
+ * decisions, such as report intake joining a block another case placed
+ * ("block_joined"), which vg_store_block_hand_over then counts as reliance. */
+VG_EXPORT VG_MUST_CHECK int vg_store_case_note(vg_store *s, int64_t case_id, const char *actor,
+					       const char *action, const char *note,
+					       vg_error *err);
 /* Strings borrowed until it returns; a nonzero return stops the walk and is returned. */
 typedef int vg_store_block_fn(const vg_store_block *b, void *ctx);
 VG_EXPORT VG_MUST_CHECK int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id,

@@ -508,6 +508,16 @@ static int case_event(vg_store *s, int64_t case_id, vg_usec at, const char *acto
 	return run1(s, st, err);
 }
 
+static int case_note(vg_store *s, int64_t case_id, const char *actor, const char *action,
+		     const char *note, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, true, err);
+	if (!rc)
+		rc = case_event(s, case_id, vg_time_now(), actor, action, note, err);
+	return wend(s, &w, rc, err);
+}
+
 static int report_case_open_or_attach(vg_store *s, const char *dedup_key, const char *url,
 				      const char *category, const char *priority, vg_usec since,
 				      int64_t report_id, const char *actor, int64_t *ret_case_id,
@@ -767,8 +777,9 @@ static int block_hand_over(vg_store *s, int64_t case_id, vg_store_block_handover
 	sqlite3_stmt *st = NULL;
 	if ((rc = vg__sq_prepare(s,
 			  "SELECT b.id, (SELECT c.id FROM cases c WHERE c.url = b.url AND "
-			  "c.id <> ?1 AND ((c.kind = 'report' AND EXISTS (SELECT 1 FROM "
-			  "case_events e WHERE e.case_id = c.id AND e.action = 'block_url')) OR "
+			  "c.id <> ?1 AND ((c.kind = 'report' AND c.stage <> 'rejected' AND "
+			  "EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND "
+			  "e.action IN ('block_url', 'block_joined'))) OR "
 			  "(c.kind = 'scan' AND (c.decision IS NULL OR c.decision = 'confirm') "
 			  "AND EXISTS (SELECT 1 FROM banks k, json_each(CASE WHEN "
 			  "json_valid(k.actions) THEN k.actions ELSE '[]' END) a WHERE "
@@ -947,5 +958,6 @@ const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.case_transition = case_transition,
 	.case_reports = case_reports,
 	.block_hand_over = block_hand_over,
+	.case_note = case_note,
 	.figures_get = figures_get,
 };

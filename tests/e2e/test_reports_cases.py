@@ -313,6 +313,21 @@ def test_rejecting_another_case_keeps_a_reviewers_block(srv, hook, bridge):
     audit = srv.get("/v1/audit", params={"limit": 1000}).json()["items"]
     assert any(a["action"] == "block.hand_over" and a["object_id"] == str(b["id"]) for a in audit)
 
+    # And with a report case that joined the block at intake (its evidence matched the
+    # same bank) and was never reviewed: found in review of the merge, it lost the block.
+    url2 = "https://handover.example/intake"
+    first = report(srv, category="ncii", urls=[url2], evidence=[{"md5": md5}]).json()
+    joined = report(srv, category="csam", urls=[url2], evidence=[{"md5": md5}]).json()
+    first_case, joined_case = first["cases"][0]["case_id"], joined["cases"][0]["case_id"]
+    assert first_case != joined_case
+    r = srv.post(f"/v1/cases/{first_case}/decision", json={"decision": "reject"})
+    assert r.status_code == 200 and r.json()["blocks_handed_over"] == 1, r.text
+    assert srv.get("/v1/decision", role="scanner", params={"url": url2}).status_code == 451
+    # Rejected in turn, it lifts the block: nobody relies on it any more.
+    r = srv.post(f"/v1/cases/{joined_case}/decision", json={"decision": "reject"})
+    assert r.status_code == 200 and r.json()["blocks_lifted"] == 1, r.text
+    assert srv.get("/v1/decision", role="scanner", params={"url": url2}).status_code == 200
+
     # The same with a scan case owning the block and dismissed as a false match.
     data = (bridge / "aaa-orig.jpg").read_bytes()
     assert srv.post("/v1/banks", json={"name": "handscan",
