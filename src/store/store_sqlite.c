@@ -474,7 +474,8 @@ static int sq_bank_create(vg_store *s, const char *name, const char *description
 	sqlite3_stmt *st = NULL;
 	int rc = prepare(q,
 			 "INSERT INTO banks (id, name, description, enabled, created_at, updated_at) "
-			 "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM banks), ?1, ?2, 1, ?3, ?3)",
+			 "VALUES ((SELECT MAX(last_bank_id, (SELECT COALESCE(MAX(id), 0) FROM banks)) + 1 "
+			 "FROM store_state WHERE id = 1), ?1, ?2, 1, ?3, ?3)",
 			 &st, err);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -489,6 +490,16 @@ static int sq_bank_create(vg_store *s, const char *name, const char *description
 			q->dirty = true;
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	/* A deleted bank's id is never handed out again (migration 9). */
+	if (rc == 0 && (rc = prepare(q, "UPDATE store_state SET last_bank_id = ?1 WHERE id = 1",
+				     &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(q->db));
+		int step = sqlite3_step(st);
+		if (step != SQLITE_DONE)
+			rc = fail(q, step, err, "database");
+		sqlite3_finalize(st);
+	}
 	return write_end(q, own_tx_, rc, err);
 }
 

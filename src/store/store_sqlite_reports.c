@@ -13,7 +13,8 @@
  * - A case's coarse status follows its stage: open for new, triaged and actioned, closed
  *   (with closed_at) for rejected and closed. The scan-case calls keep that too.
  * - Ids are MAX(id) + 1 under the write lock, as in migration 0002: rows are never
- *   deleted except zones, whose reports keep the zone's name.
+ *   deleted except zones, whose reports keep the zone's name, and whose ids come from
+ *   store_state.last_zone_id instead, so a deleted zone's id is never reused.
  * - Statements are compiled per call: reports arrive at human rates, not per event.
  */
 #include <sqlite3.h>
@@ -100,8 +101,9 @@ static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_
 	sqlite3_stmt *st = NULL;
 	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO zones (id, name, owner_email, owner_webhook_url, host_email, "
-			  "host_webhook_url, created_at, updated_at) VALUES ((SELECT "
-			  "COALESCE(MAX(id), 0) + 1 FROM zones), ?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+			  "host_webhook_url, created_at, updated_at) VALUES ((SELECT MAX(last_zone_id, "
+			  "(SELECT COALESCE(MAX(id), 0) FROM zones)) + 1 FROM store_state WHERE id = 1), "
+			  "?1, ?2, ?3, ?4, ?5, ?6, ?6)",
 			  &st, err)) == 0) {
 		sqlite3_bind_text(st, 1, z->name, -1, SQLITE_STATIC);
 		bind_opt(st, 2, z->owner_email);
@@ -117,6 +119,12 @@ static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_
 		sqlite3_finalize(st);
 	}
 	int64_t id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	/* A deleted zone's id is never handed out again (migration 9). */
+	if (rc == 0 && (rc = vg__sq_prepare(s, "UPDATE store_state SET last_zone_id = ?1 WHERE id = 1",
+					    &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = run1(s, st, err);
+	}
 	rc = wend(s, &w, rc, err);
 	if (rc == 0 && ret_id)
 		*ret_id = id;
@@ -244,6 +252,12 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 		rc = run1(s, st, err);
 	}
 	int64_t id = sqlite3_last_insert_rowid(vg__sq_db(s));
+	/* A deleted zone's id is never handed out again (migration 9). */
+	if (rc == 0 && (rc = vg__sq_prepare(s, "UPDATE store_state SET last_zone_id = ?1 WHERE id = 1",
+					    &st, err)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = run1(s, st, err);
+	}
 	rc = wend(s, &w, rc, err);
 	if (rc == 0 && ret_id)
 		*ret_id = id;

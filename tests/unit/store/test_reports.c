@@ -87,6 +87,26 @@ Test(reports, deleted_zone_keeps_its_name_on_reports)
 	vg_store_close(s);
 }
 
+/* An audit entry or a receiver's record naming "zone N" must name one zone: the newest
+ * zone's id is not handed out again after it is deleted, nor after a reopen. */
+Test(reports, deleted_zone_ids_are_not_reused)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_store_zone a = {.name = "a.example"}, b = {.name = "b.example"};
+	int64_t ida, idb, idc;
+	cr_assert_eq(vg_store_zone_create(s, &a, &ida, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_delete(s, ida, &err), 0);
+	cr_assert_eq(vg_store_zone_create(s, &b, &idb, &err), 0, "%s", err.msg);
+	cr_assert_gt(idb, ida);
+	cr_assert_eq(vg_store_zone_delete(s, idb, &err), 0);
+	vg_store_close(s);
+	s = open_ok();
+	cr_assert_eq(vg_store_zone_create(s, &a, &idc, &err), 0, "%s", err.msg);
+	cr_assert_gt(idc, idb);
+	vg_store_close(s);
+}
+
 Test(reports, dedup_attaches_within_the_window_only)
 {
 	vg_store *s = open_ok();

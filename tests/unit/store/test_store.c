@@ -116,6 +116,15 @@ Test(store, banks_are_unique_and_deletable)
 	cr_assert_eq(vg_store_bank_delete(s, "a", &err), VG_ENOENT);
 	cr_assert_eq(vg_store_bank_get(s, "a", &b, &err), VG_ENOENT);
 	cr_assert_eq(vg_store_bank_set_enabled(s, "zz", true, &err), VG_ENOENT);
+	/* The newest bank's id is not handed out again once it is deleted. */
+	cr_assert_eq(vg_store_bank_get(s, "b", &b, &err), 0);
+	int64_t old_id = b.id;
+	vg_store_bank_done(&b);
+	cr_assert_eq(vg_store_bank_delete(s, "b", &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "c", NULL, &err), 0);
+	cr_assert_eq(vg_store_bank_get(s, "c", &b, &err), 0);
+	cr_assert_gt(b.id, old_id);
+	vg_store_bank_done(&b);
 	vg_store_close(s);
 }
 
