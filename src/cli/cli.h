@@ -42,7 +42,15 @@ int vg_cli_option_error(const char *cmd, int c, char *const *argv);
 struct json_t;
 void vg_cli_print_json(struct json_t *obj);
 
-/* Opens the store at db (NULL: $VIGIL_DB, else ./vigil.db) for `vigil CMD SUB`. Returns 0
+/* The database a command uses, as vigil serve would pick it: the --db flag, else
+ * $VIGIL_DB, else the db of the configuration file (config, else $VIGIL_CONFIG), else
+ * ./vigil.db. Without the file's layer, `vigil bank` and `vigil token` in a shell where
+ * the server's config is exported made and filled a database the server never reads.
+ * Returns 0 with *ret; or prints `vigil WHAT: why` (a config file that does not read)
+ * and returns VG_EXIT_USAGE. */
+int vg_cli_db_path(const char *what, const char *flag, const char *config, const char **ret);
+
+/* Opens the store at vg_cli_db_path's database for `vigil CMD SUB`. Returns 0
  * with *ret; or prints `vigil CMD SUB: PATH: why` to stderr and returns VG_EXIT_FAIL.
  * Only a subcommand that makes something (bank create, token create) passes create: any
  * other fails on a missing database instead of making an empty one, where a mistyped

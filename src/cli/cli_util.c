@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/api.h"
 #include "cli.h"
 #include "store/store.h"
 
@@ -50,11 +51,39 @@ void vg_cli_print_json(json_t *obj)
 	json_decref(obj);
 }
 
+int vg_cli_db_path(const char *what, const char *flag, const char *config, const char **ret)
+{
+	const char *env = getenv("VIGIL_DB");
+	if (!config || !*config)
+		config = getenv("VIGIL_CONFIG");
+	if ((flag && *flag) || (env && *env) || !config || !*config) {
+		*ret = vg_store_resolve_path(flag);
+		return 0;
+	}
+	/* The file's db as vigil serve reads it (the file over the defaults; the environment's
+	 * VIGIL_DB, the one layer above it that names a database, was taken above). One
+	 * command runs per process, so the result can live here. */
+	static vg_api_config cfg;
+	vg_error err;
+	if (vg_config_defaults(vg_api_options, vg_api_option_count, &cfg, &err) != 0 ||
+	    vg_config_file(vg_api_options, vg_api_option_count, &cfg, config, &err) != 0) {
+		fprintf(stderr, "vigil %s: %s\n", what, err.msg);
+		return VG_EXIT_USAGE;
+	}
+	*ret = cfg.db[0] ? cfg.db : vg_store_resolve_path(NULL);
+	return 0;
+}
+
 int vg_cli_store_open(const char *cmd, const char *sub, const char *db, bool create,
 		      vg_store **ret)
 {
 	vg_error err;
-	const char *path = vg_store_resolve_path(db);
+	char what[64];
+	snprintf(what, sizeof(what), "%s %s", cmd, sub);
+	const char *path;
+	int status = vg_cli_db_path(what, db, NULL, &path);
+	if (status)
+		return status;
 	int rc = create ? vg_store_open(path, ret, &err) : vg_store_open_existing(path, ret, &err);
 	if (rc != 0) {
 		fprintf(stderr, "vigil %s %s: %s: %s\n", cmd, sub, path, err.msg);

@@ -296,7 +296,9 @@ static int run(int argc, char **argv)
 	}
 
 	vg_error err;
-	const char *path = vg_store_resolve_path(db);
+	const char *path;
+	if ((status = vg_cli_db_path("match", db, NULL, &path)) != 0)
+		goto out;
 	if (vg_store_open_existing(path, &m.store, &err) != 0) {
 		fprintf(stderr, "vigil match: %s: %s\n", path, err.msg);
 		status = VG_EXIT_FAIL;
@@ -398,8 +400,8 @@ const vg_cmd vg_cmd_match = {
 		"  --min-quality Q    image PDQ hashes of quality under Q (50) are reported as\n"
 		"                     low quality (\"low_quality\": true) and not PDQ-matched\n"
 		"  --all-qualities    PDQ-match every image whatever its quality\n"
-		"  --db PATH          the database (default: $VIGIL_DB, else ./vigil.db); it\n"
-		"                     must exist\n"
+		"  --db PATH          the database (default: $VIGIL_DB, else the db of the\n"
+		"                     file $VIGIL_CONFIG names, else ./vigil.db); it must exist\n"
 		"  --json             one JSON object per query\n"
 		"  -j, --jobs N       images hashed in parallel (default: all cores)\n"
 		"  --snapshot-min N   keep a PDQ index snapshot in DB.pdq-index once the enabled\n"

@@ -106,8 +106,10 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 		fprintf(stderr, "vigil report ingest-mail: %s\n", cerr.msg);
 		return VG_EXIT_USAGE;
 	}
-	if (!db && cfg.db[0] && getenv("VIGIL_DB") == NULL && config)
-		db = cfg.db; /* a --config file's db, as vigil serve would use it */
+	const char *path;
+	int status = vg_cli_db_path("report ingest-mail", db, config, &path);
+	if (status)
+		return status;
 
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -128,10 +130,11 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 		return fail_status(rc);
 	}
 	/* From here on a failure to open what the intake needs (the database locked by
-	 * another writer, a full disk, a missing volume) says nothing of the message. */
+	 * another writer, a full disk, a missing volume) says nothing of the message. A
+	 * database that is not there is one of those: made here, it would hold the report
+	 * where no server looks, and the mail server would count the message delivered. */
 	vg_store *s;
-	const char *path = vg_store_resolve_path(db);
-	if (vg_store_open(path, &s, &err) != 0) {
+	if (vg_store_open_existing(path, &s, &err) != 0) {
 		fprintf(stderr, "vigil report ingest-mail: %s: %s\n", path, err.msg);
 		free(data);
 		return EX_TEMPFAIL;
@@ -155,7 +158,6 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 		.actor = AUDIT_ACTOR,
 	};
 	vg_api_report_result res;
-	int status = VG_EXIT_OK;
 	rc = vg_api_report_ingest_mail(&ctx, data, len, &res, &err);
 	if (rc != 0) {
 		if (json)
@@ -230,7 +232,8 @@ const vg_cmd vg_cmd_report = {
 		"\n"
 		"options:\n"
 		"  --db PATH       the database (default: $VIGIL_DB, else the config's db, else\n"
-		"                  ./vigil.db)\n"
+		"                  ./vigil.db); it must exist (vigil serve makes it): a\n"
+		"                  missing one is a failure to try again (75)\n"
 		"  --config FILE   vigil serve's configuration file (default: $VIGIL_CONFIG), so\n"
 		"                  the dedup window, PDQ threshold and report_routing_file are\n"
 		"                  the server's\n"

@@ -246,3 +246,30 @@ def test_every_change_is_audited_as_cli(bank, vigil, tmp_path):
         ("cli", "bank.delete", "bank", "b", {}),
     ]
     assert vigil("audit", "verify", "--db", bank.db, check=0).stdout == b"ok: 8 entries\n"
+
+
+def test_the_servers_config_names_the_database(vigil_bin, tmp_path):
+    # Found in review: with the server's config exported (VIGIL_CONFIG, as config.md
+    # suggests), `vigil bank` and `vigil token` made ./vigil.db in the shell's folder, and
+    # the hash list and tokens went where the server never looks.
+    import subprocess
+    server_db = tmp_path / "server.db"
+    conf = tmp_path / "vigil.conf"
+    conf.write_text(f"db = {server_db}\nlisten = 127.0.0.1:0\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "VIGIL_CONFIG": str(conf)}
+    run = lambda *a, **kw: subprocess.run([str(vigil_bin), *a], capture_output=True,
+                                          cwd=elsewhere, env={**env, **kw})
+    assert run("bank", "create", "csam").returncode == 0
+    assert run("token", "create", "--role", "scanner", "--name", "edge").returncode == 0
+    assert server_db.exists() and not list(elsewhere.iterdir())
+    listed = run("bank", "list", "--json").stdout.decode()
+    assert json.loads(listed)["name"] == "csam"
+    # VIGIL_DB is the layer above the file, as in vigil serve.
+    other = tmp_path / "other.db"
+    assert run("bank", "create", "x", VIGIL_DB=str(other)).returncode == 0
+    assert other.exists()
+    conf.write_text("db = \nno_such_option = 1\n")
+    p = run("bank", "list")
+    assert p.returncode == 2 and b"no_such_option" in p.stderr, p.stderr

@@ -88,6 +88,27 @@ def test_roles_and_bounds(srv):
     assert big.status_code == 413, big.status_code
 
 
+def made_db(vigil_bin, path):
+    """A database as vigil serve leaves it: ingest-mail refuses to make one."""
+    subprocess.run([str(vigil_bin), "token", "create", "--db", str(path), "--role", "intake",
+                    "--name", "mail"], capture_output=True, check=True)
+    return path
+
+
+def test_cli_ingest_mail_defers_on_a_missing_database(vigil_bin, tmp_path):
+    # Found in review: a mistyped --db, or a pipe run in a folder without vigil.db, made
+    # a fresh database, stored the report where no server looks and exited 0, so the
+    # mail server dropped the message. A missing database is now a failure to retry.
+    for args, cwd in (([ "--db", str(tmp_path / "typo.db")], tmp_path),
+                      ([], tmp_path)):
+        p = subprocess.run([str(vigil_bin), "report", "ingest-mail", *args,
+                            str(MAIL / "plain.eml")], capture_output=True, cwd=cwd,
+                           env={"PATH": "/usr/bin:/bin"})
+        assert p.returncode == 75, (p.returncode, p.stderr)
+        assert b"does not exist" in p.stderr, p.stderr
+    assert not list(tmp_path.glob("*.db"))
+
+
 def test_cli_ingest_mail(vigil_bin, tmp_path, serve):
     db = tmp_path / "cli.db"
     s = serve(db=db)
@@ -166,7 +187,7 @@ def test_a_long_utf8_message_id_is_cut_whole_and_listed(vigil_bin, tmp_path):
     # character, and `vigil audit list --json` (the documented way to find refusals)
     # silently left the entry out.
     import sqlite3
-    db = tmp_path / "mid.db"
+    db = made_db(vigil_bin, tmp_path / "mid.db")
     mid = "a" + "\u00e9" * 200 + "@x.example"
     msg = f"From: a@b.example\r\nMessage-ID: <{mid}>\r\n\r\nno url here\r\n".encode()
     p = subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db), "-"],
@@ -196,7 +217,7 @@ def test_cli_defers_when_the_database_is_busy(vigil_bin, tmp_path):
     # refused message does, so a mail server's pipe bounced the report instead of
     # deferring it. A failure that may pass exits 75 (EX_TEMPFAIL); a refusal still 1.
     import sqlite3
-    db = tmp_path / "busy.db"
+    db = made_db(vigil_bin, tmp_path / "busy.db")
     run = lambda name: subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db),
                                        str(MAIL / name)], capture_output=True)
     assert run("plain.eml").returncode == 0
@@ -250,7 +271,7 @@ def test_a_message_over_the_bound_is_recorded_by_both_doors(srv, vigil_bin, tmp_
     # opened the store, so it left no audit entry, though every refusal gets one.
     big = lambda mid: (f"Message-ID: <{mid}@big.example>\r\nFrom: a@b.example\r\n\r\n"
                        "http://big.example/ " + "a" * (11 << 20)).encode()
-    db = tmp_path / "big.db"
+    db = made_db(vigil_bin, tmp_path / "big.db")
     (tmp_path / "big.eml").write_bytes(big("file"))
     run = lambda *a, **kw: subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db",
                                            str(db), *a], capture_output=True, **kw)
