@@ -22,6 +22,7 @@
  *   the B-tree, not the SQL compiler). SQLite's errors become VG_E* codes here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -889,6 +890,14 @@ int vg__store_sqlite_open(const char *path, bool create, vg_store **ret, vg_erro
 	if (!create && access(path, F_OK) != 0 && errno == ENOENT) {
 		rc = vg_error_set(err, VG_ENOENT, "no such database (the file does not exist)");
 		goto out;
+	}
+	/* A new database is made readable by its owner only: it holds bank webhook secrets,
+	 * reporters' names and addresses, and the hash lists, and SQLite would make it (and
+	 * then its -wal and -shm, which copy its mode) 0644 under the usual umask. */
+	if (create && path[0] != ':' && strncmp(path, "file:", 5) != 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	rc = sqlite3_open_v2(path, &q->db,
 			     SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -126,6 +127,25 @@ Test(store, banks_are_unique_and_deletable)
 	cr_assert_gt(b.id, old_id);
 	vg_store_bank_done(&b);
 	vg_store_close(s);
+}
+
+/* The database holds webhook secrets, reporters' addresses and hash lists: a new one,
+ * and the WAL beside it, are the owner's alone whatever the umask. */
+Test(store, a_new_database_is_private)
+{
+	mode_t old = umask(022);
+	vg_store *s = tmpdb_open();
+	vg_error err;
+	cr_assert_eq(vg_store_bank_create(s, "a", NULL, &err), 0, "%s", err.msg);
+	char wal[300];
+	snprintf(wal, sizeof(wal), "%s-wal", tmp.path);
+	struct stat st;
+	cr_assert_eq(stat(tmp.path, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "database mode %o", st.st_mode & 0777);
+	cr_assert_eq(stat(wal, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "wal mode %o", st.st_mode & 0777);
+	vg_store_close(s);
+	umask(old);
 }
 
 static const char *const V1 = "00000000000000000000000000000000000000000000000000000000000000ff";
