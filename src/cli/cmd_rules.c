@@ -197,11 +197,17 @@ static int run(int argc, char **argv)
 		return VG_EXIT_OK;
 	}
 	const char *db = NULL;
-	if (argc == 5 && strcmp(argv[1], "test") == 0 && strcmp(argv[3], "--db") == 0)
+	/* `test --db PATH DIR` as well as `test DIR --db PATH`, as getopt would take it. */
+	bool test = argc == 5 && strcmp(argv[1], "test") == 0;
+	if (test && strcmp(argv[2], "--db") == 0) {
+		db = argv[3];
+		argv[2] = argv[4];
+	} else if (test && strcmp(argv[3], "--db") == 0) {
 		db = argv[4];
-	else if (argc != 3)
+	} else if (argc != 3) {
 		return vg_cli_usage_error("rules", "use `vigil rules check DIR` or "
 						   "`vigil rules test DIR [--db PATH]`");
+	}
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argv[2]);
 	if (strcmp(argv[1], "test") == 0)

@@ -85,6 +85,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigil: unknown command '%s' (see `vigil help`)\n", argv[1]);
 		return VG_EXIT_USAGE;
 	}
+	/* --help or -h anywhere before a "--" shows the command's help, whatever the command
+	 * would make of it: `vigil rules check --help` read it as a folder. */
+	for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(c->help, stdout);
+			return fflush(stdout) == 0 ? VG_EXIT_OK : VG_EXIT_FAIL;
+		}
 	int rc = c->run(argc - 1, argv + 1);
 	/* Results go through stdout's buffer, so a full disk or a closed descriptor shows
 	 * only at this last flush, or in the error flag an earlier write left: either way

@@ -190,3 +190,26 @@ def test_help_and_version(vigil):
     assert "--dihedral" in vigil("help", "hash", check=0).stdout.decode()
     assert vigil("version", check=0).stdout.startswith(b"vigil ")
     assert json.loads(vigil("version", "--json", check=0).stdout)["version"]
+
+
+@pytest.mark.parametrize("args", [
+    ["version", "--help"], ["rules", "check", "--help"], ["rules", "test", "x", "-h"],
+    ["bank", "list", "--help"], ["token", "--help"], ["report", "ingest-mail", "--help"],
+    ["replay", "--help"], ["audit", "verify", "--help"], ["match", "--help"],
+])
+def test_every_command_takes_help_anywhere(vigil, args):
+    # Found in review: `vigil version --help` was a usage error and `vigil rules check
+    # --help` looked for a folder named --help.
+    out = vigil(*args, check=0).stdout.decode()
+    assert out.startswith("usage: vigil " + args[0]), out
+
+
+def test_rules_test_takes_db_before_or_after_the_folder(vigil, tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.lua").write_text('rule("a", function(e) verdict("block", "x") end)\n')
+    (rules / "a.test.ndjson").write_text('{"type":"t","expect":["block"]}\n')
+    db = tmp_path / "v.db"
+    vigil("bank", "create", "b", "--db", db, check=0)
+    vigil("rules", "test", "--db", db, rules, check=0)
+    vigil("rules", "test", rules, "--db", db, check=0)
