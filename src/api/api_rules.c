@@ -905,14 +905,34 @@ static void rule_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	pthread_mutex_lock(&st->admin_mu);
-	if (src)
+	/* With a source, the override is set and saved before the new rules reach a lane:
+	 * a rule PUT as shadow must never act, not even on the batches evaluated between
+	 * the swap and the override (their modes are read after they ran). A failed load
+	 * puts the old override back. */
+	int was = -2; /* the override before this PUT, when it set one */
+	if (src && shadow >= 0) {
+		was = set_override(st, name, shadow == 2 ? -1 : shadow);
+		if ((rc = overrides_save(st, &err)) != 0) {
+			(void)set_override(st, name, was);
+			was = -2;
+		}
+	}
+	if (src && !rc)
 		rc = put_source(api, name, src, srclen, &created, &err);
+	if (rc && was != -2) {
+		vg_error werr;
+		(void)set_override(st, name, was);
+		if (overrides_save(st, &werr) != 0)
+			vg_log(VG_LOG_WARN, "rules.overrides", "error=%s rule=%s",
+			       vg_error_name(werr.code), name);
+	}
 	long idx = rc ? -1 : rule_index(st->rs, name);
 	if (!rc && idx < 0)
 		rc = vg_error_set(&err, VG_ENOENT, "no rule named '%s'", name);
-	if (!rc && shadow >= 0) {
-		(void)set_override(st, name, shadow == 2 ? -1 : shadow);
-		rc = overrides_save(st, &err);
+	if (!rc && !src && shadow >= 0) {
+		int before = set_override(st, name, shadow == 2 ? -1 : shadow);
+		if ((rc = overrides_save(st, &err)) != 0)
+			(void)set_override(st, name, before); /* nothing changed */
 	}
 	json_t *out = rc ? NULL : rule_json(st, (size_t)idx);
 	pthread_mutex_unlock(&st->admin_mu);

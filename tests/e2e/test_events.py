@@ -826,3 +826,50 @@ def test_an_ip_host_is_one_url_in_blocks_and_decisions(serve, tmp_path):
     srv.start()
     d = srv.get("/v1/decision", role="scanner", params={"url": "http://[2001:DB8::1]/x"})
     assert d.status_code == 451, d.text
+
+
+def test_a_rule_put_as_shadow_never_acts_not_even_once(serve, tmp_path):
+    # Regression: the rule went into the lanes as declared (live) and the override
+    # followed, so batches evaluated in between blocked for real.
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d), "--rules-workers", "4")
+    stop = threading.Event()
+    live = []
+
+    def poster(k):
+        while not stop.is_set():
+            body = ndjson(*({"type": "t", "ip": f"10.{k}.{i}.1", "url": f"https://m{k}.example/{i}"}
+                            for i in range(40)))
+            r = post_events(srv, body)
+            if r.status_code == 200:
+                live.append(r.json()["verdicts"]["block"])
+    threads = [threading.Thread(target=poster, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(12):
+            src = f'rule("measure{i}", function(e) verdict("block", "would block") end)\n'
+            r = srv.put(f"/v1/rules/measure{i}", json={"source": src, "shadow": True})
+            assert r.status_code == 201 and r.json()["shadow"] is True, r.text
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert live and sum(live) == 0, sum(live)
+    assert all(x["verdicts"]["block"] == 0 for n, x in rules(srv).items() if n.startswith("measure"))
+
+
+def test_a_put_whose_shadow_override_cannot_be_saved_changes_nothing(serve, tmp_path):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "base.lua").write_text('rule("seen", function(e) end)\n')
+    srv = serve("--rules", str(d))
+    (d / ".vigil-shadow.json").mkdir()  # cannot be replaced by a file
+    src = 'rule("m", function(e) verdict("block", "would block") end)\n'
+    assert_error(srv.put("/v1/rules/m", json={"source": src, "shadow": True}), 500, "io_error")
+    assert "m" not in rules(srv) and not (d / "m.lua").exists()
+    out = post_events(srv, ndjson({"type": "t", "url": "https://victim.example/"})).json()
+    assert out["verdicts"]["block"] == 0 and out["actions"]["blocks"] == 0, out
