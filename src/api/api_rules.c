@@ -836,7 +836,17 @@ static int put_source(vg_api *api, const char *name, const char *src, size_t len
 	size_t oldlen = 0;
 	vg_error rerr;
 	bool existed = vg_file_read(path, SOURCE_MAX, &old, &oldlen, &rerr) == 0;
-	if ((rc = write_atomic(st->dir, file, src, len, err))) {
+	/* A NAME.lua that does not define NAME holds other rules (logins.lua and its
+	 * failed-logins): overwriting it would drop them unasked, as DELETE refuses to. */
+	vg_ruleset *was = NULL;
+	if (existed && vg_ruleset_load_string(file, (const char *)old, oldlen, &was, &rerr) == 0 &&
+	    rule_index(was, name) < 0)
+		rc = vg_error_set(err, VG_EEXIST,
+				  "%s defines '%s', not rule '%s', and writing it would remove "
+				  "that; give the rule another name, or edit the file",
+				  file, vg_ruleset_rule_name(was, 0, NULL), name);
+	vg_ruleset_free(was);
+	if (rc || (rc = write_atomic(st->dir, file, src, len, err))) {
 		free(old);
 		return rc;
 	}

@@ -873,3 +873,25 @@ def test_a_put_whose_shadow_override_cannot_be_saved_changes_nothing(serve, tmp_
     assert "m" not in rules(srv) and not (d / "m.lua").exists()
     out = post_events(srv, ndjson({"type": "t", "url": "https://victim.example/"})).json()
     assert out["verdicts"]["block"] == 0 and out["actions"]["blocks"] == 0, out
+
+
+def test_a_put_never_drops_the_rules_of_a_file_that_does_not_define_the_name(serve, tmp_path):
+    # Regression: PUT /v1/rules/logins overwrote logins.lua, and its failed-logins
+    # left the live set with a plain 200.
+    d = tmp_path / "rules"
+    d.mkdir()
+    logins = 'rule("failed-logins", {on = "login"}, function(e) end)\n'
+    (d / "logins.lua").write_text(logins)
+    srv = serve("--rules", str(d))
+    plain = {"Content-Type": "text/plain"}
+    err = assert_error(srv.put("/v1/rules/logins", data='rule("logins", function(e) end)\n',
+                               headers=plain), 409, "conflict")
+    assert "failed-logins" in err["message"], err
+    assert (d / "logins.lua").read_text() == logins and set(rules(srv)) == {"failed-logins"}
+    # A file that defines NAME is still NAME's to replace.
+    (d / "pair.lua").write_text('rule("pair", function(e) end)\nrule("pair-2", function(e) end)\n')
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for("no reload", lambda: "pair-2" in rules(srv))
+    r = srv.put("/v1/rules/pair", data='rule("pair", function(e) end)\n', headers=plain)
+    assert r.status_code == 200, r.text
+    assert set(rules(srv)) == {"failed-logins", "pair"}
