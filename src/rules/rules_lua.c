@@ -47,6 +47,7 @@
 #define KEY_MAX 1024 /* bytes of a counter, distinct or label key */
 #define MISSING_BANKS_LOGGED 16 /* names; a rule pack naming more has other troubles */
 #define TS_AHEAD_MAX ((vg_usec)5 * 60 * 1000000) /* see believable */
+#define TS_SLACK ((vg_usec)1000000)              /* see believable */
 
 typedef struct rule {
 	char name[VG_RULES_NAME_MAX + 1];
@@ -1105,18 +1106,24 @@ static vg_usec event_time(const vg_json_node *nd)
 	return 0;
 }
 
-/* False for a time more than TS_AHEAD_MAX past the wall clock. A time from a client's
- * broken clock, or a forged one, would move its keys' windows into the future, and their
- * later events would count from nothing until the clock got there. The clock is read only
- * when t passes the last limit: about once per TS_AHEAD_MAX on a live stream, never on a
+/* The time to use for an event's ts t: t itself up to TS_SLACK past the wall clock; the
+ * clock's time up to TS_AHEAD_MAX past it; 0 (not believed) beyond. A time ahead of the
+ * clock, from a client's broken clock or forged, would move its keys' counter rings into
+ * the future, and the real events after it, behind the ring, would count for nothing
+ * until the clock got there (one ts 290 s ahead switched off every 1-minute threshold of
+ * its key); taken as the clock's time it counts where it belongs. TS_SLACK bounds what a
+ * forged ts can shift a window by, and lets the clock be read only when t passes the
+ * last reading by more than that: about once a second on a live stream, never on a
  * replay of past events. */
-static bool believable(vg_usec t)
+static vg_usec believable(vg_usec t)
 {
-	static _Thread_local vg_usec limit;
-	if (t <= limit)
-		return true;
-	limit = vg_time_now() + TS_AHEAD_MAX;
-	return t <= limit;
+	static _Thread_local vg_usec read_at; /* the last reading of the clock */
+	if (t <= read_at + TS_SLACK)
+		return t;
+	read_at = vg_time_now();
+	if (t <= read_at + TS_SLACK)
+		return t;
+	return t <= read_at + TS_AHEAD_MAX ? read_at : 0;
 }
 
 void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret)
@@ -1136,7 +1143,7 @@ void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *
 	ret->time = wall;
 	ret->n_ahead = 0;
 	vg_usec t = ts >= 0 ? event_time(&doc->nodes[ts]) : 0;
-	if (t && believable(t))
+	if (t && (t = believable(t)))
 		ret->time = t;
 }
 
