@@ -232,17 +232,11 @@ static void runner_opts(vg_api *api, const vg_rules_banks *banks, vg_rules_opts 
 	};
 }
 
-/* Under labels_mu: writes every lane's labels set since the last flush. */
-static void flush_labels_locked(vg_api *api)
+/* Under labels_mu: writes b (taken from a lane) to the store, and frees it. */
+static void persist_labels(vg_api *api, vg_rules_label_batch *b)
 {
 	struct vg__rules_state *st = api->rules;
-	for (int i = 0; i < st->nlanes; i++) {
-		lane *l = &st->lanes[i];
-		pthread_mutex_lock(&l->mu);
-		vg_rules_label_batch *b = vg_rules_runner_take_labels(l->r);
-		pthread_mutex_unlock(&l->mu);
-		if (!b)
-			continue;
+	if (b) {
 		vg_error err;
 		vg_store *s = vg__api_store(api, NULL); /* this thread's, kept open */
 		int rc = s ? vg_rules_label_batch_persist(b, s, &err)
@@ -257,6 +251,19 @@ static void flush_labels_locked(vg_api *api)
 		else
 			st->label_flushes++;
 		pthread_mutex_unlock(&st->flush_mu);
+	}
+}
+
+/* Under labels_mu: writes every lane's labels set since the last flush. */
+static void flush_labels_locked(vg_api *api)
+{
+	struct vg__rules_state *st = api->rules;
+	for (int i = 0; i < st->nlanes; i++) {
+		lane *l = &st->lanes[i];
+		pthread_mutex_lock(&l->mu);
+		vg_rules_label_batch *b = vg_rules_runner_take_labels(l->r);
+		pthread_mutex_unlock(&l->mu);
+		persist_labels(api, b);
 	}
 }
 
@@ -391,6 +398,10 @@ int vg__api_rules_label_edit(vg_api *api, const vg_store_label *l, vg__label_edi
 	pthread_mutex_lock(&st->labels_mu);
 	for (int i = 0; i < st->nlanes; i++)
 		pthread_mutex_lock(&st->lanes[i].mu);
+	/* The lanes' pending writes go first, so the edit finds the label a rule set a
+	 * moment ago (up to LABEL_FLUSH_MS): a DELETE answered 404 for it and left it live. */
+	for (int i = 0; i < st->nlanes; i++)
+		persist_labels(api, vg_rules_runner_take_labels(st->lanes[i].r));
 	int rc = fn(ctx, err);
 	if (rc == 0) {
 		for (int i = 0; i < st->nlanes; i++)

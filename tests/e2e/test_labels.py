@@ -105,6 +105,19 @@ def test_list_take_back_and_set_labels_by_hand(serve, tmp_path):
     assert metric(srv.get("/metrics").text, "vigil_rules_labels_undelivered_total") == 0
 
 
+def test_a_label_a_rule_just_set_can_be_taken_back_at_once(serve, tmp_path):
+    # Regression: the lanes' pending writes (up to 2 s) were not flushed first, so the
+    # delete found nothing, answered 404 and left the label live.
+    srv = serve_label_rules(serve, tmp_path)
+    users = [f"j{i}" for i in range(6)]
+    mark(srv, *users)
+    for u in users:
+        r = srv.delete(path("user", u, "bad"), role="analyst")
+        assert r.status_code == 200 and r.json()["deleted"] is True, (u, r.text)
+    assert reviewed(srv, *users) == []
+    assert labels(srv, kind="user", name="bad")["items"] == []
+
+
 def test_labels_without_rules_are_the_store_s(serve):
     srv = serve()
     assert srv.put(path("user", "u1", "vip"), role="analyst", json={"ttl": "30d"}).status_code == 200
