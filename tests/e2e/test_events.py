@@ -229,6 +229,23 @@ def test_review_verdict_opens_a_case(srv):
     assert mine and mine[0]["bank"] == "event-rules", cases
 
 
+def test_a_rule_s_case_says_which_rule_why_and_about_whom(srv):
+    # Regression: a case opened by a rule held only its url, "" for an event without
+    # one: no rule, no reason, nothing of whom; cases of two users were the same.
+    r = post_events(srv, ndjson({"type": "look", "ip": "192.0.2.77"},
+                                {"type": "look", "url": "https://look.example/q", "ip": "192.0.2.78"}),
+                    headers={"X-Request-Id": "req-case-note"})
+    assert r.status_code == 200 and r.json()["actions"]["cases"] == 2, r.text
+    cases = srv.get("/v1/cases", role="analyst").json()["items"]
+    for url, line, ip in (("", 1, "192.0.2.77"), ("https://look.example/q", 2, "192.0.2.78")):
+        c = [c for c in cases if c["url"] == url][-1]
+        hist = srv.get(f"/v1/cases/{c['id']}", role="analyst").json()["history"]
+        notes = [h["note"] for h in hist if h["action"] == "rule_verdict"]
+        assert notes, hist
+        assert notes[-1].startswith("rule look (review): have a look; line %d of request " % line)
+        assert notes[-1].endswith(f', key "{ip}"'), notes
+
+
 def test_shadow_rule_is_counted_but_does_not_act(srv):
     before = rules(srv)["trial"]
     r = post_events(srv, ndjson({"type": "trial", "url": "https://trial.example/"}))
