@@ -183,3 +183,22 @@ Test(fixture, a_file_that_does_not_load_is_an_error_naming_it, .timeout = 30)
 	cr_assert_neq(vg_ruleset_load_string("placed.lua", placed, strlen(placed), &rs, &err), 0);
 	cr_expect_str_eq(err.msg, "placed.lua:1: no");
 }
+
+/* Regression: items were matched greedily in list order, so a bare "block" took the
+ * verdict a later "a:block" needed and an equal multiset failed in that order. */
+Test(fixture, an_equal_multiset_passes_in_any_order)
+{
+	vg_ruleset *rs = load(RULES);
+	fails f = {0};
+	vg_rules_fixture_result res =
+		run(rs,
+		    "{\"type\":\"x\",\"expect\":[\"a:block\",\"block\",\"review\"]}\n"
+		    "{\"type\":\"x\",\"expect\":[\"block\",\"a:block\",\"review\"]}\n"
+		    "{\"type\":\"x\",\"expect\":[\"review\",\"block\",\"b:block\"]}\n"
+		    "{\"type\":\"x\",\"expect\":[\"block\",\"b:review\",\"a:block\"]}\n"
+		    "{\"type\":\"x\",\"expect\":[\"block\",\"a:block\",\"a:review\"]}\n",
+		    &f);
+	cr_assert_eq(res.failures, 1, "%s", f.msgs[0]);
+	cr_assert_eq(f.lines[0], 5, "the one that is wrong: a gave no review");
+	vg_ruleset_free(rs);
+}
