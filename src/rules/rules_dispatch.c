@@ -27,6 +27,21 @@ static int absindex(lua_State *L, int i)
 	return i > 0 || i <= LUA_REGISTRYINDEX ? i : lua_gettop(L) + i + 1;
 }
 
+/* The first index from 1 with no item in the table at t, which holds n items. */
+static int first_hole(lua_State *L, int t, size_t n)
+{
+	t = absindex(L, t);
+	int i = 1;
+	for (; (size_t)i <= n; i++) {
+		lua_rawgeti(L, t, i);
+		bool none = lua_isnil(L, -1);
+		lua_pop(L, 1);
+		if (none)
+			break;
+	}
+	return i;
+}
+
 void vg__rules_on_parse(lua_State *L, int opts)
 {
 	lua_getfield(L, opts, "on");
@@ -36,9 +51,28 @@ void vg__rules_on_parse(lua_State *L, int opts)
 	lua_createtable(L, 1, 0);
 	size_t n = 1;
 	if (t == LUA_TTABLE) {
-		n = lua_objlen(L, -2);
+		/* Every key, not the length: a nil in the list (a misspelt constant, as in
+		 * {"upload", TYPES.signup, "login"}) or a set-style entry ({login = true})
+		 * would silently narrow the rule to the types before it. Only a trailing nil
+		 * leaves no trace to find. */
+		size_t keys = 0;
+		lua_Number top = 0;
+		lua_pushnil(L);
+		while (lua_next(L, -3) != 0) {
+			lua_Number k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
+			lua_pop(L, 1);
+			if (!(k >= 1 && k <= 1e9 && k == (lua_Number)(long)k))
+				luaL_error(L, "a rule's `on` is a list of event types, with no "
+					      "other keys");
+			keys++;
+			top = k > top ? k : top;
+		}
+		n = keys;
 		if (n == 0 || n > ON_MAX)
 			luaL_error(L, "a rule's `on` lists 1 to %d event types", ON_MAX);
+		if ((lua_Number)n != top)
+			luaL_error(L, "a rule's `on` has a nil at item %d (a misspelt name?)",
+				   first_hole(L, -2, n));
 	} else if (t != LUA_TSTRING) {
 		luaL_error(L, "a rule's `on` is an event type or a list of them, not %s",
 			   lua_typename(L, t));

@@ -411,6 +411,30 @@ Test(engine, rules_on_types_see_only_their_events)
 	}
 }
 
+/* Regression: only items 1..#on were read, so a nil inside the list (a misspelt
+ * constant) or a set-style key silently narrowed the rule to the types before it. */
+Test(engine, an_on_list_with_a_hole_or_other_keys_is_refused)
+{
+	const char *bad[] = {
+		"local T = {login = 'login'}\nrule('a', {on = {'upload', T.signup, 'login'}}, "
+		"function(e) end)",
+		"rule('a', {on = {'upload', login = true}}, function(e) end)",
+		"rule('a', {on = {'upload', [3] = 'login'}}, function(e) end)",
+		"rule('a', {on = {'upload', [1.5] = 'login'}}, function(e) end)",
+		"rule('a', {on = {[0] = 'upload', 'login'}}, function(e) end)",
+	};
+	for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+		vg_ruleset *rs = NULL;
+		vg_error err;
+		cr_assert_eq(vg_ruleset_load_string("o.lua", bad[i], strlen(bad[i]), &rs, &err),
+			     VG_EINVAL, "%s", bad[i]);
+		cr_assert(strstr(err.msg, "o.lua:"), "%s", err.msg);
+	}
+	vg_ruleset *rs = load("rule('a', {on = {'upload', [2] = 'login'}}, function(e) end)");
+	cr_assert_str_eq(vg_ruleset_rule_on(rs, 0, 1), "login");
+	vg_ruleset_free(rs);
+}
+
 Test(engine, memory_is_capped)
 {
 	vg_ruleset *rs = load("rule('hog', function(e) local t = {} for i = 1, 1e9 do t[i] = "
