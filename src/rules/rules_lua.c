@@ -90,6 +90,7 @@ struct vg__rules_vm {
 	size_t n_verdicts;
 	bool stopped; /* the budget ran out: every instruction raises until the run ends */
 	bool mem_stop;    /* past STATE_MEMORY_SOFT: the hook collects, then maybe fails it */
+	bool mem_failed;  /* the hook failed a rule on the cap during this run */
 	vg_usec gc_after; /* monotonic: no collection by the cap before then */
 	vg_counters *counters;
 	vg_sums *sums;
@@ -267,10 +268,25 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 			if (vm->mem_used <= STATE_MEMORY_SOFT)
 				return;
 		}
+		vm->mem_failed = true;
 		luaL_error(L, "memory cap of %d MiB reached", (int)(STATE_MEMORY_SOFT >> 20));
 	}
 	vm->stopped = true;
 	luaL_error(L, "budget of %d ms of CPU time exceeded", (int)vm->o.budget_ms);
+}
+
+/* After a run in which a rule failed on the cap, outside any budget: what the rule built
+ * is garbage once its run has unwound, but the hook collected while the rule still held
+ * it, and its spacing would have failed every other rule past the cap, with no
+ * collection, for the next ~9 collection times (thousands of events). Collected now;
+ * the spacing stays only when the memory is still held (a rules file's globals). */
+static void collect_failed(vg__rules_vm *vm)
+{
+	vm->mem_failed = false;
+	vg_usec now = vg_time_mono();
+	lua_gc(vm->L, LUA_GCCOLLECT, 0);
+	vg_usec done = vg_time_mono();
+	vm->gc_after = vm->mem_used <= STATE_MEMORY_SOFT ? 0 : done + 9 * (done - now);
 }
 
 /* Runs the function (with nargs arguments) on the stack as run number position of the
@@ -284,6 +300,8 @@ static int run(vg__rules_vm *vm, int nargs, uint64_t position, bool *ret_stopped
 	*ret_stopped = rc != 0 && vm->stopped;
 	vm->stopped = false;
 	vm->mem_stop = false; /* a crossing the run outlived: the next one asks again */
+	if (vm->mem_failed)
+		collect_failed(vm);
 	return rc;
 }
 

@@ -458,6 +458,34 @@ Test(engine, memory_is_capped)
 	vg_ruleset_free(rs);
 }
 
+/* Regression: the rule that hit the cap left its garbage behind, and the collection
+ * spacing then failed every other rule's allocations past the cap, with no collection,
+ * for thousands of events. Its memory is collected once its run has failed. */
+Test(engine, a_rule_failed_on_the_memory_cap_costs_the_others_nothing, .timeout = 60)
+{
+	vg_ruleset *rs =
+		load("rule('hog', {on = 'hog'}, function(e) local t = {} for i = 1, 1e9 do "
+		     "t[i] = string.rep('x', 64 * 1024) .. i end end)\n"
+		     "rule('after', function(e) local t = {} for i = 1, 1000 do t[i] = {i} end "
+		     "verdict('allow', 'after') end)");
+	vg_rules_opts o = {.budget_ms = 60000};
+	vg_rules_runner *r;
+	vg_error err;
+	cr_assert_eq(vg_rules_runner_new(rs, &o, &r, &err), 0);
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	eval(r, "{\"type\":\"hog\"}", &s);
+	cr_assert_eq(s.n, 1, "the rule after the hog, in the hog's event");
+	for (int i = 0; i < 50; i++)
+		eval(r, "{\"type\":\"x\"}", &s);
+	vg_rules_stats st;
+	vg_rules_runner_stats(r, &st);
+	cr_assert_eq(st.rule_errors, 1, "only the hog fails: %llu errors",
+		     (unsigned long long)st.rule_errors);
+	cr_assert_eq(s.n, 51);
+	vg_rules_runner_free(r);
+	vg_ruleset_free(rs);
+}
+
 /* A message handler used to run inside the hook that raised the budget stop, where no
  * hook fires: a handler that looped was never stopped. xpcall is pcall's now: the
  * handler runs after the call unwound, under the budget, and not at all for a stop. */
