@@ -349,8 +349,9 @@ void vg__pattern_open(struct lua_State *L, int table, const vg__pattern_poll *po
  * events without a time): replays of old logs see their own windows. */
 void vg__rules_event_head(const vg_json_doc *doc, vg_usec wall, vg__event_head *ret);
 
-/* Labels from the store (live ones) into l; and writes to the store. */
-int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err);
+/* Labels from the store that are live at live_at (0: every stored label) into l; and
+ * writes to the store. */
+int vg__rules_labels_load(const char *store_path, vg_usec live_at, vg_labels *l, vg_error *err);
 /* Writes w[0 .. n-1] through s, in transactions of a few hundred (see rules_labels.c). */
 int vg__rules_labels_write(vg_store *s, const vg__label_write *w, size_t n, vg_error *err);
 int vg__rules_labels_persist(const char *store_path, const vg__label_write *w, size_t n,

@@ -609,7 +609,10 @@ int vg_rules_engine_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 	}
 	if (e->o.store_path) {
 		e->shared_labels = vg_labels_new(e->o.max_labels ? e->o.max_labels : 1 << 20);
-		if ((rc = vg__rules_labels_load(e->o.store_path, e->shared_labels, err)))
+		/* Every stored label, not those live by the wall clock: a replay of old logs
+		 * set them with expiries in the logs' time, and has_label judges them at each
+		 * event's time, so a stream replayed in parts (a file per day) keeps them. */
+		if ((rc = vg__rules_labels_load(e->o.store_path, 0, e->shared_labels, err)))
 			goto out;
 	}
 	for (int i = 0; i < e->n; i++) {
@@ -662,7 +665,8 @@ int vg_rules_runner_new(const vg_ruleset *rs, const vg_rules_opts *opts, vg_rule
 	vg_json_doc_init(&r->doc, 0);
 	if (r->o.store_path) {
 		r->shared_labels = vg_labels_new(r->o.max_labels ? r->o.max_labels : 1 << 20);
-		if ((rc = vg__rules_labels_load(r->o.store_path, r->shared_labels, err)))
+		if ((rc = vg__rules_labels_load(r->o.store_path, vg_time_now(), r->shared_labels,
+						err)))
 			goto out;
 	}
 	vg__rules_vm_opts vo;

@@ -22,13 +22,13 @@ static int load_one(const vg_store_label *l, void *ctx)
 	return 0;
 }
 
-int vg__rules_labels_load(const char *store_path, vg_labels *l, vg_error *err)
+int vg__rules_labels_load(const char *store_path, vg_usec live_at, vg_labels *l, vg_error *err)
 {
 	vg_store *s;
 	int rc = vg_store_open(store_path, &s, err);
 	if (rc)
 		return rc;
-	rc = vg_store_label_each(s, vg_time_now(), load_one, l, err);
+	rc = vg_store_label_each(s, live_at, load_one, l, err);
 	vg_store_close(s);
 	vg__labels_settle(l); /* read-only from here: no insert would finish a growth */
 	return rc;

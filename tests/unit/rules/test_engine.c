@@ -801,6 +801,42 @@ Test(engine, labels_survive_a_restart)
 	rm_db(db);
 }
 
+/* Regression: a replay read back only the labels live by the wall clock, so a label an
+ * old log set (its expiry in the log's time) was lost at each file boundary of a replay
+ * split by day, and a stream gave other verdicts replayed whole or in parts. */
+Test(engine, a_replay_in_parts_keeps_the_labels_of_old_logs)
+{
+	char db[256];
+	tmp_db(db, sizeof(db));
+	vg_ruleset *rs = load("rule('l', function(e)\n"
+			      "  if e.type == 'flag' then label('user', e.u, 'spam', '7d') end\n"
+			      "  if e.type == 'post' and has_label('user', e.u, 'spam') then\n"
+			      "    verdict('block', e.u) end\n"
+			      "end)\n");
+	seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	vg_rules_opts o = {.workers = 2, .store_path = db, .on_verdict = collect, .ctx = &s};
+	vg_rules_engine *e;
+	vg_error err;
+	vg_rules_stats st;
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	const char *flag = "{\"type\":\"flag\",\"u\":\"old\",\"ts\":1700000000}";
+	vg_rules_engine_push(e, flag, strlen(flag), 1);
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0, "%s", err.msg);
+	vg_rules_engine_free(e);
+	/* The next day's file: the label is live at its events' time. */
+	cr_assert_eq(vg_rules_engine_new(rs, &o, &e, &err), 0, "%s", err.msg);
+	const char *post = "{\"type\":\"post\",\"u\":\"old\",\"ts\":1700086400}";
+	vg_rules_engine_push(e, post, strlen(post), 1);
+	/* Eight days on, it has expired. */
+	const char *late = "{\"type\":\"post\",\"u\":\"old\",\"ts\":1700691200}";
+	vg_rules_engine_push(e, late, strlen(late), 2);
+	cr_assert_eq(vg_rules_engine_drain(e, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.verdicts[VG_ACTION_BLOCK], 1);
+	vg_rules_engine_free(e);
+	vg_ruleset_free(rs);
+	rm_db(db);
+}
+
 Test(engine, sum_totals_amounts_and_refuses_bad_ones)
 {
 	vg_ruleset *rs = load(
