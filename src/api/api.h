@@ -90,6 +90,11 @@ VG_EXPORT VG_MUST_CHECK int vg_api_token_mint(vg_store *s, const char *name, con
 					      const char *actor, char ret_secret[VG_API_TOKEN_LEN + 1],
 					      vg_error *err);
 
+/* Whether json is a bank's actions as PATCH /v1/banks takes them: an array of
+ * block_url, open_case, webhook and authority_report (for `vigil bank`, which sets them
+ * from a shell). */
+VG_EXPORT bool vg_api_bank_actions_valid(const char *json);
+
 /* What SIGHUP applies of a configuration read again (the file, the environment and the
  * flags, as at start): every option the table marks reloadable takes effect for the
  * requests, reports, retention runs and deliveries that start afterwards (webhook_*: see

@@ -85,6 +85,12 @@ void vg__api_index_follow(vg_api *api, vg_store *s)
 	vg__api_rules_follow_banks(api, s, wm.seq);
 }
 
+bool vg_api_bank_actions_valid(const char *json)
+{
+	int mask;
+	return vg__api_actions_parse(json, &mask) == 0;
+}
+
 /* Checks a body's actions / webhook fields; answers 422 and returns false when bad. */
 static bool bank_fields(vg_http_req *req, json_t *body, char **ret_actions, const char **ret_url,
 			const char **ret_secret)

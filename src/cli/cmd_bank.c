@@ -7,7 +7,11 @@
  * prints. Every write has reached the disk when the command reports it (store.h). Values
  * and reasons quoted on stderr have their control characters shown as '?'.
  *
- * Every change (create, delete, enable, disable, add, remove, import) appends its audit
+ * What a bank's match does (its actions and webhook) is set here as PATCH /v1/banks sets
+ * it, so a bank made from a shell need not wait for an HTTP call to act; the webhook
+ * secret comes from a file, as a command line is seen by ps and kept by the shell.
+ *
+ * Every change (create, set, delete, enable, disable, add, remove, import) appends its audit
  * entry, actor "cli", in the same transaction as the change, with the action names and
  * details the API's bank routes use (api_banks.c): a change made from a shell is as
  * accountable as one made over HTTP (DESIGN.md invariant 4).
@@ -15,6 +19,7 @@
  * Exit status: 0 success; 1 a failure in the work (no such bank, a rejected value or
  * import line: the rest still goes in); 2 a usage error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/api.h"
 #include "bank/bank.h"
 #include "cli.h"
 #include "store/store.h"
@@ -35,6 +41,9 @@ typedef struct opts {
 	const char *type;
 	const char *format;
 	const char *metadata;
+	const char *actions; /* a JSON array in actions_buf, from --actions */
+	char actions_buf[256];
+	const char *webhook_url, *secret_file;
 	bool json;
 	long long max_bytes;
 } opts;
@@ -52,11 +61,14 @@ static json_t *bank_json(const vg_store_bank *b)
 	char created[32], updated[32];
 	iso_time(b->created_at, created);
 	iso_time(b->updated_at, updated);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:s, s:s}", "name", b->name, "description",
-			 b->description, "enabled", b->enabled, "signals",
+	json_t *actions = b->actions ? json_loads(b->actions, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:o, s:s?, s:b}", "name", b->name,
+			 "description", b->description, "enabled", b->enabled, "signals",
 			 (json_int_t)b->live_signals, "removed_signals",
 			 (json_int_t)b->removed_signals, "created_at", created, "updated_at",
-			 updated);
+			 updated, "actions", actions ? actions : json_array(), "webhook_url",
+			 b->webhook_url, "webhook_secret_set",
+			 b->webhook_secret && b->webhook_secret[0]);
 }
 
 /* s cut to at most max bytes (on a character boundary) with control characters shown
@@ -108,30 +120,119 @@ static int finish(vg_store *s, int rc, vg_error *err)
 	return vg_store_commit(s, err);
 }
 
+/* --actions block_url,open_case as the JSON array the store keeps ("none" is []) in
+ * out. false when a name is not an action. */
+static bool actions_json(const char *list, char out[256])
+{
+	json_t *a = json_array();
+	for (const char *p = list; strcmp(list, "none") != 0 && *p;) {
+		size_t n = strcspn(p, ",");
+		json_array_append_new(a, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	char *text = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	bool ok = text && strlen(text) < 256 && vg_api_bank_actions_valid(text);
+	if (ok)
+		strcpy(out, text);
+	free(text);
+	return ok;
+}
+
+/* The first line of --webhook-secret-file into buf (257 bytes). */
+static int read_secret(const char *path, char buf[257], vg_error *err)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return vg_error_set(err, VG_EIO, "%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, 256, f);
+	bool more = fgetc(f) != EOF;
+	fclose(f);
+	buf[n] = '\0';
+	size_t line = strcspn(buf, "\r\n");
+	if (more && line == n)
+		return vg_error_set(err, VG_EINVAL, "%s: a webhook secret is at most 256 bytes", path);
+	buf[line] = '\0';
+	if (!line)
+		return vg_error_set(err, VG_EINVAL, "%s: the first line is empty", path);
+	return 0;
+}
+
+/* Applies --description (with set), --actions, --webhook-url and --webhook-secret-file
+ * to bank name, and audits them as action (bank.create or bank.update, as the API does)
+ * in the open transaction. The secret is recorded as changed, never as itself. */
+static int apply_settings(vg_store *s, const opts *o, const char *name, const char *action,
+			  vg_error *err)
+{
+	char secret[257];
+	if (o->secret_file && read_secret(o->secret_file, secret, err) != 0)
+		return err->code;
+	bool create = strcmp(action, "bank.create") == 0;
+	vg_store_bank_patch p = {.description = create ? NULL : o->description,
+				 .actions = o->actions,
+				 .webhook_url = o->webhook_url,
+				 .webhook_secret = o->secret_file ? secret : NULL};
+	int rc = 0;
+	if (p.description || p.actions || p.webhook_url || p.webhook_secret)
+		rc = vg_store_bank_update(s, name, &p, err);
+	explicit_bzero(secret, sizeof(secret));
+	if (rc)
+		return rc;
+	json_t *d = json_object();
+	if (create || o->description)
+		json_object_set_new(d, "description", json_string(o->description ? o->description : ""));
+	if (o->actions)
+		json_object_set_new(d, "actions", json_loads(o->actions, 0, NULL));
+	if (o->webhook_url)
+		json_object_set_new(d, "webhook_url", json_string(o->webhook_url));
+	if (o->secret_file)
+		json_object_set_new(d, "webhook_secret", json_string("(changed)"));
+	return audit(s, action, name, d, err);
+}
+
+static int print_bank(vg_store *s, const opts *o, const char *sub, const char *name,
+		      const char *done)
+{
+	vg_error err;
+	vg_store_bank b;
+	if (!o->json) {
+		printf("%s bank %s\n", done, name);
+		return VG_EXIT_OK;
+	}
+	if (vg_store_bank_get(s, name, &b, &err) != 0)
+		return fail(sub, &err);
+	vg_cli_print_json(bank_json(&b));
+	vg_store_bank_done(&b);
+	return VG_EXIT_OK;
+}
+
 /* ---- banks ------------------------------------------------------------------------- */
 
 static int do_create(vg_store *s, const opts *o, const char *name)
 {
 	vg_error err;
-	vg_store_bank b;
 	int rc = vg_store_begin(s, &err);
 	if (!rc)
 		rc = vg_bank_create(s, name, o->description, &err);
 	if (!rc)
-		rc = audit(s, "bank.create", name,
-			   json_pack("{s:s}", "description", o->description ? o->description : ""),
-			   &err);
+		rc = apply_settings(s, o, name, "bank.create", &err);
 	if (finish(s, rc, &err) != 0)
 		return fail("create", &err);
-	if (o->json) {
-		if (vg_store_bank_get(s, name, &b, &err) != 0)
-			return fail("create", &err);
-		vg_cli_print_json(bank_json(&b));
-		vg_store_bank_done(&b);
-	} else {
-		printf("created bank %s\n", name);
-	}
-	return VG_EXIT_OK;
+	return print_bank(s, o, "create", name, "created");
+}
+
+static int do_set(vg_store *s, const opts *o, const char *name)
+{
+	if (!o->description && !o->actions && !o->webhook_url && !o->secret_file)
+		return vg_cli_usage_error("bank", "set needs --description, --actions, "
+						  "--webhook-url or --webhook-secret-file");
+	vg_error err;
+	int rc = vg_store_begin(s, &err);
+	if (!rc)
+		rc = apply_settings(s, o, name, "bank.update", &err);
+	if (finish(s, rc, &err) != 0)
+		return fail("set", &err);
+	return print_bank(s, o, "set", name, "updated");
 }
 
 static int do_list(vg_store *s, const opts *o)
@@ -167,11 +268,17 @@ static int do_show(vg_store *s, const opts *o, const char *name)
 		char created[32], updated[32];
 		iso_time(b.created_at, created);
 		iso_time(b.updated_at, updated);
+		char url[512];
+		bool acts = b.actions && strcmp(b.actions, "[]") != 0;
 		printf("name:        %s\ndescription: %s\nenabled:     %s\nsignals:     %llu\n"
-		       "removed:     %llu\ncreated:     %s\nupdated:     %s\n",
+		       "removed:     %llu\nactions:     %s\nwebhook:     %s%s\ncreated:     %s\n"
+		       "updated:     %s\n",
 		       b.name, b.description, b.enabled ? "yes" : "no",
 		       (unsigned long long)b.live_signals, (unsigned long long)b.removed_signals,
-		       created, updated);
+		       acts ? b.actions : "none (a match is reported, nothing is done)",
+		       b.webhook_url && b.webhook_url[0] ? SHOW(b.webhook_url, url) : "none",
+		       b.webhook_secret && b.webhook_secret[0] ? " (signed)" : "", created,
+		       updated);
 	}
 	vg_store_bank_done(&b);
 	return VG_EXIT_OK;
@@ -507,7 +614,7 @@ typedef struct sub {
 } sub;
 
 static const sub subs[] = {
-	{"create", 1, 1}, {"list", 0, 0},   {"show", 1, 1},   {"delete", 1, 1},
+	{"create", 1, 1}, {"set", 1, 1},    {"list", 0, 0},   {"show", 1, 1},   {"delete", 1, 1},
 	{"enable", 1, 1}, {"disable", 1, 1}, {"add", 2, -1},  {"remove", 2, -1},
 	{"import", 2, 2}, {"export", 1, 1},
 };
@@ -522,6 +629,9 @@ static int run(int argc, char **argv)
 		{"format", required_argument, NULL, 'f'},
 		{"metadata", required_argument, NULL, 'm'},
 		{"max-bytes", required_argument, NULL, 'B'},
+		{"actions", required_argument, NULL, 'a'},
+		{"webhook-url", required_argument, NULL, 'w'},
+		{"webhook-secret-file", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -548,6 +658,20 @@ static int run(int argc, char **argv)
 			break;
 		}
 		case 'm': o.metadata = optarg; break;
+		case 'a':
+			if (!actions_json(optarg, o.actions_buf))
+				return vg_cli_usage_error("bank", "--actions takes none or a comma-separated "
+								  "list of block_url, open_case, "
+								  "webhook, authority_report");
+			o.actions = o.actions_buf;
+			break;
+		case 'w':
+			if (optarg[0] && strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+				return vg_cli_usage_error("bank", "--webhook-url takes an http or https "
+								  "URL, or \"\" for none");
+			o.webhook_url = optarg;
+			break;
+		case 'S': o.secret_file = optarg; break;
 		case 'B':
 			if (!vg_cli_parse_int(optarg, 1, INT64_MAX, &o.max_bytes))
 				return vg_cli_usage_error("bank", "--max-bytes takes a positive number");
@@ -576,6 +700,8 @@ static int run(int argc, char **argv)
 		return status;
 	if (strcmp(name, "create") == 0)
 		status = do_create(s, &o, args[0]);
+	else if (strcmp(name, "set") == 0)
+		status = do_set(s, &o, args[0]);
 	else if (strcmp(name, "list") == 0)
 		status = do_list(s, &o);
 	else if (strcmp(name, "show") == 0)
@@ -606,8 +732,11 @@ const vg_cmd vg_cmd_bank = {
 		"match(bank, value) reads (docs/banks.md).\n"
 		"\n"
 		"subcommands:\n"
-		"  create NAME [--description TEXT]  a new, enabled bank; NAME is 1 to 64 of\n"
+		"  create NAME [--description TEXT] [SETTINGS]\n"
+		"                                    a new, enabled bank; NAME is 1 to 64 of\n"
 		"                                    a-z 0-9 _ -, starting with a letter or digit\n"
+		"  set NAME [--description TEXT] [SETTINGS]\n"
+		"                                    change what a bank is and does\n"
 		"  list                              every bank with its signal count\n"
 		"  show NAME                         one bank's details\n"
 		"  delete NAME                       the bank and all its signals, for good\n"
@@ -623,6 +752,16 @@ const vg_cmd vg_cmd_bank = {
 		"                                    transaction; bad lines are reported with\n"
 		"                                    their line numbers and skipped\n"
 		"  export NAME [--format F]          the live signals, to standard output\n"
+		"\n"
+		"settings: what `vigil serve` does when a scan or report matches the bank (as\n"
+		"PATCH /v1/banks sets them; a bank without actions only reports its matches):\n"
+		"  --actions LIST                    none, or a comma-separated list of block_url\n"
+		"                                    (the decision API answers 451 for the URL),\n"
+		"                                    open_case, webhook, authority_report\n"
+		"  --webhook-url URL                 where the webhook action posts (\"\": none)\n"
+		"  --webhook-secret-file FILE        the HMAC key that signs it: FILE's first\n"
+		"                                    line, at most 256 bytes (not an argument:\n"
+		"                                    ps and shell history would show it)\n"
 		"\n"
 		"signal types (--type) and the form each value is stored in:\n"
 		"  pdq     64 hex digits, lower-cased             matched within a distance\n"
@@ -656,7 +795,7 @@ const vg_cmd vg_cmd_bank = {
 		"(32 hex digits: md5; 64: pdq; SHA-256 lists need --type sha256). The same\n"
 		"(bank, type, value) twice is one signal.\n"
 		"\n"
-		"Every change (create, delete, enable, disable, add, remove, import) is\n"
+		"Every change (create, set, delete, enable, disable, add, remove, import) is\n"
 		"recorded in the audit log as actor \"cli\", with the change itself.\n"
 		"\n"
 		"examples:\n"

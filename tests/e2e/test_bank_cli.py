@@ -273,3 +273,43 @@ def test_the_servers_config_names_the_database(vigil_bin, tmp_path):
     conf.write_text("db = \nno_such_option = 1\n")
     p = run("bank", "list")
     assert p.returncode == 2 and b"no_such_option" in p.stderr, p.stderr
+
+
+def test_a_bank_set_up_from_the_shell_acts(vigil_bin, serve, bridge, tmp_path):
+    # Found in review: following the README, a bank made with `vigil bank create` had no
+    # actions and the CLI could neither set nor show them, so a CSAM match answered
+    # "allow". --actions, --webhook-url and --webhook-secret-file set what PATCH does.
+    import subprocess
+    from conftest import BRIDGE_PDQ
+    db = tmp_path / "v.db"
+    run = lambda *a: subprocess.run([str(vigil_bin), "bank", *a, "--db", str(db)],
+                                    capture_output=True)
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret-key\n")
+    assert run("create", "csam", "--actions", "block_url,open_case", "--webhook-url",
+               "http://127.0.0.1:9/h", "--webhook-secret-file", str(secret)).returncode == 0
+    assert run("add", "csam", BRIDGE_PDQ).returncode == 0
+    shown = json.loads(run("show", "csam", "--json").stdout)
+    assert shown["actions"] == ["block_url", "open_case"]
+    assert shown["webhook_url"] == "http://127.0.0.1:9/h" and shown["webhook_secret_set"]
+    assert b"(signed)" in run("show", "csam").stdout
+    for bad in (["--actions", "block_url,nope"], ["--webhook-url", "ftp://x"], []):
+        p = run("set", "csam", *bad)
+        assert p.returncode == 2 and p.stderr, bad
+    p = run("set", "csam", "--webhook-secret-file", str(tmp_path / "missing"))
+    assert p.returncode == 1 and b"missing" in p.stderr
+    audit = subprocess.run([str(vigil_bin), "audit", "list", "--json", "--db", str(db)],
+                           capture_output=True, check=True).stdout.decode()
+    assert "s3cret-key" not in audit and '"webhook_secret":"(changed)"' in audit
+
+    srv = serve(db=db)
+    url = "https://host.example/a.jpg"
+    r = srv.post("/v1/scan", role="scanner", params={"url": url},
+                 data=(bridge / "aaa-orig.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert r.json()["verdict"] == "block", r.text
+    assert srv.get("/v1/decision", role="scanner", params={"url": url}).status_code == 451
+    # `set` reaches the running server: without actions, a match only reports.
+    assert run("set", "csam", "--actions", "none").returncode == 0
+    r = srv.post("/v1/scan", role="scanner", params={"url": url + "?2"},
+                 data=(bridge / "aaa-orig.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert r.json()["verdict"] == "allow" and r.json()["matches"], r.text
