@@ -71,8 +71,8 @@ typedef struct vg_api vg_api;
 /* Opens the store (creating and migrating it), loads the bank indexes and the block list,
  * and starts the outbox worker. Errors: the store's, VG_ENOMEM. */
 VG_EXPORT VG_MUST_CHECK int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err);
-/* When the store has no live admin token, creates one and writes its secret to *ret (a
- * new string the caller prints once and frees; NULL otherwise). Call it last, once the
+/* When the store has never had a token (none live, none revoked), creates an admin one
+ * and writes its secret to *ret (a new string the caller prints once and frees; NULL otherwise). Call it last, once the
  * server is listening: a token made by a start that then fails would never be shown,
  * and the next start, finding it, would make none. */
 VG_EXPORT VG_MUST_CHECK int vg_api_bootstrap_admin(vg_api *api, char **ret, vg_error *err);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Minting tokens: 32 random bytes shown once as `vg_` + 64 hex digits; the store keeps
- * only their SHA-256 (hex). Also the first-start rule: a store with no live admin token
- * gets one, and `vigil serve` prints it once.
+ * only their SHA-256 (hex). Also the first-start rule: a store that has never had a token
+ * gets an admin one, and `vigil serve` prints it once. "Never had", not "has no live admin":
+ * revoking every admin token (a leak, or admin work kept to the CLI) must survive the next
+ * unattended restart rather than be undone by a fresh credential printed into the logs.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -51,9 +53,11 @@ out:
 int vg_api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err)
 {
 	*ret_secret = NULL;
-	size_t live = 0;
-	int rc = vg_store_token_count_live(api->main_store, "admin", &live, err);
-	if (rc || live)
+	vg_store_token *tokens = NULL;
+	size_t n = 0;
+	int rc = vg_store_token_list(api->main_store, &tokens, &n, err);
+	free(tokens);
+	if (rc || n) /* revoked tokens stay listed, so any row means a start happened */
 		return rc;
 	char secret[VG_API_TOKEN_LEN + 1], name[64];
 	snprintf(name, sizeof(name), "admin-%lld", (long long)(vg_time_now() / 1000000));

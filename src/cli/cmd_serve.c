@@ -3,7 +3,7 @@
  * `vigil serve`: the scanning service. Reads the option table (defaults < --config file
  * < VIGIL_* environment < flags), opens the api, serves until SIGTERM or SIGINT, then
  * stops accepting, lets requests in flight finish, flushes and exits 0. On first start
- * it prints a new admin token once, on stdout. SIGHUP reads the same layers again and
+ * (a database that has never held a token) it prints a new admin token once, on stdout. SIGHUP reads the same layers again and
  * applies the reloadable options (vg_api_reconfigure), then reloads the rules folder; a
  * configuration that no longer parses changes nothing and is logged.
  */
@@ -192,8 +192,10 @@ const vg_cmd vg_cmd_serve = {
 	.help = "usage: vigil serve [--listen ADDR:PORT] [--db PATH] [--config FILE] [OPTION...]\n"
 		"\n"
 		"Runs the REST API (docs/openapi.yaml). With no configuration at all it listens on\n"
-		"127.0.0.1:8080, keeps its data in ./vigil.db and, on first start, prints a new\n"
-		"admin token once on stdout.\n"
+		"127.0.0.1:8080, keeps its data in ./vigil.db and, on first start (a database\n"
+		"that has never held a token), prints a new admin token once on stdout. Revoking\n"
+		"every admin token does not make a later start print another: use\n"
+		"`vigil token create --role admin`.\n"
 		"\n"
 		"Every option (docs/config.md) can be given as --name VALUE, as the environment\n"
 		"variable VIGIL_NAME, or as `name = value` in the --config file; flags win over\n"

@@ -233,3 +233,27 @@ def test_a_failed_first_start_keeps_the_admin_token_for_the_next(vigil_bin, tmp_
         assert srv.request("GET", "/v1/banks").status_code == 200
     finally:
         _finish([srv])
+
+
+def test_revoking_every_admin_token_survives_a_restart(vigil_bin, tmp_path):
+    """The first admin token is for a database that never had a token. Minted whenever no
+    admin token was live, a restart after the operator revoked them all (a leak, or admin
+    work kept to the CLI) printed a fresh admin credential into the service's log."""
+    srv = Server(vigil_bin, tmp_path / "s").start()
+    try:
+        first = srv.tokens["admin"]
+        name = subprocess.run([str(vigil_bin), "token", "list", "--json", "--db", str(srv.db)],
+                              capture_output=True, text=True, check=True).stdout
+        name = re.search(r'"name":\s*"(admin-[0-9]+)"', name).group(1)
+        assert srv.stop() == 0
+        subprocess.run([str(vigil_bin), "token", "revoke", name, "--db", str(srv.db)],
+                       capture_output=True, check=True)
+        del srv.tokens["admin"]
+        srv.start()
+        assert "admin" not in srv.tokens, "a restart minted a new admin token"
+        assert srv.request("GET", "/v1/banks", token=first).status_code == 401
+        listed = subprocess.run([str(vigil_bin), "token", "list", "--db", str(srv.db)],
+                                capture_output=True, text=True, check=True).stdout
+        assert listed.count("admin-") == 1, listed
+    finally:
+        _finish([srv])
