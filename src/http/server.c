@@ -284,8 +284,22 @@ static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, cons
 	return MHD_YES;
 }
 
-/* The first query argument that does not decode (a bad escape or a NUL), so it is
- * refused rather than read as absent: "?entity=a%00b" must not list every entity. */
+/* Whether s is well-formed UTF-8. Decoded path parameters and query arguments must be:
+ * what a handler stores (a label's entity, an audit entry's object id) is shown back as
+ * JSON, which cannot carry other bytes, and a lossy rendering (U+FFFD) would make the
+ * audit chain that clients verify from GET /v1/audit fail, and %FF and %FE the same. */
+static bool utf8_ok(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = vg_utf8_next((const unsigned char *)s + i, n - i, NULL)))
+			return false;
+	return true;
+}
+
+/* The first query argument that does not decode (a bad escape or a NUL) or is not
+ * UTF-8, so it is refused rather than read as absent: "?entity=a%00b" must not list
+ * every entity. */
 typedef struct bad_arg {
 	vg_http_req *req;
 	const char *key;
@@ -296,7 +310,8 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 {
 	(void)kind;
 	bad_arg *b = cls;
-	if (!value || vg__http_decode(value, strlen(value), true, b->req->arena))
+	const char *v = value ? vg__http_decode(value, strlen(value), true, b->req->arena) : "";
+	if (v && utf8_ok(v) && utf8_ok(key))
 		return MHD_YES;
 	b->key = key;
 	return MHD_NO;
@@ -332,12 +347,22 @@ static bool begin(vg_http_req *req)
 		}
 		return true;
 	}
+	for (int i = 0; i < req->nparams; i++) {
+		if (!utf8_ok(req->param_values[i])) {
+			vg_http_respond_error(
+				req, VG_EMALFORMED,
+				"path parameter '%s' is not UTF-8 once percent-decoded",
+				req->param_names[i]);
+			return true;
+		}
+	}
 	bad_arg bad = {req, NULL};
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_arg, &bad);
 	if (bad.key) {
 		vg_http_respond_error(req, VG_EMALFORMED,
-				      "query argument '%.40s' is not well-formed percent-encoding, or "
-				      "holds a NUL", bad.key);
+				      "query argument '%.40s' is not well-formed percent-encoding, "
+				      "holds a NUL, or is not UTF-8",
+				      bad.key);
 		return true;
 	}
 	size_t max = srv->routes[req->route].max_body_bytes;

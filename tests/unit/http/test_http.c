@@ -161,6 +161,26 @@ Test(http, bad_percent_escapes_in_params_are_404)
 	cr_assert(strstr(r, "HTTP/1.1 404"), "%s", r);
 }
 
+/* A parameter that decodes to bytes that are not UTF-8 was handed to the handler, which
+ * stored it (a label's entity) and audited it; GET /v1/audit then showed U+FFFD in its
+ * place, so the chain a client verifies from it failed where the database's did not. */
+Test(http, non_utf8_params_and_query_arguments_are_400)
+{
+	char *r =
+		request("GET /v1/things/%FF%FEab HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 400"), "%s", r);
+	cr_assert(strstr(r, "\"malformed\""), "%s", r);
+	cr_assert(strstr(r, "path parameter 'id' is not UTF-8"), "%s", r);
+	r = request("GET /v1/things/a\xff HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 400"), "%s", r);
+	r = request("GET /v1/things/x?q=%C0%AF HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 400"), "%s", r); /* an overlong '/' */
+	r = request("GET /v1/things/%C3%A9?q=%E2%82%AC HTTP/1.1\r\nHost: t\r\nConnection: "
+		    "close\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 200"), "%s", r);
+	cr_assert(strstr(r, "id=\xc3\xa9 q=\xe2\x82\xac"), "%s", r);
+}
+
 Test(http, a_handler_that_answers_nothing_gives_500)
 {
 	char *r = request("GET /silent HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
