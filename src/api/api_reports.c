@@ -29,63 +29,6 @@
 #include "internal.h"
 #include "report/report.h"
 
-/* ---- the per-address token bucket -----------------------------------------------------
- * A fixed table (no allocation per request, bounded memory whatever the number of
- * addresses): an address hashes to one slot; a slot held by another address is taken
- * over, which can only forgive, never wrongly refuse, a report. */
-#define RATE_SLOTS 4096
-
-struct vg__rate {
-	pthread_mutex_t lock;
-	struct {
-		char addr[46];
-		double tokens;
-		vg_usec at; /* monotonic time of the last refill */
-	} slot[RATE_SLOTS];
-};
-
-struct vg__rate *vg__rate_new(void)
-{
-	struct vg__rate *r = vg_xcalloc(1, sizeof(*r));
-	pthread_mutex_init(&r->lock, NULL);
-	return r;
-}
-
-void vg__rate_free(struct vg__rate *r)
-{
-	if (!r)
-		return;
-	pthread_mutex_destroy(&r->lock);
-	free(r);
-}
-
-/* Takes one token for addr: 0 when allowed, else the seconds until one is available. */
-static int rate_take(struct vg__rate *r, const char *addr, double per_min, double burst)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = addr; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	vg_usec now = vg_time_mono();
-	int wait = 0;
-	pthread_mutex_lock(&r->lock);
-	__typeof__(r->slot[0]) *sl = &r->slot[h % RATE_SLOTS];
-	if (strcmp(sl->addr, addr) != 0) {
-		snprintf(sl->addr, sizeof(sl->addr), "%s", addr);
-		sl->tokens = burst;
-		sl->at = now;
-	}
-	sl->tokens += (double)(now - sl->at) / 60e6 * per_min;
-	if (sl->tokens > burst)
-		sl->tokens = burst;
-	sl->at = now;
-	if (sl->tokens >= 1.0)
-		sl->tokens -= 1.0;
-	else
-		wait = (int)((1.0 - sl->tokens) * 60.0 / per_min) + 1;
-	pthread_mutex_unlock(&r->lock);
-	return wait;
-}
-
 /* ---- helpers --------------------------------------------------------------------------- */
 
 static void sha256_hex(const char *s, char out[65])
@@ -516,8 +459,9 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 {
 	(void)who;
 	const char *addr = vg_http_client_ip(req);
-	int wait = rate_take(api->report_rate, addr ? addr : "", (double)VG__CFG(api, report_rate),
-			     (double)VG__CFG(api, report_burst));
+	int wait =
+		vg__rate_take(api->report_rate, addr ? addr : "", (double)VG__CFG(api, report_rate),
+			      (double)VG__CFG(api, report_burst));
 	if (wait > 0) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", wait);

@@ -276,8 +276,11 @@ extern const size_t vg__events_route_count, vg__rules_route_count, vg__label_rou
 /* ---- abuse reports (api_reports.c, api_zones.c) -------------------------------------------- */
 extern const vg__api_route vg__report_routes[], vg__zone_routes[];
 extern const size_t vg__report_route_count, vg__zone_route_count;
+/* The per-address limit of POST /v1/reports (api_rate.c). */
 struct vg__rate *vg__rate_new(void);
 void vg__rate_free(struct vg__rate *r);
+/* Takes one report for addr: 0 when allowed, else the seconds until one is. Thread-safe. */
+int vg__rate_take(struct vg__rate *r, const char *addr, double per_min, double burst);
 /* The most specific zone of a canonical URL: its host, then each parent domain up to the
  * registrable domain. Owned strings in *ret. Errors: VG_ENOENT (on no zone). */
 int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *ret,

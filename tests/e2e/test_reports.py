@@ -260,6 +260,24 @@ def test_rate_limit_per_address(serve):
     assert 1 <= int(r.headers["Retry-After"]) <= 60
 
 
+def test_two_addresses_whose_slots_collide_are_each_limited(serve):
+    """127.0.1.3 and 127.0.1.10 shared a slot of the limiter's table (an unkeyed FNV-1a of
+    the address), and a slot taken over came with a full burst: alternating between the
+    two, every report was accepted. Each address must keep its own bucket."""
+    import http.client
+    s = serve("--report-rate", "1", "--report-burst", "2")
+    body = json.dumps({"category": "spam", "urls": ["https://x.invalid/"]})
+    codes = {"127.0.1.3": [], "127.0.1.10": []}
+    for _ in range(5):
+        for addr in codes:
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10,
+                                           source_address=(addr, 0))
+            c.request("POST", "/v1/reports", body, {"Content-Type": "application/json"})
+            codes[addr].append(c.getresponse().status)
+            c.close()
+    assert codes == {a: [201, 201, 429, 429, 429] for a in codes}, codes
+
+
 def test_routing_file_overrides_the_defaults(serve, hook, tmp_path):
     routing = tmp_path / "routing.conf"
     routing.write_text("# spam reaches the host only\nspam = notify_host\n")
