@@ -48,6 +48,7 @@ typedef struct vg_http_config {
 	size_t max_header_bytes;   /* request line and headers; 431 above */
 	unsigned max_connections;
 	unsigned idle_timeout_s;   /* a connection idle this long is closed */
+	unsigned stop_grace_ms;    /* vg_http_stop's wait for requests in flight (10 s) */
 } vg_http_config;
 
 VG_EXPORT void vg_http_config_init(vg_http_config *cfg);
@@ -58,7 +59,12 @@ VG_EXPORT VG_MUST_CHECK int vg_http_start(const vg_http_config *cfg, const vg_ht
 					  size_t nroutes, vg_http_server **ret, vg_error *err);
 /* The port actually bound (useful with port 0). */
 VG_EXPORT int vg_http_port(const vg_http_server *srv);
-/* Stops accepting, lets requests in flight finish, then stops. NULL is fine. */
+/* Stops accepting new connections and waits up to stop_grace_ms for the requests in
+ * flight. Past that, a request that has not reached its handler (idle keep-alive,
+ * still uploading, or newly sent) is answered 503 (unavailable, Retry-After) and
+ * closed, but a handler that has started always runs to its end and its answer is
+ * sent (given up to stop_grace_ms again to go out): its work may be committed, and a
+ * client that saw a dropped connection would repeat it. NULL is fine. */
 VG_EXPORT void vg_http_stop(vg_http_server *srv);
 
 /* ---- inside a handler ------------------------------------------------------------------ */

@@ -27,7 +27,12 @@ struct vg_http_server {
 	const vg_http_route *routes;
 	size_t nroutes;
 	int port;
-	_Atomic int in_flight;
+	_Atomic int in_flight; /* requests begun and not completed */
+	/* Shutdown (vg_http_stop): handlers running now, requests whose handler has started
+	 * and whose answer is not yet sent, and whether the grace period is over, after which
+	 * a request that has not reached its handler is answered 503 instead. */
+	_Atomic int running, answering;
+	_Atomic bool stopping;
 	struct vg__route_stats *stats; /* nroutes + 1; the last is "unmatched" */
 };
 

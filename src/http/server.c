@@ -42,6 +42,7 @@ struct vg_http_req {
 	uint8_t *body;
 	size_t body_len, body_cap, body_max;
 	bool too_big;
+	bool handled; /* its handler has started: counted in srv->answering */
 	vg_usec start;
 	char id[17];
 	char ip[INET6_ADDRSTRLEN];
@@ -78,6 +79,7 @@ void vg_http_config_init(vg_http_config *cfg)
 	cfg->max_header_bytes = 32u << 10;
 	cfg->max_connections = 1024;
 	cfg->idle_timeout_s = 60;
+	cfg->stop_grace_ms = 10000;
 }
 
 /* ---- answering -------------------------------------------------------------------------- */
@@ -414,6 +416,13 @@ static void append(vg_http_req *req, const char *data, size_t n)
 	req->body_len += n;
 }
 
+/* Past the stop's grace period: nothing of this request has run, so a retry is safe. */
+static void refuse_stopping(vg_http_req *req)
+{
+	vg_http_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+	vg_http_respond_error(req, VG_EBUSY, "the server is stopping");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -424,6 +433,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req = req_new(srv, conn, url, method);
 		*con_cls = req;
 		atomic_fetch_add(&srv->in_flight, 1);
+		if (atomic_load(&srv->stopping)) {
+			refuse_stopping(req);
+			return queue(req);
+		}
 		if (begin(req))
 			return queue(req);
 		return MHD_YES;
@@ -441,11 +454,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->too_big) {
 		vg_http_respond_error(req, VG_ETOOBIG, "body over the %zu-byte limit", req->body_max);
-	} else {
-		const vg_http_route *r = &srv->routes[req->route];
-		r->fn(req, r->ctx);
+		return queue(req);
 	}
-	return queue(req);
+	/* Counted before stopping is read, the reverse of vg_http_stop: either the stop
+	 * sees this handler running and waits for it, or this request sees the stop. */
+	atomic_fetch_add(&srv->running, 1);
+	if (atomic_load(&srv->stopping)) {
+		atomic_fetch_sub(&srv->running, 1);
+		refuse_stopping(req);
+		return queue(req);
+	}
+	req->handled = true;
+	atomic_fetch_add(&srv->answering, 1);
+	const vg_http_route *r = &srv->routes[req->route];
+	r->fn(req, r->ctx);
+	enum MHD_Result rc = queue(req);
+	atomic_fetch_sub(&srv->running, 1);
+	return rc;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -457,8 +482,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	vg__http_metrics_record(srv, req->route, req->answered ? req->status : 499,
 				vg_time_mono() - req->start);
+	bool handled = req->handled;
 	req_free(req);
 	*con_cls = NULL;
+	if (handled)
+		atomic_fetch_sub(&srv->answering, 1);
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
@@ -535,11 +563,21 @@ void vg_http_stop(vg_http_server *srv)
 {
 	if (!srv)
 		return;
-	/* Stop accepting, then give requests in flight up to ten seconds to finish. */
+	/* Stop accepting, then give requests in flight the grace period to finish. */
 	MHD_socket s = MHD_quiesce_daemon(srv->d);
 	if (s != MHD_INVALID_SOCKET)
 		close(s);
-	for (int i = 0; i < 1000 && atomic_load(&srv->in_flight) > 0; i++)
+	unsigned grace = srv->cfg.stop_grace_ms ? srv->cfg.stop_grace_ms : 10000;
+	for (unsigned i = 0; i < grace / 10 && atomic_load(&srv->in_flight) > 0; i++)
+		usleep(10000);
+	/* Then refuse what has not reached its handler, and wait for every handler that
+	 * has, however long: MHD_stop_daemon cannot cancel one either (it would join the
+	 * thread and then drop the answer of a write that committed). Their answers get
+	 * the grace period again to go out; what is left after that is closed. */
+	atomic_store(&srv->stopping, true);
+	while (atomic_load(&srv->running) > 0)
+		usleep(10000);
+	for (unsigned i = 0; i < grace / 10 && atomic_load(&srv->answering) > 0; i++)
 		usleep(10000);
 	MHD_stop_daemon(srv->d);
 	vg__http_metrics_done(srv);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,4 +217,80 @@ Test(listen, bad_addresses_are_refused)
 		snprintf(cfg.listen, sizeof(cfg.listen), "%s", bad[i]);
 		cr_assert_eq(vg_http_start(&cfg, routes, 3, &s, &e), VG_EINVAL, "%s", bad[i]);
 	}
+}
+
+/* ---- stopping ------------------------------------------------------------------------ */
+
+static void slow(vg_http_req *req, void *ctx)
+{
+	(void)ctx;
+	usleep(600000); /* a long batch: longer than the grace period below */
+	vg_http_respond(req, 200, "text/plain", "committed", 9);
+}
+
+static const vg_http_route slow_routes[] = {
+	{.method = "POST", .pattern = "/slow", .fn = slow},
+};
+
+static void *stop_thread(void *s)
+{
+	vg_http_stop(s);
+	return NULL;
+}
+
+static int connect_to(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static char *read_all(int fd)
+{
+	static char buf[4096];
+	size_t n = 0;
+	ssize_t k;
+	while ((k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* vg_http_stop gave requests in flight ten seconds and then stopped the daemon: that
+ * waited for a handler still running (it cannot be cancelled) and then closed its
+ * connection without the answer, so a write that had committed looked failed to its
+ * client, who sent it again. Past the grace period, a running handler's answer is sent;
+ * a request that had not reached its handler is refused with a 503 it may retry. */
+Test(stop, a_handler_running_past_the_grace_period_still_gets_its_answer_sent)
+{
+	vg_http_config cfg;
+	vg_http_config_init(&cfg);
+	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:0");
+	cfg.threads = 2;
+	cfg.stop_grace_ms = 100;
+	vg_http_server *s;
+	vg_error e;
+	cr_assert_eq(vg_http_start(&cfg, slow_routes, 1, &s, &e), 0, "%s", e.msg);
+	int port = vg_http_port(s);
+	int running = connect_to(port), waiting = connect_to(port);
+	const char *req = "POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab";
+	cr_assert_eq(write(running, req, strlen(req)), (ssize_t)strlen(req));
+	/* the other has sent its headers and only part of its body */
+	cr_assert_eq(write(waiting, req, strlen(req) - 1), (ssize_t)strlen(req) - 1);
+	usleep(100000);
+	pthread_t t;
+	pthread_create(&t, NULL, stop_thread, s);
+	usleep(300000); /* past the grace period, while the handler runs */
+	cr_assert_eq(write(waiting, "b", 1), 1);
+	char *late = strdup(read_all(waiting));
+	char *r = read_all(running);
+	pthread_join(t, NULL);
+	cr_assert(strstr(r, "HTTP/1.1 200"), "%s", r);
+	cr_assert(strstr(r, "committed"), "%s", r);
+	cr_assert(strstr(late, "HTTP/1.1 503"), "%s", late);
+	cr_assert(strstr(late, "\"unavailable\""), "%s", late);
+	free(late);
 }
