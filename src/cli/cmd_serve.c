@@ -140,6 +140,7 @@ static int run(int argc, char **argv)
 	hc.max_body_bytes = (size_t)cfg.max_json_bytes;
 	hc.max_header_bytes = (size_t)cfg.max_header_bytes;
 	hc.max_connections = (unsigned)cfg.max_connections;
+	hc.max_connections_per_address = (unsigned)cfg.max_connections_per_address;
 	hc.idle_timeout_s = (unsigned)(cfg.idle_timeout / 1000000);
 	size_t nroutes;
 	const vg_http_route *routes = vg_api_routes(api, &nroutes);

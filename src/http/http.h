@@ -47,6 +47,7 @@ typedef struct vg_http_config {
 	size_t max_body_bytes;     /* default per route (1 MiB) */
 	size_t max_header_bytes;   /* request line and headers; 431 above */
 	unsigned max_connections;
+	unsigned max_connections_per_address; /* 0: no limit; over it, closed on accept */
 	unsigned idle_timeout_s;   /* a connection idle this long is closed */
 	unsigned stop_grace_ms;    /* vg_http_stop's wait for requests in flight (10 s) */
 } vg_http_config;

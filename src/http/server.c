@@ -78,6 +78,7 @@ void vg_http_config_init(vg_http_config *cfg)
 	cfg->max_body_bytes = 1u << 20;
 	cfg->max_header_bytes = 32u << 10;
 	cfg->max_connections = 1024;
+	cfg->max_connections_per_address = 256;
 	cfg->idle_timeout_s = 60;
 	cfg->stop_grace_ms = 10000;
 }
@@ -369,6 +370,10 @@ static bool begin(vg_http_req *req)
 	}
 	size_t max = srv->routes[req->route].max_body_bytes;
 	req->body_max = max ? max : srv->cfg.max_body_bytes;
+	/* A GET has no use for a body; buffering one would let an anonymous client pin
+	 * max_body_bytes per connection on /healthz. */
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+		req->body_max = 0;
 	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
@@ -533,15 +538,14 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 	 * SO_REUSEADDR, still allows a restart while old connections sit in TIME_WAIT. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			 MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-				  MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, 2 * cfg->max_header_bytes,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				  MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
-				  MHD_OPTION_END);
+	srv->d = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+		cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		cfg->max_connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
+		cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, 2 * cfg->max_header_bytes,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+		keep_raw, NULL, MHD_OPTION_END);
 	if (!srv->d) {
 		vg__http_metrics_done(srv);
 		free(srv);

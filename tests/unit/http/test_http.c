@@ -6,12 +6,14 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "http/http.h"
@@ -182,6 +184,21 @@ Test(http, non_utf8_params_and_query_arguments_are_400)
 	cr_assert(strstr(r, "id=\xc3\xa9 q=\xe2\x82\xac"), "%s", r);
 }
 
+/* Public GET routes read and buffered a body up to max_body_bytes, so 1024 anonymous
+ * connections to /healthz could pin a gigabyte. */
+Test(http, a_get_with_a_body_is_413_before_reading_it)
+{
+	char *r = request("GET /v1/things/7 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+			  "Connection: close\r\n\r\nhello");
+	cr_assert(strstr(r, "HTTP/1.1 413"), "%s", r);
+	r = request("GET /v1/things/7 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+		    "Connection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 413"), "%s", r);
+	r = request("GET /v1/things/7 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+		    "Connection: close\r\n\r\n");
+	cr_assert(strstr(r, "HTTP/1.1 200"), "%s", r);
+}
+
 Test(http, a_handler_that_answers_nothing_gives_500)
 {
 	char *r = request("GET /silent HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
@@ -293,4 +310,49 @@ Test(stop, a_handler_running_past_the_grace_period_still_gets_its_answer_sent)
 	cr_assert(strstr(late, "HTTP/1.1 503"), "%s", late);
 	cr_assert(strstr(late, "\"unavailable\""), "%s", late);
 	free(late);
+}
+
+/* One client opened max_connections sockets, trickled a header line into each, and every
+ * other client waited in the backlog for as long as it liked. */
+Test(limits, one_address_cannot_hold_more_than_its_share_of_connections)
+{
+	vg_http_config cfg;
+	vg_http_config_init(&cfg);
+	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:0");
+	cfg.threads = 2;
+	cfg.max_connections_per_address = 2;
+	vg_http_server *s;
+	vg_error e;
+	cr_assert_eq(vg_http_start(&cfg, routes, VG_ARRAY_LEN(routes), &s, &e), 0, "%s", e.msg);
+	int port = vg_http_port(s);
+	int hog[3];
+	for (int i = 0; i < 3; i++) {
+		hog[i] = connect_to(port);
+		const char *part = "GET /v1/things/1 HTTP/1.1\r\nHost: t\r\n";
+		(void)!write(hog[i], part, strlen(part));
+	}
+	usleep(100000);
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(hog[2], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char c;
+	errno = 0;
+	ssize_t got = read(hog[2], &c, 1);
+	cr_assert(got == 0 || (got < 0 && errno == ECONNRESET),
+		  "the third connection from one address is closed (read %zd, %s)", got,
+		  strerror(errno));
+	/* another address still gets in */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in src = {.sin_family = AF_INET};
+	src.sin_addr.s_addr = htonl(0x7f000002);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	const char *req = "GET /v1/things/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	char *r = read_all(fd);
+	cr_assert(strstr(r, "HTTP/1.1 200"), "%s", r);
+	for (int i = 0; i < 3; i++)
+		close(hog[i]);
+	vg_http_stop(s);
 }
