@@ -44,15 +44,22 @@ static const char *config_path(int argc, char **argv)
 	return env && *env ? env : NULL;
 }
 
-static vg_log_level parse_level(const char *s)
+/* log_level's value, or -1 for anything else: a typo or "WARN" must fail like any other
+ * bad value, not quietly mean info (an operator turning on debug for an incident would
+ * get nothing more, and no error saying why). */
+static int parse_level(const char *s)
 {
-	if (!strcmp(s, "debug"))
-		return VG_LOG_DEBUG;
-	if (!strcmp(s, "warn"))
-		return VG_LOG_WARN;
-	if (!strcmp(s, "error"))
-		return VG_LOG_ERROR;
-	return VG_LOG_INFO;
+	static const struct {
+		const char *name;
+		vg_log_level level;
+	} levels[] = {{"debug", VG_LOG_DEBUG},
+		      {"info", VG_LOG_INFO},
+		      {"warn", VG_LOG_WARN},
+		      {"error", VG_LOG_ERROR}};
+	for (size_t i = 0; i < VG_ARRAY_LEN(levels); i++)
+		if (!strcmp(s, levels[i].name))
+			return (int)levels[i].level;
+	return -1;
 }
 
 /* defaults < --config file < VIGIL_* environment < flags, into cfg. */
@@ -66,6 +73,10 @@ static int load_config(int argc, char **argv, vg_api_config *cfg, vg_error *err)
 		rc = vg_config_env(vg_api_options, vg_api_option_count, cfg, err);
 	if (!rc)
 		rc = vg_config_flags(vg_api_options, vg_api_option_count, cfg, argc, argv, err);
+	if (!rc && parse_level(cfg->log_level) < 0)
+		rc = vg_error_set(err, VG_EINVAL,
+				  "log_level takes debug, info, warn or error, not '%.64s'",
+				  cfg->log_level);
 	return rc;
 }
 
@@ -83,7 +94,7 @@ static void reload(vg_api *api, int argc, char **argv)
 		vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
 		vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s what=config", msg);
 	} else {
-		vg_log_set_level(parse_level(next.log_level));
+		vg_log_set_level((vg_log_level)parse_level(next.log_level));
 		if (vg_api_reload(api, &err) != 0) {
 			vg_json_quote(err.msg, strlen(err.msg), msg, sizeof(msg));
 			vg_log(VG_LOG_ERROR, "serve.reload_failed", "msg=%s", msg);
@@ -114,7 +125,7 @@ static int run(int argc, char **argv)
 		vg_config_print(vg_api_options, vg_api_option_count, &cfg, stdout);
 		return VG_EXIT_OK;
 	}
-	vg_log_set_level(parse_level(cfg.log_level));
+	vg_log_set_level((vg_log_level)parse_level(cfg.log_level));
 
 	/* Before the slow start (a big bank's index takes seconds): a SIGHUP from logrotate
 	 * meanwhile would otherwise end the process, and a SIGTERM is answered once up. */

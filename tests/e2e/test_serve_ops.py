@@ -163,6 +163,10 @@ def test_bad_configuration_exits_2_with_one_line(vigil_bin, tmp_path):
         (["--threads"], {}),
         ([], {"VIGIL_THREADS": "-1"}),
         ([], {"VIGIL_MAX_JSON_BYTES": "huge"}),
+        # log_level was never checked: a typo or upper case quietly meant info.
+        (["--log-level", "WARN"], {}),
+        (["--log-level", "wrn"], {}),
+        ([], {"VIGIL_LOG_LEVEL": "Debug"}),
         (["--config", str(conf)], {}),
         (["--config", str(conf2)], {}),
         (["--config", str(tmp_path / "missing.conf")], {}),

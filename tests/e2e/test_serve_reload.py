@@ -100,6 +100,11 @@ def test_sighup_keeps_what_takes_a_restart_and_a_broken_file_changes_nothing(ser
     hup(srv, cfg, "threshold = 0\nwebhook_backoff = 1h\nwebhook_backoff_max = 1s\n")
     assert srv.log_text().count("event=serve.reload_failed") == 2
     assert matches(srv) == ["b"]
+    # An unknown log level is refused too, not read as info.
+    hup(srv, cfg, "threshold = 0\nlog_level = Debug\n")
+    assert srv.log_text().count("event=serve.reload_failed") == 3
+    assert "log_level takes debug, info, warn or error" in srv.log_text()
+    assert matches(srv) == ["b"]
     # A flag still wins over the file on a reload, as at start.
     cfg.write_text("threshold = 31\n")
     srv2 = serve("--config", cfg, "--threshold", "31", db=tmp_path / "other.db")
