@@ -77,6 +77,10 @@ VG_EXPORT VG_MUST_CHECK int vg_api_open(const vg_api_config *cfg, vg_api **ret, 
  * server is listening: a token made by a start that then fails would never be shown,
  * and the next start, finding it, would make none. */
 VG_EXPORT VG_MUST_CHECK int vg_api_bootstrap_admin(vg_api *api, char **ret, vg_error *err);
+/* Revokes (and audits) the token bootstrap_admin made, given its secret, when it could
+ * not be shown: a live admin token nobody has seen must not outlive the failed write.
+ * Errors: the store's. */
+VG_EXPORT VG_MUST_CHECK int vg_api_bootstrap_revoke(vg_api *api, const char *secret, vg_error *err);
 /* The route table, borrowed for the api's life. */
 VG_EXPORT const vg_http_route *vg_api_routes(vg_api *api, size_t *ret_n);
 /* Lets /metrics include the server's request counters. */

@@ -50,6 +50,28 @@ out:
 	return rc;
 }
 
+int vg_api_bootstrap_revoke(vg_api *api, const char *secret, vg_error *err)
+{
+	uint8_t digest[32];
+	char hex[65];
+	unsigned dlen = 0;
+	EVP_Digest(secret, strlen(secret), digest, &dlen, EVP_sha256(), NULL);
+	vg_hex_encode(digest, sizeof(digest), hex);
+	vg_store *s = api->main_store;
+	vg_store_token t;
+	int rc = vg_store_begin(s, err);
+	if (rc)
+		return rc;
+	if ((rc = vg_store_token_by_hash(s, hex, &t, err)) == 0 &&
+	    (rc = vg_store_token_revoke(s, t.name, err)) == 0 &&
+	    (rc = vg_store_audit_append(s, "vigil-serve", "token.revoke", "token", t.name,
+					"{\"reason\":\"could not be shown\"}", NULL, err)) == 0)
+		rc = vg_store_commit(s, err);
+	else
+		vg_store_rollback(s);
+	return rc;
+}
+
 int vg_api_bootstrap_admin(vg_api *api, char **ret_secret, vg_error *err)
 {
 	*ret_secret = NULL;

@@ -171,11 +171,29 @@ static int run(int argc, char **argv)
 	/* Erases reporter personal data past report_retention, now and on a timer. */
 	vg_api_retention *retention = vg_api_retention_start(api);
 	if (admin) {
-		/* Printed once; the store keeps only its digest. */
-		printf("%s\n", admin);
-		fprintf(stderr, "vigil serve: created the first admin token (printed above, once)\n");
+		/* Printed once; the store keeps only its digest. A token that cannot be
+		 * written (stdout on a full disk, a closed pipe) is revoked, not left live
+		 * with nobody knowing it: this start then fails, and an admin token comes from
+		 * `vigil token create --role admin`. */
+		bool shown = printf("%s\n", admin) > 0 && fflush(stdout) == 0 && !ferror(stdout);
+		if (!shown) {
+			int rc = vg_api_bootstrap_revoke(api, admin, &err);
+			fprintf(stderr,
+				"vigil serve: cannot write the first admin token to standard "
+				"output; %s%s; create one with `vigil token create --role admin`\n",
+				rc ? "and could not revoke it: " : "it was revoked",
+				rc ? err.msg : "");
+		}
 		memset(admin, 0, strlen(admin));
 		free(admin);
+		if (!shown) {
+			vg_http_stop(srv);
+			vg_api_retention_stop(retention);
+			vg_api_close(api);
+			return VG_EXIT_FAIL;
+		}
+		fprintf(stderr,
+			"vigil serve: created the first admin token (printed above, once)\n");
 	}
 	printf("listening on %s (port %d)\n", cfg.listen, vg_http_port(srv));
 	fflush(stdout);

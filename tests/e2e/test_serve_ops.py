@@ -261,3 +261,21 @@ def test_revoking_every_admin_token_survives_a_restart(vigil_bin, tmp_path):
         assert listed.count("admin-") == 1, listed
     finally:
         _finish([srv])
+
+
+def test_a_first_admin_token_that_cannot_be_printed_is_revoked(vigil_bin, tmp_path):
+    """With stdout on a full disk, the first admin token was minted, audited and lost,
+    while stderr said it was "printed above", and no later start made another: a live
+    admin token nobody had seen. Now the start fails and the token is revoked."""
+    db = tmp_path / "vigil.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([str(vigil_bin), "serve", "--db", str(db), "--listen", "127.0.0.1:0"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert "cannot write the first admin token" in r.stderr and "it was revoked" in r.stderr
+    assert "printed above" not in r.stderr
+    listed = subprocess.run([str(vigil_bin), "token", "list", "--json", "--db", str(db)],
+                            capture_output=True, text=True, check=True).stdout
+    assert '"revoked": true' in listed.replace('"revoked":true', '"revoked": true'), listed
+    assert '"revoked": false' not in listed.replace('"revoked":false', '"revoked": false')
