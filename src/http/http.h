@@ -11,7 +11,9 @@
  *   refused with 413 before a byte of the body is read).
  * - Everything a request allocates comes from its arena and is freed when it ends.
  * - Every error response is `{"error": {"code": ..., "message": ...}}` with the status
- *   from util's error table.
+ *   from util's error table, except what libmicrohttpd refuses before a request reaches
+ *   this code (headers past its memory, bad chunking, HTTP versions, a Content-Length
+ *   over 64 bits): its own short HTML, as docs/openapi.yaml says.
  * - Nothing here logs bodies, query strings or Authorization headers.
  */
 #ifndef VG_HTTP_H
