@@ -227,9 +227,13 @@ void vg__webhook_finish(vg__delivery *d, CURLcode rc)
 	curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &retry_after);
 
-	/* A status line means the receiver answered; what happened to the body after it
-	 * (cut off by our cap, a stall past the timeout) does not change that answer. */
-	if (status >= 100) {
+	/* A final status line means the receiver answered; what happened to the body after
+	 * it (cut off by our cap, a stall past the timeout) does not change that answer.
+	 * libcurl also reports an interim 1xx (100 Continue, 102 Processing, 103 Early
+	 * Hints) as the response code: that is no answer yet, and a transfer that ended
+	 * after one (a timeout, a reset) must be retried like any other silence, not be
+	 * judged dead by the status table. */
+	if (status >= 200) {
 		d->outcome = vg__outbox_status_outcome(status);
 		if (retry_after > 0 && d->outcome == VG__OUTCOME_RETRY) {
 			/* a day at most before the multiplication; the worker caps it further */
@@ -250,7 +254,10 @@ void vg__webhook_finish(vg__delivery *d, CURLcode rc)
 	d->outcome = (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
 			     ? VG__OUTCOME_DEAD
 			     : VG__OUTCOME_RETRY;
-	snprintf(d->error, sizeof(d->error), "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+	int n = snprintf(d->error, sizeof(d->error), "%s",
+			 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
 	if (rc == CURLE_OK) /* cannot happen over HTTP; kept so the outcome stays sane */
-		snprintf(d->error, sizeof(d->error), "no HTTP status in the answer");
+		n = snprintf(d->error, sizeof(d->error), "no final HTTP status in the answer");
+	if (status >= 100 && n > 0 && (size_t)n < sizeof(d->error))
+		snprintf(d->error + n, sizeof(d->error) - (size_t)n, " (after HTTP %ld)", status);
 }

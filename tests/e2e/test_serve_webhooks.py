@@ -216,6 +216,59 @@ def test_an_unreachable_receiver_is_retried_then_dead(serve, bridge):
     assert item["attempts"] == 2 and item["last_error"]
 
 
+def test_an_interim_1xx_then_a_timeout_is_retried_not_dead(serve, bridge):
+    """An interim "100 Continue" (or "102 Processing") is no answer: when the transfer
+    then times out, the item is tried again, not dead at once with "HTTP 100"."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    lsock.settimeout(0.2)
+    attempts = []
+    stop = threading.Event()
+
+    def answer(c):
+        with c:
+            c.settimeout(2)
+            try:
+                c.recv(65536)
+                attempts.append(time.monotonic())
+                if len(attempts) == 1:
+                    c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    stop.wait(1.5)  # then nothing past the 300 ms timeout
+                else:
+                    c.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            except OSError:
+                pass
+
+    def serve_raw():
+        while not stop.is_set():
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=answer, args=(c,), daemon=True).start()
+    t = threading.Thread(target=serve_raw, daemon=True)
+    t.start()
+    try:
+        srv = serve("--webhook-backoff", "20ms", "--webhook-timeout", "300ms")
+        rec = type("R", (), {"url": f"http://127.0.0.1:{lsock.getsockname()[1]}/hook"})
+        setup_bank(srv, rec)
+        _, oid = scan(srv, bridge)
+        deadline = time.monotonic() + 10
+        while True:
+            item = outbox_item(srv, oid)
+            if item["state"] in ("done", "dead") or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert item["state"] == "done" and item["attempts"] == 2, item
+        assert len(attempts) == 2
+    finally:
+        stop.set()
+        t.join(3)
+        lsock.close()
+
+
 def test_rule_verdicts_post_signed_webhooks_with_their_event(serve, receiver, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
