@@ -278,7 +278,8 @@ struct pending_block {
 
 /* One request's actions on its way through a group commit: what act_one reads, what it
  * leaves for the request's own thread, and how the group hands it back. */
-typedef struct act_job {
+typedef struct act_job act_job;
+struct act_job {
 	vg_api *api;
 	const char *rid;
 	const vg__actor *who;
@@ -291,7 +292,33 @@ typedef struct act_job {
 	vg_error err;
 	bool done;
 	struct act_job *next;
-} act_job;
+};
+
+/* A rule's block verdict on a URL whose block a case owns (a bank's review case placed it):
+ * a rule has nothing to review, so the block becomes the rule's and dismissing that case
+ * no longer lifts what the rule still asks for. The trail names the case it left. */
+static int claim_block(act_job *j, vg_store *s, const char *url, const char *rule, int64_t bank_id,
+		       const char *reason, int64_t block_id, vg_error *err)
+{
+	int64_t from = 0;
+	int rc = vg_store_block_claim(s, block_id, bank_id, reason, &from, err);
+	if (rc || !from)
+		return rc;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)block_id);
+	json_t *d = json_pack("{s:I,s:s}", "from_case_id", (json_int_t)from, "to_rule", rule);
+	rc = vg__api_audit(j->api, s, j->who->name, "block.hand_over", "block", id, d, err);
+	json_decref(d);
+	vg_store_block sb;
+	if (!rc && (rc = vg_store_block_get(s, block_id, &sb, err)) == 0) {
+		j->pb[j->npb] = (struct pending_block){
+			.url = vg_xstrdup(url), .id = block_id, .since = sb.created_at};
+		snprintf(j->pb[j->npb].reason, sizeof(j->pb[0].reason), "%s", reason);
+		j->npb++;
+		vg_store_block_done(&sb);
+	}
+	return rc;
+}
 
 static void job_reset(act_job *j)
 {
@@ -427,6 +454,9 @@ static int act_one(vg_store *s, act_job *j, vg_error *err)
 						vg_store_block_done(&sb);
 					}
 				}
+				if (!rc && !created)
+					rc = claim_block(j, s, url, rule, bank_id, reason, block_id,
+							 err);
 				j->nblocks += !rc;
 			}
 		}

@@ -90,6 +90,34 @@ struct pending_block {
 	char reason[160];
 };
 
+/* A bank that blocks without review (no open_case) matched a URL whose block a case owns
+ * (a review bank matched first): the block becomes this bank's, so that dismissing that
+ * case as a false positive does not unblock content this bank still lists. The trail
+ * names the case the block left. */
+static int claim_block(vg_api *api, vg_store *s, const char *actor, int64_t block_id,
+		       const vg_store_bank *b, const char *reason, struct pending_block *blocks,
+		       size_t *nblocks, vg_error *err)
+{
+	int64_t from = 0;
+	int rc = vg_store_block_claim(s, block_id, b->id, reason, &from, err);
+	if (rc || !from)
+		return rc;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)block_id);
+	json_t *d = json_pack("{s:I,s:s}", "from_case_id", (json_int_t)from, "to_bank", b->name);
+	rc = vg__api_audit(api, s, actor, "block.hand_over", "block", id, d, err);
+	json_decref(d);
+	vg_store_block sb;
+	if (!rc && (rc = vg_store_block_get(s, block_id, &sb, err)) == 0) {
+		blocks[*nblocks].id = block_id;
+		blocks[*nblocks].since = sb.created_at;
+		snprintf(blocks[*nblocks].reason, sizeof(blocks[0].reason), "%s", reason);
+		(*nblocks)++;
+		vg_store_block_done(&sb);
+	}
+	return rc;
+}
+
 /* The matched banks' actions, inside the caller's transaction. Appends what was done to
  * `done` and the blocks to apply to memory after the commit. */
 static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int64_t scan_id,
@@ -156,6 +184,9 @@ static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int
 					vg_store_block_done(&sb);
 				}
 			}
+			if (!rc && !created && !(mask & ACT_CASE))
+				rc = claim_block(api, s, actor, block_id, &b, reason, blocks,
+						 nblocks, err);
 			if (!rc) {
 				*ret_block = true;
 				json_array_append_new(done, json_pack("{s:s,s:I,s:b,s:s}", "type", "block_url",

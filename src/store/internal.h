@@ -92,6 +92,8 @@ typedef struct vg__store_service_ops {
 	int (*block_lift)(vg_store *s, int64_t id, const char *actor, vg_error *err);
 	int (*block_lift_by_case)(vg_store *s, int64_t case_id, const char *actor,
 				  int64_t **ret_ids, size_t *ret_n, vg_error *err);
+	int (*block_claim)(vg_store *s, int64_t id, int64_t bank_id, const char *reason,
+			   int64_t *ret_from_case, vg_error *err);
 	int (*block_each)(vg_store *s, bool active_only, int64_t after_id, size_t limit,
 			  vg_store_block_fn *fn, void *ctx, vg_error *err);
 	int (*block_watermark)(vg_store *s, int64_t *ret, vg_error *err);

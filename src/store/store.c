@@ -460,6 +460,15 @@ int vg_store_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor,
 	return s->ops->service->block_lift_by_case(s, case_id, actor, ret_ids, ret_n, err);
 }
 
+int vg_store_block_claim(vg_store *s, int64_t id, int64_t bank_id, const char *reason,
+			 int64_t *ret_from_case, vg_error *err)
+{
+	if (reason && strlen(reason) > VG_STORE_TEXT_MAX)
+		return vg_error_set(err, VG_EINVAL, "reason is longer than %d bytes",
+				    VG_STORE_TEXT_MAX);
+	return s->ops->service->block_claim(s, id, bank_id, reason, ret_from_case, err);
+}
+
 int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id, size_t limit,
 			vg_store_block_fn *fn, void *ctx, vg_error *err)
 {

@@ -324,6 +324,16 @@ VG_EXPORT VG_MUST_CHECK int vg_store_block_lift(vg_store *s, int64_t id, const c
 VG_EXPORT VG_MUST_CHECK int vg_store_block_lift_by_case(vg_store *s, int64_t case_id,
 							const char *actor, int64_t **ret_ids,
 							size_t *ret_n, vg_error *err);
+/* A source with nothing to review (a bank whose actions lack open_case, a rule verdict)
+ * relies on active block id, which it found in place: when a case owns the block, the
+ * block passes to that source (its case_id cleared, bank_id and reason replaced), so
+ * dismissing or rejecting that case no longer lifts it; only a person lifting the block
+ * does. *ret_from_case is the case that owned it, 0 when none did (then nothing
+ * changes). bank_id 0 means none; reason NULL keeps the old one. Errors: VG_ENOENT when
+ * id is not an active block. */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_claim(vg_store *s, int64_t id, int64_t bank_id,
+						 const char *reason, int64_t *ret_from_case,
+						 vg_error *err);
 /* A block passed from a case to another that relies on it. */
 typedef struct vg_store_block_handover {
 	int64_t block_id, to_case_id;

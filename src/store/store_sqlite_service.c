@@ -686,6 +686,51 @@ static int sq_block_lift(vg_store *s, int64_t id, const char *actor, vg_error *e
 	return wend(s, &w, rc, err);
 }
 
+/* The owner is read and cleared under one write lock, so a case decided concurrently
+ * either lifted the block first (VG_ENOENT here) or finds it no longer its own. */
+static int sq_block_claim(vg_store *s, int64_t id, int64_t bank_id, const char *reason,
+			  int64_t *ret_from_case, vg_error *err)
+{
+	wtx w;
+	int rc = wbegin(s, &w, false, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = NULL;
+	int64_t from = 0;
+	if ((rc = vg__sq_prepare(s,
+				 "SELECT case_id FROM blocks WHERE id = ?1 AND lifted_at IS NULL",
+				 &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		from = col_id(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no active block %lld", (long long)id);
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc || !from)
+		goto out;
+	if ((rc = vg__sq_prepare(s,
+				 "UPDATE blocks SET case_id = NULL, bank_id = ?2, "
+				 "reason = COALESCE(?3, reason) WHERE id = ?1",
+				 &st, err)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	bind_id(st, 2, bank_id);
+	if (reason)
+		sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	rc = run(s, st, err);
+	sqlite3_finalize(st);
+out:
+	rc = wend(s, &w, rc, err);
+	if (rc == 0)
+		*ret_from_case = from;
+	return rc;
+}
+
 static int sq_block_lift_by_case(vg_store *s, int64_t case_id, const char *actor,
 				 int64_t **ret_ids, size_t *ret_n, vg_error *err)
 {
@@ -1450,6 +1495,7 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.block_get = sq_block_get,
 	.block_lift = sq_block_lift,
 	.block_lift_by_case = sq_block_lift_by_case,
+	.block_claim = sq_block_claim,
 	.block_each = sq_block_each,
 	.block_watermark = sq_block_watermark,
 	.case_open_or_attach = sq_case_open_or_attach,

@@ -401,3 +401,55 @@ def test_banks_and_signals_lifecycle(serve, bridge):
     assert_error(srv.get("/v1/banks/nc-imagery", role="analyst"), 404, "not_found")
     assert srv.post("/v1/match", role="scanner",
                     json={"md5": "d41d8cd98f00b204e9800998ecf8427e"}).json()["matches"] == []
+
+
+def test_dismissing_a_review_case_keeps_a_block_a_block_only_bank_relies_on(serve, bridge,
+                                                                            vigil_bin):
+    """Found in review: a URL matching a review bank (block_url, open_case) and a bank that
+    blocks without review (block_url only, e.g. the CSAM list) had one block, owned by the
+    review case when that bank matched first; dismissing the case as a false positive
+    lifted it, and /v1/decision allowed content still in the other bank. Whichever bank
+    comes first, the block now stays, and the trail says who took it over."""
+    url = "https://host.example/u/1.jpg"
+    for first, second in ((("suspect", ("block_url", "open_case")), ("listed", ("block_url",))),
+                          (("listed", ("block_url",)), ("suspect", ("block_url", "open_case")))):
+        srv = serve()
+        for name, actions in (first, second):
+            make_bank(srv, name, actions)
+        out = scan(srv, url, bridge / "aaa-orig.jpg")
+        assert out["verdict"] == "block"
+        case = action(out, "open_case")
+        r = srv.post(f"/v1/cases/{case['case_id']}/decision", role="analyst",
+                     json={"decision": "dismiss", "note": "not suspect"})
+        assert r.status_code == 200 and r.json()["blocks_lifted"] == 0, (first, r.text)
+        r = decision(srv, url)
+        assert r.status_code == 451 and "listed" in r.json()["reason"], (first, r.text)
+        [b] = srv.get("/v1/blocks", role="analyst").json()["items"]
+        assert not b["case_id"] and b["url"] == url, b
+        srv.stop()
+        if first[0] == "suspect":
+            import subprocess
+            audit = subprocess.run([str(vigil_bin), "audit", "list", "--json", "--db",
+                                    str(srv.db)], capture_output=True, text=True).stdout
+            assert "block.hand_over" in audit and '\\"to_bank\\":\\"listed\\"' in audit, audit
+
+
+def test_dismissing_a_case_keeps_a_block_a_rule_asked_for(serve, bridge, tmp_path):
+    """Found in review: a rule's block verdict on a URL a review case had blocked counted
+    as a block, but dismissing the case lifted it while the rule still said block."""
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "r.lua").write_text(
+        'rule("blk", function(e) if e.type == "post" then verdict("block", "x") end end)\n')
+    srv = serve("--rules", str(d))
+    make_bank(srv, "photos", ("block_url", "open_case"))
+    url = "https://host.example/u/1.jpg"
+    case = action(scan(srv, url, bridge / "aaa-orig.jpg"), "open_case")
+    r = srv.post("/v1/events", role="ingest", data=json.dumps({"type": "post", "url": url}),
+                 headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["actions"]["blocks"] == 1, r.text
+    r = srv.post(f"/v1/cases/{case['case_id']}/decision", role="analyst",
+                 json={"decision": "dismiss", "note": "hash false positive"})
+    assert r.status_code == 200 and r.json()["blocks_lifted"] == 0, r.text
+    r = decision(srv, url)
+    assert r.status_code == 451 and "rule blk" in r.json()["reason"], r.text

@@ -1292,3 +1292,37 @@ Test(service, urls_up_to_the_store_url_bound_are_kept_everywhere)
 	free(url);
 	vg_store_close(s);
 }
+
+Test(service, block_claim_takes_a_block_from_its_case)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t bank = make_bank(s, "b"), other = make_bank(s, "listed");
+	int64_t c1, b1, from = -1, *ids = NULL;
+	size_t n = 99;
+	bool created;
+	cr_assert_eq(vg_store_case_open_or_attach(s, "https://e.com/1", bank, 0, "t", &c1, &created,
+						  &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(vg_store_block_add(s, "https://e.com/1", "by case", bank, c1, "t", &b1,
+					&created, &err),
+		     0);
+	cr_assert_eq(vg_store_block_claim(s, b1, other, "matched listed", &from, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(from, c1);
+	cr_assert_eq(vg_store_block_claim(s, b1, other, "again", &from, &err), 0);
+	cr_assert_eq(from, 0, "a block no case owns is left as it is");
+	cr_assert_eq(vg_store_block_lift_by_case(s, c1, "analyst", &ids, &n, &err), 0);
+	cr_assert_eq(n, 0, "the case no longer owns the block");
+	free(ids);
+	vg_store_block b;
+	cr_assert_eq(vg_store_block_get(s, b1, &b, &err), 0);
+	cr_assert_eq(b.lifted_at, 0);
+	cr_assert_eq(b.case_id, 0);
+	cr_assert_eq(b.bank_id, other);
+	cr_assert_str_eq(b.reason, "matched listed");
+	vg_store_block_done(&b);
+	cr_assert_eq(vg_store_block_lift(s, b1, "t", &err), 0);
+	cr_assert_eq(vg_store_block_claim(s, b1, other, NULL, &from, &err), VG_ENOENT);
+	vg_store_close(s);
+}
