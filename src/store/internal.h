@@ -166,6 +166,11 @@ int vg__sq_savepoint(vg_store *s, bool release, vg_error *err);
 void vg__sq_mark_changed(vg_store *s);
 /* Whether the caller's transaction (vg_store_begin) is open. */
 bool vg__sq_in_tx(vg_store *s);
+/* In the caller's write transaction, after bank name's webhook changed or before the bank
+ * is deleted (deleted true): its pending match webhooks take the bank's current URL and
+ * secret, or are given up (dead, secret cleared) when it has no webhook URL any more or
+ * is going. A queued item never outlives a rotated or removed secret. */
+int vg__sq_bank_webhook_changed(vg_store *s, const char *name, bool deleted, vg_error *err);
 
 /* ---- the rules engine's labels (store.h's labels section), checked by store.c ------------ */
 typedef struct vg__store_labels_ops {

@@ -553,8 +553,12 @@ static int sq_bank_delete(vg_store *s, const char *name, vg_error *err)
 	sq *q = (sq *)s;
 	WRITE_BEGIN(q, err);
 	sqlite3_stmt *st = NULL;
+	/* Its queued webhooks go first: nothing is sent for a bank that is gone, and its
+	 * secret does not stay behind in the outbox. */
+	int rc = vg__sq_bank_webhook_changed(s, name, true, err);
 	/* ON DELETE CASCADE takes the signals with the bank. */
-	int rc = prepare(q, "DELETE FROM banks WHERE name = ?1", &st, err);
+	if (rc == 0)
+		rc = prepare(q, "DELETE FROM banks WHERE name = ?1", &st, err);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		int step = sqlite3_step(st);

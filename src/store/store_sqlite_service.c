@@ -505,7 +505,60 @@ static int sq_bank_update(vg_store *s, const char *name, const vg_store_bank_pat
 		}
 	}
 	sqlite3_finalize(st);
+	/* Queued items follow a rotated secret or a moved URL: the old secret may have leaked. */
+	if (!rc && (p->webhook_url || p->webhook_secret))
+		rc = vg__sq_bank_webhook_changed(s, name, false, err);
 	return wend(s, &w, rc, err);
+}
+
+/* The bank is read from the payload (api_scan.c writes {"event": "match", "bank": name}
+ * into every match webhook; a bank's name never changes): only pending webhooks are
+ * looked at to re-address, one range of outbox_due_kind. Rows done or dead hold no
+ * secret (sq_outbox_finish clears it) but those finished by an older vigil. */
+int vg__sq_bank_webhook_changed(vg_store *s, const char *name, bool deleted, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = vg__sq_prepare(
+		s,
+		"UPDATE outbox SET "
+		"target = CASE WHEN g.url IS NULL THEN target ELSE g.url END, "
+		"secret = CASE WHEN g.url IS NULL THEN NULL ELSE g.secret END, "
+		"state = CASE WHEN g.url IS NULL THEN 'dead' ELSE state END, "
+		"claimed_until = CASE WHEN g.url IS NULL THEN NULL ELSE claimed_until END, "
+		"last_error = CASE WHEN g.url IS NULL THEN ?3 ELSE last_error END, "
+		"updated_at = ?4 "
+		"FROM (SELECT CASE WHEN ?2 THEN NULL ELSE (SELECT webhook_url FROM banks "
+		"WHERE name = ?1) END AS url, (SELECT webhook_secret FROM banks WHERE name = ?1) "
+		"AS secret) AS g "
+		"WHERE outbox.state = 'pending' AND outbox.kind = 'webhook' AND "
+		"json_valid(outbox.payload) AND "
+		"json_extract(outbox.payload, '$.event') = 'match' AND "
+		"json_extract(outbox.payload, '$.bank') = ?1",
+		&st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, deleted ? 1 : 0);
+	sqlite3_bind_text(st, 3,
+			  deleted ? "the bank was deleted" : "the bank's webhook URL was removed",
+			  -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, vg_time_now());
+	rc = run(s, st, err);
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	/* Rows finished before finishing cleared the secret still hold one: a full pass,
+	 * but only on a bank's webhook change, and cheap for rows with no secret. */
+	if ((rc = vg__sq_prepare(s,
+				 "UPDATE outbox SET secret = NULL WHERE secret IS NOT NULL AND "
+				 "state <> 'pending' AND kind = 'webhook' AND json_valid(payload) "
+				 "AND json_extract(payload, '$.bank') = ?1",
+				 &st, err)))
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = run(s, st, err);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* ---- scans ------------------------------------------------------------------------- */
@@ -1394,13 +1447,16 @@ static int sq_outbox_finish(vg_store *s, int64_t id, const char *to, vg_usec nex
 		return rc;
 	sqlite3_stmt *st = NULL;
 	/* Every transition counts the delivery it follows as an attempt; done keeps the
-	 * last error for the record. Only a pending row moves: done and dead are final. */
-	if ((rc = cached(s, SL_OUTBOX_FINISH,
-			 "UPDATE outbox SET state = ?2, attempts = attempts + 1, claimed_until = NULL, "
-			 "next_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_at END, "
-			 "last_error = CASE WHEN ?2 = 'done' THEN last_error ELSE ?4 END, "
-			 "updated_at = ?5 WHERE id = ?1 AND state = 'pending'",
-			 &st, err)))
+	 * last error for the record. Only a pending row moves: done and dead are final, and
+	 * keep no webhook secret, which nothing needs once nothing will be sent. */
+	if ((rc = cached(
+		     s, SL_OUTBOX_FINISH,
+		     "UPDATE outbox SET state = ?2, attempts = attempts + 1, claimed_until = NULL, "
+		     "secret = CASE WHEN ?2 = 'pending' THEN secret ELSE NULL END, "
+		     "next_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_at END, "
+		     "last_error = CASE WHEN ?2 = 'done' THEN last_error ELSE ?4 END, "
+		     "updated_at = ?5 WHERE id = ?1 AND state = 'pending'",
+		     &st, err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);

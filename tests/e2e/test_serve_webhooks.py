@@ -269,6 +269,61 @@ def test_an_interim_1xx_then_a_timeout_is_retried_not_dead(serve, bridge):
         lsock.close()
 
 
+def outbox_secrets(srv):
+    import sqlite3
+    db = sqlite3.connect(str(srv.db))
+    try:
+        return db.execute("SELECT id, state, target, secret FROM outbox ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_rotated_secret_and_url_reach_queued_items_and_no_secret_stays(serve, bridge):
+    """Found in review: each queued item kept the bank's webhook URL and secret as they
+    were at the match, so after a rotation (a leaked secret) retries still went to the old
+    URL signed with the old secret, and the secret stayed in the row for ever. Now a
+    queued item follows the bank's current webhook, and a finished item keeps no secret."""
+    old, new = Receiver(), Receiver()
+    try:
+        old.then = 503
+        srv = serve("--webhook-backoff", "100ms", "--webhook-backoff-max", "200ms",
+                    "--webhook-attempts", "50")
+        setup_bank(srv, old, secret="old-leaked-secret")
+        _, oid = scan(srv, bridge)
+        old.wait(1)
+        r = srv.patch("/v1/banks/hooked", json={"webhook_url": new.url,
+                                               "webhook_secret": "new-secret"})
+        assert r.status_code == 200, r.text
+        [got] = new.wait(1)
+        assert verify("new-secret", got["headers"], got["body"])
+        item = wait_state(srv, oid, "done")
+        assert item["target"] == new.url
+        n_old = len(old.requests)
+        time.sleep(0.3)
+        assert len(old.requests) == n_old
+        assert outbox_secrets(srv) == [(oid, "done", new.url, None)]
+    finally:
+        old.close()
+        new.close()
+
+
+def test_deleting_a_bank_gives_up_its_queued_webhooks_and_their_secret(serve, receiver,
+                                                                      bridge):
+    receiver.then = 503
+    srv = serve("--webhook-backoff", "100ms", "--webhook-backoff-max", "200ms",
+                "--webhook-attempts", "50")
+    setup_bank(srv, receiver)
+    _, oid = scan(srv, bridge)
+    receiver.wait(1)
+    assert srv.delete("/v1/banks/hooked").status_code == 200
+    item = wait_state(srv, oid, "dead")
+    assert "deleted" in item["last_error"], item
+    n = len(receiver.requests)
+    time.sleep(0.4)
+    assert len(receiver.requests) <= n + 1  # at most one attempt in flight at the delete
+    assert [(i, st, sec) for i, st, _, sec in outbox_secrets(srv)] == [(oid, "dead", None)]
+
+
 def test_rule_verdicts_post_signed_webhooks_with_their_event(serve, receiver, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()

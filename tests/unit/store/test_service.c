@@ -1326,3 +1326,60 @@ Test(service, block_claim_takes_a_block_from_its_case)
 	cr_assert_eq(vg_store_block_claim(s, b1, other, NULL, &from, &err), VG_ENOENT);
 	vg_store_close(s);
 }
+
+Test(service, webhook_secrets_follow_the_bank_and_leave_finished_items)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	make_bank(s, "b");
+	make_bank(s, "other");
+	vg_store_bank_patch p = {.webhook_url = "https://old.example/h", .webhook_secret = "old"};
+	cr_assert_eq(vg_store_bank_update(s, "b", &p, &err), 0, "%s", err.msg);
+	int64_t pending, done, legacy, rule, elsewhere;
+	const char *match = "{\"event\":\"match\",\"bank\":\"b\"}";
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://old.example/h", match, "old",
+					     "k1", 0, &pending, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://old.example/h", match, "old",
+					     "k2", 0, &done, &err),
+		     0);
+	cr_assert_eq(vg_store_outbox_done(s, done, &err), 0);
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE secret IS NOT NULL AND state = "
+			       "'done'"),
+		     0, "a finished item keeps no secret");
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://old.example/h", match, "old",
+					     "k3", 0, &legacy, &err),
+		     0);
+	raw_sql("UPDATE outbox SET state = 'dead' WHERE id = 3"); /* as an older vigil left it */
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://rules.example/h",
+					     "{\"event\":\"verdict\",\"rule\":\"r\"}", "rs", "k4",
+					     0, &rule, &err),
+		     0);
+	cr_assert_eq(vg_store_outbox_enqueue(s, "webhook", "https://o.example/h",
+					     "{\"event\":\"match\",\"bank\":\"other\"}", "os", "k5",
+					     0, &elsewhere, &err),
+		     0);
+
+	vg_store_bank_patch rot = {.webhook_url = "https://new.example/h", .webhook_secret = "new"};
+	cr_assert_eq(vg_store_bank_update(s, "b", &rot, &err), 0, "%s", err.msg);
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 1 AND state = 'pending' AND "
+			       "target = 'https://new.example/h' AND secret = 'new'"),
+		     1, "the queued item follows the bank");
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 3 AND secret IS NULL"), 1,
+		     "an old finished item loses its secret");
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 4 AND secret = 'rs'"), 1);
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 5 AND secret = 'os'"), 1,
+		     "another bank's items are left alone");
+
+	cr_assert_eq(vg_store_bank_delete(s, "b", &err), 0, "%s", err.msg);
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 1 AND state = 'dead' AND "
+			       "secret IS NULL AND last_error LIKE '%deleted%'"),
+		     1, "a deleted bank's queued items are given up, secret and all");
+	cr_assert_eq(raw_count("SELECT COUNT(*) FROM outbox WHERE id = 5 AND state = 'pending'"),
+		     1);
+	(void)pending;
+	(void)legacy;
+	(void)rule;
+	(void)elsewhere;
+	vg_store_close(s);
+}
