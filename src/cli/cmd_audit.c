@@ -3,9 +3,19 @@
  * `vigil audit`: check and read the hash-chained audit log (DESIGN.md invariant 4:
  * every action is auditable). `verify` recomputes the whole chain and fails loudly on any
  * edit, deletion, reordering or cut tail, naming the first entry that breaks; `list`
- * pages through the entries. Read-only: neither subcommand writes to the log, and
- * neither creates a database where none is (a mistyped path must not read "ok: 0
- * entries"); an older vigil database is migrated, as every command does.
+ * pages through the entries; `head` prints the last entry's id and hash.
+ *
+ * What the chain alone cannot show: the hash is unkeyed and its recipe is public, so
+ * whoever can write the database can edit an entry and recompute every later hash (and
+ * the recorded head), and verify then holds. Only a hash kept outside the database
+ * anchors it: `head` prints one to keep elsewhere (a ticket, another host, a printout),
+ * and `verify --expect ID:HASH` fails unless entry ID still has that hash, which no
+ * rewrite of ID or anything before it can keep. Entries after the last anchor are only
+ * as safe as the database.
+ *
+ * Read-only: no subcommand writes to the log, and none creates a database where none is
+ * (a mistyped path must not read "ok: 0 entries"); an older vigil database is migrated,
+ * as every command does.
  *
  * Exit status: 0 the chain holds / listed; 1 the chain is broken or the database failed;
  * 2 a usage error.
@@ -26,6 +36,8 @@ typedef struct opts {
 	const char *db;
 	long long after, limit; /* limit 0: all */
 	bool json;
+	long long expect_id; /* verify --expect: 0 none */
+	char expect_hash[65];
 } opts;
 
 /* Microseconds kept: two entries of one second stay in order for people too. */
@@ -41,12 +53,35 @@ static void iso_time(vg_usec t, char out[ISO_MAX])
 	snprintf(out, ISO_MAX, "%s.%06dZ", base, (int)(t % 1000000));
 }
 
+/* The anchor: the chain holds already, so entry id's stored hash is its recomputed one;
+ * it must be the hash kept outside the database. */
+static int check_anchor(vg_store *s, const opts *o, vg_error *err)
+{
+	vg_store_audit *a = NULL;
+	size_t n = 0;
+	int rc = vg_store_audit_list(s, o->expect_id - 1, 1, &a, &n, err);
+	if (rc)
+		return rc;
+	if (n == 0 || a[0].id != o->expect_id)
+		rc = vg_error_set(err, VG_ECORRUPT, "entry %lld is gone, but --expect names it",
+				  o->expect_id);
+	else if (strcmp(a[0].hash, o->expect_hash) != 0)
+		rc = vg_error_set(err, VG_ECORRUPT,
+				  "entry %lld has hash %s, not the %s expected: the log was "
+				  "rewritten up to there",
+				  o->expect_id, a[0].hash, o->expect_hash);
+	vg_store_audit_list_free(a, n);
+	return rc;
+}
+
 static int do_verify(vg_store *s, const opts *o)
 {
 	vg_error err = {0};
 	size_t count = 0;
 	int64_t bad = 0;
 	int rc = vg_store_audit_verify(s, &count, &bad, &err);
+	if (rc == 0 && o->expect_id && (rc = check_anchor(s, o, &err)) == VG_ECORRUPT)
+		bad = o->expect_id;
 	if (rc == 0) {
 		if (o->json)
 			vg_cli_print_json(
@@ -111,6 +146,47 @@ static void print_entry(const vg_store_audit *a, bool json)
 				    text(a->hash)));
 }
 
+/* The last entry, to keep somewhere the database's writers cannot reach. */
+static int do_head(vg_store *s, const opts *o)
+{
+	vg_error err;
+	size_t count = 0;
+	int64_t bad = 0;
+	/* Only a head of a chain that holds is worth keeping. */
+	int rc = vg_store_audit_verify(s, &count, &bad, &err);
+	if (rc) {
+		fprintf(stderr, "vigil audit head: %s%s\n",
+			rc == VG_ECORRUPT ? "chain broken: " : "", err.msg);
+		return VG_EXIT_FAIL;
+	}
+	vg_store_audit *a = NULL;
+	size_t n = 0;
+	int64_t after = 0, last = 0;
+	char hash[65] = "";
+	/* The last page; the log has no "last entry" query and verify just read it all. */
+	do {
+		if (vg_store_audit_list(s, after, PAGE, &a, &n, &err) != 0) {
+			fprintf(stderr, "vigil audit head: %s\n", err.msg);
+			return VG_EXIT_FAIL;
+		}
+		if (n) {
+			last = a[n - 1].id;
+			memcpy(hash, a[n - 1].hash, sizeof(hash));
+			after = last;
+		}
+		vg_store_audit_list_free(a, n);
+	} while (n == PAGE);
+	if (!last) {
+		fprintf(stderr, "vigil audit head: the log is empty\n");
+		return VG_EXIT_FAIL;
+	}
+	if (o->json)
+		vg_cli_print_json(json_pack("{s:I, s:s}", "id", (json_int_t)last, "hash", hash));
+	else
+		printf("%lld:%s\n", (long long)last, hash);
+	return VG_EXIT_OK;
+}
+
 static int do_list(vg_store *s, const opts *o)
 {
 	vg_error err;
@@ -146,6 +222,24 @@ static int do_list(vg_store *s, const opts *o)
 	return VG_EXIT_OK;
 }
 
+/* ID:HASH, as do_head prints it: a positive id, 64 lower-case hex digits. */
+static bool parse_anchor(const char *arg, opts *o)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || colon == arg || colon - arg > 20 || strlen(colon + 1) != 64)
+		return false;
+	char id[21];
+	memcpy(id, arg, (size_t)(colon - arg));
+	id[colon - arg] = 0;
+	if (!vg_cli_parse_int(id, 1, INT64_MAX, &o->expect_id))
+		return false;
+	for (const char *p = colon + 1; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	memcpy(o->expect_hash, colon + 1, 65);
+	return true;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -153,6 +247,7 @@ static int run(int argc, char **argv)
 		{"json", no_argument, NULL, 'J'},
 		{"after", required_argument, NULL, 'a'},
 		{"limit", required_argument, NULL, 'l'},
+		{"expect", required_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -175,6 +270,12 @@ static int run(int argc, char **argv)
 				return vg_cli_usage_error("audit", "--limit takes a positive number");
 			paged = true;
 			break;
+		case 'e':
+			if (!parse_anchor(optarg, &o))
+				return vg_cli_usage_error("audit",
+							  "--expect takes ID:HASH, as `vigil "
+							  "audit head` prints it");
+			break;
 		case 'h': fputs(vg_cmd_audit.help, stdout); return VG_EXIT_OK;
 		default: return vg_cli_option_error("audit", c, argv);
 		}
@@ -182,19 +283,21 @@ static int run(int argc, char **argv)
 	if (optind >= argc)
 		return vg_cli_usage_error("audit", "no subcommand given");
 	const char *sub = argv[optind];
-	bool verify = strcmp(sub, "verify") == 0;
-	if (!verify && strcmp(sub, "list") != 0)
+	bool verify = strcmp(sub, "verify") == 0, head = strcmp(sub, "head") == 0;
+	if (!verify && !head && strcmp(sub, "list") != 0)
 		return vg_cli_usage_error("audit", "unknown subcommand '%s'", sub);
 	if (argc - optind - 1 > 0)
 		return vg_cli_usage_error("audit", "%s takes no arguments", sub);
-	if (verify && paged)
-		return vg_cli_usage_error("audit", "verify always walks the whole log");
+	if ((verify || head) && paged)
+		return vg_cli_usage_error("audit", "%s always walks the whole log", sub);
+	if (!verify && o.expect_id)
+		return vg_cli_usage_error("audit", "--expect is for verify");
 
 	vg_store *s;
 	int status = vg_cli_store_open("audit", sub, o.db, false, &s);
 	if (status)
 		return status;
-	status = verify ? do_verify(s, &o) : do_list(s, &o);
+	status = verify ? do_verify(s, &o) : head ? do_head(s, &o) : do_list(s, &o);
 	return vg_cli_store_done("audit", sub, s, status);
 }
 
@@ -206,10 +309,16 @@ const vg_cmd vg_cmd_audit = {
 		"Every decision and action vigil takes appends an entry to a hash-chained log:\n"
 		"each entry's SHA-256 covers its fields and the entry before it.\n"
 		"\n"
+		"The hash has no key and its recipe is public: whoever can write the database\n"
+		"can edit an entry, recompute every hash after it, and verify holds. Keep the\n"
+		"output of `head` somewhere else (each day, say) and pass it to verify with\n"
+		"--expect: then no rewrite of that entry or any before it goes unseen.\n"
+		"\n"
 		"subcommands:\n"
 		"  verify    recompute the whole chain; prints `ok: N entries`, or names the\n"
-		"            first entry that was edited, removed, reordered or cut off (on\n"
-		"            standard error) and exits 1\n"
+		"            first entry that was edited, removed, reordered or cut off without\n"
+		"            the chain being recomputed (on standard error) and exits 1\n"
+		"  head      verify, then print the last entry as ID:HASH, to keep elsewhere\n"
 		"  list      the entries in order: id, time (UTC), actor, action, object, detail\n"
 		"\n"
 		"options:\n"
@@ -219,6 +328,8 @@ const vg_cmd vg_cmd_audit = {
 		"  --json        one JSON object per line, with at_usec and detail_text: what\n"
 		"                each entry's hash covers, as stored (docs/openapi.yaml,\n"
 		"                GET /v1/audit, says how to recompute it)\n"
+		"  --expect ID:HASH\n"
+		"                verify: also fail unless entry ID has HASH (from `head`)\n"
 		"  --after ID    list: only entries after entry ID\n"
 		"  --limit N     list: at most N entries\n"
 		"\n"

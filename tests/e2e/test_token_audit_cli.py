@@ -239,3 +239,40 @@ def test_audit_commands_need_a_database_they_can_open(vigil, tmp_path):
     bad.write_bytes(b"this is not a database at all, just bytes " * 10)
     vigil("audit", "verify", "--db", bad, check=1)
     vigil("token", "list", "--db", bad, check=1)
+
+
+def test_a_recomputed_chain_passes_verify_but_not_its_kept_head(token, audit, db):
+    """Found in review: an edit whose chain (and audit_head) was recomputed with the
+    public recipe passed verify, and nothing outside the database could anchor it. Now
+    `audit head` prints ID:HASH to keep elsewhere and `verify --expect ID:HASH` fails on
+    any rewrite of that entry or one before it."""
+    make_log(token, 4)
+    kept = out(audit("head", check=0)).strip()
+    last_id, last_hash = kept.split(":")
+    assert last_id == "4" and re.fullmatch(r"[0-9a-f]{64}", last_hash)
+    assert jlines(audit("head", "--json", check=0)) == [{"id": 4, "hash": last_hash}]
+    assert out(audit("verify", "--expect", kept, check=0)).strip() == "ok: 4 entries"
+
+    # The careful forger: edit entry 2, recompute every hash after it and the head.
+    entries = rows(db, "SELECT prev_hash, id, at, actor, action, object_type, object_id, "
+                       "detail FROM audit ORDER BY id")
+    prev, statements = "0" * 64, []
+    for (_, id_, at, actor, action, otype, oid, detail) in entries:
+        if id_ == 2:
+            actor = "intruder"
+        h = hashlib.sha256("\n".join([prev, str(id_), str(at), actor, action, otype, oid,
+                                      detail]).encode()).hexdigest()
+        statements.append(f"UPDATE audit SET actor = '{actor}', prev_hash = '{prev}', "
+                          f"hash = '{h}' WHERE id = {id_}")
+        prev = h
+    statements.append(f"UPDATE audit_head SET last_hash = '{prev}' WHERE id = 1")
+    tamper(db, *statements)
+    audit("verify", check=0)  # the chain alone cannot tell: the help says so
+    proc = audit("verify", "--expect", kept, check=1)
+    assert "entry 4" in proc.stderr.decode() and b"ok:" not in proc.stdout
+    assert jlines(audit("verify", "--json", "--expect", kept, check=1))[0]["bad_id"] == 4
+    audit("verify", "--expect", "9:" + last_hash, check=1)  # an entry that is gone
+    audit("verify", "--expect", "4:xyz", check=2)
+    audit("verify", "--expect", last_hash, check=2)
+    audit("list", "--expect", kept, check=2)
+    assert "--expect" in out(audit("--help", check=0))
