@@ -120,14 +120,78 @@ static json_t *text(const char *s)
 	return j ? j : json_string("");
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes) and its code point, or 0 when the
+ * bytes are not one (bad lead, short, overlong, surrogate, past U+10FFFF). */
+static size_t utf8_at(const unsigned char *p, size_t n, unsigned *ret)
+{
+	unsigned c = p[0];
+	size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	unsigned cp = len == 1 ? c : c & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret = cp;
+	return len;
+}
+
+/* A field of the text listing, which people read in a terminal. The fields are anyone's
+ * words (an analyst's label entity, a token name): a newline in one would print a forged
+ * entry, an escape sequence would move the cursor or erase lines. So control characters
+ * (C0, DEL, C1), bidirectional overrides and bytes that are not UTF-8 print as \xNN or
+ * \u{N}; everything else as it is (a backslash too, so a JSON detail stays readable:
+ * "\x0a" typed by someone reads as what it is, never as a line break). */
+static void put_field(const char *s, int width)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+	int shown = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned cp = 0;
+		size_t len = utf8_at(p + i, n - i, &cp);
+		if (!len) {
+			shown += printf("\\x%02x", p[i]);
+			i++;
+			continue;
+		}
+		if (cp < 0x20 || cp == 0x7f)
+			shown += printf("\\x%02x", cp);
+		else if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+			 (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f ||
+			 cp == 0x061c)
+			shown += printf("\\u{%x}", cp);
+		else {
+			fwrite(p + i, 1, len, stdout);
+			shown++;
+		}
+		i += len;
+	}
+	for (; shown < width; shown++)
+		putchar(' ');
+}
+
 static void print_entry(const vg_store_audit *a, bool json)
 {
 	char at[ISO_MAX];
 	iso_time(a->at, at);
 	if (!json) {
-		printf("%-6lld %s  %-16s %-20s %s %s %s\n", (long long)a->id, at, a->actor, a->action,
-		       *a->object_type ? a->object_type : "-", *a->object_id ? a->object_id : "-",
-		       a->detail);
+		printf("%-6lld %s  ", (long long)a->id, at);
+		put_field(a->actor, 16);
+		putchar(' ');
+		put_field(a->action, 20);
+		putchar(' ');
+		put_field(*a->object_type ? a->object_type : "-", 0);
+		putchar(' ');
+		put_field(*a->object_id ? a->object_id : "-", 0);
+		putchar(' ');
+		put_field(a->detail, 0);
+		putchar('\n');
 		return;
 	}
 	/* The detail goes out as the object it is; text that does not parse (an entry
@@ -319,7 +383,9 @@ const vg_cmd vg_cmd_audit = {
 		"            first entry that was edited, removed, reordered or cut off without\n"
 		"            the chain being recomputed (on standard error) and exits 1\n"
 		"  head      verify, then print the last entry as ID:HASH, to keep elsewhere\n"
-		"  list      the entries in order: id, time (UTC), actor, action, object, detail\n"
+		"  list      the entries in order: id, time (UTC), actor, action, object, detail;\n"
+		"            control characters and bytes that are not UTF-8 print as \\xNN,\n"
+		"            bidirectional marks as \\u{N} (--json has the exact text)\n"
 		"\n"
 		"options:\n"
 		"  --db PATH     the database (default: $VIGIL_DB, else the db of the file\n"

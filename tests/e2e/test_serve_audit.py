@@ -157,3 +157,35 @@ def test_a_client_can_recompute_every_hash_from_the_api(serve, bridge):
         second = datetime.datetime.fromtimestamp(e["at_usec"] // 1000000, datetime.timezone.utc)
         assert e["at"].startswith(second.strftime("%Y-%m-%dT%H:%M:%S")), e
         prev = e["hash"]
+
+
+def test_an_analyst_cannot_forge_lines_in_the_audit_listing(serve, vigil_bin):
+    """Found in review: a label entity with a newline or a terminal escape reached `vigil
+    audit list` raw, so an analyst could print a fabricated entry (an admin revoking a
+    token) or erase lines on the reader's terminal. Every field is escaped now."""
+    import urllib.parse
+    srv = serve()
+    forged = "u1 {}\n99     2026-11-28T01:00:00.000000Z  admin-boss       token.revoke"
+    for entity in (forged, "esc\x1b[2K\x1b[1Ahid", "bidi\u202egnp.exe", "c1\u009bx"):
+        q = urllib.parse.quote(entity, safe="")
+        assert srv.put(f"/v1/labels/user/{q}/bad", role="analyst").status_code == 200
+    srv.stop()
+    proc = subprocess.run([str(vigil_bin), "audit", "list", "--db", str(srv.db)],
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    lines = text.decode().splitlines()
+    assert not any(line.startswith("99 ") for line in lines), text
+    assert all(line[:1] in ("I", "") or line.split()[0].isdigit() for line in lines)
+    for raw in (b"\x1b", b"\xe2\x80\xae", b"\xc2\x9b"):
+        assert raw not in text
+    assert b"u1 {}\\x0a99" in text and b"esc\\x1b[2K" in text and b"\\u{202e}" in text
+    # --json keeps the exact bytes for programs.
+    proc = subprocess.run([str(vigil_bin), "audit", "list", "--json", "--db", str(srv.db)],
+                          capture_output=True, timeout=30, text=True)
+    assert json_has(proc.stdout, forged)
+
+
+def json_has(ndjson_text, value):
+    import json
+    return any(json.loads(l)["object_id"] == value for l in ndjson_text.splitlines())
