@@ -193,7 +193,17 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_update(s, name, &p, &err);
 	}
 	if (!rc) {
+		/* What the bank will do with a match and where it sends it are the settings a
+		 * reader of the trail needs, as an update records them; never the secret. */
 		json_t *d = json_pack("{s:s}", "description", desc ? desc : "");
+		json_t *ja = json_object_get(body, "actions");
+		if (actions && ja)
+			json_object_set(d, "actions", ja);
+		if (url)
+			json_object_set_new(d, "webhook_url", json_string(url));
+		if (secret)
+			json_object_set_new(d, "webhook_secret",
+					    json_string(secret[0] ? "(set)" : ""));
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
 		json_decref(d);
 	}

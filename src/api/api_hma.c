@@ -270,8 +270,11 @@ static void c_bank_create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg_store_bank_patch p = {.enabled = &f};
 		rc = vg_store_bank_update(s, name, &p, &err);
 	}
-	if (!rc)
-		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, NULL, &err);
+	if (!rc) {
+		json_t *d = json_pack("{s:b}", "enabled", en != 0);
+		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
+		json_decref(d);
+	}
 	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);

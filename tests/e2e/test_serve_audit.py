@@ -189,3 +189,23 @@ def test_an_analyst_cannot_forge_lines_in_the_audit_listing(serve, vigil_bin):
 def json_has(ndjson_text, value):
     import json
     return any(json.loads(l)["object_id"] == value for l in ndjson_text.splitlines())
+
+
+def test_bank_create_audits_its_actions_and_webhook_but_not_the_secret(serve):
+    """Found in review: bank.create recorded only the description, so who set a bank to
+    block URLs or to post every match to some URL left no trace when done at creation."""
+    srv = serve()
+    r = srv.post("/v1/banks", json={"name": "hooked", "actions": ["webhook", "block_url"],
+                                     "webhook_url": "https://hook.example/h",
+                                     "webhook_secret": SECRET})
+    assert r.status_code == 201, r.text
+    [e] = [e for e in all_entries(srv) if e["action"] == "bank.create"]
+    assert e["detail"] == {"description": "", "actions": ["webhook", "block_url"],
+                           "webhook_url": "https://hook.example/h",
+                           "webhook_secret": "(set)"}, e
+    assert SECRET not in e["detail_text"]
+    r = srv.post("/c/banks", json={"name": "HMA_OFF", "enabled_ratio": 0.0})
+    assert r.status_code == 201, r.text
+    [e] = [e for e in all_entries(srv)
+           if e["action"] == "bank.create" and e["object_id"] == "hma_off"]
+    assert e["detail"] == {"enabled": False}, e
