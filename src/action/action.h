@@ -106,13 +106,18 @@ typedef struct vg_outbox_config {
 				    kicked (250 ms); retries the worker scheduled itself
 				    wake it on time regardless */
 	/* Email items (kind "email": target an address, payload a JSON notification) go
-	 * through this SMTP relay (smtp://host:port, STARTTLS when offered; smtps:// for TLS
+	 * through this SMTP relay (smtp://host:port, STARTTLS when offered, required with a
+	 * smtp_user unless smtp_plaintext_auth; smtps:// for TLS
 	 * from the start); "" leaves them pending, unclaimed. smtp_from is the envelope
 	 * sender and From; smtp_user "" means no authentication. Copied with the config. */
 	char smtp_url[512];
 	char smtp_from[512];
 	char smtp_user[512];
 	char smtp_password[512];
+	/* With smtp_user set, TLS is required (STARTTLS over smtp://) unless this is true:
+	 * the password and the messages must not cross the network in clear because an
+	 * on-path attacker stripped STARTTLS from the relay's answer. */
+	bool smtp_plaintext_auth;
 } vg_outbox_config;
 
 /* Fills the defaults above; db_path becomes NULL (the caller must set it). */

@@ -243,7 +243,12 @@ int vg__email_prepare(const vg_store_outbox *item, const vg_outbox_config *cfg, 
 #define SET(opt, val) \
 	if (c == CURLE_OK) \
 	c = curl_easy_setopt(e, opt, val)
-	SET(CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	/* STARTTLS when offered; required when we log in, since the offer itself travels in
+	 * clear and an on-path attacker who strips it would get the password (and every
+	 * message) otherwise. Such a relay fails the attempt, which is retried like a bad
+	 * smtp_url until the operator fixes it or allows plaintext logins. */
+	bool need_tls = cfg->smtp_user[0] && !cfg->smtp_plaintext_auth;
+	SET(CURLOPT_USE_SSL, need_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
 	SET(CURLOPT_MAIL_FROM, from);
 	SET(CURLOPT_MAIL_RCPT, d->rcpt);
 	SET(CURLOPT_UPLOAD, 1L);

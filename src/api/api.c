@@ -162,6 +162,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 	snprintf(oc.smtp_from, sizeof(oc.smtp_from), "%s", cfg->smtp_from);
 	snprintf(oc.smtp_user, sizeof(oc.smtp_user), "%s", cfg->smtp_user);
 	snprintf(oc.smtp_password, sizeof(oc.smtp_password), "%s", cfg->smtp_password);
+	oc.smtp_plaintext_auth = cfg->smtp_plaintext_auth;
 	rc = vg_outbox_worker_start(&oc, &api->outbox, err);
 	if (rc)
 		goto fail;

@@ -61,6 +61,7 @@ typedef struct vg_api_config {
 	char smtp_from[VG_OPT_STRING_MAX];     /* envelope sender and From */
 	char smtp_user[VG_OPT_STRING_MAX];     /* empty: no authentication */
 	char smtp_password[VG_OPT_STRING_MAX]; /* secret: never printed */
+	bool smtp_plaintext_auth; /* send smtp_user's password without TLS if the relay has none */
 } vg_api_config;
 
 /* The table behind `vigil serve`'s flags, VIGIL_* variables, config file and docs. */

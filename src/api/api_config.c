@@ -96,6 +96,9 @@ const vg_opt vg_api_options[] = {
 	    "SMTP user name; empty: no authentication"),
 	{"smtp_password", VG_OPT_STRING, "", 0, 0, NULL, false, true,
 	 "SMTP password (never printed)", offsetof(vg_api_config, smtp_password)},
+	OPT(smtp_plaintext_auth, VG_OPT_BOOL, "false", 0, 0, NULL, false,
+	    "with smtp_user set, also log in (and send) over smtp:// when the relay offers no "
+	    "STARTTLS; false: such a relay gets nothing"),
 };
 
 const size_t vg_api_option_count = sizeof(vg_api_options) / sizeof(vg_api_options[0]);

@@ -25,6 +25,7 @@ class Sink:
 
     def __init__(self, password=None):
         self.got = queue.Queue()
+        self.commands = []  # every command line received, in order
         outer = self
 
         class H(socketserver.StreamRequestHandler):
@@ -39,6 +40,7 @@ class Sink:
                     if not line:
                         return
                     cmd = line.decode("latin-1").strip()
+                    outer.commands.append(cmd)
                     up = cmd.upper()
                     if up.startswith(("EHLO", "HELO")):
                         if password is None:
@@ -176,7 +178,8 @@ def test_a_relay_refusing_our_credentials_or_sender_retries(serve):
     relay = Sink(password="right-pass")
     try:
         common = ["--smtp-url", relay.url, "--smtp-user", "vigil", "--webhook-backoff", "100ms",
-                  "--webhook-backoff-max", "200ms", "--webhook-attempts", "100"]
+                  "--webhook-backoff-max", "200ms", "--webhook-attempts", "100",
+                  "--smtp-plaintext-auth"]  # the sink speaks no TLS
         s = serve(*common, "--smtp-password", "typo-pass", "--smtp-from", "abuse@vigil.example")
         s.post("/v1/zones", json={"name": "auth.example", "host_contact": {"email": "h@auth.example"}})
         assert report(s, category="spam", urls=["https://auth.example/"]).status_code == 201
@@ -206,5 +209,40 @@ def test_a_relay_refusing_our_credentials_or_sender_retries(serve):
             time.sleep(0.1)
         assert [o["target"] for o in outbox(s, "done") if o["kind"] == "email"] == ["h@auth.example"]
         assert not outbox(s, "dead")
+    finally:
+        relay.srv.shutdown()
+
+
+def test_credentials_never_go_out_without_tls(serve):
+    """Found in review: with smtp_user set, vigil used STARTTLS only when the relay
+    offered it, so a relay without it (or an on-path attacker stripping the offer) got
+    AUTH PLAIN with the password, and the messages, in clear. Now TLS is required when
+    vigil logs in: nothing is sent, the item waits (retried) with the reason, until the
+    operator allows plaintext logins with smtp_plaintext_auth."""
+    relay = Sink(password="S3cretPassw0rd")
+    try:
+        common = ["--smtp-url", relay.url, "--smtp-user", "opuser", "--smtp-password",
+                  "S3cretPassw0rd", "--smtp-from", "abuse@vigil.example",
+                  "--webhook-backoff", "100ms", "--webhook-backoff-max", "200ms",
+                  "--webhook-attempts", "100"]
+        s = serve(*common)
+        s.post("/v1/zones", json={"name": "tls.example", "host_contact": {"email": "h@tls.example"}})
+        assert report(s, category="spam", urls=["https://tls.example/"]).status_code == 201
+        end = time.time() + 5
+        while time.time() < end:
+            items = [o for o in outbox(s, "pending") if o["kind"] == "email"]
+            if items and items[0]["attempts"] >= 2:
+                break
+            time.sleep(0.1)
+        assert items and items[0]["attempts"] >= 2, outbox(s, "pending")
+        assert "TLS" in (items[0]["last_error"] or "") or "SSL" in (items[0]["last_error"] or ""), items
+        assert relay.commands, "vigil talked to the relay"
+        assert not [c for c in relay.commands if c.upper().startswith(("AUTH", "MAIL"))], relay.commands
+        assert relay.got.empty() and not outbox(s, "dead")
+        s.stop()
+        s.flags = [*common, "--smtp-plaintext-auth"]
+        s.start()
+        got = relay.messages(1)
+        assert len(got) == 1 and got[0][1] == ["<h@tls.example>"], got
     finally:
         relay.srv.shutdown()
