@@ -69,3 +69,40 @@ def test_option_defaults_quoted_elsewhere_are_the_real_ones(vigil):
                     f"{doc.name}: {name} defaults to {defaults[name]}, not {cells[1]}"
                 checked += 1
     assert checked >= 4
+
+
+def test_the_webhook_receiver_example_refuses_hostile_timestamps():
+    """Found in review: the example receivers are told to copy checked the timestamp with
+    str.isdigit(), which accepts "²" and digit strings past int()'s limit: int() then
+    raised, so an unauthenticated request crashed the handler instead of getting 401."""
+    import hashlib
+    import hmac
+    import time
+    doc = (ROOT / "docs" / "webhooks.md").read_text()
+    code = doc_block(doc, "python", "In Python, with only the standard library")
+    env = {"__name__": "webhook_example"}
+    exec(compile(code, "webhooks.md", "exec"), env)
+    ok = env["vigil_signature_ok"]
+    secret, body = b"s3cret", b'{"bank":"csam"}'
+    ts = str(int(time.time()))
+    sig = "sha256=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert ok(secret, {"X-Vigil-Timestamp": ts, "X-Vigil-Signature": sig}, body)
+    for bad in ("\u00b2", "\u0663" * 10, "9" * 5000, "", "-1", " 1", ts + "\u00b2"):
+        assert ok(secret, {"X-Vigil-Timestamp": bad, "X-Vigil-Signature": sig}, body) is False
+
+
+def test_the_outbox_schema_names_every_kind_the_server_queues():
+    """Found in review: GET /v1/outbox returns email items; the schema's kind enum did
+    not allow them, so a generated client rejected the answer."""
+    import re
+    spec = (ROOT / "docs" / "openapi.yaml").read_text()
+    enum = re.search(r"OutboxItem:.*?kind: \{type: string, enum: \[([^\]]*)\]", spec, re.S)
+    kinds = {k.strip() for k in enum.group(1).split(",")}
+    queued = set()
+    for src in (ROOT / "src" / "api").glob("*.c"):
+        text = src.read_text()
+        queued |= set(re.findall(r'vg_store_outbox_enqueue\(\s*\w+,\s*"(\w+)"', text))
+        for chosen in re.findall(r'const char \*kind = ([^;]*);', text):
+            queued |= set(re.findall(r'"(\w+)"', chosen))
+    assert {"webhook", "email", "authority_report"} <= queued, queued
+    assert queued <= kinds, (queued, kinds)
