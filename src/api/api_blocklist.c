@@ -7,8 +7,13 @@
  * store has committed the block or the lift, so a decision never shows a block that a
  * crash could lose. Blocks written by another process (`vigil report ingest-mail`, a
  * second server) are picked up by a thread that watches the store's block watermark
- * and reloads the table when it moves, within SYNC_INTERVAL_MS. The same thread has
- * the bank index follow banks changed by another process (vg__api_index_follow).
+ * and, when it moves, applies what changed since its last look (within
+ * SYNC_INTERVAL_MS): blocks with a higher id, lifts since its last lift seen. It never
+ * reads every active block again: the watermark moves on this server's own blocks too,
+ * and a full reload per move cost O(active blocks) each time, which event traffic can
+ * drive. Following is idempotent (a block put twice, a lift of a block gone already), so
+ * it may see this server's own changes again. The same thread has the bank index follow
+ * banks changed by another process (vg__api_index_follow).
  */
 #include <stdlib.h>
 #include <time.h>
@@ -133,6 +138,21 @@ void vg__blocklist_remove_id(vg__blocklist *b, int64_t id)
 	pthread_rwlock_unlock(&b->lock);
 }
 
+/* A lift: url's entry goes if it is block id; a newer block of the URL stays. */
+static void remove_url_id(vg__blocklist *b, const char *url, int64_t id)
+{
+	pthread_rwlock_wrlock(&b->lock);
+	struct entry *e = find_slot(b->v, b->cap, url, false);
+	if (e && e->id == id) {
+		free(e->url);
+		free(e->reason);
+		e->url = TOMBSTONE;
+		e->reason = NULL;
+		b->n--;
+	}
+	pthread_rwlock_unlock(&b->lock);
+}
+
 bool vg__blocklist_get(vg__blocklist *b, const char *url, int64_t *ret_id, char *reason,
 		       size_t reason_size, vg_usec *ret_since)
 {
@@ -156,16 +176,20 @@ size_t vg__blocklist_count(vg__blocklist *b)
 	return n;
 }
 
+/* Keyed by the URL's canonical form as this version writes it: a block stored when
+ * canonicalisation wrote some URLs otherwise (an IPv6 host's zeros, an IPv4 host as one
+ * number) still answers the decision for every spelling. */
+static const char *key_of(const char *url, char canon[VG_URL_MAX + 1])
+{
+	if (vg_url_canonicalize(url, strlen(url), canon, VG_URL_MAX + 1, NULL) == 0)
+		return canon;
+	return url;
+}
+
 static int load_one(const vg_store_block *blk, void *ctx)
 {
-	/* Keyed by the URL's canonical form as this version writes it: a block stored when
-	 * canonicalisation wrote some URLs otherwise (an IPv6 host's zeros, an IPv4 host as
-	 * one number) still answers the decision for every spelling. */
 	char canon[VG_URL_MAX + 1];
-	const char *key = blk->url;
-	if (vg_url_canonicalize(blk->url, strlen(blk->url), canon, sizeof(canon), NULL) == 0)
-		key = canon;
-	vg__blocklist_put(ctx, key, blk->id, blk->reason, blk->created_at);
+	vg__blocklist_put(ctx, key_of(blk->url, canon), blk->id, blk->reason, blk->created_at);
 	return 0;
 }
 
@@ -174,30 +198,52 @@ int vg__blocklist_load(vg__blocklist *b, vg_store *s, vg_error *err)
 	return vg_store_block_each(s, true, 0, 0, load_one, b, err);
 }
 
-int vg__blocklist_reload(vg__blocklist *b, vg_store *s, vg_error *err)
-{
-	/* Load into a fresh table, then swap the tables under the write lock: readers see
-	 * the old list or the new one, never half of each. */
-	vg__blocklist *fresh = vg__blocklist_new();
-	int rc = vg__blocklist_load(fresh, s, err);
-	if (rc == 0) {
-		pthread_rwlock_wrlock(&b->lock);
-		struct entry *v = b->v;
-		size_t cap = b->cap;
-		b->v = fresh->v;
-		b->cap = fresh->cap;
-		b->n = fresh->n;
-		b->used = fresh->used;
-		fresh->v = v;
-		fresh->cap = cap;
-		pthread_rwlock_unlock(&b->lock);
-	}
-	vg__blocklist_free(fresh);
-	return rc;
-}
-
 /* ---- following other writers ---------------------------------------------------------- */
 #define SYNC_INTERVAL_MS 2000
+/* Lifts are found by their lifted_at, the lifting process's clock, and one may commit a
+ * little after a later-stamped one was seen: each look goes back this far, so a lift is
+ * missed only when the writers' clocks differ by more (outbox claims assume the same). */
+#define LIFT_OVERLAP_US (600 * (vg_usec)1000000)
+
+struct follow {
+	vg__blocklist *b;
+	int64_t last_id;   /* highest active block id put */
+	vg_usec last_lift; /* latest lifted_at seen */
+};
+
+static int follow_add(const vg_store_block *blk, void *ctx)
+{
+	struct follow *f = ctx;
+	load_one(blk, f->b);
+	if (blk->id > f->last_id)
+		f->last_id = blk->id;
+	return 0;
+}
+
+static int follow_lift(const vg_store_block *blk, void *ctx)
+{
+	struct follow *f = ctx;
+	char canon[VG_URL_MAX + 1];
+	remove_url_id(f->b, key_of(blk->url, canon), blk->id);
+	if (blk->lifted_at > f->last_lift)
+		f->last_lift = blk->lifted_at;
+	return 0;
+}
+
+/* New blocks first, then lifts: a block read as active just before its lift is put and
+ * then taken out again by this look or, as the lift moved the watermark, by the next. */
+static int follow(vg__blocklist *b, vg_store *s, struct follow *f, vg_error *err)
+{
+	struct follow next = *f;
+	next.b = b;
+	int rc = vg_store_block_each(s, true, f->last_id, 0, follow_add, &next, err);
+	vg_usec since = f->last_lift > LIFT_OVERLAP_US ? f->last_lift - LIFT_OVERLAP_US : 0;
+	if (!rc)
+		rc = vg_store_block_lifted_since(s, since, follow_lift, &next, err);
+	if (!rc)
+		*f = next;
+	return rc;
+}
 
 struct vg__block_sync {
 	vg_api *api;
@@ -213,6 +259,9 @@ static void *sync_main(void *arg)
 	vg_store *s = NULL;
 	vg_error err;
 	int64_t seen = -1;
+	/* The table was loaded before this thread started: the first look puts every active
+	 * block again (once) and takes lifts from a little before now. */
+	struct follow f = {.last_id = 0, .last_lift = vg_time_now()};
 	pthread_mutex_lock(&y->mu);
 	while (!y->stop) {
 		pthread_mutex_unlock(&y->mu);
@@ -220,7 +269,7 @@ static void *sync_main(void *arg)
 		if (!s && vg_store_open(y->api->cfg.db, &s, &err) != 0)
 			s = NULL;
 		if (s && vg_store_block_watermark(s, &mark, &err) == 0) {
-			if (seen >= 0 && mark != seen && vg__blocklist_reload(y->api->blocks, s, &err) != 0)
+			if (mark != seen && follow(y->api->blocks, s, &f, &err) != 0)
 				mark = seen; /* try again next time */
 			seen = mark;
 		}

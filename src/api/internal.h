@@ -58,9 +58,7 @@ void vg__blocklist_remove_id(vg__blocklist *b, int64_t id);
 bool vg__blocklist_get(vg__blocklist *b, const char *url, int64_t *ret_id, char *reason,
 		       size_t reason_size, vg_usec *ret_since);
 size_t vg__blocklist_count(vg__blocklist *b);
-/* Replaces the whole table with the store's active blocks. */
-int vg__blocklist_reload(vg__blocklist *b, vg_store *s, vg_error *err);
-/* A thread that reloads the table when another process changed the blocks. */
+/* A thread that applies to the table what another process changed in the blocks. */
 typedef struct vg__block_sync vg__block_sync;
 vg__block_sync *vg__block_sync_start(vg_api *api);
 void vg__block_sync_stop(vg__block_sync *y);

@@ -97,6 +97,8 @@ typedef struct vg__store_service_ops {
 	int (*block_each)(vg_store *s, bool active_only, int64_t after_id, size_t limit,
 			  vg_store_block_fn *fn, void *ctx, vg_error *err);
 	int (*block_watermark)(vg_store *s, int64_t *ret, vg_error *err);
+	int (*block_lifted_since)(vg_store *s, vg_usec since, vg_store_block_fn *fn, void *ctx,
+				  vg_error *err);
 
 	int (*case_open_or_attach)(vg_store *s, const char *url, int64_t bank_id,
 				   int64_t scan_id, const char *actor, int64_t *ret_case_id,

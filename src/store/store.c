@@ -475,6 +475,12 @@ int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id, size_t 
 	return s->ops->service->block_each(s, active_only, after_id, limit, fn, ctx, err);
 }
 
+int vg_store_block_lifted_since(vg_store *s, vg_usec since, vg_store_block_fn *fn, void *ctx,
+				vg_error *err)
+{
+	return s->ops->service->block_lifted_since(s, since, fn, ctx, err);
+}
+
 int vg_store_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
 {
 	return s->ops->service->block_watermark(s, ret, err);

@@ -359,6 +359,14 @@ typedef int vg_store_block_fn(const vg_store_block *b, void *ctx);
 VG_EXPORT VG_MUST_CHECK int vg_store_block_each(vg_store *s, bool active_only, int64_t after_id,
 						size_t limit, vg_store_block_fn *fn, void *ctx,
 						vg_error *err);
+/* Blocks lifted at or after since (lifted_at >= since), oldest lift first, as
+ * vg_store_block_each walks: how a server follows lifts made by other processes without
+ * reading every active block again. lifted_at is the lifting process's clock. Cost: a
+ * pass over the blocks table inside SQLite (no index on lifted_at), nothing per active
+ * block outside it. */
+VG_EXPORT VG_MUST_CHECK int vg_store_block_lifted_since(vg_store *s, vg_usec since,
+							vg_store_block_fn *fn, void *ctx,
+							vg_error *err);
 /* A number that changes whenever a block is added or lifted, by any process: how a
  * server notices blocks placed by `vigil report ingest-mail` or another server. */
 VG_EXPORT VG_MUST_CHECK int vg_store_block_watermark(vg_store *s, int64_t *ret, vg_error *err);

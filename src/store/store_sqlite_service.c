@@ -859,6 +859,30 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 	return rc;
 }
 
+static int sq_block_lifted_since(vg_store *s, vg_usec since, vg_store_block_fn *fn, void *ctx,
+				 vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = vg__sq_prepare(s, BLOCK_COLUMNS "WHERE lifted_at >= ?1 ORDER BY lifted_at, id",
+				&st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, since);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_store_block b;
+		read_block(st, &b);
+		if (!b.url || !b.reason || !b.created_by)
+			continue; /* NOT NULL columns: cannot happen */
+		if ((rc = fn(&b, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int sq_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -1554,6 +1578,7 @@ const vg__store_service_ops vg__sqlite_service_ops = {
 	.block_claim = sq_block_claim,
 	.block_each = sq_block_each,
 	.block_watermark = sq_block_watermark,
+	.block_lifted_since = sq_block_lifted_since,
 	.case_open_or_attach = sq_case_open_or_attach,
 	.case_get = sq_case_get,
 	.case_decide = sq_case_decide,

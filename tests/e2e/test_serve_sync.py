@@ -83,3 +83,35 @@ def test_banks_changed_with_the_cli_reach_a_running_server(vigil_bin, serve, tmp
                  json={"signals": [{"type": "md5", "value": "0" * 32}]})
     assert r.status_code == 200, r.text
     assert matched_banks(srv, md5="0" * 32) == ["api-made"]
+
+
+def test_a_server_s_own_blocks_do_not_make_it_reread_every_block(serve, tmp_path):
+    """Found in review: each block or lift, this server's own included, moved the block
+    watermark and made the sync thread reload the whole block table (O(active blocks)
+    per change, driven by event traffic). Now it applies only what changed: a block row
+    edited behind its back (here its reason, which nothing in vigil changes that way) is
+    not re-read when the server places another block, while blocks and lifts by other
+    processes still arrive (test above)."""
+    import sqlite3
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "r.lua").write_text(
+        'rule("blk", function(e) if e.type == "post" then verdict("block", "x") end end)\n')
+    srv = serve("--rules", str(d))
+
+    def block(url):
+        r = srv.post("/v1/events", role="ingest", data='{"type":"post","url":"%s"}' % url,
+                     headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200 and r.json()["actions"]["blocks"] == 1, r.text
+
+    block("https://own.example/1")
+    time.sleep(2.5)  # the sync thread's first look, after which only changes count
+    db = sqlite3.connect(str(srv.db))
+    db.execute("UPDATE blocks SET reason = 'edited behind its back' WHERE id = 1")
+    db.commit()
+    db.close()
+    block("https://own.example/2")
+    time.sleep(2.5)  # past a look that saw the watermark move
+    r = decision(srv, "https://own.example/1")
+    assert r.status_code == 451 and r.json()["reason"] == "rule blk: x", r.text
+    assert decision(srv, "https://own.example/2").status_code == 451
