@@ -38,6 +38,7 @@ enum {
 	SL_BLOCK_ACTIVE,
 	SL_BLOCK_INSERT,
 	SL_BLOCK_GET,
+	SL_BLOCK_OWNER,
 	SL_CASE_FIND_OPEN,
 	SL_CASE_TOUCH,
 	SL_CASE_INSERT,
@@ -750,9 +751,10 @@ static int sq_block_claim(vg_store *s, int64_t id, int64_t bank_id, const char *
 		return rc;
 	sqlite3_stmt *st = NULL;
 	int64_t from = 0;
-	if ((rc = vg__sq_prepare(s,
-				 "SELECT case_id FROM blocks WHERE id = ?1 AND lifted_at IS NULL",
-				 &st, err)))
+	/* Cached: a rule's block verdict on a URL blocked already asks this every time. */
+	if ((rc = cached(s, SL_BLOCK_OWNER,
+			 "SELECT case_id FROM blocks WHERE id = ?1 AND lifted_at IS NULL", &st,
+			 err)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	int step = sqlite3_step(st);
@@ -762,7 +764,7 @@ static int sq_block_claim(vg_store *s, int64_t id, int64_t bank_id, const char *
 		rc = vg_error_set(err, VG_ENOENT, "no active block %lld", (long long)id);
 	else
 		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	st = NULL;
 	if (rc || !from)
 		goto out;
