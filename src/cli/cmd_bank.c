@@ -160,7 +160,7 @@ static int read_secret(const char *path, char buf[257], vg_error *err)
 
 /* Applies --description (with set), --actions, --webhook-url and --webhook-secret-file
  * to bank name, and audits them as action (bank.create or bank.update, as the API does)
- * in the open transaction. The secret is recorded as changed, never as itself. */
+ * in the open transaction. The secret is recorded as set or changed, never as itself. */
 static int apply_settings(vg_store *s, const opts *o, const char *name, const char *action,
 			  vg_error *err)
 {
@@ -186,7 +186,7 @@ static int apply_settings(vg_store *s, const opts *o, const char *name, const ch
 	if (o->webhook_url)
 		json_object_set_new(d, "webhook_url", json_string(o->webhook_url));
 	if (o->secret_file)
-		json_object_set_new(d, "webhook_secret", json_string("(changed)"));
+		json_object_set_new(d, "webhook_secret", json_string(create ? "(set)" : "(changed)"));
 	return audit(s, action, name, d, err);
 }
 

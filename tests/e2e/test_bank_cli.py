@@ -300,7 +300,7 @@ def test_a_bank_set_up_from_the_shell_acts(vigil_bin, serve, bridge, tmp_path):
     assert p.returncode == 1 and b"missing" in p.stderr
     audit = subprocess.run([str(vigil_bin), "audit", "list", "--json", "--db", str(db)],
                            capture_output=True, check=True).stdout.decode()
-    assert "s3cret-key" not in audit and '"webhook_secret":"(changed)"' in audit
+    assert "s3cret-key" not in audit and '"webhook_secret":"(set)"' in audit
 
     srv = serve(db=db)
     url = "https://host.example/a.jpg"
