@@ -51,11 +51,11 @@ enum {
 	ST_COUNT
 };
 
-#define BANK_COLUMNS                                                                        \
-	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "      \
-	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NULL), " \
-	"(SELECT COUNT(*) FROM signals s WHERE s.bank_id = b.id AND s.removed_at IS NOT NULL), " \
-	"b.actions, b.webhook_url, b.webhook_secret " \
+/* The counts are the bank row's own (migration 10), kept by tx_close: counting the
+ * signals here made every read of a bank, even a name lookup, O(bank size). */
+#define BANK_COLUMNS                                                                     \
+	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "    \
+	"b.live_signals, b.removed_signals, b.actions, b.webhook_url, b.webhook_secret " \
 	"FROM banks b "
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -77,6 +77,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE vg_write",
 };
 
+/* A bank whose signals the open transaction changed, and by how much its counts move
+ * (banks.live_signals and removed_signals, written at commit). */
+struct touched {
+	int64_t bank_id;
+	int64_t live, removed; /* deltas */
+};
+
 typedef struct sq {
 	vg_store base;
 	sqlite3 *db;
@@ -85,7 +92,7 @@ typedef struct sq {
 	bool gated;   /* this connection holds the process's write gate */
 	bool dirty;   /* the open transaction changed something */
 	int64_t next_id; /* next signal id in this transaction; 0 = not read yet */
-	int64_t *touched; /* banks whose signals changed in this transaction */
+	struct touched *touched; /* banks whose signals changed in this transaction */
 	size_t n_touched, cap_touched;
 	sqlite3_stmt *svc[VG__SQ_SLOTS]; /* store_sqlite_service.c's cached statements */
 	int64_t committed_seq;           /* vg_store_committed_seq */
@@ -144,20 +151,24 @@ static int cached(sq *q, int which, sqlite3_stmt **ret, vg_error *err)
 
 /* ---- transactions ------------------------------------------------------------------ */
 
-static void touch(sq *q, int64_t bank_id)
+/* Records a change to bank_id's signals: live and removed are how far its counts move. */
+static void touch(sq *q, int64_t bank_id, int64_t live, int64_t removed)
 {
 	q->dirty = true;
 	for (size_t i = 0; i < q->n_touched; i++)
-		if (q->touched[i] == bank_id)
+		if (q->touched[i].bank_id == bank_id) {
+			q->touched[i].live += live;
+			q->touched[i].removed += removed;
 			return;
+		}
 	if (q->n_touched == q->cap_touched) {
 		q->cap_touched = q->cap_touched ? 2 * q->cap_touched : 8;
-		int64_t *t = realloc(q->touched, q->cap_touched * sizeof(*t));
+		struct touched *t = realloc(q->touched, q->cap_touched * sizeof(*t));
 		if (!t)
 			abort(); /* a handful of ids: a small fixed allocation (STYLE.md 3) */
 		q->touched = t;
 	}
-	q->touched[q->n_touched++] = bank_id;
+	q->touched[q->n_touched++] = (struct touched){bank_id, live, removed};
 }
 
 static void tx_reset(sq *q)
@@ -232,11 +243,16 @@ static int tx_close(sq *q, vg_error *err)
 	if (q->dirty) {
 		vg_usec now = vg_time_now();
 		for (size_t i = 0; i < q->n_touched && rc == 0; i++) {
-			if ((rc = prepare(q, "UPDATE banks SET updated_at = ?2 WHERE id = ?1", &st,
-					  err)))
+			if ((rc = prepare(q,
+					  "UPDATE banks SET updated_at = ?2, "
+					  "live_signals = live_signals + ?3, "
+					  "removed_signals = removed_signals + ?4 WHERE id = ?1",
+					  &st, err)))
 				break;
-			sqlite3_bind_int64(st, 1, q->touched[i]);
+			sqlite3_bind_int64(st, 1, q->touched[i].bank_id);
 			sqlite3_bind_int64(st, 2, now);
+			sqlite3_bind_int64(st, 3, q->touched[i].live);
+			sqlite3_bind_int64(st, 4, q->touched[i].removed);
 			int s = sqlite3_step(st);
 			if (s != SQLITE_DONE)
 				rc = fail(q, s, err, "database");
@@ -650,7 +666,7 @@ static int signal_add_locked(sq *q, int64_t bank_id, const char *type, const cha
 	}
 	if (sqlite3_changes(q->db) == 1) {
 		q->next_id++;
-		touch(q, bank_id);
+		touch(q, bank_id, 1, 0);
 		*ret_id = id;
 		*ret_result = VG_STORE_ADDED;
 		return 0;
@@ -686,7 +702,7 @@ static int signal_add_locked(sq *q, int64_t bank_id, const char *type, const cha
 	sqlite3_reset(st);
 	if (step != SQLITE_DONE)
 		return fail(q, step, err, "database");
-	touch(q, bank_id);
+	touch(q, bank_id, 1, -1);
 	*ret_id = id;
 	*ret_result = VG_STORE_REVIVED;
 	return 0;
@@ -730,7 +746,7 @@ static int sq_signal_remove(vg_store *s, int64_t bank_id, const char *type, cons
 		} else {
 			n = (size_t)sqlite3_changes(q->db);
 			if (n)
-				touch(q, bank_id);
+				touch(q, bank_id, -(int64_t)n, (int64_t)n);
 		}
 	}
 	rc = write_end(q, own_tx_, rc, err);

@@ -512,7 +512,10 @@ Test(service, an_old_database_upgrades_and_keeps_its_banks)
 		"CREATE TABLE store_state (id INTEGER PRIMARY KEY CHECK (id = 1), created_at BIGINT "
 		"NOT NULL, change_seq BIGINT NOT NULL, last_signal_id BIGINT NOT NULL);"
 		"INSERT INTO store_state VALUES (1, 1, 0, 0);"
-		"INSERT INTO banks VALUES (1, 'old', 'from before', 1, 1, 1);");
+		"INSERT INTO banks VALUES (1, 'old', 'from before', 1, 1, 1);"
+		"INSERT INTO signals VALUES (1, 1, 'md5', 'd41d8cd98f00b204e9800998ecf8427e', "
+		"NULL, 1, NULL), (2, 1, 'md5', 'd41d8cd98f00b204e9800998ecf8427f', NULL, 1, 5), "
+		"(3, 1, 'pdq', 'd41d8cd98f00b204e9800998ecf8427e', NULL, 1, NULL);");
 	vg_store *s = open_ok();
 	vg_error err;
 	int v;
@@ -523,6 +526,8 @@ Test(service, an_old_database_upgrades_and_keeps_its_banks)
 	cr_assert_str_eq(b.description, "from before");
 	cr_assert_str_eq(b.actions, "[]");
 	cr_assert_null(b.webhook_url);
+	cr_assert_eq(b.live_signals, 2, "migration 10 counts what the bank held");
+	cr_assert_eq(b.removed_signals, 1);
 	vg_store_bank_done(&b);
 	expect_ok(s, 0);
 	vg_store_close(s);
