@@ -94,9 +94,12 @@ VG_EXPORT VG_MUST_CHECK int vg_bank_signal_add(vg_store *s, int64_t bank_id, con
 					       vg_error *err);
 
 /* ---- import and export formats -------------------------------------------------------
- * plain   one value per line, optionally `,` and free text kept as metadata: a JSON
- *         object as it is, anything else as {"note": text}. `#` comments and blank lines
- *         are skipped and lines are trimmed. For url and text, whose values may hold
+ * plain   one value per line, optionally `,` or blanks and free text kept as metadata: a
+ *         JSON object as it is, anything else as {"note": text} (after blanks, text that
+ *         is not a JSON object is a note even when it starts with `{`; a line starting
+ *         with `\` before a hash is md5sum's escaped-name line, the name unescaped as
+ *         md5sum escapes it). `#` comments and blank lines are skipped and lines are
+ *         trimmed. For url and text, whose values may hold
  *         commas, the whole line is the value and there is no metadata. The type is the
  *         caller's default type or inferred (plain lines carry none).
  * csv     RFC 4180 with a header row naming at least `value`; an optional `type` column;

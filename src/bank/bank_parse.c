@@ -128,11 +128,56 @@ static bool line_too_long(parser *p, size_t line, size_t n)
 
 /* ---- plain ------------------------------------------------------------------------- */
 
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A note as {"note": text}. jansson refuses bytes that are not UTF-8, and a NUL would not
+ * survive a round trip through the metadata's JSON. With unescape, text is a file name as
+ * md5sum escapes it: \\ is a backslash, \n a newline, \r a carriage return. */
+static int plain_note(const char *text, size_t len, bool unescape, char **ret, vg_error *err)
+{
+	char *buf = NULL;
+	if (unescape) {
+		buf = vg_xmalloc(len ? len : 1);
+		size_t o = 0;
+		for (size_t i = 0; i < len; i++) {
+			char c = text[i];
+			if (c == '\\' && i + 1 < len && text[i + 1] &&
+			    strchr("\\nr", text[i + 1])) {
+				i++;
+				c = text[i] == 'n' ? '\n' : text[i] == 'r' ? '\r' : '\\';
+			}
+			buf[o++] = c;
+		}
+		text = buf;
+		len = o;
+	}
+	int rc;
+	json_t *obj = json_object();
+	json_t *note = memchr(text, '\0', len) ? NULL : json_stringn(text, len);
+	if (!note) {
+		rc = vg_error_set(err, VG_EINVAL, "note is not valid UTF-8 text");
+	} else {
+		json_object_set_new(obj, "note", note);
+		rc = vg__bank_metadata_dump(obj, ret, err);
+	}
+	json_decref(obj);
+	free(buf);
+	return rc;
+}
+
 static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 {
 	trim(&s, &n);
 	if (n == 0 || s[0] == '#')
 		return 0;
+	/* GNU md5sum and sha256sum start the line of a file whose name holds a backslash or
+	 * a newline with a backslash, and escape those in the name: the hash follows it. */
+	bool md5sum_escaped = !p->whole_line && n > 1 && s[0] == '\\' && is_hex(s[1]);
+	if (md5sum_escaped)
+		s++, n--;
 	/* The value ends at a comma or, in types whose values hold no blanks (all but url
 	 * and text), at a blank: `md5sum` and `sha256sum` write "HASH  FILE" (binary mode:
 	 * "HASH *FILE"), and the file's name becomes the note. */
@@ -142,7 +187,8 @@ static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 	const char *rest = s + vlen;
 	size_t rlen = n - vlen;
 	trim(&rest, &rlen);
-	if (rlen && rest[0] == ',')
+	bool comma = rlen && rest[0] == ',';
+	if (comma)
 		rest++, rlen--;
 	else if (rlen && rest[0] == '*')
 		rest++, rlen--;
@@ -150,21 +196,16 @@ static int plain_line(parser *p, size_t lineno, const char *s, size_t n)
 	char *meta = NULL;
 	if (rlen) {
 		vg_error err;
-		int rc = 0;
-		if (rest[0] == '{') {
+		int rc;
+		/* After a comma, `{` starts metadata and must be a JSON object. After blanks it
+		 * may also be a file name ("{x}.jpg" in md5sum's output): metadata only when it
+		 * is a JSON object, a note otherwise. An escaped md5sum line is always a name. */
+		if (rest[0] == '{' && !md5sum_escaped) {
 			rc = vg_bank_metadata_normalize(rest, rlen, &meta, &err);
+			if (rc == VG_EINVAL && !comma)
+				rc = plain_note(rest, rlen, false, &meta, &err);
 		} else {
-			/* Free text is a note; jansson refuses bytes that are not UTF-8, and a
-			 * NUL would not survive a round trip through the metadata's JSON. */
-			json_t *obj = json_object();
-			json_t *note = memchr(rest, '\0', rlen) ? NULL : json_stringn(rest, rlen);
-			if (!note) {
-				rc = vg_error_set(&err, VG_EINVAL, "note is not valid UTF-8 text");
-			} else {
-				json_object_set_new(obj, "note", note);
-				rc = vg__bank_metadata_dump(obj, &meta, &err);
-			}
-			json_decref(obj);
+			rc = plain_note(rest, rlen, md5sum_escaped, &meta, &err);
 		}
 		if (rc) {
 			reject(p, lineno, err.msg);

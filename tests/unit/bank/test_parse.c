@@ -102,6 +102,31 @@ Test(parse, plain_blank_separated_notes)
 	cr_assert_str_eq(g.rec[0], "1 text two  words, and *more -");
 }
 
+/* Found in review: md5sum marks a file name holding a backslash or a newline with a
+ * backslash before the hash ("\HASH  we\\ird.jpg"), and a name may start with `{`; both
+ * lines were rejected and their hashes not imported. */
+Test(parse, plain_md5sum_escaped_and_brace_names)
+{
+	got g;
+	cr_assert_eq(parse(VG_BANK_PLAIN, NULL, 0,
+			   "\\" MD5 "  we\\\\ird.jpg\n"      /* name we\ird.jpg */
+			   "\\" PDQ "  two\\nlines\\r.png\n" /* a newline, a CR */
+			   MD5 "  {x}.jpg\n"                 /* a name, not JSON */
+			   "\\" MD5 "  {\"k\": 1}\n"         /* escaped: always a name */
+			   MD5 ",{x}\n"                      /* after a comma: metadata */
+			   "\\xyz\n",                        /* no hash after the mark */
+			   &g),
+		     0);
+	cr_assert_eq(g.n, 4);
+	cr_assert_str_eq(g.rec[0], "1 md5 " MD5 " {\"note\":\"we\\\\ird.jpg\"}");
+	cr_assert_str_eq(g.rec[1], "2 pdq " PDQ " {\"note\":\"two\\nlines\\r.png\"}");
+	cr_assert_str_eq(g.rec[2], "3 md5 " MD5 " {\"note\":\"{x}.jpg\"}");
+	cr_assert_str_eq(g.rec[3], "4 md5 " MD5 " {\"note\":\"{\\\"k\\\": 1}\"}");
+	cr_assert_eq(g.n_rejects, 2);
+	cr_assert_eq(g.rejects[0], 5, "bad JSON after a comma is still an error");
+	cr_assert_eq(g.rejects[1], 6);
+}
+
 Test(parse, default_type_and_case)
 {
 	got g;
