@@ -408,6 +408,14 @@ bad:
 	return REC_BAD;
 }
 
+static bool utf8_valid(const char *s, size_t n)
+{
+	for (size_t i = 0, step; i < n; i += step)
+		if (!(step = vg_utf8_next((const unsigned char *)s + i, n - i, NULL)))
+			return false;
+	return true;
+}
+
 static bool name_is(const char *s, size_t n, const char *want)
 {
 	trim(&s, &n);
@@ -456,7 +464,11 @@ static int csv_row(parser *p, csv *c, size_t lineno, csv_field *header, char *he
 			bad = true;
 			break;
 		}
-		json_object_set_new(obj, key, v);
+		if (json_object_set_new(obj, key, v) != 0) {
+			reject(p, lineno, "a field could not be kept as metadata");
+			bad = true;
+			break;
+		}
 	}
 	if (!bad && vg__bank_metadata_dump(obj, &meta, &err) != 0) {
 		reject(p, lineno, err.msg);
@@ -523,6 +535,15 @@ static int parse_csv(parser *p, const char *data, size_t len, vg_error *err)
 				rc = vg_error_set(err, VG_EMALFORMED,
 						  "CSV header (line %zu): column %zu has no name", at,
 						  k + 1);
+				goto out;
+			}
+			/* A name becomes a metadata key, which jansson refuses unless it is
+			 * UTF-8: the column's cells would vanish without a word. */
+			if (!utf8_valid(name, n)) {
+				rc = vg_error_set(
+					err, VG_EMALFORMED,
+					"CSV header (line %zu): column %zu is not valid UTF-8", at,
+					k + 1);
 				goto out;
 			}
 			memcpy(header_buf + used, name, n);

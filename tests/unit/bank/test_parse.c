@@ -202,6 +202,23 @@ Test(parse, csv_header_errors)
 	cr_assert_eq(g.n, 0);
 }
 
+/* Found in review: a header name that is not UTF-8 (a Latin-1 "Cat\xe9gorie") made that
+ * column's metadata vanish: jansson refused the key and nothing said so. Cells that are
+ * not UTF-8 reject their line; such a header refuses the file. */
+Test(parse, csv_header_that_is_not_utf8_is_refused)
+{
+	got g;
+	cr_assert_eq(parse(VG_BANK_CSV, NULL, 0,
+			   "value,n\xff"
+			   "ame,ok\n" MD5 ",secret-note,yes\n",
+			   &g),
+		     VG_EMALFORMED);
+	cr_assert_eq(g.n, 0, "nothing imported with a column lost");
+	cr_assert_eq(parse(VG_BANK_CSV, NULL, 0, "value,Cat\xc3\xa9gorie\n" MD5 ",x\n", &g), 0);
+	cr_assert_eq(g.n, 1);
+	cr_assert_str_eq(g.rec[0], "2 md5 " MD5 " {\"Cat\xc3\xa9gorie\":\"x\"}");
+}
+
 Test(parse, ndjson)
 {
 	got g;
