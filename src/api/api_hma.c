@@ -9,6 +9,12 @@
  * - a bank's "bank_content_id" is vigil's signal id; each signal is its own content.
  * - bank names are vigil's lower-case slugs; HMA's upper-case names are lower-cased.
  * - HMA's per-bank enabled_ratio coin flip is 0 or 1 here: a bank is on or off.
+ * - /m/raw_lookup answers from enabled banks only, as /m/lookup does, even for a bank its
+ *   banks= names; HMA's ignores enable/disable. The match index holds enabled banks only
+ *   (a disabled bank costs no memory), and a PDQ search of the disabled ones would read
+ *   their every signal. /v1/match with "banks" does the same.
+ * Changes are audited as /v1's are (bank.create, bank.update, bank.delete, signal.add,
+ * with the same details), so an auditor finds them whichever API made them.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -271,7 +277,8 @@ static void c_bank_create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_update(s, name, &p, &err);
 	}
 	if (!rc) {
-		json_t *d = json_pack("{s:b}", "enabled", en != 0);
+		/* As /v1's, and whether the bank starts enabled. */
+		json_t *d = json_pack("{s:s,s:b}", "description", "", "enabled", en != 0);
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
 		json_decref(d);
 	}
@@ -342,9 +349,11 @@ static void c_bank_put(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_begin(s, &err);
 		if (!rc)
 			rc = vg_store_bank_update(s, name, &p, &err);
-		if (!rc)
-			rc = vg__api_audit(api, s, who->name, e ? "bank.enable" : "bank.disable", "bank", name,
-					   NULL, &err);
+		if (!rc) {
+			json_t *d = json_pack("{s:b}", "enabled", e);
+			rc = vg__api_audit(api, s, who->name, "bank.update", "bank", name, d, &err);
+			json_decref(d);
+		}
 		rc = vg__api_finish_banks(api, s, rc, &err);
 		if (!rc)
 			rc = vg__api_reindex(api, s, &err);
@@ -407,7 +416,7 @@ static void c_bank_signal(vg_api *api, vg_http_req *req, const vg__actor *who)
 		int64_t id;
 		char type[16], value[VG_BANK_VALUE_BUF];
 	} added[8];
-	size_t nadded = 0;
+	size_t nadded = 0, revived = 0, dup = 0;
 	rc = vg_store_begin(s, &err);
 	const char *key;
 	json_t *val;
@@ -428,6 +437,8 @@ static void c_bank_signal(vg_api *api, vg_http_req *req, const vg__actor *who)
 			break;
 		if (!first)
 			first = id;
+		revived += res == VG_STORE_REVIVED;
+		dup += res == VG_STORE_DUPLICATE;
 		char norm[VG_BANK_VALUE_BUF];
 		if (vg_bank_value_normalize(type, v, strlen(v), norm, &err) == 0) {
 			json_object_set_new(signals, key, json_string(norm));
@@ -440,8 +451,12 @@ static void c_bank_signal(vg_api *api, vg_http_req *req, const vg__actor *who)
 	free(meta);
 	if (!rc && nadded == 0)
 		rc = vg_error_set(&err, VG_EMALFORMED, "No signals given");
-	if (!rc)
-		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, NULL, &err);
+	if (!rc) {
+		json_t *d = json_pack("{s:i,s:i,s:i}", "added", (int)(nadded - revived - dup),
+				      "revived", (int)revived, "duplicates", (int)dup);
+		rc = vg__api_audit(api, s, who->name, "signal.add", "bank", name, d, &err);
+		json_decref(d);
+	}
 	rc = vg__api_finish_banks(api, s, rc, &err);
 	if (rc) {
 		vg__respond_err(req, &err);

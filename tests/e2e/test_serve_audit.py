@@ -79,7 +79,7 @@ def test_every_change_is_audited_chained_and_verifiable(serve, bridge, tmp_path)
         ("e2e-scanner", "scan.match", "scan"),
         ("e2e-analyst", "case.decide", "case"),
         ("e2e-analyst", "block.lift", "block"),
-        ("e2e-admin-actor", "bank.disable", "bank"),
+        ("e2e-admin-actor", "bank.update", "bank"),
         ("e2e-admin-actor", "bank.delete", "bank"),
     ]
     admin_name = admin[0]["object_id"]

@@ -112,10 +112,14 @@ def test_signals_lookup_and_raw_lookup(srv, bridge):
                   params={"signal_type": "md5", "signal": md5, "banks": "other"}).json()
     assert raw == {"matches": []}
 
-    # A disabled bank drops out of /m/lookup.
+    # A disabled bank drops out of /m/lookup, and out of /m/raw_lookup even when named
+    # (unlike HMA's: documented in openapi.yaml and docs/banks.md).
     srv.put("/c/bank/tb", json={"enabled": False})
     r = srv.get("/m/lookup", role="scanner", params={"signal_type": "pdq", "signal": BRIDGE_PDQ})
     assert r.json() == {}
+    raw = srv.get("/m/raw_lookup", role="scanner",
+                  params={"signal_type": "md5", "signal": md5, "banks": "tb"}).json()
+    assert raw == {"matches": []}
     # And /v1 sees signals added through /c, and the other way round.
     srv.put("/c/bank/tb", json={"enabled": True})
     r = srv.post("/v1/match", role="scanner", json={"pdq": BRIDGE_PDQ})
@@ -138,3 +142,34 @@ def test_compare(srv):
     r = srv.post("/m/compare", role="scanner", json={"md5": [MD5, MD5.upper()],
                                                      "video_md5": [MD5, "0" * 32]})
     assert r.json() == {"md5": [True, {"distance": 0}], "video_md5": [False, {"distance": 1}]}
+
+
+def audit_of(srv, bank):
+    items, after = [], 0
+    while True:
+        page = srv.get("/v1/audit", role="analyst", params={"after": after, "limit": 100}).json()
+        items += [(e["action"], e["detail"]) for e in page["items"] if e["object_id"] == bank]
+        if page["next_after"] is None:
+            return items
+        after = page["next_after"]
+
+
+# Found in review: HMA's changes were audited as bank.enable / bank.disable (docs/banks.md
+# says bank.update, which an auditor searches for), and signal adds and a bank created
+# disabled without their details.
+def test_hma_changes_are_audited_as_v1s_are(srv):
+    assert srv.post("/c/banks", json={"name": "aud", "enabled": False}).status_code == 201
+    assert srv.post("/c/banks", json={"name": "aud2"}).status_code == 201
+    assert srv.put("/c/bank/aud", json={"enabled_ratio": 1.0}).status_code == 200
+    assert srv.put("/c/bank/aud", json={"enabled": False}).status_code == 200
+    r = srv.post("/c/bank/aud/signal", role="analyst", json={"md5": MD5, "pdq": BRIDGE_PDQ})
+    assert r.status_code == 200, r.text
+    assert srv.post("/c/bank/aud/signal", role="analyst", json={"md5": MD5}).status_code == 200
+    assert audit_of(srv, "aud") == [
+        ("bank.create", {"description": "", "enabled": False}),
+        ("bank.update", {"enabled": True}),
+        ("bank.update", {"enabled": False}),
+        ("signal.add", {"added": 2, "revived": 0, "duplicates": 0}),
+        ("signal.add", {"added": 0, "revived": 0, "duplicates": 1}),
+    ]
+    assert audit_of(srv, "aud2") == [("bank.create", {"description": ""})]
