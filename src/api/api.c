@@ -134,6 +134,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 	pthread_mutex_init(&api->cfg_lock, NULL);
 	pthread_key_create(&api->store_key, close_store);
 	pthread_rwlock_init(&api->index_lock, NULL);
+	pthread_mutex_init(&api->follow_lock, NULL);
 	vg__api_tokens_init(api);
 	if (cfg->index_snapshot[0])
 		snprintf(api->snapshot, sizeof(api->snapshot), "%s", cfg->index_snapshot);
@@ -244,6 +245,8 @@ void vg_api_close(vg_api *api)
 	vg__api_tokens_done(api);
 	vg__api_metrics_done(api);
 	pthread_rwlock_destroy(&api->index_lock);
+	pthread_mutex_destroy(&api->follow_lock);
+	free(api->followed);
 	pthread_mutex_destroy(&api->cfg_lock);
 	/* Threads' own connections close through the key's destructor as they exit; the
 	 * HTTP pool has exited before this is called. */

@@ -4,6 +4,8 @@
  * paginated list, delete one) and a streamed export. Every change is audited in the
  * same transaction, and the in-memory index follows the store only after the commit:
  * signals one by one, and a bank enabled, disabled or deleted by rebuilding the index.
+ * Another process's changes are followed bank by bank: a bank whose row moved is read
+ * again and applied in place, the others are left alone (vg__api_index_follow).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,26 +35,74 @@ static json_t *bank_json(const vg_store_bank *b, bool with_secret_flag)
 	return o;
 }
 
-int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err)
+/* A bank as the index last read it: a follow reads again only the banks whose row moved. */
+struct vg__followed_bank {
+	int64_t id;
+	vg_usec updated_at;
+	bool enabled;
+};
+
+/* Remembers banks as the ones the index now reflects (the caller holds follow_lock). */
+static void remember_banks(vg_api *api, const vg_store_bank *banks, size_t n)
 {
-	/* The seq first: a change committed while the index is read may be in it or not,
-	 * and either way the next follow sees a newer seq and reads again. */
+	struct vg__followed_bank *f = vg_xcalloc(n ? n : 1, sizeof(*f));
+	for (size_t i = 0; i < n; i++)
+		f[i] = (struct vg__followed_bank){banks[i].id, banks[i].updated_at,
+						  banks[i].enabled};
+	free(api->followed);
+	api->followed = f;
+	api->n_followed = n;
+}
+
+static const struct vg__followed_bank *followed(const vg_api *api, int64_t id)
+{
+	for (size_t i = 0; i < api->n_followed; i++)
+		if (api->followed[i].id == id)
+			return &api->followed[i];
+	return NULL;
+}
+
+static void set_seq(vg_api *api, int64_t seq)
+{
+	pthread_rwlock_wrlock(&api->index_lock);
+	if (seq > api->index_seq)
+		api->index_seq = seq;
+	pthread_rwlock_unlock(&api->index_lock);
+}
+
+static int reindex_locked(vg_api *api, vg_store *s, vg_error *err)
+{
+	/* The seq and the banks first: a change committed while the index is read may be in
+	 * it or not, and either way the next follow sees a newer seq and a moved bank row,
+	 * and reads that bank again. */
 	vg_store_watermark wm;
+	vg_store_bank *banks = NULL;
+	size_t nb = 0;
 	int rc = vg_store_watermark_get(s, &wm, err);
-	if (rc)
+	if (rc || (rc = vg_store_bank_list(s, &banks, &nb, err)))
 		return rc;
 	vg_bank_index *idx;
 	vg_bank_index_opts io = {.snapshot_path = api->snapshot, .snapshot_min_entries = 100000};
 	rc = vg_bank_index_open(s, &io, &idx, err);
-	if (rc)
-		return rc;
-	pthread_rwlock_wrlock(&api->index_lock);
-	vg_bank_index *old = api->index;
-	api->index = idx;
-	api->index_seq = wm.seq;
-	pthread_rwlock_unlock(&api->index_lock);
-	vg_bank_index_free(old);
-	return 0;
+	if (rc == 0) {
+		pthread_rwlock_wrlock(&api->index_lock);
+		vg_bank_index *old = api->index;
+		api->index = idx;
+		api->index_seq = wm.seq;
+		pthread_rwlock_unlock(&api->index_lock);
+		vg_bank_index_free(old);
+		remember_banks(api, banks, nb);
+	}
+	vg_store_bank_list_free(banks, nb);
+	return rc;
+}
+
+int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err)
+{
+	pthread_mutex_lock(&api->follow_lock);
+	int rc = reindex_locked(api, s, err);
+	pthread_mutex_unlock(&api->follow_lock);
+	return rc;
 }
 
 int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err)
@@ -68,6 +118,129 @@ int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err)
 	return rc;
 }
 
+void vg__api_followed_update(vg_api *api, vg_store *s, const char *bank)
+{
+	int64_t seq = vg_store_committed_seq(s);
+	if (!seq || pthread_mutex_trylock(&api->follow_lock) != 0)
+		return; /* a follow is running: it will read the bank again, which is safe */
+	pthread_rwlock_rdlock(&api->index_lock);
+	bool in_step = api->index_seq == seq;
+	pthread_rwlock_unlock(&api->index_lock);
+	/* The row is the one of commit seq only when no commit came between: the seq is
+	 * read on both sides of it (anything else leaves the bank to be read again). */
+	vg_store_watermark w1, w2;
+	vg_store_bank b = {0};
+	vg_error err;
+	if (in_step && vg_store_watermark_get(s, &w1, &err) == 0 && w1.seq == seq &&
+	    vg_store_bank_get(s, bank, &b, &err) == 0 &&
+	    vg_store_watermark_get(s, &w2, &err) == 0 && w2.seq == seq) {
+		for (size_t i = 0; i < api->n_followed; i++)
+			if (api->followed[i].id == b.id && api->followed[i].enabled == b.enabled)
+				api->followed[i].updated_at = b.updated_at;
+	}
+	vg_store_bank_done(&b);
+	pthread_mutex_unlock(&api->follow_lock);
+}
+
+/* ---- following another process's changes, one bank at a time --------------------- */
+
+/* Signals applied to the index per write lock: matches wait for one batch, not a bank. */
+#define FOLLOW_BATCH 4096
+
+struct follow_walk {
+	vg_api *api;
+	bool enabled; /* the bank's flag now: its live signals go in, or all come out */
+	struct {
+		int64_t id;
+		bool live;
+		char type[VG_STORE_TYPE_MAX + 1];
+		char value[VG_BANK_HEX_BUF];
+	} v[FOLLOW_BATCH];
+	size_t n;
+	size_t applied;
+	vg_error *err;
+};
+
+static int follow_flush(struct follow_walk *w)
+{
+	int rc = 0;
+	pthread_rwlock_wrlock(&w->api->index_lock);
+	for (size_t i = 0; i < w->n && rc == 0; i++)
+		rc = w->v[i].live ? vg_bank_index_add(w->api->index, w->v[i].id, w->v[i].type,
+						      w->v[i].value, w->err)
+				  : vg_bank_index_remove(w->api->index, w->v[i].id, w->v[i].type,
+							 w->v[i].value, w->err);
+	pthread_rwlock_unlock(&w->api->index_lock);
+	w->applied += w->n;
+	w->n = 0;
+	return rc;
+}
+
+static int follow_one(const vg_store_signal *sig, void *ctx)
+{
+	struct follow_walk *w = ctx;
+	size_t n = strlen(sig->value);
+	if (n >= sizeof(w->v[0].value))
+		return 0; /* no index type's value */
+	w->v[w->n].id = sig->id;
+	w->v[w->n].live = w->enabled && !sig->removed_at;
+	snprintf(w->v[w->n].type, sizeof(w->v[0].type), "%s", sig->type);
+	memcpy(w->v[w->n].value, sig->value, n + 1);
+	return ++w->n == FOLLOW_BATCH ? follow_flush(w) : 0;
+}
+
+/* Brings the index up to the store by reading again the banks whose row moved since the
+ * index last read them (a signal change moves updated_at, and so do enable and disable),
+ * each signal of such a bank added when it is live in an enabled bank and taken out
+ * otherwise; adding what is there and removing what is not are no-ops. VG_ENOENT when
+ * only a rebuild will do (a bank the index read was deleted); other errors leave the
+ * index partly applied, so the caller rebuilds it then too. */
+static int follow_banks(vg_api *api, vg_store *s, const vg_store_watermark *wm, size_t *ret_banks,
+			size_t *ret_signals, vg_error *err)
+{
+	static const char *const index_types[] = {"pdq", "md5", "sha256"};
+	vg_store_bank *banks = NULL;
+	size_t nb = 0, nread = 0;
+	int rc = vg_store_bank_list(s, &banks, &nb, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < api->n_followed && rc == 0; i++) {
+		bool there = false;
+		for (size_t k = 0; k < nb && !there; k++)
+			there = banks[k].id == api->followed[i].id;
+		if (!there)
+			rc = vg_error_set(err, VG_ENOENT, "a bank was deleted");
+	}
+	struct follow_walk *w = rc ? NULL : vg_xcalloc(1, sizeof(*w));
+	for (size_t i = 0; i < nb && rc == 0; i++) {
+		const struct vg__followed_bank *f = followed(api, banks[i].id);
+		bool was = f && f->enabled;
+		if (f && f->updated_at == banks[i].updated_at && f->enabled == banks[i].enabled)
+			continue;
+		if (!was && !banks[i].enabled)
+			continue; /* disabled then and now: not in the index */
+		*w = (struct follow_walk){.api = api, .enabled = banks[i].enabled, .err = err};
+		vg_store_filter flt = {.bank_ids = &banks[i].id,
+				       .n_bank_ids = 1,
+				       .types = index_types,
+				       .n_types = VG_ARRAY_LEN(index_types),
+				       .include_removed = true};
+		rc = vg_store_signal_each(s, &flt, follow_one, w, err);
+		if (rc == 0 && w->n)
+			rc = follow_flush(w);
+		*ret_signals += w->applied;
+		nread++;
+	}
+	free(w);
+	if (rc == 0) {
+		set_seq(api, wm->seq);
+		remember_banks(api, banks, nb);
+		*ret_banks = nread;
+	}
+	vg_store_bank_list_free(banks, nb);
+	return rc;
+}
+
 void vg__api_index_follow(vg_api *api, vg_store *s)
 {
 	vg_store_watermark wm;
@@ -77,9 +250,22 @@ void vg__api_index_follow(vg_api *api, vg_store *s)
 	pthread_rwlock_rdlock(&api->index_lock);
 	bool behind = wm.seq != api->index_seq;
 	pthread_rwlock_unlock(&api->index_lock);
-	if (behind && vg__api_reindex(api, s, &err) != 0)
-		vg_log(VG_LOG_WARN, "index.follow_failed", "error=%s msg=\"%s\"",
-		       vg_error_name(err.code), err.msg);
+	if (behind) {
+		pthread_mutex_lock(&api->follow_lock);
+		size_t nbanks = 0, nsignals = 0;
+		vg_usec t0 = vg_time_mono();
+		int rc = follow_banks(api, s, &wm, &nbanks, &nsignals, &err);
+		if (rc == 0)
+			vg_log(VG_LOG_DEBUG, "index.follow", "banks_read=%zu signals=%zu ms=%lld",
+			       nbanks, nsignals, (long long)((vg_time_mono() - t0) / 1000));
+		else if ((rc = reindex_locked(api, s, &err)) == 0)
+			vg_log(VG_LOG_DEBUG, "index.follow", "rebuilt=1 ms=%lld",
+			       (long long)((vg_time_mono() - t0) / 1000));
+		pthread_mutex_unlock(&api->follow_lock);
+		if (rc != 0)
+			vg_log(VG_LOG_WARN, "index.follow_failed", "error=%s msg=\"%s\"",
+			       vg_error_name(err.code), err.msg);
+	}
 	/* Rules' banks change with every bank edit, the server's own too: they are read,
 	 * not updated in place. */
 	vg__api_rules_follow_banks(api, s, wm.seq);
@@ -385,6 +571,7 @@ static void signals_add(vg_api *api, vg_http_req *req, const vg__actor *who)
 				vg_log(VG_LOG_WARN, "index.add_failed", "signal=%lld", (long long)added[k].id);
 		pthread_rwlock_unlock(&api->index_lock);
 	}
+	vg__api_followed_update(api, s, name);
 	json_t *res = json_pack("{s:i,s:i,s:i,s:i,s:O}", "added", (int)(nadded - revived), "revived",
 				(int)revived, "duplicates", (int)dup, "rejected",
 				(int)json_array_size(errors), "errors", errors);
@@ -478,6 +665,7 @@ static void signal_delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 		int irc = vg_bank_index_remove(api->index, id, sig.type, sig.value, &err);
 		pthread_rwlock_unlock(&api->index_lock);
 		(void)irc; /* not indexed (a disabled bank) is fine */
+		vg__api_followed_update(api, s, name);
 	}
 	vg_store_signal_done(&sig);
 	if (rc)

@@ -469,6 +469,7 @@ static void c_bank_signal(vg_api *api, vg_http_req *req, const vg__actor *who)
 				vg_log(VG_LOG_WARN, "index.add_failed", "signal=%lld", (long long)added[i].id);
 		pthread_rwlock_unlock(&api->index_lock);
 	}
+	vg__api_followed_update(api, s, name);
 	vg__json_respond(req, 200, json_pack("{s:I,s:O}", "id", (json_int_t)first, "signals", signals));
 out:
 	vg_store_bank_done(&b);

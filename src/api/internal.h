@@ -80,6 +80,12 @@ struct vg_api {
 	pthread_rwlock_t index_lock; /* readers query; bank edits write */
 	vg_bank_index *index;
 	int64_t index_seq; /* the store's change seq the index is known to reflect */
+	/* Serialises vg__api_reindex and vg__api_index_follow, which both bring the index
+	 * up to the store; and, under it, the banks as the index last read them (id,
+	 * enabled, updated_at), so a follow reads again only the banks that changed. */
+	pthread_mutex_t follow_lock;
+	struct vg__followed_bank *followed;
+	size_t n_followed;
 
 	struct vg__token_cache *tokens;
 	vg__blocklist *blocks;
@@ -166,14 +172,23 @@ json_t *vg__api_block_json(const vg_store_block *b);
  * disabled or deleted (signal changes update the index in place instead), or when
  * another process changed the banks (vg__api_index_follow). */
 int vg__api_reindex(vg_api *api, vg_store *s, vg_error *err);
+/* After this server's own signal change to bank, applied to the index in place: marks
+ * the bank as read at its new row, so vg__api_index_follow does not read it again. Only
+ * when the store's last commit is this connection's and the index reflects it (a commit
+ * in between, or a follow running, leaves the bank to be read again: slower, never
+ * wrong). */
+void vg__api_followed_update(vg_api *api, vg_store *s, const char *bank);
 /* vg__api_finish for a transaction that may change banks or signals: once it commits,
  * the index is known to reflect it when it reflected everything before it (this
  * commit's seq is one past index_seq). The caller then brings the index in step with
  * the commit (in place, or by vg__api_reindex). */
 int vg__api_finish_banks(vg_api *api, vg_store *s, int rc, vg_error *err);
-/* Rebuilds the index when the store's change seq is not the one the index reflects (a
- * bank or signal changed by another process: the CLI's add, import, disable, delete),
- * and brings the rules' banks up to it (vg__api_rules_follow_banks). */
+/* Brings the index up to the store when the store's change seq is not the one the index
+ * reflects (a bank or signal changed by another process: the CLI's add, import, remove,
+ * enable, disable, delete): reads again only the banks whose updated_at or enabled flag
+ * moved, applying their signals in place; a deleted bank (its signals are gone, so
+ * their ids cannot be read) rebuilds the whole index. Then brings the rules' banks up
+ * to it (vg__api_rules_follow_banks). */
 void vg__api_index_follow(vg_api *api, vg_store *s);
 /* Wakes the outbox worker after a commit that enqueued something. */
 void vg__api_outbox_kick(vg_api *api);

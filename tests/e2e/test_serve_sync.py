@@ -115,3 +115,31 @@ def test_a_server_s_own_blocks_do_not_make_it_reread_every_block(serve, tmp_path
     r = decision(srv, "https://own.example/1")
     assert r.status_code == 451 and r.json()["reason"] == "rule blk: x", r.text
     assert decision(srv, "https://own.example/2").status_code == 451
+
+
+# Found in review: any change by another process made the server read every enabled
+# bank again (a one-signal `vigil bank add` to a small bank cost a full second re-reading
+# an unrelated bank of a million signals, and rewrote the whole PDQ snapshot). Only the
+# bank that changed is read now, whether the others were filled by the CLI or the API.
+def test_a_cli_change_reads_only_the_bank_it_changed(vigil_bin, serve, tmp_path):
+    db = tmp_path / "pre.db"
+    subprocess.run([str(vigil_bin), "bank", "create", "big", "--db", str(db)], check=True,
+                   capture_output=True)
+    (tmp_path / "big.txt").write_text("".join("%032x\n" % i for i in range(3000)))
+    cli_db = lambda *a: subprocess.run([str(vigil_bin), "bank", *a, "--db", str(db)],
+                                       check=True, capture_output=True)
+    cli_db("import", "big", str(tmp_path / "big.txt"))
+    cli_db("create", "small")
+    cli_db("add", "small", BRIDGE_PDQ)
+    srv = serve("--log-level", "debug", db=db)
+    # The server's own add to the big bank is in its index already: not read again.
+    r = srv.post("/v1/banks/big/signals", role="analyst",
+                 json={"signals": [{"type": "md5", "value": "f" * 32}]})
+    assert r.status_code == 200, r.text
+    other = "0" * 63 + "1"
+    cli(vigil_bin, srv, "add", "small", other)
+    eventually("the server never saw the CLI's add", lambda: matched_banks(srv, pdq=other) == ["small"])
+    assert matched_banks(srv, md5="f" * 32) == ["big"]
+    assert matched_banks(srv, md5="%032x" % 2999) == ["big"]
+    follows = [l for l in srv.log_text().splitlines() if "event=index.follow " in l]
+    assert follows and "banks_read=1 signals=2 " in follows[-1], follows
