@@ -620,7 +620,7 @@ static void signals_list(vg_api *api, vg_http_req *req, const vg__actor *who)
 		return;
 	}
 	struct page_walk w = {page.after, page.limit, json_array()};
-	vg_store_filter f = {.bank_ids = &b.id, .n_bank_ids = 1};
+	vg_store_filter f = {.bank_ids = &b.id, .n_bank_ids = 1, .after_id = page.after};
 	int rc = vg_store_signal_each(s, &f, page_one, &w, &err);
 	vg_store_bank_done(&b);
 	if (rc < 0) {

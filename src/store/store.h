@@ -164,6 +164,7 @@ typedef struct vg_store_filter {
 	const char *const *types; /* only these types ... */
 	size_t n_types;           /* ... or, when 0, every type */
 	bool include_removed;
+	int64_t after_id; /* only ids above this (a page's cursor; 0: from the first) */
 } vg_store_filter;
 
 /* Walks the signals the filter selects in id order. */

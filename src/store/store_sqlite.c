@@ -807,8 +807,9 @@ static int sq_signal_each(vg_store *s, const vg_store_filter *f, vg_store_signal
 	int len = snprintf(sql, sizeof(sql),
 			   "SELECT s.id, s.bank_id, b.name, s.type, s.value, s.metadata, "
 			   "s.added_at, s.removed_at FROM signals s CROSS JOIN banks b "
-			   "WHERE b.id = s.bank_id%s AND ",
-			   f->include_removed ? "" : " AND s.removed_at IS NULL");
+			   "WHERE b.id = s.bank_id%s%s AND ",
+			   f->include_removed ? "" : " AND s.removed_at IS NULL",
+			   f->after_id > 0 ? " AND s.id > ?" : "");
 	if (f->n_bank_ids == 0) {
 		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "b.enabled = 1");
 	} else {
@@ -829,10 +830,14 @@ static int sq_signal_each(vg_store *s, const vg_store_filter *f, vg_store_signal
 	int rc = prepare(q, sql, &st, err);
 	if (rc)
 		return rc;
+	/* The cursor is a rowid range: a later page starts where it is, not at the first row. */
+	int at = 1;
+	if (f->after_id > 0)
+		sqlite3_bind_int64(st, at++, f->after_id);
 	for (size_t i = 0; i < f->n_bank_ids; i++)
-		sqlite3_bind_int64(st, (int)i + 1, f->bank_ids[i]);
+		sqlite3_bind_int64(st, at++, f->bank_ids[i]);
 	for (size_t i = 0; i < f->n_types; i++)
-		sqlite3_bind_text(st, (int)(f->n_bank_ids + i) + 1, f->types[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, at++, f->types[i], -1, SQLITE_STATIC);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		vg_store_signal sig;

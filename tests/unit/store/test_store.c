@@ -348,6 +348,53 @@ Test(store, bank_lookup_does_not_count_the_bank)
 	vg_store_close(s);
 }
 
+static int first_id(const vg_store_signal *sig, void *ctx)
+{
+	*(int64_t *)ctx = sig->id;
+	return 1;
+}
+
+/* Found in review: a page of GET /v1/banks/{name}/signals walked the bank from its first
+ * signal and skipped up to the cursor, so a page deep in a bank of a million cost a
+ * walk of the rows before it. The cursor is the walk's own now. */
+Test(store, walks_start_after_the_cursor)
+{
+	vg_error err;
+	vg_store *s = open_ok();
+	cr_assert_eq(vg_store_bank_create(s, "a", "", &err), 0);
+	cr_assert_eq(vg_store_bank_create(s, "b", "", &err), 0);
+	int64_t a = bank_id(s, "a"), b = bank_id(s, "b"), ids[6];
+	vg_store_add_result r;
+	char v[65];
+	for (int i = 0; i < 6; i++) {
+		snprintf(v, sizeof(v), "%032x", i);
+		cr_assert_eq(
+			vg_store_signal_add(s, i % 2 ? b : a, "md5", v, NULL, &ids[i], &r, &err),
+			0);
+	}
+	/* a holds ids[0], ids[2], ids[4]. */
+	vg_store_filter f = {.bank_ids = &a, .n_bank_ids = 1, .after_id = ids[0]};
+	int64_t got = 0;
+	cr_assert_eq(vg_store_signal_each(s, &f, first_id, &got, &err), 1);
+	cr_assert_eq(got, ids[2]);
+	f.after_id = ids[3];
+	cr_assert_eq(vg_store_signal_each(s, &f, first_id, &got, &err), 1);
+	cr_assert_eq(got, ids[4]);
+	size_t n = 0;
+	f.after_id = ids[4];
+	cr_assert_eq(vg_store_signal_each(s, &f, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 0);
+	static const char *const md5_only[] = {"md5"};
+	vg_store_filter g = {.bank_ids = &b,
+			     .n_bank_ids = 1,
+			     .types = md5_only,
+			     .n_types = 1,
+			     .after_id = ids[1]};
+	cr_assert_eq(vg_store_signal_each(s, &g, count_fn, &n, &err), 0);
+	cr_assert_eq(n, 2, "the cursor beside bank and type filters");
+	vg_store_close(s);
+}
+
 Test(store, watermark_moves_on_commit_not_on_rollback)
 {
 	vg_error err;
