@@ -51,8 +51,8 @@ enum {
 	ST_COUNT
 };
 
-/* The counts are the bank row's own (migration 10), kept by tx_close: counting the
- * signals here made every read of a bank, even a name lookup, O(bank size). */
+/* The counts are the bank row's own (the bank_counts migration), kept by tx_close:
+ * counting the signals here made every read of a bank, even a name lookup, O(bank size). */
 #define BANK_COLUMNS                                                                     \
 	"SELECT b.id, b.name, b.description, b.enabled, b.created_at, b.updated_at, "    \
 	"b.live_signals, b.removed_signals, b.actions, b.webhook_url, b.webhook_secret " \

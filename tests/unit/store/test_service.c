@@ -526,7 +526,7 @@ Test(service, an_old_database_upgrades_and_keeps_its_banks)
 	cr_assert_str_eq(b.description, "from before");
 	cr_assert_str_eq(b.actions, "[]");
 	cr_assert_null(b.webhook_url);
-	cr_assert_eq(b.live_signals, 2, "migration 10 counts what the bank held");
+	cr_assert_eq(b.live_signals, 2, "the bank_counts migration counts what the bank held");
 	cr_assert_eq(b.removed_signals, 1);
 	vg_store_bank_done(&b);
 	expect_ok(s, 0);

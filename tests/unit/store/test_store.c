@@ -261,8 +261,8 @@ static uint64_t live_of(vg_store *s, const char *name, uint64_t *ret_removed)
 	return n;
 }
 
-/* The counts are kept, not counted (migration 10): they must follow every add, revive,
- * duplicate, removal and rollback, from this connection or another one. */
+/* The counts are kept, not counted (the bank_counts migration): they must follow every
+ * add, revive, duplicate, removal and rollback, from this connection or another one. */
 Test(store, bank_counts_follow_adds_removes_revives_and_rollbacks)
 {
 	vg_error err;
