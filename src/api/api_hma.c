@@ -277,8 +277,9 @@ static void c_bank_create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		rc = vg_store_bank_update(s, name, &p, &err);
 	}
 	if (!rc) {
-		/* As /v1's, and whether the bank starts enabled. */
-		json_t *d = json_pack("{s:s,s:b}", "description", "", "enabled", en != 0);
+		/* As /v1's, and a bank created disabled says so. */
+		json_t *d = en == 0 ? json_pack("{s:s,s:b}", "description", "", "enabled", 0)
+				    : json_pack("{s:s}", "description", "");
 		rc = vg__api_audit(api, s, who->name, "bank.create", "bank", name, d, &err);
 		json_decref(d);
 	}

@@ -208,4 +208,4 @@ def test_bank_create_audits_its_actions_and_webhook_but_not_the_secret(serve):
     assert r.status_code == 201, r.text
     [e] = [e for e in all_entries(srv)
            if e["action"] == "bank.create" and e["object_id"] == "hma_off"]
-    assert e["detail"] == {"enabled": False}, e
+    assert e["detail"] == {"description": "", "enabled": False}, e
