@@ -118,6 +118,22 @@ static int claim_block(vg_api *api, vg_store *s, const char *actor, int64_t bloc
 	return rc;
 }
 
+/* Keeps in payload's matches those of bank only. A bank's webhook goes to whoever runs
+ * that bank's receiver, often a partner; the other banks' matches (their names, stored
+ * hashes and metadata) are the operator's, and may be confidential. */
+static void only_bank_matches(json_t *payload, const char *bank)
+{
+	json_t *all = json_object_get(payload, "matches"), *mine = json_array(), *m;
+	size_t i;
+	json_array_foreach(all, i, m)
+	{
+		const char *name = json_string_value(json_object_get(m, "bank"));
+		if (name && strcmp(name, bank) == 0)
+			json_array_append(mine, m);
+	}
+	json_object_set_new(payload, "matches", mine);
+}
+
 /* The matched banks' actions, inside the caller's transaction. Appends what was done to
  * `done` and the blocks to apply to memory after the commit. */
 static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int64_t scan_id,
@@ -196,6 +212,7 @@ static int act(vg_api *api, vg_store *s, const char *actor, const char *url, int
 		}
 		if ((mask & ACT_WEBHOOK) && b.webhook_url && b.webhook_url[0] && !rc) {
 			json_t *payload = json_deep_copy(scan_json);
+			only_bank_matches(payload, b.name);
 			json_object_set_new(payload, "event", json_string("match"));
 			json_object_set_new(payload, "bank", json_string(b.name));
 			json_object_set_new(payload, "scan_id", json_integer(scan_id));

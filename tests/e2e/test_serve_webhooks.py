@@ -367,3 +367,24 @@ def test_two_servers_on_one_database_send_a_webhook_once(serve, receiver, bridge
     assert len(receiver.requests) == 1, [r["headers"]["Idempotency-Key"] for r in receiver.requests]
     item = wait_state(a, oid, "done")
     assert item["attempts"] == 1
+
+
+def test_a_banks_webhook_carries_only_its_own_matches(serve, receiver, bridge):
+    # Found in review: a bank's webhook (often a partner's receiver) got the scan's every
+    # match, so the receiver read the names, stored hashes and metadata of the operator's
+    # other, confidential banks.
+    srv = serve("--webhook-backoff", "50ms")
+    setup_bank(srv, receiver)
+    assert srv.post("/v1/banks", json={"name": "confidential"}).status_code == 201
+    md5 = hashlib.md5((bridge / "aaa-orig.jpg").read_bytes()).hexdigest()
+    r = srv.post("/v1/banks/confidential/signals", role="analyst",
+                 json={"signals": [{"type": "md5", "value": md5,
+                                    "metadata": {"investigation": "op-x"}}]})
+    assert r.status_code == 200, r.text
+    out, oid = scan(srv, bridge)
+    assert {m["bank"] for m in out["matches"]} == {"hooked", "confidential"}
+    [got] = receiver.wait(1)
+    payload = json.loads(got["body"])
+    assert [m["bank"] for m in payload["matches"]] == ["hooked"]
+    assert b"confidential" not in got["body"] and b"op-x" not in got["body"]
+    wait_state(srv, oid, "done")
