@@ -30,6 +30,7 @@ typedef struct vg_api_config {
 	int64_t max_header_bytes;
 	int64_t max_connections;
 	int64_t max_connections_per_address; /* 0: no limit */
+	char trusted_proxies[VG_OPT_STRING_MAX]; /* see vg_http_config */
 	int64_t idle_timeout;    /* microseconds */
 	int64_t quality_floor;   /* PDQ hashes under this quality are not matched */
 	int64_t threshold;       /* default PDQ match distance */

@@ -36,6 +36,9 @@ const vg_opt vg_api_options[] = {
 	    "open connections one client address may hold (more are closed at once), so one "
 	    "client cannot take every slot; 0: no limit. A reverse proxy in front is one "
 	    "address: raise it (or set 0) to its connection count"),
+	OPT(trusted_proxies, VG_OPT_STRING, "", 0, 0, NULL, false,
+	    "reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For "
+	    "names the client, for rate limits and reports; empty: the peer is the client"),
 	OPT(idle_timeout, VG_OPT_DURATION, "60s", 1000000, 3600000000LL, "us", false,
 	    "a connection idle this long is closed"),
 	OPT(quality_floor, VG_OPT_INT, "50", 0, 100, NULL, true,

@@ -152,6 +152,7 @@ static int run(int argc, char **argv)
 	hc.max_header_bytes = (size_t)cfg.max_header_bytes;
 	hc.max_connections = (unsigned)cfg.max_connections;
 	hc.max_connections_per_address = (unsigned)cfg.max_connections_per_address;
+	snprintf(hc.trusted_proxies, sizeof(hc.trusted_proxies), "%s", cfg.trusted_proxies);
 	hc.idle_timeout_s = (unsigned)(cfg.idle_timeout / 1000000);
 	size_t nroutes;
 	const vg_http_route *routes = vg_api_routes(api, &nroutes);
@@ -159,7 +160,9 @@ static int run(int argc, char **argv)
 	if (vg_http_start(&hc, routes, nroutes, &srv, &err) != 0) {
 		fprintf(stderr, "vigil serve: %s\n", err.msg);
 		vg_api_close(api);
-		return VG_EXIT_FAIL;
+		/* A listen address or proxy list that does not parse is a bad configuration;
+		 * one that cannot be bound is a failure. */
+		return err.code == VG_EINVAL ? VG_EXIT_USAGE : VG_EXIT_FAIL;
 	}
 	if (vg_api_bootstrap_admin(api, &admin, &err) != 0) {
 		fprintf(stderr, "vigil serve: %s\n", err.msg);

@@ -52,6 +52,9 @@ typedef struct vg_http_config {
 	unsigned max_connections_per_address; /* 0: no limit; over it, closed on accept */
 	unsigned idle_timeout_s;   /* a connection idle this long is closed */
 	unsigned stop_grace_ms;    /* vg_http_stop's wait for requests in flight (10 s) */
+	/* Peers whose X-Forwarded-For names the client (proxy.c): addresses and CIDR
+	 * ranges, comma-separated; empty: none, the peer is the client. */
+	char trusted_proxies[VG_OPT_STRING_MAX];
 } vg_http_config;
 
 VG_EXPORT void vg_http_config_init(vg_http_config *cfg);

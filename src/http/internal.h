@@ -21,6 +21,27 @@ struct vg__route_stats {
 	_Atomic uint64_t sum_us;
 };
 
+/* The trusted_proxies list (proxy.c). */
+#define VG__PROXIES_MAX 32
+typedef struct vg__proxy {
+	uint8_t addr[16]; /* IPv6, or IPv4 mapped (::ffff:a.b.c.d) */
+	int bits;         /* prefix length in the 128-bit form */
+} vg__proxy;
+typedef struct vg__proxies {
+	vg__proxy v[VG__PROXIES_MAX];
+	int n;
+} vg__proxies;
+
+/* Parses "10.0.0.1, 192.168.0.0/16, 2001:db8::/32" (commas, blanks around entries).
+ * Errors: VG_EINVAL naming the entry. */
+int vg__http_proxies_parse(const char *list, vg__proxies *ret, vg_error *err);
+/* Whether ip (text) is in the list. */
+bool vg__http_proxies_has(const vg__proxies *p, const char *ip);
+/* For a request from a trusted proxy: replaces ip with the X-Forwarded-For entry (xff, len
+ * bytes, the header's lines joined with ',') that the trusted hops vouch for, the
+ * rightmost that is not itself a trusted proxy; leaves it as it is when there is none. */
+void vg__http_real_ip(const vg__proxies *p, const char *xff, size_t len, char ip[46]);
+
 struct vg_http_server {
 	struct MHD_Daemon *d;
 	vg_http_config cfg;
@@ -34,6 +55,7 @@ struct vg_http_server {
 	_Atomic int running, answering;
 	_Atomic bool stopping;
 	struct vg__route_stats *stats; /* nroutes + 1; the last is "unmatched" */
+	vg__proxies proxies;
 };
 
 /* Index of the route matching method and path, or -1. Captured {params} are

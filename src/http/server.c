@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -229,6 +230,44 @@ const uint8_t *vg_http_body(const vg_http_req *req, size_t *ret_len)
 
 /* ---- the request's life ------------------------------------------------------------------ */
 
+/* The X-Forwarded-For lines of a request, joined with ',' in the order they came. */
+typedef struct xff {
+	char *buf;
+	size_t len, cap;
+} xff;
+
+static enum MHD_Result add_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	xff *x = cls;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+		return MHD_YES;
+	size_t n = strlen(value);
+	if (!x->buf) { /* the first pass: only the size */
+		x->cap += n + 1;
+		return MHD_YES;
+	}
+	if (x->len + n + 1 > x->cap)
+		return MHD_NO;
+	if (x->len)
+		x->buf[x->len++] = ',';
+	memcpy(x->buf + x->len, value, n);
+	x->len += n;
+	return MHD_YES;
+}
+
+/* A request from a trusted proxy: the client is who X-Forwarded-For says (proxy.c). */
+static void forwarded_ip(vg_http_req *req)
+{
+	xff x = {0};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_xff, &x);
+	if (!x.cap || !(x.buf = vg_arena_alloc(req->arena, x.cap)))
+		return;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_xff, &x);
+	vg__http_real_ip(&req->srv->proxies, x.buf, x.len, req->ip);
+}
+
 static vg_http_req *req_new(vg_http_server *srv, struct MHD_Connection *conn, const char *url,
 			    const char *method)
 {
@@ -255,6 +294,8 @@ static vg_http_req *req_new(vg_http_server *srv, struct MHD_Connection *conn, co
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->ip,
 				  sizeof(req->ip));
 	}
+	if (srv->proxies.n && vg__http_proxies_has(&srv->proxies, req->ip))
+		forwarded_ip(req);
 	return req;
 }
 
@@ -522,8 +563,13 @@ int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes, size_t
 			return vg_error_set(err, VG_EINVAL, "route pattern '%s' must start with /",
 					    routes[i].pattern);
 
+	vg__proxies proxies;
+	if ((rc = vg__http_proxies_parse(cfg->trusted_proxies, &proxies, err)) != 0)
+		return rc;
+
 	vg_http_server *srv = vg_xcalloc(1, sizeof(*srv));
 	srv->cfg = *cfg;
+	srv->proxies = proxies;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	vg__http_metrics_init(srv);

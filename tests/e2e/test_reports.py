@@ -352,3 +352,26 @@ def test_evidence_match_blocks_only_urls_on_our_zones(srv, hook):
     assert n["status"] == "not_ours" and n["matches"] == [] and not n["blocked"]
     assert decision(theirs) != 451
     hook.drain(0.3)
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(serve):
+    # Found in review: behind a reverse proxy every reporter came from the proxy's address
+    # and shared one bucket, so one client could keep the intake answering 429 for all.
+    # With trusted_proxies the client is the hop the proxy names; without it, or from a
+    # peer not listed, X-Forwarded-For is never believed.
+    body = {"category": "spam", "urls": ["https://x.invalid/"]}
+    post = lambda s, xff: s.post("/v1/reports", role=None, json=body,
+                                 headers={"X-Forwarded-For": xff}).status_code
+    s = serve("--report-rate", "1", "--report-burst", "2", "--trusted-proxies",
+              "127.0.0.1, 10.0.0.0/8")
+    assert [post(s, "198.51.100.1") for _ in range(3)] == [201, 201, 429]
+    assert post(s, "198.51.100.2") == 201
+    # What the client wrote left of the proxy's entry changes nothing.
+    assert post(s, "198.51.100.2, 198.51.100.1") == 429
+    assert post(s, "203.0.113.9, 198.51.100.1, 10.0.0.7") == 429
+    plain = serve("--report-rate", "1", "--report-burst", "2")
+    assert [post(plain, f"198.51.100.{i}") for i in range(3)] == [201, 201, 429]
+    import subprocess
+    p = subprocess.run([str(s.binary), "serve", "--trusted-proxies", "proxy.local",
+                        "--db", str(s.workdir / "x.db")], capture_output=True)
+    assert p.returncode == 2 and b"trusted_proxies" in p.stderr, p.stderr
