@@ -126,8 +126,27 @@ static int note_joined(vg_store *s, int64_t block_id, int64_t case_id, vg_error 
 	return vg_store_case_note(s, case_id, "report", "block_joined", note, err);
 }
 
-static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_report *r,
-			  const int64_t *case_of, json_t *matches, pending **blocks,
+/* What matched, on the case's history for its reviewer (action evidence_matched): the
+ * intake's answer never says it (it would be an oracle for bank membership). At most
+ * MATCH_NOTES per case; the block's reason names the first. */
+#define MATCH_NOTES 8
+
+static int note_matches(vg_store *s, int64_t report_id, int64_t case_id, const vg_bank_matches *m,
+			vg_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < m->n && i < MATCH_NOTES && !rc; i++) {
+		char note[VG_STORE_NAME_MAX + 128];
+		snprintf(note, sizeof(note), "report %lld: bank %s signal %lld %s distance %d",
+			 (long long)report_id, m->v[i].bank, (long long)m->v[i].signal_id,
+			 m->v[i].type, m->v[i].distance);
+		rc = vg_store_case_note(s, case_id, "report", "evidence_matched", note, err);
+	}
+	return rc;
+}
+
+static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, int64_t report_id,
+			  const vg_report *r, const int64_t *case_of, pending **blocks,
 			  size_t *nblocks, vg_error *err)
 {
 	vg_api *api = ctx->api;
@@ -160,13 +179,12 @@ static int match_evidence(const vg_api_report_ctx *ctx, vg_store *s, const vg_re
 	if (!rc)
 		vg_bank_matches_sort(&m);
 	if (!rc && m.n > 0) {
-		json_t *mj = vg_bank_matches_json(&m);
-		json_array_extend(matches, mj);
-		json_decref(mj);
 		*blocks = vg_xcalloc(r->n_urls, sizeof(**blocks));
 		for (size_t u = 0; u < r->n_urls && !rc; u++) {
 			if (!case_of[u])
 				continue; /* on no zone of ours */
+			if ((rc = note_matches(s, report_id, case_of[u], &m, err)))
+				break;
 			char reason[160];
 			snprintf(reason, sizeof(reason), "report evidence matched bank %s (signal %lld)",
 				 m.v[0].bank, (long long)m.v[0].signal_id);
@@ -287,7 +305,7 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 	int64_t *case_of = vg_xcalloc(r->n_urls, sizeof(*case_of));
 	pending *blocks = NULL;
 	size_t nblocks = 0;
-	json_t *done = json_array(), *cases = json_array(), *matches = json_array();
+	json_t *done = json_array(), *cases = json_array();
 	vg_error err;
 	int64_t id = 0;
 	bool ours = false;
@@ -356,10 +374,13 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 							   &err);
 			}
 			groups[g].fresh[i] = created;
+			/* Whether the case is new is not said: to an anonymous caller (the
+			 * abuser running the site, say) it would tell that someone else
+			 * reported the URL lately. */
 			if (!rc)
-				json_array_append_new(cases, json_pack("{s:s,s:I,s:b}", "url", r->urls[u],
-								       "case_id", (json_int_t)case_of[u],
-								       "created", created));
+				json_array_append_new(cases,
+						      json_pack("{s:s,s:I}", "url", r->urls[u],
+								"case_id", (json_int_t)case_of[u]));
 		}
 	for (size_t u = 0; u < r->n_urls && !rc; u++) {
 		const char *zname = "";
@@ -388,21 +409,23 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 	/* Only a report with a URL on a zone is matched: only those URLs can be blocked, and
 	 * matching the others would tell the public intake whether a hash is in a bank. */
 	if (!rc && ours && route0.match_evidence && r->n_evidence)
-		rc = match_evidence(ctx, s, r, case_of, matches, &blocks, &nblocks, &err);
+		rc = match_evidence(ctx, s, id, r, case_of, &blocks, &nblocks, &err);
 	rc = vg__api_finish(s, rc, &err);
 
 	if (rc) {
 		*ret_err = err;
 		json_decref(done);
 		json_decref(cases);
-		json_decref(matches);
 	} else {
 		vg_log(VG_LOG_INFO, "report.received", "report=%lld category=%s status=%s urls=%zu",
 		       (long long)id, cat, row.status, r->n_urls);
-		json_t *body = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id,
+		/* No matches and no "blocked" in the answer, which the public intake gives
+		 * anyone: they made it an oracle for bank membership that handed out the
+		 * listed hash itself (a near-miss PDQ came back with the bank's value). The
+		 * match result belongs to the case, where an analyst sees it. */
+		json_t *body = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o}", "id", (json_int_t)id,
 					 "status", row.status, "status_token", token, "category",
-					 cat, "cases", cases, "notifications", done, "matches",
-					 matches, "blocked", nblocks > 0);
+					 cat, "cases", cases, "notifications", done);
 		*ret = (vg_api_report_result){
 			.id = id,
 			.json = json_dumps(body, JSON_COMPACT),

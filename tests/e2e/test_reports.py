@@ -206,13 +206,12 @@ def test_dedup_joins_the_case_and_does_not_notify_again(srv, hook):
     zone(srv, "dup.example", hook, "dup")
     a = report(srv, category="phishing", urls=["https://dup.example/p"]).json()
     b = report(srv, category="phishing", urls=["https://DUP.example:443/p"]).json()
-    assert a["cases"][0]["created"] and not b["cases"][0]["created"]
     assert a["cases"][0]["case_id"] == b["cases"][0]["case_id"]
     got = hook.drain()
     assert len(got["/dup/owner"]) == 1 and len(got["/dup/host"]) == 1
     # Another category is another case.
     c = report(srv, category="malware", urls=["https://dup.example/p"]).json()
-    assert c["cases"][0]["created"]
+    assert c["cases"][0]["case_id"] != a["cases"][0]["case_id"]
 
 
 def test_bad_reports(srv):
@@ -233,9 +232,36 @@ def test_evidence_match_blocks(srv, hook):
     assert add.status_code in (200, 201), add.text
     r = report(srv, category="csam", urls=["https://ev.example/img"], evidence=[{"md5": md5}])
     assert r.status_code == 201, r.text
-    assert r.json()["blocked"] and r.json()["matches"][0]["bank"] == "known"
     d = srv.get("/v1/decision", role="scanner", params={"url": "https://ev.example/img"})
     assert d.status_code == 451 and d.json()["action"] == "block", d.text
+
+
+def test_public_intake_answer_is_no_bank_oracle(srv, hook):
+    # Found in review: the anonymous 201 carried the bank's matching hash (a PDQ a few bits
+    # off came back with the listed value), its signal id and "blocked": anyone could test
+    # and recover a confidential hash list. A match and a miss now answer alike.
+    zone(srv, "oracle.example", hook, "oracle")
+    assert srv.post("/v1/banks", json={"name": "oracle"}).status_code in (200, 201)
+    assert srv.patch("/v1/banks/oracle", json={"actions": ["block_url"]}).status_code == 200
+    listed = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+    add = srv.post("/v1/banks/oracle/signals", json={"signals": [{"type": "pdq", "value": listed}]})
+    assert add.status_code in (200, 201), add.text
+    near = "0" + listed[1:]
+    hit = report(srv, category="csam", urls=["https://oracle.example/a"], evidence=[{"pdq": near}])
+    miss = report(srv, category="csam", urls=["https://oracle.example/b"],
+                  evidence=[{"md5": "00000000000000000000000000000001"}])
+    assert hit.status_code == miss.status_code == 201, hit.text
+    assert listed not in hit.text and listed[1:] not in hit.text
+    assert set(hit.json()) == set(miss.json()) and set(hit.json()["cases"][0]) == {"url", "case_id"}
+    for k in ("matches", "blocked"):
+        assert k not in hit.json()
+    # The match still blocked the URL, and its case shows why.
+    d = srv.get("/v1/decision", role="scanner", params={"url": "https://oracle.example/a"})
+    assert d.status_code == 451, d.text
+    case = srv.get(f"/v1/cases/{hit.json()['cases'][0]['case_id']}").json()
+    notes = [e["note"] for e in case["history"] if e["action"] == "evidence_matched"]
+    assert len(notes) == 1 and "bank oracle" in notes[0] and "distance 4" in notes[0], case
+    hook.drain(0.3)
 
 
 def test_every_write_is_audited_without_personal_data(srv):
@@ -315,7 +341,7 @@ def test_url_too_long_to_store_is_a_field_error(srv, hook):
     edge = "http://longurl.example/" + "y" * (8192 - len("http://longurl.example/"))
     r = report(srv, category="spam", urls=[edge])
     assert r.status_code == 201, r.text
-    assert r.json()["cases"][0]["url"] == edge and r.json()["cases"][0]["created"]
+    assert r.json()["cases"][0]["url"] == edge and r.json()["cases"][0]["case_id"]
     hook.drain(0.3)
 
 
@@ -332,7 +358,6 @@ def test_evidence_match_blocks_only_urls_on_our_zones(srv, hook):
     ours, theirs = "https://evz.example/img", "https://third-party.invalid/img"
     r = report(srv, category="csam", urls=[ours, theirs], evidence=[{"md5": md5}])
     assert r.status_code == 201, r.text
-    assert r.json()["blocked"] and r.json()["matches"][0]["bank"] == "known-zones"
     (case,) = r.json()["cases"]
 
     def decision(url):
@@ -349,7 +374,7 @@ def test_evidence_match_blocks_only_urls_on_our_zones(srv, hook):
     # A report on no zone of ours is not matched at all: nothing of ours to act on, and the
     # public intake must not answer whether a hash is in a bank.
     n = report(srv, category="csam", urls=[theirs], evidence=[{"md5": md5}]).json()
-    assert n["status"] == "not_ours" and n["matches"] == [] and not n["blocked"]
+    assert n["status"] == "not_ours" and n["cases"] == []
     assert decision(theirs) != 451
     hook.drain(0.3)
 
