@@ -198,7 +198,8 @@ VG_EXPORT char *vg_report_to_json(const vg_report *r, bool with_reporter);
 typedef struct vg_report_mail {
 	vg_report *report;    /* NULL unless the parse returned 0; taken by setting it NULL */
 	vg_report_source kind; /* what the message was read as (ARF, XARF, MAIL) */
-	char *message_id;     /* without angle brackets */
+	char *message_id;      /* without angle brackets; UTF-8 without control characters
+			       * (an encoded word's CR, LF or ESC, say, are dropped) */
 	char *from;           /* the From address: personal data, never logged; NULL when over
 			       * VG_REPORT_EMAIL_MAX bytes */
 	char *subject;	      /* UTF-8, at most 998 bytes */

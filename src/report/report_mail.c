@@ -766,9 +766,40 @@ static GMimeMessage *construct(const char *data, size_t len)
 	return msg;
 }
 
+/* The Message-ID without control characters. GMime decodes an RFC 2047 encoded word
+ * inside it, so the sender chose every byte: CR, LF and ESC went verbatim into the audit
+ * log's object id and `vigil audit list` (forged lines, terminal escapes). Kept: printable
+ * ASCII (RFC 5322) and UTF-8 characters from U+00A0 on (RFC 6532), but not U+2028 and
+ * U+2029 (line breaks too); anything else is dropped. NULL when nothing is left. */
+static char *message_id_copy(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *valid = g_utf8_make_valid(s, -1);
+	size_t n = 0, len = strlen(valid);
+	char *out = vg_xcalloc(1, len + 1);
+	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		size_t w = (size_t)(g_utf8_next_char(p) - p);
+		bool keep = (c > 0x20 && c < 0x7f) || (c >= 0xa0 && c != 0x2028 && c != 0x2029);
+		if (n + w > HEADER_FIELD_MAX)
+			break;
+		if (keep) {
+			memcpy(out + n, p, w);
+			n += w;
+		}
+	}
+	g_free(valid);
+	if (n == 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 static void read_metadata(GMimeMessage *msg, vg_report_mail *m)
 {
-	m->message_id = bounded_copy(g_mime_message_get_message_id(msg), HEADER_FIELD_MAX);
+	m->message_id = message_id_copy(g_mime_message_get_message_id(msg));
 	m->subject = bounded_copy(g_mime_message_get_subject(msg), HEADER_FIELD_MAX);
 	GDateTime *dt = g_mime_message_get_date(msg);
 	if (dt) {

@@ -132,6 +132,31 @@ def test_cli_ingest_mail(vigil_bin, tmp_path, serve):
     assert run("bogus").returncode == 2
 
 
+def test_hostile_message_id_forges_no_audit_line(vigil_bin, tmp_path):
+    # Found in review: an encoded word in Message-ID decoded to CR, LF and ESC, stored as
+    # the audit object id; `vigil audit list` printed a forged line and a terminal escape.
+    import sqlite3
+    db = tmp_path / "mid.db"
+    eml = (b"From: Rep <rep@example.org>\r\n"
+           b"Message-ID: <=?utf-8?Q?a=0D=0Aaction=3Dfake=1B[31m?=@x>\r\n"
+           b"Subject: x\r\n\r\nno urls here\r\n")
+    p = subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db)], input=eml,
+                       capture_output=True)
+    assert p.returncode == 1, p.stderr
+    con = sqlite3.connect(db)
+    (oid,) = con.execute("SELECT object_id FROM audit WHERE action = 'report.mail_rejected'").fetchone()
+    assert oid == "aaction=fake[31m@x", repr(oid)
+    # An entry written by an older version (or by hand) prints escaped all the same.
+    con.execute("UPDATE audit SET object_id = ? WHERE action = 'report.mail_rejected'",
+                ("a\r\naction=fake\x1b[31m\\x@x",))
+    con.commit()
+    con.close()
+    out = subprocess.run([str(vigil_bin), "audit", "list", "--db", str(db)], capture_output=True,
+                         check=True).stdout.decode()
+    assert "\x1b" not in out and "\r" not in out and out.count("\n") == 2, repr(out)  # head, entry
+    assert "a\\x0d\\x0aaction=fake\\x1b[31m\\\\x@x" in out, repr(out)
+
+
 def raw_mail(srv, text):
     return srv.post("/v1/reports/email", role="intake", data=text.encode(),
                     headers={"Content-Type": "message/rfc822"})

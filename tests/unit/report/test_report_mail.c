@@ -224,6 +224,19 @@ Test(report_mail, no_url_is_invalid_but_keeps_the_message_id)
 	cr_assert_str_eq(m.message_id, "nourl-1@people.example");
 }
 
+Test(report_mail, message_id_with_an_encoded_crlf_esc_drops_the_controls)
+{
+	/* Found in review: GMime decodes an encoded word in Message-ID; its CR, LF and ESC
+	 * went into the audit log and `vigil audit list` as forged lines and escapes. */
+	static const char mail[] =
+		"From: Rep <rep@example.org>\r\n"
+		"Message-ID: <=?utf-8?Q?a=0D=0Aaction=3Dfake=1B[31m=C2=9B?=@x>\r\n"
+		"Subject: x\r\n\r\nno urls here\r\n";
+	cr_assert_eq(vg_report_mail_parse(mail, sizeof(mail) - 1, &m, &err), VG_EINVAL);
+	cr_assert_not_null(m.message_id);
+	cr_assert_str_eq(m.message_id, "aaction=fake[31m@x");
+}
+
 Test(report_mail, malformed_messages_say_why_and_keep_the_message_id)
 {
 	static const struct {
