@@ -160,7 +160,7 @@ static bool restricted(const char *category)
  * makes a repeated notify a no-op in the outbox. */
 static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store_zone *z,
 			     const char *party, const char *email, const char *webhook,
-			     json_t *done, vg_error *err)
+			     const char *actor, json_t *done, vg_error *err)
 {
 	const char *target = webhook && webhook[0] ? webhook : email;
 	if (!target || !target[0])
@@ -176,6 +176,12 @@ static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store
 	int64_t oid = 0;
 	int rc = vg_store_outbox_enqueue(s, kind, target, text, NULL, key, vg_time_now(), &oid, err);
 	free(text);
+	/* Told: a report joining the case later does not tell this party again. */
+	char tag[17], note[48];
+	vg__api_target_tag(target, tag);
+	snprintf(note, sizeof(note), "%s review %s", party, tag);
+	if (!rc)
+		rc = vg_store_case_note(s, c->id, actor, "notified", note, err);
 	if (!rc)
 		json_array_append_new(done, json_pack("{s:s,s:s,s:s,s:I}", "type", kind, "party", party,
 						      "zone", z->name, "outbox_id", (json_int_t)oid));
@@ -185,7 +191,8 @@ static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store
 /* notify: the parties the category's policy names; for csam, ncii and terrorism (held at
  * intake until a person reviewed the case) the host only: the site owner may be the
  * abuser, and the host can act without warning them. */
-static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, json_t *done, vg_error *err)
+static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, const char *actor,
+		       json_t *done, vg_error *err)
 {
 	vg_store_zone z;
 	int rc = vg__api_zone_resolve(s, c->url, &z, err);
@@ -203,9 +210,11 @@ static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, json_t 
 		}
 	}
 	if (owner)
-		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url, done, err);
+		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url, actor,
+				       done, err);
 	if (!rc && host)
-		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url, done, err);
+		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url, actor,
+				       done, err);
 	if (!rc && json_array_size(done) == 0)
 		rc = vg_error_set(err, VG_EEXIST, "the zone has no contact to notify");
 	vg_store_zone_done(&z);
@@ -388,7 +397,7 @@ static void report_decide(vg_api *api, vg_http_req *req, vg_store *s, int64_t id
 	if (!rc)
 		rc = refuse_repeat(s, c, decision, block_id, &err);
 	if (!rc && !strcmp(decision, "notify"))
-		rc = case_notify(api, s, c, done, &err);
+		rc = case_notify(api, s, c, who->name, done, &err);
 	if (!rc && !strcmp(decision, "reject"))
 		rc = hand_over(api, s, c->id, who->name, &handed, &nhanded, &err);
 	if (!rc && !strcmp(decision, "reject"))

@@ -16,7 +16,8 @@
  * - The site owner never hears of csam, ncii or terrorism before a person reviews the
  *   case, and the reporter's name and email leave vigil only where share says full (both
  *   are enforced by vg_report_route_compute, which this file never overrides).
- * - A report joining an existing case within the dedup window notifies nobody again.
+ * - A report joining an existing case within the dedup window notifies no party that was
+ *   told of that case already (a "notified" event in its history); one nobody told, it does.
  * - Only the SHA-256 of the status token is stored; the check is constant-time.
  * - Reporter personal data (name, email, client address) is never logged or audited.
  */
@@ -52,20 +53,81 @@ typedef struct zone_group {
 	size_t n;
 } zone_group;
 
-/* The outbox item for one intent: a webhook now; an email waits for SMTP delivery
- * (kind "email", not claimed by the webhook worker). */
-static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone_group *g,
-		  const vg_report_intent *in, json_t *done, vg_error *err)
+struct told_query {
+	const char *party, *review_tag;
+	bool found;
+};
+
+static int told_event(const vg_store_case_event *e, void *ctx)
 {
-	json_t *urls = json_array();
-	for (size_t i = 0; i < g->n; i++)
-		if (g->fresh[i])
-			json_array_append_new(urls, json_string(r->urls[g->urls[i]]));
-	if (json_array_size(urls) == 0) {
-		json_decref(urls);
-		return 0; /* every URL joined a case within the window: told already */
-	}
+	struct told_query *q = ctx;
+	if (q->found || strcmp(e->action, "notified") != 0 || !e->note)
+		return 0;
+	size_t n = strlen(q->party);
+	if (strncmp(e->note, q->party, n) != 0 || (e->note[n] && e->note[n] != ' '))
+		return 0;
+	if (!q->review_tag)
+		q->found = true;
+	else if (!strncmp(e->note + n, " review ", 8) && !strcmp(e->note + n + 8, q->review_tag))
+		q->found = true;
+	return 0;
+}
+
+int vg__api_case_told(vg_store *s, int64_t case_id, const char *party, const char *review_tag,
+		      bool *ret, vg_error *err)
+{
+	struct told_query q = {party, review_tag, false};
+	int rc = vg_store_case_history(s, case_id, told_event, &q, err);
+	if (!rc)
+		*ret = q.found;
+	return rc;
+}
+
+void vg__api_target_tag(const char *target, char ret[17])
+{
+	char h[65];
+	sha256_hex(target ? target : "", h);
+	memcpy(ret, h, 16);
+	ret[16] = '\0';
+}
+
+/* The outbox item for one intent: a webhook now; an email waits for SMTP delivery
+ * (kind "email", not claimed by the webhook worker). It names the URLs of the group
+ * whose case has not been notified to this party yet: a report joining a case within
+ * the window does not tell a party again, but does tell one nobody told (the first
+ * report's share said none for it, or the zone had no contact then). Suppressing on
+ * "the case is not new" alone let anyone silence the host about a phishing URL by
+ * filing its first report with share none, once per window. Each URL told gets a
+ * "notified" event on its case. */
+static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone_group *g,
+		  const int64_t *case_of, const vg_report_intent *in, json_t *done, vg_error *err)
+{
 	const char *party = in->party == VG_REPORT_PARTY_OWNER ? "owner" : "host";
+	json_t *urls = json_array();
+	bool *tell = vg_xcalloc(g->n ? g->n : 1, sizeof(bool));
+	int rc = 0;
+	for (size_t i = 0; i < g->n && !rc; i++) {
+		bool told = false;
+		if (!g->fresh[i])
+			rc = vg__api_case_told(s, case_of[g->urls[i]], party, NULL, &told, err);
+		tell[i] = !rc && !told;
+		if (tell[i])
+			json_array_append_new(urls, json_string(r->urls[g->urls[i]]));
+	}
+	if (rc || json_array_size(urls) == 0) {
+		json_decref(urls);
+		free(tell);
+		return rc; /* every URL's case was told this party already */
+	}
+	for (size_t i = 0; i < g->n && !rc; i++)
+		if (tell[i])
+			rc = vg_store_case_note(s, case_of[g->urls[i]], "report", "notified", party,
+						err);
+	free(tell);
+	if (rc) {
+		json_decref(urls);
+		return rc;
+	}
 	json_t *p = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o}", "event",
 			      in->forward ? "abuse_report.forward" : "abuse_report.notify",
 			      "report_id", (json_int_t)report_id, "category",
@@ -84,8 +146,8 @@ static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone
 		 (long long)g->zone.id, party);
 	const char *kind = in->channel == VG_REPORT_CHANNEL_WEBHOOK ? "webhook" : "email";
 	int64_t oid = 0;
-	int rc = vg_store_outbox_enqueue(s, kind, in->target, text, NULL, key, vg_time_now(), &oid,
-					 err);
+	rc = vg_store_outbox_enqueue(s, kind, in->target, text, NULL, key, vg_time_now(), &oid,
+				     err);
 	free(text);
 	if (!rc)
 		json_array_append_new(done, json_pack("{s:s,s:s,s:s,s:I,s:b,s:b}", "type", kind,
@@ -404,7 +466,7 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 		vg_report_route rt;
 		vg_report_route_compute(&policy, r, &rz, &rt);
 		for (size_t k = 0; k < rt.n_intents && !rc; k++)
-			rc = notify(s, id, r, &groups[g], &rt.intents[k], done, &err);
+			rc = notify(s, id, r, &groups[g], case_of, &rt.intents[k], done, &err);
 	}
 	/* Only a report with a URL on a zone is matched: only those URLs can be blocked, and
 	 * matching the others would tell the public intake whether a hash is in a bank. */

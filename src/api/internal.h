@@ -299,6 +299,15 @@ int vg__rate_take(struct vg__rate *r, const char *addr, double per_min, double b
 int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *ret,
 			 vg_error *err);
 
+/* Whether party ("owner" | "host") was sent a notification of case_id: a "notified" event
+ * in its history, whose note is the party, then for a reviewer's notify " review " and
+ * the target's tag (vg__api_target_tag). review_tag NULL: any notification counts; else
+ * only the reviewer's to that target. */
+int vg__api_case_told(vg_store *s, int64_t case_id, const char *party, const char *review_tag,
+		      bool *ret, vg_error *err);
+/* A short tag of a notification target (webhook URL or address): 16 hex digits. */
+void vg__api_target_tag(const char *target, char ret[17]);
+
 /* POST /v1/admin/retention/run (api_retention.c; routed from api_reports.c's table). */
 void vg__api_retention_run(vg_api *api, vg_http_req *req, const vg__actor *who);
 

@@ -214,6 +214,30 @@ def test_dedup_joins_the_case_and_does_not_notify_again(srv, hook):
     assert c["cases"][0]["case_id"] != a["cases"][0]["case_id"]
 
 
+def test_a_first_report_shared_with_nobody_does_not_silence_later_ones(srv, hook):
+    # Found in review: dedup kept only URLs whose case this report opened, so a first
+    # report with share none (the abuser's own, say) silenced the owner and host for every
+    # later report of the URL within the window. A party nobody told is told now, once.
+    zone(srv, "silence.example", hook, "silence")
+    mine = lambda got: {k: v for k, v in got.items() if k.startswith("/silence/")}  # shared hook
+    url = "http://silence.example/login-verify"
+    first = report(srv, category="phishing", urls=[url], share={"owner": "none", "host": "none"})
+    assert first.status_code == 201 and first.json()["notifications"] == [], first.text
+    assert mine(hook.drain(0.5)) == {}
+    victim = report(srv, category="phishing", urls=[url], share={"owner": "full", "host": "full"},
+                    reporter={"name": "Victim", "email": "v@victim.example"}).json()
+    assert victim["cases"] == first.json()["cases"]
+    assert sorted(n["party"] for n in victim["notifications"]) == ["host", "owner"], victim
+    got = mine(hook.drain())
+    assert len(got["/silence/owner"]) == 1 and len(got["/silence/host"]) == 1, got
+    assert got["/silence/owner"][0]["urls"] == [url]
+    # Told once: a third report notifies nobody again.
+    third = report(srv, category="phishing", urls=[url]).json()
+    assert third["notifications"] == [] and hook.drain(0.5) == {}
+    hist = [(e["action"], e["note"]) for e in srv.get(f"/v1/cases/{third['cases'][0]['case_id']}").json()["history"]]
+    assert sorted(n for a, n in hist if a == "notified") == ["host", "owner"], hist
+
+
 def test_bad_reports(srv):
     e = assert_error(report(srv, category="phishing", urls=["ftp://x.example/"]), 422)
     assert e["fields"][0]["field"] == "urls"
