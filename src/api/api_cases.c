@@ -83,6 +83,59 @@ static int add_scan(const vg_store_scan *sc, int64_t scan_id, void *ctx)
 	return 0;
 }
 
+/* A report case's reports, for its reviewer: what was reported (description, evidence,
+ * source IP, incident time), how and by whom (the reporter as stored: nothing once
+ * erased; never the client address). Without them a reviewer decided blind. The matches
+ * found at intake are in the history (evidence_matched). At most CASE_REPORTS_MAX, the
+ * oldest; reports_truncated says when there were more. */
+#define CASE_REPORTS_MAX 100
+
+struct report_acc {
+	vg_store *s;
+	json_t *arr;
+	bool truncated;
+	vg_error *err;
+};
+
+static int add_hash(const char *type, const char *hex, void *ctx)
+{
+	json_array_append_new(ctx, json_pack("{s:s,s:s}", "type", type, "value", hex));
+	return 0;
+}
+
+static int add_report(const vg_store_report *r, void *ctx)
+{
+	struct report_acc *a = ctx;
+	if (json_array_size(a->arr) >= CASE_REPORTS_MAX) {
+		a->truncated = true;
+		return 1; /* stops the walk; not an error */
+	}
+	json_t *ev = json_array();
+	int rc = vg_store_report_evidence(a->s, r->id, add_hash, ev, a->err);
+	if (rc) {
+		json_decref(ev);
+		return rc;
+	}
+	json_t *who = r->reporter_name || r->reporter_email
+			      ? json_pack("{s:o,s:o}", "name", vg__json_str(r->reporter_name),
+					  "email", vg__json_str(r->reporter_email))
+			      : json_null();
+	json_t *o =
+		json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:s,s:s},s:o,s:o,s:o}", "id",
+			  (json_int_t)r->id, "category", r->category, "source", r->source, "kind",
+			  r->kind, "received_at", vg__json_time(r->created_at), "description",
+			  vg__json_str(r->description), "evidence", ev, "source_ip",
+			  r->source_ip[0] ? json_string(r->source_ip) : json_null(), "jurisdiction",
+			  r->jurisdiction[0] ? json_string(r->jurisdiction) : json_null(),
+			  "incident_at", vg__json_time(r->incident_at), "share", "owner",
+			  r->share_owner, "host", r->share_host, "reporter", who, "message_id",
+			  vg__json_str(r->message_id), "erased_at", vg__json_time(r->erased_at));
+	if (!o)
+		return vg_error_set(a->err, VG_ENOMEM, "out of memory");
+	json_array_append_new(a->arr, o);
+	return 0;
+}
+
 static json_t *full_case(vg_store *s, int64_t id, vg_error *err)
 {
 	vg_store_case c;
@@ -100,6 +153,17 @@ static json_t *full_case(vg_store *s, int64_t id, vg_error *err)
 	}
 	json_object_set_new(out, "history", hist);
 	json_object_set_new(out, "matches", scans);
+	if (!strcmp(json_string_value(json_object_get(out, "kind")), "report")) {
+		struct report_acc a = {s, json_array(), false, err};
+		int rc = vg_store_case_reports(s, id, add_report, &a, err);
+		if (rc < 0) {
+			json_decref(a.arr);
+			json_decref(out);
+			return NULL;
+		}
+		json_object_set_new(out, "reports", a.arr);
+		json_object_set_new(out, "reports_truncated", json_boolean(a.truncated));
+	}
 	return out;
 }
 

@@ -207,6 +207,9 @@ typedef struct vg__store_reports_ops {
 	int (*report_urls)(vg_store *s, int64_t report_id,
 			   int (*fn)(const vg_store_report_url *u, void *ctx), void *ctx,
 			   vg_error *err);
+	int (*report_evidence)(vg_store *s, int64_t report_id,
+			       int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			       vg_error *err);
 	int (*case_evidence)(vg_store *s, int64_t case_id,
 			     int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
 			     vg_error *err);

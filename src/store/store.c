@@ -888,6 +888,13 @@ int vg_store_report_urls(vg_store *s, int64_t report_id,
 	return s->ops->reports->report_urls(s, report_id, fn, ctx, err);
 }
 
+int vg_store_report_evidence(vg_store *s, int64_t report_id,
+			     int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			     vg_error *err)
+{
+	return s->ops->reports->report_evidence(s, report_id, fn, ctx, err);
+}
+
 int vg_store_case_evidence(vg_store *s, int64_t case_id,
 			   int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
 			   vg_error *err)

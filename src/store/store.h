@@ -637,6 +637,12 @@ typedef struct vg_store_report_url {
 VG_EXPORT VG_MUST_CHECK int vg_store_report_urls(vg_store *s, int64_t report_id,
 						 int (*fn)(const vg_store_report_url *u, void *ctx),
 						 void *ctx, vg_error *err);
+/* The report's evidence hashes, by type then hex; type and hex borrowed until fn returns,
+ * whose nonzero return stops the walk and is returned. An unknown report has none. */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_evidence(vg_store *s, int64_t report_id,
+						     int (*fn)(const char *type, const char *hex,
+							       void *ctx),
+						     void *ctx, vg_error *err);
 /* The distinct evidence hashes of the reports attached to case_id before its last
  * block_url or notify decision, the ones a reviewer saw (none if nobody acted); type and
  * hex borrowed until fn returns. */

@@ -395,6 +395,38 @@ static int report_urls(vg_store *s, int64_t report_id,
 	return rc;
 }
 
+/* Each (type, hex) row of st to fn; finalizes st. */
+static int each_hash(vg_store *s, sqlite3_stmt *st,
+		     int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+		     vg_error *err)
+{
+	int rc = 0, step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = col_str(st, 0), *hex = col_str(st, 1);
+		if (type && hex && (rc = fn(type, hex, ctx)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int report_evidence(vg_store *s, int64_t report_id,
+			   int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
+			   vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = vg__sq_prepare(s,
+				"SELECT type, hex FROM report_evidence WHERE report_id = ?1 "
+				"ORDER BY type, hex",
+				&st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, report_id);
+	return each_hash(s, st, fn, ctx, err);
+}
+
 static int case_evidence(vg_store *s, int64_t case_id,
 			 int (*fn)(const char *type, const char *hex, void *ctx), void *ctx,
 			 vg_error *err)
@@ -418,16 +450,7 @@ static int case_evidence(vg_store *s, int64_t case_id,
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, case_id);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *type = col_str(st, 0), *hex = col_str(st, 1);
-		if (type && hex && (rc = fn(type, hex, ctx)) != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	return rc;
+	return each_hash(s, st, fn, ctx, err);
 }
 
 static int report_erase(vg_store *s, vg_usec before, vg_usec now, int64_t **ret_ids,
@@ -964,6 +987,7 @@ const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.report_add_url = report_add_url,
 	.report_add_evidence = report_add_evidence,
 	.report_urls = report_urls,
+	.report_evidence = report_evidence,
 	.case_evidence = case_evidence,
 	.report_erase = report_erase,
 	.report_case_open_or_attach = report_case_open_or_attach,

@@ -353,3 +353,32 @@ def test_rejecting_another_case_keeps_a_reviewers_block(srv, hook, bridge):
     assert r["blocks_lifted"] == 1 and r["blocks_handed_over"] == 0
     assert srv.get("/v1/decision", role="scanner",
                    params={"url": "https://lone.example/x"}).status_code != 451
+
+
+def test_a_reviewer_reads_the_reports_of_a_case(srv, hook):
+    # Found in review: no route returned a report's description, evidence, source IP or
+    # incident time, so a reviewer decided blind (a harassment report is its description).
+    md5 = "0123456789abcdef0123456789abcdee"
+    cid, first = new_case(srv, hook, "readme.example", category="harassment",
+                          description="they post my address", jurisdiction="DE",
+                          evidence=[{"md5": md5.upper()}],
+                          reporter={"name": "Ann", "email": "ann@people.example"})
+    again = report(srv, category="harassment", urls=["https://readme.example/x"],
+                   description="me too").json()
+    assert again["cases"][0]["case_id"] == cid
+    c = srv.get(f"/v1/cases/{cid}", role="analyst").json()
+    assert [r["id"] for r in c["reports"]] == [first["id"], again["id"]] and not c["reports_truncated"]
+    r0, r1 = c["reports"]
+    assert r0["description"] == "they post my address" and r0["jurisdiction"] == "DE"
+    assert r0["evidence"] == [{"type": "md5", "value": md5}]
+    assert r0["category"] == "harassment" and r0["source"] == "rest" and r0["received_at"]
+    assert r0["reporter"] == {"name": "Ann", "email": "ann@people.example"}
+    assert r0["share"] == {"owner": "anonymous", "host": "anonymous"}
+    assert r1["description"] == "me too" and r1["reporter"] is None and r1["evidence"] == []
+    assert "client_addr" not in json.dumps(c) and "status_token" not in json.dumps(c)
+    # A scan case has no reports member.
+    scan_cases = srv.get("/v1/cases", role="analyst").json()["items"]
+    for sc in scan_cases:
+        if sc["kind"] == "scan":
+            assert "reports" not in srv.get(f"/v1/cases/{sc['id']}", role="analyst").json()
+            break

@@ -48,6 +48,11 @@ def test_arf_becomes_a_routed_report(srv, hook):
     got = hook.drain()
     assert "/arf/owner" in got and "/arf/host" in got
     assert "jurgen" not in json.dumps(got) and "@isp.example" not in json.dumps(got)
+    # Its reviewer reads what the ARF said (found in review: no route showed it).
+    c = srv.get(f"/v1/cases/{out['cases'][0]['case_id']}", role="analyst").json()
+    (rep,) = [x for x in c["reports"] if x["id"] == out["id"]]
+    assert rep["kind"] == "arf" and rep["source"] == "email" and rep["source_ip"] == "192.0.2.10"
+    assert rep["incident_at"].startswith("2024-03-05T09:00:00") and rep["message_id"] == "arf-1@isp.example"
 
 
 def test_xarf_and_plain(srv, hook):

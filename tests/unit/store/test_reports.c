@@ -383,3 +383,31 @@ Test(reports, incident_time_is_kept)
 	vg_store_report_done(&got);
 	vg_store_close(s);
 }
+
+static int join_hash(const char *type, const char *hex, void *ctx)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%s:%.4s ", type, hex);
+	return 0;
+}
+
+Test(reports, report_evidence_lists_one_reports_hashes)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	int64_t a = report_ok(s, NULL), b = report_ok(s, NULL);
+	static const char md5[] = "0123456789abcdef0123456789abcdef";
+	static const char sha[] =
+		"ffff456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	cr_assert_eq(vg_store_report_add_evidence(s, a, "sha256", sha, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_report_add_evidence(s, a, "md5", md5, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_report_add_evidence(s, b, "md5", md5, &err), 0, "%s", err.msg);
+	char got[256] = "";
+	cr_assert_eq(vg_store_report_evidence(s, a, join_hash, got, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(got, "md5:0123 sha256:ffff ");
+	got[0] = '\0';
+	cr_assert_eq(vg_store_report_evidence(s, 999, join_hash, got, &err), 0);
+	cr_assert_str_eq(got, "");
+	vg_store_close(s);
+}
