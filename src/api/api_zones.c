@@ -4,8 +4,10 @@
  * /v1/zones/{id} (admin), and the lookup report intake uses. A zone is a lower-case
  * hostname or registrable domain with the owner's and the host's contacts (email,
  * webhook URL). The most specific zone wins: the URL's exact host, then each parent
- * domain up to the registrable domain (vg_url_registrable_domain); never a public suffix,
- * so "co.uk" can never claim every site under it.
+ * domain up to the registrable domain (vg_url_registrable_domain), then each parent that
+ * is a public suffix of the PSL's private section (a platform's own domain, "github.io":
+ * one operator owns it, and its customers' sites are its sites). Never an ICANN public
+ * suffix, so "co.uk" can never claim every site under it; such a zone is refused.
  *
  * Every change is audited in the transaction that makes it.
  */
@@ -43,11 +45,13 @@ int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *
 		int rc = vg_store_zone_find(s, h, ret, err);
 		if (rc != VG_ENOENT)
 			return rc;
-		/* Stop at the registrable domain: its parents are public suffixes. */
-		if (strlen(h) <= rlen)
-			break;
+		/* At the registrable domain, go on only through private-section suffixes:
+		 * without them a zone named "github.io" covered none of its users' sites. */
+		bool past = strlen(h) <= rlen;
 		h = strchr(h, '.');
 		h = h ? h + 1 : NULL;
+		if (past && h && vg_url_public_suffix(h) != VG_URL_SUFFIX_PRIVATE)
+			break;
 	}
 	return vg_error_set(err, VG_ENOENT, "no zone");
 }
@@ -158,6 +162,15 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!name_ok(z.name)) {
 		vg_http_respond_error(req, VG_EINVAL,
 				      "name must be a lower-case hostname or registrable domain");
+		goto out;
+	}
+	/* Accepted, it could only ever match the bare suffix ("http://co.uk/"): a zone that
+	 * silently covers nothing, every report under it not_ours. */
+	if (vg_url_public_suffix(z.name) == VG_URL_SUFFIX_ICANN) {
+		vg_http_respond_error(
+			req, VG_EINVAL,
+			"name is a public suffix: it would claim every site under it; "
+			"name a registrable domain or a host");
 		goto out;
 	}
 	if (!contact_arg(req, body, "owner_contact", (const char **)&z.owner_email,

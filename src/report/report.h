@@ -61,6 +61,17 @@ VG_EXPORT VG_MUST_CHECK int vg_url_host_lenient(const char *url, size_t len, cha
  * that are themselves public suffixes. */
 VG_EXPORT VG_MUST_CHECK int vg_url_registrable_domain(const char *host, char *out, size_t out_size);
 
+/* Whether a lower-case host is itself on libpsl's built-in public suffix list, and in
+ * which section: ICANN ("co.uk", "com"; an unlisted TLD is not counted) or private
+ * ("github.io", "blogspot.com": a platform that registered its domain so its customers'
+ * sites are kept apart). A name in both sections counts as ICANN. Thread-safe. */
+typedef enum vg_url_suffix {
+	VG_URL_SUFFIX_NONE,
+	VG_URL_SUFFIX_ICANN,
+	VG_URL_SUFFIX_PRIVATE,
+} vg_url_suffix;
+VG_EXPORT vg_url_suffix vg_url_public_suffix(const char *host);
+
 /* ---- the report model ---------------------------------------------------------------
  * A report is a plain record rather than an opaque type: the API, the store and the
  * routing all read every field, and getters for each would say nothing more. Every

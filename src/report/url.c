@@ -459,6 +459,15 @@ int vg_url_host(const char *canonical, char *out, size_t out_size)
 	return 0;
 }
 
+vg_url_suffix vg_url_public_suffix(const char *host)
+{
+	if (psl_is_public_suffix2(psl_builtin(), host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
+		return VG_URL_SUFFIX_ICANN;
+	if (psl_is_public_suffix2(psl_builtin(), host, PSL_TYPE_PRIVATE | PSL_TYPE_NO_STAR_RULE))
+		return VG_URL_SUFFIX_PRIVATE;
+	return VG_URL_SUFFIX_NONE;
+}
+
 int vg_url_registrable_domain(const char *host, char *out, size_t out_size)
 {
 	const char *reg = psl_registrable_domain(psl_builtin(), host);

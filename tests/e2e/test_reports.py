@@ -238,6 +238,25 @@ def test_a_first_report_shared_with_nobody_does_not_silence_later_ones(srv, hook
     assert sorted(n for a, n in hist if a == "notified") == ["host", "owner"], hist
 
 
+def test_a_platform_zone_on_a_private_suffix_covers_its_users_sites(srv, hook):
+    # Found in review: a zone "github.io" was accepted but never matched a user's site
+    # (the lookup stopped at the registrable domain, evil-phish.github.io), so every report
+    # came back not_ours; a zone "co.uk" was accepted and could only match http://co.uk/.
+    for name in ("co.uk", "com", "uk"):
+        e = assert_error(srv.post("/v1/zones", json={"name": name}), 422)
+        assert "public suffix" in e["message"], e
+    zone(srv, "github.io", hook, "platform")
+    r = report(srv, category="phishing", urls=["https://evil-phish.github.io/login"]).json()
+    assert r["status"] == "received" and len(r["cases"]) == 1, r
+    # A more specific zone still wins; an ICANN suffix is never crossed.
+    zone(srv, "own.github.io", hook, "own")
+    hook.drain(0.5)
+    report(srv, category="phishing", urls=["https://a.own.github.io/"])
+    got = hook.drain()
+    assert "/own/host" in got and "/platform/host" not in got, got
+    assert report(srv, category="phishing", urls=["https://github.com.evil.example/"]).json()["status"] == "not_ours"
+
+
 def test_bad_reports(srv):
     e = assert_error(report(srv, category="phishing", urls=["ftp://x.example/"]), 422)
     assert e["fields"][0]["field"] == "urls"

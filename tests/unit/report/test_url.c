@@ -296,3 +296,16 @@ Test(url, host_and_registrable_domain)
 	cr_assert_eq(vg_url_host("http://[2001:db8::1]:80/", host, sizeof(host)), 0);
 	cr_assert_str_eq(host, "[2001:db8::1]");
 }
+
+Test(url, public_suffix_tells_the_icann_section_from_the_private_one)
+{
+	cr_assert_eq(vg_url_public_suffix("co.uk"), VG_URL_SUFFIX_ICANN);
+	cr_assert_eq(vg_url_public_suffix("com"), VG_URL_SUFFIX_ICANN);
+	cr_assert_eq(vg_url_public_suffix("github.io"), VG_URL_SUFFIX_PRIVATE);
+	cr_assert_eq(vg_url_public_suffix("blogspot.com"), VG_URL_SUFFIX_PRIVATE);
+	cr_assert_eq(vg_url_public_suffix("example.co.uk"), VG_URL_SUFFIX_NONE);
+	cr_assert_eq(vg_url_public_suffix("evil-phish.github.io"), VG_URL_SUFFIX_NONE);
+	/* An unlisted single label is no suffix (the PSL's default "*" rule is not used). */
+	cr_assert_eq(vg_url_public_suffix("localhost"), VG_URL_SUFFIX_NONE);
+	cr_assert_eq(vg_url_public_suffix("192.0.2.1"), VG_URL_SUFFIX_NONE);
+}
