@@ -421,6 +421,11 @@ static int report_next(const vg_store_case *c, const char *decision, const char 
 	if (!strcmp(decision, "block_url") || !strcmp(decision, "notify")) {
 		*ret_stage = "actioned";
 	} else if (!strcmp(decision, "escalate")) {
+		/* Nothing to raise: recorded, it would count an escalation nobody made (every
+		 * csam, ncii and terrorism case starts high). */
+		if (!strcmp(c->priority, "high"))
+			return vg_error_set(err, VG_EEXIST,
+					    "the case's priority is high already; nothing to do");
 		*ret_stage = strcmp(c->stage, "new") == 0 ? "triaged" : c->stage;
 		*ret_priority = priority_up(c->priority);
 	} else {
@@ -674,7 +679,19 @@ static void assign(vg_api *api, vg_http_req *req, const vg__actor *who)
 	}
 	/* The assignment, its history event and its audit entry commit together. */
 	if (!rc && (rc = vg_store_begin(s, &err)) == 0) {
-		rc = vg_store_case_assign(s, id, assignee, who->name, &err);
+		/* Read under the write lock: assigning a case to whom it is assigned to would
+		 * change nothing, yet be recorded, audited and counted in the transparency
+		 * figures as an action, as a repeated notify would (409 alike). */
+		vg_store_case cur;
+		if ((rc = vg_store_case_get(s, id, &cur, &err)) == 0) {
+			if (cur.assignee && !strcmp(cur.assignee, assignee))
+				rc = vg_error_set(&err, VG_EEXIST,
+						  "the case is assigned to this name already; "
+						  "nothing to do");
+			vg_store_case_done(&cur);
+		}
+		if (!rc)
+			rc = vg_store_case_assign(s, id, assignee, who->name, &err);
 		if (!rc) {
 			char sid[24];
 			snprintf(sid, sizeof(sid), "%lld", (long long)id);

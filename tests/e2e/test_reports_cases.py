@@ -91,9 +91,10 @@ def test_escalate_raises_priority(srv, hook):
     assert before["priority"] == "low" and before["stage"] == "new"
     c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}).json()
     assert c["priority"] == "normal" and c["stage"] == "triaged" and c["status"] == "open"
-    for _ in range(2):
-        c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}).json()
+    c = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}).json()
     assert c["priority"] == "high" and c["stage"] == "triaged"
+    # High is the top: a further escalate changes nothing (409).
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"}), 409)
     assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "confirm"}), 422)
     assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "nope"}), 422)
 
@@ -382,3 +383,31 @@ def test_a_reviewer_reads_the_reports_of_a_case(srv, hook):
         if sc["kind"] == "scan":
             assert "reports" not in srv.get(f"/v1/cases/{sc['id']}", role="analyst").json()
             break
+
+
+def test_an_escalation_or_assignment_that_changes_nothing_is_not_an_action(srv, hook):
+    # Found in review: escalating a high case, or assigning a case to its assignee, was
+    # a 200 with a history event, an audit entry and +1 in the transparency figures.
+    cid, _ = new_case(srv, hook, "noop.example", category="csam")
+    c = srv.get(f"/v1/cases/{cid}").json()
+    assert c["priority"] == "high", c
+    before = srv.get("/v1/transparency", role="analyst").json()["actions"]
+    r = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "escalate"})
+    assert "nothing to do" in assert_error(r, 409)["message"]
+    assert srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-analyst"}).status_code == 200
+    r = srv.post(f"/v1/cases/{cid}/assign", json={"assignee": "e2e-analyst"})
+    assert "nothing to do" in assert_error(r, 409)["message"]
+    after = srv.get("/v1/transparency", role="analyst").json()["actions"]
+    assert after.get("escalate", 0) == before.get("escalate", 0)
+    assert after.get("assigned", 0) == before.get("assigned", 0) + 1
+    hist = [e["action"] for e in srv.get(f"/v1/cases/{cid}").json()["history"]]
+    assert hist.count("assigned") == 1 and "escalate" not in hist, hist
+    # A lower case still escalates, up to high, and no further.
+    low, _ = new_case(srv, hook, "noop2.example", category="spam")
+    prio = srv.get(f"/v1/cases/{low}").json()["priority"]
+    assert prio != "high"
+    while prio != "high":
+        r = srv.post(f"/v1/cases/{low}/decision", json={"decision": "escalate"})
+        assert r.status_code == 200, r.text
+        prio = r.json()["priority"]
+    assert_error(srv.post(f"/v1/cases/{low}/decision", json={"decision": "escalate"}), 409)
