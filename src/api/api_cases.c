@@ -220,29 +220,38 @@ static bool restricted(const char *category)
 
 /* One notification of a reviewed case to one party of its zone: the case's URL and
  * category only, never the description or who reported it (a case gathers several
- * reports, each with its own consent; the per-report forwards went at intake). The key
- * makes a repeated notify a no-op in the outbox. */
+ * reports, each with its own consent; the per-report forwards went at intake). Once per
+ * party and contact: a party told by an earlier notify at the same contact is skipped,
+ * so a second notify reaches only a party whose contact was added or changed since (the
+ * key, with the contact's tag, makes a repeat a no-op in the outbox too). *ret_reachable
+ * is set when the party has a contact. */
 static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store_zone *z,
 			     const char *party, const char *email, const char *webhook,
-			     const char *actor, json_t *done, vg_error *err)
+			     const char *actor, json_t *done, bool *ret_reachable, vg_error *err)
 {
 	const char *target = webhook && webhook[0] ? webhook : email;
 	if (!target || !target[0])
 		return 0;
+	*ret_reachable = true;
+	char tag[17], note[48];
+	vg__api_target_tag(target, tag);
+	bool told = false;
+	int rc = vg__api_case_told(s, c->id, party, tag, &told, err);
+	if (rc || told)
+		return rc;
 	const char *kind = webhook && webhook[0] ? "webhook" : "email";
 	json_t *p = json_pack("{s:s,s:I,s:s,s:s,s:s,s:[s]}", "event", "abuse_report.notify",
 			      "case_id", (json_int_t)c->id, "category", c->category, "zone",
 			      z->name, "party", party, "urls", c->url);
 	char *text = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	char key[64];
-	snprintf(key, sizeof(key), "case-%lld-notify-%s", (long long)c->id, party);
+	char key[65];
+	snprintf(key, sizeof(key), "case-%lld-notify-%s-%s", (long long)c->id, party, tag);
 	int64_t oid = 0;
-	int rc = vg_store_outbox_enqueue(s, kind, target, text, NULL, key, vg_time_now(), &oid, err);
+	rc = vg_store_outbox_enqueue(s, kind, target, text, NULL, key, vg_time_now(), &oid, err);
 	free(text);
-	/* Told: a report joining the case later does not tell this party again. */
-	char tag[17], note[48];
-	vg__api_target_tag(target, tag);
+	/* Told: neither a report joining the case later nor another notify tells this
+	 * party at this contact again. */
 	snprintf(note, sizeof(note), "%s review %s", party, tag);
 	if (!rc)
 		rc = vg_store_case_note(s, c->id, actor, "notified", note, err);
@@ -251,6 +260,8 @@ static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store
 						      "zone", z->name, "outbox_id", (json_int_t)oid));
 	return rc;
 }
+
+static int decided_before(vg_store *s, int64_t id, const char *decision, bool *ret, vg_error *err);
 
 /* notify: the parties the category's policy names; for csam, ncii and terrorism (held at
  * intake until a person reviewed the case) the host only: the site owner may be the
@@ -273,14 +284,28 @@ static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, const c
 			host = a & (VG_REPORT_ACT_NOTIFY_HOST | VG_REPORT_ACT_FORWARD_HOST);
 		}
 	}
-	if (owner)
+	/* A case notified before "notified" events were kept (its history has a notify but
+	 * no reviewer's notified event): its parties count as told, as they were then. */
+	bool before = false, owner_told = false, host_told = false, reachable = false;
+	rc = decided_before(s, c->id, "notify", &before, err);
+	if (!rc && before)
+		rc = vg__api_case_told(s, c->id, "owner", "", &owner_told, err);
+	if (!rc && before)
+		rc = vg__api_case_told(s, c->id, "host", "", &host_told, err);
+	if (!rc && before && !owner_told && !host_told)
+		rc = vg_error_set(err, VG_EEXIST,
+				  "the case's parties were notified already; nothing to do");
+	if (!rc && owner)
 		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url, actor,
-				       done, err);
+				       done, &reachable, err);
 	if (!rc && host)
 		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url, actor,
-				       done, err);
+				       done, &reachable, err);
 	if (!rc && json_array_size(done) == 0)
-		rc = vg_error_set(err, VG_EEXIST, "the zone has no contact to notify");
+		rc = vg_error_set(err, VG_EEXIST,
+				  reachable ? "the case's parties were notified already at their "
+					      "current contacts; nothing to do"
+					    : "the zone has no contact to notify");
 	vg_store_zone_done(&z);
 	return rc;
 }
@@ -377,26 +402,23 @@ static int decided_before(vg_store *s, int64_t id, const char *decision, bool *r
 	return rc;
 }
 
-/* A block_url or notify that would change nothing is refused (409) rather than recorded:
- * counted again, it would make the transparency figures claim actions nobody took
- * (notify twice: two notifications counted, one sent; block_url twice: two blocks counted,
- * one placed). notify is per case and party in the outbox, so a second one never sends
- * anything; block_url is a repeat only while the URL is still blocked (a block lifted by
- * hand may be placed again). Called under the write lock, after case_block. */
+/* A block_url that would change nothing is refused (409) rather than recorded: counted
+ * again, it would make the transparency figures claim actions nobody took (two blocks
+ * counted, one placed). It is a repeat only while the URL is still blocked (a block
+ * lifted by hand may be placed again). notify is refused alike by case_notify when it
+ * would queue nothing. Called under the write lock, after case_block. */
 static int refuse_repeat(vg_store *s, const vg_store_case *c, const char *decision,
 			 int64_t block_id, vg_error *err)
 {
 	bool before = false;
-	if (strcmp(decision, "notify") && strcmp(decision, "block_url"))
-		return 0;
+	if (strcmp(decision, "block_url"))
+		return 0; /* notify: case_notify queues only what is new */
 	if (!strcmp(decision, "block_url") && block_id)
 		return 0; /* placed a block now: an action */
 	int rc = decided_before(s, c->id, decision, &before, err);
 	if (rc || !before)
 		return rc;
-	return vg_error_set(err, VG_EEXIST, !strcmp(decision, "notify")
-		? "the case's parties were notified already; nothing to do"
-		: "the case's URL is blocked already; nothing to do");
+	return vg_error_set(err, VG_EEXIST, "the case's URL is blocked already; nothing to do");
 }
 
 static const char *priority_up(const char *p)

@@ -68,7 +68,8 @@ static int told_event(const vg_store_case_event *e, void *ctx)
 		return 0;
 	if (!q->review_tag)
 		q->found = true;
-	else if (!strncmp(e->note + n, " review ", 8) && !strcmp(e->note + n + 8, q->review_tag))
+	else if (!strncmp(e->note + n, " review ", 8) &&
+		 (!q->review_tag[0] || !strcmp(e->note + n + 8, q->review_tag)))
 		q->found = true;
 	return 0;
 }

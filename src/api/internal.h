@@ -301,8 +301,8 @@ int vg__api_zone_resolve(vg_store *s, const char *canonical_url, vg_store_zone *
 
 /* Whether party ("owner" | "host") was sent a notification of case_id: a "notified" event
  * in its history, whose note is the party, then for a reviewer's notify " review " and
- * the target's tag (vg__api_target_tag). review_tag NULL: any notification counts; else
- * only the reviewer's to that target. */
+ * the target's tag (vg__api_target_tag). review_tag NULL: any notification counts; "":
+ * any reviewer's; else only the reviewer's to that target. */
 int vg__api_case_told(vg_store *s, int64_t case_id, const char *party, const char *review_tag,
 		      bool *ret, vg_error *err);
 /* A short tag of a notification target (webhook URL or address): 16 hex digits. */

@@ -411,3 +411,32 @@ def test_an_escalation_or_assignment_that_changes_nothing_is_not_an_action(srv, 
         assert r.status_code == 200, r.text
         prio = r.json()["priority"]
     assert_error(srv.post(f"/v1/cases/{low}/decision", json={"decision": "escalate"}), 409)
+
+
+def test_notify_again_reaches_a_contact_added_or_changed_since(srv, hook):
+    # Found in review: any earlier notify made the next one a 409, even when the zone got
+    # the owner's webhook (or a fixed host address) since: nobody could tell that party.
+    z = srv.post("/v1/zones", json={"name": "late.example",
+                                    "host_contact": {"email": "abuse@host.example"}}).json()
+    r = report(srv, category="phishing", urls=["https://late.example/x"])
+    cid = r.json()["cases"][0]["case_id"]
+    hook.drain(0.3)
+    first = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"})
+    assert first.status_code == 200, first.text
+    assert [(n["party"], n["type"]) for n in first.json()["notifications"]] == [("host", "email")]
+    again = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"})
+    assert "nothing to do" in assert_error(again, 409)["message"]
+    assert srv.patch(f"/v1/zones/{z['id']}", json={
+        "owner_contact": {"webhook_url": f"{hook.url}/late/owner"}}).status_code == 200
+    second = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"})
+    assert second.status_code == 200, second.text
+    assert [(n["party"], n["type"]) for n in second.json()["notifications"]] == [("owner", "webhook")]
+    assert "/late/owner" in hook.drain()
+    assert_error(srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"}), 409)
+    # A corrected host address is a new contact.
+    assert srv.patch(f"/v1/zones/{z['id']}", json={
+        "host_contact": {"email": "abuse-fixed@host.example"}}).status_code == 200
+    third = srv.post(f"/v1/cases/{cid}/decision", json={"decision": "notify"})
+    assert [n["party"] for n in third.json()["notifications"]] == ["host"], third.text
+    hist = [e["action"] for e in srv.get(f"/v1/cases/{cid}").json()["history"]]
+    assert hist.count("notify") == 3, hist
