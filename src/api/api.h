@@ -157,6 +157,9 @@ typedef struct vg_api_report_result {
 	vg_api_report_block *blocks; /* n_blocks new blocks */
 	size_t n_blocks;
 	bool queued;                 /* outbox items were queued: wake the worker */
+	bool duplicate;              /* ctx->message_id was stored within the dedup window:
+				      * id is that report, json {"id", "duplicate": true},
+				      * nothing was written */
 } vg_api_report_result;
 
 VG_EXPORT void vg_api_report_result_done(vg_api_report_result *r);

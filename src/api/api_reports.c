@@ -306,7 +306,8 @@ static void intake_done(vg_api *api, vg_http_req *req, vg_api_report_result *res
 	if (res->queued)
 		vg__api_outbox_kick(api);
 	if (res->json)
-		vg_http_respond(req, 201, "application/json", res->json, strlen(res->json));
+		vg_http_respond(req, res->duplicate ? 200 : 201, "application/json", res->json,
+				strlen(res->json));
 	else
 		vg_http_respond_error(req, VG_ENOMEM, "out of memory");
 	vg_api_report_result_done(res);
@@ -377,6 +378,37 @@ int vg_api_report_store(const vg_api_report_ctx *ctx, const vg_report *r,
 
 	/* The zones first (reads only), so the status is known before the row is written. */
 	int rc = vg_store_begin(s, &err);
+	/* The same message delivered again within the window (mail is delivered at least
+	 * once: an MTA that timed out a slow pipe, a message sent to two abuse aliases) is the
+	 * report stored the first time: answered with it, nothing written or counted again.
+	 * Looked up under the write lock, so two deliveries at once store one report. */
+	if (!rc && ctx->message_id && ctx->message_id[0]) {
+		int64_t first = 0;
+		int drc = vg_store_report_find_message_id(s, ctx->message_id, since, &first, &err);
+		if (drc == 0) {
+			rc = vg__api_finish(s, 0, &err);
+			if (!rc) {
+				json_t *body = json_pack("{s:I,s:b}", "id", (json_int_t)first,
+							 "duplicate", true);
+				*ret = (vg_api_report_result){
+					.id = first,
+					.json = json_dumps(body, JSON_COMPACT),
+					.duplicate = true,
+				};
+				json_decref(body);
+			} else {
+				*ret_err = err;
+			}
+			json_decref(done);
+			json_decref(cases);
+			free(groups);
+			free(case_of);
+			OPENSSL_cleanse(token, sizeof(token));
+			return rc;
+		}
+		if (drc != VG_ENOENT)
+			rc = drc;
+	}
 	for (size_t u = 0; u < r->n_urls && !rc; u++) {
 		vg_store_zone z;
 		int zrc = vg__api_zone_resolve(s, r->urls[u], &z, &err);

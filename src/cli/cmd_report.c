@@ -167,6 +167,8 @@ static int ingest(const char *db, const char *config, const char *file, bool jso
 	} else {
 		if (json)
 			printf("%s\n", res.json);
+		else if (res.duplicate)
+			printf("report %lld stored already (same Message-ID)\n", (long long)res.id);
 		else
 			printf("report %lld stored%s\n", (long long)res.id,
 			       res.n_blocks ? "; evidence matched, its URLs blocked" : "");

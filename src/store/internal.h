@@ -200,6 +200,8 @@ typedef struct vg__store_reports_ops {
 	int (*report_create)(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 			     vg_error *err);
 	int (*report_get)(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err);
+	int (*report_find_message_id)(vg_store *s, const char *message_id, vg_usec since,
+				      int64_t *ret_id, vg_error *err);
 	int (*report_add_url)(vg_store *s, int64_t report_id, const char *url, int64_t zone_id,
 			      const char *zone, int64_t case_id, vg_error *err);
 	int (*report_add_evidence)(vg_store *s, int64_t report_id, const char *type,

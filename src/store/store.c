@@ -858,6 +858,14 @@ int vg_store_report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error 
 	return s->ops->reports->report_get(s, id, ret, err);
 }
 
+int vg_store_report_find_message_id(vg_store *s, const char *message_id, vg_usec since,
+				    int64_t *ret_id, vg_error *err)
+{
+	if (!message_id || !*message_id)
+		return vg_error_set(err, VG_ENOENT, "no Message-ID");
+	return s->ops->reports->report_find_message_id(s, message_id, since, ret_id, err);
+}
+
 int vg_store_report_add_url(vg_store *s, int64_t report_id, const char *url, int64_t zone_id,
 			    const char *zone, int64_t case_id, vg_error *err)
 {

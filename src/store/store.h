@@ -618,6 +618,11 @@ VG_EXPORT VG_MUST_CHECK int vg_store_report_create(vg_store *s, const vg_store_r
 /* Owned strings. Errors: VG_ENOENT. */
 VG_EXPORT VG_MUST_CHECK int vg_store_report_get(vg_store *s, int64_t id, vg_store_report *ret,
 						vg_error *err);
+/* The earliest report with this Message-ID created at or after since. Errors: VG_ENOENT
+ * (none). Cost: one index lookup (migration 0010). */
+VG_EXPORT VG_MUST_CHECK int vg_store_report_find_message_id(vg_store *s, const char *message_id,
+							    vg_usec since, int64_t *ret_id,
+							    vg_error *err);
 /* One canonical URL of a report: the zone it is on (0 and "" when none) and its case
  * (0: none). Errors: VG_EINVAL (an unknown report, zone or case; a URL twice). */
 VG_EXPORT VG_MUST_CHECK int vg_store_report_add_url(vg_store *s, int64_t report_id,

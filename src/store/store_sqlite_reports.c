@@ -264,6 +264,29 @@ static int report_create(vg_store *s, const vg_store_report *r, int64_t *ret_id,
 	return rc;
 }
 
+static int report_find_message_id(vg_store *s, const char *message_id, vg_usec since,
+				  int64_t *ret_id, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = vg__sq_prepare(s,
+				"SELECT id FROM reports WHERE message_id = ?1 AND created_at >= ?2 "
+				"ORDER BY created_at, id LIMIT 1",
+				&st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, message_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, since);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*ret_id = sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = vg_error_set(err, VG_ENOENT, "no report with this Message-ID");
+	else
+		rc = vg__sq_fail(s, step, err, "database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int report_get(vg_store *s, int64_t id, vg_store_report *ret, vg_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -984,6 +1007,7 @@ const vg__store_reports_ops vg__sqlite_reports_ops = {
 	.zone_delete = zone_delete,
 	.report_create = report_create,
 	.report_get = report_get,
+	.report_find_message_id = report_find_message_id,
 	.report_add_url = report_add_url,
 	.report_add_evidence = report_add_evidence,
 	.report_urls = report_urls,

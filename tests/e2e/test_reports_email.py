@@ -162,6 +162,35 @@ def test_hostile_message_id_forges_no_audit_line(vigil_bin, tmp_path):
     assert "a\\x0d\\x0aaction=fake\\x1b[31m\\\\x@x" in out, repr(out)
 
 
+def test_the_same_message_delivered_twice_is_one_report(srv, hook, vigil_bin, tmp_path):
+    # Found in review: mail is delivered at least once, and the same Message-ID came in as
+    # a second report, attached to its case and counted twice in the figures.
+    zone(srv, "twice.example", hook, "twice")
+    msg = (b"From: Rep <rep@people.example>\r\nMessage-ID: <same-msg-1@mx.example>\r\n"
+           b"Subject: phishing\r\n\r\nSee https://twice.example/login please\r\n")
+    post = lambda: srv.post("/v1/reports/email", role="intake", data=msg,
+                            headers={"Content-Type": "message/rfc822"})
+    before = srv.get("/v1/transparency", role="analyst").json()["reports"]["total"]
+    first = post()
+    assert first.status_code == 201, first.text
+    again = post()
+    assert again.status_code == 200 and again.json() == {"id": first.json()["id"], "duplicate": True}
+    assert srv.get("/v1/transparency", role="analyst").json()["reports"]["total"] == before + 1
+    c = srv.get(f"/v1/cases/{first.json()['cases'][0]['case_id']}").json()
+    assert [r["id"] for r in c["reports"]] == [first.json()["id"]]
+    hook.drain(0.3)
+    # The CLI door alike.
+    db = tmp_path / "dup.db"
+    run = lambda: subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(db), "-"],
+                                 input=msg, capture_output=True)
+    a, b = run(), run()
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    assert b"stored already" in b.stdout, b.stdout
+    import sqlite3
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 1
+
+
 def raw_mail(srv, text):
     return srv.post("/v1/reports/email", role="intake", data=text.encode(),
                     headers={"Content-Type": "message/rfc822"})

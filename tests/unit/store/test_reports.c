@@ -411,3 +411,30 @@ Test(reports, report_evidence_lists_one_reports_hashes)
 	cr_assert_str_eq(got, "");
 	vg_store_close(s);
 }
+
+Test(reports, find_message_id_within_the_window)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_store_report r = {.message_id = "m-1@mx.example", .created_at = 1000};
+	strcpy(r.category, "spam");
+	strcpy(r.source, "email");
+	strcpy(r.share_owner, "anonymous");
+	strcpy(r.share_host, "anonymous");
+	strcpy(r.status, "received");
+	memset(r.status_token_hash, 'a', 64);
+	int64_t a, b, got = 0;
+	cr_assert_eq(vg_store_report_create(s, &r, &a, &err), 0, "%s", err.msg);
+	r.created_at = 2000;
+	cr_assert_eq(vg_store_report_create(s, &r, &b, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_report_find_message_id(s, "m-1@mx.example", 0, &got, &err), 0);
+	cr_assert_eq(got, a, "the first one");
+	cr_assert_eq(vg_store_report_find_message_id(s, "m-1@mx.example", 1500, &got, &err), 0);
+	cr_assert_eq(got, b);
+	cr_assert_eq(vg_store_report_find_message_id(s, "m-1@mx.example", 2001, &got, &err),
+		     VG_ENOENT);
+	cr_assert_eq(vg_store_report_find_message_id(s, "other@mx.example", 0, &got, &err),
+		     VG_ENOENT);
+	cr_assert_eq(vg_store_report_find_message_id(s, "", 0, &got, &err), VG_ENOENT);
+	vg_store_close(s);
+}
