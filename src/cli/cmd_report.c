@@ -13,7 +13,8 @@
  * Blocks placed here reach a running `vigil serve`'s decision API within a few seconds
  * (it watches the store's block watermark); outbox items are delivered by its worker.
  *
- * Exit status: 0 stored; 1 refused (malformed, no report in it, too big); 75
+ * Exit status: 0 stored (or stored already: the same Message-ID within the dedup window);
+ * 1 refused (malformed, no report in it, too big); 75
  * (EX_TEMPFAIL, sysexits.h) when the database or the input failed in a way that may pass
  * (busy, locked, I/O, memory), so a mail server's pipe defers the message and tries again
  * rather than bouncing a report vigil never judged; 2 a usage error.
@@ -230,7 +231,9 @@ const vg_cmd vg_cmd_report = {
 		"outbox (a running vigil serve delivers them); evidence hashes are matched\n"
 		"against the enabled banks. FILE - (the default) reads standard input, for a\n"
 		"mail server's pipe. A message that is no report is refused and recorded in the\n"
-		"audit log (report.mail_rejected) with its Message-ID and the reason.\n"
+		"audit log (report.mail_rejected) with its Message-ID and the reason. A message\n"
+		"whose Message-ID a report received within the dedup window has already is\n"
+		"that report: nothing is stored again (\"report N stored already\").\n"
 		"\n"
 		"options:\n"
 		"  --db PATH       the database (default: $VIGIL_DB, else the config's db, else\n"
@@ -241,7 +244,8 @@ const vg_cmd vg_cmd_report = {
 		"                  the server's\n"
 		"  --json          print the stored report as POST /v1/reports/email answers it\n"
 		"\n"
-		"Exit status: 0 stored, 1 refused, 75 (EX_TEMPFAIL: the database or the input\n"
+		"Exit status: 0 stored (or stored already), 1 refused, 75 (EX_TEMPFAIL: the "
+		"database or the input\n"
 		"failed, try again later; a mail server defers the message), 2 usage.\n",
 	.run = run,
 };
