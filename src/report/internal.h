@@ -14,9 +14,9 @@
 vg_report *vg__report_new(void);
 
 /* Canonicalises url and appends it unless already present or the report holds
- * VG_REPORT_URLS_MAX. Returns 1 when added, 0 when a duplicate or full, VG_EINVAL (with
- * the reason) when not an http(s) URL or over VG_URL_MAX bytes once canonical,
- * VG_ENOMEM. */
+ * VG_REPORT_URLS_MAX (once full, url is not even read). Returns 1 when added, 0 when a
+ * duplicate or full, VG_EINVAL (with the reason) when not an http(s) URL or over
+ * VG_URL_MAX bytes once canonical, VG_ENOMEM. */
 int vg__report_add_url(vg_report *r, const char *url, size_t len, vg_error *err);
 
 /* Copies s into a new string; NULL when out of memory. */
