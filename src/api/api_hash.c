@@ -89,15 +89,17 @@ int vg__api_match_image(vg_api *api, vg_store *s, const vg_image_result *img, co
 			int threshold, bool dihedral, const int64_t *banks, size_t nbanks,
 			vg_bank_matches *m, vg_error *err)
 {
+	/* Exact digests first: they are few and certain, so a limit on m (the scan's) is
+	 * spent on them before the PDQ hits, which come closest first. */
 	int rc = 0;
 	pthread_rwlock_rdlock(&api->index_lock);
-	if (img->quality >= VG__CFG(api, quality_floor))
-		for (int v = 0; v < (dihedral ? VG_DIH_COUNT : 1) && !rc; v++)
-			rc = vg_bank_match_pdq(api->index, s, &img->pdq[v], threshold, banks, nbanks, m, err);
-	if (!rc)
-		rc = vg_bank_match_digest(api->index, s, "md5", dig->md5, banks, nbanks, m, err);
+	rc = vg_bank_match_digest(api->index, s, "md5", dig->md5, banks, nbanks, m, err);
 	if (!rc)
 		rc = vg_bank_match_digest(api->index, s, "sha256", dig->sha256, banks, nbanks, m, err);
+	if (!rc && img->quality >= VG__CFG(api, quality_floor))
+		for (int v = 0; v < (dihedral ? VG_DIH_COUNT : 1) && !rc; v++)
+			rc = vg_bank_match_pdq(api->index, s, &img->pdq[v], threshold, banks,
+					       nbanks, m, err);
 	pthread_rwlock_unlock(&api->index_lock);
 	vg_bank_matches_sort(m);
 	for (size_t i = 0; i < m->n && !rc; i++)

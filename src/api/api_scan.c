@@ -276,6 +276,7 @@ static void scan(vg_api *api, vg_http_req *req, const vg__actor *who)
 	json_object_set_new(out, "url", json_string(url));
 	json_object_set_new(out, "low_quality", json_boolean(img.quality < VG__CFG(api, quality_floor)));
 	json_object_set_new(out, "matches", vg_bank_matches_json(&m));
+	json_object_set_new(out, "truncated", json_boolean(m.truncated));
 	if (m.n) {
 		/* Record and act, all or nothing. */
 		char pdq[VG_PDQ_HEX_LEN + 1], md5[33], sha[65];

@@ -237,8 +237,11 @@ typedef struct vg_bank_match {
 typedef struct vg_bank_matches {
 	vg_bank_match *v;
 	size_t n, cap;
-	size_t limit;     /* stop collecting past this many (0: no limit) ... */
-	bool truncated;   /* ... and say so here */
+	/* Keep at most this many (0: no limit), in the order found, except that a bank's
+	 * first hit is always kept, so every matched bank is in v however many hits the
+	 * others have ... */
+	size_t limit;
+	bool truncated;   /* ... and whether any hit was left out */
 	vg_mih_hits hits; /* the index's scratch, reused across queries */
 } vg_bank_matches;
 

@@ -45,16 +45,26 @@ static bool bank_allowed(int64_t bank_id, const int64_t *ids, size_t n)
 	return false;
 }
 
+static bool bank_present(const vg_bank_matches *m, int64_t bank_id)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].bank_id == bank_id)
+			return true;
+	return false;
+}
+
 /* Adds signal id at distance. A signal found twice (two dihedral variants, a PDQ and a
  * digest) is merged by vg_bank_matches_sort, not here, so a query with many hits costs
- * n log n rather than n squared. */
+ * n log n rather than n squared.
+ *
+ * Past the limit a hit is still looked up, and kept when it is its bank's first: the
+ * scan acts once per matched bank, so dropping the first hit of a bank (its digest
+ * match behind a thousand near-duplicate PDQ hits of another) dropped that bank's
+ * block and case and answered "allow". The linear bank search runs only past the
+ * limit, where the store lookup per hit costs more. */
 static int add(vg_bank_matches *m, vg_store *s, int64_t id, int distance, const int64_t *banks,
 	       size_t nbanks, vg_error *err)
 {
-	if (m->limit && m->n >= m->limit) {
-		m->truncated = true;
-		return 0;
-	}
 	vg_store_signal sig;
 	int rc = vg_store_signal_get(s, id, &sig, err);
 	if (rc == VG_ENOENT)
@@ -64,6 +74,13 @@ static int add(vg_bank_matches *m, vg_store *s, int64_t id, int distance, const 
 	if (sig.removed_at || !bank_allowed(sig.bank_id, banks, nbanks)) {
 		vg_store_signal_done(&sig);
 		return 0;
+	}
+	if (m->limit && m->n >= m->limit) {
+		m->truncated = true;
+		if (bank_present(m, sig.bank_id)) {
+			vg_store_signal_done(&sig);
+			return 0;
+		}
 	}
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 8;

@@ -296,6 +296,53 @@ Test(bank, a_snapshot_of_content_a_restore_lost_is_stale)
 	vg_store_close(s);
 }
 
+/* A limit on the matches (the scan's 1000) was spent on the first hits found: a bank
+ * whose only hit came after another bank's many near-duplicate PDQ hits was dropped,
+ * so the scan never ran its actions. Every matched bank keeps its first hit. */
+Test(bank, a_match_limit_never_drops_a_matched_bank)
+{
+	vg_store *s = open_store();
+	vg_error err;
+	int64_t variants = make_bank(s, "variants"), csam = make_bank(s, "csam"), id;
+	vg_store_add_result r;
+	const char *base = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22";
+	const char *md5 = "00112233445566778899aabbccddeeff";
+	cr_assert_eq(vg_store_begin(s, &err), 0);
+	for (int i = 0; i < 30; i++) {
+		char hex[65];
+		memcpy(hex, base, 65);
+		hex[i] = hex[i] == '0' ? '1' : '0'; /* one to four bits from base */
+		cr_assert_eq(vg_bank_signal_add(s, variants, "pdq", hex, NULL, &id, &r, &err), 0,
+			     "%s", err.msg);
+	}
+	cr_assert_eq(vg_bank_signal_add(s, csam, "md5", md5, NULL, &id, &r, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(vg_store_commit(s, &err), 0);
+	vg_bank_index_opts o = {0};
+	vg_bank_index *idx;
+	cr_assert_eq(vg_bank_index_open(s, &o, &idx, &err), 0, "%s", err.msg);
+
+	vg_pdq q;
+	uint8_t d[16];
+	cr_assert_eq(vg_pdq_from_hex(base, 64, &q), 0);
+	cr_assert_eq(vg_hex_decode(md5, 32, d, 16), 0);
+	vg_bank_matches m;
+	vg_bank_matches_init(&m);
+	m.limit = 10;
+	cr_assert_eq(vg_bank_match_pdq(idx, s, &q, 31, NULL, 0, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_bank_match_digest(idx, s, "md5", d, NULL, 0, &m, &err), 0, "%s", err.msg);
+	vg_bank_matches_sort(&m);
+	cr_assert(m.truncated, "30 hits do not fit in 10");
+	cr_assert_eq(m.n, 11, "the limit, and csam's hit past it");
+	bool found = false;
+	for (size_t i = 0; i < m.n; i++)
+		found |= m.v[i].bank_id == csam;
+	cr_assert(found, "csam's exact hit came after the limit and was dropped");
+	vg_bank_matches_done(&m);
+	vg_bank_index_free(idx);
+	vg_store_close(s);
+}
+
 Test(bank, million_signal_import_timing, .timeout = 240)
 {
 	enum { N = 1000000 };
