@@ -131,6 +131,7 @@ int vg_api_open(const vg_api_config *cfg, vg_api **ret, vg_error *err)
 {
 	vg_api *api = vg_xcalloc(1, sizeof(*api));
 	api->cfg = *cfg;
+	vg_hash_set_memory_limit((uint64_t)cfg->decode_memory);
 	pthread_mutex_init(&api->cfg_lock, NULL);
 	pthread_key_create(&api->store_key, close_store);
 	pthread_rwlock_init(&api->index_lock, NULL);

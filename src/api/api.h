@@ -26,6 +26,7 @@ typedef struct vg_api_config {
 	char log_level[VG_OPT_STRING_MAX];
 	int64_t threads;
 	int64_t max_image_bytes;
+	int64_t decode_memory; /* bytes all image decodes in flight may hold together */
 	int64_t max_json_bytes;
 	int64_t max_header_bytes;
 	int64_t max_connections;

@@ -26,6 +26,9 @@ const vg_opt vg_api_options[] = {
 	    "HTTP worker threads; 0 means four per CPU, at most 64"),
 	OPT(max_image_bytes, VG_OPT_BYTES, "20MB", 1024, 1LL << 30, "bytes", false,
 	    "largest image body accepted (413 above)"),
+	OPT(decode_memory, VG_OPT_BYTES, "2GB", 64LL << 20, 1LL << 40, "bytes", false,
+	    "memory all image decodes in flight may hold together; more wait their turn, and an "
+	    "image needing more than all of it is refused (413)"),
 	OPT(max_json_bytes, VG_OPT_BYTES, "1MB", 1024, 256LL << 20, "bytes", false,
 	    "largest JSON body accepted (413 above)"),
 	OPT(max_header_bytes, VG_OPT_BYTES, "32KB", 4096, 1 << 20, "bytes", false,

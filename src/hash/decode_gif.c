@@ -26,8 +26,8 @@ static int on_read(GifFileType *gif, GifByteType *out, int n)
 	return (int)k;
 }
 
-/* Reads the first image's descriptor and indices; skips extensions before it. */
-static int read_first_image(GifFileType *gif, GifByteType **ret_idx, vg_error *err)
+/* Reads the first image's descriptor; skips extensions before it. */
+static int read_first_desc(GifFileType *gif, vg_error *err)
 {
 	GifRecordType rec;
 	do {
@@ -53,7 +53,13 @@ static int read_first_image(GifFileType *gif, GifByteType **ret_idx, vg_error *e
 	if (d->Width <= 0 || d->Height <= 0 || d->Left < 0 || d->Top < 0 ||
 	    d->Left + d->Width > gif->SWidth || d->Top + d->Height > gif->SHeight)
 		return vg_error_set(err, VG_ECORRUPT, "GIF frame outside its screen");
+	return 0;
+}
 
+/* Reads the first image's indices, the descriptor read. */
+static int read_first_image(GifFileType *gif, GifByteType **ret_idx, vg_error *err)
+{
+	const GifImageDesc *d = &gif->Image;
 	GifByteType *idx = malloc((size_t)d->Width * d->Height);
 	if (!idx)
 		return vg_error_set(err, VG_ENOMEM, "no memory for a GIF frame");
@@ -88,7 +94,7 @@ int vg__decode_gif(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 	int rc = vg__check_dims((uint64_t)(sw > 0 ? sw : 0), (uint64_t)(sh > 0 ? sh : 0), opts, err);
 	if (rc)
 		goto out;
-	rc = read_first_image(gif, &idx, err);
+	rc = read_first_desc(gif, err);
 	if (rc)
 		goto out;
 
@@ -103,7 +109,12 @@ int vg__decode_gif(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 		bg = gif->SColorMap->Colors[gif->SBackGroundColor];
 
 	bool resize = !opts->hma && (sw > VG__RESIZE_DIM || sh > VG__RESIZE_DIM);
-	rc = vg__sink_begin(sink, sw, sh, resize, err);
+	/* The frame's indices and one screen row. */
+	rc = vg__sink_begin(sink, sw, sh, resize, (uint64_t)d->Width * d->Height + (uint64_t)sw * 3,
+			    err);
+	if (rc)
+		goto out;
+	rc = read_first_image(gif, &idx, err);
 	if (rc)
 		goto out;
 	row = malloc((size_t)sw * 3);
@@ -111,7 +122,10 @@ int vg__decode_gif(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 		rc = vg_error_set(err, VG_ENOMEM, "no memory for a GIF row");
 		goto out;
 	}
-	for (int y = 0; y < sh; y++) {
+	/* Only the rows the sink samples are painted: a screen declared far larger than
+	 * its frame costs 512 rows, not all of them. */
+	int y;
+	while ((y = vg__sink_next_row(sink)) >= 0) {
 		for (int x = 0; x < sw; x++) {
 			GifColorType c = bg;
 			if (y >= d->Top && y < d->Top + d->Height && x >= d->Left &&

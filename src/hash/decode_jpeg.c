@@ -151,6 +151,18 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 	bool dc_only = denom == 8 && cinfo.progressive_mode;
 	cinfo.buffered_image = dc_only;
 
+	/* The sink, and the budget share, before libjpeg allocates: a progressive (or
+	 * buffered) decode holds every coefficient, 128 bytes a block. */
+	jpeg_calc_output_dimensions(&cinfo);
+	int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
+	uint64_t extra = (uint64_t)w * (uint64_t)cinfo.output_components;
+	if (cinfo.progressive_mode || cinfo.buffered_image)
+		for (int c = 0; c < cinfo.num_components; c++)
+			extra += (uint64_t)cinfo.comp_info[c].width_in_blocks *
+				 cinfo.comp_info[c].height_in_blocks * DCTSIZE2 * sizeof(JCOEF);
+	rc = vg__sink_begin(sink, w, h, large && !opts->hma, extra, err);
+	if (rc)
+		goto out;
 	jpeg_start_decompress(&cinfo);
 	if (dc_only) {
 		int r;
@@ -160,10 +172,6 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 		       !(r == JPEG_SCAN_COMPLETED && dc_arrived(&cinfo)));
 		jpeg_start_output(&cinfo, cinfo.input_scan_number);
 	}
-	int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
-	rc = vg__sink_begin(sink, w, h, large && !opts->hma, err);
-	if (rc)
-		goto out;
 	row = malloc((size_t)w * (size_t)cinfo.output_components);
 	if (!row) {
 		rc = vg_error_set(err, VG_ENOMEM, "no memory for a JPEG row");

@@ -96,12 +96,12 @@ int vg__decode_png(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 		goto out;
 	}
 	bool resize = !opts->hma && (w > VG__RESIZE_DIM || h > VG__RESIZE_DIM);
-	rc = vg__sink_begin(sink, (int)w, (int)h, resize, err);
+	/* Interlaced images need every pass before any row is final. */
+	size_t rows_held = passes > 1 ? h : 1;
+	rc = vg__sink_begin(sink, (int)w, (int)h, resize, (uint64_t)stride * rows_held, err);
 	if (rc)
 		goto out;
 
-	/* Interlaced images need every pass before any row is final. */
-	size_t rows_held = passes > 1 ? h : 1;
 	pixels = malloc(stride * rows_held);
 	if (!pixels) {
 		rc = vg_error_set(err, VG_ENOMEM, "no memory for PNG rows");

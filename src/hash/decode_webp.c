@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * WebP through libwebp: lossy, lossless, with or without alpha (alpha is dropped, not
- * composited), and the first frame of an animation (composed on its canvas by
- * libwebpdemux). Fast mode lets libwebp scale while decoding and skip its in-loop filter
+ * composited), and the first frame of an animation (found by libwebpdemux and drawn on
+ * its canvas here, a row at a time). Fast mode lets libwebp scale while decoding and skip its in-loop filter
  * and fancy upsampling.
  */
 #include <stdlib.h>
@@ -13,26 +13,69 @@
 
 #include "internal.h"
 
-static int first_frame(const uint8_t *data, size_t len, vg__sink *sink, vg_error *err)
+/* The first frame of an animation on its canvas, as libwebpdemux's WebPAnimDecoder
+ * composes it: the canvas starts transparent black and the first frame is decoded into
+ * it unblended, so a pixel is the frame's colour inside the frame and black outside.
+ * WebPAnimDecoder itself is not used: it allocates two RGBA canvases (8 bytes a canvas
+ * pixel) before reading a frame, and the canvas size costs an attacker nothing (a
+ * 90-byte file declares 10000x10000 around a 1x1 frame). Here only the frame is
+ * decoded; the canvas exists one row at a time. */
+static int first_frame(const uint8_t *data, size_t len, int w, int h, bool resize, vg__sink *sink,
+		       vg_error *err)
 {
-	WebPAnimDecoderOptions o;
-	if (!WebPAnimDecoderOptionsInit(&o))
+	WebPDecoderConfig cfg;
+	if (!WebPInitDecoderConfig(&cfg))
 		return vg_error_set(err, VG_EINTERNAL, "libwebp version mismatch");
-	o.color_mode = MODE_RGBA;
-	o.use_threads = 0;
 	WebPData wd = {data, len};
-	WebPAnimDecoder *dec = WebPAnimDecoderNew(&wd, &o);
-	if (!dec)
+	WebPDemuxer *dmx = WebPDemux(&wd);
+	if (!dmx)
 		return vg_error_set(err, VG_ECORRUPT, "corrupt animated WebP");
-	uint8_t *buf = NULL;
-	int ts = 0, rc = 0;
-	if (!WebPAnimDecoderGetNext(dec, &buf, &ts)) {
+	WebPIterator it;
+	uint8_t *row = NULL;
+	int rc = 0;
+	bool have_it = WebPDemuxGetFrame(dmx, 1, &it);
+	if (!have_it ||
+	    WebPGetFeatures(it.fragment.bytes, it.fragment.size, &cfg.input) != VP8_STATUS_OK) {
 		rc = vg_error_set(err, VG_ECORRUPT, "corrupt animated WebP frame");
-	} else {
-		for (int y = 0; y < sink->src_h; y++)
-			vg__sink_put_row(sink, y, buf + (size_t)y * sink->src_w * 4, 4, false);
+		goto out;
 	}
-	WebPAnimDecoderDelete(dec);
+	int fx = it.x_offset, fy = it.y_offset, fw = cfg.input.width, fh = cfg.input.height;
+	if (fx < 0 || fy < 0 || fw <= 0 || fh <= 0 || fw > w - fx || fh > h - fy) {
+		rc = vg_error_set(err, VG_ECORRUPT, "animated WebP frame outside its canvas");
+		goto out;
+	}
+	/* The frame decoded whole (3 bytes a pixel, and as much again for libwebp's own
+	 * buffers) and one canvas row. */
+	rc = vg__sink_begin(sink, w, h, resize, (uint64_t)fw * fh * 7 + (uint64_t)w * 3, err);
+	if (rc)
+		goto out;
+	cfg.output.colorspace = MODE_RGB;
+	if (WebPDecode(it.fragment.bytes, it.fragment.size, &cfg) != VP8_STATUS_OK) {
+		rc = vg_error_set(err, VG_ECORRUPT, "corrupt animated WebP frame");
+		goto out;
+	}
+	row = calloc((size_t)w, 3);
+	if (!row) {
+		rc = vg_error_set(err, VG_ENOMEM, "no memory for a WebP row");
+		goto out;
+	}
+	const WebPRGBABuffer *b = &cfg.output.u.RGBA;
+	int y;
+	while ((y = vg__sink_next_row(sink)) >= 0) {
+		bool inside = y >= fy && y < fy + fh;
+		if (inside)
+			memcpy(row + (size_t)fx * 3, b->rgba + (size_t)(y - fy) * b->stride,
+			       (size_t)fw * 3);
+		vg__sink_put_row(sink, y, row, 3, false);
+		if (inside) /* back to the black canvas for the rows below the frame */
+			memset(row + (size_t)fx * 3, 0, (size_t)fw * 3);
+	}
+out:
+	if (have_it)
+		WebPDemuxReleaseIterator(&it);
+	WebPFreeDecBuffer(&cfg.output);
+	free(row);
+	WebPDemuxDelete(dmx);
 	return rc;
 }
 
@@ -51,9 +94,7 @@ int vg__decode_webp(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 	bool resize = !opts->hma && (w > VG__RESIZE_DIM || h > VG__RESIZE_DIM);
 
 	if (cfg.input.has_animation) {
-		rc = vg__sink_begin(sink, w, h, resize, err);
-		if (rc == 0)
-			rc = first_frame(data, len, sink, err);
+		rc = first_frame(data, len, w, h, resize, sink, err);
 		goto done;
 	}
 
@@ -72,7 +113,9 @@ int vg__decode_webp(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 		cfg.options.bypass_filtering = 1;
 		cfg.options.no_fancy_upsampling = 1;
 	}
-	rc = vg__sink_begin(sink, dw, dh, resize, err);
+	/* libwebp decodes the whole picture: the RGB output, and for lossless its ARGB
+	 * working copy. */
+	rc = vg__sink_begin(sink, dw, dh, resize, (uint64_t)dw * dh * 7, err);
 	if (rc)
 		return rc;
 

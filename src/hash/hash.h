@@ -106,6 +106,15 @@ VG_EXPORT VG_MUST_CHECK int vg_image_hash(const uint8_t *data, size_t len,
 					  const vg_hash_opts *opts, vg_image_result *ret,
 					  vg_error *err);
 
+/* The bytes all decodes in flight may hold together (default 2 GiB: any image within the
+ * default limits fits, even a 100-MP progressive JPEG at full size as --compat hma
+ * decodes it). A decode reserves its share once it knows the image's size and waits
+ * while others hold the rest, so N threads hashing crafted images (a 90-byte WebP
+ * declaring a 10000x10000 canvas) never hold N times the worst case; one needing more
+ * than the whole budget fails with VG_ETOOBIG. */
+#define VG_HASH_MEMORY_DEFAULT ((uint64_t)2 << 30)
+VG_EXPORT void vg_hash_set_memory_limit(uint64_t bytes);
+
 /* "libjpeg-turbo 2.1.5, libpng 1.6.39, ...": the decoders hashes depend on. */
 VG_EXPORT void vg_hash_decoder_versions(char *out, size_t size);
 

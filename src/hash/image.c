@@ -70,7 +70,49 @@ int vg__check_dims(uint64_t w, uint64_t h, const vg_hash_opts *opts, vg_error *e
 	return 0;
 }
 
-int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, vg_error *err)
+/* The decode budget: bytes reserved by decodes in flight, and the most they may hold. */
+static pthread_mutex_t budget_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t budget_used, budget_max = VG_HASH_MEMORY_DEFAULT;
+
+void vg_hash_set_memory_limit(uint64_t bytes)
+{
+	pthread_mutex_lock(&budget_mu);
+	budget_max = bytes;
+	pthread_cond_broadcast(&budget_cv);
+	pthread_mutex_unlock(&budget_mu);
+}
+
+static int reserve(uint64_t bytes, vg_error *err)
+{
+	pthread_mutex_lock(&budget_mu);
+	if (bytes > budget_max) {
+		uint64_t max = budget_max;
+		pthread_mutex_unlock(&budget_mu);
+		return vg_error_set(
+			err, VG_ETOOBIG,
+			"decoding this image needs %llu MiB, over the %llu MiB decode budget",
+			(unsigned long long)(bytes >> 20), (unsigned long long)(max >> 20));
+	}
+	while (budget_used + bytes > budget_max)
+		pthread_cond_wait(&budget_cv, &budget_mu);
+	budget_used += bytes;
+	pthread_mutex_unlock(&budget_mu);
+	return 0;
+}
+
+static void release(uint64_t bytes)
+{
+	if (!bytes)
+		return;
+	pthread_mutex_lock(&budget_mu);
+	budget_used -= bytes;
+	pthread_cond_broadcast(&budget_cv);
+	pthread_mutex_unlock(&budget_mu);
+}
+
+int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, uint64_t extra_bytes,
+		   vg_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->src_w = src_w;
@@ -79,6 +121,11 @@ int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, vg_error *err
 	s->out_h = resize ? VG__RESIZE_DIM : src_h;
 
 	size_t px = (size_t)s->out_w * (size_t)s->out_h;
+	uint64_t need = sizeof(float) * 2 * (uint64_t)px + extra_bytes;
+	int rc = reserve(need, err);
+	if (rc)
+		return rc;
+	s->reserved = need;
 	s->luma = malloc(sizeof(float) * 2 * px);
 	s->col_map = malloc(sizeof(int) * (size_t)s->out_w);
 	s->row_map = malloc(sizeof(int) * (size_t)s->out_h);
@@ -97,6 +144,7 @@ int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, vg_error *err
 
 void vg__sink_done(vg__sink *s)
 {
+	release(s->reserved);
 	free(s->luma);
 	free(s->col_map);
 	free(s->row_map);

@@ -14,7 +14,8 @@
 #define VG__RESIZE_DIM 512
 
 typedef struct vg__sink {
-	int src_w, src_h; /* size of the rows the decoder delivers */
+	uint64_t reserved; /* bytes held from the process's decode budget until _done */
+	int src_w, src_h;  /* size of the rows the decoder delivers */
 	int out_w, out_h; /* size of the luma image */
 	float *luma;      /* out_h x out_w, then as much again of scratch */
 	int *col_map;     /* out_w source columns */
@@ -26,8 +27,14 @@ typedef struct vg__sink {
 int vg__check_dims(uint64_t w, uint64_t h, const vg_hash_opts *opts, vg_error *err);
 
 /* Prepares to receive src_w x src_h rows. With resize, the luma is 512x512 sampled by
- * nearest neighbour (source index floor(x * src / 512)); otherwise it is src-sized. */
-int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, vg_error *err);
+ * nearest neighbour (source index floor(x * src / 512)); otherwise it is src-sized.
+ * Reserves the luma's bytes plus extra_bytes (what the decoder itself will hold: a
+ * whole decoded frame, a progressive JPEG's coefficients) from the process's decode
+ * budget (vg_hash_set_memory_limit), waiting while other decodes hold it, so memory is
+ * bounded however many threads decode; a decode that could never fit is VG_ETOOBIG. A
+ * decoder calls it once, before allocating anything sized by the image. */
+int vg__sink_begin(vg__sink *s, int src_w, int src_h, bool resize, uint64_t extra_bytes,
+		   vg_error *err);
 void vg__sink_done(vg__sink *s);
 
 /* The next source row the sink needs, or -1 when the luma is complete. */

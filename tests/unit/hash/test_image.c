@@ -5,11 +5,13 @@
  * from exact, and hostile input: truncated, corrupt, unknown and oversized images.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
+#include <sys/resource.h>
 
 #include "hash/hash.h"
 
@@ -293,6 +295,95 @@ Test(hostile, oversized_images_are_refused_before_decoding)
 	o.max_side = 16;
 	cr_assert_eq(hash_bytes(data, len, &o, &e), VG_ETOOBIG, "%s", e.msg);
 	free(data);
+}
+
+/* The most memory this test process has held, in MB. */
+static long peak_mb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024;
+}
+
+/* A GIF whose screen is sw x sh around one 1x1 frame: 35 bytes. */
+static size_t tiny_frame_gif(unsigned sw, unsigned sh, uint8_t out[35])
+{
+	static const uint8_t tail[] = {0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, ',',  0, 0,  0,
+				       0,    1, 0, 1, 0, 0, 2,    2,    0x44, 0x01, 0, ';'};
+	memcpy(out, "GIF89a", 6);
+	out[6] = sw & 0xff, out[7] = sw >> 8, out[8] = sh & 0xff, out[9] = sh >> 8;
+	memcpy(out + 10, tail, sizeof(tail));
+	return 10 + sizeof(tail);
+}
+
+/* An animated WebP declaring a 10000x10000 canvas around one 1x1 lossless frame (90
+ * bytes) made libwebp's animation decoder allocate and clear two 400 MB canvases. */
+Test(bombs, an_animated_webp_canvas_costs_no_memory)
+{
+	static const uint8_t webp[] = {
+		0x52, 0x49, 0x46, 0x46, 0x52, 0x00, 0x00, 0x00, 0x57, 0x45, 0x42, 0x50, 0x56,
+		0x50, 0x38, 0x58, 0x0a, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x0f, 0x27,
+		0x00, 0x0f, 0x27, 0x00, 0x41, 0x4e, 0x49, 0x4d, 0x06, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x41, 0x4e, 0x4d, 0x46, 0x26, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x64,
+		0x00, 0x00, 0x00, 0x56, 0x50, 0x38, 0x4c, 0x0e, 0x00, 0x00, 0x00, 0x2f, 0x00,
+		0x00, 0x00, 0x00, 0x07, 0x10, 0x11, 0xfd, 0x0f, 0x44, 0x44, 0xff, 0x03};
+	long before = peak_mb();
+	vg_hash_opts o;
+	vg_hash_opts_init(&o);
+	vg_image_result r;
+	vg_error e;
+	cr_assert_eq(vg_image_hash(webp, sizeof(webp), &o, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(r.width, 10000);
+	cr_assert_lt(peak_mb() - before, 100, "a 90-byte file took %ld MB", peak_mb() - before);
+}
+
+struct hma_job {
+	const uint8_t *gif;
+	size_t len;
+	int rc;
+};
+
+static void *hash_hma(void *arg)
+{
+	struct hma_job *j = arg;
+	vg_hash_opts o;
+	vg_hash_opts_init(&o);
+	o.hma = true;
+	vg_image_result r;
+	vg_error e;
+	j->rc = vg_image_hash(j->gif, j->len, &o, &r, &e);
+	return NULL;
+}
+
+/* At full size (--compat hma, /h/hash) a 35-byte GIF declaring a 3000x3000 screen costs
+ * 72 MB of luma. Decodes on many threads held that many times over; the decode budget
+ * makes them take turns, and refuses one that could never fit. */
+Test(bombs, decodes_in_flight_stay_within_the_memory_budget, .timeout = 60)
+{
+	uint8_t gif[35];
+	size_t len = tiny_frame_gif(3000, 3000, gif);
+	vg_hash_set_memory_limit(50 << 20);
+	struct hma_job one = {gif, len, 0};
+	hash_hma(&one);
+	cr_assert_eq(one.rc, VG_ETOOBIG, "72 MB of luma over a 50 MB budget");
+
+	vg_hash_set_memory_limit(100 << 20);
+	long before = peak_mb();
+	enum { N = 6 };
+	pthread_t t[N];
+	struct hma_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (struct hma_job){gif, len, -1};
+		cr_assert_eq(pthread_create(&t[i], NULL, hash_hma, &jobs[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(jobs[i].rc, 0, "decode %d", i);
+	}
+	long used = peak_mb() - before;
+	cr_assert_lt(used, 200, "%d decodes of 72 MB held %ld MB at once", N, used);
+	vg_hash_set_memory_limit(VG_HASH_MEMORY_DEFAULT);
 }
 
 Test(digests, known_values)
