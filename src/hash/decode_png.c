@@ -6,7 +6,8 @@
  * colour planes. Interlaced images are read whole; others row by row.
  *
  * Hostile input: libpng errors longjmp back here; dimensions are checked against the
- * limits before any row is read; ancillary chunk memory is capped.
+ * limits before any row is read; ancillary chunks the hash does not use (text, ICC
+ * profiles, ...) are skipped without being inflated or kept.
  */
 #include <setjmp.h>
 #include <stdlib.h>
@@ -67,6 +68,14 @@ int vg__decode_png(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 	 * allocated for pixels before that check. */
 	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
 	png_set_chunk_malloc_max(png, CHUNK_MAX);
+	/* Nothing but IHDR, PLTE, tRNS and IDAT reaches the hash, and libpng inflates and
+	 * keeps every text chunk before IDAT: 1000 zTXt chunks of 8 KB each inflating to
+	 * 8 MB made one 8 MB file hold 8 GB. Every other chunk is skipped unread (its CRC
+	 * is still checked), and the few libpng keeps are capped in number. */
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+	static const png_byte skip[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf\0hIST\0pCAL\0sCAL\0";
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skip, (int)(sizeof(skip) / 5));
+	png_set_chunk_cache_max(png, 16);
 	png_read_info(png, info);
 
 	png_uint_32 w, h;

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <png.h>
 #include <sys/resource.h>
+#include <zlib.h>
 
 #include "hash/hash.h"
 
@@ -384,6 +386,63 @@ Test(bombs, decodes_in_flight_stay_within_the_memory_budget, .timeout = 60)
 	long used = peak_mb() - before;
 	cr_assert_lt(used, 200, "%d decodes of 72 MB held %ld MB at once", N, used);
 	vg_hash_set_memory_limit(VG_HASH_MEMORY_DEFAULT);
+}
+
+static void on_png_write(png_structp png, png_bytep data, size_t n)
+{
+	FILE *f = png_get_io_ptr(png);
+	fwrite(data, 1, n, f);
+}
+
+/* A 1x1 grey PNG with n zTXt chunks of 8 MB of 'a' (just under libpng's chunk cap here;
+ * about 8 KB each once deflated), written as raw chunks so that making it holds one. */
+static uint8_t *ztxt_png(int n, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	png_infop info = png_create_info_struct(png);
+	cr_assert(png && info && !setjmp(png_jmpbuf(png)));
+	png_set_write_fn(png, f, on_png_write, NULL);
+	png_set_IHDR(png, info, 1, 1, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_write_info(png, info);
+	uLong tlen = 8000000;
+	uint8_t *text = malloc(tlen);
+	memset(text, 'a', tlen);
+	uLongf zlen = compressBound(tlen);
+	uint8_t *chunk = malloc(zlen + 3);
+	memcpy(chunk, "k\0\0", 3); /* keyword, NUL, compression method 0 */
+	cr_assert_eq(compress2(chunk + 3, &zlen, text, tlen, 9), Z_OK);
+	for (int i = 0; i < n; i++)
+		png_write_chunk(png, (png_const_bytep) "zTXt", chunk, zlen + 3);
+	png_byte px = 128;
+	png_write_row(png, &px);
+	png_write_end(png, info);
+	png_destroy_write_struct(&png, &info);
+	fclose(f);
+	free(chunk);
+	free(text);
+	*ret_len = len;
+	return (uint8_t *)buf;
+}
+
+/* libpng inflated and kept every text chunk: 8 KB of upload held 8 MB until the decode
+ * ended, so an 8 MB PNG asked for 8 GB. vigil reads no text chunk. */
+Test(bombs, png_text_chunks_are_not_inflated, .timeout = 60)
+{
+	size_t len;
+	uint8_t *png = ztxt_png(20, &len);
+	cr_assert_lt(len, 1 << 20, "%zu bytes", len);
+	long before = peak_mb();
+	vg_hash_opts o;
+	vg_hash_opts_init(&o);
+	vg_image_result r;
+	vg_error e;
+	cr_assert_eq(vg_image_hash(png, len, &o, &r, &e), 0, "%s", e.msg);
+	cr_assert_lt(peak_mb() - before, 50, "a %zu-byte PNG took %ld MB", len, peak_mb() - before);
+	free(png);
 }
 
 Test(digests, known_values)
