@@ -14,7 +14,8 @@
  *
  * Hostile input: libjpeg errors longjmp back here; a truncated stream (libjpeg's
  * "premature end" warning) is an error rather than a grey-padded image; a progressive
- * stream with an absurd number of scans is stopped.
+ * stream with an absurd number of scans, or whose scans add up to far more work than
+ * decoding the image, is stopped.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -26,7 +27,12 @@
 
 #include "internal.h"
 
-#define MAX_SCANS 1000
+#define MAX_SCANS 500 /* libjpeg-turbo's own tools and fuzzers stop here */
+/* Each scan walks every block of its components, however few bytes it has (an AC scan
+ * of a flat image is a few EOB runs), so the scan count alone let a 750 KB file of 990
+ * repeated scans cost 20 s. The blocks all scans walk are capped at this many times
+ * the image's blocks: real encoders use 4 to 10 (jpeg_simple_progression about 4). */
+#define MAX_SCAN_PASSES 24
 /* Fast mode divides the size by up to 8 but keeps the short side at least this long:
  * about two source pixels per cell of PDQ's 64x64 grid. On the conformance set this
  * keeps every large JPEG within 10 bits of exact mode (bench/hash prints the spread). */
@@ -36,6 +42,9 @@ struct jerr {
 	struct jpeg_error_mgr pub;
 	jmp_buf jb;
 	bool truncated;
+	int scan_seen;          /* the last scan counted in blocks_walked */
+	uint64_t blocks_walked; /* blocks of the components of every scan so far */
+	uint64_t blocks_max;    /* MAX_SCAN_PASSES times the image's blocks */
 	char msg[JMSG_LENGTH_MAX];
 };
 
@@ -57,10 +66,23 @@ static void on_progress(j_common_ptr cinfo)
 {
 	if (cinfo->is_decompressor) {
 		j_decompress_ptr d = (j_decompress_ptr)cinfo;
+		struct jerr *e = (struct jerr *)cinfo->err;
 		if (d->input_scan_number > MAX_SCANS) {
-			struct jerr *e = (struct jerr *)cinfo->err;
 			snprintf(e->msg, sizeof(e->msg), "more than %d progressive scans", MAX_SCANS);
 			longjmp(e->jb, 1);
+		}
+		/* Called at each SOS and row, so a new scan number is counted once. */
+		if (d->input_scan_number != e->scan_seen && e->blocks_max) {
+			e->scan_seen = d->input_scan_number;
+			for (int c = 0; c < d->comps_in_scan; c++)
+				e->blocks_walked += (uint64_t)d->cur_comp_info[c]->width_in_blocks *
+						    d->cur_comp_info[c]->height_in_blocks;
+			if (e->blocks_walked > e->blocks_max) {
+				snprintf(e->msg, sizeof(e->msg),
+					 "progressive scans walk the image over %d times",
+					 MAX_SCAN_PASSES);
+				longjmp(e->jb, 1);
+			}
 		}
 	}
 }
@@ -120,6 +142,9 @@ int vg__decode_jpeg(const uint8_t *data, size_t len, const vg_hash_opts *opts, v
 	rc = vg__check_dims(cinfo.image_width, cinfo.image_height, opts, err);
 	if (rc)
 		goto out;
+	for (int c = 0; c < cinfo.num_components; c++)
+		jerr.blocks_max += (uint64_t)cinfo.comp_info[c].width_in_blocks *
+				   cinfo.comp_info[c].height_in_blocks * MAX_SCAN_PASSES;
 
 	bool gray = false, cmyk = false;
 	switch (cinfo.jpeg_color_space) {
