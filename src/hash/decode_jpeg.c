@@ -58,7 +58,11 @@ static void on_error(j_common_ptr cinfo)
 static void on_message(j_common_ptr cinfo, int level)
 {
 	struct jerr *e = (struct jerr *)cinfo->err;
-	if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+	/* The data ran out (EOF), or a marker came where entropy data should be: what a
+	 * file cut short and closed with EOI (FF D9, as partial downloads and recovery tools
+	 * leave them) looks like. libjpeg pads the rest with flat grey either way. */
+	if (level < 0 &&
+	    (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER))
 		e->truncated = true;
 }
 

@@ -282,6 +282,28 @@ Test(hostile, every_truncation_of_every_format_fails_cleanly, .timeout = 120)
 	}
 }
 
+/* A JPEG cut short but ending in EOI made libjpeg warn "premature end of data segment"
+ * rather than "premature end of file", and pad the rest with grey: 200, with a hash of
+ * a picture that does not exist. */
+Test(hostile, a_truncated_jpeg_closed_with_eoi_is_corrupt)
+{
+	static const char *const files[] = {"bridge-mods/aaa-orig.jpg", "misc-images/wee.jpg"};
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		size_t len;
+		uint8_t *data = load(files[f], &len);
+		for (size_t cut = len / 5; cut < len - 64; cut += len / 5) {
+			uint8_t *copy = malloc(cut + 2);
+			memcpy(copy, data, cut);
+			memcpy(copy + cut, "\xff\xd9", 2);
+			vg_error e;
+			cr_expect_eq(hash_bytes(copy, cut + 2, NULL, &e), VG_ECORRUPT,
+				     "%s cut at %zu of %zu", files[f], cut, len);
+			free(copy);
+		}
+		free(data);
+	}
+}
+
 Test(hostile, flipped_bytes_never_crash, .timeout = 120)
 {
 	size_t len;
