@@ -51,11 +51,36 @@ static void print_json(const vg_hash_item *it, bool dihedral)
 	free(qpath);
 }
 
+/* A path as one line: file names are chosen by whoever uploaded them, and a newline in
+ * one printed raw forged whole `hash,quality,path` lines that `vigil bank import` then
+ * banked. Control bytes become C escapes (\n, \r, \t, \xHH) and a backslash \\, so
+ * the line stays one line and the name can still be recovered. */
+static void put_path(FILE *f, const char *p)
+{
+	for (; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '\\')
+			fputs("\\\\", f);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch == '\r')
+			fputs("\\r", f);
+		else if (ch == '\t')
+			fputs("\\t", f);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
 static void emit(const vg_hash_item *it, void *ctx)
 {
 	struct out *o = ctx;
 	if (it->rc != 0) {
-		fprintf(stderr, "vigil hash: %s: %s\n", it->path, it->err.msg);
+		fputs("vigil hash: ", stderr);
+		put_path(stderr, it->path);
+		fprintf(stderr, ": %s\n", it->err.msg);
 		o->failed++;
 		return;
 	}
@@ -69,7 +94,9 @@ static void emit(const vg_hash_item *it, void *ctx)
 		vg_pdq_to_hex(&it->image.pdq[v], hex);
 		printf("%s,", hex);
 	}
-	printf("%d,%s\n", it->image.quality, it->path);
+	printf("%d,", it->image.quality);
+	put_path(stdout, it->path);
+	putchar('\n');
 }
 
 static int run(int argc, char **argv)
@@ -145,14 +172,15 @@ static int run(int argc, char **argv)
 const vg_cmd vg_cmd_hash = {
 	.name = "hash",
 	.summary = "PDQ, MD5 and SHA-256 of images",
-	.help =
-		"usage: vigil hash [OPTIONS] PATH...\n"
+	.help = "usage: vigil hash [OPTIONS] PATH...\n"
 		"\n"
 		"Hashes each image file; a folder is hashed recursively in name order. Formats\n"
 		"(found from the content): JPEG, PNG, WebP, GIF (first frame).\n"
 		"\n"
 		"Output: one line per image, `pdq,quality,path`, as the PDQ reference prints it.\n"
 		"Quality runs 0..100; hashes of quality under 50 are too flat to match well.\n"
+		"Control characters and backslashes in a path are written as C escapes (\\n,\n"
+		"\\t, \\x01, \\\\), so a file name never makes more than one line.\n"
 		"\n"
 		"options:\n"
 		"  --json            one JSON object per line: path, pdq, quality, md5, sha256\n"
@@ -163,7 +191,8 @@ const vg_cmd vg_cmd_hash = {
 		"                    hashes within a few bits of exact mode\n"
 		"  -j, --jobs N      files hashed in parallel (default: all cores); output order\n"
 		"                    is always the input order\n"
-		"  --compat MODE     'reference' (default): the reference CLI's 512x512 pre-resize;\n"
+		"  --compat MODE     'reference' (default): the reference CLI's 512x512 "
+		"pre-resize;\n"
 		"                    'hma': no pre-resize, as HMA and the pdqhash package hash\n"
 		"  --max-pixels N    refuse images over N pixels before decoding (100000000)\n"
 		"  --max-side N      refuse images with a side over N pixels (32768)\n"

@@ -92,6 +92,21 @@ def test_json_survives_hostile_file_names(vigil, pdq_dir, tmp_path):
     assert obj["path"] == str(name)
 
 
+def test_a_newline_in_a_file_name_cannot_forge_a_line(vigil, pdq_dir, tmp_path):
+    # Printed raw, this name added a well-formed line that `vigil bank import` banked.
+    good = pdq_dir / "images" / "misc-images" / "wee.jpg"
+    forged = "0123456789abcdef" * 4 + ",100,upload2.png"
+    name = tmp_path / ("upload1.png\n" + forged)
+    shutil.copy(good, name)
+    (tmp_path / "back\\slash.jpg").write_bytes(b"no")
+    proc = vigil("hash", tmp_path)
+    assert proc.returncode == 1
+    out = proc.stdout.decode().splitlines()
+    assert len(out) == 1, out
+    assert out[0].endswith("/upload1.png\\n" + forged)
+    assert "back\\\\slash.jpg" in proc.stderr.decode()
+
+
 def test_parallel_output_keeps_input_order(vigil, pdq_dir):
     images = pdq_dir / "images"
     one = vigil("hash", "-j", "1", images, check=0).stdout
