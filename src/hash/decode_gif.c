@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * GIF through giflib: the first frame, drawn on the logical screen (filled with the
- * background colour) and mapped through its colour table. Transparency is ignored, as
- * alpha is for the other formats. Only the first image is read, so a hostile animation
+ * background colour; grown to the frame when the screen is smaller, as browsers do) and
+ * mapped through its colour table. Transparency is ignored, as alpha is for the other
+ * formats. Only the first image is read, so a hostile animation
  * with thousands of frames costs nothing extra.
  */
 #include <stdlib.h>
@@ -50,9 +51,8 @@ static int read_first_desc(GifFileType *gif, vg_error *err)
 	if (DGifGetImageDesc(gif) == GIF_ERROR)
 		return vg_error_set(err, VG_ECORRUPT, "corrupt GIF image descriptor");
 	GifImageDesc *d = &gif->Image;
-	if (d->Width <= 0 || d->Height <= 0 || d->Left < 0 || d->Top < 0 ||
-	    d->Left + d->Width > gif->SWidth || d->Top + d->Height > gif->SHeight)
-		return vg_error_set(err, VG_ECORRUPT, "GIF frame outside its screen");
+	if (d->Width <= 0 || d->Height <= 0 || d->Left < 0 || d->Top < 0)
+		return vg_error_set(err, VG_ECORRUPT, "GIF frame has no size");
 	return 0;
 }
 
@@ -90,15 +90,28 @@ int vg__decode_gif(const uint8_t *data, size_t len, const vg_hash_opts *opts, vg
 
 	GifByteType *idx = NULL;
 	uint8_t *row = NULL;
-	int sw = gif->SWidth, sh = gif->SHeight;
-	int rc = vg__check_dims((uint64_t)(sw > 0 ? sw : 0), (uint64_t)(sh > 0 ? sh : 0), opts, err);
+	/* The canvas is at least the screen: one over the limits is refused unread. */
+	int rc = 0;
+	if (gif->SWidth > 0 && gif->SHeight > 0)
+		rc = vg__check_dims((uint64_t)gif->SWidth, (uint64_t)gif->SHeight, opts, err);
+	if (rc == 0)
+		rc = read_first_desc(gif, err);
 	if (rc)
 		goto out;
-	rc = read_first_desc(gif, err);
+	/* A logical screen smaller than the first frame, or 0x0, is a quirk of real
+	 * encoders: browsers and ImageMagick grow the canvas to the frame and show the
+	 * image. Refusing it let anyone patch four header bytes of a banked GIF so that it
+	 * still displays everywhere but is never hashed, so never matched. */
+	const GifImageDesc *d = &gif->Image;
+	int sw = gif->SWidth > 0 ? gif->SWidth : 0, sh = gif->SHeight > 0 ? gif->SHeight : 0;
+	if (sw < d->Left + d->Width)
+		sw = d->Left + d->Width;
+	if (sh < d->Top + d->Height)
+		sh = d->Top + d->Height;
+	rc = vg__check_dims((uint64_t)sw, (uint64_t)sh, opts, err);
 	if (rc)
 		goto out;
 
-	const GifImageDesc *d = &gif->Image;
 	const ColorMapObject *map = d->ColorMap ? d->ColorMap : gif->SColorMap;
 	if (!map || map->ColorCount <= 0) {
 		rc = vg_error_set(err, VG_ECORRUPT, "GIF has no colour table");

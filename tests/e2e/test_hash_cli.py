@@ -5,6 +5,7 @@ import hashlib
 import json
 import pathlib
 import shutil
+import struct
 
 import pytest
 
@@ -133,6 +134,23 @@ def test_gif_decodes_plain_and_interlaced_alike(vigil):
     # The PNG holds the same 256 colours; GIF encoding re-quantises a little.
     assert hamming(plain[0], got[str(fixtures / "plasma.png")][0]) <= 8
     assert int(plain[1]) >= 80
+
+
+def test_a_gif_screen_smaller_than_its_frame_hashes_as_browsers_show_it(vigil, tmp_path):
+    # Browsers grow the canvas to the first frame; refusing these let anyone patch four
+    # header bytes of a banked GIF so that it was never hashed, so never matched.
+    src = (ROOT / "tests" / "fixtures" / "plasma.gif").read_bytes()
+    paths = []
+    for w, h in ((0, 0), (16, 16), (320, 10)):
+        p = tmp_path / f"screen{w}x{h}.gif"
+        p.write_bytes(src[:6] + struct.pack("<HH", w, h) + src[10:])
+        paths.append(p)
+    proc = vigil("hash", "--json", ROOT / "tests" / "fixtures" / "plasma.gif", *paths)
+    assert proc.returncode == 0, proc.stderr
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(got) == 4
+    for g in got[1:]:
+        assert (g["pdq"], g["width"], g["height"]) == (got[0]["pdq"], 320, 240), g["path"]
 
 
 def test_bad_files_are_reported_and_the_rest_still_hash(vigil, pdq_dir, tmp_path):
