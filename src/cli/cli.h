@@ -72,7 +72,12 @@ typedef struct vg_strv {
 void vg_strv_free(vg_strv *v);
 
 /* Appends the files named by args to out, walking folders recursively in name order.
- * Returns nonzero when a folder could not be read (already reported on stderr). */
-int vg_cli_collect_files(char *const *args, int n, vg_strv *out);
+ * Symbolic links to folders are not followed (no loops), and FIFOs, sockets and devices
+ * inside folders are never opened. With every (hash, match: whatever an uploader put
+ * there must be checked) hidden entries are walked too, and each entry left out is
+ * reported on stderr and makes the return nonzero; without it (a rules folder, which
+ * may hold .git) hidden entries and the rest are skipped silently. Returns nonzero
+ * also when a folder could not be read (reported on stderr). */
+int vg_cli_collect_files(char *const *args, int n, bool every, vg_strv *out);
 
 #endif

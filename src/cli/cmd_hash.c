@@ -162,7 +162,7 @@ static int run(int argc, char **argv)
 		return vg_cli_usage_error("hash", "no PATH given");
 
 	vg_strv files = {0};
-	int walk_failed = vg_cli_collect_files(argv + optind, argc - optind, &files);
+	int walk_failed = vg_cli_collect_files(argv + optind, argc - optind, true, &files);
 	vg_hash_files(files.items, files.n, &opts, (int)jobs, max_bytes, emit, &o);
 	fflush(stdout);
 	vg_strv_free(&files);
@@ -174,8 +174,10 @@ const vg_cmd vg_cmd_hash = {
 	.summary = "PDQ, MD5 and SHA-256 of images",
 	.help = "usage: vigil hash [OPTIONS] PATH...\n"
 		"\n"
-		"Hashes each image file; a folder is hashed recursively in name order. Formats\n"
-		"(found from the content): JPEG, PNG, WebP, GIF (first frame).\n"
+		"Hashes each image file; a folder is hashed recursively in name order, hidden\n"
+		"entries included. Symbolic links to folders are not followed, and FIFOs,\n"
+		"sockets and devices are not opened: each is reported on stderr (exit status\n"
+		"1). Formats (found from the content): JPEG, PNG, WebP, GIF (first frame).\n"
 		"\n"
 		"Output: one line per image, `pdq,quality,path`, as the PDQ reference prints it.\n"
 		"Quality runs 0..100; hashes of quality under 50 are too flat to match well.\n"

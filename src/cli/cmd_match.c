@@ -354,7 +354,7 @@ static int run(int argc, char **argv)
 		vg_hash_opts_init(&ho);
 		ho.dihedral = m.dihedral;
 		vg_strv files = {0};
-		if (vg_cli_collect_files(argv + optind, n_pos, &files))
+		if (vg_cli_collect_files(argv + optind, n_pos, true, &files))
 			m.failed++;
 		vg_hash_files(files.items, files.n, &ho, (int)jobs, MAX_FILE_BYTES, on_image, &m);
 		vg_strv_free(&files);

@@ -143,7 +143,7 @@ static int cmd_test(const char *dir, const char *db)
 		return VG_EXIT_FAIL;
 	vg_strv files = {0};
 	char *args[] = {(char *)dir};
-	if (vg_cli_collect_files(args, 1, &files) != 0) {
+	if (vg_cli_collect_files(args, 1, false, &files) != 0) {
 		vg_strv_free(&files);
 		return VG_EXIT_FAIL;
 	}

@@ -2,7 +2,8 @@
  *
  * Turns command-line PATHs into a list of files: a file stays itself, a folder is walked
  * recursively in name order (so output is reproducible), symbolic links to folders are
- * not followed (no loops), and hidden entries are skipped inside folders.
+ * not followed (no loops), FIFOs, sockets and devices are never opened, and hidden
+ * entries are walked or skipped as the caller asks (cli.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +38,7 @@ static int cmp_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static int walk_dir(const char *dir, vg_strv *out)
+static int walk_dir(const char *dir, bool every, vg_strv *out)
 {
 	struct dirent **ents;
 	int n = scandir(dir, &ents, NULL, cmp_name);
@@ -48,21 +49,36 @@ static int walk_dir(const char *dir, vg_strv *out)
 	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
-		if (name[0] != '.') {
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+		    (every || name[0] != '.')) {
 			size_t len = strlen(dir) + strlen(name) + 2;
 			char *path = vg_xmalloc(len);
 			bool slash = dir[strlen(dir) - 1] == '/';
 			snprintf(path, len, slash ? "%s%s" : "%s/%s", dir, name);
 			struct stat lst, st;
-			bool is_dir = lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode);
-			bool link_to_dir = !is_dir && S_ISLNK(lst.st_mode) &&
+			bool have = lstat(path, &lst) == 0;
+			bool is_dir = have && S_ISDIR(lst.st_mode);
+			bool link_to_dir = !is_dir && have && S_ISLNK(lst.st_mode) &&
 					   stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-			if (is_dir)
-				failed |= walk_dir(path, out);
-			if (is_dir || link_to_dir)
+			/* FIFOs, sockets and devices are not images, and opening a FIFO with
+			 * no writer blocks: said and skipped, never opened. */
+			bool special =
+				have && !is_dir && !S_ISREG(lst.st_mode) && !S_ISLNK(lst.st_mode);
+			if (is_dir) {
+				failed |= walk_dir(path, every, out);
 				free(path);
-			else
+			} else if (link_to_dir || special) {
+				if (every) {
+					fprintf(stderr, "vigil: %s: %s\n", path,
+						link_to_dir ? "a symbolic link to a folder: not "
+							      "followed"
+							    : "not a regular file: skipped");
+					failed = 1;
+				}
+				free(path);
+			} else {
 				push(out, path);
+			}
 		}
 		free(ents[i]);
 	}
@@ -70,13 +86,13 @@ static int walk_dir(const char *dir, vg_strv *out)
 	return failed;
 }
 
-int vg_cli_collect_files(char *const *args, int n, vg_strv *out)
+int vg_cli_collect_files(char *const *args, int n, bool every, vg_strv *out)
 {
 	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		struct stat st;
 		if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode))
-			failed |= walk_dir(args[i], out);
+			failed |= walk_dir(args[i], every, out);
 		else
 			push(out, vg_xstrdup(args[i])); /* errors surface when it is read */
 	}

@@ -16,7 +16,10 @@ int vg_file_read(const char *path, size_t max_bytes, uint8_t **ret_data, size_t 
 {
 	int rc = 0;
 	uint8_t *data = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO with no writer would otherwise block for ever (a
+	 * folder anyone can write to may hold one); fstat then refuses it. Reads of a
+	 * regular file ignore the flag. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return vg_error_set(err, errno == ENOENT ? VG_ENOENT : VG_EIO, "%s",
 				    strerror(errno));

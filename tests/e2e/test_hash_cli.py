@@ -3,9 +3,11 @@
 formats, ordering under -j, and what users see for bad input and bad usage."""
 import hashlib
 import json
+import os
 import pathlib
 import shutil
 import struct
+import subprocess
 
 import pytest
 
@@ -170,6 +172,38 @@ def test_bad_files_are_reported_and_the_rest_still_hash(vigil, pdq_dir, tmp_path
     for bad in (text, truncated, empty, missing):
         assert str(bad) in err
     assert "not an image" in err or "unsupported" in err or "JPEG, PNG" in err
+
+
+def test_a_fifo_is_reported_not_waited_for(vigil_bin, pdq_dir, tmp_path):
+    # Opening a FIFO with no writer blocked for ever: nothing printed, not even the
+    # lines of the files before it.
+    good = pdq_dir / "images" / "misc-images" / "wee.jpg"
+    shutil.copy(good, tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "b.pipe")
+    shutil.copy(good, tmp_path / "c.jpg")
+    for args in ([tmp_path], ["-j", "1", tmp_path / "b.pipe", tmp_path / "a.jpg"]):
+        proc = subprocess.run([str(vigil_bin), "hash", *map(str, args)], capture_output=True,
+                              timeout=20)
+        assert proc.returncode == 1
+        assert "b.pipe: not a regular file" in proc.stderr.decode()
+        assert proc.stdout.count(b"\n") == (2 if args == [tmp_path] else 1)
+
+
+def test_hidden_entries_are_hashed_and_skipped_folders_are_reported(vigil, pdq_dir, tmp_path):
+    # Hidden files and folders were skipped silently, and symlinked folders too, with
+    # exit status 0: an upload tree was "all hashed" while parts were never looked at.
+    good = pdq_dir / "images" / "misc-images" / "wee.jpg"
+    tree, real = tmp_path / "tree", tmp_path / "real"
+    (tree / ".cache").mkdir(parents=True)
+    real.mkdir()
+    for p in (tree / "a.jpg", tree / ".b.jpg", tree / ".cache" / "c.jpg", real / "d.jpg"):
+        shutil.copy(good, p)
+    (tree / "linkdir").symlink_to(real)
+    proc = vigil("hash", tree)
+    assert proc.returncode == 1
+    names = sorted(line.rsplit(b"/", 1)[-1] for line in proc.stdout.splitlines())
+    assert names == [b".b.jpg", b"a.jpg", b"c.jpg"]
+    assert "linkdir: a symbolic link to a folder: not followed" in proc.stderr.decode()
 
 
 def test_oversized_images_are_refused(vigil, pdq_dir):
