@@ -40,23 +40,80 @@ static bool boundary_of(const char *ct, char out[BOUNDARY_MAX + 1])
 	return true;
 }
 
-/* Whether a part's headers (n bytes) name the field: Content-Disposition: form-data;
- * name="field". */
+/* Whether the parameters of a Content-Disposition value (v, n bytes: `form-data;
+ * name="photo"; filename="a.jpg"`) have name equal to field. Parameter names are
+ * case-insensitive and a value is a quoted string (backslash escapes one byte) or a
+ * token: .NET sends name=photo unquoted. Only the parameter named exactly `name`
+ * counts: filename="photo" names a file, not the field. */
+static bool disposition_names(const uint8_t *v, size_t n, const char *field)
+{
+	size_t i = 0, flen = strlen(field);
+	while (i < n && v[i] != ';') /* the disposition type */
+		i++;
+	while (i < n) {
+		i++; /* the ';' */
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		size_t k = i;
+		while (i < n && v[i] != '=' && v[i] != ';' && v[i] != ' ' && v[i] != '\t')
+			i++;
+		bool is_name = i - k == 4 && strncasecmp((const char *)v + k, "name", 4) == 0;
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (i >= n || v[i] != '=')
+			continue; /* a parameter without a value: at the next ';' */
+		i++;
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		/* The value compared byte by byte as it is read. */
+		size_t got = 0;
+		bool same = true;
+		if (i < n && v[i] == '"') {
+			for (i++; i < n && v[i] != '"'; i++) {
+				if (v[i] == '\\' && i + 1 < n)
+					i++;
+				same = same && got < flen && v[i] == (uint8_t)field[got];
+				got++;
+			}
+			if (i >= n)
+				return false; /* unterminated */
+			i++;
+		} else {
+			for (; i < n && v[i] != ';' && v[i] != ' ' && v[i] != '\t'; i++) {
+				same = same && got < flen && v[i] == (uint8_t)field[got];
+				got++;
+			}
+		}
+		if (is_name)
+			return same && got == flen;
+		while (i < n && v[i] != ';')
+			i++;
+	}
+	return false;
+}
+
+/* Whether a part's headers (n bytes, CRLF-separated lines) name the field. The header
+ * name is case-insensitive (RFC 7578 4.8, RFC 9110): Content-disposition and
+ * CONTENT-DISPOSITION are as good as Content-Disposition. */
 static bool names_field(const uint8_t *h, size_t n, const char *field)
 {
-	char want[160];
-	int k = snprintf(want, sizeof(want), "name=\"%s\"", field);
-	if (k <= 0 || (size_t)k >= sizeof(want))
-		return false;
-	const uint8_t *cd = find(h, n, "Content-Disposition:", 20);
-	if (!cd)
-		cd = find(h, n, "content-disposition:", 20);
-	if (!cd)
-		return false;
-	size_t rest = n - (size_t)(cd - h);
-	const uint8_t *eol = find(cd, rest, "\r\n", 2);
-	size_t line = eol ? (size_t)(eol - cd) : rest;
-	return find(cd, line, want, (size_t)k) != NULL;
+	static const char cd[] = "content-disposition";
+	const size_t cdl = sizeof(cd) - 1;
+	size_t i = 0;
+	while (i < n) {
+		const uint8_t *eol = find(h + i, n - i, "\r\n", 2);
+		size_t line = eol ? (size_t)(eol - (h + i)) : n - i;
+		const uint8_t *l = h + i;
+		if (line > cdl && strncasecmp((const char *)l, cd, cdl) == 0) {
+			size_t k = cdl;
+			while (k < line && (l[k] == ' ' || l[k] == '\t'))
+				k++;
+			if (k < line && l[k] == ':')
+				return disposition_names(l + k + 1, line - k - 1, field);
+		}
+		i += line + 2;
+	}
+	return false;
 }
 
 int vg__multipart_field(const char *content_type, const uint8_t *body, size_t len,

@@ -47,6 +47,38 @@ def test_hash_takes_a_multipart_photo(srv, pdq_dir, bridge):
     assert (r.status_code, r.json()) == (200, {"pdq": ""}), r.text
 
 
+def multipart(*parts):
+    body = b""
+    for headers, data in parts:
+        body += b"--XyZb0undary\r\n" + headers + b"\r\n\r\n" + data + b"\r\n"
+    return body + b"--XyZb0undary--\r\n"
+
+
+@pytest.mark.parametrize("parts", [
+    # filename="photo" was found by a substring search for name="photo": the note was
+    # taken as the photo (415) and the real one ignored.
+    [(b'Content-Disposition: form-data; name="note"; filename="photo"', b"hello"),
+     (b'Content-Disposition: form-data; name="photo"; filename="a.jpg"', None)],
+    # .NET's MultipartFormDataContent leaves the name unquoted (422).
+    [(b"Content-Disposition: form-data; name=photo; filename=a.jpg", None)],
+    # Header names are case-insensitive (422).
+    [(b'CONTENT-DISPOSITION: form-data; name="photo"', None)],
+    [(b'Content-Type: image/jpeg\r\nContent-disposition: form-data; NAME="photo"', None)],
+])
+def test_hash_finds_the_photo_field_however_it_is_spelled(srv, bridge, parts):
+    img = (bridge / "square-128x128.jpg").read_bytes()
+    body = multipart(*[(h, img if d is None else d) for h, d in parts])
+    r = srv.post("/h/hash", role="scanner", data=body,
+                 headers={"Content-Type": "multipart/form-data; boundary=XyZb0undary"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["pdq"]) == 64
+    # A field named photo2 or a filename photo alone is not the photo field.
+    r = srv.post("/h/hash", role="scanner", data=multipart(
+        (b'Content-Disposition: form-data; name="photo2"; filename="photo"', img)),
+        headers={"Content-Type": "multipart/form-data; boundary=XyZb0undary"})
+    assert r.status_code == 422, r.text
+
+
 def test_banks_curation(srv):
     r = srv.post("/c/banks", json={"name": "HMA_TEST_BANK", "enabled_ratio": 1.0})
     assert r.status_code == 201, r.text
