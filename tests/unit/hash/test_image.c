@@ -435,7 +435,10 @@ Test(bombs, decodes_in_flight_stay_within_the_memory_budget, .timeout = 60)
 		cr_expect_eq(jobs[i].rc, 0, "decode %d", i);
 	}
 	long used = peak_mb() - before;
+#ifndef __SANITIZE_ADDRESS__ /* ASan keeps freed blocks resident in its quarantine */
 	cr_assert_lt(used, 200, "%d decodes of 72 MB held %ld MB at once", N, used);
+#endif
+	(void)used;
 	vg_hash_set_memory_limit(VG_HASH_MEMORY_DEFAULT);
 }
 
