@@ -13,6 +13,8 @@
 #include <jpeglib.h>
 #include <png.h>
 #include <sys/resource.h>
+#include <webp/demux.h>
+#include <webp/encode.h>
 #include <zlib.h>
 
 #include "hash/hash.h"
@@ -389,6 +391,83 @@ Test(bombs, an_animated_webp_canvas_costs_no_memory)
 	cr_assert_eq(vg_image_hash(webp, sizeof(webp), &o, &r, &e), 0, "%s", e.msg);
 	cr_assert_eq(r.width, 10000);
 	cr_assert_lt(peak_mb() - before, 100, "a 90-byte file took %ld MB", peak_mb() - before);
+}
+
+static void put_le(uint8_t *p, uint32_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The first frame of an animation is now drawn by vigil (the frame decoded alone, on a
+ * black canvas) rather than by libwebp's WebPAnimDecoder: its hash must stay the one
+ * WebPAnimDecoder's canvas gives, here for a frame at an offset, with transparent
+ * pixels, on a larger canvas. */
+Test(bombs, an_animated_webp_first_frame_hashes_as_libwebp_draws_it)
+{
+	enum { FW = 64, FH = 48, CW = 100, CH = 80, X = 10, Y = 8 };
+	uint8_t rgba[FW * FH * 4];
+	for (int y = 0; y < FH; y++)
+		for (int x = 0; x < FW; x++) {
+			uint8_t *p = rgba + 4 * (y * FW + x);
+			p[0] = (uint8_t)(x * 4), p[1] = (uint8_t)(y * 5),
+			p[2] = (uint8_t)((x * y) % 251);
+			p[3] = (x + y) % 7 ? 255 : 0;
+		}
+	uint8_t *still = NULL;
+	size_t slen = WebPEncodeLosslessRGBA(rgba, FW, FH, FW * 4, &still);
+	cr_assert(slen > 20 && memcmp(still + 12, "VP8L", 4) == 0);
+	size_t vp8l = slen - 12; /* the VP8L chunk, header and padding included */
+
+	/* RIFF, VP8X (animation, alpha; canvas CW x CH), ANIM, ANMF at (X, Y). */
+	size_t len = 12 + 18 + 14 + 24 + vp8l;
+	uint8_t *anim = calloc(1, len), *p = anim;
+	memcpy(p, "RIFF", 4), put_le(p + 4, (uint32_t)(len - 8), 4), memcpy(p + 8, "WEBP", 4);
+	p += 12;
+	memcpy(p, "VP8X", 4), put_le(p + 4, 10, 4), p[8] = 0x12;
+	put_le(p + 12, CW - 1, 3), put_le(p + 15, CH - 1, 3);
+	p += 18;
+	memcpy(p, "ANIM", 4), put_le(p + 4, 6, 4);
+	p += 14;
+	memcpy(p, "ANMF", 4), put_le(p + 4, (uint32_t)(16 + vp8l), 4);
+	put_le(p + 8, X / 2, 3), put_le(p + 11, Y / 2, 3), put_le(p + 14, FW - 1, 3);
+	put_le(p + 17, FH - 1, 3), put_le(p + 20, 100, 3);
+	p += 24;
+	memcpy(p, still + 12, vp8l);
+	WebPFree(still);
+
+	/* The oracle: WebPAnimDecoder's first canvas, its colour planes as a still WebP. */
+	WebPAnimDecoderOptions o;
+	cr_assert(WebPAnimDecoderOptionsInit(&o));
+	o.color_mode = MODE_RGBA;
+	WebPData wd = {anim, len};
+	WebPAnimDecoder *dec = WebPAnimDecoderNew(&wd, &o);
+	cr_assert(dec);
+	uint8_t *canvas;
+	int ts;
+	cr_assert(WebPAnimDecoderGetNext(dec, &canvas, &ts));
+	uint8_t *rgb = malloc(CW * CH * 3);
+	for (int i = 0; i < CW * CH; i++)
+		memcpy(rgb + 3 * i, canvas + 4 * i, 3);
+	WebPAnimDecoderDelete(dec);
+	uint8_t *flat = NULL;
+	size_t flen = WebPEncodeLosslessRGB(rgb, CW, CH, CW * 3, &flat);
+	cr_assert(flen > 0);
+
+	vg_hash_opts ho;
+	vg_hash_opts_init(&ho);
+	vg_image_result got, want;
+	vg_error e;
+	cr_assert_eq(vg_image_hash(anim, len, &ho, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(vg_image_hash(flat, flen, &ho, &want, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.width, CW);
+	cr_assert_eq(got.height, CH);
+	cr_assert_eq(vg_pdq_distance(&got.pdq[0], &want.pdq[0]), 0);
+	cr_assert_eq(got.quality, want.quality);
+	cr_assert_gt(want.quality, 0, "a picture, not a blank");
+	WebPFree(flat);
+	free(rgb);
+	free(anim);
 }
 
 struct hma_job {
