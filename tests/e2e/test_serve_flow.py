@@ -180,6 +180,33 @@ def test_a_bank_without_authority_report_queues_nothing_on_confirm(serve, bridge
     assert srv.get("/v1/outbox", role="analyst").json()["items"] == []
 
 
+def test_a_digest_match_acts_behind_a_thousand_pdq_hits_of_another_bank(serve, bridge):
+    # The scan kept the first 1000 hits found, PDQ ones first: csam's exact MD5 hit was
+    # dropped behind 1200 near-duplicates in another bank, and the scan answered allow.
+    srv = serve()
+    img = (bridge / "aaa-orig.jpg").read_bytes()
+    r = srv.post("/v1/banks", json={"name": "variants", "actions": []})
+    assert r.status_code == 201, r.text
+    base = int(BRIDGE_PDQ, 16)  # 1200 distinct values 3 bits from the photo's PDQ
+    values = ["%064x" % (base ^ (1 << a) ^ (1 << (a + 1 + d)) ^ (1 << (a + 2 + d)))
+              for a in range(240) for d in range(5)]
+    assert len(set(values)) == 1200
+    r = srv.post("/v1/banks/variants/signals", role="analyst",
+                 json={"signals": [{"type": "pdq", "value": v} for v in values]})
+    assert r.status_code == 200, r.text
+    r = srv.post("/v1/banks", json={"name": "csam", "actions": ["block_url"]})
+    assert r.status_code == 201, r.text
+    r = srv.post("/v1/banks/csam/signals", role="analyst",
+                 json={"signals": [{"type": "md5", "value": hashlib.md5(img).hexdigest()}]})
+    assert r.status_code == 200, r.text
+    out = scan(srv, BLOCKED, bridge / "aaa-orig.jpg")
+    assert out["verdict"] == "block"
+    assert action(out, "block_url")["bank"] == "csam"
+    assert "csam" in {m["bank"] for m in out["matches"]}
+    assert out["truncated"] is True and len(out["matches"]) <= 1001
+    assert decision(srv, "https://example.com/img.jpg").status_code == 451
+
+
 def test_delete_block_unblocks(serve, bridge):
     srv = serve()
     make_bank(srv, actions=("block_url",))
