@@ -31,13 +31,24 @@ void vg__json_respond(vg_http_req *req, int status, json_t *obj)
 	vg_http_respond(req, status, "application/json", line, n + 1);
 }
 
-json_t *vg__json_body(vg_http_req *req)
+bool vg__json_content_type(vg_http_req *req, bool required)
 {
 	const char *ct = vg_http_header(req, "Content-Type");
+	if (!ct && required) {
+		vg_http_respond_error(req, VG_EUNSUPPORTED, "send application/json");
+		return false;
+	}
 	if (ct && strncmp(ct, "application/json", 16) != 0) {
 		vg_http_respond_error(req, VG_EUNSUPPORTED, "send application/json, not %.64s", ct);
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+json_t *vg__json_body(vg_http_req *req)
+{
+	if (!vg__json_content_type(req, false))
+		return NULL;
 	size_t len;
 	const uint8_t *body = vg_http_body(req, &len);
 	json_error_t jerr;

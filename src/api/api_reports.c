@@ -587,6 +587,11 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		vg_http_respond_error(req, VG_ERATE, "too many reports from this address; retry later");
 		return;
 	}
+	/* Required, not only checked: a report without it (or as text/plain or a form) is a
+	 * request any web page can make its visitors' browsers send, with no CORS preflight,
+	 * each visitor a fresh address to the rate limit. */
+	if (!vg__json_content_type(req, true))
+		return;
 	vg_store *s = vg__api_store(api, req);
 	if (!s)
 		return;

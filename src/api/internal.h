@@ -130,6 +130,9 @@ const char *vg__api_role_name(int role);
 /* Answers with obj (stolen: decref'd here). */
 void vg__json_respond(vg_http_req *req, int status, json_t *obj);
 /* Parses the body as one JSON object; on failure answers 400/415 and returns NULL. */
+/* Whether the request's Content-Type is application/json (or absent, unless required);
+ * answers 415 and returns false when not. */
+bool vg__json_content_type(vg_http_req *req, bool required);
 json_t *vg__json_body(vg_http_req *req);
 /* Answers an error from a vg_error (status from its code). */
 void vg__respond_err(vg_http_req *req, const vg_error *err);

@@ -443,3 +443,20 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(serve):
     p = subprocess.run([str(s.binary), "serve", "--trusted-proxies", "proxy.local",
                         "--db", str(s.workdir / "x.db")], capture_output=True)
     assert p.returncode == 2 and b"trusted_proxies" in p.stderr, p.stderr
+
+
+def test_a_report_must_say_it_is_json(serve):
+    # Found in review: the public intake took a JSON body sent as text/plain, as a form or
+    # with no Content-Type, the requests any web page can make its visitors' browsers send
+    # without a CORS preflight, each visitor a new address to the rate limit.
+    s = serve("--report-burst", "100")
+    body = json.dumps({"category": "spam", "urls": ["https://x.invalid/csrf"]})
+    for ct in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None):
+        headers = {"Content-Type": ct} if ct else {}
+        r = s.post("/v1/reports", role=None, data=body.encode(), headers=headers)
+        if ct is None:  # requests adds none for bytes
+            assert "Content-Type" not in r.request.headers
+        assert_error(r, 415, "unsupported_media")
+    r = s.post("/v1/reports", role=None, data=body.encode(),
+               headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 201, r.text
