@@ -62,6 +62,36 @@ static int parse_level(const char *s)
 	return -1;
 }
 
+static bool has_scheme(const char *url, const char *a, const char *b)
+{
+	return !strncmp(url, a, strlen(a)) || !strncmp(url, b, strlen(b));
+}
+
+/* What the table's types and bounds cannot say: words and URLs, and options that must
+ * agree. Checked wherever a configuration is read (start, SIGHUP, --print-config), so a
+ * value the server would refuse or misread is refused at once: an htp:// rules webhook
+ * made every verdict's delivery dead, and --print-config showed as effective settings
+ * the server then would not start with. */
+static int check_config(const vg_api_config *cfg, vg_error *err)
+{
+	if (parse_level(cfg->log_level) < 0)
+		return vg_error_set(err, VG_EINVAL,
+				    "log_level takes debug, info, warn or error, not '%.64s'",
+				    cfg->log_level);
+	if (cfg->rules_webhook_url[0] && !has_scheme(cfg->rules_webhook_url, "http://", "https://"))
+		return vg_error_set(err, VG_EINVAL,
+				    "rules_webhook_url must be an http:// or https:// URL, not '%.64s'",
+				    cfg->rules_webhook_url);
+	if (cfg->smtp_url[0] && !has_scheme(cfg->smtp_url, "smtp://", "smtps://"))
+		return vg_error_set(err, VG_EINVAL,
+				    "smtp_url must be an smtp:// or smtps:// URL, not '%.64s'",
+				    cfg->smtp_url);
+	if (cfg->webhook_backoff > cfg->webhook_backoff_max)
+		return vg_error_set(err, VG_EINVAL,
+				    "webhook_backoff must not be longer than webhook_backoff_max");
+	return vg_http_trusted_proxies_check(cfg->trusted_proxies, err);
+}
+
 /* defaults < --config file < VIGIL_* environment < flags, into cfg. */
 static int load_config(int argc, char **argv, vg_api_config *cfg, vg_error *err)
 {
@@ -73,10 +103,8 @@ static int load_config(int argc, char **argv, vg_api_config *cfg, vg_error *err)
 		rc = vg_config_env(vg_api_options, vg_api_option_count, cfg, err);
 	if (!rc)
 		rc = vg_config_flags(vg_api_options, vg_api_option_count, cfg, argc, argv, err);
-	if (!rc && parse_level(cfg->log_level) < 0)
-		rc = vg_error_set(err, VG_EINVAL,
-				  "log_level takes debug, info, warn or error, not '%.64s'",
-				  cfg->log_level);
+	if (!rc)
+		rc = check_config(cfg, err);
 	return rc;
 }
 

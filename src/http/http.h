@@ -59,6 +59,10 @@ typedef struct vg_http_config {
 
 VG_EXPORT void vg_http_config_init(vg_http_config *cfg);
 
+/* Whether a trusted_proxies list parses (what vg_http_start would refuse), for checking
+ * a configuration before anything starts. Errors: VG_EINVAL naming the entry. */
+VG_EXPORT VG_MUST_CHECK int vg_http_trusted_proxies_check(const char *list, vg_error *err);
+
 /* Starts listening and serving. routes is borrowed for the server's life. Errors:
  * VG_EINVAL (bad listen address, bad pattern), VG_EIO (cannot bind: the reason in err). */
 VG_EXPORT VG_MUST_CHECK int vg_http_start(const vg_http_config *cfg, const vg_http_route *routes,

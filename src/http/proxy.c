@@ -98,6 +98,12 @@ int vg__http_proxies_parse(const char *list, vg__proxies *ret, vg_error *err)
 	return 0;
 }
 
+int vg_http_trusted_proxies_check(const char *list, vg_error *err)
+{
+	vg__proxies p;
+	return vg__http_proxies_parse(list, &p, err);
+}
+
 static bool in_range(const vg__proxy *r, const uint8_t a[16])
 {
 	int full = r->bits / 8, rest = r->bits % 8;

@@ -167,6 +167,13 @@ def test_bad_configuration_exits_2_with_one_line(vigil_bin, tmp_path):
         (["--log-level", "WARN"], {}),
         (["--log-level", "wrn"], {}),
         ([], {"VIGIL_LOG_LEVEL": "Debug"}),
+        # Found in review: an htp:// rules webhook made every verdict's delivery dead, and
+        # --print-config showed backoffs the server would not start with.
+        (["--rules-webhook-url", "htp://hooks.example/x"], {}),
+        (["--smtp-url", "http://relay.example"], {}),
+        (["--webhook-backoff", "2m", "--webhook-backoff-max", "1m"], {}),
+        (["--webhook-backoff", "2m", "--webhook-backoff-max", "1m", "--print-config"], {}),
+        (["--trusted-proxies", "proxy.local"], {}),
         (["--config", str(conf)], {}),
         (["--config", str(conf2)], {}),
         (["--config", str(tmp_path / "missing.conf")], {}),
