@@ -833,20 +833,12 @@ out:
 	return 0;
 }
 
-static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t limit,
-			 vg_store_block_fn *fn, void *ctx, vg_error *err)
+/* Calls fn for each block row st (prepared on BLOCK_COLUMNS, bound) yields; finalizes
+ * st. Returns fn's first non-zero answer or the store's error. */
+static int each_block(vg_store *s, sqlite3_stmt *st, vg_store_block_fn *fn, void *ctx,
+		      vg_error *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = vg__sq_prepare(s,
-			 active_only ? BLOCK_COLUMNS
-			 "WHERE id > ?1 AND lifted_at IS NULL ORDER BY id LIMIT ?2"
-				     : BLOCK_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2",
-			 &st, err);
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, after_id);
-	bind_limit(st, 2, limit);
-	int step;
+	int rc = 0, step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		vg_store_block b;
 		read_block(st, &b);
@@ -861,6 +853,22 @@ static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t
 	return rc;
 }
 
+static int sq_block_each(vg_store *s, bool active_only, int64_t after_id, size_t limit,
+			 vg_store_block_fn *fn, void *ctx, vg_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = vg__sq_prepare(s,
+			 active_only ? BLOCK_COLUMNS
+			 "WHERE id > ?1 AND lifted_at IS NULL ORDER BY id LIMIT ?2"
+				     : BLOCK_COLUMNS "WHERE id > ?1 ORDER BY id LIMIT ?2",
+			 &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	bind_limit(st, 2, limit);
+	return each_block(s, st, fn, ctx, err);
+}
+
 static int sq_block_lifted_since(vg_store *s, vg_usec since, vg_store_block_fn *fn, void *ctx,
 				 vg_error *err)
 {
@@ -870,19 +878,7 @@ static int sq_block_lifted_since(vg_store *s, vg_usec since, vg_store_block_fn *
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, since);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		vg_store_block b;
-		read_block(st, &b);
-		if (!b.url || !b.reason || !b.created_by)
-			continue; /* NOT NULL columns: cannot happen */
-		if ((rc = fn(&b, ctx)) != 0)
-			break;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = vg__sq_fail(s, step, err, "database");
-	sqlite3_finalize(st);
-	return rc;
+	return each_block(s, st, fn, ctx, err);
 }
 
 static int sq_block_watermark(vg_store *s, int64_t *ret, vg_error *err)
