@@ -416,8 +416,7 @@ Test(engine, rules_on_types_see_only_their_events)
 Test(engine, an_on_list_with_a_hole_or_other_keys_is_refused)
 {
 	const char *bad[] = {
-		"local T = {login = 'login'}\nrule('a', {on = {'upload', T.signup, 'login'}}, "
-		"function(e) end)",
+		"local T = {} rule('a', {on = {'upload', T.signup, 'login'}}, function(e) end)",
 		"rule('a', {on = {'upload', login = true}}, function(e) end)",
 		"rule('a', {on = {'upload', [3] = 'login'}}, function(e) end)",
 		"rule('a', {on = {'upload', [1.5] = 'login'}}, function(e) end)",
