@@ -192,11 +192,11 @@ def test_the_same_message_delivered_twice_is_one_report(srv, hook, vigil_bin, tm
         assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 1
 
 
-def test_urls_past_the_250th_cost_nothing(vigil_bin, tmp_path):
-    # Found in review: every Reported-URI line of a 10 MiB ARF was canonicalised (IDNA
-    # included) although only 250 URLs are kept: 180 000 lines took ~2 s of CPU, ten times
-    # what the intake is designed around. Past the 250th, a URL is not even read.
-    import resource
+def test_a_report_keeps_its_first_250_urls(vigil_bin, tmp_path):
+    # A 10 MiB ARF of 180 000 Reported-URI lines keeps the first 250. (Found in review:
+    # the others were canonicalised, IDNA included, for nothing: seconds of CPU. Once a
+    # report is full a URL is not read at all: test_report_json.c checks that, as a time
+    # bound here would fail on a slow machine.)
     arf = (MAIL / "arf-fraud.eml").read_bytes()
     i = arf.index(b"Reported-URI:")
     j = arf.index(b"\n", i) + 1
@@ -205,14 +205,11 @@ def test_urls_past_the_250th_cost_nothing(vigil_bin, tmp_path):
     big = arf[:i] + lines + arf[j:]
     assert len(big) < 10 << 20
     made_db(vigil_bin, tmp_path / "big.db")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     p = subprocess.run([str(vigil_bin), "report", "ingest-mail", "--db", str(tmp_path / "big.db"),
                         "--json", "-"], input=big, capture_output=True)
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
     assert p.returncode == 0, p.stderr
-    assert cpu < 1.0, f"{cpu:.2f} s of CPU"
     import sqlite3
-    with sqlite3.connect(tmp_path / "big.db") as con:  # the first 250 are kept, as before
+    with sqlite3.connect(tmp_path / "big.db") as con:
         urls = [u for (u,) in con.execute("SELECT url FROM report_urls ORDER BY rowid")]
     assert len(urls) == 250 and urls[1] == "http://xn--bcher-0-n2a.example/p", urls[:2]
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report/internal.h"
 #include "report/report.h"
 
 static vg_report_fields fields;
@@ -421,4 +422,22 @@ Test(report_json, url_over_the_url_bound_is_a_field_error)
 	strcpy(body + k + pad / 2, "\"]}");
 	cr_assert_eq(bad(body, "urls"), 1);
 	free(body);
+}
+
+/* Found in review: a URL past the 250th was canonicalised (IDNA included) and only then
+ * dropped, so an ARF of 180,000 Reported-URI lines cost seconds of CPU for nothing. Once
+ * a report is full, a URL is not read at all: not even a malformed one is judged. */
+Test(report_json, a_full_report_reads_no_more_urls)
+{
+	vg_report *r = vg__report_new();
+	cr_assert_not_null(r);
+	vg_error err;
+	char url[64];
+	for (int i = 0; i < VG_REPORT_URLS_MAX; i++) {
+		int n = snprintf(url, sizeof(url), "http://b\xc3\xbc" "cher-%d.example/p", i);
+		cr_assert_eq(vg__report_add_url(r, url, (size_t)n, &err), 1, "%d: %s", i, err.msg);
+	}
+	const char *bad = "ftp://not-even-http";
+	cr_assert_eq(vg__report_add_url(r, bad, strlen(bad), &err), 0);
+	vg_report_free(r);
 }
