@@ -227,7 +227,8 @@ static bool restricted(const char *category)
  * is set when the party has a contact. */
 static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store_zone *z,
 			     const char *party, const char *email, const char *webhook,
-			     const char *actor, json_t *done, bool *ret_reachable, vg_error *err)
+			     const char *secret, const char *actor, json_t *done,
+			     bool *ret_reachable, vg_error *err)
 {
 	const char *target = webhook && webhook[0] ? webhook : email;
 	if (!target || !target[0])
@@ -248,7 +249,8 @@ static int case_notify_party(vg_store *s, const vg_store_case *c, const vg_store
 	char key[65];
 	snprintf(key, sizeof(key), "case-%lld-notify-%s-%s", (long long)c->id, party, tag);
 	int64_t oid = 0;
-	rc = vg_store_outbox_enqueue(s, kind, target, text, NULL, key, vg_time_now(), &oid, err);
+	rc = vg_store_outbox_enqueue(s, kind, target, text, webhook && webhook[0] ? secret : NULL,
+				     key, vg_time_now(), &oid, err);
 	free(text);
 	/* Told: neither a report joining the case later nor another notify tells this
 	 * party at this contact again. */
@@ -296,11 +298,11 @@ static int case_notify(vg_api *api, vg_store *s, const vg_store_case *c, const c
 		rc = vg_error_set(err, VG_EEXIST,
 				  "the case's parties were notified already; nothing to do");
 	if (!rc && owner)
-		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url, actor,
-				       done, &reachable, err);
+		rc = case_notify_party(s, c, &z, "owner", z.owner_email, z.owner_webhook_url,
+				       z.owner_webhook_secret, actor, done, &reachable, err);
 	if (!rc && host)
-		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url, actor,
-				       done, &reachable, err);
+		rc = case_notify_party(s, c, &z, "host", z.host_email, z.host_webhook_url,
+				       z.host_webhook_secret, actor, done, &reachable, err);
 	if (!rc && json_array_size(done) == 0)
 		rc = vg_error_set(err, VG_EEXIST,
 				  reachable ? "the case's parties were notified already at their "

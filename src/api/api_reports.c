@@ -146,8 +146,13 @@ static int notify(vg_store *s, int64_t report_id, const vg_report *r, const zone
 	snprintf(key, sizeof(key), "report-%lld-zone-%lld-%s", (long long)report_id,
 		 (long long)g->zone.id, party);
 	const char *kind = in->channel == VG_REPORT_CHANNEL_WEBHOOK ? "webhook" : "email";
+	/* Signed with the contact's own secret, when it has one (migration 12). */
+	const char *secret = NULL;
+	if (in->channel == VG_REPORT_CHANNEL_WEBHOOK)
+		secret = strcmp(party, "owner") == 0 ? g->zone.owner_webhook_secret
+						    : g->zone.host_webhook_secret;
 	int64_t oid = 0;
-	rc = vg_store_outbox_enqueue(s, kind, in->target, text, NULL, key, vg_time_now(), &oid,
+	rc = vg_store_outbox_enqueue(s, kind, in->target, text, secret, key, vg_time_now(), &oid,
 				     err);
 	free(text);
 	if (!rc)

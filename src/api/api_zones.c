@@ -18,17 +18,20 @@
 #include "internal.h"
 #include "report/report.h"
 
-static json_t *contact_json(const char *email, const char *webhook)
+/* The secret is write-only: whether one is set, never what it is. */
+static json_t *contact_json(const char *email, const char *webhook, const char *secret)
 {
-	return json_pack("{s:o,s:o}", "email", vg__json_str(email), "webhook_url",
-			 vg__json_str(webhook));
+	return json_pack("{s:o,s:o,s:b}", "email", vg__json_str(email), "webhook_url",
+			 vg__json_str(webhook), "webhook_secret_set", secret && *secret);
 }
 
 static json_t *zone_json(const vg_store_zone *z)
 {
 	return json_pack("{s:I,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)z->id, "name", z->name,
-			 "owner_contact", contact_json(z->owner_email, z->owner_webhook_url),
-			 "host_contact", contact_json(z->host_email, z->host_webhook_url),
+			 "owner_contact",
+			 contact_json(z->owner_email, z->owner_webhook_url, z->owner_webhook_secret),
+			 "host_contact",
+			 contact_json(z->host_email, z->host_webhook_url, z->host_webhook_secret),
 			 "created_at", vg__json_time(z->created_at), "updated_at",
 			 vg__json_time(z->updated_at));
 }
@@ -69,10 +72,11 @@ static bool name_ok(const char *n)
 	return true;
 }
 
-/* Reads {"email"?, "webhook_url"?} into the two pointers (borrowed from body); a missing
- * member leaves NULL, null gives "" (clear). False with a 422 answered when bad. */
+/* Reads {"email"?, "webhook_url"?, "webhook_secret"?} into the three pointers (borrowed
+ * from body); a missing member leaves NULL, null gives "" (clear). False with a 422
+ * answered when bad. */
 static bool contact_arg(vg_http_req *req, json_t *body, const char *key, const char **email,
-			const char **webhook)
+			const char **webhook, const char **secret)
 {
 	json_t *c = json_object_get(body, key);
 	if (!c)
@@ -85,7 +89,10 @@ static bool contact_arg(vg_http_req *req, json_t *body, const char *key, const c
 	json_t *v;
 	json_object_foreach(c, k, v)
 	{
-		const char **out = !strcmp(k, "email") ? email : !strcmp(k, "webhook_url") ? webhook : NULL;
+		const char **out = !strcmp(k, "email")		? email
+				   : !strcmp(k, "webhook_url")	? webhook
+				   : !strcmp(k, "webhook_secret") ? secret
+								  : NULL;
 		if (!out) {
 			vg_http_respond_error(req, VG_EINVAL, "%s has an unknown member", key);
 			return false;
@@ -95,6 +102,17 @@ static bool contact_arg(vg_http_req *req, json_t *body, const char *key, const c
 			continue;
 		}
 		const char *sv = json_string_value(v);
+		if (out == secret) {
+			if (!sv || strlen(sv) > 256) {
+				vg_http_respond_error(req, VG_EINVAL,
+						      "%s: webhook_secret must be a string of at most "
+						      "256 bytes",
+						      key);
+				return false;
+			}
+			*out = sv;
+			continue;
+		}
 		if (!sv || strlen(sv) > 2048 ||
 		    (out == webhook && *sv && strncmp(sv, "http://", 7) && strncmp(sv, "https://", 8))) {
 			vg_http_respond_error(req, VG_EINVAL,
@@ -127,14 +145,21 @@ static void respond_zone(vg_http_req *req, vg_store *s, int64_t id, int status)
 	vg_store_zone_done(&z);
 }
 
-/* The audit entry of a change to zone id, named name, in the caller's transaction. */
+/* The audit entry of a change to zone id, named name, in the caller's transaction; with
+ * z (the change), whether it set or cleared a webhook secret, never the secret. */
 static int audited(vg_api *api, vg_store *s, const vg__actor *who, const char *action,
-		   int64_t id, const char *name, vg_error *err)
+		   int64_t id, const char *name, const vg_store_zone *z, vg_error *err)
 {
 	(void)api;
 	char sid[24];
 	snprintf(sid, sizeof(sid), "%lld", (long long)id);
 	json_t *d = json_pack("{s:s}", "name", name);
+	if (z && z->owner_webhook_secret)
+		json_object_set_new(d, "owner_webhook_secret",
+				    json_string(*z->owner_webhook_secret ? "(set)" : "(cleared)"));
+	if (z && z->host_webhook_secret)
+		json_object_set_new(d, "host_webhook_secret",
+				    json_string(*z->host_webhook_secret ? "(set)" : "(cleared)"));
 	char *dt = json_dumps(d, JSON_COMPACT);
 	int rc = vg_store_audit_append(s, who->name, action, "zone", sid, dt, NULL, err);
 	free(dt);
@@ -174,9 +199,9 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 		goto out;
 	}
 	if (!contact_arg(req, body, "owner_contact", (const char **)&z.owner_email,
-			 (const char **)&z.owner_webhook_url) ||
+			 (const char **)&z.owner_webhook_url, (const char **)&z.owner_webhook_secret) ||
 	    !contact_arg(req, body, "host_contact", (const char **)&z.host_email,
-			 (const char **)&z.host_webhook_url))
+			 (const char **)&z.host_webhook_url, (const char **)&z.host_webhook_secret))
 		goto out;
 	vg_error err;
 	int64_t id = 0;
@@ -184,7 +209,7 @@ static void create(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc)
 		rc = vg_store_zone_create(s, &z, &id, &err);
 	if (!rc)
-		rc = audited(api, s, who, "zone.create", id, z.name, &err);
+		rc = audited(api, s, who, "zone.create", id, z.name, &z, &err);
 	rc = vg__api_finish(s, rc, &err);
 	if (rc)
 		vg__respond_err(req, &err);
@@ -245,9 +270,9 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 		}
 	}
 	if (!contact_arg(req, body, "owner_contact", (const char **)&z.owner_email,
-			 (const char **)&z.owner_webhook_url) ||
+			 (const char **)&z.owner_webhook_url, (const char **)&z.owner_webhook_secret) ||
 	    !contact_arg(req, body, "host_contact", (const char **)&z.host_email,
-			 (const char **)&z.host_webhook_url))
+			 (const char **)&z.host_webhook_url, (const char **)&z.host_webhook_secret))
 		goto out;
 	vg_error err;
 	/* The name for the audit entry, read in the transaction that changes the zone. */
@@ -258,7 +283,7 @@ static void patch(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc)
 		rc = vg_store_zone_update(s, &z, &err);
 	if (!rc)
-		rc = audited(api, s, who, "zone.update", id, was.name, &err);
+		rc = audited(api, s, who, "zone.update", id, was.name, &z, &err);
 	vg_store_zone_done(&was);
 	rc = vg__api_finish(s, rc, &err);
 	if (rc)
@@ -284,7 +309,7 @@ static void delete(vg_api *api, vg_http_req *req, const vg__actor *who)
 	if (!rc)
 		rc = vg_store_zone_delete(s, id, &err);
 	if (!rc)
-		rc = audited(api, s, who, "zone.delete", id, was.name, &err);
+		rc = audited(api, s, who, "zone.delete", id, was.name, NULL, &err);
 	vg_store_zone_done(&was);
 	rc = vg__api_finish(s, rc, &err);
 	if (rc)

@@ -748,8 +748,10 @@ void vg_store_zone_done(vg_store_zone *z)
 	free(z->owner_webhook_url);
 	free(z->host_email);
 	free(z->host_webhook_url);
+	free(z->owner_webhook_secret);
+	free(z->host_webhook_secret);
 	z->name = z->owner_email = z->owner_webhook_url = z->host_email = z->host_webhook_url =
-		NULL;
+		z->owner_webhook_secret = z->host_webhook_secret = NULL;
 }
 
 void vg_store_zone_list_free(vg_store_zone *z, size_t n)
@@ -765,7 +767,9 @@ static int check_contacts(const vg_store_zone *z, vg_error *err)
 	if ((rc = check_opt(z->owner_email, VG_STORE_VALUE_MAX, "owner email", err)) ||
 	    (rc = check_opt(z->owner_webhook_url, VG_STORE_VALUE_MAX, "owner webhook_url", err)) ||
 	    (rc = check_opt(z->host_email, VG_STORE_VALUE_MAX, "host email", err)) ||
-	    (rc = check_opt(z->host_webhook_url, VG_STORE_VALUE_MAX, "host webhook_url", err)))
+	    (rc = check_opt(z->host_webhook_url, VG_STORE_VALUE_MAX, "host webhook_url", err)) ||
+	    (rc = check_opt(z->owner_webhook_secret, 256, "owner webhook_secret", err)) ||
+	    (rc = check_opt(z->host_webhook_secret, 256, "host webhook_secret", err)))
 		return rc;
 	return 0;
 }

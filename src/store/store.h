@@ -566,6 +566,9 @@ typedef struct vg_store_zone {
 	char *name; /* lower-case hostname or registrable domain */
 	/* The contacts; NULL when unset. */
 	char *owner_email, *owner_webhook_url, *host_email, *host_webhook_url;
+	/* The HMAC keys that sign each contact's webhook (migration 12); NULL when unset.
+	 * Never shown back by the API. */
+	char *owner_webhook_secret, *host_webhook_secret;
 	vg_usec created_at, updated_at;
 } vg_store_zone;
 

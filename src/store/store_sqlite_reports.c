@@ -67,7 +67,7 @@ static int one_int(vg_store *s, const char *sql, int64_t id, int64_t *ret, const
 
 #define ZONE_COLUMNS                                                                        \
 	"SELECT id, name, owner_email, owner_webhook_url, host_email, host_webhook_url, "   \
-	"created_at, updated_at FROM zones "
+	"created_at, updated_at, owner_webhook_secret, host_webhook_secret FROM zones "
 
 static void read_zone(sqlite3_stmt *st, vg_store_zone *z)
 {
@@ -79,6 +79,8 @@ static void read_zone(sqlite3_stmt *st, vg_store_zone *z)
 	z->host_webhook_url = dup_col(st, 5);
 	z->created_at = sqlite3_column_int64(st, 6);
 	z->updated_at = sqlite3_column_int64(st, 7);
+	z->owner_webhook_secret = dup_col(st, 8);
+	z->host_webhook_secret = dup_col(st, 9);
 }
 
 /* vg__sq_collect's typed wrappers. */
@@ -101,15 +103,18 @@ static int zone_create(vg_store *s, const vg_store_zone *z, int64_t *ret_id, vg_
 	sqlite3_stmt *st = NULL;
 	if ((rc = vg__sq_prepare(s,
 			  "INSERT INTO zones (id, name, owner_email, owner_webhook_url, host_email, "
-			  "host_webhook_url, created_at, updated_at) VALUES ((SELECT MAX(last_zone_id, "
+			  "host_webhook_url, created_at, updated_at, owner_webhook_secret, "
+			  "host_webhook_secret) VALUES ((SELECT MAX(last_zone_id, "
 			  "(SELECT COALESCE(MAX(id), 0) FROM zones)) + 1 FROM store_state WHERE id = 1), "
-			  "?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+			  "?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
 			  &st, err)) == 0) {
 		sqlite3_bind_text(st, 1, z->name, -1, SQLITE_STATIC);
 		bind_opt(st, 2, z->owner_email);
 		bind_opt(st, 3, z->owner_webhook_url);
 		bind_opt(st, 4, z->host_email);
 		bind_opt(st, 5, z->host_webhook_url);
+		bind_opt(st, 7, z->owner_webhook_secret);
+		bind_opt(st, 8, z->host_webhook_secret);
 		sqlite3_bind_int64(st, 6, vg_time_now());
 		int step = sqlite3_step(st);
 		if (step == SQLITE_CONSTRAINT_UNIQUE)
@@ -184,7 +189,11 @@ static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
 			  "ELSE NULLIF(?3, '') END, "
 			  "host_email = CASE WHEN ?4 IS NULL THEN host_email ELSE NULLIF(?4, '') END, "
 			  "host_webhook_url = CASE WHEN ?5 IS NULL THEN host_webhook_url "
-			  "ELSE NULLIF(?5, '') END, updated_at = ?6 WHERE id = ?1",
+			  "ELSE NULLIF(?5, '') END, updated_at = ?6, "
+			  "owner_webhook_secret = CASE WHEN ?7 IS NULL THEN owner_webhook_secret "
+			  "ELSE NULLIF(?7, '') END, "
+			  "host_webhook_secret = CASE WHEN ?8 IS NULL THEN host_webhook_secret "
+			  "ELSE NULLIF(?8, '') END WHERE id = ?1",
 			  &st, err)) == 0) {
 		sqlite3_bind_int64(st, 1, z->id);
 		const char *v[4] = {z->owner_email, z->owner_webhook_url, z->host_email,
@@ -192,6 +201,10 @@ static int zone_update(vg_store *s, const vg_store_zone *z, vg_error *err)
 		for (int i = 0; i < 4; i++)
 			if (v[i])
 				sqlite3_bind_text(st, 2 + i, v[i], -1, SQLITE_STATIC);
+		if (z->owner_webhook_secret)
+			sqlite3_bind_text(st, 7, z->owner_webhook_secret, -1, SQLITE_STATIC);
+		if (z->host_webhook_secret)
+			sqlite3_bind_text(st, 8, z->host_webhook_secret, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, vg_time_now());
 		if ((rc = run1(s, st, err)) == 0 && sqlite3_changes(vg__sq_db(s)) == 0)
 			rc = vg_error_set(err, VG_ENOENT, "no zone %lld", (long long)z->id);

@@ -388,3 +388,35 @@ def test_a_banks_webhook_carries_only_its_own_matches(serve, receiver, bridge):
     assert [m["bank"] for m in payload["matches"]] == ["hooked"]
     assert b"confidential" not in got["body"] and b"op-x" not in got["body"]
     wait_state(srv, oid, "done")
+
+
+def test_a_zone_contact_with_a_secret_gets_signed_notifications(serve, receiver):
+    # Found in review: notifications to a zone's owner or host were never signed, and a
+    # zone could not be given a secret, so a receiver that checks X-Vigil-Signature (as
+    # this page's example does) refused every one. The owner's secret signs the owner's.
+    srv = serve("--webhook-backoff", "50ms", "--report-burst", "100")
+    r = srv.post("/v1/zones", json={
+        "name": "signed.example",
+        "owner_contact": {"webhook_url": receiver.url, "webhook_secret": SECRET},
+        "host_contact": {"webhook_url": receiver.url + "/host"}})
+    assert r.status_code == 201, r.text
+    assert r.json()["owner_contact"]["webhook_secret_set"] is True
+    assert r.json()["host_contact"]["webhook_secret_set"] is False
+    listing = srv.get("/v1/zones", role="admin").text
+    assert SECRET not in listing
+    r = srv.post("/v1/reports", role=None, json={"category": "phishing",
+                                                  "urls": ["https://signed.example/login"]})
+    assert r.status_code == 201, r.text
+    got = {g["path"]: g for g in receiver.wait(2)}
+    owner, host = got["/hook"], got["/hook/host"]
+    assert json.loads(owner["body"])["party"] == "owner"
+    assert verify(SECRET, owner["headers"], owner["body"])
+    assert "X-Vigil-Signature" not in host["headers"]  # no secret, no signature, as before
+    # Write-only: the audit says it was set, never what it is; null clears it.
+    audit = srv.get("/v1/audit", role="admin").text
+    assert SECRET not in audit and '"owner_webhook_secret":"(set)"' in audit.replace(" ", "")
+    zid = srv.get("/v1/zones", role="admin").json()["items"][0]["id"]
+    r = srv.patch(f"/v1/zones/{zid}", json={"owner_contact": {"webhook_secret": None}})
+    assert r.status_code == 200 and r.json()["owner_contact"]["webhook_secret_set"] is False
+    r = srv.patch(f"/v1/zones/{zid}", json={"owner_contact": {"webhook_secret": "x" * 257}})
+    assert r.status_code == 422

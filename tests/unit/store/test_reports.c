@@ -87,6 +87,40 @@ Test(reports, deleted_zone_keeps_its_name_on_reports)
 	vg_store_close(s);
 }
 
+/* A contact's webhook secret (migration 12) is kept, kept by a patch that does not name
+ * it, and cleared by "". */
+Test(reports, zone_webhook_secrets_round_trip)
+{
+	vg_store *s = open_ok();
+	vg_error err;
+	vg_store_zone z = {.name = "signed.example", .owner_webhook_url = "http://127.0.0.1/o",
+			   .owner_webhook_secret = "k1"};
+	int64_t id;
+	cr_assert_eq(vg_store_zone_create(s, &z, &id, &err), 0, "%s", err.msg);
+	vg_store_zone got;
+	cr_assert_eq(vg_store_zone_get(s, id, &got, &err), 0);
+	cr_assert_str_eq(got.owner_webhook_secret, "k1");
+	cr_assert_null(got.host_webhook_secret);
+	vg_store_zone_done(&got);
+	vg_store_zone patch = {.id = id, .host_webhook_secret = "k2"};
+	cr_assert_eq(vg_store_zone_update(s, &patch, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_get(s, id, &got, &err), 0);
+	cr_assert_str_eq(got.owner_webhook_secret, "k1", "NULL keeps");
+	cr_assert_str_eq(got.host_webhook_secret, "k2");
+	vg_store_zone_done(&got);
+	patch = (vg_store_zone){.id = id, .owner_webhook_secret = ""};
+	cr_assert_eq(vg_store_zone_update(s, &patch, &err), 0, "%s", err.msg);
+	cr_assert_eq(vg_store_zone_get(s, id, &got, &err), 0);
+	cr_assert_null(got.owner_webhook_secret, "\"\" clears");
+	vg_store_zone_done(&got);
+	char big[300];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	patch = (vg_store_zone){.id = id, .owner_webhook_secret = big};
+	cr_assert_eq(vg_store_zone_update(s, &patch, &err), VG_EINVAL);
+	vg_store_close(s);
+}
+
 /* An audit entry or a receiver's record naming "zone N" must name one zone: the newest
  * zone's id is not handed out again after it is deleted, nor after a reopen. */
 Test(reports, deleted_zone_ids_are_not_reused)
